@@ -1,0 +1,33 @@
+#pragma once
+// Typed interfaces of every actor that is reached across processes. All processes include
+// this one header, so both ends of a remote connection agree exactly.
+#include <caf/typed_actor.hpp>
+#include <caf/replies_to.hpp>
+
+#include "actors/messages.hpp"
+
+namespace tessera {
+
+// One loaded replica of one shard. Every message carries the epoch of the sub-model version
+// the caller expects; a replica answers errc::epoch_mismatch for any other epoch.
+using shard_actor = caf::typed_actor<
+    // Pools a batch of bags over this replica's rows (embedding replicas).
+    caf::replies_to<pool_atom, pool_request>::with<pool_reply>,
+    // Returns the rows named by uint32 local ids as float32 bytes (embedding replicas).
+    caf::replies_to<gather_atom, uint64_t, std::vector<char>>::with<std::vector<char>>,
+    // Returns this replica's slice of W x + b for a batch of inputs (layer replicas).
+    caf::replies_to<layer_atom, layer_request>::with<layer_reply>,
+    // Returns per input this replica's top-k logits, max and sum of exp (layer replicas).
+    caf::replies_to<topk_atom, layer_request>::with<layer_reply>>;
+
+// One per tessera-node process; published on the node's port.
+using node_actor = caf::typed_actor<
+    // Loads a replica (reads its rows, verifies checksums) within the node's memory budget,
+    // then answers its handle. Errors: insufficient_memory, corrupt_package, io_error.
+    caf::replies_to<load_atom, shard_spec>::with<shard_actor>,
+    // Stops a replica and frees its memory; false if the node did not hold it.
+    caf::replies_to<unload_atom, std::string>::with<bool>,
+    // Reports memory and replicas.
+    caf::replies_to<health_atom>::with<node_status>>;
+
+}  // namespace tessera

@@ -1,0 +1,142 @@
+#pragma once
+// Messages between processes (node actor <-> coordinator, shard actors <-> coordinator).
+// Tensor payloads travel as byte buffers (std::vector<char>), which CAF 0.17 serializes with
+// one memcpy instead of one virtual call per float. Every type here is registered on every
+// node by register_message_types().
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+namespace tessera {
+
+// Atoms (at most 10 characters).
+using load_atom = caf::atom_constant<caf::atom("load")>;
+using unload_atom = caf::atom_constant<caf::atom("unload")>;
+using health_atom = caf::atom_constant<caf::atom("health")>;
+using pool_atom = caf::atom_constant<caf::atom("pool")>;
+using layer_atom = caf::atom_constant<caf::atom("layer")>;
+using topk_atom = caf::atom_constant<caf::atom("topk")>;
+using gather_atom = caf::atom_constant<caf::atom("gather")>;
+using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
+using predict_atom = caf::atom_constant<caf::atom("predict")>;
+using embed_atom = caf::atom_constant<caf::atom("embed")>;
+using models_atom = caf::atom_constant<caf::atom("models")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using activate_atom = caf::atom_constant<caf::atom("activate")>;
+using rollback_atom = caf::atom_constant<caf::atom("rollback")>;
+using label_atom = caf::atom_constant<caf::atom("label")>;
+using member_atom = caf::atom_constant<caf::atom("member")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+
+// What a replica holds.
+enum class shard_kind : uint8_t {
+  embedding = 0,  // rows of an embedding table: answers pool and gather
+  layer = 1,      // output rows of a dense layer (+ bias): answers layer and topk
+};
+
+// Command to load one replica.
+struct shard_spec {
+  std::string replica_id;   // unique in the cluster, e.g. "sections/e1/embedder.input/0/r0"
+  std::string package_dir;  // absolute; readable at this path on the node
+  std::string tensor;       // tensor name in the package
+  std::string bias;         // layer only: bias tensor name, or empty
+  uint64_t row_begin = 0;
+  uint64_t row_end = 0;
+  uint64_t epoch = 0;  // epoch of the sub-model version; every request must carry it
+  uint8_t kind = 0;    // shard_kind
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_spec& x) {
+  return f(caf::meta::type_name("shard_spec"), x.replica_id, x.package_dir, x.tensor, x.bias,
+           x.row_begin, x.row_end, x.epoch, x.kind);
+}
+
+// Pool a batch of bags: rows are uint32 local row ids, offsets uint32 (bags + 1 of them),
+// weights float32 (empty when unweighted); all little-endian bytes.
+struct pool_request {
+  uint64_t epoch = 0;
+  uint32_t bags = 0;
+  std::vector<char> rows;
+  std::vector<char> offsets;
+  std::vector<char> weights;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pool_request& x) {
+  return f(caf::meta::type_name("pool_request"), x.epoch, x.bags, x.rows, x.offsets, x.weights);
+}
+
+// Per bag: the sum of its rows (bags x dim float32) and the sum of its weights (bags float32).
+struct pool_reply {
+  std::vector<char> sums;
+  std::vector<char> counts;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pool_reply& x) {
+  return f(caf::meta::type_name("pool_reply"), x.sums, x.counts);
+}
+
+// A batch of input vectors (batch x in float32) for a layer shard.
+struct layer_request {
+  uint64_t epoch = 0;
+  uint32_t batch = 0;
+  int32_t k = 0;  // topk only: candidates per input (< 0: all)
+  std::vector<char> inputs;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, layer_request& x) {
+  return f(caf::meta::type_name("layer_request"), x.epoch, x.batch, x.k, x.inputs);
+}
+
+// layer: batch x rows float32 (this shard's slice of W x + b).
+// topk: encode_topk() of one topk_partial per input.
+struct layer_reply {
+  std::vector<char> payload;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, layer_reply& x) {
+  return f(caf::meta::type_name("layer_reply"), x.payload);
+}
+
+// One replica as its node sees it. state: loading, ready, error.
+struct replica_status {
+  std::string replica_id;
+  std::string state;
+  uint64_t bytes = 0;        // bytes of rows held (or to be held, while loading)
+  uint64_t bytes_done = 0;   // load progress
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, replica_status& x) {
+  return f(caf::meta::type_name("replica_status"), x.replica_id, x.state, x.bytes, x.bytes_done,
+           x.error);
+}
+
+struct node_status {
+  std::string name;
+  uint64_t budget_bytes = 0;  // memory budget from the config
+  uint64_t used_bytes = 0;    // bytes reserved by replicas (loading or ready)
+  uint64_t rss_bytes = 0;     // resident set size of the process
+  std::vector<replica_status> replicas;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_status& x) {
+  return f(caf::meta::type_name("node_status"), x.name, x.budget_bytes, x.used_bytes, x.rss_bytes,
+           x.replicas);
+}
+
+// Registers every message type above (and the vectors CAF needs) with a config. Call on every
+// process before the actor system starts.
+void register_message_types(caf::actor_system_config& cfg);
+
+}  // namespace tessera

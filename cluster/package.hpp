@@ -1,0 +1,168 @@
+#pragma once
+// The on-disk model package: a directory with manifest.toml, raw little-endian row-major
+// float32 tensor files, and newline-separated text files (vocabulary, labels).
+//
+// Integrity: each tensor is cut into checksum blocks of `block_rows` rows; the manifest lists
+// one checksum per block, so a replica that reads rows [begin, end) verifies exactly the
+// blocks it touches and never reads a table it does not own. Text files carry one checksum.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster/errors.hpp"
+
+namespace tessera {
+
+enum class pooling_kind { mean, sum };
+enum class activation_kind { none, relu, tanh, sigmoid };
+// The classifier's output rule: softmax over labels, one-vs-all sigmoids, or fastText's
+// hierarchical softmax (the last layer's rows are the Huffman tree's inner nodes).
+enum class output_kind { softmax, ova, hs };
+
+const char* to_string(pooling_kind k);
+const char* to_string(activation_kind k);
+const char* to_string(output_kind k);
+
+struct tensor_info {
+  std::string name;  // unique in the package, e.g. "embedder.input", "classifier.l0.weight"
+  std::string file;  // path relative to the package directory
+  uint64_t rows = 0;
+  uint64_t cols = 0;
+  uint64_t block_rows = 0;                // rows per checksum block (the last may be shorter)
+  std::vector<uint64_t> block_checksums;  // checksum64 of each block's bytes
+  uint64_t bytes() const { return rows * cols * sizeof(float); }
+};
+
+struct text_file_info {
+  std::string file;  // path relative to the package directory
+  uint64_t lines = 0;
+  uint64_t checksum = 0;  // checksum64 of the whole file
+};
+
+struct featurizer_spec {
+  // "hashing": whitespace tokens, vocabulary ids, OOV tokens dropped, word n-grams (n >= 2)
+  //            hashed into `buckets` rows after the vocabulary.
+  // "fasttext": fastText 0.9.2's dictionary rules (see FASTTEXT.md).
+  std::string kind = "hashing";
+  std::string vocab;  // key into manifest::files; row id of a word = its line index
+  uint64_t buckets = 0;
+  uint32_t word_ngrams = 1;
+  // fastText only.
+  uint32_t minn = 0;
+  uint32_t maxn = 0;
+  std::string label_prefix = "__label__";
+  std::string word_types;  // key into files: one line per vocab entry, "0" word / "1" label
+};
+
+struct embedder_spec {
+  std::string name;
+  uint64_t version = 1;
+  std::vector<std::string> tables;  // tensor names; tables[0] is the one text featurizes into
+  pooling_kind pooling = pooling_kind::mean;
+  featurizer_spec featurizer;
+};
+
+struct layer_spec {
+  std::string weight;  // tensor name, shape out x in
+  std::string bias;    // tensor name, shape out x 1; empty when the layer has no bias
+  activation_kind activation = activation_kind::none;
+};
+
+struct classifier_spec {
+  std::string name;
+  uint64_t version = 1;
+  std::vector<layer_spec> layers;  // applied in order; the last one yields the output logits
+  output_kind output = output_kind::softmax;
+  std::string labels;        // key into manifest::files; one label per line
+  std::string label_counts;  // key into files (hs only): one decimal count per line
+};
+
+struct manifest {
+  static constexpr uint32_t current_format = 1;
+  uint32_t format = current_format;
+  std::string name;  // default model name
+  std::optional<embedder_spec> embedder;
+  std::optional<classifier_spec> classifier;
+  std::vector<tensor_info> tensors;
+  std::vector<std::pair<std::string, text_file_info>> files;  // key -> file
+
+  const tensor_info* find_tensor(const std::string& name) const;
+  const text_file_info* find_file(const std::string& key) const;
+};
+
+// A 64-bit checksum, 8 bytes at a time. Deterministic across platforms (little-endian).
+uint64_t checksum64(const void* data, size_t bytes, uint64_t seed = 0);
+
+// Rows of one tensor held in memory, 64-byte aligned.
+struct row_block {
+  uint64_t row_begin = 0;
+  uint64_t rows = 0;
+  uint64_t cols = 0;
+  std::shared_ptr<float> data;  // rows * cols floats, row-major
+  const float* row(uint64_t local) const { return data.get() + local * cols; }
+  uint64_t bytes() const { return rows * cols * sizeof(float); }
+};
+
+// Called while reading with (bytes done, bytes total).
+using progress_fn = std::function<void(uint64_t, uint64_t)>;
+
+class package {
+ public:
+  // Parses manifest.toml and validates it against the directory: format version, shapes,
+  // every file's existence and exact size, block counts, references between sections.
+  // Reads no tensor data. Errors: corrupt_package (naming the file and the mismatch), io_error.
+  static caf::expected<package> open(const std::string& dir);
+
+  const manifest& meta() const { return meta_; }
+  const std::string& dir() const { return dir_; }
+
+  // Reads rows [begin, end) of `tensor` with pread into aligned memory and verifies the
+  // checksum of every block touched. Memory used: the range plus at most two partial blocks.
+  caf::expected<row_block> read_rows(const std::string& tensor, uint64_t begin, uint64_t end,
+                                     const progress_fn& progress = {}) const;
+
+  // Reads a whole text file listed in manifest::files, verifying its checksum.
+  caf::expected<std::vector<std::string>> read_lines(const std::string& key) const;
+
+ private:
+  std::string dir_;
+  manifest meta_;
+};
+
+// Writes a package with bounded memory: tensors are streamed row chunk by row chunk, and
+// checksums are computed as bytes pass. finish() writes manifest.toml last (via a temporary
+// file and rename), so a package without a manifest is visibly incomplete.
+class package_writer {
+ public:
+  // Creates `dir` (and parents). Fails with already_exists if dir holds a manifest.toml.
+  static caf::expected<package_writer> create(const std::string& dir);
+
+  package_writer(package_writer&&) noexcept;
+  package_writer& operator=(package_writer&&) noexcept;
+  ~package_writer();
+
+  // Starts tensor `name` with the given shape, stored as file `name + ".f32"`.
+  caf::error begin_tensor(const std::string& name, uint64_t rows, uint64_t cols);
+  // Appends `nrows` full rows (nrows * cols floats).
+  caf::error append_rows(const float* data, uint64_t nrows);
+  // Ends the current tensor; fails if fewer or more rows than declared were appended.
+  caf::error end_tensor();
+  // begin + append all + end.
+  caf::error write_tensor(const std::string& name, uint64_t rows, uint64_t cols,
+                          const float* data);
+  // Writes a text file (one entry per line; entries must not contain '\n').
+  caf::error write_lines(const std::string& key, const std::string& file,
+                         const std::vector<std::string>& lines);
+  // Fills meta.tensors and meta.files from what was written and writes manifest.toml.
+  caf::error finish(manifest meta);
+
+ private:
+  struct impl;
+  explicit package_writer(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace tessera

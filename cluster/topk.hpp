@@ -1,0 +1,49 @@
+#pragma once
+// Exact softmax top-k merged from output-row shards (fastText 0.9.2 semantics).
+//
+// Each shard computes, per input, its candidates (its k largest logits, plus every further
+// logit equal to the k-th), its maximum m_s and z_s = sequential float sum over its rows of
+// (float)exp((double)(x - m_s)). The merge takes M = max m_s, Z = sum_s z_s * exp(m_s - M)
+// (in shard order; with one shard Z == z_s bit for bit), p = (float)exp((double)(x - M)) / Z,
+// and ranks the candidates with fastText's heap on score = (float)log((double)p + 1e-5).
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace tessera {
+
+struct topk_partial {
+  std::vector<std::pair<uint32_t, float>> candidates;  // (global label index, logit)
+  float max = 0;
+  float sumexp = 0;
+};
+
+// Shard side, for one input: logits of rows [label_offset, label_offset + n).
+// k < 0 means all rows are candidates.
+topk_partial shard_topk(const float* logits, uint32_t n, uint32_t label_offset, int32_t k);
+
+struct scored_label {
+  uint32_t label = 0;
+  float prob = 0;   // expf(score): what fastText prints
+  float score = 0;  // (float)log(p + 1e-5)
+};
+
+// Coordinator side, for one input: exact top-k (k < 0: all) with probabilities >= threshold,
+// best first, in fastText's order.
+std::vector<scored_label> merge_topk(const std::vector<topk_partial>& parts, int32_t k,
+                                     float threshold);
+
+// fastText's heap selection over explicit (label, p) in label order: the ranking step shared
+// with the ova and hs outputs. Keeps probabilities >= threshold; k < 0 means all.
+std::vector<scored_label> select_topk(const std::vector<std::pair<uint32_t, float>>& probs,
+                                      int32_t k, float threshold);
+
+// Wire encoding of a batch of partials (one per input), as bytes.
+std::vector<char> encode_topk(const std::vector<topk_partial>& batch);
+bool decode_topk(const std::vector<char>& bytes, std::vector<topk_partial>& out);
+
+// Floats as little-endian bytes for the wire, and back. decode fails on a ragged size.
+std::vector<char> encode_floats(const std::vector<float>& v);
+bool decode_floats(const std::vector<char>& bytes, std::vector<float>& out);
+
+}  // namespace tessera

@@ -1,0 +1,64 @@
+#pragma once
+// Cluster configuration (TOML). One file describes every node; each process picks its own
+// entry by name. See config/local.toml for the documented default.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cluster/errors.hpp"
+
+namespace tessera {
+
+struct node_config {
+  std::string name;                // unique node name, e.g. "shard-1"
+  std::string host = "127.0.0.1";  // address other nodes reach this node at
+  uint16_t port = 0;               // CAF middleman port where the node actor is published
+  std::vector<std::string> roles;  // "shard" and/or "coordinator"
+  uint64_t memory_budget = 0;      // bytes this node may hold in replicas (0 = unlimited)
+  uint16_t gateway_port = 0;       // coordinator only: Cap'n Proto RPC port
+  uint16_t http_port = 0;          // /metrics, /healthz, /readyz (0 = off)
+  bool has_role(const std::string& r) const;
+};
+
+struct token_config {
+  std::string token;
+  std::string name;                 // who it is, for logs (never the token itself)
+  bool admin = false;               // may call Admin
+  std::vector<std::string> models;  // models it may use; "*" = all
+};
+
+struct limits_config {
+  uint32_t max_inputs = 1024;            // inputs per predict/embed call
+  uint32_t max_text_bytes = 1 << 20;     // bytes per text input
+  uint32_t max_ids_per_input = 1 << 20;  // ids per input (given or featurized)
+  std::chrono::milliseconds request_timeout{5000};  // deadline of one client request
+  std::chrono::milliseconds load_timeout{600000};   // deadline of one model load
+  uint32_t max_inflight = 4096;  // requests in the coordinator at once; more get overloaded
+};
+
+struct cluster_config {
+  std::string name = "tessera";
+  std::vector<node_config> nodes;
+  std::vector<token_config> tokens;
+  limits_config limits;
+  std::string scheduler = "sharing";  // CAF scheduler policy: "sharing" or "stealing"
+  std::chrono::milliseconds heartbeat{1000};           // CAF middleman heartbeat interval
+  std::chrono::milliseconds connection_timeout{5000};  // peer silence before it is down
+  std::string log_level = "info";
+  std::string default_model;  // package directory loaded by `tessera up --load-default`
+
+  const node_config* find_node(const std::string& name) const;
+  const node_config* coordinator() const;  // the first node with role coordinator
+};
+
+// Parses and validates a config: unique names and ports, exactly one coordinator with a
+// gateway port, known roles, sizes like "2GiB" or plain bytes. Errors: invalid_argument with
+// the offending key.
+caf::expected<cluster_config> parse_config(const std::string& toml_text);
+caf::expected<cluster_config> load_config_file(const std::string& path);
+
+// The embedded default (config/local.toml compiled in), used when no --config is given.
+const char* embedded_local_config();
+
+}  // namespace tessera

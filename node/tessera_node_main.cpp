@@ -1,0 +1,2 @@
+// Replaced by the node process wiring.
+int main() { return 1; }

@@ -1,0 +1,138 @@
+@0xc298b032b1d0e686;
+
+# Client API of the tessera gateway. Object-capability style: the bootstrap interface only
+# authenticates; what a client may do is what the returned capabilities allow.
+#
+# Errors are Cap'n Proto exceptions. The type says what to do (OVERLOADED: retry later;
+# DISCONNECTED: reconnect; FAILED: the request is wrong or cannot be served) and the
+# description reads "tessera.<code>: <message>", code as in cluster/errors.hpp.
+
+struct Input {
+  # One input: text to featurize, or row ids (with optional per-id weights) into the
+  # embedder's first table.
+  union {
+    text @0 :Text;
+    ids @1 :IdBag;
+  }
+}
+
+struct IdBag {
+  ids @0 :List(Int64);
+  weights @1 :List(Float32);  # empty, or one per id
+}
+
+struct Label {
+  label @0 :Text;
+  prob @1 :Float32;    # as fastText prints it: expf(log(p + 1e-5)) for softmax outputs
+  index @2 :UInt32;
+}
+
+struct Prediction {
+  labels @0 :List(Label);  # best first
+}
+
+struct ModelRef {
+  # A model name with an optional version number or label ("stable", "canary").
+  name @0 :Text;
+  union {
+    active @1 :Void;
+    version @2 :UInt64;
+    label @3 :Text;
+  }
+}
+
+struct ServedBy {
+  version @0 :UInt64;
+  epoch @1 :UInt64;   # the activation epoch every shard of the request ran on
+}
+
+struct ModelInfo {
+  name @0 :Text;
+  activeVersion @1 :UInt64;
+  versions @2 :List(VersionInfo);
+  labels @3 :List(LabelPin);
+}
+
+struct LabelPin {
+  label @0 :Text;
+  version @1 :UInt64;
+}
+
+struct VersionInfo {
+  version @0 :UInt64;
+  state @1 :Text;          # new, loading, ready, serving, draining, unloaded, error
+  epoch @2 :UInt64;
+  path @3 :Text;
+  embedder @4 :Text;       # sub-model name@version
+  classifier @5 :Text;
+  dim @6 :UInt32;
+  rows @7 :UInt64;         # rows of the embedding table
+  labelCount @8 :UInt32;
+  output @9 :Text;         # softmax, ova, hs
+  shards @10 :List(ShardInfo);
+  error @11 :Text;
+}
+
+struct ShardInfo {
+  tensor @0 :Text;
+  rowBegin @1 :UInt64;
+  rowEnd @2 :UInt64;
+  bytes @3 :UInt64;
+  replicas @4 :List(ReplicaInfo);
+}
+
+struct ReplicaInfo {
+  node @0 :Text;
+  state @1 :Text;   # loading, ready, lost, error
+}
+
+struct Member {
+  name @0 :Text;
+  address @1 :Text;       # host:port of its node actor
+  roles @2 :List(Text);
+  up @3 :Bool;
+  budgetBytes @4 :UInt64;
+  usedBytes @5 :UInt64;   # bytes of loaded replicas
+  rssBytes @6 :UInt64;
+  replicas @7 :UInt32;
+  loadingBytesDone @8 :UInt64;
+  loadingBytesTotal @9 :UInt64;
+}
+
+struct Status {
+  ready @0 :Bool;          # every member up and every active model fully served
+  members @1 :List(Member);
+  models @2 :List(ModelInfo);
+}
+
+struct LoadOptions {
+  path @0 :Text;           # package directory, readable at this path on every node
+  name @1 :Text;           # model name; empty = the manifest's name
+  replicas @2 :UInt32;     # replication factor R; 0 = default (1)
+  activate @3 :Bool;       # activate once ready (the first version always activates)
+}
+
+interface Tessera @0xeb255bec4488fdf6 {
+  authenticate @0 (token :Text) -> (session :Session);
+}
+
+interface Session {
+  predict @0 (model :ModelRef, inputs :List(Input), topK :Int32, threshold :Float32)
+      -> (results :List(Prediction), servedBy :ServedBy);
+  # topK < 0 means every label; 0 is invalid.
+  embed @1 (model :ModelRef, inputs :List(Input)) -> (vectors :List(List(Float32)), servedBy :ServedBy);
+  listModels @2 () -> (models :List(ModelInfo));
+  admin @3 () -> (admin :Admin);
+  # Fails with tessera.permission_denied unless the token has the admin role.
+}
+
+interface Admin {
+  load @0 (options :LoadOptions) -> (name :Text, version :UInt64);
+  activate @1 (name :Text, version :UInt64) -> ();
+  rollback @2 (name :Text) -> (version :UInt64);
+  setLabel @3 (name :Text, label :Text, version :UInt64) -> ();
+  unload @4 (name :Text, version :UInt64) -> ();
+  # version 0 unloads the whole model.
+  status @5 () -> (status :Status);
+  members @6 () -> (members :List(Member));
+}
