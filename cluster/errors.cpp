@@ -60,9 +60,10 @@ errc code_of(const caf::error& e) {
       case caf::sec::request_timeout:
         return errc::deadline_exceeded;
       case caf::sec::request_receiver_down:
-      case caf::sec::no_such_peer:
       case caf::sec::cannot_connect_to_node:
-      case caf::sec::broken_promise:
+      case caf::sec::no_route_to_receiving_node:
+      case caf::sec::connection_timeout:
+      case caf::sec::socket_disconnected:
         return errc::unavailable;
       default:
         return errc::internal;

@@ -1,0 +1,21 @@
+#include "actors/messages.hpp"
+
+#include "actors/interfaces.hpp"
+
+namespace tessera {
+
+void register_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<shard_spec>("tessera.shard_spec");
+  cfg.add_message_type<pool_request>("tessera.pool_request");
+  cfg.add_message_type<pool_reply>("tessera.pool_reply");
+  cfg.add_message_type<layer_request>("tessera.layer_request");
+  cfg.add_message_type<layer_reply>("tessera.layer_reply");
+  cfg.add_message_type<replica_status>("tessera.replica_status");
+  cfg.add_message_type<std::vector<replica_status>>("tessera.replica_status_list");
+  cfg.add_message_type<node_status>("tessera.node_status");
+  cfg.add_message_type<std::vector<char>>("tessera.bytes");
+  cfg.add_message_type<shard_actor>("tessera.shard_actor");
+  cfg.add_message_type<node_actor>("tessera.node_actor");
+}
+
+}  // namespace tessera
