@@ -1,0 +1,29 @@
+#include "node/bridge.hpp"
+
+namespace tessera {
+
+kj::Exception to_kj_exception(const caf::error& e) {
+  auto type = kj::Exception::Type::FAILED;
+  switch (code_of(e)) {
+    case errc::overloaded:
+    case errc::unavailable:
+    case errc::deadline_exceeded:
+      type = kj::Exception::Type::OVERLOADED;
+      break;
+    default:
+      break;
+  }
+  return kj::Exception(type, __FILE__, __LINE__, kj::str(describe(e).c_str()));
+}
+
+errc code_of_description(const std::string& description) {
+  // kj may prefix the description (e.g. "remote exception: "); find our tag anywhere.
+  auto pos = description.find("tessera.");
+  if (pos == std::string::npos) return errc::internal;
+  auto start = pos + 8;
+  auto end = description.find(':', start);
+  if (end == std::string::npos) return errc::internal;
+  return errc_from_string(description.substr(start, end - start));
+}
+
+}  // namespace tessera
