@@ -32,6 +32,9 @@ struct scored_label {
 // best first, in fastText's order.
 std::vector<scored_label> merge_topk(const std::vector<topk_partial>& parts, int32_t k,
                                      float threshold);
+// Among labels with exactly equal scores, fastText's pick and order depend on every label its
+// heap saw, not only the candidates; shards asked with k < 0 (all candidates) make the merge
+// replay that heap exactly, at the cost of sending every logit.
 
 // fastText's heap selection over explicit (label, p) in label order: the ranking step shared
 // with the ova and hs outputs. Keeps probabilities >= threshold; k < 0 means all.
