@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cluster/errors.hpp"
@@ -96,6 +97,24 @@ struct manifest {
 // A 64-bit checksum, 8 bytes at a time. Deterministic across platforms (little-endian).
 uint64_t checksum64(const void* data, size_t bytes, uint64_t seed = 0);
 
+// Rows per checksum block that package_writer chooses for a tensor of `cols` columns: about
+// 1 MiB per block, at least one row.
+uint64_t default_block_rows(uint64_t cols);
+
+// Parses manifest.toml text: TOML syntax, required keys, types and value ranges. Consistency
+// between sections is validate_manifest's job. `origin` names the source in messages.
+// Never throws. Errors: corrupt_package.
+caf::expected<manifest> parse_manifest(std::string_view text, const std::string& origin);
+
+// Checks a manifest against itself and the package directory `dir`: what package::open does
+// after parsing (unique names, references between sections, the layer shape chain, featurizer
+// rows, block counts, file existence and exact tensor file sizes). Reads no tensor data.
+// Errors: corrupt_package, io_error.
+caf::error validate_manifest(const manifest& m, const std::string& dir);
+
+// Renders `m` as the manifest.toml text parse_manifest reads back (see docs/PACKAGE.md).
+std::string to_toml(const manifest& m);
+
 // Rows of one tensor held in memory, 64-byte aligned.
 struct row_block {
   uint64_t row_begin = 0;
@@ -151,8 +170,7 @@ class package_writer {
   // Ends the current tensor; fails if fewer or more rows than declared were appended.
   caf::error end_tensor();
   // begin + append all + end.
-  caf::error write_tensor(const std::string& name, uint64_t rows, uint64_t cols,
-                          const float* data);
+  caf::error write_tensor(const std::string& name, uint64_t rows, uint64_t cols, const float* data);
   // Writes a text file (one entry per line; entries must not contain '\n').
   caf::error write_lines(const std::string& key, const std::string& file,
                          const std::vector<std::string>& lines);
