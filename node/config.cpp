@@ -1,1 +1,375 @@
-// Filled in by the config parser.
+#include "node/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include <toml++/toml.h>
+
+#include "generated/embedded_config.hpp"
+
+// Layout (see config/local.toml for the documented default):
+//   name, scheduler, log_level, default_model, heartbeat_ms, connection_timeout_ms
+//   [limits]   max_inputs, max_text_bytes, max_ids_per_input, request_timeout_ms,
+//              load_timeout_ms, max_inflight
+//   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port
+//   [[tokens]] token, name, admin, models
+// Unknown keys are refused so that a typo never silently falls back to a default.
+
+namespace tessera {
+
+bool node_config::has_role(const std::string& r) const {
+  return std::find(roles.begin(), roles.end(), r) != roles.end();
+}
+
+const node_config* cluster_config::find_node(const std::string& n) const {
+  for (const auto& node : nodes)
+    if (node.name == n) return &node;
+  return nullptr;
+}
+
+const node_config* cluster_config::coordinator() const {
+  for (const auto& node : nodes)
+    if (node.has_role("coordinator")) return &node;
+  return nullptr;
+}
+
+namespace {
+
+// Thrown inside the parser only; parse_config turns it into an invalid_argument error.
+struct config_error {
+  std::string key;
+  std::string what;
+};
+
+[[noreturn]] void fail(const std::string& key, const std::string& what) {
+  throw config_error{key, what};
+}
+
+std::string key_of(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+
+// Refuses keys of `t` outside `allowed`.
+void check_keys(const toml::table& t, const std::string& prefix,
+                std::initializer_list<const char*> allowed) {
+  for (const auto& [k, v] : t) {
+    const std::string name(k.str());
+    const bool known =
+        std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return name == a; });
+    if (!known) fail(key_of(prefix, name), "unknown key");
+  }
+}
+
+std::optional<std::string> get_string(const toml::table& t, const std::string& prefix,
+                                      const char* name) {
+  const toml::node* n = t.get(name);
+  if (n == nullptr) return std::nullopt;
+  if (!n->is_string()) fail(key_of(prefix, name), "must be a string");
+  return n->value<std::string>();
+}
+
+std::optional<int64_t> get_int(const toml::table& t, const std::string& prefix, const char* name) {
+  const toml::node* n = t.get(name);
+  if (n == nullptr) return std::nullopt;
+  if (!n->is_integer()) fail(key_of(prefix, name), "must be an integer");
+  return n->value<int64_t>();
+}
+
+std::optional<bool> get_bool(const toml::table& t, const std::string& prefix, const char* name) {
+  const toml::node* n = t.get(name);
+  if (n == nullptr) return std::nullopt;
+  if (!n->is_boolean()) fail(key_of(prefix, name), "must be true or false");
+  return n->value<bool>();
+}
+
+std::optional<std::vector<std::string>> get_strings(const toml::table& t, const std::string& prefix,
+                                                    const char* name) {
+  const toml::node* n = t.get(name);
+  if (n == nullptr) return std::nullopt;
+  const toml::array* arr = n->as_array();
+  if (arr == nullptr) fail(key_of(prefix, name), "must be an array of strings");
+  std::vector<std::string> out;
+  for (const auto& e : *arr) {
+    if (!e.is_string()) fail(key_of(prefix, name), "must be an array of strings");
+    out.push_back(*e.value<std::string>());
+  }
+  return out;
+}
+
+// A port in 1..65535; 0 when absent and not required.
+uint16_t get_port(const toml::table& t, const std::string& prefix, const char* name,
+                  bool required) {
+  const auto v = get_int(t, prefix, name);
+  if (!v) {
+    if (required) fail(key_of(prefix, name), "is required");
+    return 0;
+  }
+  if (*v < 1 || *v > 65535) fail(key_of(prefix, name), "must be a port in 1..65535");
+  return static_cast<uint16_t>(*v);
+}
+
+// A positive integer no larger than `max`; `fallback` when absent.
+uint64_t get_positive(const toml::table& t, const std::string& prefix, const char* name,
+                      uint64_t fallback, uint64_t max) {
+  const auto v = get_int(t, prefix, name);
+  if (!v) return fallback;
+  if (*v <= 0) fail(key_of(prefix, name), "must be greater than zero");
+  if (static_cast<uint64_t>(*v) > max)
+    fail(key_of(prefix, name), "must be at most " + std::to_string(max));
+  return static_cast<uint64_t>(*v);
+}
+
+std::chrono::milliseconds get_ms(const toml::table& t, const std::string& prefix, const char* name,
+                                 std::chrono::milliseconds fallback) {
+  const auto max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max() / 1000000);
+  return std::chrono::milliseconds(static_cast<int64_t>(
+      get_positive(t, prefix, name, static_cast<uint64_t>(fallback.count()), max)));
+}
+
+uint32_t get_u32(const toml::table& t, const std::string& prefix, const char* name,
+                 uint32_t fallback) {
+  return static_cast<uint32_t>(
+      get_positive(t, prefix, name, fallback, std::numeric_limits<uint32_t>::max()));
+}
+
+}  // namespace
+
+caf::expected<uint64_t> parse_size(const std::string& text) {
+  static const std::pair<const char*, uint64_t> units[] = {
+      {"", 1},
+      {"B", 1},
+      {"KB", 1000},
+      {"MB", 1000 * 1000},
+      {"GB", 1000 * 1000 * 1000},
+      {"TB", 1000ull * 1000 * 1000 * 1000},
+      {"KiB", 1ull << 10},
+      {"MiB", 1ull << 20},
+      {"GiB", 1ull << 30},
+      {"TiB", 1ull << 40},
+  };
+  size_t i = 0;
+  uint64_t number = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    const uint64_t digit = static_cast<uint64_t>(text[i] - '0');
+    if (number > (std::numeric_limits<uint64_t>::max() - digit) / 10)
+      return make_error(errc::invalid_argument, "size \"" + text + "\" is too large");
+    number = number * 10 + digit;
+    ++i;
+  }
+  if (i == 0) return make_error(errc::invalid_argument, "size \"" + text + "\" has no number");
+  while (i < text.size() && text[i] == ' ') ++i;
+  const std::string suffix = text.substr(i);
+  for (const auto& [name, factor] : units) {
+    if (suffix != name) continue;
+    if (number > std::numeric_limits<uint64_t>::max() / factor)
+      return make_error(errc::invalid_argument, "size \"" + text + "\" is too large");
+    return number * factor;
+  }
+  return make_error(
+      errc::invalid_argument,
+      "size \"" + text + "\" has an unknown unit (use B, KiB, MiB, GiB, TiB, " + "KB, MB, GB, TB)");
+}
+
+namespace {
+
+uint64_t get_size(const toml::table& t, const std::string& prefix, const char* name) {
+  const toml::node* n = t.get(name);
+  if (n == nullptr) return 0;
+  if (n->is_integer()) {
+    const int64_t v = *n->value<int64_t>();
+    if (v < 0) fail(key_of(prefix, name), "must not be negative");
+    return static_cast<uint64_t>(v);
+  }
+  if (!n->is_string()) fail(key_of(prefix, name), "must be bytes or a size like \"2GiB\"");
+  auto size = parse_size(*n->value<std::string>());
+  if (!size) fail(key_of(prefix, name), message_of(size.error()));
+  return *size;
+}
+
+node_config parse_node(const toml::table& t, const std::string& prefix) {
+  check_keys(t, prefix,
+             {"name", "host", "port", "roles", "memory_budget", "gateway_port", "http_port"});
+  node_config n;
+  n.name = get_string(t, prefix, "name").value_or("");
+  if (n.name.empty()) fail(key_of(prefix, "name"), "must be a non-empty string");
+  n.host = get_string(t, prefix, "host").value_or(n.host);
+  if (n.host.empty()) fail(key_of(prefix, "host"), "must not be empty");
+  n.port = get_port(t, prefix, "port", true);
+  auto roles = get_strings(t, prefix, "roles");
+  if (!roles || roles->empty()) fail(key_of(prefix, "roles"), "must name at least one role");
+  for (const auto& r : *roles) {
+    if (r != "shard" && r != "coordinator")
+      fail(key_of(prefix, "roles"), "unknown role \"" + r + "\" (use shard or coordinator)");
+    if (std::count(roles->begin(), roles->end(), r) > 1)
+      fail(key_of(prefix, "roles"), "role \"" + r + "\" is listed twice");
+  }
+  n.roles = std::move(*roles);
+  n.memory_budget = get_size(t, prefix, "memory_budget");
+  n.gateway_port = get_port(t, prefix, "gateway_port", false);
+  n.http_port = get_port(t, prefix, "http_port", false);
+  if (n.gateway_port != 0 && !n.has_role("coordinator"))
+    fail(key_of(prefix, "gateway_port"), "only the coordinator has a gateway");
+  return n;
+}
+
+token_config parse_token(const toml::table& t, const std::string& prefix) {
+  check_keys(t, prefix, {"token", "name", "admin", "models"});
+  token_config tok;
+  tok.token = get_string(t, prefix, "token").value_or("");
+  if (tok.token.empty()) fail(key_of(prefix, "token"), "must be a non-empty string");
+  tok.name = get_string(t, prefix, "name").value_or("");
+  if (tok.name.empty()) fail(key_of(prefix, "name"), "must be a non-empty string");
+  tok.admin = get_bool(t, prefix, "admin").value_or(false);
+  tok.models = get_strings(t, prefix, "models").value_or(std::vector<std::string>{});
+  for (const auto& m : tok.models)
+    if (m.empty()) fail(key_of(prefix, "models"), "model names must not be empty");
+  return tok;
+}
+
+limits_config parse_limits(const toml::table& t) {
+  const std::string p = "limits";
+  check_keys(t, p,
+             {"max_inputs", "max_text_bytes", "max_ids_per_input", "request_timeout_ms",
+              "load_timeout_ms", "max_inflight"});
+  limits_config l;
+  l.max_inputs = get_u32(t, p, "max_inputs", l.max_inputs);
+  l.max_text_bytes = get_u32(t, p, "max_text_bytes", l.max_text_bytes);
+  l.max_ids_per_input = get_u32(t, p, "max_ids_per_input", l.max_ids_per_input);
+  l.request_timeout = get_ms(t, p, "request_timeout_ms", l.request_timeout);
+  l.load_timeout = get_ms(t, p, "load_timeout_ms", l.load_timeout);
+  l.max_inflight = get_u32(t, p, "max_inflight", l.max_inflight);
+  return l;
+}
+
+// Calls f(table, "<array>[i]") for each table of an array of tables.
+template <class F>
+void each_table(const toml::table& root, const char* name, F f) {
+  const toml::node* n = root.get(name);
+  if (n == nullptr) return;
+  const toml::array* arr = n->as_array();
+  if (arr == nullptr) fail(name, "must be an array of tables ([[" + std::string(name) + "]])");
+  for (size_t i = 0; i < arr->size(); ++i) {
+    const std::string prefix = std::string(name) + "[" + std::to_string(i) + "]";
+    const toml::table* t = arr->get(i)->as_table();
+    if (t == nullptr) fail(prefix, "must be a table");
+    f(*t, prefix);
+  }
+}
+
+// Cross-node rules: names, addresses, the single coordinator.
+void validate_nodes(const cluster_config& cfg) {
+  if (cfg.nodes.empty()) fail("nodes", "at least one node is required");
+  std::map<std::string, size_t> names;
+  std::map<std::pair<std::string, uint16_t>, std::string> used;  // (host, port) -> key
+  size_t coordinators = 0, shards = 0;
+  for (size_t i = 0; i < cfg.nodes.size(); ++i) {
+    const auto& n = cfg.nodes[i];
+    const std::string prefix = "nodes[" + std::to_string(i) + "]";
+    if (!names.emplace(n.name, i).second)
+      fail(prefix + ".name", "\"" + n.name + "\" is already the name of nodes[" +
+                                 std::to_string(names[n.name]) + "]");
+    const std::pair<const char*, uint16_t> ports[] = {
+        {"port", n.port}, {"gateway_port", n.gateway_port}, {"http_port", n.http_port}};
+    for (const auto& [key, port] : ports) {
+      if (port == 0) continue;
+      const std::string k = prefix + "." + key;
+      auto [it, fresh] = used.emplace(std::make_pair(n.host, port), k);
+      if (!fresh)
+        fail(k, n.host + ":" + std::to_string(port) + " is already used by " + it->second);
+    }
+    if (n.has_role("coordinator")) {
+      ++coordinators;
+      if (coordinators > 1) fail(prefix + ".roles", "only one node may be the coordinator");
+      if (n.gateway_port == 0) fail(prefix + ".gateway_port", "the coordinator needs one");
+    }
+    if (n.has_role("shard")) ++shards;
+  }
+  if (coordinators == 0) fail("nodes", "exactly one node must have the role coordinator");
+  if (shards == 0) fail("nodes", "at least one node must have the role shard");
+}
+
+void validate_tokens(const cluster_config& cfg) {
+  std::map<std::string, size_t> seen;
+  for (size_t i = 0; i < cfg.tokens.size(); ++i) {
+    auto [it, fresh] = seen.emplace(cfg.tokens[i].token, i);
+    if (!fresh)
+      fail("tokens[" + std::to_string(i) + "].token",
+           "duplicates tokens[" + std::to_string(it->second) + "].token");
+  }
+}
+
+cluster_config parse_root(const toml::table& root) {
+  check_keys(root, "",
+             {"name", "scheduler", "log_level", "default_model", "heartbeat_ms",
+              "connection_timeout_ms", "limits", "nodes", "tokens"});
+  cluster_config cfg;
+  cfg.name = get_string(root, "", "name").value_or(cfg.name);
+  if (cfg.name.empty()) fail("name", "must not be empty");
+  cfg.scheduler = get_string(root, "", "scheduler").value_or(cfg.scheduler);
+  if (cfg.scheduler != "sharing" && cfg.scheduler != "stealing")
+    fail("scheduler", "must be \"sharing\" or \"stealing\"");
+  cfg.log_level = get_string(root, "", "log_level").value_or(cfg.log_level);
+  static const std::set<std::string> levels = {"trace", "debug",    "info", "warn",
+                                               "error", "critical", "off"};
+  if (levels.count(cfg.log_level) == 0)
+    fail("log_level", "must be one of trace, debug, info, warn, error, critical, off");
+  cfg.default_model = get_string(root, "", "default_model").value_or("");
+  cfg.heartbeat = get_ms(root, "", "heartbeat_ms", cfg.heartbeat);
+  cfg.connection_timeout = get_ms(root, "", "connection_timeout_ms", cfg.connection_timeout);
+  if (cfg.connection_timeout <= cfg.heartbeat)
+    fail("connection_timeout_ms", "must be longer than heartbeat_ms");
+  if (const toml::node* l = root.get("limits")) {
+    if (!l->is_table()) fail("limits", "must be a table");
+    cfg.limits = parse_limits(*l->as_table());
+  }
+  each_table(root, "nodes", [&](const toml::table& t, const std::string& prefix) {
+    cfg.nodes.push_back(parse_node(t, prefix));
+  });
+  each_table(root, "tokens", [&](const toml::table& t, const std::string& prefix) {
+    cfg.tokens.push_back(parse_token(t, prefix));
+  });
+  validate_nodes(cfg);
+  validate_tokens(cfg);
+  return cfg;
+}
+
+}  // namespace
+
+caf::expected<cluster_config> parse_config(const std::string& toml_text) {
+  try {
+    const toml::table root = toml::parse(toml_text);
+    return parse_root(root);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return make_error(errc::invalid_argument, "config: line " + std::to_string(where.line) +
+                                                  ", column " + std::to_string(where.column) +
+                                                  ": " + std::string(e.description()));
+  } catch (const config_error& e) {
+    return make_error(errc::invalid_argument, "config: " + e.key + ": " + e.what);
+  }
+}
+
+caf::expected<cluster_config> load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(errc::io_error, "config: " + path + ": cannot open");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return make_error(errc::io_error, "config: " + path + ": read failed");
+  auto cfg = parse_config(text.str());
+  if (!cfg) return make_error(code_of(cfg.error()), message_of(cfg.error()) + " (in " + path + ")");
+  return cfg;
+}
+
+const char* embedded_local_config() {
+  return k_embedded_local_config;
+}
+
+}  // namespace tessera

@@ -58,6 +58,10 @@ struct cluster_config {
 caf::expected<cluster_config> parse_config(const std::string& toml_text);
 caf::expected<cluster_config> load_config_file(const std::string& path);
 
+// Parses a byte count: digits, optionally followed (after at most spaces) by a unit: B, KiB,
+// MiB, GiB, TiB (powers of 1024) or KB, MB, GB, TB (powers of 1000). Errors: invalid_argument.
+caf::expected<uint64_t> parse_size(const std::string& text);
+
 // The embedded default (config/local.toml compiled in), used when no --config is given.
 const char* embedded_local_config();
 

@@ -1,0 +1,304 @@
+// The cluster config: the embedded default, the example, and every validation rule.
+#include "node/config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+
+namespace tessera {
+namespace {
+
+// A small valid cluster; tests append or replace pieces of it.
+const std::string k_coord = R"(
+[[nodes]]
+name = "c"
+port = 7400
+roles = ["coordinator"]
+gateway_port = 7300
+)";
+const std::string k_shard = R"(
+[[nodes]]
+name = "s"
+port = 7401
+roles = ["shard"]
+)";
+
+// Expects parse_config to fail with invalid_argument naming `key`.
+void check_rejected(const std::string& text, const std::string& key) {
+  auto cfg = parse_config(text);
+  REQUIRE_FALSE(cfg);
+  CHECK(code_of(cfg.error()) == errc::invalid_argument);
+  const std::string msg = message_of(cfg.error());
+  CAPTURE(msg);
+  CHECK(msg.rfind("config: " + key + ":", 0) == 0);
+}
+
+std::string source_dir() {
+  std::string file = __FILE__;
+  return file.substr(0, file.rfind('/')) + "/..";
+}
+
+}  // namespace
+
+TEST_CASE("the embedded local config has one coordinator and three shards on loopback") {
+  auto cfg = parse_config(embedded_local_config());
+  REQUIRE(cfg);
+  CHECK(cfg->name == "local");
+  CHECK(cfg->scheduler == "sharing");
+  CHECK(cfg->heartbeat == std::chrono::milliseconds(1000));
+  CHECK(cfg->connection_timeout == std::chrono::milliseconds(5000));
+  REQUIRE(cfg->nodes.size() == 4);
+  const node_config* coord = cfg->coordinator();
+  REQUIRE(coord != nullptr);
+  CHECK(coord->name == "coord");
+  CHECK(coord->port == 7400);
+  CHECK(coord->gateway_port == 7300);
+  CHECK(coord->http_port == 7500);
+  for (int i = 1; i <= 3; ++i) {
+    const node_config* s = cfg->find_node("shard-" + std::to_string(i));
+    REQUIRE(s != nullptr);
+    CHECK(s->has_role("shard"));
+    CHECK_FALSE(s->has_role("coordinator"));
+    CHECK(s->host == "127.0.0.1");
+    CHECK(s->port == 7400 + i);
+    CHECK(s->http_port == 7500 + i);
+    CHECK(s->memory_budget == 4ull << 30);
+  }
+  CHECK(cfg->find_node("nope") == nullptr);
+  REQUIRE(cfg->tokens.size() == 2);
+  CHECK(cfg->tokens[0].token == "tessera-admin-dev");
+  CHECK(cfg->tokens[0].admin);
+  CHECK(cfg->tokens[1].name == "dev-user");
+  CHECK_FALSE(cfg->tokens[1].admin);
+  CHECK(cfg->tokens[1].models == std::vector<std::string>{"*"});
+  CHECK(cfg->limits.max_inputs == 1024);
+  CHECK(cfg->limits.max_text_bytes == 1048576);
+  CHECK(cfg->limits.max_ids_per_input == 1048576);
+  CHECK(cfg->limits.request_timeout == std::chrono::milliseconds(5000));
+  CHECK(cfg->limits.load_timeout == std::chrono::milliseconds(600000));
+  CHECK(cfg->limits.max_inflight == 4096);
+}
+
+TEST_CASE("the multi-host example loads from its file") {
+  auto cfg = load_config_file(source_dir() + "/config/multihost.toml");
+  REQUIRE(cfg);
+  CHECK(cfg->nodes.size() == 4);
+  CHECK(cfg->coordinator()->host == "10.0.0.1");
+  CHECK(cfg->find_node("shard-c")->memory_budget == 64ull << 30);
+}
+
+TEST_CASE("a missing config file is an io_error naming the path") {
+  auto cfg = load_config_file("/nonexistent/tessera.toml");
+  REQUIRE_FALSE(cfg);
+  CHECK(code_of(cfg.error()) == errc::io_error);
+  CHECK(message_of(cfg.error()).find("/nonexistent/tessera.toml") != std::string::npos);
+}
+
+TEST_CASE("a minimal config gets the documented defaults") {
+  auto cfg = parse_config(k_coord + k_shard);
+  REQUIRE(cfg);
+  CHECK(cfg->name == "tessera");
+  CHECK(cfg->nodes[1].host == "127.0.0.1");
+  CHECK(cfg->nodes[1].memory_budget == 0);
+  CHECK(cfg->nodes[1].http_port == 0);
+  CHECK(cfg->tokens.empty());
+  CHECK(cfg->limits.max_inflight == 4096);
+}
+
+TEST_CASE("a node may be both coordinator and shard") {
+  auto cfg = parse_config(R"(
+[[nodes]]
+name = "solo"
+port = 7400
+roles = ["coordinator", "shard"]
+gateway_port = 7300
+)");
+  REQUIRE(cfg);
+  CHECK(cfg->coordinator()->name == "solo");
+}
+
+TEST_CASE("the same port on different hosts is allowed") {
+  auto cfg = parse_config(k_coord + R"(
+[[nodes]]
+name = "s"
+host = "10.0.0.2"
+port = 7400
+roles = ["shard"]
+)");
+  CHECK(cfg);
+}
+
+TEST_CASE("a syntax error reports its line") {
+  auto cfg = parse_config("name = \"x\"\nnodes = [\n");
+  REQUIRE_FALSE(cfg);
+  CHECK(code_of(cfg.error()) == errc::invalid_argument);
+  CHECK(message_of(cfg.error()).find("line") != std::string::npos);
+}
+
+TEST_CASE("node rules are enforced and name the offending key") {
+  check_rejected("name = \"x\"\n", "nodes");
+  check_rejected(k_coord + k_shard + k_shard, "nodes[2].name");
+  check_rejected(k_coord + R"(
+[[nodes]]
+name = "s"
+port = 7300
+roles = ["shard"]
+)",
+                 "nodes[1].port");
+  check_rejected(k_coord + R"(
+[[nodes]]
+name = "s"
+port = 7401
+http_port = 7401
+roles = ["shard"]
+)",
+                 "nodes[1].http_port");
+  check_rejected(k_coord + R"(
+[[nodes]]
+name = "s"
+port = 7401
+roles = ["worker"]
+)",
+                 "nodes[1].roles");
+  check_rejected(k_coord + R"(
+[[nodes]]
+name = "s"
+port = 7401
+roles = []
+)",
+                 "nodes[1].roles");
+  check_rejected(k_coord + R"(
+[[nodes]]
+name = "c2"
+port = 7401
+gateway_port = 7301
+roles = ["coordinator", "shard"]
+)",
+                 "nodes[1].roles");
+  check_rejected(k_shard, "nodes");  // no coordinator
+  check_rejected(k_coord, "nodes");  // no shard
+  check_rejected(R"(
+[[nodes]]
+name = "c"
+port = 7400
+roles = ["coordinator", "shard"]
+)",
+                 "nodes[0].gateway_port");
+  check_rejected(k_coord + R"(
+[[nodes]]
+name = "s"
+port = 7401
+gateway_port = 7302
+roles = ["shard"]
+)",
+                 "nodes[1].gateway_port");
+  check_rejected(k_coord + R"(
+[[nodes]]
+name = "s"
+port = 0
+roles = ["shard"]
+)",
+                 "nodes[1].port");
+  check_rejected(k_coord + R"(
+[[nodes]]
+name = "s"
+port = 70000
+roles = ["shard"]
+)",
+                 "nodes[1].port");
+  check_rejected(k_coord + R"(
+[[nodes]]
+name = "s"
+roles = ["shard"]
+)",
+                 "nodes[1].port");
+  check_rejected(k_coord + R"(
+[[nodes]]
+port = 7401
+roles = ["shard"]
+)",
+                 "nodes[1].name");
+  check_rejected(k_coord + R"(
+[[nodes]]
+name = "s"
+port = "7401"
+roles = ["shard"]
+)",
+                 "nodes[1].port");
+  check_rejected(k_coord + R"(
+[[nodes]]
+name = "s"
+prot = 7401
+roles = ["shard"]
+)",
+                 "nodes[1].prot");
+}
+
+TEST_CASE("token rules are enforced and name the offending key") {
+  const std::string nodes = k_coord + k_shard;
+  check_rejected(nodes + "[[tokens]]\ntoken = \"\"\nname = \"a\"\n", "tokens[0].token");
+  check_rejected(nodes + "[[tokens]]\nname = \"a\"\n", "tokens[0].token");
+  check_rejected(nodes + "[[tokens]]\ntoken = \"t\"\n", "tokens[0].name");
+  check_rejected(nodes + "[[tokens]]\ntoken = \"t\"\nname = \"a\"\n" +
+                     "[[tokens]]\ntoken = \"t\"\nname = \"b\"\n",
+                 "tokens[1].token");
+  check_rejected(nodes + "[[tokens]]\ntoken = \"t\"\nname = \"a\"\nadmin = \"yes\"\n",
+                 "tokens[0].admin");
+  check_rejected(nodes + "[[tokens]]\ntoken = \"t\"\nname = \"a\"\nmodels = \"*\"\n",
+                 "tokens[0].models");
+}
+
+TEST_CASE("limits and top-level settings are validated") {
+  const std::string nodes = k_coord + k_shard;
+  for (const char* key : {"max_inputs", "max_text_bytes", "max_ids_per_input", "request_timeout_ms",
+                          "load_timeout_ms", "max_inflight"}) {
+    check_rejected("[limits]\n" + std::string(key) + " = 0\n" + nodes,
+                   std::string("limits.") + key);
+    check_rejected("[limits]\n" + std::string(key) + " = -5\n" + nodes,
+                   std::string("limits.") + key);
+  }
+  check_rejected("[limits]\nmax_inputs = 4294967296\n" + nodes, "limits.max_inputs");
+  check_rejected("[limits]\nmax_input = 5\n" + nodes, "limits.max_input");
+  check_rejected("scheduler = \"fifo\"\n" + nodes, "scheduler");
+  check_rejected("log_level = \"loud\"\n" + nodes, "log_level");
+  check_rejected("heartbeat_ms = 0\n" + nodes, "heartbeat_ms");
+  check_rejected("heartbeat_ms = 5000\nconnection_timeout_ms = 5000\n" + nodes,
+                 "connection_timeout_ms");
+  check_rejected("colour = \"blue\"\n" + nodes, "colour");
+}
+
+TEST_CASE("sizes accept plain bytes and binary or decimal units") {
+  CHECK(*parse_size("0") == 0);
+  CHECK(*parse_size("123") == 123);
+  CHECK(*parse_size("123B") == 123);
+  CHECK(*parse_size("2KiB") == 2048);
+  CHECK(*parse_size("3MiB") == 3ull << 20);
+  CHECK(*parse_size("2GiB") == 2ull << 30);
+  CHECK(*parse_size("1TiB") == 1ull << 40);
+  CHECK(*parse_size("2KB") == 2000);
+  CHECK(*parse_size("3MB") == 3000000);
+  CHECK(*parse_size("4 GB") == 4000000000ull);
+  CHECK_FALSE(parse_size(""));
+  CHECK_FALSE(parse_size("GiB"));
+  CHECK_FALSE(parse_size("2gib"));
+  CHECK_FALSE(parse_size("1.5GiB"));
+  CHECK_FALSE(parse_size("-1"));
+  CHECK_FALSE(parse_size("99999999999999999999"));
+  CHECK_FALSE(parse_size("20000000000GiB"));
+
+  const std::string coord = k_coord;
+  auto with_budget = [&](const std::string& budget) {
+    return parse_config(coord + "[[nodes]]\nname = \"s\"\nport = 7401\nroles = [\"shard\"]\n" +
+                        "memory_budget = " + budget + "\n");
+  };
+  CHECK(with_budget("\"512MiB\"")->nodes[1].memory_budget == 512ull << 20);
+  CHECK(with_budget("1073741824")->nodes[1].memory_budget == 1ull << 30);
+  check_rejected(coord + "[[nodes]]\nname = \"s\"\nport = 7401\nroles = [\"shard\"]\n" +
+                     "memory_budget = \"4 parsecs\"\n",
+                 "nodes[1].memory_budget");
+  check_rejected(coord + "[[nodes]]\nname = \"s\"\nport = 7401\nroles = [\"shard\"]\n" +
+                     "memory_budget = -1\n",
+                 "nodes[1].memory_budget");
+}
+
+}  // namespace tessera
