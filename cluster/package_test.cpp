@@ -1,0 +1,343 @@
+#include "cluster/package.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "cluster/package_test_util.hpp"
+
+using namespace tessera;
+using tessera::testing::rewrite_manifest;
+using tessera::testing::slurp;
+using tessera::testing::spit;
+using tessera::testing::temp_dir;
+using tessera::testing::write_tiny_package;
+
+namespace {
+
+// A 3000 x 300 tensor: 1200-byte rows, 873 rows per block, blocks 0..3, the last has 381 rows.
+constexpr uint64_t big_rows = 3000, big_cols = 300;
+float cell(uint64_t r, uint64_t c) {
+  return static_cast<float>(r * 1000 + c);
+}
+
+// Writes "t" in chunks of 7 rows (never aligned to blocks) plus a vocab/labels-free manifest.
+void write_big(const std::string& dir) {
+  auto w = package_writer::create(dir);
+  REQUIRE(w);
+  REQUIRE_FALSE(w->begin_tensor("t", big_rows, big_cols));
+  std::vector<float> chunk;
+  for (uint64_t r0 = 0; r0 < big_rows; r0 += 7) {
+    uint64_t n = std::min<uint64_t>(7, big_rows - r0);
+    chunk.clear();
+    for (uint64_t r = r0; r < r0 + n; ++r)
+      for (uint64_t c = 0; c < big_cols; ++c) chunk.push_back(cell(r, c));
+    REQUIRE_FALSE(w->append_rows(chunk.data(), n));
+  }
+  REQUIRE_FALSE(w->end_tensor());
+  manifest m;
+  m.name = "big";
+  REQUIRE_FALSE(w->finish(m));
+}
+
+void check_rows(const row_block& b, uint64_t begin, uint64_t end) {
+  REQUIRE(b.row_begin == begin);
+  REQUIRE(b.rows == end - begin);
+  REQUIRE(b.cols == big_cols);
+  REQUIRE(reinterpret_cast<uintptr_t>(b.data.get()) % 64 == 0);
+  for (uint64_t r = begin; r < end; ++r)
+    for (uint64_t c = 0; c < big_cols; ++c) REQUIRE(b.row(r - begin)[c] == cell(r, c));
+}
+
+bool mentions(const caf::error& e, const std::string& what) {
+  return message_of(e).find(what) != std::string::npos;
+}
+
+void flip_byte(const std::string& path, uint64_t offset) {
+  std::string bytes = slurp(path);
+  bytes[offset] = static_cast<char>(bytes[offset] ^ 0x40);
+  spit(path, bytes);
+}
+
+}  // namespace
+
+TEST_CASE("checksum64 is deterministic and sees every single-bit change at any length") {
+  std::mt19937_64 rng(7);
+  for (size_t len = 0; len < 80; ++len) {
+    std::vector<unsigned char> buf(len);
+    for (auto& b : buf) b = static_cast<unsigned char>(rng());
+    const uint64_t h = checksum64(buf.data(), len);
+    REQUIRE(checksum64(buf.data(), len) == h);
+    REQUIRE(checksum64(buf.data(), len, 1) != h);
+    for (size_t i = 0; i < len; ++i)
+      for (int bit = 0; bit < 8; ++bit) {
+        buf[i] ^= static_cast<unsigned char>(1u << bit);
+        REQUIRE(checksum64(buf.data(), len) != h);
+        buf[i] ^= static_cast<unsigned char>(1u << bit);
+      }
+  }
+  // Zero tails of different length differ.
+  const char zeros[16] = {};
+  REQUIRE(checksum64(zeros, 3) != checksum64(zeros, 4));
+  REQUIRE(checksum64(zeros, 8) != checksum64(zeros, 16));
+}
+
+TEST_CASE("checksum64 hashes more than a gigabyte per second") {
+  std::vector<uint64_t> buf(8 << 20, 0x0123456789abcdefULL);  // 64 MiB
+  auto t0 = std::chrono::steady_clock::now();
+  uint64_t acc = 0;
+  for (int i = 0; i < 4; ++i) acc ^= checksum64(buf.data(), buf.size() * 8, i);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double gbps = 4.0 * buf.size() * 8 / s / 1e9;
+  WARN("checksum64: " << gbps << " GB/s (acc " << acc << ")");
+  CHECK(gbps > 1.0);
+}
+
+TEST_CASE("rows written in unaligned chunks read back exactly for any range") {
+  temp_dir tmp;
+  write_big(tmp.path);
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  const tensor_info* t = pkg->meta().find_tensor("t");
+  REQUIRE(t);
+  REQUIRE(t->block_rows == default_block_rows(big_cols));
+  REQUIRE(t->block_rows == 873);
+  REQUIRE(t->block_checksums.size() == 4);
+  const std::pair<uint64_t, uint64_t> ranges[] = {
+      {0, big_rows}, {0, 1},       {872, 874},   {873, 1746},  {10, 20},
+      {860, 2700},   {2999, 3000}, {2619, 3000}, {2700, 2800}, {1746, 1747}};
+  for (auto [b, e] : ranges) {
+    INFO("range " << b << ".." << e);
+    uint64_t last_done = 0, last_total = 0;
+    auto rb = pkg->read_rows("t", b, e, [&](uint64_t d, uint64_t tot) {
+      REQUIRE(d > last_done);
+      last_done = d;
+      last_total = tot;
+    });
+    REQUIRE(rb);
+    check_rows(*rb, b, e);
+    REQUIRE(last_done == last_total);  // the last call reports completion
+  }
+  auto empty = pkg->read_rows("t", 5, 5);
+  REQUIRE(empty);
+  REQUIRE(empty->rows == 0);
+}
+
+TEST_CASE("a read range outside the tensor or naming an unknown tensor is invalid_argument") {
+  temp_dir tmp;
+  write_big(tmp.path);
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  REQUIRE(code_of(pkg->read_rows("t", 10, 3001).error()) == errc::invalid_argument);
+  REQUIRE(code_of(pkg->read_rows("t", 20, 10).error()) == errc::invalid_argument);
+  auto unknown = pkg->read_rows("nope", 0, 1);
+  REQUIRE(code_of(unknown.error()) == errc::invalid_argument);
+  REQUIRE(mentions(unknown.error(), "nope"));
+}
+
+TEST_CASE("a flipped byte fails only the reads that touch its block, naming tensor and block") {
+  temp_dir tmp;
+  write_big(tmp.path);
+  flip_byte(tmp.sub("t.f32"), 2000 * 1200 + 17);  // row 2000 is in block 2 (rows 1746..2619)
+  auto pkg = package::open(tmp.path);             // open reads no tensor data
+  REQUIRE(pkg);
+  REQUIRE(pkg->read_rows("t", 0, 1746));
+  REQUIRE(pkg->read_rows("t", 2619, 3000));
+  for (auto [b, e] : {std::pair<uint64_t, uint64_t>{2000, 2001}, {1745, 1747}, {0, 3000}}) {
+    auto rb = pkg->read_rows("t", b, e);
+    REQUIRE_FALSE(rb);
+    REQUIRE(code_of(rb.error()) == errc::corrupt_package);
+    REQUIRE(mentions(rb.error(), "'t'"));
+    REQUIRE(mentions(rb.error(), "block 2"));
+  }
+  // Row 1745 is in block 1 but its block's neighbour is not read.
+  REQUIRE(pkg->read_rows("t", 1700, 1746));
+}
+
+TEST_CASE("truncated, extended and missing tensor files are refused at open naming the file") {
+  temp_dir tmp;
+  write_big(tmp.path);
+  const std::string file = tmp.sub("t.f32"), good = slurp(file);
+  spit(file, good.substr(0, good.size() - 4));
+  auto e = package::open(tmp.path);
+  REQUIRE(code_of(e.error()) == errc::corrupt_package);
+  REQUIRE(mentions(e.error(), "t.f32"));
+  REQUIRE(mentions(e.error(), std::to_string(good.size())));
+  spit(file, good + "x");
+  REQUIRE(code_of(package::open(tmp.path).error()) == errc::corrupt_package);
+  std::filesystem::remove(file);
+  e = package::open(tmp.path);
+  REQUIRE(code_of(e.error()) == errc::corrupt_package);
+  REQUIRE(mentions(e.error(), "t.f32"));
+  REQUIRE(mentions(e.error(), "missing"));
+}
+
+TEST_CASE("a missing manifest or directory is refused with a typed error") {
+  temp_dir tmp;
+  auto e = package::open(tmp.path);
+  REQUIRE(code_of(e.error()) == errc::corrupt_package);
+  REQUIRE(mentions(e.error(), "manifest.toml"));
+  REQUIRE(code_of(package::open(tmp.sub("absent")).error()) == errc::io_error);
+}
+
+TEST_CASE("manifest errors are corrupt_package and name the key or the mismatch") {
+  temp_dir tmp;
+  REQUIRE_FALSE(write_tiny_package(tmp.path));
+  REQUIRE(package::open(tmp.path));
+  const std::string path = tmp.sub("manifest.toml"), good = slurp(path);
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string text = good;
+    auto pos = text.find(from);
+    REQUIRE(pos != std::string::npos);
+    text.replace(pos, from.size(), to);
+    spit(path, text);
+    auto pkg = package::open(tmp.path);
+    REQUIRE_FALSE(pkg);
+    REQUIRE(code_of(pkg.error()) == errc::corrupt_package);
+    return message_of(pkg.error());
+  };
+  CHECK_THAT(with("format = 1", "format = 2"), Catch::Contains("format = 2"));
+  CHECK_THAT(with("format = 1", ""), Catch::Contains("'format'"));
+  CHECK_THAT(with("\nrows = 5", "\nrows = -5"), Catch::Contains("'rows'"));
+  CHECK_THAT(with("\nrows = 5", "\nrowz = 5"), Catch::Contains("'rows'"));
+  CHECK_THAT(with("\nrows = 5", "\nrows = 9223372036854775807"), Catch::Contains("overflows"));
+  CHECK_THAT(with("\nrows = 5", "\nrows = 99999999999999999999"), Catch::Contains("syntax"));
+  CHECK_THAT(with("\nrows = 5", "\nrows = \"5\""), Catch::Contains("integer"));
+  CHECK_THAT(with("pooling = 'mean'", "pooling = 'max'"), Catch::Contains("max"));
+  CHECK_THAT(with("buckets = 2", "buckets = 3"), Catch::Contains("embedder.input"));
+  CHECK_THAT(with("file = 'vocab.txt'", "file = '../vocab.txt'"), Catch::Contains("unsafe"));
+  CHECK_THAT(with("block_rows = 5", "block_rows = 0"), Catch::Contains("block_rows"));
+  CHECK_THAT(with("block_rows = 5", "block_rows = 2"), Catch::Contains("need 3"));
+  CHECK_THAT(with("weight = 'classifier.l0.weight'", "weight = 'embedder.input'"),
+             Catch::Contains("bias"));
+  CHECK_THAT(with("labels = 'labels'", "labels = 'nolabels'"), Catch::Contains("nolabels"));
+  spit(path, good);
+  REQUIRE(package::open(tmp.path));
+}
+
+TEST_CASE("layer shapes that do not chain and duplicate tensors are refused at open") {
+  temp_dir tmp;
+  REQUIRE_FALSE(write_tiny_package(tmp.path));
+  rewrite_manifest(tmp.path, [](manifest& m) {
+    // The 3 x 1 bias as a weight: 1 column, but the embedding dim is 2.
+    m.classifier->layers[0].weight = "classifier.l0.bias";
+    m.classifier->layers[0].bias = "";
+  });
+  auto e = package::open(tmp.path);
+  REQUIRE(code_of(e.error()) == errc::corrupt_package);
+  REQUIRE(mentions(e.error(), "classifier.l0.bias"));
+  REQUIRE(mentions(e.error(), "columns"));
+  rewrite_manifest(tmp.path, [](manifest& m) {
+    m.classifier->layers[0].weight = "classifier.l0.weight";
+    m.tensors.push_back(m.tensors[0]);
+  });
+  e = package::open(tmp.path);
+  REQUIRE(mentions(e.error(), "listed twice"));
+}
+
+TEST_CASE("garbage, random and truncated manifests never crash open") {
+  temp_dir tmp;
+  REQUIRE_FALSE(write_tiny_package(tmp.path));
+  const std::string path = tmp.sub("manifest.toml"), good = slurp(path);
+  std::mt19937_64 rng(123);
+  for (int i = 0; i < 300; ++i) {
+    std::string junk(rng() % 512, '\0');
+    for (auto& c : junk) c = static_cast<char>(rng());
+    spit(path, junk);
+    auto pkg = package::open(tmp.path);
+    REQUIRE_FALSE(pkg);
+    REQUIRE(code_of(pkg.error()) == errc::corrupt_package);
+  }
+  for (size_t n = 0; n < good.size(); n += 3) {
+    spit(path, good.substr(0, n));
+    auto pkg = package::open(tmp.path);
+    if (!pkg) REQUIRE(code_of(pkg.error()) == errc::corrupt_package);
+  }
+  for (int i = 0; i < 300; ++i) {  // a few mutated bytes in a valid manifest
+    std::string text = good;
+    for (int k = 0; k < 3; ++k) text[rng() % text.size()] = static_cast<char>(rng());
+    spit(path, text);
+    auto pkg = package::open(tmp.path);
+    if (!pkg) REQUIRE((code_of(pkg.error()) == errc::corrupt_package));
+  }
+}
+
+TEST_CASE("the manifest survives a TOML round trip unchanged") {
+  temp_dir tmp;
+  REQUIRE_FALSE(write_tiny_package(tmp.path));
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  const manifest& m = pkg->meta();
+  auto again = parse_manifest(to_toml(m), "again");
+  REQUIRE(again);
+  REQUIRE(to_toml(*again) == to_toml(m));
+  REQUIRE(again->tensors.size() == 3);
+  REQUIRE(again->find_tensor("embedder.input")->block_checksums ==
+          m.find_tensor("embedder.input")->block_checksums);
+  REQUIRE(again->embedder->featurizer.buckets == 2);
+  REQUIRE(again->classifier->layers.at(0).bias == "classifier.l0.bias");
+}
+
+TEST_CASE("the writer refuses wrong row counts, reuse of names and a second package") {
+  temp_dir tmp;
+  auto w = package_writer::create(tmp.path);
+  REQUIRE(w);
+  std::vector<float> rows(10 * 4, 1.0f);
+  REQUIRE_FALSE(w->begin_tensor("a", 5, 4));
+  REQUIRE(code_of(w->append_rows(rows.data(), 6)) == errc::invalid_argument);
+  REQUIRE_FALSE(w->append_rows(rows.data(), 4));
+  auto short_err = w->end_tensor();
+  REQUIRE(code_of(short_err) == errc::invalid_argument);
+  REQUIRE(mentions(short_err, "got 4 rows"));
+  REQUIRE_FALSE(w->write_tensor("a", 5, 4, rows.data()));
+  REQUIRE(code_of(w->write_tensor("a", 5, 4, rows.data())) == errc::invalid_argument);
+  REQUIRE(code_of(w->begin_tensor("../x", 1, 1)) == errc::invalid_argument);
+  REQUIRE(code_of(w->begin_tensor("z", 0, 4)) == errc::invalid_argument);
+  REQUIRE(code_of(w->write_lines("k", "k.txt", {"one\ntwo"})) == errc::invalid_argument);
+  manifest m;
+  m.name = "w";
+  REQUIRE_FALSE(w->finish(m));
+  REQUIRE(code_of(package_writer::create(tmp.path).error()) == errc::already_exists);
+}
+
+TEST_CASE("read_lines returns the written lines and refuses a changed file") {
+  temp_dir tmp;
+  REQUIRE_FALSE(write_tiny_package(tmp.path));
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  auto lines = pkg->read_lines("vocab");
+  REQUIRE(lines);
+  REQUIRE(*lines == std::vector<std::string>{"a", "b", "c"});
+  REQUIRE(code_of(pkg->read_lines("nope").error()) == errc::invalid_argument);
+  spit(tmp.sub("vocab.txt"), "a\nb\nd\n");  // same size, different bytes
+  auto bad = pkg->read_lines("vocab");
+  REQUIRE(code_of(bad.error()) == errc::corrupt_package);
+  REQUIRE(mentions(bad.error(), "vocab.txt"));
+  REQUIRE(mentions(bad.error(), "checksum"));
+}
+
+TEST_CASE("empty lines survive write_lines and read_lines") {
+  temp_dir tmp;
+  auto w = package_writer::create(tmp.path);
+  REQUIRE(w);
+  const std::vector<std::string> lines{"", "x", "", "y z", ""};
+  REQUIRE_FALSE(w->write_lines("k", "k.txt", lines));
+  REQUIRE_FALSE(w->write_lines("none", "none.txt", {}));
+  manifest m;
+  m.name = "lines";
+  REQUIRE_FALSE(w->finish(m));
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  REQUIRE(*pkg->read_lines("k") == lines);
+  REQUIRE(pkg->read_lines("none")->empty());
+}
+
+TEST_CASE("enum names are the manifest spellings") {
+  REQUIRE(std::string(to_string(pooling_kind::sum)) == "sum");
+  REQUIRE(std::string(to_string(activation_kind::relu)) == "relu");
+  REQUIRE(std::string(to_string(output_kind::ova)) == "ova");
+  REQUIRE(std::string(to_string(output_kind::hs)) == "hs");
+}
