@@ -1,8 +1,8 @@
 #pragma once
 // Typed interfaces of every actor that is reached across processes. All processes include
 // this one header, so both ends of a remote connection agree exactly.
+#include <caf/all.hpp>
 #include <caf/typed_actor.hpp>
-#include <caf/replies_to.hpp>
 
 #include "actors/messages.hpp"
 
@@ -28,6 +28,8 @@ using node_actor = caf::typed_actor<
     // Stops a replica and frees its memory; false if the node did not hold it.
     caf::replies_to<unload_atom, std::string>::with<bool>,
     // Reports memory and replicas.
-    caf::replies_to<health_atom>::with<node_status>>;
+    caf::replies_to<health_atom>::with<node_status>,
+    // Internal: a loader thread finished reading the named replica's rows.
+    caf::reacts_to<loaded_atom, std::string>>;
 
 }  // namespace tessera

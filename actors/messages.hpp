@@ -110,8 +110,8 @@ typename Inspector::result_type inspect(Inspector& f, layer_reply& x) {
 struct replica_status {
   std::string replica_id;
   std::string state;
-  uint64_t bytes = 0;        // bytes of rows held (or to be held, while loading)
-  uint64_t bytes_done = 0;   // load progress
+  uint64_t bytes = 0;       // bytes of rows held (or to be held, while loading)
+  uint64_t bytes_done = 0;  // load progress
   std::string error;
 };
 

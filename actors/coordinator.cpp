@@ -1,0 +1,222 @@
+#include "actors/coordinator.hpp"
+
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include "actors/coordinator_state.hpp"
+#include "actors/loading.hpp"
+#include "actors/request_run.hpp"
+
+namespace tessera {
+namespace {
+
+constexpr auto tick_interval = std::chrono::seconds(1);
+constexpr auto health_timeout = std::chrono::milliseconds(1000);
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto logger = [] {
+    auto l = spdlog::get("coordinator");
+    return l ? l : spdlog::default_logger()->clone("coordinator");
+  }();
+  return logger;
+}
+
+// Connects to a member's published node actor from a detached actor, because
+// remote_actor() blocks; the answer comes back as a member message (invalid handle: failed).
+void connect(coordinator_self self, member_entry& m) {
+  m.connecting = true;
+  auto me = coordinator_actor{self};
+  auto name = m.cfg.name;
+  auto host = m.cfg.host;
+  auto port = m.cfg.port;
+  self->system().spawn<caf::detached>([me, name, host, port](caf::event_based_actor* worker) {
+    auto h = worker->system().middleman().remote_actor<node_actor>(host, port);
+    worker->send(me, member_atom::value, name, h ? *h : node_actor{});
+    worker->quit();
+  });
+}
+
+void on_member(coordinator_self self, const std::string& name, node_actor h) {
+  auto& st = self->state;
+  auto it = st.members.find(name);
+  if (it == st.members.end()) return;
+  auto& m = it->second;
+  m.connecting = false;
+  if (!h) return;  // the next tick retries
+  bool rejoin = !m.up && m.health.name == name;
+  m.handle = h;
+  m.up = true;
+  if (!m.local) self->monitor(h);
+  log()->info("member {} is up at {}:{}{}", name, m.cfg.host, m.cfg.port,
+              rejoin ? " (rejoined)" : "");
+  restore_replicas(self, name);
+}
+
+void on_down(coordinator_self self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  for (auto& [name, m] : st.members) {
+    if (!m.handle || m.handle.address() != dm.source) continue;
+    log()->warn("member {} is down: {}", name, caf::to_string(dm.reason));
+    m.up = false;
+    m.handle = nullptr;
+    st.reg.mark_node_lost(name);
+    // Fail in-flight shard requests to the node now; they retry elsewhere or fail typed.
+    auto pending = std::move(st.inflight[name]);
+    st.inflight.erase(name);
+    for (auto& [sub, fail] : pending)
+      fail(make_error(errc::unavailable, "node " + name + " went down"));
+  }
+}
+
+void poll_health(coordinator_self self, std::function<void()> done) {
+  auto& st = self->state;
+  auto pending = std::make_shared<size_t>(1);
+  auto finish = [pending, done] {
+    if (--*pending == 0 && done) done();
+  };
+  for (auto& [name, m] : st.members) {
+    if (!m.up) continue;
+    ++*pending;
+    self->request(m.handle, health_timeout, health_atom::value)
+        .then(
+            [self, name = name, finish](node_status& hs) {
+              auto it = self->state.members.find(name);
+              if (it != self->state.members.end()) it->second.health = std::move(hs);
+              finish();
+            },
+            [finish](caf::error&) { finish(); });  // keep the last known health
+  }
+  finish();
+}
+
+cluster_status make_status(coordinator_state& st) {
+  cluster_status out;
+  bool all_up = true;
+  for (auto& [name, m] : st.members) {
+    member_info mi;
+    mi.name = name;
+    mi.address = m.cfg.host + ":" + std::to_string(m.cfg.port);
+    mi.roles = m.cfg.roles;
+    mi.up = m.up;
+    mi.budget_bytes = m.cfg.memory_budget;
+    mi.used_bytes = m.health.used_bytes;
+    mi.rss_bytes = m.health.rss_bytes;
+    for (const auto& r : m.health.replicas) {
+      ++mi.replicas;
+      if (r.state == "loading") {
+        mi.loading_done += r.bytes_done;
+        mi.loading_total += r.bytes;
+      }
+    }
+    all_up = all_up && m.up;
+    out.members.push_back(std::move(mi));
+  }
+  out.models = st.reg.infos();
+  out.ready = all_up && st.reg.all_active_served();
+  return out;
+}
+
+template <class Reply>
+caf::expected<std::shared_ptr<version_entry>> admit(coordinator_self self,
+                                                    const predict_request& req) {
+  auto& st = self->state;
+  if (st.requests_running >= st.cfg.limits.max_inflight)
+    return make_error(errc::overloaded,
+                      std::to_string(st.requests_running) + " requests in flight; retry later");
+  return st.reg.resolve(req.model);
+}
+
+coordinator_actor::behavior_type coordinator_impl(coordinator_self self, cluster_config cfg,
+                                                  node_actor local_node) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  for (const auto& n : st.cfg.nodes) {
+    if (!n.has_role("shard")) continue;
+    auto& m = st.members[n.name];
+    m.cfg = n;
+  }
+  if (local_node) {
+    if (auto* me = st.cfg.coordinator(); me && st.members.count(me->name)) {
+      st.members[me->name].local = true;
+      self->send(self, member_atom::value, me->name, local_node);
+    }
+  }
+  for (auto& [name, m] : st.members)
+    if (!m.local) connect(self, m);
+  self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
+  self->delayed_send(self, tick_interval, tick_atom::value);
+  return {
+      [self](predict_atom, predict_request& req) -> caf::result<predict_reply> {
+        auto v = admit<predict_reply>(self, req);
+        if (!v) return v.error();
+        if (!(*v)->has_classifier())
+          return make_error(errc::unsupported,
+                            "model '" + req.model.name + "' has no classifier; use embed");
+        if (req.k == 0) return make_error(errc::invalid_argument, "k must not be 0");
+        auto bags = build_bags(**v, self->state.cfg.limits, req.inputs);
+        if (!bags) return bags.error();
+        auto rp = self->make_response_promise<predict_reply>();
+        run_predict(self, *v, std::move(*bags), req.k, req.threshold, rp);
+        return rp;
+      },
+      [self](embed_atom, predict_request& req) -> caf::result<embed_reply> {
+        auto v = admit<embed_reply>(self, req);
+        if (!v) return v.error();
+        auto bags = build_bags(**v, self->state.cfg.limits, req.inputs);
+        if (!bags) return bags.error();
+        auto rp = self->make_response_promise<embed_reply>();
+        run_embed(self, *v, std::move(*bags), rp);
+        return rp;
+      },
+      [self](models_atom) -> std::vector<model_info> { return self->state.reg.infos(); },
+      [self](status_atom) -> caf::result<cluster_status> {
+        auto rp = self->make_response_promise<cluster_status>();
+        poll_health(self, [self, rp]() mutable { rp.deliver(make_status(self->state)); });
+        return rp;
+      },
+      [self](load_atom, load_request& req) -> caf::result<load_reply> {
+        auto rp = self->make_response_promise<load_reply>();
+        start_load(self, std::move(req), rp);
+        return rp;
+      },
+      [self](unload_atom, const std::string& name, uint64_t version) -> caf::result<bool> {
+        auto r = unload(self, name, version);
+        if (!r) return r.error();
+        return *r;
+      },
+      [self](activate_atom, const std::string& name, uint64_t version) -> caf::result<bool> {
+        auto r = activate(self, name, version);
+        if (!r) return r.error();
+        return *r;
+      },
+      [self](rollback_atom, const std::string& name) -> caf::result<uint64_t> {
+        auto r = rollback(self, name);
+        if (!r) return r.error();
+        return *r;
+      },
+      [self](label_atom, const std::string& name, const std::string& label,
+             uint64_t version) -> caf::result<bool> {
+        auto r = set_label(self, name, label, version);
+        if (!r) return r.error();
+        return *r;
+      },
+      [self](member_atom, const std::string& name, node_actor h) { on_member(self, name, h); },
+      [self](tick_atom) {
+        for (auto& [name, m] : self->state.members)
+          if (!m.up && !m.connecting && !m.local) connect(self, m);
+        poll_health(self, nullptr);
+        reap_drained(self);
+        self->delayed_send(self, tick_interval, tick_atom::value);
+      },
+  };
+}
+
+}  // namespace
+
+coordinator_actor spawn_coordinator(caf::actor_system& sys, const cluster_config& cfg,
+                                    node_actor local_node) {
+  return sys.spawn(coordinator_impl, cfg, local_node);
+}
+
+}  // namespace tessera

@@ -1,0 +1,42 @@
+#pragma once
+// The coordinator: owns the cluster's view (members, placement, model registry) and runs
+// requests as fan-out then reduce. One per cluster, in the process whose role is
+// "coordinator", next to the gateway.
+#include <caf/typed_actor.hpp>
+
+#include "actors/coordinator_types.hpp"
+#include "actors/interfaces.hpp"
+#include "node/config.hpp"
+
+namespace tessera {
+
+using coordinator_actor = caf::typed_actor<
+    // Runs one predict call (a batch of inputs) on one epoch of the model.
+    caf::replies_to<predict_atom, predict_request>::with<predict_reply>,
+    // Pools a batch of inputs (the embedder only).
+    caf::replies_to<embed_atom, predict_request>::with<embed_reply>,
+    // Lists models, their versions, labels and placement.
+    caf::replies_to<models_atom>::with<std::vector<model_info>>,
+    // Members, models and readiness.
+    caf::replies_to<status_atom>::with<cluster_status>,
+    // Places and loads a package as a new version of a model (two-phase: load, then flip).
+    caf::replies_to<load_atom, load_request>::with<load_reply>,
+    // Unloads one version (or, with 0, every version) of a model.
+    caf::replies_to<unload_atom, std::string, uint64_t>::with<bool>,
+    // Makes a ready version the active one, in one step.
+    caf::replies_to<activate_atom, std::string, uint64_t>::with<bool>,
+    // Flips back to the previously active version; answers it.
+    caf::replies_to<rollback_atom, std::string>::with<uint64_t>,
+    // Points a label at a version.
+    caf::replies_to<label_atom, std::string, std::string, uint64_t>::with<bool>,
+    // Internal: the connector reached a member's node actor.
+    caf::reacts_to<member_atom, std::string, node_actor>,
+    // Internal: periodic reconnect and health polling.
+    caf::reacts_to<tick_atom>>;
+
+// Spawns the coordinator for `cfg`. `local_node` is this process's node actor when it also
+// has the shard role (invalid otherwise).
+coordinator_actor spawn_coordinator(caf::actor_system& sys, const cluster_config& cfg,
+                                    node_actor local_node);
+
+}  // namespace tessera

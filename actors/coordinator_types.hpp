@@ -1,0 +1,124 @@
+#pragma once
+// Messages between the gateway (via the bridge) and the coordinator. They never leave the
+// coordinator's process, so they are plain structs allowed as unsafe (unserialized) types.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+
+#include "cluster/topk.hpp"
+
+namespace tessera {
+
+// A model name plus an optional version number or label; neither means the active version.
+struct model_ref {
+  std::string name;
+  uint64_t version = 0;  // 0 = not given
+  std::string label;     // empty = not given
+};
+
+struct input_item {
+  bool is_text = true;
+  std::string text;
+  std::vector<int64_t> ids;    // when !is_text
+  std::vector<float> weights;  // empty or parallel to ids
+};
+
+struct predict_request {
+  model_ref model;
+  std::vector<input_item> inputs;
+  int32_t k = 1;  // < 0: all labels
+  float threshold = 0.0f;
+};
+
+struct predict_reply {
+  std::vector<std::vector<scored_label>> results;          // per input, best first
+  std::shared_ptr<const std::vector<std::string>> labels;  // label names by index
+  uint64_t version = 0;
+  uint64_t epoch = 0;
+};
+
+struct embed_reply {
+  uint32_t dim = 0;
+  std::vector<float> vectors;  // inputs x dim
+  uint64_t version = 0;
+  uint64_t epoch = 0;
+};
+
+struct load_request {
+  std::string path;  // package directory
+  std::string name;  // empty: the manifest's name
+  uint32_t replicas = 1;
+  bool activate = false;
+};
+
+struct load_reply {
+  std::string name;
+  uint64_t version = 0;
+};
+
+struct replica_info {
+  std::string node;
+  std::string state;  // loading, ready, lost
+};
+
+struct shard_info {
+  std::string tensor;
+  uint64_t row_begin = 0;
+  uint64_t row_end = 0;
+  uint64_t bytes = 0;
+  std::vector<replica_info> replicas;
+};
+
+struct version_info {
+  uint64_t version = 0;
+  std::string state;
+  uint64_t epoch = 0;
+  std::string path;
+  std::string embedder;
+  std::string classifier;
+  uint32_t dim = 0;
+  uint64_t rows = 0;
+  uint32_t label_count = 0;
+  std::string output;
+  std::vector<shard_info> shards;
+  std::string error;
+};
+
+struct model_info {
+  std::string name;
+  uint64_t active_version = 0;
+  std::vector<version_info> versions;
+  std::vector<std::pair<std::string, uint64_t>> labels;
+};
+
+struct member_info {
+  std::string name;
+  std::string address;
+  std::vector<std::string> roles;
+  bool up = false;
+  uint64_t budget_bytes = 0;
+  uint64_t used_bytes = 0;
+  uint64_t rss_bytes = 0;
+  uint32_t replicas = 0;
+  uint64_t loading_done = 0;
+  uint64_t loading_total = 0;
+};
+
+struct cluster_status {
+  bool ready = false;
+  std::vector<member_info> members;
+  std::vector<model_info> models;
+};
+
+}  // namespace tessera
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::predict_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::predict_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::embed_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::load_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::load_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::cluster_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<tessera::model_info>)

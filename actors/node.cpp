@@ -1,0 +1,178 @@
+#include "actors/node.hpp"
+
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+
+#include "cluster/process_stats.hpp"
+
+namespace tessera {
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto logger = [] {
+    auto l = spdlog::get("node");
+    return l ? l : spdlog::default_logger()->clone("node");
+  }();
+  return logger;
+}
+
+// Runs on a loader thread: reads the replica's rows (and bias) and verifies them.
+void load_rows(shard_spec spec, std::shared_ptr<load_slot> slot, node_actor node) {
+  auto finish = [&](std::shared_ptr<shard_data> data, caf::error err) {
+    {
+      std::lock_guard<std::mutex> guard{slot->mtx};
+      slot->result = std::move(data);
+      slot->failure = std::move(err);
+    }
+    caf::anon_send(node, loaded_atom::value, spec.replica_id);
+  };
+  auto pkg = package::open(spec.package_dir);
+  if (!pkg) return finish(nullptr, pkg.error());
+  auto progress = [&](uint64_t done, uint64_t) { slot->bytes_done = done; };
+  auto rows = pkg->read_rows(spec.tensor, spec.row_begin, spec.row_end, progress);
+  if (!rows) return finish(nullptr, rows.error());
+  auto data = std::make_shared<shard_data>();
+  data->spec = spec;
+  data->rows = std::move(*rows);
+  if (!spec.bias.empty()) {
+    auto bias = pkg->read_rows(spec.bias, spec.row_begin, spec.row_end);
+    if (!bias) return finish(nullptr, bias.error());
+    data->bias = std::move(*bias);
+  }
+  slot->bytes_done = data->rows.bytes();
+  finish(std::move(data), caf::none);
+}
+
+void release(node_state& st, const std::string& id) {
+  auto it = st.replicas.find(id);
+  if (it == st.replicas.end()) return;
+  st.used_bytes -= it->second.bytes;
+  st.replicas.erase(it);
+}
+
+}  // namespace
+
+caf::expected<uint64_t> replica_bytes(const shard_spec& spec) {
+  auto pkg = package::open(spec.package_dir);
+  if (!pkg) return pkg.error();
+  const auto* t = pkg->meta().find_tensor(spec.tensor);
+  if (!t) return make_error(errc::corrupt_package, "no tensor " + spec.tensor);
+  if (spec.row_begin >= spec.row_end || spec.row_end > t->rows)
+    return make_error(errc::invalid_argument, "rows [" + std::to_string(spec.row_begin) + ", " +
+                                                  std::to_string(spec.row_end) + ") outside " +
+                                                  spec.tensor);
+  uint64_t rows = spec.row_end - spec.row_begin;
+  uint64_t bytes = rows * t->cols * sizeof(float);
+  if (!spec.bias.empty()) {
+    const auto* b = pkg->meta().find_tensor(spec.bias);
+    if (!b || b->rows != t->rows)
+      return make_error(errc::corrupt_package, "bias " + spec.bias + " does not match");
+    bytes += rows * b->cols * sizeof(float);
+  }
+  return bytes;
+}
+
+node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> self,
+                                    node_options opts) {
+  self->state.opts = std::move(opts);
+  self->set_exit_handler([self](const caf::exit_msg& msg) {
+    for (auto& [id, r] : self->state.replicas) {
+      if (r.slot) r.slot->cancelled = true;
+      if (r.handle) self->send_exit(r.handle, msg.reason);
+    }
+    self->quit(msg.reason);
+  });
+  return {
+      [self](load_atom, const shard_spec& spec) -> caf::result<shard_actor> {
+        auto& st = self->state;
+        if (auto it = st.replicas.find(spec.replica_id); it != st.replicas.end()) {
+          if (it->second.state == "ready") return it->second.handle;  // idempotent retry
+          auto rp = self->make_response_promise<shard_actor>();
+          it->second.waiting.push_back(rp);
+          return rp;
+        }
+        auto bytes = replica_bytes(spec);
+        if (!bytes) return bytes.error();
+        if (st.opts.budget_bytes > 0 && st.used_bytes + *bytes > st.opts.budget_bytes)
+          return make_error(errc::insufficient_memory,
+                            "node " + st.opts.name + " needs " + std::to_string(*bytes) +
+                                " bytes for " + spec.replica_id + " but has " +
+                                std::to_string(st.opts.budget_bytes - st.used_bytes) +
+                                " of its budget " + std::to_string(st.opts.budget_bytes) + " free");
+        replica_entry entry;
+        entry.spec = spec;
+        entry.state = "loading";
+        entry.bytes = *bytes;
+        entry.slot = std::make_shared<load_slot>();
+        auto rp = self->make_response_promise<shard_actor>();
+        entry.waiting.push_back(rp);
+        st.used_bytes += *bytes;
+        std::thread{load_rows, spec, entry.slot, node_actor{self}}.detach();
+        st.replicas.emplace(spec.replica_id, std::move(entry));
+        log()->info("loading {} rows [{}, {}) of {} ({} bytes)", spec.replica_id, spec.row_begin,
+                    spec.row_end, spec.tensor, *bytes);
+        return rp;
+      },
+      [self](loaded_atom, const std::string& id) {
+        auto& st = self->state;
+        auto it = st.replicas.find(id);
+        if (it == st.replicas.end() || it->second.state != "loading") return;  // unloaded meanwhile
+        auto& r = it->second;
+        std::shared_ptr<shard_data> data;
+        caf::error failure;
+        {
+          std::lock_guard<std::mutex> guard{r.slot->mtx};
+          data = std::move(r.slot->result);
+          failure = std::move(r.slot->failure);
+        }
+        if (!data) {
+          if (!failure) failure = make_error(errc::internal, "loader gave no result");
+          log()->warn("load of {} failed: {}", id, describe(failure));
+          auto waiting = std::move(r.waiting);
+          release(st, id);
+          for (auto& rp : waiting) rp.deliver(failure);
+          return;
+        }
+        r.handle = self->spawn(shard_impl, std::shared_ptr<const shard_data>{std::move(data)});
+        r.state = "ready";
+        r.slot.reset();
+        log()->info("replica {} ready", id);
+        for (auto& rp : r.waiting) rp.deliver(r.handle);
+        r.waiting.clear();
+      },
+      [self](unload_atom, const std::string& id) -> bool {
+        auto& st = self->state;
+        auto it = st.replicas.find(id);
+        if (it == st.replicas.end()) return false;
+        auto& r = it->second;
+        if (r.slot) r.slot->cancelled = true;
+        if (r.handle) self->send_exit(r.handle, caf::exit_reason::user_shutdown);
+        for (auto& rp : r.waiting)
+          rp.deliver(make_error(errc::unavailable, "replica " + id + " unloaded while loading"));
+        log()->info("unloaded {}", id);
+        release(st, id);
+        return true;
+      },
+      [self](health_atom) -> node_status {
+        auto& st = self->state;
+        node_status out;
+        out.name = st.opts.name;
+        out.budget_bytes = st.opts.budget_bytes;
+        out.used_bytes = st.used_bytes;
+        out.rss_bytes = current_rss_bytes();
+        for (auto& [id, r] : st.replicas) {
+          replica_status rs;
+          rs.replica_id = id;
+          rs.state = r.state;
+          rs.bytes = r.bytes;
+          rs.bytes_done = r.slot ? r.slot->bytes_done.load() : r.bytes;
+          out.replicas.push_back(std::move(rs));
+        }
+        return out;
+      },
+  };
+}
+
+}  // namespace tessera

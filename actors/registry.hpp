@@ -1,0 +1,113 @@
+#pragma once
+// The coordinator's model registry: models, their versions and where every replica lives.
+// Owned by the coordinator actor and touched only on its thread. Requests pin a version by
+// holding its shared_ptr, so a flip of the active version never changes a running request.
+//
+// Version states: loading -> ready -> serving -> ready (another version activated)
+//                 serving/ready -> draining (unloaded while requests run) -> unloaded
+//                 loading -> error
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/coordinator_types.hpp"
+#include "actors/interfaces.hpp"
+#include "cluster/featurizer.hpp"
+#include "cluster/package.hpp"
+#include "cluster/sharding.hpp"
+
+namespace tessera {
+
+struct replica_ref {
+  std::string node;
+  std::string replica_id;
+  shard_actor handle;             // valid once ready
+  std::string state = "loading";  // loading, ready, lost
+  shard_spec spec;                // what the node was told to load (reused on rejoin)
+};
+
+struct shard_ref {
+  size_t index = 0;
+  row_range rows;
+  uint64_t bytes = 0;  // bytes of one replica
+  std::vector<replica_ref> replicas;
+  size_t next = 0;  // round-robin cursor over replicas
+};
+
+struct tensor_shards {
+  std::string tensor;
+  std::string bias;
+  shard_kind kind = shard_kind::embedding;
+  uint64_t rows = 0;
+  uint64_t cols = 0;
+  std::vector<shard_ref> shards;
+  std::vector<row_range> ranges() const;
+};
+
+struct version_entry {
+  std::string model;
+  uint64_t version = 0;
+  uint64_t epoch = 0;  // unique in the cluster; every shard message of this version carries it
+  std::string path;
+  std::string state = "loading";
+  std::string error;
+  manifest meta;
+  std::shared_ptr<const featurizer> feat;
+  std::shared_ptr<const std::vector<std::string>> labels;
+  std::vector<uint64_t> label_counts;  // hs only
+  pooling_kind pooling = pooling_kind::mean;
+  output_kind output = output_kind::softmax;
+  tensor_shards table;
+  std::vector<tensor_shards> layers;
+  std::vector<activation_kind> activations;
+  uint64_t inflight = 0;  // requests running on this version
+  bool has_classifier() const { return !layers.empty(); }
+  uint32_t dim() const { return static_cast<uint32_t>(table.cols); }
+  // Every shard has a ready replica on a live node.
+  bool fully_served() const;
+  // Bytes this version holds on `node`.
+  uint64_t bytes_on(const std::string& node) const;
+  version_info info() const;
+};
+
+struct model_entry {
+  std::string name;
+  std::map<uint64_t, std::shared_ptr<version_entry>> versions;
+  uint64_t active = 0;    // 0 = none
+  uint64_t previous = 0;  // what rollback returns to
+  std::map<std::string, uint64_t> labels;
+  uint64_t next_version = 1;
+  model_info info() const;
+};
+
+class registry {
+ public:
+  // The version a request names: explicit number, label, or the active one. Only versions in
+  // state ready or serving resolve. Errors: unknown_model.
+  caf::expected<std::shared_ptr<version_entry>> resolve(const model_ref& ref) const;
+
+  model_entry* find(const std::string& name);
+  model_entry& get_or_create(const std::string& name);
+  void erase(const std::string& name) { models_.erase(name); }
+  const std::map<std::string, model_entry>& models() const { return models_; }
+
+  // Marks every replica on `node` lost (its process went away).
+  void mark_node_lost(const std::string& node);
+  // Bytes held on `node` by every version not yet unloaded.
+  uint64_t bytes_on(const std::string& node) const;
+  // Every model with an active version has it fully served.
+  bool all_active_served() const;
+  std::vector<model_info> infos() const;
+
+  uint64_t next_epoch() { return ++epoch_; }
+
+  // Versions removed from their model that still have requests in flight (state draining).
+  std::vector<std::shared_ptr<version_entry>> draining;
+
+ private:
+  std::map<std::string, model_entry> models_;
+  uint64_t epoch_ = 0;
+};
+
+}  // namespace tessera

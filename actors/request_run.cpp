@@ -1,0 +1,240 @@
+#include "actors/request_run.hpp"
+
+#include <cmath>
+
+#include "actors/fan_out.hpp"
+#include "cluster/bytes.hpp"
+
+namespace tessera {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// Shared by the stages of one request; delivered exactly once.
+template <class Reply>
+struct run_state {
+  coordinator_self self;
+  std::shared_ptr<version_entry> v;
+  caf::typed_response_promise<Reply> rp;
+  clock::time_point deadline;
+  size_t batch = 0;
+  std::vector<float> counts;  // per bag: total weight that pooling saw
+  bool delivered = false;
+
+  void finish(caf::expected<Reply> r) {
+    if (delivered) return;
+    delivered = true;
+    --v->inflight;
+    --self->state.requests_running;
+    if (r)
+      rp.deliver(std::move(*r));
+    else
+      rp.deliver(r.error());
+  }
+};
+
+template <class Reply>
+std::shared_ptr<run_state<Reply>> start(coordinator_self self, std::shared_ptr<version_entry> v,
+                                        caf::typed_response_promise<Reply> rp, size_t batch) {
+  auto rs = std::make_shared<run_state<Reply>>();
+  rs->self = self;
+  rs->v = std::move(v);
+  rs->rp = std::move(rp);
+  rs->deadline = clock::now() + self->state.cfg.limits.request_timeout;
+  rs->batch = batch;
+  ++rs->v->inflight;
+  ++self->state.requests_running;
+  return rs;
+}
+
+// Stage 1: pool every bag over the embedding shards, then reduce into `pooled` (batch x dim).
+template <class Reply>
+void pool_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
+                std::function<void(std::vector<float>)> next) {
+  auto& v = *rs->v;
+  auto split = split_bags(v.table.ranges(), bags.ids, bags.weights);
+  std::vector<pool_request> msgs(split.size());
+  for (size_t s = 0; s < split.size(); ++s) {
+    msgs[s].epoch = v.epoch;
+    msgs[s].bags = static_cast<uint32_t>(rs->batch);
+    msgs[s].rows = to_bytes(split[s].rows);
+    msgs[s].offsets = to_bytes(split[s].offsets);
+    msgs[s].weights = to_bytes(split[s].weights);
+  }
+  fan_out<pool_reply>(
+      rs->self, rs->v, &rs->v->table, pool_atom::value, std::move(msgs), rs->deadline,
+      [rs, next](std::vector<pool_reply> replies) {
+        auto& v = *rs->v;
+        std::vector<std::vector<float>> sums(replies.size()), counts(replies.size());
+        for (size_t s = 0; s < replies.size(); ++s)
+          if (!from_bytes(replies[s].sums, sums[s]) || !from_bytes(replies[s].counts, counts[s]) ||
+              sums[s].size() != rs->batch * v.table.cols || counts[s].size() != rs->batch)
+            return rs->finish(
+                make_error(errc::internal, "malformed pool reply from shard " + std::to_string(s)));
+        rs->counts.assign(rs->batch, 0.0f);
+        for (const auto& c : counts)
+          for (size_t b = 0; b < rs->batch; ++b) rs->counts[b] += c[b];
+        std::vector<float> pooled;
+        reduce_pools(sums, counts, rs->batch, v.table.cols, v.pooling, pooled);
+        next(std::move(pooled));
+      },
+      [rs](caf::error err) { rs->finish(std::move(err)); });
+}
+
+// Applies the output rule to full logits (ova, hs) for every input.
+std::vector<std::vector<scored_label>> full_output(const version_entry& v,
+                                                   const std::vector<float>& logits, size_t batch,
+                                                   int32_t k, float threshold) {
+  std::vector<std::vector<scored_label>> out(batch);
+  auto n = logits.size() / std::max<size_t>(batch, 1);
+  for (size_t b = 0; b < batch; ++b) {
+    const float* row = logits.data() + b * n;
+    // TODO(parity): fastText's table sigmoid and the hs tree walk (cluster/fasttext_output).
+    std::vector<std::pair<uint32_t, float>> probs(n);
+    for (size_t i = 0; i < n; ++i)
+      probs[i] = {static_cast<uint32_t>(i), 1.0f / (1.0f + std::exp(-row[i]))};
+    out[b] = select_topk(probs, k, threshold);
+  }
+  return out;
+}
+
+// Stage 2..: layer `l` on `x` (batch x in); the last layer applies the output rule.
+void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::vector<float> x,
+                 int32_t k, float threshold) {
+  auto& v = *rs->v;
+  auto* tensor = &v.layers[l];
+  bool last = l + 1 == v.layers.size();
+  std::vector<layer_request> msgs(tensor->shards.size());
+  auto payload = to_bytes(x);
+  for (auto& m : msgs) {
+    m.epoch = v.epoch;
+    m.batch = static_cast<uint32_t>(rs->batch);
+    m.k = k;
+    m.inputs = payload;
+  }
+  auto fail = [rs](caf::error err) { rs->finish(std::move(err)); };
+  if (last && v.output == output_kind::softmax) {
+    return fan_out<layer_reply>(
+        rs->self, rs->v, tensor, topk_atom::value, std::move(msgs), rs->deadline,
+        [rs, k, threshold](std::vector<layer_reply> replies) {
+          std::vector<std::vector<topk_partial>> parts(replies.size());
+          for (size_t s = 0; s < replies.size(); ++s)
+            if (!decode_topk(replies[s].payload, parts[s]) || parts[s].size() != rs->batch)
+              return rs->finish(make_error(errc::internal, "malformed topk reply"));
+          predict_reply reply;
+          reply.results.resize(rs->batch);
+          std::vector<topk_partial> per_input(parts.size());
+          for (size_t b = 0; b < rs->batch; ++b) {
+            if (rs->counts[b] == 0) continue;  // no known feature: no prediction (as fastText)
+            for (size_t s = 0; s < parts.size(); ++s) per_input[s] = std::move(parts[s][b]);
+            reply.results[b] = merge_topk(per_input, k, threshold);
+          }
+          reply.labels = rs->v->labels;
+          reply.version = rs->v->version;
+          reply.epoch = rs->v->epoch;
+          rs->finish(std::move(reply));
+        },
+        fail);
+  }
+  fan_out<layer_reply>(
+      rs->self, rs->v, tensor, layer_atom::value, std::move(msgs), rs->deadline,
+      [rs, l, last, k, threshold](std::vector<layer_reply> replies) {
+        auto& v = *rs->v;
+        auto* t = &v.layers[l];
+        std::vector<std::vector<float>> parts(replies.size());
+        std::vector<uint64_t> sizes(replies.size());
+        for (size_t s = 0; s < replies.size(); ++s) {
+          sizes[s] = t->shards[s].rows.size();
+          if (!from_bytes(replies[s].payload, parts[s]) || parts[s].size() != rs->batch * sizes[s])
+            return rs->finish(make_error(errc::internal, "malformed layer reply"));
+        }
+        std::vector<float> y;
+        concat_columns(parts, sizes, rs->batch, y);
+        activate(v.activations[l], y);
+        if (!last) return layer_stage(rs, l + 1, std::move(y), k, threshold);
+        predict_reply reply;
+        reply.results = full_output(v, y, rs->batch, k, threshold);
+        for (size_t b = 0; b < rs->batch; ++b)
+          if (rs->counts[b] == 0) reply.results[b].clear();
+        reply.labels = v.labels;
+        reply.version = v.version;
+        reply.epoch = v.epoch;
+        rs->finish(std::move(reply));
+      },
+      fail);
+}
+
+}  // namespace
+
+caf::expected<bag_inputs> build_bags(const version_entry& v, const limits_config& limits,
+                                     const std::vector<input_item>& inputs) {
+  if (inputs.empty()) return make_error(errc::invalid_argument, "no inputs");
+  if (inputs.size() > limits.max_inputs)
+    return make_error(errc::limit_exceeded, std::to_string(inputs.size()) +
+                                                " inputs exceed the limit of " +
+                                                std::to_string(limits.max_inputs));
+  bag_inputs out;
+  out.ids.resize(inputs.size());
+  bool weighted = false;
+  for (const auto& in : inputs) weighted = weighted || (!in.is_text && !in.weights.empty());
+  if (weighted) out.weights.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& in = inputs[i];
+    auto where = "input " + std::to_string(i);
+    auto& ids = out.ids[i];
+    if (in.is_text) {
+      if (in.text.empty()) return make_error(errc::invalid_argument, where + ": empty text");
+      if (in.text.size() > limits.max_text_bytes)
+        return make_error(errc::limit_exceeded, where + ": text of " +
+                                                    std::to_string(in.text.size()) +
+                                                    " bytes exceeds the limit of " +
+                                                    std::to_string(limits.max_text_bytes));
+      v.feat->featurize(in.text, ids);
+    } else {
+      if (in.ids.empty()) return make_error(errc::invalid_argument, where + ": no ids");
+      if (!in.weights.empty() && in.weights.size() != in.ids.size())
+        return make_error(errc::invalid_argument, where + ": " + std::to_string(in.weights.size()) +
+                                                      " weights for " +
+                                                      std::to_string(in.ids.size()) + " ids");
+      for (auto w : in.weights)
+        if (!std::isfinite(w))
+          return make_error(errc::invalid_argument, where + ": weight is not finite");
+      ids = in.ids;
+      if (weighted)
+        out.weights[i] = in.weights.empty() ? std::vector<float>(ids.size(), 1.0f) : in.weights;
+    }
+    if (ids.size() > limits.max_ids_per_input)
+      return make_error(errc::limit_exceeded, where + ": " + std::to_string(ids.size()) +
+                                                  " ids exceed the limit of " +
+                                                  std::to_string(limits.max_ids_per_input));
+    for (auto id : ids)
+      if (id < 0 || static_cast<uint64_t>(id) >= v.table.rows)
+        return make_error(errc::id_out_of_range, where + ": id " + std::to_string(id) +
+                                                     " outside [0, " +
+                                                     std::to_string(v.table.rows) + ")");
+  }
+  return out;
+}
+
+void run_predict(coordinator_self self, std::shared_ptr<version_entry> v, bag_inputs bags,
+                 int32_t k, float threshold, caf::typed_response_promise<predict_reply> rp) {
+  auto rs = start(self, std::move(v), std::move(rp), bags.ids.size());
+  pool_stage(rs, bags, [rs, k, threshold](std::vector<float> pooled) {
+    layer_stage(rs, 0, std::move(pooled), k, threshold);
+  });
+}
+
+void run_embed(coordinator_self self, std::shared_ptr<version_entry> v, bag_inputs bags,
+               caf::typed_response_promise<embed_reply> rp) {
+  auto rs = start(self, std::move(v), std::move(rp), bags.ids.size());
+  pool_stage(rs, bags, [rs](std::vector<float> pooled) {
+    embed_reply reply;
+    reply.dim = rs->v->dim();
+    reply.vectors = std::move(pooled);
+    reply.version = rs->v->version;
+    reply.epoch = rs->v->epoch;
+    rs->finish(std::move(reply));
+  });
+}
+
+}  // namespace tessera
