@@ -7,6 +7,8 @@
 // n-grams off. A word listed twice in the vocabulary maps to its first line.
 #include "cluster/featurizer.hpp"
 
+#include "cluster/fasttext_featurizer.hpp"
+
 #include <string>
 #include <unordered_map>
 
@@ -94,7 +96,7 @@ caf::expected<std::unique_ptr<featurizer>> make_featurizer(const package& pkg) {
   }
   if (spec.kind == "fasttext") {
     // fasttext: see cluster/fasttext_featurizer.hpp
-    return make_error(errc::unsupported, "fasttext featurizer not built yet");
+    return make_fasttext_featurizer(pkg);
   }
   return make_error(errc::unsupported,
                     "package " + pkg.dir() + ": unknown featurizer kind '" + spec.kind + "'");
