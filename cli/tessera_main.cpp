@@ -1,2 +1,234 @@
-// Replaced by the CLI implementation.
-int main() { return 1; }
+// `tessera`: flag wiring only. Each subcommand fills an options struct and runs a run_* function
+// from cli/; failures print "tessera: <description>" and exit 2 (usage) or 1 (anything else).
+#include <functional>
+#include <iostream>
+#include <stdexcept>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/bench.hpp"
+#include "cli/commands.hpp"
+#include "cli/launcher.hpp"
+#include "cli/tool_commands.hpp"
+
+using namespace tessera::cli;
+
+namespace {
+
+struct globals {
+  client_options client;
+  double timeout_s = -1;  // < 0: the subcommand's default
+  client_options resolved(double default_timeout) const {
+    client_options c = client;
+    c.timeout_s = timeout_s > 0 ? timeout_s : default_timeout;
+    return c;
+  }
+};
+
+using action = std::function<int()>;
+
+void add_client_flags(CLI::App* app, globals& g) {
+  app->add_option("--connect", g.client.address, "gateway HOST:PORT")->capture_default_str();
+  app->add_option("--token", g.client.token, "token (default: $TESSERA_TOKEN, else the dev admin)");
+  app->add_option("--timeout", g.timeout_s, "seconds per call (default 30; load 3600)");
+}
+
+CLI::App* client_sub(CLI::App& app, globals& g, const char* name, const char* help) {
+  CLI::App* sub = app.add_subcommand(name, help);
+  add_client_flags(sub, g);
+  return sub;
+}
+
+void wire_up(CLI::App& app, action& run) {
+  static up_options o;
+  static std::vector<std::string> loads, names;
+  auto* sub = app.add_subcommand("up", "start a local cluster in the foreground");
+  sub->add_option("--config", o.config_path, "cluster config (default: the embedded one)");
+  sub->add_option("--load", loads, "package directory to load once ready (repeatable)");
+  sub->add_option("--name", names, "model name for the --load of the same position");
+  sub->add_option("--log-dir", o.log_dir, "write each node's output to DIR/<node>.log");
+  sub->add_option("--ready-timeout", o.ready_timeout_s, "seconds to wait for ready")
+      ->capture_default_str();
+  sub->add_option("--pid-file", o.pid_file, "write 'NAME PID' per node");
+  sub->callback([&run] {
+    if (names.size() > loads.size())
+      throw CLI::ValidationError("--name", "more --name than --load");
+    for (size_t i = 0; i < loads.size(); ++i)
+      o.loads.push_back({loads[i], i < names.size() ? names[i] : ""});
+    run = [] { return run_up(o); };
+  });
+}
+
+void wire_admin(CLI::App& app, globals& g, action& run) {
+  static status_options st;
+  auto* s = client_sub(app, g, "status", "members, memory, load progress and models");
+  s->add_option("--wait-ready", st.wait_ready_s, "retry until ready for up to SECONDS");
+  s->add_flag("--json", st.json, "one JSON object");
+  s->callback([&] {
+    st.client = g.resolved(30);
+    run = [] { return run_status(st); };
+  });
+
+  static load_options lo;
+  auto* l = client_sub(app, g, "load", "load a package; prints the new version");
+  l->add_option("PACKAGE_DIR", lo.path, "package directory")->required();
+  l->add_option("--name", lo.name, "model name (default: the manifest's)");
+  l->add_option("--replicas", lo.replicas, "replication factor (default 1)");
+  l->add_flag("--activate", lo.activate, "activate once ready");
+  l->add_flag("--progress", lo.progress, "show progress even when stderr is not a tty");
+  l->callback([&] {
+    lo.client = g.resolved(3600);
+    run = [] { return run_load(lo); };
+  });
+
+  static std::string name, label;
+  static uint64_t version = 0;
+  auto* u = client_sub(app, g, "unload", "unload a version, or the whole model");
+  u->add_option("NAME", name)->required();
+  u->add_option("VERSION", version, "version (default: the whole model)");
+  u->callback([&] { run = [&] { return run_unload(g.resolved(30), name, version); }; });
+
+  auto* a = client_sub(app, g, "activate", "make a loaded version the active one");
+  a->add_option("NAME", name)->required();
+  a->add_option("VERSION", version)->required();
+  a->callback([&] { run = [&] { return run_activate(g.resolved(30), name, version); }; });
+
+  auto* r = client_sub(app, g, "rollback", "flip back to the previous version; prints it");
+  r->add_option("NAME", name)->required();
+  r->callback([&] { run = [&] { return run_rollback(g.resolved(30), name); }; });
+
+  auto* lb = client_sub(app, g, "label", "point a label (stable, canary, ...) at a version");
+  lb->add_option("NAME", name)->required();
+  lb->add_option("LABEL", label)->required();
+  lb->add_option("VERSION", version)->required();
+  lb->callback([&] { run = [&] { return run_label(g.resolved(30), name, label, version); }; });
+
+  static bool models_json = false;
+  auto* m = client_sub(app, g, "models", "models, versions, shards and replicas");
+  m->add_flag("--json", models_json, "JSON array");
+  m->callback([&] { run = [&] { return run_models(g.resolved(30), models_json); }; });
+}
+
+void wire_data(CLI::App& app, globals& g, action& run) {
+  static predict_options p;
+  static std::string format = "text";
+  auto* pr = client_sub(app, g, "predict", "classify each input line");
+  pr->add_option("--model", p.model, "NAME[@VERSION|@LABEL]")->required();
+  pr->add_option("--k", p.k, "labels per input (-1 = all)")->capture_default_str();
+  pr->add_option("--threshold", p.threshold, "minimum probability")->capture_default_str();
+  pr->add_option("--format", format, "text, json or fasttext")->capture_default_str();
+  pr->add_option("--batch", p.batch, "inputs per call (at most 1024)")->capture_default_str();
+  pr->add_option("FILE", p.input, "input lines ('-' or absent: stdin)");
+  pr->callback([&] {
+    p.client = g.resolved(30);
+    p.format = parse_output_format(format);
+    run = [] { return run_predict(p); };
+  });
+
+  static predict_options e;
+  static std::string eformat = "text";
+  auto* em = client_sub(app, g, "embed", "print the pooled vector of each input line");
+  em->add_option("--model", e.model, "NAME[@VERSION|@LABEL]")->required();
+  em->add_option("--format", eformat, "text or json")->capture_default_str();
+  em->add_option("--batch", e.batch, "inputs per call (at most 1024)")->capture_default_str();
+  em->add_option("FILE", e.input, "input lines ('-' or absent: stdin)");
+  em->callback([&] {
+    e.client = g.resolved(30);
+    e.format = parse_output_format(eformat);
+    run = [] { return run_embed(e); };
+  });
+
+  static bench_options b;
+  auto* bn = client_sub(app, g, "bench", "bounded predict load generator");
+  bn->add_option("--model", b.model, "NAME[@VERSION|@LABEL]")->required();
+  bn->add_option("--concurrency", b.concurrency, "calls in flight")->capture_default_str();
+  bn->add_option("--duration", b.duration_s, "measured seconds (default 10)");
+  bn->add_option("--batch", b.batch, "inputs per call")->capture_default_str();
+  bn->add_option("--k", b.k, "labels per input (-1 = all)")->capture_default_str();
+  bn->add_option("--requests", b.requests, "stop after N measured calls");
+  bn->add_option("--warmup", b.warmup_s, "unmeasured seconds first")->capture_default_str();
+  bn->add_flag("--json", b.json, "one JSON object");
+  bn->add_option("FILE", b.input, "input lines, cycled")->required();
+  bn->callback([&] {
+    b.client = g.resolved(30);
+    run = [] { return run_bench(b); };
+  });
+}
+
+void wire_tools(CLI::App& app, action& run) {
+  static import_options im;
+  auto* imp = app.add_subcommand("import", "convert a model into a tessera package");
+  imp->require_subcommand(1);
+  auto* ft = imp->add_subcommand("fasttext", "import a fastText .bin");
+  ft->add_option("MODEL", im.bin_path, "fastText model.bin")->required();
+  ft->add_option("OUT_DIR", im.out_dir, "package directory to create")->required();
+  ft->add_option("--label-prefix", im.label_prefix)->capture_default_str();
+  ft->add_option("--name", im.name, "model name");
+  ft->callback([&run] { run = [] { return run_import_fasttext(im); }; });
+
+  static gen_model_options gm;
+  auto* gen = app.add_subcommand("gen-model", "write a deterministic synthetic package");
+  gen->add_option("OUT_DIR", gm.out_dir)->required();
+  gen->add_option("--name", gm.name)->capture_default_str();
+  gen->add_option("--rows-vocab", gm.vocab, "vocabulary rows")->capture_default_str();
+  gen->add_option("--buckets", gm.buckets, "hashed n-gram rows")->capture_default_str();
+  gen->add_option("--word-ngrams", gm.word_ngrams)->capture_default_str();
+  gen->add_option("--dim", gm.dim)->capture_default_str();
+  gen->add_option("--hidden", gm.hidden, "hidden layer widths, e.g. 64,32 (none: 0 values)")
+      ->delimiter(',')
+      ->expected(0, -1);
+  gen->add_option("--labels", gm.labels)->capture_default_str();
+  gen->add_option("--output", gm.output, "softmax, ova or hs")->capture_default_str();
+  gen->add_option("--pooling", gm.pooling, "mean or sum")->capture_default_str();
+  gen->add_option("--seed", gm.seed)->capture_default_str();
+  gen->callback([&run] { run = [] { return run_gen_model(gm); }; });
+}
+
+int run_action(const action& run) {
+  try {
+    return run();
+  } catch (const command_error& e) {
+    std::cerr << "tessera: " << e.what() << "\n";
+    return e.exit_code;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "tessera: " << e.what() << "\n";
+    return 2;
+  } catch (const kj::Exception& e) {
+    std::cerr << "tessera: " << describe_rpc_failure(e, "the gateway", 0) << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "tessera: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  quiet_kj_logs quiet;
+  static globals g;
+  g.client.address = default_address();
+  g.client.token = default_token();
+  action run;
+  CLI::App app{"tessera: model-serving cluster client and launcher"};
+  app.require_subcommand(1);
+  add_client_flags(&app, g);
+  wire_up(app, run);
+  wire_admin(app, g, run);
+  wire_data(app, g, run);
+  wire_tools(app, run);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "tessera: " << e.what() << "\n";
+    return 2;
+  }
+  return run_action(run);
+}

@@ -1,0 +1,226 @@
+// Admin and listing subcommands: status, load, unload, activate, rollback, label, models.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "cli/tables.hpp"
+
+namespace tessera::cli {
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+double seconds_until(steady::time_point deadline) {
+  return std::chrono::duration<double>(deadline - steady::now()).count();
+}
+
+bool all_members_up(::Status::Reader st) {
+  for (auto m : st.getMembers())
+    if (!m.getUp()) return false;
+  return true;
+}
+
+// Failures that waiting cannot fix: a bad token or a token without the admin role.
+bool is_final(const command_error& e) {
+  auto code = error_code_of(e.what());
+  return code == "tessera.unauthenticated" || code == "tessera.permission_denied" ||
+         code == "tessera.invalid_argument";
+}
+
+void print_status(::Status::Reader st, bool json) {
+  if (json)
+    std::cout << status_json(st).dump() << "\n";
+  else
+    std::cout << render_status_text(st);
+  std::cout.flush();
+}
+
+std::string absolute_path(const std::string& path) {
+  char buf[PATH_MAX];
+  if (::realpath(path.c_str(), buf) == nullptr)
+    throw command_error("tessera.io_error: cannot resolve " + path + ": " + std::strerror(errno));
+  return buf;
+}
+
+// Shows the members' summed load progress on stderr: a rewritten line on a tty, else one
+// line per whole-percent change.
+class progress_printer {
+ public:
+  explicit progress_printer(bool tty) : tty_(tty) {}
+  ~progress_printer() {
+    if (tty_ && shown_) std::fprintf(stderr, "\n");
+  }
+  void show(::Status::Reader st) {
+    uint64_t done = 0, total = 0;
+    for (auto m : st.getMembers()) {
+      done += m.getLoadingBytesDone();
+      total += m.getLoadingBytesTotal();
+    }
+    if (total == 0) return;
+    int pct = static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total));
+    if (!tty_ && pct == last_pct_) return;
+    last_pct_ = pct;
+    shown_ = true;
+    std::fprintf(stderr, tty_ ? "\rloading: %s\033[K" : "loading: %s\n",
+                 load_progress(done, total).c_str());
+    std::fflush(stderr);
+  }
+
+ private:
+  bool tty_;
+  bool shown_ = false;
+  int last_pct_ = -1;
+};
+
+kj::Promise<void> progress_loop(kj::Timer& timer, ::Admin::Client admin, progress_printer* p) {
+  return timer.afterDelay(500 * kj::MILLISECONDS).then([&timer, admin, p]() mutable {
+    return admin.statusRequest()
+        .send()
+        .then([p](capnp::Response<::Admin::StatusResults>&& r) { p->show(r.getStatus()); },
+              [](kj::Exception&&) {})
+        .then([&timer, admin, p]() mutable { return progress_loop(timer, admin, p); });
+  });
+}
+
+}  // namespace
+
+int run_status(const status_options& opts) {
+  if (opts.wait_ready_s < 0) {
+    connection conn(opts.client);
+    auto resp = conn.wait(conn.admin().statusRequest().send());
+    print_status(resp.getStatus(), opts.json);
+    return 0;
+  }
+  auto deadline = steady::now() + std::chrono::duration_cast<steady::duration>(
+                                      std::chrono::duration<double>(opts.wait_ready_s));
+  std::string last = "no answer yet";
+  for (;;) {
+    try {
+      client_options c = opts.client;
+      c.timeout_s = std::max(0.5, std::min(c.timeout_s, seconds_until(deadline) + 0.5));
+      connection conn(c);
+      auto resp = conn.wait(conn.admin().statusRequest().send());
+      auto st = resp.getStatus();
+      if (st.getReady() && all_members_up(st)) {
+        print_status(st, opts.json);
+        return 0;
+      }
+      last = "the cluster reports not ready";
+    } catch (const command_error& e) {
+      if (is_final(e)) throw;
+      last = e.what();
+    }
+    if (seconds_until(deadline) <= 0) {
+      std::cerr << "tessera: cluster at " << opts.client.address << " not ready after "
+                << opts.wait_ready_s << " s (last: " << last << ")\n";
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+load_result load_with_progress(const client_options& c, const std::string& abs_path,
+                               const std::string& name, uint32_t replicas, bool activate,
+                               bool show_progress) {
+  connection conn(c);
+  auto req = conn.admin().loadRequest();
+  auto o = req.initOptions();
+  o.setPath(abs_path);
+  o.setName(name);
+  o.setReplicas(replicas);
+  o.setActivate(activate);
+  auto call = req.send();
+
+  std::unique_ptr<connection> poller;
+  std::unique_ptr<progress_printer> printer;
+  ::Admin::Client poll_admin(nullptr);
+  if (show_progress) {
+    try {
+      client_options pc = c;
+      pc.timeout_s = std::min(c.timeout_s, 10.0);
+      poller = std::make_unique<connection>(pc);
+      poll_admin = poller->admin();
+      printer = std::make_unique<progress_printer>(::isatty(STDERR_FILENO) != 0);
+    } catch (const command_error&) {
+      poller.reset();  // no progress, the load itself still runs
+    }
+  }
+  using load_response = capnp::Response<::Admin::LoadResults>;
+  kj::Promise<load_response> done = kj::mv(call);
+  if (printer) {
+    done = done.exclusiveJoin(
+        progress_loop(conn.timer(), poll_admin, printer.get())
+            .then([]() -> kj::Promise<load_response> { return kj::NEVER_DONE; }));
+  }
+  auto resp = conn.wait(kj::mv(done));
+  printer.reset();
+  return {resp.getName().cStr(), resp.getVersion()};
+}
+
+int run_load(const load_options& opts) {
+  bool show = opts.progress || ::isatty(STDERR_FILENO) != 0;
+  auto r = load_with_progress(opts.client, absolute_path(opts.path), opts.name, opts.replicas,
+                              opts.activate, show);
+  std::cout << r.version << std::endl;
+  return 0;
+}
+
+int run_unload(const client_options& c, const std::string& name, uint64_t version) {
+  connection conn(c);
+  auto req = conn.admin().unloadRequest();
+  req.setName(name);
+  req.setVersion(version);
+  conn.wait(req.send());
+  return 0;
+}
+
+int run_activate(const client_options& c, const std::string& name, uint64_t version) {
+  connection conn(c);
+  auto req = conn.admin().activateRequest();
+  req.setName(name);
+  req.setVersion(version);
+  conn.wait(req.send());
+  return 0;
+}
+
+int run_rollback(const client_options& c, const std::string& name) {
+  connection conn(c);
+  auto req = conn.admin().rollbackRequest();
+  req.setName(name);
+  auto resp = conn.wait(req.send());
+  std::cout << resp.getVersion() << std::endl;
+  return 0;
+}
+
+int run_label(const client_options& c, const std::string& name, const std::string& label,
+              uint64_t version) {
+  connection conn(c);
+  auto req = conn.admin().setLabelRequest();
+  req.setName(name);
+  req.setLabel(label);
+  req.setVersion(version);
+  conn.wait(req.send());
+  return 0;
+}
+
+int run_models(const client_options& c, bool json) {
+  connection conn(c);
+  auto resp = conn.wait(conn.session().listModelsRequest().send());
+  if (json)
+    std::cout << models_json(resp.getModels()).dump() << "\n";
+  else
+    std::cout << render_models_text(resp.getModels());
+  std::cout.flush();
+  return 0;
+}
+
+}  // namespace tessera::cli

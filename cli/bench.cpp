@@ -1,0 +1,178 @@
+#include "cli/bench.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "cli/lines.hpp"
+#include "cli/model_ref.hpp"
+
+namespace tessera::cli {
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+struct bench_run {
+  connection& conn;
+  const bench_options& opts;
+  model_ref ref;
+  std::vector<std::string> lines;
+  size_t next_line = 0;
+  steady::time_point measure_start{};
+  steady::time_point end{};  // time_point::max() when only the request count bounds the run
+  steady::time_point last_done{};
+  uint64_t started_measured = 0;
+  bench_report report{};
+
+  bool should_stop(steady::time_point now) const {
+    return now >= end || (opts.requests > 0 && started_measured >= opts.requests);
+  }
+
+  capnp::Request<::Session::PredictParams, ::Session::PredictResults> build() {
+    auto req = conn.session().predictRequest();
+    fill(req.initModel(), ref);
+    auto inputs = req.initInputs(opts.batch);
+    for (uint32_t i = 0; i < opts.batch; ++i) {
+      const std::string& s = lines[next_line];
+      next_line = (next_line + 1) % lines.size();
+      inputs[i].setText(kj::StringPtr(s.data(), s.size()));
+    }
+    req.setTopK(opts.k);
+    return req;
+  }
+
+  void record(steady::time_point t0, bool measured, const std::string* error) {
+    if (!measured) return;
+    auto now = steady::now();
+    last_done = std::max(last_done, now);
+    if (error != nullptr) {
+      report.errors[error_code_of(*error)]++;
+      return;
+    }
+    report.ok++;
+    report.inputs += opts.batch;
+    report.latencies_us.push_back(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(now - t0).count()));
+  }
+};
+
+kj::Promise<void> worker(bench_run& run) {
+  auto t0 = steady::now();
+  if (run.should_stop(t0)) return kj::READY_NOW;
+  bool measured = t0 >= run.measure_start;
+  if (measured) run.started_measured++;
+  auto call = run.conn.timer().timeoutAfter(seconds_to_duration(run.opts.client.timeout_s),
+                                            run.build().send());
+  return call
+      .then(
+          [&run, t0, measured](capnp::Response<::Session::PredictResults>&&) {
+            run.record(t0, measured, nullptr);
+          },
+          [&run, t0, measured](kj::Exception&& e) {
+            std::string d =
+                describe_rpc_failure(e, run.opts.client.address, run.opts.client.timeout_s);
+            run.record(t0, measured, &d);
+          })
+      .then([&run]() { return worker(run); });
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+}  // namespace
+
+latency_summary summarize(std::vector<uint64_t>& lat) {
+  latency_summary s;
+  if (lat.empty()) return s;
+  std::sort(lat.begin(), lat.end());
+  auto rank = [&](double p) {
+    size_t i = static_cast<size_t>(std::ceil(p * static_cast<double>(lat.size())));
+    return lat[std::min(lat.size() - 1, i == 0 ? 0 : i - 1)];
+  };
+  s.p50 = rank(0.50);
+  s.p99 = rank(0.99);
+  s.p999 = rank(0.999);
+  s.max = lat.back();
+  double sum = 0;
+  for (auto v : lat) sum += static_cast<double>(v);
+  s.mean = sum / static_cast<double>(lat.size());
+  return s;
+}
+
+nlohmann::json bench_json(const bench_options& o, bench_report& r) {
+  auto s = summarize(r.latencies_us);
+  uint64_t errors = 0;
+  for (const auto& [code, n] : r.errors) errors += n;
+  double secs = r.elapsed_s > 0 ? r.elapsed_s : 1e-9;
+  return {{"model", o.model},
+          {"concurrency", o.concurrency},
+          {"batch", o.batch},
+          {"k", o.k},
+          {"elapsed_s", r.elapsed_s},
+          {"requests", r.ok + errors},
+          {"ok", r.ok},
+          {"error_count", errors},
+          {"errors", r.errors},
+          {"requests_per_s", static_cast<double>(r.ok) / secs},
+          {"inputs_per_s", static_cast<double>(r.inputs) / secs},
+          {"latency_us",
+           {{"p50", s.p50}, {"p99", s.p99}, {"p999", s.p999}, {"max", s.max}, {"mean", s.mean}}}};
+}
+
+std::string render_bench_text(const bench_options& o, bench_report& r) {
+  auto j = bench_json(o, r);
+  auto s = summarize(r.latencies_us);
+  std::ostringstream os;
+  os << "bench: model " << o.model << ", concurrency " << o.concurrency << ", batch " << o.batch
+     << ", k " << o.k << ", " << fmt("%.2f", r.elapsed_s) << " s measured\n";
+  os << "requests: " << j["requests"].get<uint64_t>() << " (" << r.ok << " ok, "
+     << j["error_count"].get<uint64_t>() << " errors)  "
+     << fmt("%.1f", j["requests_per_s"].get<double>()) << " req/s  "
+     << fmt("%.1f", j["inputs_per_s"].get<double>()) << " inputs/s\n";
+  os << "latency (us): p50 " << s.p50 << "  p99 " << s.p99 << "  p999 " << s.p999 << "  max "
+     << s.max << "  mean " << fmt("%.1f", s.mean) << "\n";
+  if (!r.errors.empty()) {
+    os << "errors:";
+    for (const auto& [code, n] : r.errors) os << " " << code << "=" << n;
+    os << "\n";
+  }
+  return os.str();
+}
+
+int run_bench(const bench_options& opts) {
+  if (opts.concurrency == 0 || opts.batch == 0 || opts.k == 0)
+    throw command_error("tessera.invalid_argument: --concurrency, --batch and --k must not be 0",
+                        2);
+  model_ref ref = parse_model_ref(opts.model);
+  auto lines = split_lines(read_all(opts.input));
+  if (lines.empty()) throw command_error("tessera.invalid_argument: " + opts.input + " is empty");
+  connection conn(opts.client);
+  bench_run run{conn, opts, ref, std::move(lines)};
+  auto start = steady::now();
+  run.measure_start = start + std::chrono::duration_cast<steady::duration>(
+                                  std::chrono::duration<double>(opts.warmup_s));
+  double duration = opts.duration_s > 0 ? opts.duration_s : (opts.requests > 0 ? 0 : 10);
+  run.end = duration > 0 ? run.measure_start + std::chrono::duration_cast<steady::duration>(
+                                                   std::chrono::duration<double>(duration))
+                         : steady::time_point::max();
+  auto workers = kj::heapArrayBuilder<kj::Promise<void>>(opts.concurrency);
+  for (uint32_t i = 0; i < opts.concurrency; ++i) workers.add(worker(run));
+  // Every call is bounded by --timeout, so the run ends; this wait cannot time out first.
+  conn.wait(kj::joinPromises(workers.finish()), 365.0 * 86400);
+  run.report.elapsed_s =
+      std::chrono::duration<double>(std::max(run.last_done, run.measure_start) - run.measure_start)
+          .count();
+  if (opts.json)
+    std::cout << bench_json(opts, run.report).dump() << std::endl;
+  else
+    std::cout << render_bench_text(opts, run.report) << std::flush;
+  return 0;
+}
+
+}  // namespace tessera::cli

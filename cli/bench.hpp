@@ -1,0 +1,57 @@
+#pragma once
+// `tessera bench`: a bounded load generator on one kj event loop and one connection.
+//
+// C workers each keep one predict call in flight; a call carries B consecutive input lines
+// (cycling through the file). The run has an optional warmup (calls started during it are not
+// counted), then lasts --duration seconds (default 10; with --requests N and no --duration it
+// lasts until N measured calls have been started) or until N calls were started, whichever
+// comes first; calls in flight at the end are awaited. Each call is bounded by --timeout.
+// Latency is per call, steady_clock, of successful calls only. Errors never stop the run;
+// they are counted by the "tessera.<code>" prefix of their description.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/client.hpp"
+
+namespace tessera::cli {
+
+struct bench_options {
+  client_options client;
+  std::string model;  // NAME[@VERSION|@LABEL]
+  uint32_t concurrency = 8;
+  double duration_s = 0;  // <= 0: 10 s, or unbounded when requests > 0
+  uint32_t batch = 1;
+  int32_t k = 1;
+  uint64_t requests = 0;  // 0 = no request bound
+  double warmup_s = 0;
+  bool json = false;
+  std::string input;  // file of lines
+};
+
+struct bench_report {
+  uint64_t ok = 0;
+  uint64_t inputs = 0;  // inputs of successful calls
+  std::map<std::string, uint64_t> errors;
+  double elapsed_s = 0;                // measured wall time
+  std::vector<uint64_t> latencies_us;  // successful calls
+};
+
+struct latency_summary {
+  uint64_t p50 = 0, p99 = 0, p999 = 0, max = 0;
+  double mean = 0;
+};
+
+// Nearest-rank percentiles of `latencies_us` (sorted in place); zeros when it is empty.
+latency_summary summarize(std::vector<uint64_t>& latencies_us);
+
+// The report as text (several lines) or one JSON object.
+std::string render_bench_text(const bench_options& o, bench_report& r);
+nlohmann::json bench_json(const bench_options& o, bench_report& r);
+
+int run_bench(const bench_options& opts);
+
+}  // namespace tessera::cli

@@ -1,0 +1,70 @@
+#pragma once
+// The client subcommands of `tessera`. Each returns the process exit code (0 success) and
+// throws command_error for failures, which main prints as "tessera: <description>".
+// tessera_main.cpp only parses flags into these structs.
+#include <cstdint>
+#include <string>
+
+#include "cli/client.hpp"
+#include "cli/format.hpp"
+
+namespace tessera::cli {
+
+struct status_options {
+  client_options client;
+  double wait_ready_s = -1;  // < 0: no waiting; else retry until ready or this many seconds
+  bool json = false;
+};
+// Prints the cluster status. With wait_ready_s >= 0 it retries (connection refused counts as
+// "not ready yet") every 500 ms; exit 1 with a message on stderr when the time runs out.
+int run_status(const status_options& opts);
+
+struct load_options {
+  client_options client;
+  std::string path;  // made absolute (realpath) before sending
+  std::string name;
+  uint32_t replicas = 0;
+  bool activate = false;
+  bool progress = false;  // force progress on stderr even when it is not a tty
+};
+// Prints the new version number alone on stdout.
+int run_load(const load_options& opts);
+
+int run_unload(const client_options& c, const std::string& name, uint64_t version);
+int run_activate(const client_options& c, const std::string& name, uint64_t version);
+// Prints the version now active.
+int run_rollback(const client_options& c, const std::string& name);
+int run_label(const client_options& c, const std::string& name, const std::string& label,
+              uint64_t version);
+int run_models(const client_options& c, bool json);
+
+struct predict_options {
+  client_options client;
+  std::string model;  // NAME[@VERSION|@LABEL]
+  int32_t k = 1;      // -1 = all labels; 0 is a usage error
+  float threshold = 0;
+  output_format format = output_format::text;
+  uint32_t batch = 256;
+  std::string input;  // file, "-" or "" for stdin
+};
+int run_predict(const predict_options& opts);
+// Uses model, format (text|json), batch and input of `opts`.
+int run_embed(const predict_options& opts);
+
+// Largest inputs per call the CLI sends (the default config's limits.max_inputs); bigger
+// --batch values are clamped to it. Batches are also cut early to stay under
+// k_max_batch_bytes of text.
+constexpr uint32_t k_max_batch_inputs = 1024;
+constexpr size_t k_max_batch_bytes = 16u << 20;
+
+// Connects a load-progress line on stderr to a status poll; used by load and up --load.
+// Polls Admin.status on its own connection every 500 ms until `done` is fulfilled.
+struct load_result {
+  std::string name;
+  uint64_t version = 0;
+};
+load_result load_with_progress(const client_options& c, const std::string& abs_path,
+                               const std::string& name, uint32_t replicas, bool activate,
+                               bool show_progress);
+
+}  // namespace tessera::cli

@@ -1,0 +1,231 @@
+#include "cli/launcher.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "cli/children.hpp"
+#include "cli/commands.hpp"
+#include "node/config.hpp"
+
+namespace tessera::cli {
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// The config file handed to the children; a temp copy of the embedded default is removed
+// when `up` ends.
+struct config_file {
+  std::string path;
+  bool temporary = false;
+  ~config_file() {
+    if (temporary) ::unlink(path.c_str());
+  }
+};
+
+void write_embedded_config(config_file& out) {
+  char tmpl[] = "/tmp/tessera-config-XXXXXX.toml";
+  int fd = ::mkstemps(tmpl, 5);
+  if (fd < 0)
+    throw command_error("tessera.io_error: cannot create temp config: " +
+                        std::string(std::strerror(errno)));
+  out.path = tmpl;
+  out.temporary = true;
+  std::string text = embedded_local_config();
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok) throw command_error("tessera.io_error: cannot write temp config " + out.path);
+}
+
+void make_dirs(const std::string& dir) {
+  for (size_t pos = 1; pos != std::string::npos;) {
+    pos = dir.find('/', pos + 1);
+    std::string part = dir.substr(0, pos);
+    if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST)
+      throw command_error("tessera.io_error: cannot create " + part + ": " + std::strerror(errno));
+  }
+}
+
+std::string admin_token(const cluster_config& cfg) {
+  for (const auto& t : cfg.tokens)
+    if (t.admin) return t.token;
+  throw command_error("tessera.invalid_argument: the config has no admin token; `up` needs one");
+}
+
+// Waits for a signal in `set` for up to `timeout`; returns it, or 0 on timeout.
+int wait_signal(const sigset_t& set, std::chrono::milliseconds timeout) {
+  timespec ts{static_cast<time_t>(timeout.count() / 1000),
+              static_cast<long>((timeout.count() % 1000) * 1000000)};
+  int sig = ::sigtimedwait(&set, nullptr, &ts);
+  return sig > 0 ? sig : 0;
+}
+
+void report_exits(child_set& children) {
+  for (const auto& c : children.reap())
+    std::fprintf(stderr, "tessera: node %s exited (%s)\n", c.name.c_str(),
+                 describe_exit(c.status).c_str());
+}
+
+bool cluster_ready(const client_options& c) {
+  try {
+    connection conn(c);
+    auto resp = conn.wait(conn.admin().statusRequest().send());
+    auto st = resp.getStatus();
+    if (!st.getReady()) return false;
+    for (auto m : st.getMembers())
+      if (!m.getUp()) return false;
+    return true;
+  } catch (const command_error&) {
+    return false;  // not listening yet, or not ready to answer
+  }
+}
+
+enum class wait_outcome { ready, interrupted, timed_out, all_dead };
+
+wait_outcome wait_until_ready(const client_options& c, child_set& children, const sigset_t& sigs,
+                              double timeout_s) {
+  auto deadline = steady::now() + std::chrono::duration_cast<steady::duration>(
+                                      std::chrono::duration<double>(timeout_s));
+  for (;;) {
+    int sig = wait_signal(sigs, std::chrono::milliseconds(0));
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) return wait_outcome::interrupted;
+    report_exits(children);
+    if (children.running_count() == 0) return wait_outcome::all_dead;
+    if (cluster_ready(c)) return wait_outcome::ready;
+    if (steady::now() >= deadline) return wait_outcome::timed_out;
+    sig = wait_signal(sigs, std::chrono::milliseconds(300));
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) return wait_outcome::interrupted;
+  }
+}
+
+// Loads the packages one after another on a thread of its own (its own kj event loop), so the
+// foreground loop keeps answering signals while a long load runs.
+class loader {
+ public:
+  loader(client_options c, std::vector<package_load> loads)
+      : thread_([c = std::move(c), loads = std::move(loads), this] { run(c, loads); }) {}
+  ~loader() { thread_.join(); }
+
+ private:
+  void run(const client_options& c, const std::vector<package_load>& loads) {
+    for (const auto& p : loads) {
+      try {
+        char buf[PATH_MAX];
+        if (::realpath(p.dir.c_str(), buf) == nullptr)
+          throw command_error("tessera.io_error: cannot resolve " + p.dir + ": " +
+                              std::strerror(errno));
+        std::fprintf(stderr, "tessera: loading %s\n", buf);
+        auto r = load_with_progress(c, buf, p.name, 0, false, true);
+        std::printf("tessera: loaded %s version %llu\n", r.name.c_str(),
+                    static_cast<unsigned long long>(r.version));
+        std::fflush(stdout);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "tessera: load of %s failed: %s\n", p.dir.c_str(), e.what());
+      }
+    }
+  }
+  std::thread thread_;
+};
+
+void write_pid_file(const std::string& path, const child_set& children) {
+  std::ofstream out(path, std::ios::trunc);
+  for (const auto& c : children.children()) out << c.name << " " << c.pid << "\n";
+  if (!out) throw command_error("tessera.io_error: cannot write pid file " + path);
+}
+
+// Blocks the signals `up` handles synchronously (sigtimedwait); threads started later inherit
+// the mask, children reset it before exec.
+sigset_t block_signals() {
+  sigset_t s;
+  sigemptyset(&s);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) sigaddset(&s, sig);
+  ::pthread_sigmask(SIG_BLOCK, &s, nullptr);
+  return s;
+}
+
+void foreground(child_set& children, const sigset_t& sigs) {
+  for (;;) {
+    int sig = wait_signal(sigs, std::chrono::milliseconds(1000));
+    report_exits(children);
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) return;
+  }
+}
+
+}  // namespace
+
+std::string node_binary() {
+  if (const char* env = std::getenv("TESSERA_NODE_BIN"); env != nullptr && *env != '\0') return env;
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "tessera-node";
+  std::string self(buf, static_cast<size_t>(n));
+  return self.substr(0, self.rfind('/') + 1) + "tessera-node";
+}
+
+int run_up(const up_options& opts) {
+  config_file cfg_file;
+  if (opts.config_path.empty())
+    write_embedded_config(cfg_file);
+  else
+    cfg_file.path = opts.config_path;
+  auto cfg = load_config_file(cfg_file.path);
+  if (!cfg) throw command_error(describe(cfg.error()));
+  const node_config* coord = cfg->coordinator();
+  if (coord == nullptr || coord->gateway_port == 0)
+    throw command_error("tessera.invalid_argument: the config has no coordinator gateway");
+  client_options client{coord->host + ":" + std::to_string(coord->gateway_port), admin_token(*cfg),
+                        2.0};
+  std::string bin = node_binary();
+  if (::access(bin.c_str(), X_OK) != 0)
+    throw command_error("tessera.io_error: node binary " + bin +
+                        " is not executable (set TESSERA_NODE_BIN)");
+  if (!opts.log_dir.empty()) make_dirs(opts.log_dir);
+
+  sigset_t sigs = block_signals();
+  child_set children;
+  for (const auto& node : cfg->nodes) {
+    std::string log = opts.log_dir.empty() ? "" : opts.log_dir + "/" + node.name + ".log";
+    children.spawn(node.name, {bin, "--config", cfg_file.path, "--name", node.name}, log);
+  }
+  if (!opts.pid_file.empty()) write_pid_file(opts.pid_file, children);
+
+  switch (wait_until_ready(client, children, sigs, opts.ready_timeout_s)) {
+    case wait_outcome::interrupted:
+      children.stop_all();
+      return 0;
+    case wait_outcome::all_dead:
+      std::fprintf(stderr, "tessera: every node exited before the cluster was ready\n");
+      return 1;
+    case wait_outcome::timed_out:
+      std::fprintf(stderr, "tessera: cluster not ready within %g s; stopping nodes\n",
+                   opts.ready_timeout_s);
+      children.stop_all();
+      return 1;
+    case wait_outcome::ready:
+      break;
+  }
+  std::printf("tessera: ready, gateway at %s\n", client.address.c_str());
+  std::fflush(stdout);
+
+  client_options load_client = client;
+  load_client.timeout_s = 3600;
+  std::unique_ptr<loader> loads;
+  if (!opts.loads.empty()) loads = std::make_unique<loader>(load_client, opts.loads);
+  foreground(children, sigs);
+  children.stop_all();
+  loads.reset();  // its connection is gone now, so it finishes promptly
+  return 0;
+}
+
+}  // namespace tessera::cli

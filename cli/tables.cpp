@@ -1,0 +1,163 @@
+#include "cli/tables.hpp"
+
+#include <map>
+#include <sstream>
+
+#include <capnp/compat/std-iterator.h>
+
+#include "cli/format.hpp"
+
+namespace tessera::cli {
+namespace {
+
+std::string text(capnp::Text::Reader t) {
+  return std::string(t.cStr(), t.size());
+}
+
+std::string pad(const std::string& s, size_t width) {
+  return s.size() >= width ? s + " " : s + std::string(width - s.size(), ' ');
+}
+
+std::string join_roles(capnp::List<capnp::Text>::Reader roles) {
+  std::string out;
+  for (auto r : roles) out += (out.empty() ? "" : ",") + text(r);
+  return out.empty() ? "-" : out;
+}
+
+nlohmann::json shard_json(::ShardInfo::Reader s) {
+  auto replicas = nlohmann::json::array();
+  for (auto r : s.getReplicas())
+    replicas.push_back({{"node", text(r.getNode())}, {"state", text(r.getState())}});
+  return {{"tensor", text(s.getTensor())},
+          {"row_begin", s.getRowBegin()},
+          {"row_end", s.getRowEnd()},
+          {"bytes", s.getBytes()},
+          {"replicas", replicas}};
+}
+
+nlohmann::json version_json(::VersionInfo::Reader v) {
+  auto shards = nlohmann::json::array();
+  for (auto s : v.getShards()) shards.push_back(shard_json(s));
+  return {{"version", v.getVersion()},
+          {"state", text(v.getState())},
+          {"epoch", v.getEpoch()},
+          {"path", text(v.getPath())},
+          {"embedder", text(v.getEmbedder())},
+          {"classifier", text(v.getClassifier())},
+          {"dim", v.getDim()},
+          {"rows", v.getRows()},
+          {"label_count", v.getLabelCount()},
+          {"output", text(v.getOutput())},
+          {"shards", shards},
+          {"error", text(v.getError())}};
+}
+
+// Labels pinned to version `version`, e.g. " [stable,canary]".
+std::string labels_of(::ModelInfo::Reader m, uint64_t version) {
+  std::string out;
+  for (auto l : m.getLabels())
+    if (l.getVersion() == version) out += (out.empty() ? "" : ",") + text(l.getLabel());
+  return out.empty() ? "" : "  labels: " + out;
+}
+
+void render_version(std::ostringstream& os, ::ModelInfo::Reader m, ::VersionInfo::Reader v) {
+  os << "  v" << v.getVersion() << "  " << text(v.getState()) << "  epoch " << v.getEpoch()
+     << labels_of(m, v.getVersion()) << "  dim " << v.getDim() << "  rows " << v.getRows()
+     << "  labels " << v.getLabelCount() << "  output " << text(v.getOutput());
+  if (v.getError().size() > 0) os << "  error: " << text(v.getError());
+  os << "\n";
+  std::map<std::string, uint64_t> per_node;
+  for (auto s : v.getShards()) {
+    os << "    shard " << text(s.getTensor()) << " rows [" << s.getRowBegin() << ", "
+       << s.getRowEnd() << ")  " << human_bytes(s.getBytes()) << "  replicas:";
+    for (auto r : s.getReplicas()) {
+      os << " " << text(r.getNode()) << "(" << text(r.getState()) << ")";
+      per_node[text(r.getNode())] += s.getBytes();
+    }
+    os << "\n";
+  }
+  if (per_node.empty()) return;
+  os << "    bytes per node:";
+  for (const auto& [node, bytes] : per_node) os << " " << node << "=" << human_bytes(bytes);
+  os << "\n";
+}
+
+}  // namespace
+
+std::string load_progress(uint64_t done, uint64_t total) {
+  if (total == 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f%%",
+                100.0 * static_cast<double>(done) / static_cast<double>(total));
+  return std::string(buf) + " (" + human_bytes(done) + " / " + human_bytes(total) + ")";
+}
+
+std::string render_models_text(capnp::List<::ModelInfo>::Reader models) {
+  std::ostringstream os;
+  if (models.size() == 0) os << "no models loaded\n";
+  for (auto m : models) {
+    os << "MODEL " << text(m.getName()) << "  active ";
+    if (m.getActiveVersion() == 0)
+      os << "-";
+    else
+      os << "v" << m.getActiveVersion();
+    os << "\n";
+    for (auto v : m.getVersions()) render_version(os, m, v);
+  }
+  return os.str();
+}
+
+nlohmann::json models_json(capnp::List<::ModelInfo>::Reader models) {
+  auto out = nlohmann::json::array();
+  for (auto m : models) {
+    auto versions = nlohmann::json::array();
+    for (auto v : m.getVersions()) versions.push_back(version_json(v));
+    auto labels = nlohmann::json::object();
+    for (auto l : m.getLabels()) labels[text(l.getLabel())] = l.getVersion();
+    out.push_back({{"name", text(m.getName())},
+                   {"active_version", m.getActiveVersion()},
+                   {"labels", labels},
+                   {"versions", versions}});
+  }
+  return out;
+}
+
+std::string render_status_text(::Status::Reader status) {
+  std::ostringstream os;
+  os << "cluster: " << (status.getReady() ? "ready" : "NOT READY") << "\n";
+  os << pad("NAME", 14) << pad("ADDRESS", 22) << pad("ROLES", 18) << pad("STATE", 6)
+     << pad("USED/BUDGET", 26) << pad("RSS", 12) << pad("REPLICAS", 9) << "LOADING\n";
+  for (auto m : status.getMembers()) {
+    std::string budget = m.getBudgetBytes() == 0 ? "unlimited" : human_bytes(m.getBudgetBytes());
+    os << pad(text(m.getName()), 14) << pad(text(m.getAddress()), 22)
+       << pad(join_roles(m.getRoles()), 18) << pad(m.getUp() ? "up" : "DOWN", 6)
+       << pad(human_bytes(m.getUsedBytes()) + " / " + budget, 26)
+       << pad(human_bytes(m.getRssBytes()), 12) << pad(std::to_string(m.getReplicas()), 9)
+       << load_progress(m.getLoadingBytesDone(), m.getLoadingBytesTotal()) << "\n";
+  }
+  os << render_models_text(status.getModels());
+  return os.str();
+}
+
+nlohmann::json status_json(::Status::Reader status) {
+  auto members = nlohmann::json::array();
+  for (auto m : status.getMembers()) {
+    std::vector<std::string> roles;
+    for (auto r : m.getRoles()) roles.push_back(text(r));
+    members.push_back({{"name", text(m.getName())},
+                       {"address", text(m.getAddress())},
+                       {"roles", roles},
+                       {"up", m.getUp()},
+                       {"budget_bytes", m.getBudgetBytes()},
+                       {"used_bytes", m.getUsedBytes()},
+                       {"rss_bytes", m.getRssBytes()},
+                       {"replicas", m.getReplicas()},
+                       {"loading_bytes_done", m.getLoadingBytesDone()},
+                       {"loading_bytes_total", m.getLoadingBytesTotal()}});
+  }
+  return {{"ready", status.getReady()},
+          {"members", members},
+          {"models", models_json(status.getModels())}};
+}
+
+}  // namespace tessera::cli

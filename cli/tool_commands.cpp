@@ -1,0 +1,94 @@
+#include "cli/tool_commands.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <functional>
+#include <iostream>
+
+#include "cli/client.hpp"
+#include "cli/format.hpp"
+#include "cluster/fasttext_import.hpp"
+#include "cluster/synthetic_model.hpp"
+
+namespace tessera::cli {
+namespace {
+
+// (done, total) progress on stderr: a rewritten line on a tty, else one line per 10%.
+class stderr_progress {
+ public:
+  explicit stderr_progress(std::string what)
+      : what_(std::move(what)), tty_(::isatty(STDERR_FILENO) != 0) {}
+  ~stderr_progress() {
+    if (tty_ && shown_) std::fputc('\n', stderr);
+  }
+  void operator()(uint64_t done, uint64_t total) {
+    if (total == 0) return;
+    int pct = static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total));
+    int step = tty_ ? pct : pct / 10 * 10;
+    if (step == last_) return;
+    last_ = step;
+    shown_ = true;
+    std::fprintf(stderr, tty_ ? "\r%s: %d%% (%s / %s)\033[K" : "%s: %d%% (%s / %s)\n",
+                 what_.c_str(), pct, human_bytes(done).c_str(), human_bytes(total).c_str());
+    std::fflush(stderr);
+  }
+  std::function<void(uint64_t, uint64_t)> fn() {
+    return [this](uint64_t d, uint64_t t) { (*this)(d, t); };
+  }
+
+ private:
+  std::string what_;
+  bool tty_;
+  bool shown_ = false;
+  int last_ = -1;
+};
+
+void check(const caf::error& err) {
+  if (err) throw command_error(describe(err));
+}
+
+output_kind parse_output(const std::string& s) {
+  if (s == "softmax") return output_kind::softmax;
+  if (s == "ova") return output_kind::ova;
+  if (s == "hs") return output_kind::hs;
+  throw command_error("tessera.invalid_argument: --output must be softmax, ova or hs", 2);
+}
+
+pooling_kind parse_pooling(const std::string& s) {
+  if (s == "mean") return pooling_kind::mean;
+  if (s == "sum") return pooling_kind::sum;
+  throw command_error("tessera.invalid_argument: --pooling must be mean or sum", 2);
+}
+
+}  // namespace
+
+int run_import_fasttext(const import_options& opts) {
+  fasttext_import_options io;
+  io.label_prefix = opts.label_prefix;
+  io.name = opts.name;
+  stderr_progress progress("importing");
+  check(import_fasttext(opts.bin_path, opts.out_dir, io, progress.fn()));
+  std::cerr << "tessera: wrote package " << opts.out_dir << "\n";
+  return 0;
+}
+
+int run_gen_model(const gen_model_options& opts) {
+  synthetic_spec spec;
+  spec.name = opts.name;
+  spec.vocab = opts.vocab;
+  spec.buckets = opts.buckets;
+  spec.word_ngrams = opts.word_ngrams;
+  spec.dim = opts.dim;
+  spec.hidden = opts.hidden;
+  spec.labels = opts.labels;
+  spec.output = parse_output(opts.output);
+  spec.pooling = parse_pooling(opts.pooling);
+  spec.seed = opts.seed;
+  stderr_progress progress("writing");
+  check(write_synthetic_package(opts.out_dir, spec, progress.fn()));
+  std::cerr << "tessera: wrote package " << opts.out_dir << "\n";
+  return 0;
+}
+
+}  // namespace tessera::cli
