@@ -1,0 +1,191 @@
+// `tessera up` process handling, with a fake node binary (a shell script that sleeps) so no
+// cluster is needed. Every process a test starts is killed by pid in a guard, even on failure.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "cli/children.hpp"
+
+using namespace tessera::cli;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A process is gone when it no longer exists or is a zombie waiting for another parent.
+bool gone(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return true;
+  std::string line;
+  std::getline(stat, line);
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+bool wait_gone(pid_t pid, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!gone(pid)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+struct temp_dir {
+  std::string path;
+  temp_dir() {
+    char tmpl[] = "/tmp/tessera-launcher-test-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~temp_dir() { std::system(("rm -rf '" + path + "'").c_str()); }
+  void write(const std::string& name, const std::string& text, mode_t mode = 0644) {
+    std::ofstream(path + "/" + name) << text;
+    ::chmod((path + "/" + name).c_str(), mode);
+  }
+};
+
+// Kills every pid it holds with SIGKILL when the test ends, however it ends.
+struct pid_guard {
+  std::vector<pid_t> pids;
+  ~pid_guard() {
+    for (pid_t p : pids)
+      if (p > 0) ::kill(p, SIGKILL);
+    for (pid_t p : pids)
+      if (p > 0) ::waitpid(p, nullptr, WNOHANG);
+  }
+};
+
+std::string tessera_binary() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  std::string self(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  return self.substr(0, self.rfind('/') + 1) + "tessera";
+}
+
+const char* k_config = R"(name = "launcher-test"
+[[nodes]]
+name = "coord"
+port = 17491
+roles = ["coordinator"]
+gateway_port = 17490
+[[nodes]]
+name = "shard-1"
+port = 17492
+roles = ["shard"]
+[[tokens]]
+token = "t"
+name = "admin"
+admin = true
+models = ["*"]
+)";
+
+// Reads "NAME PID" lines once `count` are there.
+std::vector<pid_t> read_pids(const std::string& file, size_t count) {
+  for (int i = 0; i < 250; ++i) {
+    std::ifstream in(file);
+    std::vector<pid_t> pids;
+    std::string name;
+    pid_t pid;
+    while (in >> name >> pid) pids.push_back(pid);
+    if (pids.size() >= count) return pids;
+    std::this_thread::sleep_for(20ms);
+  }
+  return {};
+}
+
+pid_t start_up(temp_dir& dir) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setenv("TESSERA_NODE_BIN", (dir.path + "/fake-node").c_str(), 1);
+    std::string bin = tessera_binary();
+    std::string cfg = dir.path + "/cluster.toml", pids = dir.path + "/pids";
+    std::string logs = dir.path + "/logs";
+    ::execl(bin.c_str(), bin.c_str(), "up", "--config", cfg.c_str(), "--pid-file", pids.c_str(),
+            "--log-dir", logs.c_str(), "--ready-timeout", "60", nullptr);
+    _exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+TEST_CASE("child_set stops its children and reports exits") {
+  pid_guard guard;
+  child_set children;
+  children.spawn("sleeper", {"/bin/sleep", "30"}, "");
+  children.spawn("quick", {"/bin/sh", "-c", "exit 3"}, "");
+  for (const auto& c : children.children()) guard.pids.push_back(c.pid);
+  std::this_thread::sleep_for(200ms);
+  auto exited = children.reap();
+  REQUIRE(exited.size() == 1);
+  CHECK(exited[0].name == "quick");
+  CHECK(describe_exit(exited[0].status) == "exit code 3");
+  CHECK(children.running_count() == 1);
+  children.stop_all(2s);
+  CHECK(children.running_count() == 0);
+  CHECK(gone(guard.pids[0]));
+}
+
+TEST_CASE("child output goes to its log file") {
+  temp_dir dir;
+  child_set children;
+  children.spawn("echo", {"/bin/sh", "-c", "echo out; echo err >&2"}, dir.path + "/echo.log");
+  std::this_thread::sleep_for(300ms);
+  children.stop_all(2s);
+  std::ifstream in(dir.path + "/echo.log");
+  std::stringstream text;
+  text << in.rdbuf();
+  CHECK(text.str() == "out\nerr\n");
+}
+
+TEST_CASE("SIGTERM to `tessera up` stops every node it started") {
+  if (::access(tessera_binary().c_str(), X_OK) != 0) {
+    WARN("tessera binary not built beside the test; skipped");
+    return;
+  }
+  temp_dir dir;
+  dir.write("cluster.toml", k_config);
+  dir.write("fake-node", "#!/bin/sh\nexec sleep 120\n", 0755);
+  pid_guard guard;
+  pid_t up = start_up(dir);
+  guard.pids.push_back(up);
+  auto pids = read_pids(dir.path + "/pids", 2);
+  REQUIRE(pids.size() == 2);
+  guard.pids.insert(guard.pids.end(), pids.begin(), pids.end());
+  ::kill(up, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 500 && ::waitpid(up, &status, WNOHANG) == 0; ++i)
+    std::this_thread::sleep_for(20ms);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  for (pid_t p : pids) CHECK(wait_gone(p, 2s));
+}
+
+TEST_CASE("SIGKILL to `tessera up` still stops its nodes (parent-death signal)") {
+  if (::access(tessera_binary().c_str(), X_OK) != 0) {
+    WARN("tessera binary not built beside the test; skipped");
+    return;
+  }
+  temp_dir dir;
+  dir.write("cluster.toml", k_config);
+  dir.write("fake-node", "#!/bin/sh\nexec sleep 120\n", 0755);
+  pid_guard guard;
+  pid_t up = start_up(dir);
+  guard.pids.push_back(up);
+  auto pids = read_pids(dir.path + "/pids", 2);
+  REQUIRE(pids.size() == 2);
+  guard.pids.insert(guard.pids.end(), pids.begin(), pids.end());
+  std::this_thread::sleep_for(100ms);
+  ::kill(up, SIGKILL);
+  ::waitpid(up, nullptr, 0);
+  for (pid_t p : pids) CHECK(wait_gone(p, 3s));
+}
