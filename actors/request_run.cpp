@@ -10,6 +10,9 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
+// Output layers up to this many rows are merged from every logit (see layer_stage).
+constexpr uint64_t exact_merge_max_labels = 4096;
+
 // Shared by the stages of one request; delivered exactly once.
 template <class Reply>
 struct run_state {
@@ -82,7 +85,7 @@ void pool_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
 }
 
 // Applies the output rule to full logits (ova, hs) for every input.
-std::vector<std::vector<scored_label>> full_output(const version_entry& v,
+std::vector<std::vector<scored_label>> full_output(const version_entry&,
                                                    const std::vector<float>& logits, size_t batch,
                                                    int32_t k, float threshold) {
   std::vector<std::vector<scored_label>> out(batch);
@@ -106,10 +109,13 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
   bool last = l + 1 == v.layers.size();
   std::vector<layer_request> msgs(tensor->shards.size());
   auto payload = to_bytes(x);
+  // With few labels, shards send every logit so the merge replays fastText's heap exactly,
+  // tie order included; with many, each shard sends its top k (exact up to tie order).
+  int32_t shard_k = tensor->rows <= exact_merge_max_labels ? -1 : k;
   for (auto& m : msgs) {
     m.epoch = v.epoch;
     m.batch = static_cast<uint32_t>(rs->batch);
-    m.k = k;
+    m.k = shard_k;
     m.inputs = payload;
   }
   auto fail = [rs](caf::error err) { rs->finish(std::move(err)); };

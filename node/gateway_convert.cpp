@@ -1,0 +1,129 @@
+#include "node/gateway_convert.hpp"
+
+namespace tessera {
+
+caf::expected<model_ref> read_model_ref(ModelRef::Reader r) {
+  model_ref out;
+  out.name = r.getName();
+  if (out.name.empty()) return make_error(errc::invalid_argument, "model name is empty");
+  switch (r.which()) {
+    case ModelRef::VERSION:
+      out.version = r.getVersion();
+      if (out.version == 0) return make_error(errc::invalid_argument, "version 0 is invalid");
+      break;
+    case ModelRef::LABEL:
+      out.label = r.getLabel();
+      if (out.label.empty()) return make_error(errc::invalid_argument, "label is empty");
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+caf::expected<std::vector<input_item>> read_inputs(capnp::List<Input>::Reader in,
+                                                   const limits_config& limits) {
+  if (in.size() == 0) return make_error(errc::invalid_argument, "no inputs");
+  if (in.size() > limits.max_inputs)
+    return make_error(errc::limit_exceeded, std::to_string(in.size()) +
+                                                " inputs exceed the limit of " +
+                                                std::to_string(limits.max_inputs));
+  std::vector<input_item> out(in.size());
+  for (uint32_t i = 0; i < in.size(); ++i) {
+    auto src = in[i];
+    auto& dst = out[i];
+    auto where = "input " + std::to_string(i);
+    if (src.isText()) {
+      auto t = src.getText();
+      if (t.size() > limits.max_text_bytes)
+        return make_error(errc::limit_exceeded, where + ": text of " + std::to_string(t.size()) +
+                                                    " bytes exceeds the limit of " +
+                                                    std::to_string(limits.max_text_bytes));
+      dst.is_text = true;
+      dst.text.assign(t.begin(), t.size());
+    } else {
+      auto bag = src.getIds();
+      auto ids = bag.getIds();
+      auto weights = bag.getWeights();
+      if (ids.size() > limits.max_ids_per_input)
+        return make_error(errc::limit_exceeded, where + ": " + std::to_string(ids.size()) +
+                                                    " ids exceed the limit of " +
+                                                    std::to_string(limits.max_ids_per_input));
+      dst.is_text = false;
+      dst.ids.reserve(ids.size());
+      for (auto id : ids) dst.ids.push_back(id);
+      dst.weights.reserve(weights.size());
+      for (auto w : weights) dst.weights.push_back(w);
+    }
+  }
+  return out;
+}
+
+void fill(ModelInfo::Builder b, const model_info& m) {
+  b.setName(m.name);
+  b.setActiveVersion(m.active_version);
+  auto vs = b.initVersions(static_cast<unsigned>(m.versions.size()));
+  for (size_t i = 0; i < m.versions.size(); ++i) {
+    const auto& v = m.versions[i];
+    auto vb = vs[i];
+    vb.setVersion(v.version);
+    vb.setState(v.state);
+    vb.setEpoch(v.epoch);
+    vb.setPath(v.path);
+    vb.setEmbedder(v.embedder);
+    vb.setClassifier(v.classifier);
+    vb.setDim(v.dim);
+    vb.setRows(v.rows);
+    vb.setLabelCount(v.label_count);
+    vb.setOutput(v.output);
+    vb.setError(v.error);
+    auto ss = vb.initShards(static_cast<unsigned>(v.shards.size()));
+    for (size_t j = 0; j < v.shards.size(); ++j) {
+      const auto& s = v.shards[j];
+      auto sb = ss[j];
+      sb.setTensor(s.tensor);
+      sb.setRowBegin(s.row_begin);
+      sb.setRowEnd(s.row_end);
+      sb.setBytes(s.bytes);
+      auto rs = sb.initReplicas(static_cast<unsigned>(s.replicas.size()));
+      for (size_t k = 0; k < s.replicas.size(); ++k) {
+        rs[k].setNode(s.replicas[k].node);
+        rs[k].setState(s.replicas[k].state);
+      }
+    }
+  }
+  auto ls = b.initLabels(static_cast<unsigned>(m.labels.size()));
+  for (size_t i = 0; i < m.labels.size(); ++i) {
+    ls[i].setLabel(m.labels[i].first);
+    ls[i].setVersion(m.labels[i].second);
+  }
+}
+
+void fill(Member::Builder b, const member_info& m) {
+  b.setName(m.name);
+  b.setAddress(m.address);
+  auto roles = b.initRoles(static_cast<unsigned>(m.roles.size()));
+  for (size_t i = 0; i < m.roles.size(); ++i) roles.set(i, m.roles[i]);
+  b.setUp(m.up);
+  b.setBudgetBytes(m.budget_bytes);
+  b.setUsedBytes(m.used_bytes);
+  b.setRssBytes(m.rss_bytes);
+  b.setReplicas(m.replicas);
+  b.setLoadingBytesDone(m.loading_done);
+  b.setLoadingBytesTotal(m.loading_total);
+}
+
+void fill(Status::Builder b, const cluster_status& s) {
+  b.setReady(s.ready);
+  auto ms = b.initMembers(static_cast<unsigned>(s.members.size()));
+  for (size_t i = 0; i < s.members.size(); ++i) fill(ms[i], s.members[i]);
+  auto mods = b.initModels(static_cast<unsigned>(s.models.size()));
+  for (size_t i = 0; i < s.models.size(); ++i) fill(mods[i], s.models[i]);
+}
+
+void fill(ServedBy::Builder b, uint64_t version, uint64_t epoch) {
+  b.setVersion(version);
+  b.setEpoch(epoch);
+}
+
+}  // namespace tessera
