@@ -1,6 +1,7 @@
 #include "actors/loading.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
@@ -60,8 +61,27 @@ caf::error describe_version(version_entry& v, const package& pkg) {
     v.layers.push_back(std::move(t));
     v.activations.push_back(l.activation);
   }
-  if (c.output == output_kind::hs)
-    return make_error(errc::unsupported, "hierarchical softmax output is not served yet");
+  v.fasttext_rules = meta.embedder->featurizer.kind == "fasttext";
+  const auto& out = v.layers.back();
+  if (c.output == output_kind::hs) {
+    auto lines = pkg.read_lines(c.label_counts);
+    if (!lines) return lines.error();
+    std::vector<int64_t> counts;
+    for (const auto& l : *lines) {
+      char* end = nullptr;
+      counts.push_back(std::strtoll(l.c_str(), &end, 10));
+      if (l.empty() || *end != '\0' || counts.back() < 0)
+        return make_error(errc::corrupt_package, "label count '" + l + "' is not a count");
+    }
+    if (counts.size() != v.labels->size() || out.rows + 1 != counts.size())
+      return make_error(errc::corrupt_package,
+                        "hs needs one count per label and labels - 1 output rows");
+    v.hs_tree = std::make_shared<const fasttext_hs_tree>(counts);
+  } else if (out.rows != v.labels->size()) {
+    return make_error(errc::corrupt_package, "output layer has " + std::to_string(out.rows) +
+                                                 " rows for " + std::to_string(v.labels->size()) +
+                                                 " labels");
+  }
   return caf::none;
 }
 

@@ -13,6 +13,7 @@
 
 #include "actors/coordinator_types.hpp"
 #include "actors/interfaces.hpp"
+#include "cluster/fasttext_output.hpp"
 #include "cluster/featurizer.hpp"
 #include "cluster/package.hpp"
 #include "cluster/sharding.hpp"
@@ -55,7 +56,8 @@ struct version_entry {
   manifest meta;
   std::shared_ptr<const featurizer> feat;
   std::shared_ptr<const std::vector<std::string>> labels;
-  std::vector<uint64_t> label_counts;  // hs only
+  std::shared_ptr<const fasttext_hs_tree> hs_tree;  // hs only
+  bool fasttext_rules = false;  // fastText featurizer: ova uses fastText's table sigmoid
   pooling_kind pooling = pooling_kind::mean;
   output_kind output = output_kind::softmax;
   tensor_shards table;

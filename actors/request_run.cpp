@@ -85,18 +85,23 @@ void pool_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
 }
 
 // Applies the output rule to full logits (ova, hs) for every input.
-std::vector<std::vector<scored_label>> full_output(const version_entry&,
+std::vector<std::vector<scored_label>> full_output(const version_entry& v,
                                                    const std::vector<float>& logits, size_t batch,
                                                    int32_t k, float threshold) {
   std::vector<std::vector<scored_label>> out(batch);
   auto n = logits.size() / std::max<size_t>(batch, 1);
   for (size_t b = 0; b < batch; ++b) {
     const float* row = logits.data() + b * n;
-    // TODO(parity): fastText's table sigmoid and the hs tree walk (cluster/fasttext_output).
-    std::vector<std::pair<uint32_t, float>> probs(n);
-    for (size_t i = 0; i < n; ++i)
-      probs[i] = {static_cast<uint32_t>(i), 1.0f / (1.0f + std::exp(-row[i]))};
-    out[b] = select_topk(probs, k, threshold);
+    if (v.output == output_kind::hs) {
+      out[b] = v.hs_tree->predict(row, k, threshold);
+    } else if (v.fasttext_rules) {
+      out[b] = fasttext_ova_topk(row, static_cast<uint32_t>(n), k, threshold);
+    } else {
+      std::vector<std::pair<uint32_t, float>> probs(n);
+      for (size_t i = 0; i < n; ++i)
+        probs[i] = {static_cast<uint32_t>(i), 1.0f / (1.0f + std::exp(-row[i]))};
+      out[b] = select_topk(probs, k, threshold);
+    }
   }
   return out;
 }

@@ -1,0 +1,215 @@
+#include "tests/support/cluster_fixture.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "node/bridge.hpp"
+
+namespace tessera::test {
+namespace {
+
+// Ports the kernel reports free right now (bound together, then released).
+std::vector<uint16_t> free_ports(size_t n) {
+  std::vector<int> fds;
+  std::vector<uint16_t> ports;
+  for (size_t i = 0; i < n; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      throw std::runtime_error("bind failed");
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ports.push_back(ntohs(a.sin_port));
+    fds.push_back(fd);
+  }
+  for (int fd : fds) ::close(fd);
+  return ports;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void stop_pid(pid_t pid, std::chrono::milliseconds grace) {
+  if (pid <= 0) return;
+  ::kill(pid, SIGTERM);
+  auto until = std::chrono::steady_clock::now() + grace;
+  while (std::chrono::steady_clock::now() < until) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno == ECHILD)) {
+      if (r < 0 && ::kill(pid, 0) == 0) {  // not our child but alive: poll until gone
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+}  // namespace
+
+temp_dir::temp_dir() {
+  char tmpl[] = "/tmp/tessera-itest-XXXXXX";
+  if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string bin_path(const std::string& name) {
+  const char* dir = std::getenv("TESSERA_BIN_DIR");
+  return std::string{dir ? dir : "build/bin"} + "/" + name;
+}
+
+int run_capture(const std::vector<std::string>& argv, std::string* out, std::string* err) {
+  temp_dir d;
+  auto out_path = d / "out";
+  auto err_path = d / "err";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int o = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(o, 1);
+    ::dup2(e, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (out) *out = read_file(out_path);
+  if (err) *err = read_file(err_path);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+local_cluster::local_cluster(const cluster_options& opts) {
+  auto ports = free_ports(2 + 2 * opts.shard_nodes);
+  std::ostringstream toml;
+  toml << "name = \"itest\"\nlog_level = \"info\"\n"
+       << "[limits]\nmax_inputs = " << opts.max_inputs
+       << "\nrequest_timeout_ms = " << opts.request_timeout_ms << "\n"
+       << "[[nodes]]\nname = \"coord\"\nhost = \"127.0.0.1\"\nport = " << ports[0]
+       << "\nroles = [\"coordinator\"]\ngateway_port = " << ports[1] << "\n";
+  for (size_t i = 0; i < opts.shard_nodes; ++i)
+    toml << "[[nodes]]\nname = \"shard-" << i + 1
+         << "\"\nhost = \"127.0.0.1\"\nport = " << ports[2 + 2 * i]
+         << "\nroles = [\"shard\"]\nmemory_budget = \"" << opts.memory_budget << "\"\n";
+  toml << "[[tokens]]\ntoken = \"" << admin_token_
+       << "\"\nname = \"itest-admin\"\nadmin = true\nmodels = [\"*\"]\n"
+       << "[[tokens]]\ntoken = \"" << user_token_
+       << "\"\nname = \"itest-user\"\nadmin = false\nmodels = [\"*\"]\n"
+       << opts.extra_toml;
+  config_path_ = dir_ / "cluster.toml";
+  std::ofstream(config_path_) << toml.str();
+  gateway_ = "127.0.0.1:" + std::to_string(ports[1]);
+
+  int pipefd[2];
+  if (::pipe(pipefd) != 0) throw std::runtime_error("pipe failed");
+  auto pid_file = dir_ / "pids";
+  auto log_dir = dir_.path();
+  up_pid_ = ::fork();
+  if (up_pid_ == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // a crashed test takes its cluster down with it
+    ::dup2(pipefd[1], 1);
+    ::close(pipefd[0]);
+    auto err = ::open((dir_ / "up.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(err, 2);
+    auto bin = bin_path("tessera");
+    ::execl(bin.c_str(), bin.c_str(), "up", "--config", config_path_.c_str(), "--pid-file",
+            pid_file.c_str(), "--log-dir", log_dir.c_str(), "--ready-timeout", "60", nullptr);
+    ::_exit(127);
+  }
+  ::close(pipefd[1]);
+  std::string line;
+  char c;
+  pollfd p{pipefd[0], POLLIN, 0};
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < until) {
+    if (::poll(&p, 1, 200) > 0) {
+      if (::read(pipefd[0], &c, 1) != 1) break;
+      line += c;
+    }
+  }
+  ::close(pipefd[0]);
+  if (line.find("ready") == std::string::npos) {
+    stop_pid(up_pid_, std::chrono::seconds(5));
+    throw std::runtime_error("cluster did not become ready: '" + line +
+                             "'; up.log: " + read_file(dir_ / "up.log"));
+  }
+  std::istringstream pids(read_file(pid_file));
+  std::string name;
+  pid_t pid;
+  while (pids >> name >> pid) node_pids_[name] = pid;
+}
+
+local_cluster::~local_cluster() {
+  stop_pid(up_pid_, std::chrono::seconds(10));
+  // up stops its children; make sure by pid in case it could not.
+  for (const auto& [name, pid] : node_pids_)
+    if (::kill(pid, 0) == 0) {
+      ::kill(pid, SIGKILL);
+    }
+}
+
+pid_t local_cluster::node_pid(const std::string& name) const {
+  auto it = node_pids_.find(name);
+  return it == node_pids_.end() ? -1 : it->second;
+}
+
+std::string local_cluster::node_log(const std::string& name) const {
+  return read_file(dir_ / (name + ".log"));
+}
+
+int local_cluster::cli(const std::vector<std::string>& args, std::string* out,
+                       std::string* err) const {
+  std::vector<std::string> argv{bin_path("tessera"), "--connect", gateway_, "--token",
+                                admin_token_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_capture(argv, out, err);
+}
+
+client::client(const std::string& address, const std::string& token)
+    : rpc_(address), session_(nullptr) {
+  auto req = rpc_.getMain<Tessera>().authenticateRequest();
+  req.setToken(token);
+  session_ = req.send().getSession();
+}
+
+Admin::Client client::admin() {
+  return session_.adminRequest().send().getAdmin();
+}
+
+std::string error_code(const kj::Exception& e) {
+  return to_string(code_of_description(e.getDescription().cStr()));
+}
+
+}  // namespace tessera::test

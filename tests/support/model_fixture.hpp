@@ -1,0 +1,42 @@
+#pragma once
+// A generated model package plus its in-process Eigen reference, and the comparisons the
+// integration tests make between the cluster's answers and the reference.
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cluster/reference_model.hpp"
+#include "cluster/synthetic_model.hpp"
+#include "tests/support/cluster_fixture.hpp"
+
+namespace tessera::test {
+
+struct model_fixture {
+  temp_dir dir;
+  synthetic_spec spec;
+  std::string path;
+  std::unique_ptr<reference_model> ref;
+  // Writes the package for `spec` under a temp dir and loads the reference.
+  explicit model_fixture(synthetic_spec s);
+};
+
+// Random texts of 1..30 tokens, mostly vocabulary words with some unknown ones; each has at
+// least one vocabulary word.
+std::vector<std::string> random_texts(const synthetic_spec& spec, size_t n, uint64_t seed);
+
+struct id_input {
+  std::vector<int64_t> ids;
+  std::vector<float> weights;  // empty or one per id
+};
+std::vector<id_input> random_id_inputs(uint64_t rows, size_t n, uint64_t seed);
+
+// Checks (with Catch2 CHECKs) one prediction against the reference probabilities: the same
+// labels in order except where neighbouring reference probabilities are within 1e-6, and
+// each printed probability within 1e-5 of p + 1e-5 (fastText prints exp(log(p + 1e-5))).
+void check_prediction(const reference_model& ref, const Eigen::VectorXf& pooled,
+                      Prediction::Reader got, int k);
+
+// Checks an embedding against the reference pooled vector, within 1e-5 per element.
+void check_embedding(const Eigen::VectorXf& want, capnp::List<float>::Reader got);
+
+}  // namespace tessera::test
