@@ -29,9 +29,9 @@ struct token_config {
 };
 
 struct limits_config {
-  uint32_t max_inputs = 1024;            // inputs per predict/embed call
-  uint32_t max_text_bytes = 1 << 20;     // bytes per text input
-  uint32_t max_ids_per_input = 1 << 20;  // ids per input (given or featurized)
+  uint32_t max_inputs = 1024;                       // inputs per predict/embed call
+  uint32_t max_text_bytes = 1 << 20;                // bytes per text input
+  uint32_t max_ids_per_input = 1 << 20;             // ids per input (given or featurized)
   std::chrono::milliseconds request_timeout{5000};  // deadline of one client request
   std::chrono::milliseconds load_timeout{600000};   // deadline of one model load
   uint32_t max_inflight = 4096;  // requests in the coordinator at once; more get overloaded
@@ -42,8 +42,8 @@ struct cluster_config {
   std::vector<node_config> nodes;
   std::vector<token_config> tokens;
   limits_config limits;
-  std::string scheduler = "sharing";  // CAF scheduler policy: "sharing" or "stealing"
-  std::chrono::milliseconds heartbeat{1000};           // CAF middleman heartbeat interval
+  std::string scheduler = "sharing";          // CAF scheduler policy: "sharing" or "stealing"
+  std::chrono::milliseconds heartbeat{1000};  // CAF middleman heartbeat interval
   std::chrono::milliseconds connection_timeout{5000};  // peer silence before it is down
   std::string log_level = "info";
   std::string default_model;  // package directory loaded by `tessera up --load-default`
