@@ -9,36 +9,40 @@ std::vector<row_range> tensor_shards::ranges() const {
   return out;
 }
 
-namespace {
-
-template <class F>
-void each_tensor(const version_entry& v, F f) {
-  f(v.table);
-  for (const auto& l : v.layers) f(l);
-}
-
-}  // namespace
-
-bool version_entry::fully_served() const {
-  bool ok = true;
-  each_tensor(*this, [&](const tensor_shards& t) {
+bool submodel_entry::fully_served() const {
+  for (const auto& t : tensors)
     for (const auto& s : t.shards) {
       bool any = false;
       for (const auto& r : s.replicas) any = any || r.state == "ready";
-      ok = ok && any;
+      if (!any) return false;
     }
-  });
-  return ok;
+  return true;
 }
 
-uint64_t version_entry::bytes_on(const std::string& node) const {
+uint64_t submodel_entry::bytes_on(const std::string& node) const {
   uint64_t total = 0;
-  each_tensor(*this, [&](const tensor_shards& t) {
+  for (const auto& t : tensors)
     for (const auto& s : t.shards)
       for (const auto& r : s.replicas)
-        if (r.node == node && r.state != "lost") total += s.bytes;
-  });
+        if (r.node == node && (r.state == "ready" || r.state == "loading")) total += s.bytes;
   return total;
+}
+
+uint64_t submodel_entry::bytes() const {
+  uint64_t total = 0;
+  for (const auto& t : tensors)
+    for (const auto& s : t.shards) total += s.bytes * s.replicas.size();
+  return total;
+}
+
+void submodel_entry::for_each_replica(const std::function<void(replica_ref&)>& f) {
+  for (auto& t : tensors)
+    for (auto& s : t.shards)
+      for (auto& r : s.replicas) f(r);
+}
+
+bool version_entry::fully_served() const {
+  return embedder && embedder->fully_served() && (!classifier || classifier->fully_served());
 }
 
 version_info version_entry::info() const {
@@ -47,26 +51,30 @@ version_info version_entry::info() const {
   vi.state = state;
   vi.epoch = epoch;
   vi.path = path;
-  if (meta.embedder)
-    vi.embedder = meta.embedder->name + "@" + std::to_string(meta.embedder->version);
-  if (meta.classifier)
-    vi.classifier = meta.classifier->name + "@" + std::to_string(meta.classifier->version);
-  vi.dim = dim();
-  vi.rows = table.rows;
+  if (embedder) {
+    vi.embedder = embedder->name + " (epoch " + std::to_string(embedder->epoch) + ", " +
+                  std::to_string(embedder->users) + " user" + (embedder->users == 1 ? "" : "s") +
+                  ")";
+    vi.dim = dim();
+    vi.rows = table().rows;
+  }
+  if (classifier) vi.classifier = classifier->name;
   vi.label_count = labels ? static_cast<uint32_t>(labels->size()) : 0;
   vi.output = has_classifier() ? to_string(output) : "none";
   vi.error = error;
-  each_tensor(*this, [&](const tensor_shards& t) {
-    for (const auto& s : t.shards) {
-      shard_info si;
-      si.tensor = t.tensor;
-      si.row_begin = s.rows.begin;
-      si.row_end = s.rows.end;
-      si.bytes = s.bytes;
-      for (const auto& r : s.replicas) si.replicas.push_back({r.node, r.state});
-      vi.shards.push_back(std::move(si));
-    }
-  });
+  for (const auto* sub : {embedder.get(), classifier.get()}) {
+    if (!sub) continue;
+    for (const auto& t : sub->tensors)
+      for (const auto& s : t.shards) {
+        shard_info si;
+        si.tensor = t.tensor;
+        si.row_begin = s.rows.begin;
+        si.row_end = s.rows.end;
+        si.bytes = s.bytes;
+        for (const auto& r : s.replicas) si.replicas.push_back({r.node, r.state});
+        vi.shards.push_back(std::move(si));
+      }
+  }
   return vi;
 }
 
@@ -116,27 +124,31 @@ model_entry& registry::get_or_create(const std::string& name) {
   return m;
 }
 
-void registry::mark_node_lost(const std::string& node) {
+void registry::for_each_submodel(
+    const std::function<void(const std::shared_ptr<submodel_entry>&)>& f) {
+  for (auto& [fp, e] : embedders) f(e);
+  auto classifier_of = [&](version_entry& v) {
+    if (v.classifier) f(v.classifier);
+  };
   for (auto& [name, m] : models_)
-    for (auto& [n, v] : m.versions) {
-      auto mark = [&](tensor_shards& t) {
-        for (auto& s : t.shards)
-          for (auto& r : s.replicas)
-            if (r.node == node) {
-              r.state = "lost";
-              r.handle = nullptr;
-            }
-      };
-      mark(v->table);
-      for (auto& l : v->layers) mark(l);
-    }
+    for (auto& [n, v] : m.versions) classifier_of(*v);
+  for (auto& v : draining) classifier_of(*v);
 }
 
-uint64_t registry::bytes_on(const std::string& node) const {
+void registry::mark_node_lost(const std::string& node) {
+  for_each_submodel([&](const std::shared_ptr<submodel_entry>& s) {
+    s->for_each_replica([&](replica_ref& r) {
+      if (r.node == node && r.state != "unloaded") {
+        r.state = "lost";
+        r.handle = nullptr;
+      }
+    });
+  });
+}
+
+uint64_t registry::bytes_on(const std::string& node) {
   uint64_t total = 0;
-  for (const auto& [name, m] : models_)
-    for (const auto& [n, v] : m.versions) total += v->bytes_on(node);
-  for (const auto& v : draining) total += v->bytes_on(node);
+  for_each_submodel([&](const std::shared_ptr<submodel_entry>& s) { total += s->bytes_on(node); });
   return total;
 }
 

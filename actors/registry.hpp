@@ -1,11 +1,17 @@
 #pragma once
-// The coordinator's model registry: models, their versions and where every replica lives.
-// Owned by the coordinator actor and touched only on its thread. Requests pin a version by
-// holding its shared_ptr, so a flip of the active version never changes a running request.
+// The coordinator's model registry: models, their versions, the sub-models they pin and where
+// every replica lives. Owned by the coordinator actor and touched only on its thread.
+//
+// Sub-models are loaded once and shared: a model version pins one embedder and owns one
+// classifier. Embedders are keyed by content (name@version plus their tables' checksums), so
+// two packages carrying the same embedder, or a new version that only changes the classifier,
+// reuse the loaded rows; memory is counted once. Requests pin a version by holding its
+// shared_ptr, so a flip of the active version never changes a running request.
 //
 // Version states: loading -> ready -> serving -> ready (another version activated)
-//                 serving/ready -> draining (unloaded while requests run) -> unloaded
+//                 ready/serving -> draining (unloaded while requests run) -> unloaded
 //                 loading -> error
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,7 +30,7 @@ struct replica_ref {
   std::string node;
   std::string replica_id;
   shard_actor handle;             // valid once ready
-  std::string state = "loading";  // loading, ready, lost
+  std::string state = "loading";  // loading, ready, lost, unloaded
   shard_spec spec;                // what the node was told to load (reused on rejoin)
 };
 
@@ -46,30 +52,48 @@ struct tensor_shards {
   std::vector<row_range> ranges() const;
 };
 
+// One loaded sub-model version (an embedder's tables, or a classifier's layers).
+struct submodel_entry {
+  std::string name;               // "sections.embedder@1"
+  std::string fingerprint;        // embedders: name@version and table checksums (the sharing key)
+  uint64_t epoch = 0;             // unique in the cluster; every shard message to it carries it
+  std::string path;               // package it was loaded from
+  std::string state = "loading";  // loading, ready, error, unloaded
+  std::vector<tensor_shards> tensors;
+  uint64_t users = 0;  // model versions that pin it
+  // Every shard has a ready replica.
+  bool fully_served() const;
+  uint64_t bytes_on(const std::string& node) const;
+  uint64_t bytes() const;  // all replicas on all nodes
+  void for_each_replica(const std::function<void(replica_ref&)>& f);
+};
+
 struct version_entry {
   std::string model;
   uint64_t version = 0;
-  uint64_t epoch = 0;  // unique in the cluster; every shard message of this version carries it
+  uint64_t epoch = 0;  // unique in the cluster; the classifier's replicas carry it
   std::string path;
   std::string state = "loading";
   std::string error;
   manifest meta;
+  std::shared_ptr<submodel_entry> embedder;    // shared with other versions and models
+  std::shared_ptr<submodel_entry> classifier;  // owned; null for an embed-only model
+  bool embedder_reused = false;                // the embedder was already loaded
   std::shared_ptr<const featurizer> feat;
   std::shared_ptr<const std::vector<std::string>> labels;
   std::shared_ptr<const fasttext_hs_tree> hs_tree;  // hs only
   bool fasttext_rules = false;  // fastText featurizer: ova uses fastText's table sigmoid
   pooling_kind pooling = pooling_kind::mean;
   output_kind output = output_kind::softmax;
-  tensor_shards table;
-  std::vector<tensor_shards> layers;
   std::vector<activation_kind> activations;
   uint64_t inflight = 0;  // requests running on this version
-  bool has_classifier() const { return !layers.empty(); }
-  uint32_t dim() const { return static_cast<uint32_t>(table.cols); }
-  // Every shard has a ready replica on a live node.
+
+  tensor_shards& table() { return embedder->tensors.at(0); }
+  const tensor_shards& table() const { return embedder->tensors.at(0); }
+  std::vector<tensor_shards>& layers() { return classifier->tensors; }
+  bool has_classifier() const { return classifier && !classifier->tensors.empty(); }
+  uint32_t dim() const { return static_cast<uint32_t>(table().cols); }
   bool fully_served() const;
-  // Bytes this version holds on `node`.
-  uint64_t bytes_on(const std::string& node) const;
   version_info info() const;
 };
 
@@ -94,18 +118,22 @@ class registry {
   void erase(const std::string& name) { models_.erase(name); }
   const std::map<std::string, model_entry>& models() const { return models_; }
 
+  // Loaded embedders by fingerprint.
+  std::map<std::string, std::shared_ptr<submodel_entry>> embedders;
+  // Versions removed from their model that still have requests in flight (state draining).
+  std::vector<std::shared_ptr<version_entry>> draining;
+
+  // Every distinct loaded sub-model: embedders once, then each version's classifier.
+  void for_each_submodel(const std::function<void(const std::shared_ptr<submodel_entry>&)>& f);
   // Marks every replica on `node` lost (its process went away).
   void mark_node_lost(const std::string& node);
-  // Bytes held on `node` by every version not yet unloaded.
-  uint64_t bytes_on(const std::string& node) const;
+  // Bytes held on `node` by every sub-model not yet unloaded (shared embedders once).
+  uint64_t bytes_on(const std::string& node);
   // Every model with an active version has it fully served.
   bool all_active_served() const;
   std::vector<model_info> infos() const;
 
   uint64_t next_epoch() { return ++epoch_; }
-
-  // Versions removed from their model that still have requests in flight (state draining).
-  std::vector<std::shared_ptr<version_entry>> draining;
 
  private:
   std::map<std::string, model_entry> models_;

@@ -55,30 +55,30 @@ template <class Reply>
 void pool_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
                 std::function<void(std::vector<float>)> next) {
   auto& v = *rs->v;
-  auto split = split_bags(v.table.ranges(), bags.ids, bags.weights);
+  auto split = split_bags(v.table().ranges(), bags.ids, bags.weights);
   std::vector<pool_request> msgs(split.size());
   for (size_t s = 0; s < split.size(); ++s) {
-    msgs[s].epoch = v.epoch;
+    msgs[s].epoch = v.embedder->epoch;
     msgs[s].bags = static_cast<uint32_t>(rs->batch);
     msgs[s].rows = to_bytes(split[s].rows);
     msgs[s].offsets = to_bytes(split[s].offsets);
     msgs[s].weights = to_bytes(split[s].weights);
   }
   fan_out<pool_reply>(
-      rs->self, rs->v, &rs->v->table, pool_atom::value, std::move(msgs), rs->deadline,
+      rs->self, rs->v, &rs->v->table(), pool_atom::value, std::move(msgs), rs->deadline,
       [rs, next](std::vector<pool_reply> replies) {
         auto& v = *rs->v;
         std::vector<std::vector<float>> sums(replies.size()), counts(replies.size());
         for (size_t s = 0; s < replies.size(); ++s)
           if (!from_bytes(replies[s].sums, sums[s]) || !from_bytes(replies[s].counts, counts[s]) ||
-              sums[s].size() != rs->batch * v.table.cols || counts[s].size() != rs->batch)
+              sums[s].size() != rs->batch * v.table().cols || counts[s].size() != rs->batch)
             return rs->finish(
                 make_error(errc::internal, "malformed pool reply from shard " + std::to_string(s)));
         rs->counts.assign(rs->batch, 0.0f);
         for (const auto& c : counts)
           for (size_t b = 0; b < rs->batch; ++b) rs->counts[b] += c[b];
         std::vector<float> pooled;
-        reduce_pools(sums, counts, rs->batch, v.table.cols, v.pooling, pooled);
+        reduce_pools(sums, counts, rs->batch, v.table().cols, v.pooling, pooled);
         next(std::move(pooled));
       },
       [rs](caf::error err) { rs->finish(std::move(err)); });
@@ -110,8 +110,8 @@ std::vector<std::vector<scored_label>> full_output(const version_entry& v,
 void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::vector<float> x,
                  int32_t k, float threshold) {
   auto& v = *rs->v;
-  auto* tensor = &v.layers[l];
-  bool last = l + 1 == v.layers.size();
+  auto* tensor = &v.layers()[l];
+  bool last = l + 1 == v.layers().size();
   std::vector<layer_request> msgs(tensor->shards.size());
   auto payload = to_bytes(x);
   // With few labels, shards send every logit so the merge replays fastText's heap exactly,
@@ -151,7 +151,7 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
       rs->self, rs->v, tensor, layer_atom::value, std::move(msgs), rs->deadline,
       [rs, l, last, k, threshold](std::vector<layer_reply> replies) {
         auto& v = *rs->v;
-        auto* t = &v.layers[l];
+        auto* t = &v.layers()[l];
         std::vector<std::vector<float>> parts(replies.size());
         std::vector<uint64_t> sizes(replies.size());
         for (size_t s = 0; s < replies.size(); ++s) {
@@ -219,10 +219,10 @@ caf::expected<bag_inputs> build_bags(const version_entry& v, const limits_config
                                                   " ids exceed the limit of " +
                                                   std::to_string(limits.max_ids_per_input));
     for (auto id : ids)
-      if (id < 0 || static_cast<uint64_t>(id) >= v.table.rows)
+      if (id < 0 || static_cast<uint64_t>(id) >= v.table().rows)
         return make_error(errc::id_out_of_range, where + ": id " + std::to_string(id) +
                                                      " outside [0, " +
-                                                     std::to_string(v.table.rows) + ")");
+                                                     std::to_string(v.table().rows) + ")");
   }
   return out;
 }

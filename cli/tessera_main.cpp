@@ -181,6 +181,10 @@ void wire_tools(CLI::App& app, action& run) {
   gen->add_option("--output", gm.output, "softmax, ova or hs")->capture_default_str();
   gen->add_option("--pooling", gm.pooling, "mean or sum")->capture_default_str();
   gen->add_option("--seed", gm.seed)->capture_default_str();
+  gen->add_option("--classifier-seed", gm.classifier_seed,
+                  "seed of the classifier weights only (0 = --seed); same --seed keeps the "
+                  "embedder bit-identical, so the cluster shares it");
+  gen->add_option("--classifier-version", gm.classifier_version)->capture_default_str();
   gen->callback([&run] { run = [] { return run_gen_model(gm); }; });
 }
 

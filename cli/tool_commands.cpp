@@ -85,6 +85,8 @@ int run_gen_model(const gen_model_options& opts) {
   spec.output = parse_output(opts.output);
   spec.pooling = parse_pooling(opts.pooling);
   spec.seed = opts.seed;
+  spec.classifier_seed = opts.classifier_seed;
+  spec.classifier_version = opts.classifier_version;
   stderr_progress progress("writing");
   check(write_synthetic_package(opts.out_dir, spec, progress.fn()));
   std::cerr << "tessera: wrote package " << opts.out_dir << "\n";

@@ -27,6 +27,8 @@ struct gen_model_options {
   std::string output = "softmax";  // softmax, ova, hs
   std::string pooling = "mean";    // mean, sum
   uint64_t seed = 42;
+  uint64_t classifier_seed = 0;  // 0: same as seed
+  uint64_t classifier_version = 1;
 };
 // Writes a deterministic synthetic package; progress on stderr.
 int run_gen_model(const gen_model_options& opts);

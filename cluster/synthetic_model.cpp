@@ -94,6 +94,9 @@ class tensor_streamer {
     return w_.end_tensor();
   }
 
+  // Later tensors draw from `seed` (e.g. a classifier head with its own weights).
+  void reseed(uint64_t seed) { seed_ = seed; }
+
  private:
   package_writer& w_;
   uint64_t seed_;
@@ -160,6 +163,7 @@ caf::error write_synthetic_package(const std::string& dir, const synthetic_spec&
 
   tensor_streamer ts(*w, spec.seed, total, progress);
   if (auto err = ts.write("embedder.input", rows, spec.dim, 1.0f)) return err;
+  ts.reseed(spec.classifier_seed != 0 ? spec.classifier_seed : spec.seed);
   manifest m;
   m.name = spec.name;
   embedder_spec e;
@@ -173,6 +177,7 @@ caf::error write_synthetic_package(const std::string& dir, const synthetic_spec&
   m.embedder = std::move(e);
   classifier_spec c;
   c.name = spec.name + ".classifier";
+  c.version = spec.classifier_version;
   c.output = spec.output;
   c.labels = "labels";
   if (spec.output == output_kind::hs) c.label_counts = "label_counts";

@@ -24,6 +24,10 @@ struct synthetic_spec {
   output_kind output = output_kind::softmax;
   pooling_kind pooling = pooling_kind::mean;
   uint64_t seed = 42;
+  // When non-zero, the classifier's weights come from this seed instead: packages that
+  // differ only here share a bit-identical embedder (the cluster then loads it once).
+  uint64_t classifier_seed = 0;
+  uint64_t classifier_version = 1;  // the classifier sub-model's version number
 };
 
 // Word `index` of the vocabulary for `seed`: syllables ("ka", "mo", ...) spelling the index in
