@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Installs tessera's Debian 12 build dependencies and builds a Release tree in build/.
+#
+#   bash scripts/setup.sh        (as root, from anywhere; idempotent)
+#
+# apt is skipped when every package is already installed, except that `apt-get update` still
+# runs when the apt lists are empty: scripts/default_model.sh trains on `apt-cache dumpavail`.
+# The build is incremental: a second run only rebuilds what changed.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+JOBS="${JOBS:-2}"
+PACKAGES=(
+  build-essential cmake libcaf-dev libcapnp-dev capnproto libeigen3-dev libspdlog-dev catch2
+  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev fasttext libfasttext-dev libssl-dev
+  iproute2 procps clang-format
+)
+
+say() { echo "setup: $*" >&2; }
+
+# Runs a command with its output in a log file; on failure shows the log's tail and fails.
+quiet() {
+  local log="$1"
+  shift
+  if ! "$@" >"$log" 2>&1; then
+    say "failed: $*"
+    # Compiler errors first (with -j2 they may sit far from the end), then the log's tail.
+    if grep -q -E 'error:|Error [0-9]|^E: ' "$log"; then
+      grep -E -A3 'error:|^E: ' "$log" | head -n 60 >&2 || true
+      echo "..." >&2
+    fi
+    tail -n 15 "$log" >&2
+    say "(full output: $log)"
+    return 1
+  fi
+}
+
+missing_packages() {
+  local p status
+  for p in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [[ "$status" == installed ]] || echo "$p"
+  done
+}
+
+apt_lists_empty() {
+  ! compgen -G "/var/lib/apt/lists/*_Packages*" >/dev/null
+}
+
+mkdir -p build
+LOG_DIR=build/setup-logs
+mkdir -p "$LOG_DIR"
+
+missing=$(missing_packages | tr '\n' ' ')
+if [[ -n "$missing" ]]; then
+  [[ $(id -u) -eq 0 ]] || {
+    say "missing packages ($missing) and not root: run as root or install them"
+    exit 1
+  }
+  say "apt-get update"
+  quiet "$LOG_DIR/apt-update.log" apt-get update
+  say "installing: $missing"
+  quiet "$LOG_DIR/apt-install.log" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${PACKAGES[@]}"
+elif apt_lists_empty; then
+  [[ $(id -u) -eq 0 ]] || {
+    say "the apt lists are empty and not root: run 'apt-get update' as root"
+    exit 1
+  }
+  say "apt lists are empty: apt-get update (the default model is trained on them)"
+  quiet "$LOG_DIR/apt-update.log" apt-get update
+else
+  say "all ${#PACKAGES[@]} packages installed; skipping apt"
+fi
+
+say "configure (Release) and build with -j$JOBS"
+quiet "$LOG_DIR/configure.log" cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+quiet "$LOG_DIR/build.log" cmake --build build -j"$JOBS"
+say "built build/bin/tessera and build/bin/tessera-node"
