@@ -124,12 +124,6 @@ caf::expected<std::vector<submodel_entry*>> share_or_new(registry& reg, version_
     v.embedder = it->second;
     v.embedder_reused = true;
   } else {
-    for (const auto& [fp, e] : reg.embedders)
-      if (e->name == v.embedder->name)
-        return make_error(errc::already_exists,
-                          "embedder " + e->name +
-                              " is loaded with different weights; a "
-                              "sub-model version is immutable, give the new one a new version");
     fresh.push_back(v.embedder.get());
   }
   if (v.classifier) fresh.push_back(v.classifier.get());
@@ -166,11 +160,11 @@ void release_version(coordinator_self self, version_entry& v) {
 void flip(model_entry& m, uint64_t version) {
   if (m.active == version) return;
   if (auto it = m.versions.find(m.active); it != m.versions.end()) {
-    it->second->state = "ready";
+    it->second->move_to(version_state::ready);
     m.previous = m.active;
   }
   m.active = version;
-  m.versions.at(version)->state = "serving";
+  m.versions.at(version)->move_to(version_state::serving);
 }
 
 struct load_run {
@@ -187,7 +181,7 @@ void fail_load(std::shared_ptr<load_run> run, caf::error err) {
   if (run->failed) return;
   run->failed = true;
   auto& v = *run->v;
-  v.state = "error";
+  v.move_to(version_state::error);
   v.error = describe(err);
   log()->warn("load of {} v{} failed: {}", v.model, v.version, v.error);
   for (auto* s : run->fresh) s->state = "error";
@@ -203,7 +197,7 @@ void finish_load(std::shared_ptr<load_run> run) {
     run->rp.deliver(make_error(errc::unavailable, "model unloaded while loading"));
     return;
   }
-  v.state = "ready";
+  v.move_to(version_state::ready);
   if (m->active == 0 || run->req.activate) flip(*m, v.version);
   log()->info("model {} v{} (epoch {}) ready{}{}", v.model, v.version, v.epoch,
               m->active == v.version ? " and serving" : "",
@@ -261,17 +255,28 @@ void load_replicas(std::shared_ptr<load_run> run) {
   for (auto* sub : run->fresh)
     sub->for_each_replica([&](replica_ref& r) {
       auto& member = st.members.at(r.node);
+      // Registered as in flight so a node that dies mid-load fails the load at once.
+      auto sub_id = ++st.next_sub;
+      auto fail = [run, node = r.node](caf::error err) {
+        fail_load(run, make_error(code_of(err) == errc::internal ? errc::unavailable : code_of(err),
+                                  "loading on node " + node + ": " + message_of(err)));
+      };
+      st.inflight[r.node][sub_id] = fail;
+      auto settle = [self = run->self, node = r.node, sub_id] {
+        self->state.inflight[node].erase(sub_id);
+      };
       run->self->request(member.handle, st.cfg.limits.load_timeout, load_atom::value, r.spec)
           .then(
-              [run, ref = &r](shard_actor& h) {
+              [run, ref = &r, settle](shard_actor& h) {
+                settle();
                 if (run->failed) return;
                 ref->handle = h;
                 ref->state = "ready";
                 if (--run->pending == 0) finish_load(run);
               },
-              [run, node = r.node](caf::error& err) {
-                fail_load(run, make_error(code_of(err),
-                                          "loading on node " + node + ": " + message_of(err)));
+              [fail, settle](caf::error& err) {
+                settle();
+                fail(std::move(err));
               });
     });
 }
@@ -334,8 +339,8 @@ caf::expected<bool> unload(coordinator_self self, const std::string& name, uint6
   for (auto n : victims) {
     auto v = m->versions.at(n);
     m->versions.erase(n);
-    if (v->state != "error") {
-      v->state = "draining";
+    if (v->state != version_state::error) {
+      v->move_to(version_state::draining);
       reg.draining.push_back(v);
     }
     for (auto it = m->labels.begin(); it != m->labels.end();)
@@ -356,7 +361,7 @@ void reap_drained(coordinator_self self) {
       continue;
     }
     release_version(self, **it);
-    (*it)->state = "unloaded";
+    (*it)->move_to(version_state::unloaded);
     log()->info("model {} v{} unloaded", (*it)->model, (*it)->version);
     it = d.erase(it);
   }
@@ -369,9 +374,9 @@ caf::expected<bool> activate(coordinator_self self, const std::string& name, uin
   if (it == m->versions.end())
     return make_error(errc::unknown_model,
                       "model '" + name + "' has no version " + std::to_string(version));
-  if (it->second->state != "ready" && it->second->state != "serving")
+  if (!it->second->serves())
     return make_error(errc::invalid_argument, "version " + std::to_string(version) + " is " +
-                                                  it->second->state + ", not ready");
+                                                  to_string(it->second->state) + ", not ready");
   flip(*m, version);
   log()->info("model {} now serves v{} (epoch {})", name, version, it->second->epoch);
   return true;

@@ -77,6 +77,16 @@ caf::expected<uint64_t> replica_bytes(const shard_spec& spec) {
 node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> self,
                                     node_options opts) {
   self->state.opts = std::move(opts);
+  self->set_down_handler([self](const caf::down_msg& dm) {
+    auto& st = self->state;
+    auto it = st.stopping.find(dm.source);
+    if (it == st.stopping.end()) return;
+    auto [id, rp] = std::move(it->second);
+    st.stopping.erase(it);
+    release(st, id);
+    log()->info("unloaded {}", id);
+    rp.deliver(true);
+  });
   self->set_exit_handler([self](const caf::exit_msg& msg) {
     for (auto& [id, r] : self->state.replicas) {
       if (r.slot) r.slot->cancelled = true;
@@ -142,18 +152,27 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         for (auto& rp : r.waiting) rp.deliver(r.handle);
         r.waiting.clear();
       },
-      [self](unload_atom, const std::string& id) -> bool {
+      [self](unload_atom, const std::string& id) -> caf::result<bool> {
         auto& st = self->state;
         auto it = st.replicas.find(id);
         if (it == st.replicas.end()) return false;
         auto& r = it->second;
         if (r.slot) r.slot->cancelled = true;
-        if (r.handle) self->send_exit(r.handle, caf::exit_reason::user_shutdown);
         for (auto& rp : r.waiting)
           rp.deliver(make_error(errc::unavailable, "replica " + id + " unloaded while loading"));
-        log()->info("unloaded {}", id);
-        release(st, id);
-        return true;
+        r.waiting.clear();
+        if (!r.handle) {
+          release(st, id);
+          return true;
+        }
+        // Answer once the shard actor is gone, so its rows are freed when the caller hears.
+        auto rp = self->make_response_promise<bool>();
+        st.stopping.emplace(r.handle.address(), std::make_pair(id, rp));
+        self->monitor(r.handle);
+        self->send_exit(r.handle, caf::exit_reason::user_shutdown);
+        r.handle = nullptr;
+        r.state = "stopping";
+        return rp;
       },
       [self](health_atom) -> node_status {
         auto& st = self->state;

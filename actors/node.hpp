@@ -33,7 +33,7 @@ struct load_slot {
 
 struct replica_entry {
   shard_spec spec;
-  std::string state;  // "loading" or "ready"
+  std::string state;  // "loading", "ready" or "stopping"
   uint64_t bytes = 0;
   std::shared_ptr<load_slot> slot;
   shard_actor handle;                                             // valid when ready
@@ -44,6 +44,8 @@ struct node_state {
   node_options opts;
   uint64_t used_bytes = 0;
   std::map<std::string, replica_entry> replicas;  // by replica id
+  // Replicas told to stop, by shard actor address: their id and the unload caller.
+  std::map<caf::actor_addr, std::pair<std::string, caf::typed_response_promise<bool>>> stopping;
   static inline const char* name = "tessera.node";
 };
 

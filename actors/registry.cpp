@@ -1,5 +1,7 @@
 #include "actors/registry.hpp"
 
+#include <cassert>
+
 namespace tessera {
 
 std::vector<row_range> tensor_shards::ranges() const {
@@ -45,10 +47,15 @@ bool version_entry::fully_served() const {
   return embedder && embedder->fully_served() && (!classifier || classifier->fully_served());
 }
 
+void version_entry::move_to(version_state to) {
+  assert(can_transition(state, to));
+  state = to;
+}
+
 version_info version_entry::info() const {
   version_info vi;
   vi.version = version;
-  vi.state = state;
+  vi.state = to_string(state);
   vi.epoch = epoch;
   vi.path = path;
   if (embedder) {
@@ -107,9 +114,9 @@ caf::expected<std::shared_ptr<version_entry>> registry::resolve(const model_ref&
   auto vit = m.versions.find(v);
   if (v == 0 || vit == m.versions.end())
     return make_error(errc::unknown_model, "model '" + ref.name + "' has no " + what);
-  if (vit->second->state != "ready" && vit->second->state != "serving")
+  if (!vit->second->serves())
     return make_error(errc::unknown_model,
-                      "model '" + ref.name + "' " + what + " is " + vit->second->state);
+                      "model '" + ref.name + "' " + what + " is " + to_string(vit->second->state));
   return vit->second;
 }
 

@@ -8,9 +8,8 @@
 // reuse the loaded rows; memory is counted once. Requests pin a version by holding its
 // shared_ptr, so a flip of the active version never changes a running request.
 //
-// Version states: loading -> ready -> serving -> ready (another version activated)
-//                 ready/serving -> draining (unloaded while requests run) -> unloaded
-//                 loading -> error
+// Version states and their legal moves are cluster/version_lifecycle.hpp's; versions start in
+// loading (the coordinator creates them when the load is accepted).
 #include <functional>
 #include <map>
 #include <memory>
@@ -23,6 +22,7 @@
 #include "cluster/featurizer.hpp"
 #include "cluster/package.hpp"
 #include "cluster/sharding.hpp"
+#include "cluster/version_lifecycle.hpp"
 
 namespace tessera {
 
@@ -73,7 +73,7 @@ struct version_entry {
   uint64_t version = 0;
   uint64_t epoch = 0;  // unique in the cluster; the classifier's replicas carry it
   std::string path;
-  std::string state = "loading";
+  version_state state = version_state::loading;
   std::string error;
   manifest meta;
   std::shared_ptr<submodel_entry> embedder;    // shared with other versions and models
@@ -95,6 +95,9 @@ struct version_entry {
   uint32_t dim() const { return static_cast<uint32_t>(table().cols); }
   bool fully_served() const;
   version_info info() const;
+  // Moves to `to`; asserts the move is legal (an illegal one is our bug).
+  void move_to(version_state to);
+  bool serves() const { return state == version_state::ready || state == version_state::serving; }
 };
 
 struct model_entry {

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include <capnp/ez-rpc.h>
+#include <kj/async-io.h>
+#include <kj/timer.h>
 
 #include "schemas/tessera.capnp.h"
 
@@ -69,6 +71,7 @@ class client {
   client(const std::string& address, const std::string& token);
   Session::Client& session() { return session_; }
   kj::WaitScope& wait_scope() { return rpc_.getWaitScope(); }
+  kj::Timer& timer() { return rpc_.getIoProvider().getTimer(); }
   Admin::Client admin();
 
  private:
@@ -81,6 +84,12 @@ std::string bin_path(const std::string& name);
 
 // Runs argv, captures stdout and stderr; returns the exit code (or 128 + signal).
 int run_capture(const std::vector<std::string>& argv, std::string* out, std::string* err);
+
+// Starts argv with stdout to `out_path` (stderr to out_path + ".err"); returns its pid.
+// The child gets SIGTERM if the test process dies.
+pid_t spawn_to_file(const std::vector<std::string>& argv, const std::string& out_path);
+// Waits for a child started by spawn_to_file; returns its exit code (or 128 + signal).
+int wait_child(pid_t pid);
 
 // The tessera error code in a kj exception description, e.g. "unknown_model".
 std::string error_code(const kj::Exception& e);

@@ -53,7 +53,8 @@ void check_prediction(const reference_model& ref, const Eigen::VectorXf& pooled,
   auto probs = ref.probabilities(pooled);
   auto want = ref.top_k(probs, k);
   auto labels = got.getLabels();
-  REQUIRE(labels.size() == want.size());
+  CHECK(labels.size() == want.size());  // CHECK: this also runs inside kj callbacks
+  if (labels.size() != want.size()) return;
   for (uint32_t j = 0; j < labels.size(); ++j) {
     auto g = labels[j].getIndex();
     auto w = want[j].first;
@@ -67,7 +68,8 @@ void check_prediction(const reference_model& ref, const Eigen::VectorXf& pooled,
 }
 
 void check_embedding(const Eigen::VectorXf& want, capnp::List<float>::Reader got) {
-  REQUIRE(got.size() == static_cast<uint32_t>(want.size()));
+  CHECK(got.size() == static_cast<uint32_t>(want.size()));
+  if (got.size() != static_cast<uint32_t>(want.size())) return;
   float worst = 0;
   for (uint32_t j = 0; j < got.size(); ++j) worst = std::max(worst, std::fabs(got[j] - want[j]));
   CHECK(worst < 1e-5f);

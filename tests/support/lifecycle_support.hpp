@@ -1,0 +1,49 @@
+#pragma once
+// Helpers for lifecycle integration tests: admin calls, status snapshots, and a request
+// generator that checks every answer against the reference of the version that served it.
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <kj/vector.h>
+
+#include "tests/support/model_fixture.hpp"
+
+namespace tessera::test {
+
+// Loads a package through Admin.load; returns the new version.
+uint64_t load_model(client& cl, const std::string& path, const std::string& name,
+                    uint32_t replicas = 1, bool activate = false);
+
+struct member_snapshot {
+  bool up = false;
+  uint64_t used = 0;  // bytes of replicas
+  uint64_t rss = 0;
+  uint64_t budget = 0;
+};
+
+struct status_snapshot {
+  bool ready = false;
+  std::map<std::string, member_snapshot> members;
+  std::map<std::string, uint64_t> active;       // model -> active version
+  std::map<std::string, std::string> embedder;  // "model@version" -> embedder description
+};
+
+status_snapshot take_status(client& cl);
+
+// Keeps `concurrency` single-input predicts in flight on model `name` until stop() resolves
+// its promise; checks each answer against refs[served version]. Counts outcomes.
+struct traffic {
+  size_t ok = 0;
+  size_t failed = 0;
+  std::map<uint64_t, size_t> by_version;
+  std::vector<std::string> errors;  // descriptions of failures (first few)
+};
+
+kj::Promise<void> run_traffic(client& cl, const std::string& name,
+                              const std::vector<std::string>& texts,
+                              const std::map<uint64_t, const reference_model*>& refs,
+                              size_t concurrency, const bool& stop, traffic& out);
+
+}  // namespace tessera::test
