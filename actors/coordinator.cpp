@@ -1,6 +1,6 @@
 #include "actors/coordinator.hpp"
+#include "cluster/logger.hpp"
 
-#include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
@@ -15,11 +15,7 @@ constexpr auto tick_interval = std::chrono::seconds(1);
 constexpr auto health_timeout = std::chrono::milliseconds(1000);
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto logger = [] {
-    auto l = spdlog::get("coordinator");
-    return l ? l : spdlog::default_logger()->clone("coordinator");
-  }();
-  return logger;
+  return component_logger("coordinator");
 }
 
 // Connects to a member's published node actor from a detached actor, because

@@ -1,9 +1,9 @@
 #include "actors/loading.hpp"
+#include "cluster/logger.hpp"
 
 #include <algorithm>
 #include <cstdlib>
 
-#include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
 #include "cluster/placement.hpp"
@@ -12,11 +12,7 @@ namespace tessera {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto logger = [] {
-    auto l = spdlog::get("coordinator");
-    return l ? l : spdlog::default_logger()->clone("coordinator");
-  }();
-  return logger;
+  return component_logger("coordinator");
 }
 
 bool valid_name(const std::string& n) {

@@ -1,8 +1,8 @@
 #include "actors/node.hpp"
+#include "cluster/logger.hpp"
 
 #include <thread>
 
-#include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
 #include "cluster/process_stats.hpp"
@@ -11,11 +11,7 @@ namespace tessera {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto logger = [] {
-    auto l = spdlog::get("node");
-    return l ? l : spdlog::default_logger()->clone("node");
-  }();
-  return logger;
+  return component_logger("node");
 }
 
 // Runs on a loader thread: reads the replica's rows (and bias) and verifies them.

@@ -179,11 +179,8 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
 
 caf::expected<bag_inputs> build_bags(const version_entry& v, const limits_config& limits,
                                      const std::vector<input_item>& inputs) {
+  // The gateway already refused empty or oversized calls and texts (before copying them).
   if (inputs.empty()) return make_error(errc::invalid_argument, "no inputs");
-  if (inputs.size() > limits.max_inputs)
-    return make_error(errc::limit_exceeded, std::to_string(inputs.size()) +
-                                                " inputs exceed the limit of " +
-                                                std::to_string(limits.max_inputs));
   bag_inputs out;
   out.ids.resize(inputs.size());
   bool weighted = false;

@@ -11,8 +11,9 @@ struct bag_inputs {
   std::vector<std::vector<float>> weights;  // empty, or one (possibly empty) per bag
 };
 
-// Featurizes text inputs and checks every limit and id. Errors: invalid_argument (empty text,
-// weights not parallel to ids), limit_exceeded, id_out_of_range.
+// Featurizes text inputs and checks what the gateway could not: empty texts, weights not
+// parallel to ids (invalid_argument), ids per input after featurizing (limit_exceeded), and
+// every id's range (id_out_of_range). The gateway checks input counts and text sizes.
 caf::expected<bag_inputs> build_bags(const version_entry& v, const limits_config& limits,
                                      const std::vector<input_item>& inputs);
 

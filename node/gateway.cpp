@@ -3,12 +3,12 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "node/gateway.hpp"
+#include "cluster/logger.hpp"
 
 #include <algorithm>
 
 #include <capnp/rpc-twoparty.h>
 #include <kj/debug.h>
-#include <spdlog/spdlog.h>
 
 #include "node/bridge.hpp"
 #include "node/gateway_convert.hpp"
@@ -17,11 +17,7 @@ namespace tessera {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto logger = [] {
-    auto l = spdlog::get("gateway");
-    return l ? l : spdlog::default_logger()->clone("gateway");
-  }();
-  return logger;
+  return component_logger("gateway");
 }
 
 // What every capability of one gateway shares. Lives as long as run_gateway.

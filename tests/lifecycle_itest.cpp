@@ -158,13 +158,7 @@ TEST_CASE("a failed load reports why and leaves the serving version untouched", 
   CHECK(now.active["m"] == 1);
   for (const auto& [name, m] : before.members) CHECK(now.members[name].used == m.used);
   client users{c.gateway(), c.user_token()};
-  auto texts = random_texts(v1.spec, 20, 1);
-  bool stop = false;
-  traffic t;
-  auto p = run_traffic(users, "m", texts, {{1, v1.ref.get()}}, 2, stop, t);
-  after(users, 300ms).wait(users.wait_scope());
-  stop = true;
-  p.wait(users.wait_scope());
+  auto t = traffic_for(users, "m", random_texts(v1.spec, 20, 1), {{1, v1.ref.get()}}, 2, 300ms);
   CHECK(t.failed == 0);
   CHECK(t.ok > 0);
 }
@@ -256,11 +250,7 @@ TEST_CASE("with two replicas a killed node costs no request once the coordinator
   stop = true;
   p.wait(users.wait_scope());
   REQUIRE(down);
-  stop = false;
-  auto q = run_traffic(users, "m", texts, {{1, m.ref.get()}}, 4, stop, after_down);
-  after(users, 1000ms).wait(users.wait_scope());
-  stop = true;
-  q.wait(users.wait_scope());
+  after_down = traffic_for(users, "m", texts, {{1, m.ref.get()}}, 4, 1000ms);
   INFO((after_down.errors.empty() ? std::string{} : after_down.errors.front()));
   CHECK(after_down.failed == 0);
   CHECK(after_down.ok > 50);
@@ -285,13 +275,8 @@ TEST_CASE("a model larger than any one node's budget loads across four nodes", "
     CHECK(m.rss < m.budget);
   }
   client users{c.gateway(), c.user_token()};
-  auto texts = random_texts(big.spec, 200, 8);
-  bool stop = false;
-  traffic t;
-  auto p = run_traffic(users, "big", texts, {{1, big.ref.get()}}, 4, stop, t);
-  after(users, 1000ms).wait(users.wait_scope());
-  stop = true;
-  p.wait(users.wait_scope());
+  auto t =
+      traffic_for(users, "big", random_texts(big.spec, 200, 8), {{1, big.ref.get()}}, 4, 1000ms);
   CHECK(t.failed == 0);
   CHECK(t.ok > 50);
 }

@@ -88,29 +88,6 @@ std::string bin_path(const std::string& name) {
   return std::string{dir ? dir : "build/bin"} + "/" + name;
 }
 
-int run_capture(const std::vector<std::string>& argv, std::string* out, std::string* err) {
-  temp_dir d;
-  auto out_path = d / "out";
-  auto err_path = d / "err";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int o = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(o, 1);
-    ::dup2(e, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (out) *out = read_file(out_path);
-  if (err) *err = read_file(err_path);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 pid_t spawn_to_file(const std::vector<std::string>& argv, const std::string& out_path) {
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -132,6 +109,15 @@ int wait_child(pid_t pid) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int run_capture(const std::vector<std::string>& argv, std::string* out, std::string* err) {
+  temp_dir d;
+  auto out_path = d / "out";
+  int code = wait_child(spawn_to_file(argv, out_path));
+  if (out) *out = read_file(out_path);
+  if (err) *err = read_file(out_path + ".err");
+  return code;
 }
 
 local_cluster::local_cluster(const cluster_options& opts) {

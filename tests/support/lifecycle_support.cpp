@@ -84,4 +84,16 @@ kj::Promise<void> run_traffic(client& cl, const std::string& name,
   return kj::joinPromises(streams.releaseAsArray());
 }
 
+traffic traffic_for(client& cl, const std::string& name, const std::vector<std::string>& texts,
+                    const std::map<uint64_t, const reference_model*>& refs, size_t concurrency,
+                    std::chrono::milliseconds duration) {
+  bool stop = false;
+  traffic t;
+  auto p = run_traffic(cl, name, texts, refs, concurrency, stop, t);
+  cl.timer().afterDelay(duration.count() * kj::MILLISECONDS).wait(cl.wait_scope());
+  stop = true;
+  p.wait(cl.wait_scope());
+  return t;
+}
+
 }  // namespace tessera::test

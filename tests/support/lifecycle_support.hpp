@@ -1,6 +1,7 @@
 #pragma once
 // Helpers for lifecycle integration tests: admin calls, status snapshots, and a request
 // generator that checks every answer against the reference of the version that served it.
+#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
@@ -45,5 +46,10 @@ kj::Promise<void> run_traffic(client& cl, const std::string& name,
                               const std::vector<std::string>& texts,
                               const std::map<uint64_t, const reference_model*>& refs,
                               size_t concurrency, const bool& stop, traffic& out);
+
+// run_traffic for `duration`, then stops it and waits for the streams to end.
+traffic traffic_for(client& cl, const std::string& name, const std::vector<std::string>& texts,
+                    const std::map<uint64_t, const reference_model*>& refs, size_t concurrency,
+                    std::chrono::milliseconds duration);
 
 }  // namespace tessera::test
