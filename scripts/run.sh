@@ -83,7 +83,8 @@ on_signal() {
 trap on_exit EXIT
 trap on_signal INT TERM
 
-bash scripts/setup.sh
+# Only the two binaries: the tests are scripts/test.sh's business.
+bash scripts/setup.sh tessera tessera-node
 bash scripts/default_model.sh "$MODEL_DIR"
 
 busy=()

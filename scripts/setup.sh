@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs tessera's Debian 12 build dependencies and builds a Release tree in build/.
 #
-#   bash scripts/setup.sh        (as root, from anywhere; idempotent)
+#   bash scripts/setup.sh [TARGET...]     (as root, from anywhere; idempotent)
 #
+# With TARGETs (e.g. tessera tessera-node) only those are built; without, everything (tests
+# included).
 # apt is skipped when every package is already installed, except that `apt-get update` still
 # runs when the apt lists are empty: scripts/default_model.sh trains on `apt-cache dumpavail`.
 # The build is incremental: a second run only rebuilds what changed.
@@ -73,7 +75,9 @@ else
   say "all ${#PACKAGES[@]} packages installed; skipping apt"
 fi
 
-say "configure (Release) and build with -j$JOBS"
+targets=()
+[[ $# -gt 0 ]] && targets=(--target "$@")
+say "configure (Release) and build ${*:-everything} with -j$JOBS"
 quiet "$LOG_DIR/configure.log" cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-quiet "$LOG_DIR/build.log" cmake --build build -j"$JOBS"
-say "built build/bin/tessera and build/bin/tessera-node"
+quiet "$LOG_DIR/build.log" cmake --build build -j"$JOBS" "${targets[@]}"
+say "build done (build/bin/)"
