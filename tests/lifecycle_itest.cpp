@@ -280,3 +280,68 @@ TEST_CASE("a model larger than any one node's budget loads across four nodes", "
   CHECK(t.failed == 0);
   CHECK(t.ok > 50);
 }
+
+TEST_CASE("requests pick a version by number, by label, or get the active one", "[lifecycle]") {
+  model_fixture v1{spec(42)};
+  model_fixture v2{spec(42, 5)};  // a new classifier head on the same embedder
+  local_cluster c;
+  client admin{c.gateway(), c.admin_token()};
+  client users{c.gateway(), c.user_token()};
+  REQUIRE(load_model(admin, v1.path, "m") == 1);
+  REQUIRE(load_model(admin, v2.path, "m") == 2);  // loaded, not activated
+  auto label = [&](const std::string& l, uint64_t v) {
+    auto req = admin.admin().setLabelRequest();
+    req.setName("m");
+    req.setLabel(l);
+    req.setVersion(v);
+    return req.send().ignoreResult();
+  };
+  label("stable", 1).wait(admin.wait_scope());
+  label("canary", 2).wait(admin.wait_scope());
+  auto text = random_texts(v1.spec, 1, 3)[0];
+  auto served_by = [&](auto set_ref) {
+    auto req = users.session().predictRequest();
+    set_ref(req.initModel());
+    req.setTopK(1);
+    req.initInputs(1)[0].setText(text);
+    return req.send().then([&](capnp::Response<Session::PredictResults>&& r) {
+      auto v = r.getServedBy().getVersion();
+      const auto& ref = v == 1 ? *v1.ref : *v2.ref;
+      check_prediction(ref, ref.pool_text(text), r.getResults()[0], 1);
+      return v;
+    });
+  };
+  auto& ws = users.wait_scope();
+  CHECK(served_by([](auto m) { m.setName("m"); }).wait(ws) == 1);
+  CHECK(served_by([](auto m) {
+          m.setName("m");
+          m.setLabel("canary");
+        }).wait(ws) == 2);
+  CHECK(served_by([](auto m) {
+          m.setName("m");
+          m.setLabel("stable");
+        }).wait(ws) == 1);
+  CHECK(served_by([](auto m) {
+          m.setName("m");
+          m.setVersion(2);
+        }).wait(ws) == 2);
+  expect_error(users, "unknown_model", served_by([](auto m) {
+                                         m.setName("m");
+                                         m.setLabel("nightly");
+                                       }).ignoreResult());
+  expect_error(admin, "unknown_model", label("stable", 9));
+  // The active version of a model with other versions cannot be unloaded.
+  auto unload = [&](uint64_t v) {
+    auto req = admin.admin().unloadRequest();
+    req.setName("m");
+    req.setVersion(v);
+    return req.send().ignoreResult();
+  };
+  expect_error(admin, "invalid_argument", unload(1));
+  unload(2).wait(admin.wait_scope());
+  expect_error(users, "unknown_model", served_by([](auto m) {
+                                         m.setName("m");
+                                         m.setLabel("canary");
+                                       }).ignoreResult());
+  CHECK(served_by([](auto m) { m.setName("m"); }).wait(ws) == 1);
+}
