@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Issue 2: how far is the served path (gateway -> coordinator -> 3 shards) from the in-process
+# reference model on the same generated package and the same inputs?
+#
+#   1. gen-model with defaults (205,000 x 64 table, relu 32, 8 labels softmax), in scratch
+#   2. 10,000 deterministic input lines of 5-20 words from the package's vocab.txt
+#   3. a private 3-shard cluster (free ports >= 17300), the model loaded
+#   4. tessera bench: single inputs at concurrency 1, 8, 32; batches of 256 at concurrency 2, 4
+#   5. bench/reference_bench (single thread, in-process) on the same input
+#   6. one table, incl. tessera inputs/s / in-process inputs/s, and the CPU each side used
+#
+# Env: DURATION (s per row, default 10), REF_SECONDS (default 5), KEEP=1 keeps scratch.
+# Results: bench/out/issue2/ (gitignored): table.txt, rows.tsv, bench JSON, cluster logs.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${BIN:-$ROOT/build/bin}
+OUT=${OUT:-$ROOT/bench/out/issue2}
+DURATION=${DURATION:-10}
+REF_SECONDS=${REF_SECONDS:-5}
+WORK=$(mktemp -d /tmp/tessera-issue2.XXXXXX)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+
+cleanup() {
+  local rc=$?
+  stop_cluster
+  if [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for b in tessera tessera-node reference_bench; do
+  [ -x "$BIN/$b" ] || die "$BIN/$b missing: build first (cmake --build build -j2)"
+done
+# Others rebuild build/ while we run: work on a snapshot of the binaries.
+snapshot_bins tessera tessera-node reference_bench
+command -v jq >/dev/null || die "jq is required"
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json "$OUT"/rows.tsv
+
+log "generating the model in $WORK/model"
+"$BIN/tessera" gen-model "$WORK/model" 2>"$WORK/gen.err" || die "gen-model failed"
+
+log "writing 10,000 input lines"
+INPUT=$WORK/input.txt
+python3 - "$WORK/model/vocab.txt" "$INPUT" <<'EOF'
+import random, sys
+words = [w.strip() for w in open(sys.argv[1], encoding="utf-8") if w.strip()]
+rng = random.Random(20240602)
+with open(sys.argv[2], "w", encoding="utf-8") as f:
+    for _ in range(10000):
+        f.write(" ".join(rng.choice(words) for _ in range(rng.randint(5, 20))) + "\n")
+EOF
+
+log "in-process reference (${REF_SECONDS}s, single thread)"
+"$BIN/reference_bench" "$WORK/model" "$INPUT" --seconds "$REF_SECONDS" --json \
+  >"$OUT/reference.json" || die "reference_bench failed"
+REF_IPS=$(jq .inputs_per_s "$OUT/reference.json")
+
+pick_ports
+write_config "$WORK/cluster.toml"
+start_cluster "$WORK/cluster.toml" "$WORK/cluster"
+load_model "$WORK/model" issue2
+
+TSV=$OUT/rows.tsv
+: >"$TSV"
+bench_row "$TSV" single-c1 issue2 "$INPUT" 1 1 "$DURATION" "$REF_IPS"
+bench_row "$TSV" single-c8 issue2 "$INPUT" 8 1 "$DURATION" "$REF_IPS"
+bench_row "$TSV" single-c32 issue2 "$INPUT" 32 1 "$DURATION" "$REF_IPS"
+bench_row "$TSV" batch256-c2 issue2 "$INPUT" 2 256 "$DURATION" "$REF_IPS"
+bench_row "$TSV" batch256-c4 issue2 "$INPUT" 4 256 "$DURATION" "$REF_IPS"
+cp "$WORK"/bench.*.json "$OUT"/
+
+RSS=$(peak_rss_table)
+stop_cluster
+cp -r "$WORK/cluster/logs" "$OUT/" 2>/dev/null || true
+
+{
+  echo "issue 2: tessera (3 shards, 1 host, 2 cores) vs in-process reference_model"
+  echo "model: gen-model defaults, 205000 x 64, relu 32, 8 labels; input: 10000 lines, 5-20 words"
+  echo "load: $(uptime | sed 's/.*load average/load average/')"
+  printf '%-12s %5s %5s %10s %10s %8s %8s %8s %6s %9s | %5s %6s %6s\n' \
+    row conc batch req/s inputs/s p50_us p99_us p999_us errs ratio coord shards client
+  awk -F'\t' '{printf "%-12s %5d %5d %10.1f %10.1f %8d %8d %8d %6d %9.5f | %5.2f %6.2f %6.2f\n",
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13}' "$TSV"
+  jq -r '"in-process   \(.inputs_per_s | floor) inputs/s, \(.us_per_input) us/input (reference_bench, 1 thread, \(.elapsed_s | . * 10 | floor / 10) s)"' \
+    "$OUT/reference.json"
+  echo "ratio = tessera inputs/s / in-process inputs/s; coord/shards/client = CPU cores used"
+  echo "(CPU s / wall s over the row incl. 1 s warmup; shards = sum of 3 nodes; client = tessera bench)"
+  echo "peak RSS (VmHWM, kB): $(echo "$RSS" | awk '{printf "%s %s  ", $1, $3}')"
+} | tee "$OUT/table.txt"
