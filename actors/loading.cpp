@@ -15,6 +15,10 @@ std::shared_ptr<spdlog::logger> log() {
   return component_logger("coordinator");
 }
 
+// Tensors up to this size (one copy) are not split: cutting a small classifier layer across
+// nodes only adds a round trip per shard to every request.
+constexpr uint64_t whole_tensor_max_bytes = uint64_t{16} << 20;
+
 bool valid_name(const std::string& n) {
   if (n.empty() || n.size() > 128) return false;
   return std::all_of(n.begin(), n.end(), [](char c) {
@@ -216,7 +220,7 @@ caf::error place(coordinator_self self, const std::vector<submodel_entry*>& fres
       tensors.push_back({t.tensor, t.rows, row_bytes});
       targets.push_back(&t);
     }
-  auto placed = place_model(tensors, members, replicas);
+  auto placed = place_model(tensors, members, replicas, whole_tensor_max_bytes);
   if (!placed) return placed.error();
   for (auto& a : *placed) {
     auto ti = std::find_if(targets.begin(), targets.end(),

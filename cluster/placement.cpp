@@ -74,6 +74,29 @@ std::vector<uint64_t> share_rows(const placement_tensor& t, uint32_t replicas, u
   return q;
 }
 
+// Whole copies of a small tensor on the R roomiest nodes (ties: least loaded, then rotating
+// with the tensor); empty when fewer than R nodes have room for a whole copy.
+std::vector<uint64_t> whole_copies(const placement_tensor& t, uint32_t replicas,
+                                   const std::vector<node_load>& nodes, size_t turn) {
+  const size_t n = nodes.size();
+  const u128 bytes = u128{t.rows} * t.row_bytes;
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (nodes[a].load != nodes[b].load) return nodes[a].load < nodes[b].load;
+    return (a + n - turn % n) % n < (b + n - turn % n) % n;
+  });
+  std::vector<uint64_t> q(n, 0);
+  uint32_t placed = 0;
+  for (size_t i : order)
+    if (placed < replicas && nodes[i].room() >= bytes) {
+      q[i] = t.rows;
+      ++placed;
+    }
+  if (placed < replicas) return {};
+  return q;
+}
+
 // Lays the shares out wrap-around over R copies of [0, rows) and cuts the ranges.
 void lay_out(const placement_tensor& t, uint32_t replicas, const std::vector<uint64_t>& q,
              const std::vector<placement_member>& members, std::vector<shard_assignment>& out) {
@@ -127,7 +150,7 @@ uint64_t placement_member::free_bytes() const {
 
 caf::expected<std::vector<shard_assignment>> place_model(
     const std::vector<placement_tensor>& tensors, const std::vector<placement_member>& members,
-    uint32_t replicas) {
+    uint32_t replicas, uint64_t whole_max_bytes) {
   const size_t n = members.size();
   if (n == 0) return make_error(errc::unavailable, "no shard node is up");
   if (replicas == 0) return make_error(errc::invalid_argument, "replicas must be at least 1");
@@ -151,7 +174,9 @@ caf::expected<std::vector<shard_assignment>> place_model(
   std::vector<std::vector<uint64_t>> shares(tensors.size());
   for (size_t k = 0; k < order.size(); ++k) {
     const auto& t = tensors[order[k]];
-    shares[order[k]] = share_rows(t, replicas, rest, nodes, order[k]);
+    if (u128{t.rows} * t.row_bytes <= whole_max_bytes)
+      shares[order[k]] = whole_copies(t, replicas, nodes, order[k]);
+    if (shares[order[k]].empty()) shares[order[k]] = share_rows(t, replicas, rest, nodes, order[k]);
     for (size_t i = 0; i < n; ++i) nodes[i].load += u128{shares[order[k]][i]} * t.row_bytes;
     rest -= u128{t.rows} * t.row_bytes;
   }

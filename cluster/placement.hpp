@@ -35,7 +35,7 @@ struct shard_assignment {
 
 caf::expected<std::vector<shard_assignment>> place_model(
     const std::vector<placement_tensor>& tensors, const std::vector<placement_member>& members,
-    uint32_t replicas);
+    uint32_t replicas, uint64_t whole_max_bytes = 0);
 // Places R = `replicas` copies of every row of every tensor on `members` (the live shard
 // nodes), so that each node's new bytes stay within its free bytes. The caller passes only
 // tensors still to load: a shared embedder that is already loaded is in used_bytes, not in
@@ -50,9 +50,14 @@ caf::expected<std::vector<shard_assignment>> place_model(
 // at most rows, so one node never holds two replicas of a row; a tensor's ranges are the cuts
 // of all shares, at most one per node. Every tensor is spread over every node with room, small
 // ones too (a tensor with fewer rows than nodes gets one-row ranges on the least loaded nodes);
-// nothing prefers keeping a small tensor whole. Deterministic: same input, same output.
+// unless whole_max_bytes says otherwise (below). Deterministic: same input, same output.
 // Whole rows cost a little: a model that fits only to within about one row per tensor per
 // node may be refused.
+//
+// Exception: a tensor whose one copy is at most `whole_max_bytes` is not split; its R copies
+// go whole to the R nodes with the least load from this placement that have room (rotating
+// with the tensor), because splitting a tiny layer only adds round trips to every request.
+// When fewer than R nodes have room for a whole copy it is shared out as above.
 //
 // Output: tensors in input order (tensors with no rows get no entry), ranges sorted and
 // contiguous from row 0, shard = index of the range within its tensor.

@@ -63,7 +63,7 @@ bool same(const placement& a, const placement& b) {
 
 void check_invariants(const std::vector<placement_tensor>& tensors,
                       const std::vector<placement_member>& members, uint32_t replicas,
-                      const placement& p) {
+                      const placement& p, uint64_t whole_max_bytes = 0) {
   std::set<std::string> names;
   for (const auto& m : members) names.insert(m.name);
   size_t next = 0;  // tensors appear in input order
@@ -98,7 +98,7 @@ void check_invariants(const std::vector<placement_tensor>& tensors,
     INFO("node " << m.name);
     CHECK(used[m.name] <= free_of(m));
   }
-  auto again = place_model(tensors, members, replicas);
+  auto again = place_model(tensors, members, replicas, whole_max_bytes);
   REQUIRE(again);
   CHECK(same(p, *again));
 }
@@ -359,6 +359,42 @@ TEST_CASE("random models: invariants hold, and a generous fit is never refused",
     }
   }
   CHECK(placed > 200);
+}
+
+TEST_CASE("tensors no bigger than whole_max_bytes stay whole, on R distinct nodes", "[placement]") {
+  std::vector<placement_member> members{{"a", 0, 0}, {"b", 0, 0}, {"c", 0, 0}};
+  std::vector<placement_tensor> tensors{
+      {"table", 3000, 256}, {"l0", 32, 260}, {"l1", 8, 132}};  // 768,000 / 8,320 / 1,056 bytes
+  for (uint32_t r : {1u, 2u, 3u}) {
+    auto p = place_model(tensors, members, r, 16384);
+    REQUIRE(p);
+    check_invariants(tensors, members, r, *p, 16384);
+    std::map<std::string, size_t> ranges;
+    for (const auto& a : *p) ++ranges[a.tensor];
+    CHECK(ranges["table"] == (r == 3 ? 1 : 3));  // bigger than the threshold: spread
+    CHECK(ranges["l0"] == 1);                    // one range, r replicas
+    CHECK(ranges["l1"] == 1);
+  }
+  // The two small layers land on different nodes (least loaded first).
+  auto p = place_model(tensors, members, 1, 16384);
+  REQUIRE(p);
+  std::string l0, l1;
+  for (const auto& a : *p) {
+    if (a.tensor == "l0") l0 = a.nodes[0];
+    if (a.tensor == "l1") l1 = a.nodes[0];
+  }
+  CHECK(l0 != l1);
+}
+
+TEST_CASE("a small tensor is split after all when too few nodes have room for a whole copy",
+          "[placement]") {
+  // Each node has 5,000 bytes free; l0 needs 8,320 whole, so it must be cut.
+  std::vector<placement_member> members{{"a", 5000, 0}, {"b", 5000, 0}, {"c", 5000, 0}};
+  std::vector<placement_tensor> tensors{{"l0", 32, 260}};
+  auto p = place_model(tensors, members, 1, 16384);
+  REQUIRE(p);
+  check_invariants(tensors, members, 1, *p, 16384);
+  CHECK(p->size() > 1);
 }
 
 }  // namespace

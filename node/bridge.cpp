@@ -1,5 +1,7 @@
 #include "node/bridge.hpp"
 
+#include <caf/all.hpp>
+
 namespace tessera {
 
 kj::Exception to_kj_exception(const caf::error& e) {
@@ -24,6 +26,19 @@ errc code_of_description(const std::string& description) {
   auto end = description.find(':', start);
   if (end == std::string::npos) return errc::internal;
   return errc_from_string(description.substr(start, end - start));
+}
+
+kj_bridge::kj_bridge(caf::actor_system& sys)
+    : worker_(sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+        return {[self](bridge_job& job) { job(self); }};
+      })) {}
+
+kj_bridge::~kj_bridge() {
+  caf::anon_send_exit(worker_, caf::exit_reason::user_shutdown);
+}
+
+void kj_bridge::submit(bridge_job job) {
+  caf::anon_send(worker_, std::move(job));
 }
 
 }  // namespace tessera

@@ -29,6 +29,7 @@ struct fixture {
   caf::actor_system sys{cfg};
   kj::AsyncIoContext io = kj::setupAsyncIo();
   doubler actor = sys.spawn(doubler_impl);
+  tessera::kj_bridge bridge{sys};
   ~fixture() { caf::anon_send_exit(actor, caf::exit_reason::user_shutdown); }
 };
 
@@ -37,7 +38,7 @@ struct fixture {
 TEST_CASE("a reply from an actor fulfills the promise on the kj thread", "[bridge]") {
   fixture f;
   auto main_thread = std::this_thread::get_id();
-  auto p = tessera::ask<int>(f.sys, f.actor, std::chrono::seconds(5), 21).then([&](int v) {
+  auto p = f.bridge.ask<int>(f.actor, std::chrono::seconds(5), 21).then([&](int v) {
     CHECK(std::this_thread::get_id() == main_thread);
     return v;
   });
@@ -47,15 +48,14 @@ TEST_CASE("a reply from an actor fulfills the promise on the kj thread", "[bridg
 TEST_CASE("many concurrent asks all resolve with their own answers", "[bridge]") {
   fixture f;
   kj::Vector<kj::Promise<int>> ps;
-  for (int i = 1; i <= 200; ++i)
-    ps.add(tessera::ask<int>(f.sys, f.actor, std::chrono::seconds(5), i));
+  for (int i = 1; i <= 200; ++i) ps.add(f.bridge.ask<int>(f.actor, std::chrono::seconds(5), i));
   auto all = kj::joinPromises(ps.releaseAsArray()).wait(f.io.waitScope);
   for (int i = 1; i <= 200; ++i) CHECK(all[i - 1] == 2 * i);
 }
 
 TEST_CASE("a tessera error reply rejects with a FAILED exception carrying the code", "[bridge]") {
   fixture f;
-  auto p = tessera::ask<int>(f.sys, f.actor, std::chrono::seconds(5), -1);
+  auto p = f.bridge.ask<int>(f.actor, std::chrono::seconds(5), -1);
   try {
     p.wait(f.io.waitScope);
     FAIL("expected an exception");
@@ -69,7 +69,7 @@ TEST_CASE("a tessera error reply rejects with a FAILED exception carrying the co
 
 TEST_CASE("an actor that never answers rejects with OVERLOADED deadline_exceeded", "[bridge]") {
   fixture f;
-  auto p = tessera::ask<int>(f.sys, f.actor, std::chrono::milliseconds(50), 0);
+  auto p = f.bridge.ask<int>(f.actor, std::chrono::milliseconds(50), 0);
   try {
     p.wait(f.io.waitScope);
     FAIL("expected an exception");
@@ -83,7 +83,7 @@ TEST_CASE("an actor that never answers rejects with OVERLOADED deadline_exceeded
 TEST_CASE("the kj loop keeps running other work while an ask is pending", "[bridge]") {
   fixture f;
   std::atomic<int> ticks{0};
-  auto pending = tessera::ask<int>(f.sys, f.actor, std::chrono::milliseconds(200), 0)
+  auto pending = f.bridge.ask<int>(f.actor, std::chrono::milliseconds(200), 0)
                      .then([](int) { return 0; }, [](kj::Exception&&) { return -1; });
   auto other = f.io.provider->getTimer().afterDelay(10 * kj::MILLISECONDS).then([&] { ++ticks; });
   other.wait(f.io.waitScope);
@@ -93,9 +93,9 @@ TEST_CASE("the kj loop keeps running other work while an ask is pending", "[brid
 
 TEST_CASE("dropping the promise before the reply arrives is harmless", "[bridge]") {
   fixture f;
-  { auto p = tessera::ask<int>(f.sys, f.actor, std::chrono::seconds(5), 7); }
+  { auto p = f.bridge.ask<int>(f.actor, std::chrono::seconds(5), 7); }
   // A later ask still works: the dropped fulfiller did not corrupt anything.
-  CHECK(tessera::ask<int>(f.sys, f.actor, std::chrono::seconds(5), 4).wait(f.io.waitScope) == 8);
+  CHECK(f.bridge.ask<int>(f.actor, std::chrono::seconds(5), 4).wait(f.io.waitScope) == 8);
 }
 
 TEST_CASE("descriptions without a tessera tag map to internal", "[bridge]") {

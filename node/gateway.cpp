@@ -22,7 +22,7 @@ std::shared_ptr<spdlog::logger> log() {
 
 // What every capability of one gateway shares. Lives as long as run_gateway.
 struct gateway_env {
-  caf::actor_system& sys;
+  kj_bridge& bridge;
   coordinator_actor coord;
   cluster_config cfg;
   // Bridge deadlines: the coordinator enforces the real ones; these only bound a lost reply.
@@ -50,8 +50,8 @@ class admin_impl final : public Admin::Server {
     req.replicas = std::max<uint32_t>(o.getReplicas(), 1);
     req.activate = o.getActivate();
     if (req.path.empty()) return refuse(errc::invalid_argument, "package path is empty");
-    return ask<load_reply>(env_.sys, env_.coord, env_.load_timeout(), load_atom::value,
-                           std::move(req))
+    return env_.bridge
+        .ask<load_reply>(env_.coord, env_.load_timeout(), load_atom::value, std::move(req))
         .then([ctx](load_reply r) mutable {
           ctx.getResults().setName(r.name);
           ctx.getResults().setVersion(r.version);
@@ -60,38 +60,42 @@ class admin_impl final : public Admin::Server {
 
   kj::Promise<void> activate(ActivateContext ctx) override {
     auto p = ctx.getParams();
-    return ask<bool>(env_.sys, env_.coord, env_.call_timeout(), activate_atom::value,
-                     std::string{p.getName()}, p.getVersion())
+    return env_.bridge
+        .ask<bool>(env_.coord, env_.call_timeout(), activate_atom::value, std::string{p.getName()},
+                   p.getVersion())
         .ignoreResult();
   }
 
   kj::Promise<void> rollback(RollbackContext ctx) override {
-    return ask<uint64_t>(env_.sys, env_.coord, env_.call_timeout(), rollback_atom::value,
-                         std::string{ctx.getParams().getName()})
+    return env_.bridge
+        .ask<uint64_t>(env_.coord, env_.call_timeout(), rollback_atom::value,
+                       std::string{ctx.getParams().getName()})
         .then([ctx](uint64_t v) mutable { ctx.getResults().setVersion(v); });
   }
 
   kj::Promise<void> setLabel(SetLabelContext ctx) override {
     auto p = ctx.getParams();
-    return ask<bool>(env_.sys, env_.coord, env_.call_timeout(), label_atom::value,
-                     std::string{p.getName()}, std::string{p.getLabel()}, p.getVersion())
+    return env_.bridge
+        .ask<bool>(env_.coord, env_.call_timeout(), label_atom::value, std::string{p.getName()},
+                   std::string{p.getLabel()}, p.getVersion())
         .ignoreResult();
   }
 
   kj::Promise<void> unload(UnloadContext ctx) override {
     auto p = ctx.getParams();
-    return ask<bool>(env_.sys, env_.coord, env_.call_timeout(), unload_atom::value,
-                     std::string{p.getName()}, p.getVersion())
+    return env_.bridge
+        .ask<bool>(env_.coord, env_.call_timeout(), unload_atom::value, std::string{p.getName()},
+                   p.getVersion())
         .ignoreResult();
   }
 
   kj::Promise<void> status(StatusContext ctx) override {
-    return ask<cluster_status>(env_.sys, env_.coord, env_.call_timeout(), status_atom::value)
+    return env_.bridge.ask<cluster_status>(env_.coord, env_.call_timeout(), status_atom::value)
         .then([ctx](cluster_status s) mutable { fill(ctx.getResults().initStatus(), s); });
   }
 
   kj::Promise<void> members(MembersContext ctx) override {
-    return ask<cluster_status>(env_.sys, env_.coord, env_.call_timeout(), status_atom::value)
+    return env_.bridge.ask<cluster_status>(env_.coord, env_.call_timeout(), status_atom::value)
         .then([ctx](cluster_status s) mutable {
           auto ms = ctx.getResults().initMembers(static_cast<unsigned>(s.members.size()));
           for (size_t i = 0; i < s.members.size(); ++i) fill(ms[i], s.members[i]);
@@ -113,8 +117,8 @@ class session_impl final : public Session::Server {
     req->k = p.getTopK();
     req->threshold = p.getThreshold();
     if (req->k == 0) return refuse(errc::invalid_argument, "topK must not be 0 (-1 = all)");
-    return ask<predict_reply>(env_.sys, env_.coord, env_.call_timeout(), predict_atom::value,
-                              std::move(*req))
+    return env_.bridge
+        .ask<predict_reply>(env_.coord, env_.call_timeout(), predict_atom::value, std::move(*req))
         .then([ctx](predict_reply r) mutable {
           auto res = ctx.getResults();
           auto list = res.initResults(static_cast<unsigned>(r.results.size()));
@@ -136,8 +140,8 @@ class session_impl final : public Session::Server {
     auto p = ctx.getParams();
     auto req = read_request(p.getModel(), p.getInputs());
     if (!req) return to_kj_exception(req.error());
-    return ask<embed_reply>(env_.sys, env_.coord, env_.call_timeout(), embed_atom::value,
-                            std::move(*req))
+    return env_.bridge
+        .ask<embed_reply>(env_.coord, env_.call_timeout(), embed_atom::value, std::move(*req))
         .then([ctx](embed_reply r) mutable {
           auto res = ctx.getResults();
           size_t n = r.dim == 0 ? 0 : r.vectors.size() / r.dim;
@@ -151,8 +155,8 @@ class session_impl final : public Session::Server {
   }
 
   kj::Promise<void> listModels(ListModelsContext ctx) override {
-    return ask<std::vector<model_info>>(env_.sys, env_.coord, env_.call_timeout(),
-                                        models_atom::value)
+    return env_.bridge
+        .ask<std::vector<model_info>>(env_.coord, env_.call_timeout(), models_atom::value)
         .then([this, ctx](std::vector<model_info> ms) mutable {
           ms.erase(std::remove_if(ms.begin(), ms.end(),
                                   [&](const model_info& m) { return !may_use(m.name); }),
@@ -247,7 +251,8 @@ struct log_errors final : kj::TaskSet::ErrorHandler {
 void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_config& cfg,
                  const gateway_options& opts, kj::AsyncIoContext& io, kj::Promise<void> stop,
                  std::function<void(uint16_t)> on_listen) {
-  gateway_env env{sys, std::move(coord), cfg};
+  kj_bridge bridge{sys};
+  gateway_env env{bridge, std::move(coord), cfg};
   auto addr = io.provider->getNetwork().parseAddress(opts.host, opts.port).wait(io.waitScope);
   auto listener = addr->listen();
   auto port = static_cast<uint16_t>(listener->getPort());
