@@ -220,8 +220,12 @@ int run_up(const up_options& opts) {
 
   client_options load_client = client;
   load_client.timeout_s = 3600;
+  // The config's default_model is loaded when no --load is given.
+  auto to_load = opts.loads;
+  if (to_load.empty() && !cfg->default_model.empty())
+    to_load.push_back(package_load{cfg->default_model, ""});
   std::unique_ptr<loader> loads;
-  if (!opts.loads.empty()) loads = std::make_unique<loader>(load_client, opts.loads);
+  if (!to_load.empty()) loads = std::make_unique<loader>(load_client, to_load);
   foreground(children, sigs);
   children.stop_all();
   loads.reset();  // its connection is gone now, so it finishes promptly

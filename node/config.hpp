@@ -46,7 +46,7 @@ struct cluster_config {
   std::chrono::milliseconds heartbeat{1000};  // CAF middleman heartbeat interval
   std::chrono::milliseconds connection_timeout{5000};  // peer silence before it is down
   std::string log_level = "info";
-  std::string default_model;  // package directory loaded by `tessera up --load-default`
+  std::string default_model;  // package `tessera up` loads when given no --load
 
   const node_config* find_node(const std::string& name) const;
   const node_config* coordinator() const;  // the first node with role coordinator
