@@ -16,7 +16,7 @@
 #include "generated/embedded_config.hpp"
 
 // Layout (see config/local.toml for the documented default):
-//   name, scheduler, log_level, default_model, heartbeat_ms, connection_timeout_ms
+//   name, scheduler, worker_threads, log_level, default_model, heartbeat_ms, connection_timeout_ms
 //   [limits]   max_inputs, max_text_bytes, max_ids_per_input, request_timeout_ms,
 //              load_timeout_ms, max_inflight
 //   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port
@@ -308,7 +308,7 @@ void validate_tokens(const cluster_config& cfg) {
 
 cluster_config parse_root(const toml::table& root) {
   check_keys(root, "",
-             {"name", "scheduler", "log_level", "default_model", "heartbeat_ms",
+             {"name", "scheduler", "worker_threads", "log_level", "default_model", "heartbeat_ms",
               "connection_timeout_ms", "limits", "nodes", "tokens"});
   cluster_config cfg;
   cfg.name = get_string(root, "", "name").value_or(cfg.name);
@@ -316,6 +316,10 @@ cluster_config parse_root(const toml::table& root) {
   cfg.scheduler = get_string(root, "", "scheduler").value_or(cfg.scheduler);
   if (cfg.scheduler != "sharing" && cfg.scheduler != "stealing")
     fail("scheduler", "must be \"sharing\" or \"stealing\"");
+  if (auto w = get_int(root, "", "worker_threads")) {
+    if (*w < 0 || *w > 256) fail("worker_threads", "must be 0 (one per core) .. 256");
+    cfg.worker_threads = static_cast<uint32_t>(*w);
+  }
   cfg.log_level = get_string(root, "", "log_level").value_or(cfg.log_level);
   static const std::set<std::string> levels = {"trace", "debug",    "info", "warn",
                                                "error", "critical", "off"};

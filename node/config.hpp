@@ -43,6 +43,7 @@ struct cluster_config {
   std::vector<token_config> tokens;
   limits_config limits;
   std::string scheduler = "sharing";          // CAF scheduler policy: "sharing" or "stealing"
+  uint32_t worker_threads = 0;                // CAF worker threads per process; 0 = one per core
   std::chrono::milliseconds heartbeat{1000};  // CAF middleman heartbeat interval
   std::chrono::milliseconds connection_timeout{5000};  // peer silence before it is down
   std::string log_level = "info";

@@ -301,4 +301,15 @@ TEST_CASE("sizes accept plain bytes and binary or decimal units") {
                  "nodes[1].memory_budget");
 }
 
+TEST_CASE("worker_threads sets CAF's workers per process and is range-checked") {
+  auto cfg = parse_config("worker_threads = 2\n" + k_coord + k_shard);
+  REQUIRE(cfg);
+  CHECK(cfg->worker_threads == 2);
+  auto dflt = parse_config(k_coord + k_shard);
+  REQUIRE(dflt);
+  CHECK(dflt->worker_threads == 0);
+  check_rejected("worker_threads = -1\n" + k_coord + k_shard, "worker_threads");
+  check_rejected("worker_threads = 1000\n" + k_coord + k_shard, "worker_threads");
+}
+
 }  // namespace tessera

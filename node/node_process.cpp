@@ -24,6 +24,7 @@ struct node_system_config : caf::actor_system_config {
     register_message_types(*this);
     set("scheduler.policy",
         cfg.scheduler == "stealing" ? caf::atom("stealing") : caf::atom("sharing"));
+    if (cfg.worker_threads > 0) set("scheduler.max-threads", size_t{cfg.worker_threads});
     set("middleman.heartbeat-interval", caf::timespan{cfg.heartbeat});
     set("middleman.connection-timeout", caf::timespan{cfg.connection_timeout});
     set("logger.console", caf::atom("none"));
