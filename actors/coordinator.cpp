@@ -153,7 +153,10 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, cluster
         auto bags = build_bags(**v, self->state.cfg.limits, req.inputs);
         if (!bags) return bags.error();
         auto rp = self->make_response_promise<predict_reply>();
-        run_predict(self, *v, std::move(*bags), req.k, req.threshold, rp);
+        submit_predict(self, *v,
+                       predict_call{std::move(*bags), req.k, req.threshold, rp,
+                                    std::chrono::steady_clock::now() +
+                                        self->state.cfg.limits.request_timeout});
         return rp;
       },
       [self](embed_atom, predict_request& req) -> caf::result<embed_reply> {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "actors/coordinator.hpp"
+#include "actors/predict_batch.hpp"
 #include "actors/registry.hpp"
 
 namespace tessera {
@@ -29,7 +30,8 @@ struct coordinator_state {
   // instead of at their timeout.
   std::map<std::string, std::map<uint64_t, std::function<void(caf::error)>>> inflight;
   uint64_t next_sub = 0;
-  uint64_t requests_running = 0;
+  uint64_t requests_running = 0;  // calls admitted and not yet answered (queued or running)
+  std::map<const version_entry*, predict_queue> predict_queues;
   static inline const char* name = "tessera.coordinator";
 };
 

@@ -13,40 +13,70 @@ using clock = std::chrono::steady_clock;
 // Output layers up to this many rows are merged from every logit (see layer_stage).
 constexpr uint64_t exact_merge_max_labels = 4096;
 
-// Shared by the stages of one request; delivered exactly once.
+// One call's share of a run: its inputs are [offset, offset + count) of the run's batch.
+template <class Reply>
+struct member {
+  caf::typed_response_promise<Reply> rp;
+  size_t offset = 0;
+  size_t count = 0;
+};
+
+predict_reply slice(const predict_reply& all, size_t offset, size_t count) {
+  predict_reply out;
+  out.results.assign(all.results.begin() + offset, all.results.begin() + offset + count);
+  out.labels = all.labels;
+  out.version = all.version;
+  out.epoch = all.epoch;
+  return out;
+}
+
+embed_reply slice(const embed_reply& all, size_t offset, size_t count) {
+  embed_reply out = all;
+  out.vectors.assign(all.vectors.begin() + offset * all.dim,
+                     all.vectors.begin() + (offset + count) * all.dim);
+  return out;
+}
+
+// Shared by the stages of one run (one fan-out chain for one or more calls); every member
+// is answered exactly once. Each member counts once in v->inflight and requests_running.
 template <class Reply>
 struct run_state {
   coordinator_self self;
   std::shared_ptr<version_entry> v;
-  caf::typed_response_promise<Reply> rp;
+  std::vector<member<Reply>> members;
   clock::time_point deadline;
   size_t batch = 0;
-  std::vector<float> counts;  // per bag: total weight that pooling saw
+  std::vector<float> counts;      // per bag: total weight that pooling saw
+  std::vector<int32_t> ks;        // predict: per input
+  std::vector<float> thresholds;  // predict: per input
+  std::function<void()> after;    // runs once every member is answered
   bool delivered = false;
 
   void finish(caf::expected<Reply> r) {
     if (delivered) return;
     delivered = true;
-    --v->inflight;
-    --self->state.requests_running;
-    if (r)
-      rp.deliver(std::move(*r));
-    else
-      rp.deliver(r.error());
+    for (auto& m : members) {
+      --v->inflight;
+      --self->state.requests_running;
+      if (!r)
+        m.rp.deliver(r.error());
+      else if (members.size() == 1)
+        m.rp.deliver(std::move(*r));
+      else
+        m.rp.deliver(slice(*r, m.offset, m.count));
+    }
+    if (after) after();
   }
 };
 
 template <class Reply>
 std::shared_ptr<run_state<Reply>> start(coordinator_self self, std::shared_ptr<version_entry> v,
-                                        caf::typed_response_promise<Reply> rp, size_t batch) {
+                                        size_t batch, clock::time_point deadline) {
   auto rs = std::make_shared<run_state<Reply>>();
   rs->self = self;
   rs->v = std::move(v);
-  rs->rp = std::move(rp);
-  rs->deadline = clock::now() + self->state.cfg.limits.request_timeout;
+  rs->deadline = deadline;
   rs->batch = batch;
-  ++rs->v->inflight;
-  ++self->state.requests_running;
   return rs;
 }
 
@@ -87,11 +117,14 @@ void pool_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
 // Applies the output rule to full logits (ova, hs) for every input.
 std::vector<std::vector<scored_label>> full_output(const version_entry& v,
                                                    const std::vector<float>& logits, size_t batch,
-                                                   int32_t k, float threshold) {
+                                                   const std::vector<int32_t>& ks,
+                                                   const std::vector<float>& thresholds) {
   std::vector<std::vector<scored_label>> out(batch);
   auto n = logits.size() / std::max<size_t>(batch, 1);
   for (size_t b = 0; b < batch; ++b) {
     const float* row = logits.data() + b * n;
+    const auto k = ks[b];
+    const auto threshold = thresholds[b];
     if (v.output == output_kind::hs) {
       out[b] = v.hs_tree->predict(row, k, threshold);
     } else if (v.fasttext_rules) {
@@ -107,8 +140,7 @@ std::vector<std::vector<scored_label>> full_output(const version_entry& v,
 }
 
 // Stage 2..: layer `l` on `x` (batch x in); the last layer applies the output rule.
-void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::vector<float> x,
-                 int32_t k, float threshold) {
+void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::vector<float> x) {
   auto& v = *rs->v;
   auto* tensor = &v.layers()[l];
   bool last = l + 1 == v.layers().size();
@@ -116,7 +148,9 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
   auto payload = to_bytes(x);
   // With few labels, shards send every logit so the merge replays fastText's heap exactly,
   // tie order included; with many, each shard sends its top k (exact up to tie order).
-  int32_t shard_k = tensor->rows <= exact_merge_max_labels ? -1 : k;
+  int32_t shard_k = -1;
+  if (tensor->rows > exact_merge_max_labels)
+    for (auto k : rs->ks) shard_k = k < 0 ? -1 : std::max(shard_k == -1 ? 0 : shard_k, k);
   for (auto& m : msgs) {
     m.epoch = v.epoch;
     m.batch = static_cast<uint32_t>(rs->batch);
@@ -127,7 +161,7 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
   if (last && v.output == output_kind::softmax) {
     return fan_out<layer_reply>(
         rs->self, rs->v, tensor, topk_atom::value, std::move(msgs), rs->deadline,
-        [rs, k, threshold](std::vector<layer_reply> replies) {
+        [rs](std::vector<layer_reply> replies) {
           std::vector<std::vector<topk_partial>> parts(replies.size());
           for (size_t s = 0; s < replies.size(); ++s)
             if (!decode_topk(replies[s].payload, parts[s]) || parts[s].size() != rs->batch)
@@ -138,7 +172,7 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
           for (size_t b = 0; b < rs->batch; ++b) {
             if (rs->counts[b] == 0) continue;  // no known feature: no prediction (as fastText)
             for (size_t s = 0; s < parts.size(); ++s) per_input[s] = std::move(parts[s][b]);
-            reply.results[b] = merge_topk(per_input, k, threshold);
+            reply.results[b] = merge_topk(per_input, rs->ks[b], rs->thresholds[b]);
           }
           reply.labels = rs->v->labels;
           reply.version = rs->v->version;
@@ -149,7 +183,7 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
   }
   fan_out<layer_reply>(
       rs->self, rs->v, tensor, layer_atom::value, std::move(msgs), rs->deadline,
-      [rs, l, last, k, threshold](std::vector<layer_reply> replies) {
+      [rs, l, last](std::vector<layer_reply> replies) {
         auto& v = *rs->v;
         auto* t = &v.layers()[l];
         std::vector<std::vector<float>> parts(replies.size());
@@ -162,9 +196,9 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
         std::vector<float> y;
         concat_columns(parts, sizes, rs->batch, y);
         activate(v.activations[l], y);
-        if (!last) return layer_stage(rs, l + 1, std::move(y), k, threshold);
+        if (!last) return layer_stage(rs, l + 1, std::move(y));
         predict_reply reply;
-        reply.results = full_output(v, y, rs->batch, k, threshold);
+        reply.results = full_output(v, y, rs->batch, rs->ks, rs->thresholds);
         for (size_t b = 0; b < rs->batch; ++b)
           if (rs->counts[b] == 0) reply.results[b].clear();
         reply.labels = v.labels;
@@ -192,11 +226,6 @@ caf::expected<bag_inputs> build_bags(const version_entry& v, const limits_config
     auto& ids = out.ids[i];
     if (in.is_text) {
       if (in.text.empty()) return make_error(errc::invalid_argument, where + ": empty text");
-      if (in.text.size() > limits.max_text_bytes)
-        return make_error(errc::limit_exceeded, where + ": text of " +
-                                                    std::to_string(in.text.size()) +
-                                                    " bytes exceeds the limit of " +
-                                                    std::to_string(limits.max_text_bytes));
       v.feat->featurize(in.text, ids);
     } else {
       if (in.ids.empty()) return make_error(errc::invalid_argument, where + ": no ids");
@@ -224,17 +253,95 @@ caf::expected<bag_inputs> build_bags(const version_entry& v, const limits_config
   return out;
 }
 
-void run_predict(coordinator_self self, std::shared_ptr<version_entry> v, bag_inputs bags,
-                 int32_t k, float threshold, caf::typed_response_promise<predict_reply> rp) {
-  auto rs = start(self, std::move(v), std::move(rp), bags.ids.size());
-  pool_stage(rs, bags, [rs, k, threshold](std::vector<float> pooled) {
-    layer_stage(rs, 0, std::move(pooled), k, threshold);
-  });
+namespace {
+
+void flush(coordinator_self self, const version_entry* key);
+
+// Runs `calls` (same version) as one batch.
+void run_batch(coordinator_self self, std::shared_ptr<version_entry> v,
+               std::vector<predict_call> calls) {
+  size_t batch = 0;
+  bool weighted = false;
+  auto deadline = calls.front().deadline;
+  for (const auto& c : calls) {
+    batch += c.bags.ids.size();
+    weighted = weighted || !c.bags.weights.empty();
+    deadline = std::min(deadline, c.deadline);
+  }
+  auto rs = start<predict_reply>(self, v, batch, deadline);
+  bag_inputs bags;
+  bags.ids.reserve(batch);
+  if (weighted) bags.weights.reserve(batch);
+  for (auto& c : calls) {
+    rs->members.push_back({std::move(c.rp), bags.ids.size(), c.bags.ids.size()});
+    rs->ks.insert(rs->ks.end(), c.bags.ids.size(), c.k);
+    rs->thresholds.insert(rs->thresholds.end(), c.bags.ids.size(), c.threshold);
+    if (weighted && c.bags.weights.empty()) c.bags.weights.resize(c.bags.ids.size());
+    for (auto& ids : c.bags.ids) bags.ids.push_back(std::move(ids));
+    for (auto& w : c.bags.weights) bags.weights.push_back(std::move(w));
+  }
+  const version_entry* key = v.get();
+  rs->after = [self, key] {
+    auto it = self->state.predict_queues.find(key);
+    if (it == self->state.predict_queues.end()) return;
+    --it->second.running;
+    flush(self, key);
+  };
+  pool_stage(rs, bags, [rs](std::vector<float> pooled) { layer_stage(rs, 0, std::move(pooled)); });
+}
+
+// Starts waiting calls of `key` while fewer than max_parallel_runs batches run; calls whose
+// deadline passed while waiting are answered deadline_exceeded on their own.
+void flush(coordinator_self self, const version_entry* key) {
+  auto& queues = self->state.predict_queues;
+  auto it = queues.find(key);
+  if (it == queues.end() || it->second.flushing) return;
+  auto& q = it->second;
+  q.flushing = true;
+  while (q.running < max_parallel_runs && !q.waiting.empty()) {
+    std::vector<predict_call> take;
+    size_t inputs = 0;
+    auto now = clock::now();
+    auto rest = q.waiting.begin();
+    for (; rest != q.waiting.end(); ++rest) {
+      if (rest->deadline <= now) {
+        --q.v->inflight;
+        --self->state.requests_running;
+        rest->rp.deliver(make_error(errc::deadline_exceeded, "deadline passed while queued"));
+        continue;
+      }
+      if (!take.empty() && inputs + rest->bags.ids.size() > max_batch_inputs) break;
+      inputs += rest->bags.ids.size();
+      take.push_back(std::move(*rest));
+    }
+    q.waiting.erase(q.waiting.begin(), rest);
+    if (take.empty()) continue;
+    ++q.running;
+    run_batch(self, q.v, std::move(take));
+  }
+  q.flushing = false;
+  if (q.running == 0 && q.waiting.empty()) queues.erase(it);
+}
+
+}  // namespace
+
+void submit_predict(coordinator_self self, std::shared_ptr<version_entry> v, predict_call call) {
+  ++v->inflight;
+  ++self->state.requests_running;
+  const version_entry* key = v.get();
+  auto& q = self->state.predict_queues[key];
+  if (!q.v) q.v = std::move(v);
+  q.waiting.push_back(std::move(call));
+  flush(self, key);
 }
 
 void run_embed(coordinator_self self, std::shared_ptr<version_entry> v, bag_inputs bags,
                caf::typed_response_promise<embed_reply> rp) {
-  auto rs = start(self, std::move(v), std::move(rp), bags.ids.size());
+  ++v->inflight;
+  ++self->state.requests_running;
+  auto deadline = clock::now() + self->state.cfg.limits.request_timeout;
+  auto rs = start<embed_reply>(self, std::move(v), bags.ids.size(), deadline);
+  rs->members.push_back({std::move(rp), 0, bags.ids.size()});
   pool_stage(rs, bags, [rs](std::vector<float> pooled) {
     embed_reply reply;
     reply.dim = rs->v->dim();

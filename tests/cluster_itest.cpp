@@ -269,3 +269,38 @@ TEST_CASE("status reports every member up and the model's shards on all three no
     for (auto r : s.getReplicas()) nodes.insert(r.getNode());
   CHECK(nodes.size() == 3);
 }
+
+TEST_CASE("concurrent calls coalesced at the coordinator each get their own k and inputs",
+          "[cluster]") {
+  auto& c = cluster();
+  client cl{c.gateway(), c.user_token()};
+  auto texts = random_texts(model().spec, 400, 31);
+  auto ids = random_id_inputs(model().ref->rows(), 400, 32);
+  const int ks[] = {1, 2, 3, -1};
+  kj::Vector<kj::Promise<void>> calls;
+  size_t answered = 0;
+  for (size_t i = 0; i < 400; i += 4) {
+    auto req = cl.session().predictRequest();
+    req.initModel().setName("sections");
+    int k = ks[(i / 4) % 4];
+    req.setTopK(k);
+    auto in = req.initInputs(4);
+    for (size_t j = 0; j < 4; ++j) {
+      if ((i / 4) % 2 == 0)
+        set_text(in[j], texts[i + j]);
+      else
+        set_ids(in[j], ids[i + j]);
+    }
+    calls.add(req.send().then([&, i, k](capnp::Response<Session::PredictResults>&& res) {
+      CHECK(res.getResults().size() == 4);
+      for (size_t j = 0; j < 4 && j < res.getResults().size(); ++j) {
+        auto pooled = (i / 4) % 2 == 0 ? model().ref->pool_text(texts[i + j])
+                                       : model().ref->pool_ids(ids[i + j].ids, ids[i + j].weights);
+        check_prediction(*model().ref, pooled, res.getResults()[j], k);
+      }
+      ++answered;
+    }));
+  }
+  kj::joinPromises(calls.releaseAsArray()).wait(cl.wait_scope());
+  CHECK(answered == 100);
+}
