@@ -30,14 +30,7 @@ WORK=$(mktemp -d /tmp/tessera-fasttext.XXXXXX)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 
-cleanup() {
-  local rc=$?
-  stop_cluster
-  if [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+install_cleanup
 
 for b in tessera tessera-node; do
   [ -x "$BIN/$b" ] || die "$BIN/$b missing: build first (cmake --build build -j2)"

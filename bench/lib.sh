@@ -145,6 +145,12 @@ stop_cluster() {
   log "cluster stopped"
 }
 
+# install_cleanup: on exit stop the cluster and remove $WORK (unless KEEP=1); Ctrl-C exits 130.
+install_cleanup() {
+  trap 'rc=$?; stop_cluster; [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
+  trap 'exit 130' INT TERM
+}
+
 tcli() { "$BIN/tessera" --connect "$GATEWAY" --token "$BENCH_TOKEN" "$@"; }
 
 # load_model DIR NAME: waits (up to 20 min) until the model's active version is serving.

@@ -14,7 +14,7 @@ WORK=$(mktemp -d /tmp/tessera-lifecycle.XXXXXX)
 BUCKETS=${1:-1000000}
 source bench/lib.sh
 snapshot_bins tessera tessera-node
-trap 'stop_cluster; rm -rf "$WORK"' EXIT
+install_cleanup
 
 log "generating v1, v2 (new embedder and head) and v3 (new head only) with $BUCKETS buckets"
 "$BIN/tessera" gen-model "$WORK/v1" --buckets "$BUCKETS" --seed 42 2>/dev/null
