@@ -345,3 +345,32 @@ TEST_CASE("requests pick a version by number, by label, or get the active one", 
                                        }).ignoreResult());
   CHECK(served_by([](auto m) { m.setName("m"); }).wait(ws) == 1);
 }
+
+TEST_CASE("a node dying mid-load fails that load at once and leaves the serving version",
+          "[lifecycle][fault]") {
+  model_fixture v1{spec(48)};
+  model_fixture v2{spec(49)};
+  local_cluster c;
+  client admin{c.gateway(), c.admin_token()};
+  client users{c.gateway(), c.user_token()};
+  REQUIRE(load_model(admin, v1.path, "m", 2) == 1);  // two replicas: survives a node
+  // Freeze shard-3 so its part of the load cannot finish, then kill it mid-load.
+  auto victim = c.node_pid("shard-3");
+  ::kill(victim, SIGSTOP);
+  auto req = admin.admin().loadRequest();
+  req.initOptions().setPath(v2.path);
+  req.getOptions().setName("m");
+  req.getOptions().setActivate(true);
+  auto t0 = std::chrono::steady_clock::now();
+  auto load = req.send().ignoreResult();
+  after(admin, 300ms).wait(admin.wait_scope());
+  ::kill(victim, SIGKILL);
+  expect_error(admin, "unavailable", kj::mv(load), "shard-3");
+  // Failed as soon as the node went down, not at the 600 s load timeout.
+  CHECK(std::chrono::steady_clock::now() - t0 < 10s);
+  auto st = take_status(admin);
+  CHECK(st.active["m"] == 1);
+  auto t = traffic_for(users, "m", random_texts(v1.spec, 50, 9), {{1, v1.ref.get()}}, 2, 500ms);
+  CHECK(t.failed == 0);
+  CHECK(t.ok > 0);
+}
