@@ -66,6 +66,9 @@ void render_version(std::ostringstream& os, ::ModelInfo::Reader m, ::VersionInfo
      << "  labels " << v.getLabelCount() << "  output " << text(v.getOutput());
   if (v.getError().size() > 0) os << "  error: " << text(v.getError());
   os << "\n";
+  // Sub-models: a shared embedder shows its user count; its bytes count once per node.
+  if (v.getEmbedder().size() > 0) os << "    embedder " << text(v.getEmbedder()) << "\n";
+  if (v.getClassifier().size() > 0) os << "    classifier " << text(v.getClassifier()) << "\n";
   std::map<std::string, uint64_t> per_node;
   for (auto s : v.getShards()) {
     os << "    shard " << text(s.getTensor()) << " rows [" << s.getRowBegin() << ", "
@@ -77,7 +80,7 @@ void render_version(std::ostringstream& os, ::ModelInfo::Reader m, ::VersionInfo
     os << "\n";
   }
   if (per_node.empty()) return;
-  os << "    bytes per node:";
+  os << "    bytes per node (this version's view, shared embedder included):";
   for (const auto& [node, bytes] : per_node) os << " " << node << "=" << human_bytes(bytes);
   os << "\n";
 }
