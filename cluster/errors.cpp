@@ -50,7 +50,9 @@ caf::error make_error(errc code, std::string message) {
                     caf::make_message(std::move(message))};
 }
 
-bool is(const caf::error& e, errc code) { return e && code_of(e) == code; }
+bool is(const caf::error& e, errc code) {
+  return e && code_of(e) == code;
+}
 
 errc code_of(const caf::error& e) {
   if (!e) return errc::ok;
