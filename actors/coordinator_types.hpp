@@ -52,6 +52,7 @@ struct load_request {
   std::string name;  // empty: the manifest's name
   uint32_t replicas = 1;
   bool activate = false;
+  bool exact_pooling = false;  // gather rows and sum in id order (see schemas/tessera.capnp)
 };
 
 struct load_reply {
@@ -85,6 +86,7 @@ struct version_info {
   std::string output;
   std::vector<shard_info> shards;
   std::string error;
+  bool exact_pooling = false;
 };
 
 struct model_info {

@@ -13,8 +13,9 @@ namespace tessera {
 using shard_actor = caf::typed_actor<
     // Pools a batch of bags over this replica's rows (embedding replicas).
     caf::replies_to<pool_atom, pool_request>::with<pool_reply>,
-    // Returns the rows named by uint32 local ids as float32 bytes (embedding replicas).
-    caf::replies_to<gather_atom, uint64_t, std::vector<char>>::with<std::vector<char>>,
+    // Returns the rows named by the request's local row ids, in order, as float32 bytes
+    // (embedding replicas; used for exact pooling). Offsets and weights are ignored.
+    caf::replies_to<gather_atom, pool_request>::with<std::vector<char>>,
     // Returns this replica's slice of W x + b for a batch of inputs (layer replicas).
     caf::replies_to<layer_atom, layer_request>::with<layer_reply>,
     // Returns per input this replica's top-k logits, max and sum of exp (layer replicas).

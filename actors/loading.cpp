@@ -297,6 +297,7 @@ void start_load(coordinator_self self, load_request req,
   v->model = name;
   v->path = pkg->dir();
   v->meta = pkg->meta();
+  v->exact_pooling = req.exact_pooling;
   if (auto err = describe_version(*v, *pkg)) return refuse(std::move(err));
   auto fresh = share_or_new(st.reg, *v);
   if (!fresh) return refuse(fresh.error());

@@ -69,6 +69,7 @@ version_info version_entry::info() const {
   vi.label_count = labels ? static_cast<uint32_t>(labels->size()) : 0;
   vi.output = has_classifier() ? to_string(output) : "none";
   vi.error = error;
+  vi.exact_pooling = exact_pooling;
   for (const auto* sub : {embedder.get(), classifier.get()}) {
     if (!sub) continue;
     for (const auto& t : sub->tensors)

@@ -84,6 +84,7 @@ struct version_entry {
   std::shared_ptr<const fasttext_hs_tree> hs_tree;  // hs only
   bool fasttext_rules = false;  // fastText featurizer: ova uses fastText's table sigmoid
   pooling_kind pooling = pooling_kind::mean;
+  bool exact_pooling = false;  // gather rows, sum in id order on the coordinator
   output_kind output = output_kind::softmax;
   std::vector<activation_kind> activations;
   uint64_t inflight = 0;  // requests running on this version

@@ -80,6 +80,33 @@ std::shared_ptr<run_state<Reply>> start(coordinator_self self, std::shared_ptr<v
   return rs;
 }
 
+// Stage 1, exact: gather every bag's rows from the shards and sum them in id order here.
+template <class Reply>
+void gather_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
+                  std::vector<pool_request> msgs, std::function<void(std::vector<float>)> next) {
+  // The bags must outlive the fan-out: keep a copy with the run. Shards need only the rows.
+  auto kept = std::make_shared<bag_inputs>(bags);
+  for (auto& m : msgs) {
+    m.offsets.clear();
+    m.weights.clear();
+  }
+  fan_out<std::vector<char>>(
+      rs->self, rs->v, &rs->v->table(), gather_atom::value, std::move(msgs), rs->deadline,
+      [rs, kept, next](std::vector<std::vector<char>> replies) {
+        auto& v = *rs->v;
+        std::vector<std::vector<float>> rows(replies.size());
+        for (size_t s = 0; s < replies.size(); ++s)
+          if (!from_bytes(replies[s], rows[s]) || rows[s].size() % v.table().cols != 0)
+            return rs->finish(make_error(errc::internal,
+                                         "malformed gather reply from shard " + std::to_string(s)));
+        std::vector<float> pooled;
+        pool_gathered(v.table().ranges(), kept->ids, kept->weights, rows, v.table().cols, v.pooling,
+                      pooled, rs->counts);
+        next(std::move(pooled));
+      },
+      [rs](caf::error err) { rs->finish(std::move(err)); });
+}
+
 // Stage 1: pool every bag over the embedding shards, then reduce into `pooled` (batch x dim).
 template <class Reply>
 void pool_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
@@ -94,6 +121,7 @@ void pool_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
     msgs[s].offsets = to_bytes(split[s].offsets);
     msgs[s].weights = to_bytes(split[s].weights);
   }
+  if (v.exact_pooling) return gather_stage(rs, bags, std::move(msgs), std::move(next));
   fan_out<pool_reply>(
       rs->self, rs->v, &rs->v->table(), pool_atom::value, std::move(msgs), rs->deadline,
       [rs, next](std::vector<pool_reply> replies) {
@@ -161,7 +189,7 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
   if (last && v.output == output_kind::softmax) {
     return fan_out<layer_reply>(
         rs->self, rs->v, tensor, topk_atom::value, std::move(msgs), rs->deadline,
-        [rs](std::vector<layer_reply> replies) {
+        [rs, every_logit = shard_k < 0, labels = tensor->rows](std::vector<layer_reply> replies) {
           std::vector<std::vector<topk_partial>> parts(replies.size());
           for (size_t s = 0; s < replies.size(); ++s)
             if (!decode_topk(replies[s].payload, parts[s]) || parts[s].size() != rs->batch)
@@ -172,6 +200,8 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
           for (size_t b = 0; b < rs->batch; ++b) {
             if (rs->counts[b] == 0) continue;  // no known feature: no prediction (as fastText)
             for (size_t s = 0; s < parts.size(); ++s) per_input[s] = std::move(parts[s][b]);
+            if (rs->v->exact_pooling && every_logit && per_input.size() > 1)
+              per_input = {join_all_logits(per_input, static_cast<uint32_t>(labels))};
             reply.results[b] = merge_topk(per_input, rs->ks[b], rs->thresholds[b]);
           }
           reply.labels = rs->v->labels;

@@ -59,11 +59,10 @@ caf::expected<pool_reply> handle_pool(const shard_data& d, const pool_request& r
   return pool_reply{to_bytes(sums), to_bytes(counts)};
 }
 
-caf::expected<std::vector<char>> handle_gather(const shard_data& d, uint64_t epoch,
-                                               const std::vector<char>& ids) {
-  if (auto err = check(d, epoch, shard_kind::embedding)) return err;
+caf::expected<std::vector<char>> handle_gather(const shard_data& d, const pool_request& req) {
+  if (auto err = check(d, req.epoch, shard_kind::embedding)) return err;
   std::vector<uint32_t> rows;
-  if (!from_bytes(ids, rows)) return make_error(errc::invalid_argument, "ragged gather ids");
+  if (!from_bytes(req.rows, rows)) return make_error(errc::invalid_argument, "ragged gather ids");
   std::vector<float> out;
   out.reserve(rows.size() * d.rows.cols);
   for (auto r : rows) {
@@ -109,9 +108,8 @@ shard_actor::behavior_type shard_impl(shard_actor::stateful_pointer<shard_state>
         if (!r) return r.error();
         return std::move(*r);
       },
-      [self](gather_atom, uint64_t epoch,
-             const std::vector<char>& ids) -> caf::result<std::vector<char>> {
-        auto r = handle_gather(*self->state.data, epoch, ids);
+      [self](gather_atom, const pool_request& req) -> caf::result<std::vector<char>> {
+        auto r = handle_gather(*self->state.data, req);
         if (!r) return r.error();
         return std::move(*r);
       },

@@ -28,8 +28,7 @@ shard_actor::behavior_type shard_impl(shard_actor::stateful_pointer<shard_state>
 
 // The message handlers as plain functions, testable without an actor system.
 caf::expected<pool_reply> handle_pool(const shard_data& d, const pool_request& req);
-caf::expected<std::vector<char>> handle_gather(const shard_data& d, uint64_t epoch,
-                                               const std::vector<char>& ids);
+caf::expected<std::vector<char>> handle_gather(const shard_data& d, const pool_request& req);
 caf::expected<layer_reply> handle_layer(const shard_data& d, const layer_request& req);
 caf::expected<layer_reply> handle_topk(const shard_data& d, const layer_request& req);
 

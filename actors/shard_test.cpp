@@ -76,7 +76,7 @@ TEST_CASE("a replica refuses a message for another epoch", "[shard]") {
   auto r = handle_pool(d, pool(8, {0}, {0, 1}));
   REQUIRE(!r);
   CHECK(code_of(r.error()) == errc::epoch_mismatch);
-  auto g = handle_gather(d, 6, to_bytes(std::vector<uint32_t>{0}));
+  auto g = handle_gather(d, pool(6, {0}, {0, 1}));
   CHECK(code_of(g.error()) == errc::epoch_mismatch);
 }
 
@@ -95,7 +95,7 @@ TEST_CASE("a replica refuses rows outside its range and malformed payloads", "[s
 
 TEST_CASE("gather returns the named rows in order", "[shard]") {
   auto d = embedding_replica();
-  auto g = handle_gather(d, 7, to_bytes(std::vector<uint32_t>{2, 0}));
+  auto g = handle_gather(d, pool(7, {2, 0}, {0, 2}));
   REQUIRE(g);
   std::vector<float> rows;
   REQUIRE(from_bytes(*g, rows));

@@ -130,7 +130,7 @@ int run_status(const status_options& opts) {
 
 load_result load_with_progress(const client_options& c, const std::string& abs_path,
                                const std::string& name, uint32_t replicas, bool activate,
-                               bool show_progress) {
+                               bool show_progress, bool exact_pooling) {
   connection conn(c);
   auto req = conn.admin().loadRequest();
   auto o = req.initOptions();
@@ -138,6 +138,7 @@ load_result load_with_progress(const client_options& c, const std::string& abs_p
   o.setName(name);
   o.setReplicas(replicas);
   o.setActivate(activate);
+  o.setExactPooling(exact_pooling);
   auto call = req.send();
 
   std::unique_ptr<connection> poller;
@@ -169,7 +170,7 @@ load_result load_with_progress(const client_options& c, const std::string& abs_p
 int run_load(const load_options& opts) {
   bool show = opts.progress || ::isatty(STDERR_FILENO) != 0;
   auto r = load_with_progress(opts.client, absolute_path(opts.path), opts.name, opts.replicas,
-                              opts.activate, show);
+                              opts.activate, show, opts.exact_pooling);
   std::cout << r.version << std::endl;
   return 0;
 }

@@ -25,7 +25,8 @@ struct load_options {
   std::string name;
   uint32_t replicas = 0;
   bool activate = false;
-  bool progress = false;  // force progress on stderr even when it is not a tty
+  bool progress = false;       // force progress on stderr even when it is not a tty
+  bool exact_pooling = false;  // sum gathered rows in id order (fastText parity when sharded)
 };
 // Prints the new version number alone on stdout.
 int run_load(const load_options& opts);
@@ -65,6 +66,6 @@ struct load_result {
 };
 load_result load_with_progress(const client_options& c, const std::string& abs_path,
                                const std::string& name, uint32_t replicas, bool activate,
-                               bool show_progress);
+                               bool show_progress, bool exact_pooling = false);
 
 }  // namespace tessera::cli

@@ -49,7 +49,8 @@ nlohmann::json version_json(::VersionInfo::Reader v) {
           {"label_count", v.getLabelCount()},
           {"output", text(v.getOutput())},
           {"shards", shards},
-          {"error", text(v.getError())}};
+          {"error", text(v.getError())},
+          {"exact_pooling", v.getExactPooling()}};
 }
 
 // Labels pinned to version `version`, e.g. " [stable,canary]".
@@ -63,7 +64,8 @@ std::string labels_of(::ModelInfo::Reader m, uint64_t version) {
 void render_version(std::ostringstream& os, ::ModelInfo::Reader m, ::VersionInfo::Reader v) {
   os << "  v" << v.getVersion() << "  " << text(v.getState()) << "  epoch " << v.getEpoch()
      << labels_of(m, v.getVersion()) << "  dim " << v.getDim() << "  rows " << v.getRows()
-     << "  labels " << v.getLabelCount() << "  output " << text(v.getOutput());
+     << "  labels " << v.getLabelCount() << "  output " << text(v.getOutput())
+     << (v.getExactPooling() ? "  exact pooling" : "");
   if (v.getError().size() > 0) os << "  error: " << text(v.getError());
   os << "\n";
   // Sub-models: a shared embedder shows its user count; its bytes count once per node.

@@ -75,6 +75,9 @@ void wire_admin(CLI::App& app, globals& g, action& run) {
   l->add_option("--name", lo.name, "model name (default: the manifest's)");
   l->add_option("--replicas", lo.replicas, "replication factor (default 1)");
   l->add_flag("--activate", lo.activate, "activate once ready");
+  l->add_flag("--exact-pooling", lo.exact_pooling,
+              "gather rows and sum them in id order on the coordinator: bit-identical to one "
+              "shard (fastText parity), at the cost of moving rows");
   l->add_flag("--progress", lo.progress, "show progress even when stderr is not a tty");
   l->callback([&] {
     lo.client = g.resolved(3600);

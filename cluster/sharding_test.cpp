@@ -273,3 +273,47 @@ TEST_CASE("activate applies relu, tanh and sigmoid element-wise and none leaves 
 }
 
 }  // namespace tessera
+
+TEST_CASE("pooling gathered rows is bit-identical to one shard however the table is split",
+          "[sharding]") {
+  std::mt19937 rng{11};
+  std::uniform_real_distribution<float> u(-1, 1);
+  const uint64_t rows = 97, cols = 5;
+  tessera::row_block table;
+  table.rows = rows;
+  table.cols = cols;
+  table.data = std::shared_ptr<float>(new float[rows * cols], std::default_delete<float[]>());
+  for (uint64_t i = 0; i < rows * cols; ++i) table.data.get()[i] = u(rng) * 100;
+  std::vector<std::vector<int64_t>> bags(20);
+  std::vector<std::vector<float>> weights(20);
+  for (size_t b = 0; b < bags.size(); ++b) {
+    for (size_t e = 0; e < 3 + b % 9; ++e) bags[b].push_back(rng() % rows);
+    if (b % 3 == 0) weights[b].assign(bags[b].size(), 0.5f + (b % 4));
+  }
+  for (bool weighted : {false, true}) {
+    auto w = weighted ? weights : std::vector<std::vector<float>>{};
+    // The reference: the whole table in one shard.
+    auto one = tessera::split_rows(rows, 1);
+    auto split1 = tessera::split_bags(one, bags, w);
+    std::vector<float> part, part_counts, want;
+    tessera::pool_bags(table, split1[0], part, part_counts);
+    tessera::reduce_pools({part}, {part_counts}, bags.size(), cols, tessera::pooling_kind::mean,
+                          want);
+    for (size_t n : {1, 2, 3, 7}) {
+      INFO("shards " << n << " weighted " << weighted);
+      auto ranges = tessera::split_rows(rows, n);
+      auto split = tessera::split_bags(ranges, bags, w);
+      std::vector<std::vector<float>> gathered(n);
+      for (size_t s = 0; s < n; ++s)
+        for (auto r : split[s].rows) {
+          const float* src = table.row(ranges[s].begin + r);
+          gathered[s].insert(gathered[s].end(), src, src + cols);
+        }
+      std::vector<float> got, counts;
+      tessera::pool_gathered(ranges, bags, w, gathered, cols, tessera::pooling_kind::mean, got,
+                             counts);
+      CHECK(got == want);  // bit for bit
+      CHECK(counts == part_counts);
+    }
+  }
+}

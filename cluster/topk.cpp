@@ -219,4 +219,12 @@ bool decode_floats(const std::vector<char>& bytes, std::vector<float>& out) {
   return true;
 }
 
+topk_partial join_all_logits(const std::vector<topk_partial>& parts, uint32_t labels) {
+  std::vector<float> logits(labels, 0.0f);
+  for (const auto& p : parts)
+    for (const auto& [label, logit] : p.candidates)
+      if (label < labels) logits[label] = logit;
+  return shard_topk(logits.data(), labels, 0, -1);
+}
+
 }  // namespace tessera

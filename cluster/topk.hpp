@@ -36,6 +36,12 @@ std::vector<scored_label> merge_topk(const std::vector<topk_partial>& parts, int
 // heap saw, not only the candidates; shards asked with k < 0 (all candidates) make the merge
 // replay that heap exactly, at the cost of sending every logit.
 
+// When the shards sent every logit (k < 0), one partial over all `labels` rows in label order,
+// as a single shard would compute it: merge_topk of it sums exp() sequentially like fastText
+// instead of rescaling per-shard sums, so the result is bit-identical however the output
+// layer is split. Labels no partial names get logit 0 (callers pass complete partials).
+topk_partial join_all_logits(const std::vector<topk_partial>& parts, uint32_t labels);
+
 // fastText's heap selection over explicit (label, p) in label order: the ranking step shared
 // with the ova and hs outputs. Keeps probabilities >= threshold; k < 0 means all.
 std::vector<scored_label> select_topk(const std::vector<std::pair<uint32_t, float>>& probs,

@@ -97,6 +97,27 @@ TEST_CASE("merged top-k over 1 to 5 shards equals fastText's prediction over all
   }
 }
 
+TEST_CASE("joining every shard's logits reproduces fastText bit for bit on any split") {
+  std::mt19937 rng(77);
+  std::normal_distribution<float> logit(0.f, 3.f);
+  for (int trial = 0; trial < 200; ++trial) {
+    const auto labels = static_cast<uint32_t>(2 + rng() % 60);
+    std::vector<float> logits(labels);
+    for (float& x : logits) x = logit(rng);
+    for (int32_t k : {1, 3, -1}) {
+      const auto ref = reference_predict(logits, k, 0.0f);
+      for (size_t shards = 2; shards <= 5; ++shards) {
+        std::vector<topk_partial> parts;
+        for (const auto& r : split_rows(labels, shards))
+          parts.push_back(shard_topk(logits.data() + r.begin, static_cast<uint32_t>(r.size()),
+                                     static_cast<uint32_t>(r.begin), -1));
+        CAPTURE(trial, labels, k, shards);
+        check_same(merge_topk({join_all_logits(parts, labels)}, k, 0.0f), ref, true);
+      }
+    }
+  }
+}
+
 TEST_CASE("equal logits across shard boundaries are all kept as candidates") {
   // Label 2..5 tie at the k-th place and straddle the shards.
   const std::vector<float> logits = {0.5f, 3.f, 2.f, 2.f, 2.f, 2.f, -1.f, 1.f};

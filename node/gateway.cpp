@@ -49,6 +49,7 @@ class admin_impl final : public Admin::Server {
     req.name = o.getName();
     req.replicas = std::max<uint32_t>(o.getReplicas(), 1);
     req.activate = o.getActivate();
+    req.exact_pooling = o.getExactPooling();
     if (req.path.empty()) return refuse(errc::invalid_argument, "package path is empty");
     return env_.bridge
         .ask<load_reply>(env_.coord, env_.load_timeout(), load_atom::value, std::move(req))

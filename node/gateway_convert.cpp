@@ -77,6 +77,7 @@ void fill(ModelInfo::Builder b, const model_info& m) {
     vb.setLabelCount(v.label_count);
     vb.setOutput(v.output);
     vb.setError(v.error);
+    vb.setExactPooling(v.exact_pooling);
     auto ss = vb.initShards(static_cast<unsigned>(v.shards.size()));
     for (size_t j = 0; j < v.shards.size(); ++j) {
       const auto& s = v.shards[j];

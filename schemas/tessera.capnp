@@ -71,6 +71,7 @@ struct VersionInfo {
   output @9 :Text;         # softmax, ova, hs
   shards @10 :List(ShardInfo);
   error @11 :Text;
+  exactPooling @12 :Bool;
 }
 
 struct ShardInfo {
@@ -110,6 +111,9 @@ struct LoadOptions {
   name @1 :Text;           # model name; empty = the manifest's name
   replicas @2 :UInt32;     # replication factor R; 0 = default (1)
   activate @3 :Bool;       # activate once ready (the first version always activates)
+  exactPooling @4 :Bool;   # pool by gathering rows and summing them in id order on the
+                           # coordinator: bit-identical to one shard (fastText parity), at the
+                           # cost of moving rows instead of one partial sum per shard
 }
 
 interface Tessera @0xeb255bec4488fdf6 {

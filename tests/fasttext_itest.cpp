@@ -387,7 +387,8 @@ bool skip_without_fasttext() {
   return true;
 }
 
-// A cluster of `shards` shard nodes with every model loaded under its name.
+// A cluster of `shards` shard nodes with every model loaded under its name, and on several
+// shards also as NAME-exact with --exact-pooling (the same package: its embedder is shared).
 std::unique_ptr<local_cluster> make_cluster(size_t shards) {
   cluster_options o;
   o.shard_nodes = shards;
@@ -398,6 +399,11 @@ std::unique_ptr<local_cluster> make_cluster(size_t shards) {
     int rc = c->cli({"load", m.package, "--name", m.name}, &out, &err);
     INFO("tessera load " << m.package << ": " << err);
     REQUIRE(rc == 0);
+    if (shards > 1) {
+      rc = c->cli({"load", m.package, "--name", m.name + "-exact", "--exact-pooling"}, &out, &err);
+      INFO("tessera load --exact-pooling " << m.package << ": " << err);
+      REQUIRE(rc == 0);
+    }
   }
   return c;
 }
@@ -499,6 +505,19 @@ TEST_CASE("a 3-shard cluster answers like fasttext predict-prob", "[fasttext]") 
       auto got = tessera_predict(c, m.name, pc.k, pc.threshold);
       CHECK(parity_failures(want, got, &env().expected.at(ft_env::key(m.name, -1, ""))) == "");
       if (identical_on_3_shards.count(m.name)) CHECK(first_difference(want, got) == "");
+    }
+}
+
+TEST_CASE("a 3-shard cluster with exact pooling answers byte for byte like fastText",
+          "[fasttext]") {
+  if (skip_without_fasttext()) return;
+  auto& c = cluster3();
+  for (const auto& m : env().models)
+    for (const auto& pc : predict_cases) {
+      auto key = ft_env::key(m.name, pc.k, pc.threshold);
+      INFO(key << " (exact pooling)");
+      auto got = tessera_predict(c, m.name + "-exact", pc.k, pc.threshold);
+      CHECK(first_difference(env().expected.at(key), got) == "");
     }
 }
 
