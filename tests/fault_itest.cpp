@@ -110,3 +110,43 @@ TEST_CASE("killing a shard node mid-traffic gives correct answers or typed error
           std::string::npos);
   }
 }
+
+TEST_CASE("calls over max_inflight are refused overloaded, the rest answered correctly",
+          "[fault]") {
+  model_fixture model{small_model()};
+  cluster_options opts;
+  opts.max_inflight = 4;
+  local_cluster c{opts};
+  client cl{c.gateway(), c.admin_token()};
+  {
+    auto req = cl.admin().loadRequest();
+    req.initOptions().setPath(model.path);
+    req.getOptions().setName("m");
+    req.send().wait(cl.wait_scope());
+  }
+  auto texts = random_texts(model.spec, 64, 12);
+  kj::Vector<kj::Promise<void>> calls;
+  size_t ok = 0, overloaded = 0, other = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto req = cl.session().predictRequest();
+    req.initModel().setName("m");
+    req.setTopK(1);
+    req.initInputs(1)[0].setText(texts[i]);
+    calls.add(req.send().then(
+        [&, i](capnp::Response<Session::PredictResults>&& res) {
+          ++ok;
+          check_prediction(*model.ref, model.ref->pool_text(texts[i]), res.getResults()[0], 1);
+        },
+        [&](kj::Exception&& e) {
+          if (error_code(e) == "overloaded" && e.getType() == kj::Exception::Type::OVERLOADED)
+            ++overloaded;
+          else
+            ++other;
+        }));
+  }
+  kj::joinPromises(calls.releaseAsArray()).wait(cl.wait_scope());
+  CHECK(ok > 0);
+  CHECK(overloaded > 0);  // 64 calls at once against a limit of 4
+  CHECK(other == 0);
+  CHECK(ok + overloaded == texts.size());
+}

@@ -125,7 +125,8 @@ local_cluster::local_cluster(const cluster_options& opts) {
   std::ostringstream toml;
   toml << "name = \"itest\"\nlog_level = \"info\"\n"
        << "[limits]\nmax_inputs = " << opts.max_inputs
-       << "\nrequest_timeout_ms = " << opts.request_timeout_ms << "\n"
+       << "\nrequest_timeout_ms = " << opts.request_timeout_ms
+       << "\nmax_inflight = " << opts.max_inflight << "\n"
        << "[[nodes]]\nname = \"coord\"\nhost = \"127.0.0.1\"\nport = " << ports[0]
        << "\nroles = [\"coordinator\"]\ngateway_port = " << ports[1] << "\n";
   for (size_t i = 0; i < opts.shard_nodes; ++i)

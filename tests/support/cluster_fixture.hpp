@@ -35,6 +35,7 @@ struct cluster_options {
   std::string memory_budget = "4GiB";
   uint32_t max_inputs = 1024;
   uint32_t request_timeout_ms = 5000;
+  uint32_t max_inflight = 4096;
   std::string extra_toml;  // appended verbatim
 };
 
