@@ -113,7 +113,6 @@ cluster_status make_status(coordinator_state& st) {
   return out;
 }
 
-template <class Reply>
 caf::expected<std::shared_ptr<version_entry>> admit(coordinator_self self,
                                                     const predict_request& req) {
   auto& st = self->state;
@@ -144,7 +143,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, cluster
   self->delayed_send(self, tick_interval, tick_atom::value);
   return {
       [self](predict_atom, predict_request& req) -> caf::result<predict_reply> {
-        auto v = admit<predict_reply>(self, req);
+        auto v = admit(self, req);
         if (!v) return v.error();
         if (!(*v)->has_classifier())
           return make_error(errc::unsupported,
@@ -160,7 +159,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, cluster
         return rp;
       },
       [self](embed_atom, predict_request& req) -> caf::result<embed_reply> {
-        auto v = admit<embed_reply>(self, req);
+        auto v = admit(self, req);
         if (!v) return v.error();
         auto bags = build_bags(**v, self->state.cfg.limits, req.inputs);
         if (!bags) return bags.error();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 
 #include <caf/all.hpp>
 
@@ -213,22 +214,17 @@ caf::error place(coordinator_self self, const std::vector<submodel_entry*>& fres
   for (auto& [n, m] : st.members)
     if (m.up) members.push_back({n, m.cfg.memory_budget, st.reg.bytes_on(n)});
   std::vector<placement_tensor> tensors;
-  std::vector<tensor_shards*> targets;
+  std::map<std::string, std::pair<submodel_entry*, tensor_shards*>> targets;  // by tensor name
   for (auto* s : fresh)
     for (auto& t : s->tensors) {
       uint64_t row_bytes = t.cols * sizeof(float) + (t.bias.empty() ? 0 : sizeof(float));
       tensors.push_back({t.tensor, t.rows, row_bytes});
-      targets.push_back(&t);
+      targets[t.tensor] = {s, &t};
     }
   auto placed = place_model(tensors, members, replicas, whole_tensor_max_bytes);
   if (!placed) return placed.error();
   for (auto& a : *placed) {
-    auto ti = std::find_if(targets.begin(), targets.end(),
-                           [&](tensor_shards* t) { return t->tensor == a.tensor; });
-    auto* t = *ti;
-    auto* owner = std::find_if(fresh.begin(), fresh.end(), [&](submodel_entry* s) {
-      return !s->tensors.empty() && &s->tensors.front() <= t && t <= &s->tensors.back();
-    })[0];
+    auto [owner, t] = targets.at(a.tensor);
     shard_ref s;
     s.index = a.shard;
     s.rows = a.rows;

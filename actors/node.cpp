@@ -15,7 +15,7 @@ std::shared_ptr<spdlog::logger> log() {
 }
 
 // Runs on a loader thread: reads the replica's rows (and bias) and verifies them.
-void load_rows(shard_spec spec, std::shared_ptr<load_slot> slot, node_actor node) {
+void load_rows(package pkg, shard_spec spec, std::shared_ptr<load_slot> slot, node_actor node) {
   auto finish = [&](std::shared_ptr<shard_data> data, caf::error err) {
     {
       std::lock_guard<std::mutex> guard{slot->mtx};
@@ -24,16 +24,14 @@ void load_rows(shard_spec spec, std::shared_ptr<load_slot> slot, node_actor node
     }
     caf::anon_send(node, loaded_atom::value, spec.replica_id);
   };
-  auto pkg = package::open(spec.package_dir);
-  if (!pkg) return finish(nullptr, pkg.error());
   auto progress = [&](uint64_t done, uint64_t) { slot->bytes_done = done; };
-  auto rows = pkg->read_rows(spec.tensor, spec.row_begin, spec.row_end, progress);
+  auto rows = pkg.read_rows(spec.tensor, spec.row_begin, spec.row_end, progress);
   if (!rows) return finish(nullptr, rows.error());
   auto data = std::make_shared<shard_data>();
   data->spec = spec;
   data->rows = std::move(*rows);
   if (!spec.bias.empty()) {
-    auto bias = pkg->read_rows(spec.bias, spec.row_begin, spec.row_end);
+    auto bias = pkg.read_rows(spec.bias, spec.row_begin, spec.row_end);
     if (!bias) return finish(nullptr, bias.error());
     data->bias = std::move(*bias);
   }
@@ -50,10 +48,8 @@ void release(node_state& st, const std::string& id) {
 
 }  // namespace
 
-caf::expected<uint64_t> replica_bytes(const shard_spec& spec) {
-  auto pkg = package::open(spec.package_dir);
-  if (!pkg) return pkg.error();
-  const auto* t = pkg->meta().find_tensor(spec.tensor);
+caf::expected<uint64_t> replica_bytes(const package& pkg, const shard_spec& spec) {
+  const auto* t = pkg.meta().find_tensor(spec.tensor);
   if (!t) return make_error(errc::corrupt_package, "no tensor " + spec.tensor);
   if (spec.row_begin >= spec.row_end || spec.row_end > t->rows)
     return make_error(errc::invalid_argument, "rows [" + std::to_string(spec.row_begin) + ", " +
@@ -62,7 +58,7 @@ caf::expected<uint64_t> replica_bytes(const shard_spec& spec) {
   uint64_t rows = spec.row_end - spec.row_begin;
   uint64_t bytes = rows * t->cols * sizeof(float);
   if (!spec.bias.empty()) {
-    const auto* b = pkg->meta().find_tensor(spec.bias);
+    const auto* b = pkg.meta().find_tensor(spec.bias);
     if (!b || b->rows != t->rows)
       return make_error(errc::corrupt_package, "bias " + spec.bias + " does not match");
     bytes += rows * b->cols * sizeof(float);
@@ -99,7 +95,10 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           it->second.waiting.push_back(rp);
           return rp;
         }
-        auto bytes = replica_bytes(spec);
+        // Opened (manifest parsed and validated) once here; the loader thread reuses it.
+        auto pkg = package::open(spec.package_dir);
+        if (!pkg) return pkg.error();
+        auto bytes = replica_bytes(*pkg, spec);
         if (!bytes) return bytes.error();
         if (st.opts.budget_bytes > 0 && st.used_bytes + *bytes > st.opts.budget_bytes)
           return make_error(errc::insufficient_memory,
@@ -115,7 +114,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         auto rp = self->make_response_promise<shard_actor>();
         entry.waiting.push_back(rp);
         st.used_bytes += *bytes;
-        std::thread{load_rows, spec, entry.slot, node_actor{self}}.detach();
+        std::thread{load_rows, std::move(*pkg), spec, entry.slot, node_actor{self}}.detach();
         st.replicas.emplace(spec.replica_id, std::move(entry));
         log()->info("loading {} rows [{}, {}) of {} ({} bytes)", spec.replica_id, spec.row_begin,
                     spec.row_end, spec.tensor, *bytes);

@@ -52,7 +52,7 @@ struct node_state {
 node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> self,
                                     node_options opts);
 
-// Bytes a replica of `spec` will hold (rows and bias), read from the package's manifest.
-caf::expected<uint64_t> replica_bytes(const shard_spec& spec);
+// Bytes a replica of `spec` will hold (rows and bias), from the opened package's manifest.
+caf::expected<uint64_t> replica_bytes(const package& pkg, const shard_spec& spec);
 
 }  // namespace tessera
