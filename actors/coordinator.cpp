@@ -1,5 +1,5 @@
 #include "actors/coordinator.hpp"
-#include "cluster/logger.hpp"
+#include "base/logger.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -116,26 +116,20 @@ cluster_status make_status(coordinator_state& st) {
 caf::expected<std::shared_ptr<version_entry>> admit(coordinator_self self,
                                                     const predict_request& req) {
   auto& st = self->state;
-  if (st.requests_running >= st.cfg.limits.max_inflight)
+  if (st.requests_running >= st.cfg.max_inflight)
     return make_error(errc::overloaded,
                       std::to_string(st.requests_running) + " requests in flight; retry later");
   return st.reg.resolve(req.model);
 }
 
-coordinator_actor::behavior_type coordinator_impl(coordinator_self self, cluster_config cfg,
+coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordinator_options opts,
                                                   node_actor local_node) {
   auto& st = self->state;
-  st.cfg = std::move(cfg);
-  for (const auto& n : st.cfg.nodes) {
-    if (!n.has_role("shard")) continue;
-    auto& m = st.members[n.name];
-    m.cfg = n;
-  }
-  if (local_node) {
-    if (auto* me = st.cfg.coordinator(); me && st.members.count(me->name)) {
-      st.members[me->name].local = true;
-      self->send(self, member_atom::value, me->name, local_node);
-    }
+  st.cfg = std::move(opts);
+  for (const auto& n : st.cfg.members) st.members[n.name].cfg = n;
+  if (local_node && st.members.count(st.cfg.local_member)) {
+    st.members[st.cfg.local_member].local = true;
+    self->send(self, member_atom::value, st.cfg.local_member, local_node);
   }
   for (auto& [name, m] : st.members)
     if (!m.local) connect(self, m);
@@ -149,19 +143,19 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, cluster
           return make_error(errc::unsupported,
                             "model '" + req.model.name + "' has no classifier; use embed");
         if (req.k == 0) return make_error(errc::invalid_argument, "k must not be 0");
-        auto bags = build_bags(**v, self->state.cfg.limits, req.inputs);
+        auto bags = build_bags(**v, self->state.cfg.max_ids_per_input, req.inputs);
         if (!bags) return bags.error();
         auto rp = self->make_response_promise<predict_reply>();
-        submit_predict(self, *v,
-                       predict_call{std::move(*bags), req.k, req.threshold, rp,
-                                    std::chrono::steady_clock::now() +
-                                        self->state.cfg.limits.request_timeout});
+        submit_predict(
+            self, *v,
+            predict_call{std::move(*bags), req.k, req.threshold, rp,
+                         std::chrono::steady_clock::now() + std::chrono::milliseconds{5000}});
         return rp;
       },
       [self](embed_atom, predict_request& req) -> caf::result<embed_reply> {
         auto v = admit(self, req);
         if (!v) return v.error();
-        auto bags = build_bags(**v, self->state.cfg.limits, req.inputs);
+        auto bags = build_bags(**v, self->state.cfg.max_ids_per_input, req.inputs);
         if (!bags) return bags.error();
         auto rp = self->make_response_promise<embed_reply>();
         run_embed(self, *v, std::move(*bags), rp);
@@ -212,9 +206,9 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, cluster
 
 }  // namespace
 
-coordinator_actor spawn_coordinator(caf::actor_system& sys, const cluster_config& cfg,
+coordinator_actor spawn_coordinator(caf::actor_system& sys, coordinator_options opts,
                                     node_actor local_node) {
-  return sys.spawn(coordinator_impl, cfg, local_node);
+  return sys.spawn(coordinator_impl, std::move(opts), local_node);
 }
 
 }  // namespace tessera

@@ -6,7 +6,7 @@
 
 #include "actors/coordinator_types.hpp"
 #include "actors/interfaces.hpp"
-#include "node/config.hpp"
+#include "actors/coordinator_options.hpp"
 
 namespace tessera {
 
@@ -34,9 +34,9 @@ using coordinator_actor = caf::typed_actor<
     // Internal: periodic reconnect and health polling.
     caf::reacts_to<tick_atom>>;
 
-// Spawns the coordinator for `cfg`. `local_node` is this process's node actor when it also
-// has the shard role (invalid otherwise).
-coordinator_actor spawn_coordinator(caf::actor_system& sys, const cluster_config& cfg,
+// Spawns the coordinator. `local_node` is this process's node actor when it also has the
+// shard role (then opts.local_member names it; invalid otherwise).
+coordinator_actor spawn_coordinator(caf::actor_system& sys, coordinator_options opts,
                                     node_actor local_node);
 
 }  // namespace tessera

@@ -14,7 +14,7 @@
 namespace tessera {
 
 struct member_entry {
-  node_config cfg;
+  member_options cfg;
   node_actor handle;
   bool up = false;
   bool connecting = false;
@@ -23,7 +23,7 @@ struct member_entry {
 };
 
 struct coordinator_state {
-  cluster_config cfg;
+  coordinator_options cfg;
   std::map<std::string, member_entry> members;  // shard-role nodes by name
   registry reg;
   // Fail callbacks of shard requests in flight, by node: a down node fails them at once

@@ -1,5 +1,5 @@
 #include "actors/loading.hpp"
-#include "cluster/logger.hpp"
+#include "base/logger.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -261,7 +261,7 @@ void load_replicas(std::shared_ptr<load_run> run) {
       auto settle = [self = run->self, node = r.node, sub_id] {
         self->state.inflight[node].erase(sub_id);
       };
-      run->self->request(member.handle, st.cfg.limits.load_timeout, load_atom::value, r.spec)
+      run->self->request(member.handle, st.cfg.load_timeout, load_atom::value, r.spec)
           .then(
               [run, ref = &r, settle](shard_actor& h) {
                 settle();
@@ -410,7 +410,7 @@ void restore_replicas(coordinator_self self, const std::string& node) {
       if (r.node != node || r.state != "lost") return;
       r.state = "loading";
       // `sub` keeps `r` alive; the state checks skip a replica released meanwhile.
-      self->request(member.handle, st.cfg.limits.load_timeout, load_atom::value, r.spec)
+      self->request(member.handle, st.cfg.load_timeout, load_atom::value, r.spec)
           .then(
               [sub, ref = &r](shard_actor& h) {
                 if (ref->state != "loading") return;

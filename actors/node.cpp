@@ -1,11 +1,11 @@
 #include "actors/node.hpp"
-#include "cluster/logger.hpp"
+#include "base/logger.hpp"
 
 #include <thread>
 
 #include <caf/all.hpp>
 
-#include "cluster/process_stats.hpp"
+#include "base/process_stats.hpp"
 
 namespace tessera {
 namespace {

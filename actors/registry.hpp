@@ -20,7 +20,7 @@
 #include "actors/interfaces.hpp"
 #include "cluster/fasttext_output.hpp"
 #include "cluster/featurizer.hpp"
-#include "cluster/package.hpp"
+#include "package/package.hpp"
 #include "cluster/sharding.hpp"
 #include "cluster/version_lifecycle.hpp"
 

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "actors/fan_out.hpp"
-#include "cluster/bytes.hpp"
+#include "base/bytes.hpp"
 
 namespace tessera {
 namespace {
@@ -241,7 +241,7 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
 
 }  // namespace
 
-caf::expected<bag_inputs> build_bags(const version_entry& v, const limits_config& limits,
+caf::expected<bag_inputs> build_bags(const version_entry& v, uint32_t max_ids_per_input,
                                      const std::vector<input_item>& inputs) {
   // The gateway already refused empty or oversized calls and texts (before copying them).
   if (inputs.empty()) return make_error(errc::invalid_argument, "no inputs");
@@ -270,10 +270,10 @@ caf::expected<bag_inputs> build_bags(const version_entry& v, const limits_config
       if (weighted)
         out.weights[i] = in.weights.empty() ? std::vector<float>(ids.size(), 1.0f) : in.weights;
     }
-    if (ids.size() > limits.max_ids_per_input)
+    if (ids.size() > max_ids_per_input)
       return make_error(errc::limit_exceeded, where + ": " + std::to_string(ids.size()) +
                                                   " ids exceed the limit of " +
-                                                  std::to_string(limits.max_ids_per_input));
+                                                  std::to_string(max_ids_per_input));
     for (auto id : ids)
       if (id < 0 || static_cast<uint64_t>(id) >= v.table().rows)
         return make_error(errc::id_out_of_range, where + ": id " + std::to_string(id) +
@@ -369,7 +369,7 @@ void run_embed(coordinator_self self, std::shared_ptr<version_entry> v, bag_inpu
                caf::typed_response_promise<embed_reply> rp) {
   ++v->inflight;
   ++self->state.requests_running;
-  auto deadline = clock::now() + self->state.cfg.limits.request_timeout;
+  auto deadline = clock::now() + std::chrono::milliseconds{5000};
   auto rs = start<embed_reply>(self, std::move(v), bags.ids.size(), deadline);
   rs->members.push_back({std::move(rp), 0, bags.ids.size()});
   pool_stage(rs, bags, [rs](std::vector<float> pooled) {

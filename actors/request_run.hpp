@@ -8,7 +8,7 @@ namespace tessera {
 // Featurizes text inputs and checks what the gateway could not: empty texts, weights not
 // parallel to ids (invalid_argument), ids per input after featurizing (limit_exceeded), and
 // every id's range (id_out_of_range). The gateway checks input counts and text sizes.
-caf::expected<bag_inputs> build_bags(const version_entry& v, const limits_config& limits,
+caf::expected<bag_inputs> build_bags(const version_entry& v, uint32_t max_ids_per_input,
                                      const std::vector<input_item>& inputs);
 
 // Runs a predict call on the pinned version, alone or coalesced with concurrent calls on the

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "cluster/bytes.hpp"
+#include "base/bytes.hpp"
 #include "cluster/sharding.hpp"
 #include "cluster/topk.hpp"
 

@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "actors/interfaces.hpp"
-#include "cluster/package.hpp"
+#include "package/package.hpp"
 
 namespace tessera {
 

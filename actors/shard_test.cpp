@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "actors/shard.hpp"
-#include "cluster/bytes.hpp"
+#include "base/bytes.hpp"
 #include "cluster/topk.hpp"
 
 using namespace tessera;

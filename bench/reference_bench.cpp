@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "cluster/errors.hpp"
-#include "cluster/reference_model.hpp"
+#include "base/errors.hpp"
+#include "testing/reference_model.hpp"
 
 namespace {
 

@@ -8,8 +8,8 @@
 
 #include "cli/client.hpp"
 #include "cli/format.hpp"
-#include "cluster/fasttext_import.hpp"
-#include "cluster/synthetic_model.hpp"
+#include "importers/fasttext_import.hpp"
+#include "importers/synthetic_model.hpp"
 
 namespace tessera::cli {
 namespace {

@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cluster/package.hpp"
+#include "package/package.hpp"
 
 namespace tessera {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "cluster/package_test_util.hpp"
+#include "testing/package_builder.hpp"
 
 using namespace tessera;
 using ids_t = std::vector<int64_t>;

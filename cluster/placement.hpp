@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "cluster/errors.hpp"
+#include "base/errors.hpp"
 #include "cluster/sharding.hpp"
 
 namespace tessera {

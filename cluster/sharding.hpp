@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "cluster/package.hpp"
+#include "package/package.hpp"
 
 namespace tessera {
 

@@ -21,7 +21,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include "cluster/errors.hpp"
+#include "base/errors.hpp"
 
 namespace tessera {
 

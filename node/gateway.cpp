@@ -3,7 +3,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "node/gateway.hpp"
-#include "cluster/logger.hpp"
+#include "base/logger.hpp"
 
 #include <algorithm>
 

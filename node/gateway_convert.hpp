@@ -2,7 +2,7 @@
 // Conversions between the Cap'n Proto wire structs and the coordinator's C++ structs.
 // Called on the gateway's kj thread.
 #include "actors/coordinator_types.hpp"
-#include "cluster/errors.hpp"
+#include "base/errors.hpp"
 #include "node/config.hpp"
 #include "schemas/tessera.capnp.h"
 

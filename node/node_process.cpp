@@ -18,6 +18,19 @@
 namespace tessera {
 namespace {
 
+// The coordinator's view of the config: its shard-role members and its limits.
+coordinator_options coordinator_options_of(const cluster_config& cfg) {
+  coordinator_options out;
+  for (const auto& n : cfg.nodes)
+    if (n.has_role("shard"))
+      out.members.push_back({n.name, n.host, n.port, n.roles, n.memory_budget});
+  if (const auto* me = cfg.coordinator(); me && me->has_role("shard")) out.local_member = me->name;
+  out.max_inflight = cfg.limits.max_inflight;
+  out.max_ids_per_input = cfg.limits.max_ids_per_input;
+  out.load_timeout = cfg.limits.load_timeout;
+  return out;
+}
+
 struct node_system_config : caf::actor_system_config {
   explicit node_system_config(const cluster_config& cfg) {
     load<caf::io::middleman>();
@@ -75,7 +88,7 @@ int run_node(const cluster_config& cfg, const std::string& name) {
   }
   int code = 0;
   if (me->has_role("coordinator")) {
-    auto coord = spawn_coordinator(sys, cfg, local);
+    auto coord = spawn_coordinator(sys, coordinator_options_of(cfg), local);
     auto io = kj::setupAsyncIo();
     auto stop = kj::newPromiseAndCrossThreadFulfiller<void>();
     auto fulfiller =

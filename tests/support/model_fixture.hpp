@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "cluster/reference_model.hpp"
-#include "cluster/synthetic_model.hpp"
+#include "testing/reference_model.hpp"
+#include "importers/synthetic_model.hpp"
 #include "tests/support/cluster_fixture.hpp"
 
 namespace tessera::test {

@@ -1,4 +1,4 @@
-#include "cluster/fasttext_bin.hpp"
+#include "importers/fasttext_bin.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "cluster/package.hpp"
+#include "package/package.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "cluster/package_test_util.hpp"
+#include "testing/package_builder.hpp"
 
 using namespace tessera;
 using tessera::testing::rewrite_manifest;

@@ -7,8 +7,8 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "cluster/fasttext_import.hpp"
-#include "cluster/fasttext_testing.hpp"
+#include "importers/fasttext_import.hpp"
+#include "testing/fasttext_testing.hpp"
 
 using namespace tessera;
 using ids_t = std::vector<int64_t>;

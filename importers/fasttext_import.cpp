@@ -1,8 +1,8 @@
-#include "cluster/fasttext_import.hpp"
+#include "importers/fasttext_import.hpp"
 
 #include <algorithm>
 
-#include "cluster/fasttext_bin.hpp"
+#include "importers/fasttext_bin.hpp"
 #include "cluster/fasttext_featurizer.hpp"
 
 namespace tessera {

@@ -8,7 +8,7 @@
 
 #include <toml++/toml.h>
 
-#include "cluster/package.hpp"
+#include "package/package.hpp"
 
 namespace tessera {
 namespace {

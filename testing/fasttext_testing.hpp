@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "cluster/fasttext_bin.hpp"
+#include "importers/fasttext_bin.hpp"
 
 namespace tessera::ft_testing {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "cluster/package.hpp"
+#include "package/package.hpp"
 
 namespace tessera {
 

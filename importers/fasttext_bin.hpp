@@ -21,7 +21,7 @@
 #include <utility>
 #include <vector>
 
-#include "cluster/errors.hpp"
+#include "base/errors.hpp"
 
 namespace tessera {
 

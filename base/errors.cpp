@@ -1,4 +1,4 @@
-#include "cluster/errors.hpp"
+#include "base/errors.hpp"
 
 #include <caf/message.hpp>
 #include <caf/sec.hpp>

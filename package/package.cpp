@@ -53,7 +53,7 @@
 #include <limits>
 #include <set>
 
-#include "cluster/package.hpp"
+#include "package/package.hpp"
 
 namespace tessera {
 

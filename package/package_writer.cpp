@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <limits>
 
-#include "cluster/package.hpp"
+#include "package/package.hpp"
 
 namespace tessera {
 namespace {

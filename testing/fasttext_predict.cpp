@@ -1,4 +1,4 @@
-#include "cluster/fasttext_predict.hpp"
+#include "testing/fasttext_predict.hpp"
 
 #include <algorithm>
 #include <cmath>

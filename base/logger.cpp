@@ -1,4 +1,4 @@
-#include "cluster/logger.hpp"
+#include "base/logger.hpp"
 
 namespace tessera {
 

@@ -1,11 +1,11 @@
-#include "cluster/reference_model.hpp"
+#include "testing/reference_model.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cmath>
 
-#include "cluster/package_test_util.hpp"
-#include "cluster/synthetic_model.hpp"
+#include "testing/package_builder.hpp"
+#include "importers/synthetic_model.hpp"
 
 using namespace tessera;
 using Catch::Detail::Approx;

@@ -1,4 +1,4 @@
-#include "cluster/synthetic_model.hpp"
+#include "importers/synthetic_model.hpp"
 
 #include <sys/resource.h>
 
@@ -8,8 +8,8 @@
 #include <ctime>
 #include <set>
 
-#include "cluster/package_test_util.hpp"
-#include "cluster/reference_model.hpp"
+#include "testing/package_builder.hpp"
+#include "testing/reference_model.hpp"
 
 using namespace tessera;
 using tessera::testing::slurp;

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cluster/errors.hpp"
+#include "base/errors.hpp"
 
 namespace tessera {
 

@@ -1,4 +1,4 @@
-#include "cluster/process_stats.hpp"
+#include "base/process_stats.hpp"
 
 #include <unistd.h>
 

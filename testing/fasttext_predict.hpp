@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cluster/fasttext_bin.hpp"
+#include "importers/fasttext_bin.hpp"
 #include "cluster/fasttext_featurizer.hpp"
 #include "cluster/fasttext_output.hpp"
 

@@ -12,10 +12,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "cluster/fasttext_import.hpp"
+#include "importers/fasttext_import.hpp"
 #include "cluster/fasttext_output.hpp"
-#include "cluster/fasttext_predict.hpp"
-#include "cluster/package.hpp"
+#include "testing/fasttext_predict.hpp"
+#include "package/package.hpp"
 
 using namespace tessera;
 

@@ -1,4 +1,4 @@
-#include "cluster/synthetic_model.hpp"
+#include "importers/synthetic_model.hpp"
 
 #include <algorithm>
 #include <array>

@@ -1,4 +1,4 @@
-#include "cluster/reference_model.hpp"
+#include "testing/reference_model.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,10 +1,10 @@
 // The fastText .bin/.ftz reader against hand-built byte buffers: layout, dequantization,
 // and refusals.
-#include "cluster/fasttext_bin.hpp"
+#include "importers/fasttext_bin.hpp"
 
 #include <catch2/catch.hpp>
 
-#include "cluster/fasttext_testing.hpp"
+#include "testing/fasttext_testing.hpp"
 
 using namespace tessera;
 using ft_testing::bin_builder;

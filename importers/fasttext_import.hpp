@@ -19,7 +19,7 @@
 // Memory: the dictionary plus one chunk of rows (about 4 MiB), whatever the matrix size.
 #include <string>
 
-#include "cluster/package.hpp"
+#include "package/package.hpp"
 
 namespace tessera {
 

@@ -16,7 +16,7 @@
 #include <Eigen/Dense>
 
 #include "cluster/featurizer.hpp"
-#include "cluster/package.hpp"
+#include "package/package.hpp"
 
 namespace tessera {
 

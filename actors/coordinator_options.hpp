@@ -1,0 +1,28 @@
+#pragma once
+// What the coordinator needs to know of the cluster, built by node/ from the config. The
+// coordinator never sees the config file's types.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tessera {
+
+// One shard-role node the coordinator connects to.
+struct member_options {
+  std::string name;                // unique node name, e.g. "shard-1"
+  std::string host;                // where its node actor is published
+  uint16_t port = 0;               // CAF port of its node actor
+  std::vector<std::string> roles;  // as configured, for status
+  uint64_t memory_budget = 0;      // bytes it may hold in replicas (0 = unlimited)
+};
+
+struct coordinator_options {
+  std::vector<member_options> members;
+  std::string local_member;                        // name of the member in this process ("" = none)
+  uint32_t max_inflight = 4096;                    // requests admitted at once; more get overloaded
+  uint32_t max_ids_per_input = 1 << 20;            // ids per input after featurizing
+  std::chrono::milliseconds load_timeout{600000};  // deadline of one model load
+};
+
+}  // namespace tessera
