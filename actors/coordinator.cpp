@@ -7,6 +7,7 @@
 #include "actors/coordinator_state.hpp"
 #include "actors/loading.hpp"
 #include "actors/request_run.hpp"
+#include "cluster/predict_options.hpp"
 
 namespace tessera {
 namespace {
@@ -58,10 +59,7 @@ void on_down(coordinator_self self, const caf::down_msg& dm) {
     m.handle = nullptr;
     st.reg.mark_node_lost(name);
     // Fail in-flight shard requests to the node now; they retry elsewhere or fail typed.
-    auto pending = std::move(st.inflight[name]);
-    st.inflight.erase(name);
-    for (auto& [sub, fail] : pending)
-      fail(make_error(errc::unavailable, "node " + name + " went down"));
+    st.router.node_down(name, make_error(errc::unavailable, "node " + name + " went down"));
   }
 }
 
@@ -100,7 +98,7 @@ cluster_status make_status(coordinator_state& st) {
     mi.rss_bytes = m.health.rss_bytes;
     for (const auto& r : m.health.replicas) {
       ++mi.replicas;
-      if (r.state == "loading") {
+      if (r.state == "loading") {  // TODO(cleanup): typed replica_status state
         mi.loading_done += r.bytes_done;
         mi.loading_total += r.bytes;
       }
@@ -113,19 +111,17 @@ cluster_status make_status(coordinator_state& st) {
   return out;
 }
 
-caf::expected<std::shared_ptr<version_entry>> admit(coordinator_self self,
-                                                    const predict_request& req) {
-  auto& st = self->state;
-  if (st.requests_running >= st.cfg.max_inflight)
-    return make_error(errc::overloaded,
-                      std::to_string(st.requests_running) + " requests in flight; retry later");
-  return st.reg.resolve(req.model);
+// Answers `r` (true) or its error: the admin calls' common shape.
+caf::result<bool> done(caf::error err) {
+  if (err) return err;
+  return true;
 }
 
 coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordinator_options opts,
                                                   node_actor local_node) {
   auto& st = self->state;
   st.cfg = std::move(opts);
+  st.admitted = admission{st.cfg.max_inflight};
   for (const auto& n : st.cfg.members) st.members[n.name].cfg = n;
   if (local_node && st.members.count(st.cfg.local_member)) {
     st.members[st.cfg.local_member].local = true;
@@ -137,28 +133,28 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   self->delayed_send(self, tick_interval, tick_atom::value);
   return {
       [self](predict_atom, predict_request& req) -> caf::result<predict_reply> {
-        auto v = admit(self, req);
-        if (!v) return v.error();
-        if (!(*v)->has_classifier())
+        auto& st = self->state;
+        if (auto err = check_predict_options(req.k, req.threshold)) return err;
+        auto ctx = open_request(st.admitted, st.reg, req, st.cfg.request_timeout);
+        if (!ctx) return ctx.error();
+        if (!ctx->version->has_classifier())
           return make_error(errc::unsupported,
                             "model '" + req.model.name + "' has no classifier; use embed");
-        if (req.k == 0) return make_error(errc::invalid_argument, "k must not be 0");
-        auto bags = build_bags(**v, self->state.cfg.max_ids_per_input, req.inputs);
+        auto bags = build_bags(*ctx->version, st.cfg.max_ids_per_input, req.inputs);
         if (!bags) return bags.error();
         auto rp = self->make_response_promise<predict_reply>();
-        submit_predict(
-            self, *v,
-            predict_call{std::move(*bags), req.k, req.threshold, rp,
-                         std::chrono::steady_clock::now() + std::chrono::milliseconds{5000}});
+        submit_predict(self,
+                       predict_call{std::move(*ctx), std::move(*bags), req.k, req.threshold, rp});
         return rp;
       },
       [self](embed_atom, predict_request& req) -> caf::result<embed_reply> {
-        auto v = admit(self, req);
-        if (!v) return v.error();
-        auto bags = build_bags(**v, self->state.cfg.max_ids_per_input, req.inputs);
+        auto& st = self->state;
+        auto ctx = open_request(st.admitted, st.reg, req, st.cfg.request_timeout);
+        if (!ctx) return ctx.error();
+        auto bags = build_bags(*ctx->version, st.cfg.max_ids_per_input, req.inputs);
         if (!bags) return bags.error();
         auto rp = self->make_response_promise<embed_reply>();
-        run_embed(self, *v, std::move(*bags), rp);
+        run_embed(self, std::move(*ctx), std::move(*bags), rp);
         return rp;
       },
       [self](models_atom) -> std::vector<model_info> { return self->state.reg.infos(); },
@@ -173,26 +169,23 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         return rp;
       },
       [self](unload_atom, const std::string& name, uint64_t version) -> caf::result<bool> {
-        auto r = unload(self, name, version);
-        if (!r) return r.error();
-        return *r;
+        auto err = self->state.reg.unload(name, version);
+        if (!err) reap_drained(self);
+        return done(std::move(err));
       },
       [self](activate_atom, const std::string& name, uint64_t version) -> caf::result<bool> {
-        auto r = activate(self, name, version);
-        if (!r) return r.error();
-        return *r;
+        auto err = self->state.reg.activate(name, version);
+        if (!err) log()->info("model {} now serves v{}", name, version);
+        return done(std::move(err));
       },
       [self](rollback_atom, const std::string& name) -> caf::result<uint64_t> {
-        auto r = rollback(self, name);
+        auto r = self->state.reg.rollback(name);
         if (!r) return r.error();
+        log()->info("model {} rolled back to v{}", name, *r);
         return *r;
       },
-      [self](label_atom, const std::string& name, const std::string& label,
-             uint64_t version) -> caf::result<bool> {
-        auto r = set_label(self, name, label, version);
-        if (!r) return r.error();
-        return *r;
-      },
+      [self](label_atom, const std::string& name, const std::string& label, uint64_t version)
+          -> caf::result<bool> { return done(self->state.reg.set_label(name, label, version)); },
       [self](member_atom, const std::string& name, node_actor h) { on_member(self, name, h); },
       [self](tick_atom) {
         for (auto& [name, m] : self->state.members)

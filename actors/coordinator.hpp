@@ -4,9 +4,9 @@
 // "coordinator", next to the gateway.
 #include <caf/typed_actor.hpp>
 
+#include "actors/coordinator_options.hpp"
 #include "actors/coordinator_types.hpp"
 #include "actors/interfaces.hpp"
-#include "actors/coordinator_options.hpp"
 
 namespace tessera {
 

@@ -23,6 +23,8 @@ struct coordinator_options {
   uint32_t max_inflight = 4096;                    // requests admitted at once; more get overloaded
   uint32_t max_ids_per_input = 1 << 20;            // ids per input after featurizing
   std::chrono::milliseconds load_timeout{600000};  // deadline of one model load
+  // Deadline of a request whose caller set none (the gateway always sets one).
+  std::chrono::milliseconds request_timeout{5000};
 };
 
 }  // namespace tessera

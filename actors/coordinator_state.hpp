@@ -1,15 +1,17 @@
 #pragma once
-// The coordinator's state, shared by its behaviour (coordinator.cpp), its membership and load
-// logic (membership.cpp, loading.cpp) and the request path (request_run.cpp). Touched only on
-// the coordinator actor's thread.
-#include <chrono>
-#include <functional>
+// The coordinator's state: its members, the registry, the request path's router, admission
+// and coalescer. Shared by its behaviour (coordinator.cpp), the model lifecycle
+// (loading.cpp) and the request path (request_run.cpp). Touched only on the coordinator
+// actor's thread.
 #include <map>
 #include <string>
 
 #include "actors/coordinator.hpp"
-#include "actors/predict_batch.hpp"
 #include "actors/registry.hpp"
+#include "actors/request.hpp"
+#include "actors/shard_router.hpp"
+#include "cluster/admission.hpp"
+#include "cluster/coalescer.hpp"
 
 namespace tessera {
 
@@ -26,22 +28,15 @@ struct coordinator_state {
   coordinator_options cfg;
   std::map<std::string, member_entry> members;  // shard-role nodes by name
   registry reg;
-  // Fail callbacks of shard requests in flight, by node: a down node fails them at once
-  // instead of at their timeout.
-  std::map<std::string, std::map<uint64_t, std::function<void(caf::error)>>> inflight;
-  uint64_t next_sub = 0;
-  uint64_t requests_running = 0;  // calls admitted and not yet answered (queued or running)
-  std::map<const version_entry*, predict_queue> predict_queues;
+  shard_router router{[this](const std::string& node) {
+    auto it = members.find(node);
+    return it != members.end() && it->second.up;
+  }};
+  admission admitted{4096};          // reset from cfg.max_inflight at start
+  coalescer<predict_call> predicts;  // keyed by version epoch
   static inline const char* name = "tessera.coordinator";
 };
 
 using coordinator_self = coordinator_actor::stateful_pointer<coordinator_state>;
-
-// Time left until `deadline`, at least zero.
-inline std::chrono::milliseconds remaining(std::chrono::steady_clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
-  return left.count() > 0 ? left : std::chrono::milliseconds{0};
-}
 
 }  // namespace tessera

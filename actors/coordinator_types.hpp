@@ -1,6 +1,7 @@
 #pragma once
 // Messages between the gateway (via the bridge) and the coordinator. They never leave the
 // coordinator's process, so they are plain structs allowed as unsafe (unserialized) types.
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -8,7 +9,9 @@
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
+#include "cluster/replica_state.hpp"
 #include "cluster/topk.hpp"
+#include "cluster/version_lifecycle.hpp"
 
 namespace tessera {
 
@@ -26,11 +29,15 @@ struct input_item {
   std::vector<float> weights;  // empty or parallel to ids
 };
 
+// A predict or embed call as the gateway hands it to the coordinator.
 struct predict_request {
   model_ref model;
   std::vector<input_item> inputs;
-  int32_t k = 1;  // < 0: all labels
+  int32_t k = 1;  // labels per input: >= 1, or -1 for all (check_predict_options)
   float threshold = 0.0f;
+  // When the answer is due, set by the gateway from the client's timeout (capped by the
+  // config's request_timeout). The default (epoch) means: now + the coordinator's default.
+  std::chrono::steady_clock::time_point deadline{};
 };
 
 struct predict_reply {
@@ -62,7 +69,7 @@ struct load_reply {
 
 struct replica_info {
   std::string node;
-  std::string state;  // loading, ready, lost
+  replica_state state = replica_state::loading;
 };
 
 struct shard_info {
@@ -75,7 +82,7 @@ struct shard_info {
 
 struct version_info {
   uint64_t version = 0;
-  std::string state;
+  version_state state = version_state::new_;
   uint64_t epoch = 0;
   std::string path;
   std::string embedder;

@@ -20,13 +20,6 @@ std::shared_ptr<spdlog::logger> log() {
 // nodes only adds a round trip per shard to every request.
 constexpr uint64_t whole_tensor_max_bytes = uint64_t{16} << 20;
 
-bool valid_name(const std::string& n) {
-  if (n.empty() || n.size() > 128) return false;
-  return std::all_of(n.begin(), n.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-  });
-}
-
 tensor_shards make_tensor(const tensor_info& t, const std::string& bias, shard_kind kind) {
   tensor_shards out;
   out.tensor = t.name;
@@ -115,14 +108,14 @@ caf::error describe_version(version_entry& v, const package& pkg) {
 
 // The sub-models this load must place and load: the classifier, and the embedder unless an
 // identical one is already loaded (then the version pins that one).
-caf::expected<std::vector<submodel_entry*>> share_or_new(registry& reg, version_entry& v) {
+caf::expected<std::vector<submodel_entry*>> share_or_new(const registry& reg, version_entry& v) {
   std::vector<submodel_entry*> fresh;
-  auto it = reg.embedders.find(v.embedder->fingerprint);
-  if (it != reg.embedders.end()) {
-    if (it->second->state != "ready")
-      return make_error(errc::unavailable, "embedder " + it->second->name + " is still " +
-                                               it->second->state + "; retry when it is ready");
-    v.embedder = it->second;
+  if (auto loaded = reg.embedder(v.embedder->fingerprint)) {
+    if (loaded->state != submodel_state::ready)
+      return make_error(errc::unavailable, "embedder " + loaded->name + " is still " +
+                                               to_string(loaded->state) +
+                                               "; retry when it is ready");
+    v.embedder = loaded;
     v.embedder_reused = true;
   } else {
     fresh.push_back(v.embedder.get());
@@ -131,41 +124,18 @@ caf::expected<std::vector<submodel_entry*>> share_or_new(registry& reg, version_
   return fresh;
 }
 
-// Asks every node to drop the replicas of `s` (fire and forget, with a deadline).
-void release_replicas(coordinator_self self, submodel_entry& s) {
-  s.for_each_replica([&](replica_ref& r) {
+// Asks the nodes to drop released replicas (fire and forget, with a deadline). A node that is
+// down lost them anyway, and is not given them back when it rejoins (they are unloaded).
+void send_releases(coordinator_self self, const std::vector<replica_release>& releases) {
+  for (const auto& r : releases) {
     auto m = self->state.members.find(r.node);
-    if (r.state != "unloaded" && m != self->state.members.end() && m->second.up)
-      self->request(m->second.handle, std::chrono::seconds(10), unload_atom::value, r.replica_id)
-          .then([](bool) {},
-                [id = r.replica_id](caf::error& e) {
-                  log()->warn("unload of {} failed: {}", id, describe(e));
-                });
-    r.state = "unloaded";
-    r.handle = nullptr;
-  });
-  s.state = "unloaded";
-}
-
-// Drops a version's hold on its sub-models, freeing those nobody else pins.
-void release_version(coordinator_self self, version_entry& v) {
-  auto& reg = self->state.reg;
-  if (v.classifier && v.classifier->state != "unloaded") release_replicas(self, *v.classifier);
-  if (v.embedder && v.embedder->users > 0 && --v.embedder->users == 0) {
-    release_replicas(self, *v.embedder);
-    reg.embedders.erase(v.embedder->fingerprint);
-    log()->info("embedder {} unloaded (no model uses it)", v.embedder->name);
+    if (m == self->state.members.end() || !m->second.up) continue;
+    self->request(m->second.handle, std::chrono::seconds(10), unload_atom::value, r.replica_id)
+        .then([](bool) {},
+              [id = r.replica_id](caf::error& e) {
+                log()->warn("unload of {} failed: {}", id, describe(e));
+              });
   }
-}
-
-void flip(model_entry& m, uint64_t version) {
-  if (m.active == version) return;
-  if (auto it = m.versions.find(m.active); it != m.versions.end()) {
-    it->second->move_to(version_state::ready);
-    m.previous = m.active;
-  }
-  m.active = version;
-  m.versions.at(version)->move_to(version_state::serving);
 }
 
 struct load_run {
@@ -175,33 +145,30 @@ struct load_run {
   load_request req;
   caf::typed_response_promise<load_reply> rp;
   size_t pending = 0;
-  bool failed = false;
+  bool answered = false;
 };
 
 void fail_load(std::shared_ptr<load_run> run, caf::error err) {
-  if (run->failed) return;
-  run->failed = true;
+  if (run->answered) return;
+  run->answered = true;
   auto& v = *run->v;
-  v.move_to(version_state::error);
-  v.error = describe(err);
-  log()->warn("load of {} v{} failed: {}", v.model, v.version, v.error);
-  for (auto* s : run->fresh) s->state = "error";
-  release_version(run->self, v);
+  if (v.state != version_state::loading)  // unloaded meanwhile: that, not the node, is why
+    err = make_error(errc::unknown_model, "model '" + v.model + "' v" + std::to_string(v.version) +
+                                              " was unloaded while it loaded");
+  log()->warn("load of {} v{} failed: {}", v.model, v.version, describe(err));
+  send_releases(run->self, run->self->state.reg.fail_load(v, describe(err)));
   run->rp.deliver(std::move(err));
 }
 
 void finish_load(std::shared_ptr<load_run> run) {
+  if (run->answered) return;
+  run->answered = true;
   auto& v = *run->v;
-  for (auto* s : run->fresh) s->state = "ready";
-  auto* m = run->self->state.reg.find(v.model);
-  if (!m || !m->versions.count(v.version)) {  // unloaded while loading
-    run->rp.deliver(make_error(errc::unavailable, "model unloaded while loading"));
+  if (auto err = run->self->state.reg.finish_load(v, run->req.activate)) {
+    run->rp.deliver(std::move(err));
     return;
   }
-  v.move_to(version_state::ready);
-  if (m->active == 0 || run->req.activate) flip(*m, v.version);
-  log()->info("model {} v{} (epoch {}) ready{}{}", v.model, v.version, v.epoch,
-              m->active == v.version ? " and serving" : "",
+  log()->info("model {} v{} (epoch {}) {}{}", v.model, v.version, v.epoch, to_string(v.state),
               v.embedder_reused ? ", sharing embedder " + v.embedder->name : "");
   run->rp.deliver(load_reply{v.model, v.version});
 }
@@ -244,36 +211,49 @@ caf::error place(coordinator_self self, const std::vector<submodel_entry*>& fres
   return caf::none;
 }
 
+// Sends `spec` to `node` with the load deadline, registered with the router so a node that
+// dies mid-load fails it at once. Exactly one of ok or fail runs.
+void request_load(coordinator_self self, const std::string& node, const shard_spec& spec,
+                  std::function<void(shard_actor)> ok, std::function<void(caf::error)> fail) {
+  auto& st = self->state;
+  auto settled = std::make_shared<bool>(false);
+  auto sub = std::make_shared<uint64_t>(0);
+  auto on_fail = [self, node, sub, settled, fail](caf::error err) {
+    if (*settled) return;
+    *settled = true;
+    self->state.router.settle(node, *sub);
+    fail(std::move(err));
+  };
+  *sub = st.router.track(node, on_fail);
+  self->request(st.members.at(node).handle, st.cfg.load_timeout, load_atom::value, spec)
+      .then(
+          [self, node, sub, settled, ok](shard_actor& h) {
+            if (*settled) return;
+            *settled = true;
+            self->state.router.settle(node, *sub);
+            ok(h);
+          },
+          [on_fail](caf::error& err) { on_fail(std::move(err)); });
+}
+
 void load_replicas(std::shared_ptr<load_run> run) {
-  auto& st = run->self->state;
   for (auto* sub : run->fresh) sub->for_each_replica([&](replica_ref&) { ++run->pending; });
   if (run->pending == 0) return finish_load(run);
   for (auto* sub : run->fresh)
     sub->for_each_replica([&](replica_ref& r) {
-      auto& member = st.members.at(r.node);
-      // Registered as in flight so a node that dies mid-load fails the load at once.
-      auto sub_id = ++st.next_sub;
-      auto fail = [run, node = r.node](caf::error err) {
-        fail_load(run, make_error(code_of(err) == errc::internal ? errc::unavailable : code_of(err),
-                                  "loading on node " + node + ": " + message_of(err)));
-      };
-      st.inflight[r.node][sub_id] = fail;
-      auto settle = [self = run->self, node = r.node, sub_id] {
-        self->state.inflight[node].erase(sub_id);
-      };
-      run->self->request(member.handle, st.cfg.load_timeout, load_atom::value, r.spec)
-          .then(
-              [run, ref = &r, settle](shard_actor& h) {
-                settle();
-                if (run->failed) return;
-                ref->handle = h;
-                ref->state = "ready";
-                if (--run->pending == 0) finish_load(run);
-              },
-              [fail, settle](caf::error& err) {
-                settle();
-                fail(std::move(err));
-              });
+      request_load(
+          run->self, r.node, r.spec,
+          [run, ref = &r](shard_actor h) {
+            // A load cancelled by unload (or failed elsewhere) keeps its replicas released.
+            if (run->answered || ref->state != replica_state::loading) return;
+            ref->handle = h;
+            ref->state = replica_state::ready;
+            if (--run->pending == 0) finish_load(run);
+          },
+          [run, node = r.node](caf::error err) {
+            fail_load(run,
+                      make_error(code_of(err), "loading on node " + node + ": " + message_of(err)));
+          });
     });
 }
 
@@ -304,11 +284,7 @@ void start_load(coordinator_self self, load_request req,
   if (auto err = place(self, *fresh, std::max<uint32_t>(req.replicas, 1)))
     return refuse(std::move(err));
   // Committed: from here the version is visible in status, in state loading.
-  auto& model = st.reg.get_or_create(name);
-  v->version = model.next_version++;
-  model.versions[v->version] = v;
-  ++v->embedder->users;
-  if (!v->embedder_reused) st.reg.embedders[v->embedder->fingerprint] = v->embedder;
+  st.reg.add_version(name, v);
   log()->info("loading model {} v{} (epoch {}) from {}{}", name, v->version, v->epoch, v->path,
               v->embedder_reused ? " reusing embedder " + v->embedder->name : "");
   auto run = std::make_shared<load_run>(
@@ -316,111 +292,28 @@ void start_load(coordinator_self self, load_request req,
   load_replicas(run);
 }
 
-caf::expected<bool> unload(coordinator_self self, const std::string& name, uint64_t version) {
-  auto& reg = self->state.reg;
-  auto* m = reg.find(name);
-  if (!m) return make_error(errc::unknown_model, "no model '" + name + "'");
-  std::vector<uint64_t> victims;
-  if (version == 0) {
-    for (auto& [n, v] : m->versions) victims.push_back(n);
-  } else {
-    if (!m->versions.count(version))
-      return make_error(errc::unknown_model,
-                        "model '" + name + "' has no version " + std::to_string(version));
-    if (version == m->active && m->versions.size() > 1)
-      return make_error(errc::invalid_argument,
-                        "version " + std::to_string(version) + " of '" + name +
-                            "' is active; activate another version first or unload the model");
-    victims.push_back(version);
-  }
-  for (auto n : victims) {
-    auto v = m->versions.at(n);
-    m->versions.erase(n);
-    if (v->state != version_state::error) {
-      v->move_to(version_state::draining);
-      reg.draining.push_back(v);
-    }
-    for (auto it = m->labels.begin(); it != m->labels.end();)
-      it = it->second == n ? m->labels.erase(it) : std::next(it);
-    if (m->active == n) m->active = 0;
-    if (m->previous == n) m->previous = 0;
-  }
-  if (m->versions.empty()) reg.erase(name);
-  reap_drained(self);
-  return true;
-}
-
 void reap_drained(coordinator_self self) {
-  auto& d = self->state.reg.draining;
-  for (auto it = d.begin(); it != d.end();) {
-    if ((*it)->inflight > 0) {
-      ++it;
-      continue;
-    }
-    release_version(self, **it);
-    (*it)->move_to(version_state::unloaded);
-    log()->info("model {} v{} unloaded", (*it)->model, (*it)->version);
-    it = d.erase(it);
-  }
-}
-
-caf::expected<bool> activate(coordinator_self self, const std::string& name, uint64_t version) {
-  auto* m = self->state.reg.find(name);
-  if (!m) return make_error(errc::unknown_model, "no model '" + name + "'");
-  auto it = m->versions.find(version);
-  if (it == m->versions.end())
-    return make_error(errc::unknown_model,
-                      "model '" + name + "' has no version " + std::to_string(version));
-  if (!it->second->serves())
-    return make_error(errc::invalid_argument, "version " + std::to_string(version) + " is " +
-                                                  to_string(it->second->state) + ", not ready");
-  flip(*m, version);
-  log()->info("model {} now serves v{} (epoch {})", name, version, it->second->epoch);
-  return true;
-}
-
-caf::expected<uint64_t> rollback(coordinator_self self, const std::string& name) {
-  auto* m = self->state.reg.find(name);
-  if (!m) return make_error(errc::unknown_model, "no model '" + name + "'");
-  if (m->previous == 0 || !m->versions.count(m->previous))
-    return make_error(errc::invalid_argument, "model '" + name + "' has no previous version");
-  auto target = m->previous;
-  if (auto ok = activate(self, name, target); !ok) return ok.error();
-  return target;
-}
-
-caf::expected<bool> set_label(coordinator_self self, const std::string& name,
-                              const std::string& label, uint64_t version) {
-  auto* m = self->state.reg.find(name);
-  if (!m) return make_error(errc::unknown_model, "no model '" + name + "'");
-  if (!m->versions.count(version))
-    return make_error(errc::unknown_model,
-                      "model '" + name + "' has no version " + std::to_string(version));
-  if (!valid_name(label) || std::all_of(label.begin(), label.end(), ::isdigit))
-    return make_error(errc::invalid_argument, "label '" + label + "' is not a valid name");
-  m->labels[label] = version;
-  return true;
+  send_releases(self, self->state.reg.reap_drained());
 }
 
 void restore_replicas(coordinator_self self, const std::string& node) {
   auto& st = self->state;
-  auto& member = st.members.at(node);
   st.reg.for_each_submodel([&](const std::shared_ptr<submodel_entry>& sub) {
     sub->for_each_replica([&](replica_ref& r) {
-      if (r.node != node || r.state != "lost") return;
-      r.state = "loading";
+      if (r.node != node || r.state != replica_state::lost) return;
+      r.state = replica_state::loading;
       // `sub` keeps `r` alive; the state checks skip a replica released meanwhile.
-      self->request(member.handle, st.cfg.load_timeout, load_atom::value, r.spec)
-          .then(
-              [sub, ref = &r](shard_actor& h) {
-                if (ref->state != "loading") return;
-                ref->handle = h;
-                ref->state = "ready";
-              },
-              [sub, ref = &r](caf::error& err) {
-                if (ref->state == "loading") ref->state = "lost";
-                log()->warn("restoring {} failed: {}", ref->replica_id, describe(err));
-              });
+      request_load(
+          self, node, r.spec,
+          [sub, ref = &r](shard_actor h) {
+            if (ref->state != replica_state::loading) return;
+            ref->handle = h;
+            ref->state = replica_state::ready;
+          },
+          [sub, ref = &r](caf::error err) {
+            if (ref->state == replica_state::loading) ref->state = replica_state::lost;
+            log()->warn("restoring {} failed: {}", ref->replica_id, describe(err));
+          });
     });
   });
 }

@@ -1,27 +1,20 @@
 #pragma once
-// Model lifecycle on the coordinator: load (place, load every replica, then flip), unload
-// (drain, then free), activate, rollback and labels. Coordinator thread only.
+// Model lifecycle on the coordinator that needs messages to nodes: load (place, load every
+// replica, then flip), freeing released replicas, and restoring a rejoined node's replicas.
+// The rules themselves (activate, rollback, labels, unload, drain) are the registry's.
+// Coordinator thread only.
 #include "actors/coordinator_state.hpp"
 
 namespace tessera {
 
 // Phase 1 loads every replica while the current version keeps serving; phase 2 flips the
 // active version in one step (always for a model's first version, else only with
-// req.activate). A failed load unloads what it loaded and leaves serving versions untouched.
+// req.activate). A failed load frees what it loaded and leaves serving versions untouched.
+// An unload of the version meanwhile cancels the load (answered unknown_model).
 void start_load(coordinator_self self, load_request req,
                 caf::typed_response_promise<load_reply> rp);
 
-// Unloads `version` of `name` (0: the whole model). The active version of a model that has
-// other versions is refused: activate another one first. Replicas are freed once the
-// version's in-flight requests finish.
-caf::expected<bool> unload(coordinator_self self, const std::string& name, uint64_t version);
-
-caf::expected<bool> activate(coordinator_self self, const std::string& name, uint64_t version);
-caf::expected<uint64_t> rollback(coordinator_self self, const std::string& name);
-caf::expected<bool> set_label(coordinator_self self, const std::string& name,
-                              const std::string& label, uint64_t version);
-
-// Frees the replicas of versions that were unloaded while requests ran and have drained.
+// Frees the replicas of versions that were unloaded and have drained (no request pins them).
 void reap_drained(coordinator_self self);
 
 // Sends load commands again for the replicas a rejoining node lost.

@@ -1,8 +1,39 @@
 #include "actors/registry.hpp"
 
-#include <cassert>
+#include <algorithm>
+
+#include "base/check.hpp"
 
 namespace tessera {
+namespace {
+
+// Marks every not yet unloaded replica of `s` unloaded and collects it; `s` becomes unloaded.
+void release_submodel(submodel_entry& s, std::vector<replica_release>& out) {
+  s.for_each_replica([&](replica_ref& r) {
+    if (r.state == replica_state::unloaded) return;
+    out.push_back({r.node, r.replica_id});
+    r.state = replica_state::unloaded;
+    r.handle = nullptr;
+  });
+  s.state = submodel_state::unloaded;
+}
+
+std::string no_model(const std::string& name) {
+  return "no model '" + name + "'";
+}
+
+std::string no_version(const std::string& name, uint64_t version) {
+  return "model '" + name + "' has no version " + std::to_string(version);
+}
+
+}  // namespace
+
+bool valid_name(const std::string& n) {
+  if (n.empty() || n.size() > 128) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+}
 
 std::vector<row_range> tensor_shards::ranges() const {
   std::vector<row_range> out;
@@ -15,7 +46,7 @@ bool submodel_entry::fully_served() const {
   for (const auto& t : tensors)
     for (const auto& s : t.shards) {
       bool any = false;
-      for (const auto& r : s.replicas) any = any || r.state == "ready";
+      for (const auto& r : s.replicas) any = any || r.state == replica_state::ready;
       if (!any) return false;
     }
   return true;
@@ -26,14 +57,9 @@ uint64_t submodel_entry::bytes_on(const std::string& node) const {
   for (const auto& t : tensors)
     for (const auto& s : t.shards)
       for (const auto& r : s.replicas)
-        if (r.node == node && (r.state == "ready" || r.state == "loading")) total += s.bytes;
-  return total;
-}
-
-uint64_t submodel_entry::bytes() const {
-  uint64_t total = 0;
-  for (const auto& t : tensors)
-    for (const auto& s : t.shards) total += s.bytes * s.replicas.size();
+        if (r.node == node &&
+            (r.state == replica_state::ready || r.state == replica_state::loading))
+          total += s.bytes;
   return total;
 }
 
@@ -48,14 +74,15 @@ bool version_entry::fully_served() const {
 }
 
 void version_entry::move_to(version_state to) {
-  assert(can_transition(state, to));
+  TESSERA_CHECK(can_transition(state, to), model + " v" + std::to_string(version) + ": " +
+                                               to_string(state) + " -> " + to_string(to));
   state = to;
 }
 
 version_info version_entry::info() const {
   version_info vi;
   vi.version = version;
-  vi.state = to_string(state);
+  vi.state = state;
   vi.epoch = epoch;
   vi.path = path;
   if (embedder) {
@@ -97,7 +124,7 @@ model_info model_entry::info() const {
 
 caf::expected<std::shared_ptr<version_entry>> registry::resolve(const model_ref& ref) const {
   auto it = models_.find(ref.name);
-  if (it == models_.end()) return make_error(errc::unknown_model, "no model '" + ref.name + "'");
+  if (it == models_.end()) return make_error(errc::unknown_model, no_model(ref.name));
   const auto& m = it->second;
   uint64_t v = m.active;
   std::string what = "active version";
@@ -126,28 +153,177 @@ model_entry* registry::find(const std::string& name) {
   return it == models_.end() ? nullptr : &it->second;
 }
 
-model_entry& registry::get_or_create(const std::string& name) {
+std::shared_ptr<submodel_entry> registry::embedder(const std::string& fingerprint) const {
+  auto it = embedders_.find(fingerprint);
+  return it == embedders_.end() ? nullptr : it->second;
+}
+
+void registry::add_version(const std::string& name, const std::shared_ptr<version_entry>& v) {
   auto& m = models_[name];
   m.name = name;
-  return m;
+  v->model = name;
+  v->version = m.next_version++;
+  m.versions[v->version] = v;
+  ++v->embedder->users;
+  if (!v->embedder_reused) embedders_[v->embedder->fingerprint] = v->embedder;
+}
+
+caf::error registry::finish_load(version_entry& v, bool activate) {
+  auto* m = find(v.model);
+  if (v.state != version_state::loading || !m || !m->versions.count(v.version))
+    return make_error(errc::unknown_model, "model '" + v.model + "' v" + std::to_string(v.version) +
+                                               " was unloaded while it loaded");
+  for (auto* s : {v.embedder.get(), v.classifier.get()})
+    if (s && s->state == submodel_state::loading) s->state = submodel_state::ready;
+  v.move_to(version_state::ready);
+  if (m->active == 0 || activate) flip(*m, v.version);
+  return caf::none;
+}
+
+std::vector<replica_release> registry::fail_load(version_entry& v, const std::string& why) {
+  if (v.state != version_state::loading) return {};  // already failed or unloaded
+  v.move_to(version_state::error);
+  v.error = why;
+  for (auto* s : {v.embedder.get(), v.classifier.get()})
+    if (s && s->state == submodel_state::loading) s->state = submodel_state::error;
+  return release_version(v);
+}
+
+void registry::flip(model_entry& m, uint64_t version) {
+  if (m.active == version) return;
+  if (auto it = m.versions.find(m.active); it != m.versions.end()) {
+    it->second->move_to(version_state::ready);
+    m.previous = m.active;
+  }
+  m.active = version;
+  m.versions.at(version)->move_to(version_state::serving);
+}
+
+caf::error registry::activate(const std::string& name, uint64_t version) {
+  auto* m = find(name);
+  if (!m) return make_error(errc::unknown_model, no_model(name));
+  auto it = m->versions.find(version);
+  if (it == m->versions.end()) return make_error(errc::unknown_model, no_version(name, version));
+  if (!it->second->serves())
+    return make_error(errc::invalid_argument, "version " + std::to_string(version) + " is " +
+                                                  to_string(it->second->state) + ", not ready");
+  flip(*m, version);
+  return caf::none;
+}
+
+caf::expected<uint64_t> registry::rollback(const std::string& name) {
+  auto* m = find(name);
+  if (!m) return make_error(errc::unknown_model, no_model(name));
+  if (m->previous == 0 || !m->versions.count(m->previous))
+    return make_error(errc::invalid_argument, "model '" + name + "' has no previous version");
+  auto target = m->previous;
+  if (auto err = activate(name, target)) return err;
+  return target;
+}
+
+caf::error registry::set_label(const std::string& name, const std::string& label,
+                               uint64_t version) {
+  auto* m = find(name);
+  if (!m) return make_error(errc::unknown_model, no_model(name));
+  if (!m->versions.count(version))
+    return make_error(errc::unknown_model, no_version(name, version));
+  if (!valid_name(label) || std::all_of(label.begin(), label.end(), ::isdigit))
+    return make_error(errc::invalid_argument, "label '" + label + "' is not a valid name");
+  m->labels[label] = version;
+  return caf::none;
+}
+
+caf::error registry::unload(const std::string& name, uint64_t version) {
+  auto* m = find(name);
+  if (!m) return make_error(errc::unknown_model, no_model(name));
+  std::vector<uint64_t> victims;
+  if (version == 0) {
+    for (auto& [n, v] : m->versions) victims.push_back(n);
+  } else {
+    if (!m->versions.count(version))
+      return make_error(errc::unknown_model, no_version(name, version));
+    if (version == m->active && m->versions.size() > 1)
+      return make_error(errc::invalid_argument,
+                        "version " + std::to_string(version) + " of '" + name +
+                            "' is active; activate another version first or unload the model");
+    victims.push_back(version);
+  }
+  for (auto n : victims) {
+    auto v = m->versions.at(n);
+    m->versions.erase(n);
+    switch (v->state) {
+      case version_state::loading:  // cancels the load: its replicas are freed by the reap
+        v->move_to(version_state::error);
+        v->error = "unloaded while loading";
+        draining_.push_back(v);
+        break;
+      case version_state::ready:
+      case version_state::serving:
+        v->move_to(version_state::draining);
+        draining_.push_back(v);
+        break;
+      case version_state::error:  // its load failed: nothing left to free but its hold
+        draining_.push_back(v);
+        break;
+      default:
+        TESSERA_CHECK(false,
+                      "version in the model map in state " + std::string(to_string(v->state)));
+    }
+    for (auto it = m->labels.begin(); it != m->labels.end();)
+      it = it->second == n ? m->labels.erase(it) : std::next(it);
+    if (m->active == n) m->active = 0;
+    if (m->previous == n) m->previous = 0;
+  }
+  if (m->versions.empty()) models_.erase(name);
+  return caf::none;
+}
+
+std::vector<replica_release> registry::reap_drained() {
+  std::vector<replica_release> out;
+  for (auto it = draining_.begin(); it != draining_.end();) {
+    auto& v = **it;
+    if (v.pins > 0) {
+      ++it;
+      continue;
+    }
+    auto freed = release_version(v);
+    out.insert(out.end(), freed.begin(), freed.end());
+    v.move_to(version_state::unloaded);
+    it = draining_.erase(it);
+  }
+  return out;
+}
+
+std::vector<replica_release> registry::release_version(version_entry& v) {
+  std::vector<replica_release> out;
+  if (v.released) return out;
+  v.released = true;
+  if (v.classifier && v.classifier->state != submodel_state::unloaded)
+    release_submodel(*v.classifier, out);
+  if (v.embedder && v.embedder->users > 0 && --v.embedder->users == 0) {
+    release_submodel(*v.embedder, out);
+    auto it = embedders_.find(v.embedder->fingerprint);
+    if (it != embedders_.end() && it->second == v.embedder) embedders_.erase(it);
+  }
+  return out;
 }
 
 void registry::for_each_submodel(
     const std::function<void(const std::shared_ptr<submodel_entry>&)>& f) {
-  for (auto& [fp, e] : embedders) f(e);
+  for (auto& [fp, e] : embedders_) f(e);
   auto classifier_of = [&](version_entry& v) {
     if (v.classifier) f(v.classifier);
   };
   for (auto& [name, m] : models_)
     for (auto& [n, v] : m.versions) classifier_of(*v);
-  for (auto& v : draining) classifier_of(*v);
+  for (auto& v : draining_) classifier_of(*v);
 }
 
 void registry::mark_node_lost(const std::string& node) {
   for_each_submodel([&](const std::shared_ptr<submodel_entry>& s) {
     s->for_each_replica([&](replica_ref& r) {
-      if (r.node == node && r.state != "unloaded") {
-        r.state = "lost";
+      if (r.node == node && r.state != replica_state::unloaded) {
+        r.state = replica_state::lost;
         r.handle = nullptr;
       }
     });

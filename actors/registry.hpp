@@ -1,12 +1,15 @@
 #pragma once
 // The coordinator's model registry: models, their versions, the sub-models they pin and where
-// every replica lives. Owned by the coordinator actor and touched only on its thread.
+// every replica lives, plus the rules that move versions between states (activate, rollback,
+// labels, unload and drain). A plain class: no actor, no messages; the coordinator carries out
+// what it returns (replicas to free). Owned by the coordinator and touched only on its thread.
 //
 // Sub-models are loaded once and shared: a model version pins one embedder and owns one
 // classifier. Embedders are keyed by content (name@version plus their tables' checksums), so
 // two packages carrying the same embedder, or a new version that only changes the classifier,
-// reuse the loaded rows; memory is counted once. Requests pin a version by holding its
-// shared_ptr, so a flip of the active version never changes a running request.
+// reuse the loaded rows; memory is counted once. Requests pin a version with a version_pin, so
+// a flip of the active version never changes a running request, and an unloaded version
+// drains until its last pin is gone.
 //
 // Version states and their legal moves are cluster/version_lifecycle.hpp's; versions start in
 // loading (the coordinator creates them when the load is accepted).
@@ -20,18 +23,17 @@
 #include "actors/interfaces.hpp"
 #include "cluster/fasttext_output.hpp"
 #include "cluster/featurizer.hpp"
-#include "package/package.hpp"
 #include "cluster/sharding.hpp"
-#include "cluster/version_lifecycle.hpp"
+#include "package/package.hpp"
 
 namespace tessera {
 
 struct replica_ref {
   std::string node;
   std::string replica_id;
-  shard_actor handle;             // valid once ready
-  std::string state = "loading";  // loading, ready, lost, unloaded
-  shard_spec spec;                // what the node was told to load (reused on rejoin)
+  shard_actor handle;  // valid while ready
+  replica_state state = replica_state::loading;
+  shard_spec spec;  // what the node was told to load (reused on rejoin)
 };
 
 struct shard_ref {
@@ -39,7 +41,7 @@ struct shard_ref {
   row_range rows;
   uint64_t bytes = 0;  // bytes of one replica
   std::vector<replica_ref> replicas;
-  size_t next = 0;  // round-robin cursor over replicas
+  size_t next = 0;  // round-robin cursor over replicas (shard_router)
 };
 
 struct tensor_shards {
@@ -54,17 +56,16 @@ struct tensor_shards {
 
 // One loaded sub-model version (an embedder's tables, or a classifier's layers).
 struct submodel_entry {
-  std::string name;               // "sections.embedder@1"
-  std::string fingerprint;        // embedders: name@version and table checksums (the sharing key)
-  uint64_t epoch = 0;             // unique in the cluster; every shard message to it carries it
-  std::string path;               // package it was loaded from
-  std::string state = "loading";  // loading, ready, error, unloaded
+  std::string name;         // "sections.embedder@1"
+  std::string fingerprint;  // embedders: name@version and table checksums (the sharing key)
+  uint64_t epoch = 0;       // unique in the cluster; every shard message to it carries it
+  std::string path;         // package it was loaded from
+  submodel_state state = submodel_state::loading;
   std::vector<tensor_shards> tensors;
   uint64_t users = 0;  // model versions that pin it
   // Every shard has a ready replica.
   bool fully_served() const;
   uint64_t bytes_on(const std::string& node) const;
-  uint64_t bytes() const;  // all replicas on all nodes
   void for_each_replica(const std::function<void(replica_ref&)>& f);
 };
 
@@ -87,7 +88,8 @@ struct version_entry {
   bool exact_pooling = false;  // gather rows, sum in id order on the coordinator
   output_kind output = output_kind::softmax;
   std::vector<activation_kind> activations;
-  uint64_t inflight = 0;  // requests running on this version
+  uint64_t pins = 0;      // live version_pins: requests running on this version
+  bool released = false;  // its hold on its sub-models was dropped (once)
 
   tensor_shards& table() { return embedder->tensors.at(0); }
   const tensor_shards& table() const { return embedder->tensors.at(0); }
@@ -96,9 +98,42 @@ struct version_entry {
   uint32_t dim() const { return static_cast<uint32_t>(table().cols); }
   bool fully_served() const;
   version_info info() const;
-  // Moves to `to`; asserts the move is legal (an illegal one is our bug).
+  // Moves to `to`. An illegal move is our own bug: TESSERA_CHECK, on in every build.
   void move_to(version_state to);
   bool serves() const { return state == version_state::ready || state == version_state::serving; }
+};
+
+// A request's hold on one version: while a pin lives, the version counts it in `pins` and is
+// not freed (an unloaded version drains until its last pin is gone). Move-only; releases once.
+class version_pin {
+ public:
+  version_pin() = default;
+  explicit version_pin(std::shared_ptr<version_entry> v) : v_(std::move(v)) {
+    if (v_) ++v_->pins;
+  }
+  version_pin(version_pin&& o) noexcept = default;
+  version_pin& operator=(version_pin&& o) noexcept {
+    if (this != &o) {
+      release();
+      v_ = std::move(o.v_);
+    }
+    return *this;
+  }
+  version_pin(const version_pin&) = delete;
+  version_pin& operator=(const version_pin&) = delete;
+  ~version_pin() { release(); }
+
+  version_entry& operator*() const { return *v_; }
+  version_entry* operator->() const { return v_.get(); }
+  const std::shared_ptr<version_entry>& get() const { return v_; }
+  explicit operator bool() const { return v_ != nullptr; }
+
+ private:
+  void release() {
+    if (v_) --v_->pins;
+    v_.reset();
+  }
+  std::shared_ptr<version_entry> v_;
 };
 
 struct model_entry {
@@ -111,6 +146,15 @@ struct model_entry {
   model_info info() const;
 };
 
+// A replica the coordinator must ask its node to drop.
+struct replica_release {
+  std::string node;
+  std::string replica_id;
+  bool operator==(const replica_release& o) const {
+    return node == o.node && replica_id == o.replica_id;
+  }
+};
+
 class registry {
  public:
   // The version a request names: explicit number, label, or the active one. Only versions in
@@ -118,30 +162,67 @@ class registry {
   caf::expected<std::shared_ptr<version_entry>> resolve(const model_ref& ref) const;
 
   model_entry* find(const std::string& name);
-  model_entry& get_or_create(const std::string& name);
-  void erase(const std::string& name) { models_.erase(name); }
   const std::map<std::string, model_entry>& models() const { return models_; }
 
-  // Loaded embedders by fingerprint.
-  std::map<std::string, std::shared_ptr<submodel_entry>> embedders;
-  // Versions removed from their model that still have requests in flight (state draining).
-  std::vector<std::shared_ptr<version_entry>> draining;
+  // --- loading ---------------------------------------------------------------------------
+  // The loaded embedder with this fingerprint, or null.
+  std::shared_ptr<submodel_entry> embedder(const std::string& fingerprint) const;
+  // Commits a described, placed version (state loading) to model `name`: gives it the next
+  // version number, pins its embedder and registers a new embedder for sharing.
+  void add_version(const std::string& name, const std::shared_ptr<version_entry>& v);
+  // Every replica of the version's fresh sub-models is ready: the version becomes ready, and
+  // serving when it is the model's first version or `activate` is set. Errors: unknown_model
+  // when the version was unloaded while it loaded (its replicas are then already released).
+  caf::error finish_load(version_entry& v, bool activate);
+  // A load failed: the version goes to error with `why`; returns the replicas to free.
+  std::vector<replica_release> fail_load(version_entry& v, const std::string& why);
 
-  // Every distinct loaded sub-model: embedders once, then each version's classifier.
-  void for_each_submodel(const std::function<void(const std::shared_ptr<submodel_entry>&)>& f);
+  // --- lifecycle rules -------------------------------------------------------------------
+  // Makes a ready version the active one, in one step. Errors: unknown_model, invalid_argument
+  // (not ready).
+  caf::error activate(const std::string& name, uint64_t version);
+  // Flips back to the previously active version and returns it. Errors: unknown_model,
+  // invalid_argument (no previous version).
+  caf::expected<uint64_t> rollback(const std::string& name);
+  // Points `label` (a name, not all digits) at `version`. Errors: unknown_model,
+  // invalid_argument.
+  caf::error set_label(const std::string& name, const std::string& label, uint64_t version);
+  // Removes `version` of `name` (0: every version) from the model and starts its drain; the
+  // model goes away with its last version. Refused (invalid_argument) for the active version
+  // while the model has other versions: activate another first, so a model never loses its
+  // only serving version by accident. Errors: unknown_model.
+  caf::error unload(const std::string& name, uint64_t version);
+  // Versions that drained (no pin left) become unloaded; returns the replicas of every
+  // sub-model no version uses any more (a shared embedder only with its last user).
+  std::vector<replica_release> reap_drained();
+
+  // --- membership ------------------------------------------------------------------------
   // Marks every replica on `node` lost (its process went away).
   void mark_node_lost(const std::string& node);
+  // Every distinct loaded sub-model: embedders once, then each version's classifier.
+  void for_each_submodel(const std::function<void(const std::shared_ptr<submodel_entry>&)>& f);
   // Bytes held on `node` by every sub-model not yet unloaded (shared embedders once).
   uint64_t bytes_on(const std::string& node);
   // Every model with an active version has it fully served.
   bool all_active_served() const;
   std::vector<model_info> infos() const;
+  // Versions unloaded while requests still pin them.
+  size_t draining() const { return draining_.size(); }
 
   uint64_t next_epoch() { return ++epoch_; }
 
  private:
+  // Drops a version's hold on its sub-models; returns the replicas of those nobody uses.
+  std::vector<replica_release> release_version(version_entry& v);
+  void flip(model_entry& m, uint64_t version);
+
   std::map<std::string, model_entry> models_;
+  std::map<std::string, std::shared_ptr<submodel_entry>> embedders_;  // by fingerprint
+  std::vector<std::shared_ptr<version_entry>> draining_;
   uint64_t epoch_ = 0;
 };
+
+// A model or label name: 1-128 of [A-Za-z0-9_.-].
+bool valid_name(const std::string& n);
 
 }  // namespace tessera

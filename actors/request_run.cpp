@@ -13,12 +13,14 @@ using clock = std::chrono::steady_clock;
 // Output layers up to this many rows are merged from every logit (see layer_stage).
 constexpr uint64_t exact_merge_max_labels = 4096;
 
-// One call's share of a run: its inputs are [offset, offset + count) of the run's batch.
+// One call's share of a run: its inputs are [offset, offset + count) of the run's batch. It
+// owns the call's request_context until the call is answered.
 template <class Reply>
 struct member {
   caf::typed_response_promise<Reply> rp;
   size_t offset = 0;
   size_t count = 0;
+  request_context ctx;
 };
 
 predict_reply slice(const predict_reply& all, size_t offset, size_t count) {
@@ -37,14 +39,14 @@ embed_reply slice(const embed_reply& all, size_t offset, size_t count) {
   return out;
 }
 
-// Shared by the stages of one run (one fan-out chain for one or more calls); every member
-// is answered exactly once. Each member counts once in v->inflight and requests_running.
+// Shared by the stages of one run (one fan-out chain for one or more calls of one version).
+// Every member is answered exactly once, and its request_context released right after.
 template <class Reply>
 struct run_state {
   coordinator_self self;
-  std::shared_ptr<version_entry> v;
+  std::shared_ptr<version_entry> v;  // the run's version; every member pins it too
   std::vector<member<Reply>> members;
-  clock::time_point deadline;
+  clock::time_point deadline;  // the earliest of the members'
   size_t batch = 0;
   std::vector<float> counts;      // per bag: total weight that pooling saw
   std::vector<int32_t> ks;        // predict: per input
@@ -56,8 +58,6 @@ struct run_state {
     if (delivered) return;
     delivered = true;
     for (auto& m : members) {
-      --v->inflight;
-      --self->state.requests_running;
       if (!r)
         m.rp.deliver(r.error());
       else if (members.size() == 1)
@@ -65,17 +65,20 @@ struct run_state {
       else
         m.rp.deliver(slice(*r, m.offset, m.count));
     }
+    members.clear();  // releases every admission ticket and version pin, once
     if (after) after();
   }
+
+  // The tensor, kept alive by the run's version for as long as a reply may arrive.
+  std::shared_ptr<tensor_shards> share(tensor_shards& t) const { return {v, &t}; }
 };
 
 template <class Reply>
 std::shared_ptr<run_state<Reply>> start(coordinator_self self, std::shared_ptr<version_entry> v,
-                                        size_t batch, clock::time_point deadline) {
+                                        size_t batch) {
   auto rs = std::make_shared<run_state<Reply>>();
   rs->self = self;
   rs->v = std::move(v);
-  rs->deadline = deadline;
   rs->batch = batch;
   return rs;
 }
@@ -91,7 +94,8 @@ void gather_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
     m.weights.clear();
   }
   fan_out<std::vector<char>>(
-      rs->self, rs->v, &rs->v->table(), gather_atom::value, std::move(msgs), rs->deadline,
+      rs->self, rs->self->state.router, rs->share(rs->v->table()), gather_atom::value,
+      std::move(msgs), rs->deadline,
       [rs, kept, next](std::vector<std::vector<char>> replies) {
         auto& v = *rs->v;
         std::vector<std::vector<float>> rows(replies.size());
@@ -123,7 +127,8 @@ void pool_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
   }
   if (v.exact_pooling) return gather_stage(rs, bags, std::move(msgs), std::move(next));
   fan_out<pool_reply>(
-      rs->self, rs->v, &rs->v->table(), pool_atom::value, std::move(msgs), rs->deadline,
+      rs->self, rs->self->state.router, rs->share(rs->v->table()), pool_atom::value,
+      std::move(msgs), rs->deadline,
       [rs, next](std::vector<pool_reply> replies) {
         auto& v = *rs->v;
         std::vector<std::vector<float>> sums(replies.size()), counts(replies.size());
@@ -167,18 +172,29 @@ std::vector<std::vector<scored_label>> full_output(const version_entry& v,
   return out;
 }
 
+// The k each output shard is asked for: -1 (every logit) when the merge must replay
+// fastText's heap or normalization exactly (exact pooling, or few labels), or when any input
+// wants every label; else the largest k of the batch, which covers every input's top k.
+int32_t shard_k_for(const version_entry& v, const tensor_shards& output,
+                    const std::vector<int32_t>& ks) {
+  if (v.exact_pooling || output.rows <= exact_merge_max_labels) return -1;
+  int32_t most = 1;
+  for (auto k : ks) {
+    if (k < 0) return -1;
+    most = std::max(most, k);
+  }
+  return most;
+}
+
 // Stage 2..: layer `l` on `x` (batch x in); the last layer applies the output rule.
 void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::vector<float> x) {
   auto& v = *rs->v;
-  auto* tensor = &v.layers()[l];
+  auto& tensor = v.layers()[l];
   bool last = l + 1 == v.layers().size();
-  std::vector<layer_request> msgs(tensor->shards.size());
+  std::vector<layer_request> msgs(tensor.shards.size());
   auto payload = to_bytes(x);
-  // With few labels, shards send every logit so the merge replays fastText's heap exactly,
-  // tie order included; with many, each shard sends its top k (exact up to tie order).
-  int32_t shard_k = -1;
-  if (tensor->rows > exact_merge_max_labels)
-    for (auto k : rs->ks) shard_k = k < 0 ? -1 : std::max(shard_k == -1 ? 0 : shard_k, k);
+  const bool softmax_topk = last && v.output == output_kind::softmax;
+  const int32_t shard_k = softmax_topk ? shard_k_for(v, tensor, rs->ks) : -1;
   for (auto& m : msgs) {
     m.epoch = v.epoch;
     m.batch = static_cast<uint32_t>(rs->batch);
@@ -186,22 +202,24 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
     m.inputs = payload;
   }
   auto fail = [rs](caf::error err) { rs->finish(std::move(err)); };
-  if (last && v.output == output_kind::softmax) {
+  auto& router = rs->self->state.router;
+  if (softmax_topk) {
     return fan_out<layer_reply>(
-        rs->self, rs->v, tensor, topk_atom::value, std::move(msgs), rs->deadline,
-        [rs, every_logit = shard_k < 0, labels = tensor->rows](std::vector<layer_reply> replies) {
+        rs->self, router, rs->share(tensor), topk_atom::value, std::move(msgs), rs->deadline,
+        [rs, shard_k, labels = tensor.rows](std::vector<layer_reply> replies) {
           std::vector<std::vector<topk_partial>> parts(replies.size());
           for (size_t s = 0; s < replies.size(); ++s)
             if (!decode_topk(replies[s].payload, parts[s]) || parts[s].size() != rs->batch)
               return rs->finish(make_error(errc::internal, "malformed topk reply"));
+          // Exact mode sums the softmax over every label in label order, as one shard would.
+          const bool join = rs->v->exact_pooling && shard_k < 0 && parts.size() > 1;
           predict_reply reply;
           reply.results.resize(rs->batch);
-          std::vector<topk_partial> per_input(parts.size());
           for (size_t b = 0; b < rs->batch; ++b) {
             if (rs->counts[b] == 0) continue;  // no known feature: no prediction (as fastText)
+            std::vector<topk_partial> per_input(parts.size());
             for (size_t s = 0; s < parts.size(); ++s) per_input[s] = std::move(parts[s][b]);
-            if (rs->v->exact_pooling && every_logit && per_input.size() > 1)
-              per_input = {join_all_logits(per_input, static_cast<uint32_t>(labels))};
+            if (join) per_input = {join_all_logits(per_input, static_cast<uint32_t>(labels))};
             reply.results[b] = merge_topk(per_input, rs->ks[b], rs->thresholds[b]);
           }
           reply.labels = rs->v->labels;
@@ -212,14 +230,14 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
         fail);
   }
   fan_out<layer_reply>(
-      rs->self, rs->v, tensor, layer_atom::value, std::move(msgs), rs->deadline,
+      rs->self, router, rs->share(tensor), layer_atom::value, std::move(msgs), rs->deadline,
       [rs, l, last](std::vector<layer_reply> replies) {
         auto& v = *rs->v;
-        auto* t = &v.layers()[l];
+        auto& t = v.layers()[l];
         std::vector<std::vector<float>> parts(replies.size());
         std::vector<uint64_t> sizes(replies.size());
         for (size_t s = 0; s < replies.size(); ++s) {
-          sizes[s] = t->shards[s].rows.size();
+          sizes[s] = t.shards[s].rows.size();
           if (!from_bytes(replies[s].payload, parts[s]) || parts[s].size() != rs->batch * sizes[s])
             return rs->finish(make_error(errc::internal, "malformed layer reply"));
         }
@@ -239,139 +257,56 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
       fail);
 }
 
-}  // namespace
+void start_steps(coordinator_self self, uint64_t key, coalescer<predict_call>::step step);
 
-caf::expected<bag_inputs> build_bags(const version_entry& v, uint32_t max_ids_per_input,
-                                     const std::vector<input_item>& inputs) {
-  // The gateway already refused empty or oversized calls and texts (before copying them).
-  if (inputs.empty()) return make_error(errc::invalid_argument, "no inputs");
-  bag_inputs out;
-  out.ids.resize(inputs.size());
-  bool weighted = false;
-  for (const auto& in : inputs) weighted = weighted || (!in.is_text && !in.weights.empty());
-  if (weighted) out.weights.resize(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const auto& in = inputs[i];
-    auto where = "input " + std::to_string(i);
-    auto& ids = out.ids[i];
-    if (in.is_text) {
-      if (in.text.empty()) return make_error(errc::invalid_argument, where + ": empty text");
-      v.feat->featurize(in.text, ids);
-    } else {
-      if (in.ids.empty()) return make_error(errc::invalid_argument, where + ": no ids");
-      if (!in.weights.empty() && in.weights.size() != in.ids.size())
-        return make_error(errc::invalid_argument, where + ": " + std::to_string(in.weights.size()) +
-                                                      " weights for " +
-                                                      std::to_string(in.ids.size()) + " ids");
-      for (auto w : in.weights)
-        if (!std::isfinite(w))
-          return make_error(errc::invalid_argument, where + ": weight is not finite");
-      ids = in.ids;
-      if (weighted)
-        out.weights[i] = in.weights.empty() ? std::vector<float>(ids.size(), 1.0f) : in.weights;
-    }
-    if (ids.size() > max_ids_per_input)
-      return make_error(errc::limit_exceeded, where + ": " + std::to_string(ids.size()) +
-                                                  " ids exceed the limit of " +
-                                                  std::to_string(max_ids_per_input));
-    for (auto id : ids)
-      if (id < 0 || static_cast<uint64_t>(id) >= v.table().rows)
-        return make_error(errc::id_out_of_range, where + ": id " + std::to_string(id) +
-                                                     " outside [0, " +
-                                                     std::to_string(v.table().rows) + ")");
-  }
-  return out;
-}
-
-namespace {
-
-void flush(coordinator_self self, const version_entry* key);
-
-// Runs `calls` (same version) as one batch.
-void run_batch(coordinator_self self, std::shared_ptr<version_entry> v,
-               std::vector<predict_call> calls) {
+// Runs `calls` (one version) as one batch; when it is answered, the coalescer may start more.
+void run_batch(coordinator_self self, uint64_t key, std::vector<predict_call> calls) {
   size_t batch = 0;
   bool weighted = false;
-  auto deadline = calls.front().deadline;
   for (const auto& c : calls) {
-    batch += c.bags.ids.size();
+    batch += c.inputs();
     weighted = weighted || !c.bags.weights.empty();
-    deadline = std::min(deadline, c.deadline);
   }
-  auto rs = start<predict_reply>(self, v, batch, deadline);
+  auto rs = start<predict_reply>(self, calls.front().ctx.version.get(), batch);
+  rs->deadline = calls.front().deadline();
   bag_inputs bags;
   bags.ids.reserve(batch);
   if (weighted) bags.weights.reserve(batch);
   for (auto& c : calls) {
-    rs->members.push_back({std::move(c.rp), bags.ids.size(), c.bags.ids.size()});
-    rs->ks.insert(rs->ks.end(), c.bags.ids.size(), c.k);
-    rs->thresholds.insert(rs->thresholds.end(), c.bags.ids.size(), c.threshold);
-    if (weighted && c.bags.weights.empty()) c.bags.weights.resize(c.bags.ids.size());
+    rs->deadline = std::min(rs->deadline, c.deadline());
+    rs->ks.insert(rs->ks.end(), c.inputs(), c.k);
+    rs->thresholds.insert(rs->thresholds.end(), c.inputs(), c.threshold);
+    rs->members.push_back({std::move(c.rp), bags.ids.size(), c.inputs(), std::move(c.ctx)});
+    if (weighted && c.bags.weights.empty()) c.bags.weights.resize(c.inputs());
     for (auto& ids : c.bags.ids) bags.ids.push_back(std::move(ids));
     for (auto& w : c.bags.weights) bags.weights.push_back(std::move(w));
   }
-  const version_entry* key = v.get();
   rs->after = [self, key] {
-    auto it = self->state.predict_queues.find(key);
-    if (it == self->state.predict_queues.end()) return;
-    --it->second.running;
-    flush(self, key);
+    start_steps(self, key, self->state.predicts.finished(key, clock::now()));
   };
   pool_stage(rs, bags, [rs](std::vector<float> pooled) { layer_stage(rs, 0, std::move(pooled)); });
 }
 
-// Starts waiting calls of `key` while fewer than max_parallel_runs batches run; calls whose
-// deadline passed while waiting are answered deadline_exceeded on their own.
-void flush(coordinator_self self, const version_entry* key) {
-  auto& queues = self->state.predict_queues;
-  auto it = queues.find(key);
-  if (it == queues.end() || it->second.flushing) return;
-  auto& q = it->second;
-  q.flushing = true;
-  while (q.running < max_parallel_runs && !q.waiting.empty()) {
-    std::vector<predict_call> take;
-    size_t inputs = 0;
-    auto now = clock::now();
-    auto rest = q.waiting.begin();
-    for (; rest != q.waiting.end(); ++rest) {
-      if (rest->deadline <= now) {
-        --q.v->inflight;
-        --self->state.requests_running;
-        rest->rp.deliver(make_error(errc::deadline_exceeded, "deadline passed while queued"));
-        continue;
-      }
-      if (!take.empty() && inputs + rest->bags.ids.size() > max_batch_inputs) break;
-      inputs += rest->bags.ids.size();
-      take.push_back(std::move(*rest));
-    }
-    q.waiting.erase(q.waiting.begin(), rest);
-    if (take.empty()) continue;
-    ++q.running;
-    run_batch(self, q.v, std::move(take));
-  }
-  q.flushing = false;
-  if (q.running == 0 && q.waiting.empty()) queues.erase(it);
+// Carries out a coalescer step: answers expired calls, runs the batches it started.
+void start_steps(coordinator_self self, uint64_t key, coalescer<predict_call>::step step) {
+  for (auto& c : step.expired)
+    c.rp.deliver(make_error(errc::deadline_exceeded, "deadline passed while queued"));
+  step.expired.clear();  // releases their request contexts
+  for (auto& calls : step.start) run_batch(self, key, std::move(calls));
 }
 
 }  // namespace
 
-void submit_predict(coordinator_self self, std::shared_ptr<version_entry> v, predict_call call) {
-  ++v->inflight;
-  ++self->state.requests_running;
-  const version_entry* key = v.get();
-  auto& q = self->state.predict_queues[key];
-  if (!q.v) q.v = std::move(v);
-  q.waiting.push_back(std::move(call));
-  flush(self, key);
+void submit_predict(coordinator_self self, predict_call call) {
+  const uint64_t key = call.ctx.version->epoch;
+  start_steps(self, key, self->state.predicts.submit(key, std::move(call), clock::now()));
 }
 
-void run_embed(coordinator_self self, std::shared_ptr<version_entry> v, bag_inputs bags,
+void run_embed(coordinator_self self, request_context ctx, bag_inputs bags,
                caf::typed_response_promise<embed_reply> rp) {
-  ++v->inflight;
-  ++self->state.requests_running;
-  auto deadline = clock::now() + std::chrono::milliseconds{5000};
-  auto rs = start<embed_reply>(self, std::move(v), bags.ids.size(), deadline);
-  rs->members.push_back({std::move(rp), 0, bags.ids.size()});
+  auto rs = start<embed_reply>(self, ctx.version.get(), bags.ids.size());
+  rs->deadline = ctx.deadline;
+  rs->members.push_back({std::move(rp), 0, bags.ids.size(), std::move(ctx)});
   pool_stage(rs, bags, [rs](std::vector<float> pooled) {
     embed_reply reply;
     reply.dim = rs->v->dim();

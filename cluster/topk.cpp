@@ -203,22 +203,6 @@ bool decode_topk(const std::vector<char>& bytes, std::vector<topk_partial>& out)
   return true;
 }
 
-std::vector<char> encode_floats(const std::vector<float>& v) {
-  std::vector<char> out;
-  out.reserve(v.size() * 4);
-  for (float f : v) put_f32(out, f);
-  return out;
-}
-
-bool decode_floats(const std::vector<char>& bytes, std::vector<float>& out) {
-  out.clear();
-  if (bytes.size() % 4 != 0) return false;
-  reader in(bytes);
-  out.resize(bytes.size() / 4);
-  for (float& f : out) in.f32(f);
-  return true;
-}
-
 topk_partial join_all_logits(const std::vector<topk_partial>& parts, uint32_t labels) {
   std::vector<float> logits(labels, 0.0f);
   for (const auto& p : parts)

@@ -51,8 +51,4 @@ std::vector<scored_label> select_topk(const std::vector<std::pair<uint32_t, floa
 std::vector<char> encode_topk(const std::vector<topk_partial>& batch);
 bool decode_topk(const std::vector<char>& bytes, std::vector<topk_partial>& out);
 
-// Floats as little-endian bytes for the wire, and back. decode fails on a ragged size.
-std::vector<char> encode_floats(const std::vector<float>& v);
-bool decode_floats(const std::vector<char>& bytes, std::vector<float>& out);
-
 }  // namespace tessera

@@ -250,21 +250,4 @@ TEST_CASE("decode_topk rejects truncated, padded and garbage bytes") {
   }
 }
 
-TEST_CASE("floats round-trip as little-endian bytes and a ragged size is refused") {
-  const std::vector<float> v = {0.f,     -0.f,   1.f,
-                                -3.5e7f, 1e-40f, std::numeric_limits<float>::infinity()};
-  const auto bytes = encode_floats(v);
-  REQUIRE(bytes.size() == v.size() * 4);
-  CHECK(bytes[8] == 0);
-  CHECK(bytes[11] == '\x3f');  // 1.0f is 0x3f800000, most significant byte last
-  std::vector<float> out;
-  REQUIRE(decode_floats(bytes, out));
-  REQUIRE(out.size() == v.size());
-  for (size_t i = 0; i < v.size(); ++i) CHECK(std::signbit(out[i]) == std::signbit(v[i]));
-  for (size_t i = 0; i < v.size(); ++i) CHECK(out[i] == v[i]);
-  CHECK_FALSE(decode_floats(std::vector<char>(bytes.begin(), bytes.end() - 1), out));
-  REQUIRE(decode_floats({}, out));
-  CHECK(out.empty());
-}
-
 }  // namespace tessera

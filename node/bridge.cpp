@@ -12,6 +12,9 @@ kj::Exception to_kj_exception(const caf::error& e) {
     case errc::deadline_exceeded:
       type = kj::Exception::Type::OVERLOADED;
       break;
+    case errc::unsupported:
+      type = kj::Exception::Type::UNIMPLEMENTED;
+      break;
     default:
       break;
   }

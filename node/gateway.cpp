@@ -29,6 +29,12 @@ struct gateway_env {
   std::chrono::milliseconds call_timeout() const {
     return cfg.limits.request_timeout + std::chrono::seconds(2);
   }
+  // A client's deadline: timeout_ms from now (0 = request_timeout), capped at request_timeout.
+  std::chrono::steady_clock::time_point deadline(uint32_t timeout_ms) const {
+    auto t = cfg.limits.request_timeout;
+    if (timeout_ms > 0) t = std::min(t, std::chrono::milliseconds{timeout_ms});
+    return std::chrono::steady_clock::now() + t;
+  }
   std::chrono::milliseconds load_timeout() const {
     return cfg.limits.load_timeout + std::chrono::seconds(10);
   }
@@ -113,11 +119,10 @@ class session_impl final : public Session::Server {
 
   kj::Promise<void> predict(PredictContext ctx) override {
     auto p = ctx.getParams();
-    auto req = read_request(p.getModel(), p.getInputs());
+    auto req = read_request(p.getModel(), p.getInputs(), p.getTimeoutMs());
     if (!req) return to_kj_exception(req.error());
-    req->k = p.getTopK();
+    req->k = p.getTopK();  // checked by the coordinator (check_predict_options)
     req->threshold = p.getThreshold();
-    if (req->k == 0) return refuse(errc::invalid_argument, "topK must not be 0 (-1 = all)");
     return env_.bridge
         .ask<predict_reply>(env_.coord, env_.call_timeout(), predict_atom::value, std::move(*req))
         .then([ctx](predict_reply r) mutable {
@@ -139,7 +144,7 @@ class session_impl final : public Session::Server {
 
   kj::Promise<void> embed(EmbedContext ctx) override {
     auto p = ctx.getParams();
-    auto req = read_request(p.getModel(), p.getInputs());
+    auto req = read_request(p.getModel(), p.getInputs(), p.getTimeoutMs());
     if (!req) return to_kj_exception(req.error());
     return env_.bridge
         .ask<embed_reply>(env_.coord, env_.call_timeout(), embed_atom::value, std::move(*req))
@@ -181,8 +186,10 @@ class session_impl final : public Session::Server {
   }
 
   caf::expected<predict_request> read_request(ModelRef::Reader model,
-                                              capnp::List<Input>::Reader inputs) const {
+                                              capnp::List<Input>::Reader inputs,
+                                              uint32_t timeout_ms) const {
     predict_request req;
+    req.deadline = env_.deadline(timeout_ms);
     auto ref = read_model_ref(model);
     if (!ref) return ref.error();
     if (!may_use(ref->name))

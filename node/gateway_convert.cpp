@@ -67,7 +67,7 @@ void fill(ModelInfo::Builder b, const model_info& m) {
     const auto& v = m.versions[i];
     auto vb = vs[i];
     vb.setVersion(v.version);
-    vb.setState(v.state);
+    vb.setState(to_string(v.state));
     vb.setEpoch(v.epoch);
     vb.setPath(v.path);
     vb.setEmbedder(v.embedder);
@@ -89,7 +89,7 @@ void fill(ModelInfo::Builder b, const model_info& m) {
       auto rs = sb.initReplicas(static_cast<unsigned>(s.replicas.size()));
       for (size_t k = 0; k < s.replicas.size(); ++k) {
         rs[k].setNode(s.replicas[k].node);
-        rs[k].setState(s.replicas[k].state);
+        rs[k].setState(to_string(s.replicas[k].state));
       }
     }
   }

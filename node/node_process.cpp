@@ -28,6 +28,7 @@ coordinator_options coordinator_options_of(const cluster_config& cfg) {
   out.max_inflight = cfg.limits.max_inflight;
   out.max_ids_per_input = cfg.limits.max_ids_per_input;
   out.load_timeout = cfg.limits.load_timeout;
+  out.request_timeout = cfg.limits.request_timeout;
   return out;
 }
 

@@ -3,9 +3,11 @@
 # Client API of the tessera gateway. Object-capability style: the bootstrap interface only
 # authenticates; what a client may do is what the returned capabilities allow.
 #
-# Errors are Cap'n Proto exceptions. The type says what to do (OVERLOADED: retry later;
-# DISCONNECTED: reconnect; FAILED: the request is wrong or cannot be served) and the
-# description reads "tessera.<code>: <message>", code as in cluster/errors.hpp.
+# Errors are Cap'n Proto exceptions. The type says what to do (OVERLOADED: retry later, for
+# overloaded, unavailable and deadline_exceeded; DISCONNECTED: reconnect; UNIMPLEMENTED: a valid
+# request tessera does not do, code unsupported; FAILED: the request is wrong or cannot be
+# served, or our own bug, code internal) and the description reads
+# "tessera.<code>: <message>", code as in base/errors.hpp.
 
 struct Input {
   # One input: text to featurize, or row ids (with optional per-id weights) into the
@@ -121,10 +123,16 @@ interface Tessera @0xeb255bec4488fdf6 {
 }
 
 interface Session {
-  predict @0 (model :ModelRef, inputs :List(Input), topK :Int32, threshold :Float32)
-      -> (results :List(Prediction), servedBy :ServedBy);
-  # topK < 0 means every label; 0 is invalid.
-  embed @1 (model :ModelRef, inputs :List(Input)) -> (vectors :List(List(Float32)), servedBy :ServedBy);
+  predict @0 (model :ModelRef, inputs :List(Input), topK :Int32, threshold :Float32,
+              timeoutMs :UInt32) -> (results :List(Prediction), servedBy :ServedBy);
+  # topK: labels per input, >= 1, or -1 for every label (as fastText's predict-prob); 0 and
+  # values below -1 fail with tessera.invalid_argument, and so does a NaN or infinite
+  # threshold. Labels with a probability below threshold are left out.
+  # timeoutMs: the call's deadline, from when the gateway receives it; 0 = the server's
+  # limits.request_timeout, which is also the most a client may ask for. A call whose deadline
+  # passes fails with tessera.deadline_exceeded (OVERLOADED), also while it waits in a queue.
+  embed @1 (model :ModelRef, inputs :List(Input), timeoutMs :UInt32)
+      -> (vectors :List(List(Float32)), servedBy :ServedBy);
   listModels @2 () -> (models :List(ModelInfo));
   admin @3 () -> (admin :Admin);
   # Fails with tessera.permission_denied unless the token has the admin role.

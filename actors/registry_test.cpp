@@ -1,0 +1,279 @@
+// The registry's lifecycle rules, without an actor system: versions, activation, rollback,
+// labels, unload with drain, shared embedders, failed loads and lost nodes.
+#include "actors/registry.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <optional>
+
+#include <catch2/catch.hpp>
+
+using namespace tessera;
+
+namespace {
+
+// A sub-model with one tensor of `shards` shards, one replica each on the given nodes.
+std::shared_ptr<submodel_entry> submodel(const std::string& name,
+                                         const std::vector<std::string>& nodes) {
+  auto s = std::make_shared<submodel_entry>();
+  s->name = name;
+  s->fingerprint = name + "#fp";
+  tensor_shards t;
+  t.tensor = name + ".w";
+  t.rows = 10 * nodes.size();
+  t.cols = 4;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    shard_ref sh;
+    sh.index = i;
+    sh.rows = {10 * i, 10 * (i + 1)};
+    sh.bytes = 160;
+    replica_ref r;
+    r.node = nodes[i];
+    r.replica_id = name + "/" + std::to_string(i);
+    sh.replicas.push_back(r);
+    t.shards.push_back(sh);
+  }
+  s->tensors.push_back(t);
+  return s;
+}
+
+// A loading version of a model with its own classifier and the given embedder.
+std::shared_ptr<version_entry> version(std::shared_ptr<submodel_entry> embedder,
+                                       const std::string& classifier, bool reused = false) {
+  auto v = std::make_shared<version_entry>();
+  v->embedder = std::move(embedder);
+  v->embedder_reused = reused;
+  v->classifier = submodel(classifier, {"n1"});
+  return v;
+}
+
+void all_ready(version_entry& v) {
+  for (auto* s : {v.embedder.get(), v.classifier.get()})
+    s->for_each_replica([](replica_ref& r) { r.state = replica_state::ready; });
+}
+
+// Adds a version, loads it (every replica ready) and finishes the load.
+std::shared_ptr<version_entry> loaded(registry& reg, const std::string& model,
+                                      std::shared_ptr<submodel_entry> embedder,
+                                      const std::string& classifier, bool activate = false) {
+  auto reused = reg.embedder(embedder->fingerprint) != nullptr;
+  if (reused) embedder = reg.embedder(embedder->fingerprint);
+  auto v = version(embedder, classifier, reused);
+  reg.add_version(model, v);
+  all_ready(*v);
+  REQUIRE_FALSE(reg.finish_load(*v, activate));
+  return v;
+}
+
+std::vector<std::string> ids(const std::vector<replica_release>& rs) {
+  std::vector<std::string> out;
+  for (const auto& r : rs) out.push_back(r.replica_id);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+model_ref ref(const std::string& name, uint64_t version = 0, const std::string& label = "") {
+  return {name, version, label};
+}
+
+}  // namespace
+
+TEST_CASE("versions are numbered from 1; the first serves at once, later ones wait") {
+  registry reg;
+  auto v1 = loaded(reg, "m", submodel("emb", {"n1", "n2"}), "cls1");
+  auto v2 = loaded(reg, "m", submodel("emb", {"n1", "n2"}), "cls2");
+  CHECK(v1->version == 1);
+  CHECK(v2->version == 2);
+  CHECK(v1->state == version_state::serving);
+  CHECK(v2->state == version_state::ready);
+  CHECK(reg.find("m")->active == 1);
+  CHECK(v2->embedder == v1->embedder);  // same fingerprint: shared
+  CHECK(v1->embedder->users == 2);
+}
+
+TEST_CASE("a load with activate flips the active version when it is ready") {
+  registry reg;
+  loaded(reg, "m", submodel("emb", {"n1"}), "c1");
+  auto v2 = loaded(reg, "m", submodel("emb", {"n1"}), "c2", true);
+  CHECK(v2->state == version_state::serving);
+  CHECK(reg.find("m")->active == 2);
+  CHECK(reg.find("m")->previous == 1);
+}
+
+TEST_CASE("activate and rollback flip in one step, table-style") {
+  struct row {
+    const char* scenario;
+    std::function<caf::error(registry&)> act;
+    errc expected;
+    uint64_t active_after;
+  };
+  const std::vector<row> rows = {
+      {"activate a ready version", [](registry& r) { return r.activate("m", 2); }, errc::ok, 2},
+      {"activate the serving version again", [](registry& r) { return r.activate("m", 1); },
+       errc::ok, 1},
+      {"activate an unknown version", [](registry& r) { return r.activate("m", 9); },
+       errc::unknown_model, 1},
+      {"activate in an unknown model", [](registry& r) { return r.activate("x", 1); },
+       errc::unknown_model, 1},
+      {"activate a version still loading", [](registry& r) { return r.activate("m", 3); },
+       errc::invalid_argument, 1},
+      {"rollback with no previous version",
+       [](registry& r) { return r.rollback("m") ? caf::error{} : r.rollback("m").error(); },
+       errc::invalid_argument, 1},
+      {"activate then rollback returns to the first",
+       [](registry& r) {
+         if (auto e = r.activate("m", 2)) return e;
+         auto back = r.rollback("m");
+         if (!back) return back.error();
+         return *back == 1 ? caf::error{} : make_error(errc::internal, "wrong target");
+       },
+       errc::ok, 1},
+  };
+  for (const auto& r : rows) {
+    INFO(r.scenario);
+    registry reg;
+    loaded(reg, "m", submodel("emb", {"n1"}), "c1");
+    loaded(reg, "m", submodel("emb", {"n1"}), "c2");
+    reg.add_version("m", version(reg.embedder("emb#fp"), "c3", true));  // v3 stays loading
+    CHECK(code_of(r.act(reg)) == r.expected);
+    CHECK(reg.find("m")->active == r.active_after);
+    for (auto& [n, v] : reg.find("m")->versions)
+      if (n != 3)
+        CHECK(v->state == (n == r.active_after ? version_state::serving : version_state::ready));
+  }
+}
+
+TEST_CASE("labels point at versions; bad names and unknown versions are refused") {
+  registry reg;
+  loaded(reg, "m", submodel("emb", {"n1"}), "c1");
+  loaded(reg, "m", submodel("emb", {"n1"}), "c2");
+  CHECK_FALSE(reg.set_label("m", "canary", 2));
+  CHECK(is(reg.set_label("m", "42", 2), errc::invalid_argument));  // would read as a version
+  CHECK(is(reg.set_label("m", "no spaces", 2), errc::invalid_argument));
+  CHECK(is(reg.set_label("m", "canary", 7), errc::unknown_model));
+  CHECK(is(reg.set_label("x", "canary", 1), errc::unknown_model));
+  auto v = reg.resolve(ref("m", 0, "canary"));
+  REQUIRE(v);
+  CHECK((*v)->version == 2);
+  CHECK((*reg.resolve(ref("m")))->version == 1);
+  CHECK((*reg.resolve(ref("m", 2)))->version == 2);
+  CHECK(is(reg.resolve(ref("m", 0, "stable")).error(), errc::unknown_model));
+  CHECK(is(reg.resolve(ref("m", 5)).error(), errc::unknown_model));
+}
+
+TEST_CASE("a version that is still loading does not resolve") {
+  registry reg;
+  loaded(reg, "m", submodel("emb", {"n1"}), "c1");
+  reg.add_version("m", version(reg.embedder("emb#fp"), "c2", true));
+  CHECK(is(reg.resolve(ref("m", 2)).error(), errc::unknown_model));
+}
+
+TEST_CASE("unloading the active version is refused while the model has other versions") {
+  registry reg;
+  loaded(reg, "m", submodel("emb", {"n1"}), "c1");
+  loaded(reg, "m", submodel("emb", {"n1"}), "c2");
+  CHECK(is(reg.unload("m", 1), errc::invalid_argument));
+  CHECK(is(reg.unload("m", 9), errc::unknown_model));
+  CHECK(is(reg.unload("x", 0), errc::unknown_model));
+  CHECK(reg.find("m")->versions.size() == 2);
+}
+
+TEST_CASE("an unloaded version drains: its replicas are freed only when no request pins it") {
+  registry reg;
+  loaded(reg, "m", submodel("emb", {"n1", "n2"}), "c1");
+  auto v2 = loaded(reg, "m", submodel("emb", {"n1", "n2"}), "c2");
+  reg.set_label("m", "canary", 2);
+  std::optional<version_pin> pin{version_pin{v2}};
+  CHECK(v2->pins == 1);
+  REQUIRE_FALSE(reg.unload("m", 2));
+  CHECK(v2->state == version_state::draining);
+  CHECK(is(reg.resolve(ref("m", 0, "canary")).error(), errc::unknown_model));  // label gone
+  CHECK(reg.reap_drained().empty());                                           // still pinned
+  CHECK(reg.draining() == 1);
+  pin.reset();
+  CHECK(v2->pins == 0);
+  CHECK(ids(reg.reap_drained()) == std::vector<std::string>{"c2/0"});  // embedder is shared
+  CHECK(v2->state == version_state::unloaded);
+  CHECK(reg.draining() == 0);
+  CHECK(reg.reap_drained().empty());  // released once
+}
+
+TEST_CASE("a shared embedder is freed with its last user only") {
+  registry reg;
+  auto emb = submodel("emb", {"n1", "n2"});
+  loaded(reg, "a", emb, "ca");
+  loaded(reg, "b", emb, "cb");
+  CHECK(emb->users == 2);
+  REQUIRE_FALSE(reg.unload("a", 0));
+  CHECK(reg.find("a") == nullptr);
+  CHECK(ids(reg.reap_drained()) == std::vector<std::string>{"ca/0"});
+  CHECK(emb->state == submodel_state::ready);
+  REQUIRE_FALSE(reg.unload("b", 0));
+  CHECK(ids(reg.reap_drained()) == std::vector<std::string>{"cb/0", "emb/0", "emb/1"});
+  CHECK(emb->state == submodel_state::unloaded);
+  CHECK(reg.embedder("emb#fp") == nullptr);
+  CHECK(reg.models().empty());
+}
+
+TEST_CASE("a failed load frees what it loaded once and leaves the serving version alone") {
+  registry reg;
+  loaded(reg, "m", submodel("emb", {"n1"}), "c1");
+  auto v2 = version(submodel("emb2", {"n1", "n2"}), "c2");
+  reg.add_version("m", v2);
+  auto freed = reg.fail_load(*v2, "node n2 went down");
+  CHECK(ids(freed) == std::vector<std::string>{"c2/0", "emb2/0", "emb2/1"});
+  CHECK(v2->state == version_state::error);
+  CHECK(v2->error == "node n2 went down");
+  CHECK(reg.fail_load(*v2, "again").empty());
+  CHECK(reg.find("m")->active == 1);
+  CHECK(reg.resolve(ref("m")));
+  // Unloading the failed version later frees nothing twice.
+  REQUIRE_FALSE(reg.unload("m", 2));
+  CHECK(reg.reap_drained().empty());
+  CHECK(v2->state == version_state::unloaded);
+}
+
+TEST_CASE("unloading a version that is still loading cancels it and frees its replicas") {
+  registry reg;
+  loaded(reg, "m", submodel("emb", {"n1"}), "c1");
+  auto v2 = version(reg.embedder("emb#fp"), "c2", true);
+  reg.add_version("m", v2);
+  REQUIRE_FALSE(reg.unload("m", 2));
+  CHECK(v2->state == version_state::error);
+  CHECK(ids(reg.reap_drained()) == std::vector<std::string>{"c2/0"});
+  // The load's late completion is refused, not served.
+  all_ready(*v2);
+  CHECK(is(reg.finish_load(*v2, true), errc::unknown_model));
+  CHECK(reg.find("m")->active == 1);
+}
+
+TEST_CASE("a lost node's replicas stop serving; readiness follows") {
+  registry reg;
+  auto v = loaded(reg, "m", submodel("emb", {"n1", "n2"}), "c1");
+  CHECK(reg.all_active_served());
+  CHECK(reg.bytes_on("n2") == 160);
+  reg.mark_node_lost("n2");
+  CHECK_FALSE(v->fully_served());
+  CHECK_FALSE(reg.all_active_served());
+  CHECK(reg.bytes_on("n2") == 0);
+  CHECK(v->info().shards[1].replicas[0].state == replica_state::lost);
+}
+
+TEST_CASE("an illegal state move aborts the process, in Release builds too") {
+  // Forked so the abort ends only the child; the parent checks how it ended.
+  auto pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    version_entry v;
+    v.state = version_state::unloaded;
+    v.move_to(version_state::serving);  // unloaded is final
+    _exit(0);                           // not reached when the check holds
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
+}

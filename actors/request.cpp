@@ -1,0 +1,66 @@
+#include "actors/request.hpp"
+
+#include <cmath>
+#include <string>
+
+namespace tessera {
+
+caf::expected<request_context> open_request(admission& adm, const registry& reg,
+                                            const predict_request& req,
+                                            std::chrono::milliseconds default_timeout) {
+  auto ticket = adm.admit();
+  if (!ticket) return ticket.error();
+  auto v = reg.resolve(req.model);
+  if (!v) return v.error();  // the ticket goes back as it leaves scope
+  request_context ctx;
+  ctx.deadline = req.deadline != std::chrono::steady_clock::time_point{}
+                     ? req.deadline
+                     : std::chrono::steady_clock::now() + default_timeout;
+  ctx.ticket = std::move(*ticket);
+  ctx.version = version_pin{std::move(*v)};
+  return ctx;
+}
+
+caf::expected<bag_inputs> build_bags(const version_entry& v, uint32_t max_ids_per_input,
+                                     const std::vector<input_item>& inputs) {
+  // The gateway already refused empty or oversized calls and texts (before copying them).
+  if (inputs.empty()) return make_error(errc::invalid_argument, "no inputs");
+  bag_inputs out;
+  out.ids.resize(inputs.size());
+  bool weighted = false;
+  for (const auto& in : inputs) weighted = weighted || (!in.is_text && !in.weights.empty());
+  if (weighted) out.weights.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& in = inputs[i];
+    auto where = "input " + std::to_string(i);
+    auto& ids = out.ids[i];
+    if (in.is_text) {
+      if (in.text.empty()) return make_error(errc::invalid_argument, where + ": empty text");
+      v.feat->featurize(in.text, ids);
+    } else {
+      if (in.ids.empty()) return make_error(errc::invalid_argument, where + ": no ids");
+      if (!in.weights.empty() && in.weights.size() != in.ids.size())
+        return make_error(errc::invalid_argument, where + ": " + std::to_string(in.weights.size()) +
+                                                      " weights for " +
+                                                      std::to_string(in.ids.size()) + " ids");
+      for (auto w : in.weights)
+        if (!std::isfinite(w))
+          return make_error(errc::invalid_argument, where + ": weight is not finite");
+      ids = in.ids;
+      if (weighted)
+        out.weights[i] = in.weights.empty() ? std::vector<float>(ids.size(), 1.0f) : in.weights;
+    }
+    if (ids.size() > max_ids_per_input)
+      return make_error(errc::limit_exceeded, where + ": " + std::to_string(ids.size()) +
+                                                  " ids exceed the limit of " +
+                                                  std::to_string(max_ids_per_input));
+    for (auto id : ids)
+      if (id < 0 || static_cast<uint64_t>(id) >= v.table().rows)
+        return make_error(errc::id_out_of_range, where + ": id " + std::to_string(id) +
+                                                     " outside [0, " +
+                                                     std::to_string(v.table().rows) + ")");
+  }
+  return out;
+}
+
+}  // namespace tessera

@@ -1,0 +1,58 @@
+#pragma once
+// One client request on the coordinator and its single owner. A request_context is made when
+// the coordinator accepts a call (open_request) and holds, until the call is answered:
+// - its deadline (set by the gateway from the client's timeout; every fan-out uses it),
+// - its admission ticket (released once, by scope, when the context is destroyed),
+// - its pinned version (the version cannot be freed, and the request never mixes versions).
+// Whoever answers the call destroys the context right after, so admission and pins are given
+// back exactly once on every path. Thread: the coordinator's only.
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/coordinator_types.hpp"
+#include "actors/registry.hpp"
+#include "cluster/admission.hpp"
+
+namespace tessera {
+
+struct request_context {
+  std::chrono::steady_clock::time_point deadline;
+  admission_ticket ticket;
+  version_pin version;
+};
+
+// Admits a call (overloaded when max_inflight are running), resolves and pins the version it
+// names (unknown_model), and fixes its deadline: req.deadline, or now + default_timeout when
+// the caller set none.
+caf::expected<request_context> open_request(admission& adm, const registry& reg,
+                                            const predict_request& req,
+                                            std::chrono::milliseconds default_timeout);
+
+// Validated inputs of one call: one bag of row ids (with optional weights) per input.
+struct bag_inputs {
+  std::vector<std::vector<int64_t>> ids;
+  std::vector<std::vector<float>> weights;  // empty, or one (possibly empty) per bag
+};
+
+// Featurizes text inputs and checks what the gateway could not: empty texts, weights not
+// parallel to ids or not finite (invalid_argument), ids per input after featurizing
+// (limit_exceeded), and every id's range (id_out_of_range).
+caf::expected<bag_inputs> build_bags(const version_entry& v, uint32_t max_ids_per_input,
+                                     const std::vector<input_item>& inputs);
+
+// One predict call, waiting to be coalesced or running (the coalescer's Call).
+struct predict_call {
+  request_context ctx;
+  bag_inputs bags;
+  int32_t k = 1;
+  float threshold = 0;
+  caf::typed_response_promise<predict_reply> rp;
+
+  size_t inputs() const { return bags.ids.size(); }
+  std::chrono::steady_clock::time_point deadline() const { return ctx.deadline; }
+};
+
+}  // namespace tessera

@@ -1,0 +1,47 @@
+#include "actors/shard_router.hpp"
+
+namespace tessera {
+
+replica_ref* shard_router::pick(shard_ref& s, const std::set<std::string>& tried) {
+  auto n = s.replicas.size();
+  for (size_t i = 0; i < n; ++i) {
+    auto& r = s.replicas[(s.next + i) % n];
+    if (r.state != replica_state::ready || tried.count(r.node) || !node_up_(r.node)) continue;
+    s.next = (s.next + i + 1) % n;
+    return &r;
+  }
+  return nullptr;
+}
+
+uint64_t shard_router::track(const std::string& node, fail_fn fail) {
+  auto id = ++next_id_;
+  inflight_[node][id] = std::move(fail);
+  return id;
+}
+
+void shard_router::settle(const std::string& node, uint64_t id) {
+  auto it = inflight_.find(node);
+  if (it == inflight_.end()) return;
+  it->second.erase(id);
+  if (it->second.empty()) inflight_.erase(it);
+}
+
+void shard_router::node_down(const std::string& node, const caf::error& reason) {
+  auto it = inflight_.find(node);
+  if (it == inflight_.end()) return;
+  // Taken out first: a fail callback may retry on another node and track() again.
+  auto pending = std::move(it->second);
+  inflight_.erase(it);
+  for (auto& [id, fail] : pending) fail(reason);
+}
+
+size_t shard_router::inflight(const std::string& node) const {
+  auto it = inflight_.find(node);
+  return it == inflight_.end() ? 0 : it->second.size();
+}
+
+std::string shard_name(const tensor_shards& t, const shard_ref& s) {
+  return t.tensor + "[" + std::to_string(s.rows.begin) + ":" + std::to_string(s.rows.end) + ")";
+}
+
+}  // namespace tessera

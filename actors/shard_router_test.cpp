@@ -1,0 +1,75 @@
+// The shard router, without an actor system: replica choice and the in-flight table.
+#include "actors/shard_router.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace tessera;
+
+namespace {
+
+shard_ref shard_on(const std::vector<std::string>& nodes) {
+  shard_ref s;
+  s.rows = {0, 10};
+  for (const auto& n : nodes) {
+    replica_ref r;
+    r.node = n;
+    r.replica_id = "t/0/" + n;
+    r.state = replica_state::ready;
+    s.replicas.push_back(r);
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("pick goes round robin over the ready replicas on live nodes") {
+  std::set<std::string> down;
+  shard_router router{[&](const std::string& n) { return !down.count(n); }};
+  auto s = shard_on({"a", "b", "c"});
+  std::vector<std::string> got;
+  for (int i = 0; i < 6; ++i) got.push_back(router.pick(s, {})->node);
+  CHECK(got == std::vector<std::string>{"a", "b", "c", "a", "b", "c"});
+  down.insert("b");
+  s.replicas[2].state = replica_state::loading;
+  for (int i = 0; i < 3; ++i) CHECK(router.pick(s, {})->node == "a");
+}
+
+TEST_CASE("pick skips nodes already tried and answers null when none is left") {
+  shard_router router{[](const std::string&) { return true; }};
+  auto s = shard_on({"a", "b"});
+  CHECK(router.pick(s, {"a"})->node == "b");
+  CHECK(router.pick(s, {"a", "b"}) == nullptr);
+  s.replicas[0].state = replica_state::lost;
+  s.replicas[1].state = replica_state::unloaded;
+  CHECK(router.pick(s, {}) == nullptr);
+}
+
+TEST_CASE("a node going down fails its in-flight sub-requests once, and only its own") {
+  shard_router router{[](const std::string&) { return true; }};
+  int failed_a = 0, failed_b = 0;
+  router.track("a", [&](caf::error e) {
+    CHECK(is(e, errc::unavailable));
+    ++failed_a;
+  });
+  auto settled = router.track("a", [&](caf::error) { ++failed_a; });
+  router.track("b", [&](caf::error) { ++failed_b; });
+  router.settle("a", settled);
+  CHECK(router.inflight("a") == 1);
+  router.node_down("a", make_error(errc::unavailable, "node a went down"));
+  CHECK(failed_a == 1);
+  CHECK(failed_b == 0);
+  CHECK(router.inflight("a") == 0);
+  router.node_down("a", make_error(errc::unavailable, "again"));
+  CHECK(failed_a == 1);
+  CHECK(router.inflight("b") == 1);
+}
+
+TEST_CASE("a fail callback may register a retry on another node while the node goes down") {
+  shard_router router{[](const std::string&) { return true; }};
+  int retried = 0;
+  router.track("a", [&](caf::error) { router.track("b", [&](caf::error) { ++retried; }); });
+  router.node_down("a", make_error(errc::unavailable, "down"));
+  CHECK(router.inflight("b") == 1);
+  router.node_down("b", make_error(errc::unavailable, "down"));
+  CHECK(retried == 1);
+}
