@@ -1,5 +1,5 @@
 // manifest.toml <-> tessera::manifest. The format is documented in docs/PACKAGE.md and at the
-// top of cluster/package.cpp. Parsing checks syntax, required keys, types and value ranges;
+// top of package/package.cpp. Parsing checks syntax, required keys, types and value ranges;
 // consistency between sections and with the directory is validate_manifest's job.
 #include <cinttypes>
 #include <cstdio>
