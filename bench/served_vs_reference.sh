@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 2: how far is the served path (gateway -> coordinator -> 3 shards) from the in-process
+# How far is the served path (gateway -> coordinator -> 3 shards) from the in-process
 # reference model on the same generated package and the same inputs?
 #
 #   1. gen-model with defaults (205,000 x 64 table, relu 32, 8 labels softmax), in scratch
@@ -10,15 +10,15 @@
 #   6. one table, incl. tessera inputs/s / in-process inputs/s, and the CPU each side used
 #
 # Env: DURATION (s per row, default 10), REF_SECONDS (default 5), KEEP=1 keeps scratch.
-# Results: bench/out/issue2/ (gitignored): table.txt, rows.tsv, bench JSON, cluster logs.
+# Results: bench/out/served_vs_reference/ (gitignored): table.txt, rows.tsv, bench JSON, cluster logs.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$ROOT/build/bin}
-OUT=${OUT:-$ROOT/bench/out/issue2}
+OUT=${OUT:-$ROOT/bench/out/served_vs_reference}
 DURATION=${DURATION:-10}
 REF_SECONDS=${REF_SECONDS:-5}
-WORK=$(mktemp -d /tmp/tessera-issue2.XXXXXX)
+WORK=$(mktemp -d /tmp/tessera-served-vs-ref.XXXXXX)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 
@@ -55,15 +55,15 @@ REF_IPS=$(jq .inputs_per_s "$OUT/reference.json")
 pick_ports
 write_config "$WORK/cluster.toml"
 start_cluster "$WORK/cluster.toml" "$WORK/cluster"
-load_model "$WORK/model" issue2
+load_model "$WORK/model" served
 
 TSV=$OUT/rows.tsv
 : >"$TSV"
-bench_row "$TSV" single-c1 issue2 "$INPUT" 1 1 "$DURATION" "$REF_IPS"
-bench_row "$TSV" single-c8 issue2 "$INPUT" 8 1 "$DURATION" "$REF_IPS"
-bench_row "$TSV" single-c32 issue2 "$INPUT" 32 1 "$DURATION" "$REF_IPS"
-bench_row "$TSV" batch256-c2 issue2 "$INPUT" 2 256 "$DURATION" "$REF_IPS"
-bench_row "$TSV" batch256-c4 issue2 "$INPUT" 4 256 "$DURATION" "$REF_IPS"
+bench_row "$TSV" single-c1 served "$INPUT" 1 1 "$DURATION" "$REF_IPS"
+bench_row "$TSV" single-c8 served "$INPUT" 8 1 "$DURATION" "$REF_IPS"
+bench_row "$TSV" single-c32 served "$INPUT" 32 1 "$DURATION" "$REF_IPS"
+bench_row "$TSV" batch256-c2 served "$INPUT" 2 256 "$DURATION" "$REF_IPS"
+bench_row "$TSV" batch256-c4 served "$INPUT" 4 256 "$DURATION" "$REF_IPS"
 cp "$WORK"/bench.*.json "$OUT"/
 
 RSS=$(peak_rss_table)
