@@ -187,6 +187,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
       [self](label_atom, const std::string& name, const std::string& label, uint64_t version)
           -> caf::result<bool> { return done(self->state.reg.set_label(name, label, version)); },
       [self](member_atom, const std::string& name, node_actor h) { on_member(self, name, h); },
+      [self](expire_atom, uint64_t key) { expire_predicts(self, key); },
       [self](tick_atom) {
         for (auto& [name, m] : self->state.members)
           if (!m.up && !m.connecting && !m.local) connect(self, m);

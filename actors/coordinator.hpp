@@ -32,7 +32,9 @@ using coordinator_actor = caf::typed_actor<
     // Internal: the connector reached a member's node actor.
     caf::reacts_to<member_atom, std::string, node_actor>,
     // Internal: periodic reconnect and health polling.
-    caf::reacts_to<tick_atom>>;
+    caf::reacts_to<tick_atom>,
+    // Internal: a queued predict call of this version epoch reached its deadline.
+    caf::reacts_to<expire_atom, uint64_t>>;
 
 // Spawns the coordinator. `local_node` is this process's node actor when it also has the
 // shard role (then opts.local_member names it; invalid otherwise).

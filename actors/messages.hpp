@@ -31,6 +31,7 @@ using rollback_atom = caf::atom_constant<caf::atom("rollback")>;
 using label_atom = caf::atom_constant<caf::atom("label")>;
 using member_atom = caf::atom_constant<caf::atom("member")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using expire_atom = caf::atom_constant<caf::atom("expire")>;
 
 // What a replica holds.
 enum class shard_kind : uint8_t {

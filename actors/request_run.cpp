@@ -299,7 +299,19 @@ void start_steps(coordinator_self self, uint64_t key, coalescer<predict_call>::s
 
 void submit_predict(coordinator_self self, predict_call call) {
   const uint64_t key = call.ctx.version->epoch;
-  start_steps(self, key, self->state.predicts.submit(key, std::move(call), clock::now()));
+  const auto due = call.deadline();
+  auto& co = self->state.predicts;
+  const bool queued = co.saturated(key);
+  auto step = co.submit(key, std::move(call), clock::now());
+  // Queued behind running batches: answer it at its deadline even if they hang.
+  if (queued)
+    self->delayed_send(self, remaining(due) + std::chrono::milliseconds(1), expire_atom::value,
+                       key);
+  start_steps(self, key, std::move(step));
+}
+
+void expire_predicts(coordinator_self self, uint64_t key) {
+  start_steps(self, key, self->state.predicts.expire(key, clock::now()));
 }
 
 void run_embed(coordinator_self self, request_context ctx, bag_inputs bags,

@@ -10,6 +10,10 @@ namespace tessera {
 // request_context (admission, pin) is released right after the answer.
 void submit_predict(coordinator_self self, predict_call call);
 
+// Answers deadline_exceeded to the queued calls of version epoch `key` whose deadline passed
+// (a timer set by submit_predict when a call has to wait).
+void expire_predicts(coordinator_self self, uint64_t key);
+
 // Runs an embed (pooling only) on the pinned version, and answers it once.
 void run_embed(coordinator_self self, request_context ctx, bag_inputs bags,
                caf::typed_response_promise<embed_reply> rp);

@@ -4,7 +4,7 @@
 // first, and go out together as one batch of at most `max_batch_inputs` inputs (a single call
 // may be larger) when a running batch finishes. At low load a call runs at once; under load
 // the per-batch cost is shared. Calls whose deadline passes while they wait are handed back
-// as expired, never run.
+// as expired, never run: at the next drain, or by expire() from the owner's timer.
 //
 // Pure logic: the caller runs the batches it is given and reports each one finished.
 // `Call` is movable and has `size_t inputs() const` and
@@ -54,6 +54,28 @@ class coalescer {
     --it->second.running;
     return drain(key, now);
   }
+
+  // Hands back the waiting calls of `key` whose deadline passed by `now`, without waiting for a
+  // running batch to finish (the owner calls it from a timer set at a queued call's deadline).
+  step expire(uint64_t key, time_point now) {
+    step out;
+    auto it = queues_.find(key);
+    if (it == queues_.end()) return out;
+    auto& waiting = it->second.waiting;
+    for (auto c = waiting.begin(); c != waiting.end();) {
+      if (c->deadline() <= now) {
+        out.expired.push_back(std::move(*c));
+        c = waiting.erase(c);
+      } else {
+        ++c;
+      }
+    }
+    if (it->second.running == 0 && waiting.empty()) queues_.erase(it);
+    return out;
+  }
+
+  // Every slot of `key` is running: a call submitted now has to wait.
+  bool saturated(uint64_t key) const { return running(key) >= opts_.max_parallel; }
 
   size_t waiting(uint64_t key) const {
     auto it = queues_.find(key);

@@ -142,3 +142,17 @@ TEST_CASE("finishing from inside a batch that failed at once keeps the counts ri
   co.finished(5, t0);
   CHECK(co.keys() == 0);
 }
+
+TEST_CASE("expire hands back only the overdue waiting calls, while batches still run") {
+  coalescer<fake_call> co{{1, 4096}};
+  co.submit(4, call(1), t0);                         // runs (and may hang)
+  co.submit(4, call(2, 1, milliseconds(10)), t0);    // overdue at t0 + 100ms
+  co.submit(4, call(3, 1, milliseconds(5000)), t0);  // not yet
+  auto s = co.expire(4, t0 + milliseconds(100));
+  CHECK(ids(s.expired) == std::vector<int>{2});
+  CHECK(s.start.empty());
+  CHECK(co.waiting(4) == 1);
+  CHECK(co.running(4) == 1);
+  CHECK(co.saturated(4));
+  CHECK(co.expire(99, t0).expired.empty());  // unknown key: nothing
+}

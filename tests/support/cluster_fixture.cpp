@@ -124,7 +124,7 @@ local_cluster::local_cluster(const cluster_options& opts) {
   auto ports = free_ports(2 + 2 * opts.shard_nodes);
   std::ostringstream toml;
   toml << "name = \"itest\"\nlog_level = \"info\"\n"
-       << "[limits]\nmax_inputs = " << opts.max_inputs
+       << opts.top_toml << "\n[limits]\nmax_inputs = " << opts.max_inputs
        << "\nrequest_timeout_ms = " << opts.request_timeout_ms
        << "\nmax_inflight = " << opts.max_inflight << "\n"
        << "[[nodes]]\nname = \"coord\"\nhost = \"127.0.0.1\"\nport = " << ports[0]
