@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "cli/lines.hpp"
 #include "cli/model_ref.hpp"
+#include "cluster/predict_options.hpp"
 
 namespace tessera::cli {
 namespace {
@@ -63,8 +64,13 @@ std::vector<batch_range> batches_of(const std::vector<std::string>& lines, uint3
 
 }  // namespace
 
+void check_flags(int32_t k, float threshold) {
+  if (auto err = check_predict_options(k, threshold))
+    throw command_error("tessera.invalid_argument: --" + message_of(err), 2);
+}
+
 int run_predict(const predict_options& opts) {
-  if (opts.k == 0) throw command_error("tessera.invalid_argument: --k must be >= 1 or -1", 2);
+  check_flags(opts.k, opts.threshold);
   model_ref ref = parse_model_ref(opts.model);
   std::vector<std::string> lines = split_lines(read_all(opts.input));
   auto batches = batches_of(lines, opts.batch);
