@@ -48,8 +48,12 @@ struct predict_options {
   uint32_t batch = 256;
   std::string input;  // file, "-" or "" for stdin
 };
+// Prints one line per input line, in order. A line the server refuses on its own (too long,
+// ...) prints an empty stdout line, so that output line N still answers input line N, and
+// "tessera: line N: tessera.<code>: ..." on stderr; the other lines are still answered, and the
+// exit code is 1 once all are printed. Any other failure stops the run (see line_retry.hpp).
 int run_predict(const predict_options& opts);
-// Uses model, format (text|json), batch and input of `opts`.
+// Uses model, format (text|json), batch and input of `opts`; bad lines as for run_predict.
 int run_embed(const predict_options& opts);
 
 // Checks --k and --threshold with check_predict_options (k >= 1 or -1, a finite threshold)
