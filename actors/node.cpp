@@ -59,13 +59,13 @@ void finish_stop(node_state& st, const std::string& id) {
 
 }  // namespace
 
-const char* to_string(replica_state s) {
+const char* to_string(hosted_state s) {
   switch (s) {
-    case replica_state::loading:
+    case hosted_state::loading:
       return "loading";
-    case replica_state::ready:
+    case hosted_state::ready:
       return "ready";
-    case replica_state::stopping:
+    case hosted_state::stopping:
       return "stopping";
   }
   return "unknown";
@@ -112,8 +112,8 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         auto& st = self->state;
         if (auto it = st.replicas.find(spec.replica_id); it != st.replicas.end()) {
           auto& r = it->second;
-          if (r.state == replica_state::ready) return r.handle;  // idempotent retry
-          if (r.state == replica_state::stopping)
+          if (r.state == hosted_state::ready) return r.handle;  // idempotent retry
+          if (r.state == hosted_state::stopping)
             return make_error(errc::unavailable, "replica " + spec.replica_id +
                                                      " is being unloaded; load it again later");
           auto rp = self->make_response_promise<shard_actor>();
@@ -133,7 +133,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
                                 " of its budget " + std::to_string(st.opts.budget_bytes) + " free");
         replica_entry entry;
         entry.spec = spec;
-        entry.state = replica_state::loading;
+        entry.state = hosted_state::loading;
         entry.bytes = *bytes;
         entry.slot = std::make_shared<load_slot>();
         auto rp = self->make_response_promise<shard_actor>();
@@ -157,7 +157,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           data = std::move(r.slot->result);
           failure = std::move(r.slot->failure);
         }
-        if (r.state == replica_state::stopping) {  // unloaded while loading
+        if (r.state == hosted_state::stopping) {  // unloaded while loading
           log()->info("load of {} stopped by its unload: {}", id,
                       data ? "it had finished" : describe(failure));
           data.reset();  // the rows go now, before the bytes are released
@@ -174,7 +174,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           return;
         }
         r.handle = self->spawn(shard_impl, std::shared_ptr<const shard_data>{std::move(data)});
-        r.state = replica_state::ready;
+        r.state = hosted_state::ready;
         r.slot.reset();
         log()->info("replica {} ready", id);
         for (auto& rp : r.waiting) rp.deliver(r.handle);
@@ -189,8 +189,8 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         // the caller sees released are really free.
         auto rp = self->make_response_promise<bool>();
         r.unloading.push_back(rp);
-        if (r.state == replica_state::stopping) return rp;  // a second unload: same answer
-        if (r.state == replica_state::loading) {
+        if (r.state == hosted_state::stopping) return rp;  // a second unload: same answer
+        if (r.state == hosted_state::loading) {
           r.slot->cancelled = true;  // the loader stops at its next block and reports
           for (auto& w : r.waiting)
             w.deliver(make_error(errc::unavailable, "replica " + id + " unloaded while loading"));
@@ -202,7 +202,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           self->send_exit(r.handle, caf::exit_reason::user_shutdown);
           r.handle = nullptr;
         }
-        r.state = replica_state::stopping;
+        r.state = hosted_state::stopping;
         return rp;
       },
       [self](health_atom) -> node_status {

@@ -3,7 +3,7 @@
 // coordinator's command and enforces the node's memory budget.
 //
 // Bytes are reserved against the budget when a load is accepted and released when the replica
-// is gone: on a failed load, or once an unload has let go of the rows (see replica_state).
+// is gone: on a failed load, or once an unload has let go of the rows (see hosted_state).
 // Rows are read on a loader thread (pread, with checksum checks) so CAF's workers keep serving
 // other replicas meanwhile.
 #include <atomic>
@@ -22,17 +22,18 @@ struct node_options {
   uint64_t budget_bytes = 0;  // 0 = unlimited
 };
 
-// A replica's state on its node. Legal transitions:
+// A replica's state on the node that hosts it (the coordinator's view of a replica is another
+// thing: cluster/replica_state.hpp). Legal transitions:
 //   loading -> ready             rows read and verified; a shard actor serves them
 //   loading -> (gone)            the read failed: bytes released, load callers get the error
 //   loading -> stopping -> gone  unload: the read is cancelled at its next block; the bytes
 //                                are released and the unload answered once the loader thread
 //                                has dropped its buffer
 //   ready -> stopping -> gone    unload: the same, once the shard actor is down
-enum class replica_state { loading, ready, stopping };
+enum class hosted_state { loading, ready, stopping };
 
 // "loading", "ready", "stopping": the form of replica_status::state.
-const char* to_string(replica_state s);
+const char* to_string(hosted_state s);
 
 // Shared between the node actor and one loader thread.
 struct load_slot {
@@ -45,7 +46,7 @@ struct load_slot {
 
 struct replica_entry {
   shard_spec spec;
-  replica_state state = replica_state::loading;
+  hosted_state state = hosted_state::loading;
   uint64_t bytes = 0;                                             // reserved against the budget
   std::shared_ptr<load_slot> slot;                                // while a loader thread runs
   shard_actor handle;                                             // valid when ready
