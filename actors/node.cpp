@@ -25,13 +25,14 @@ void load_rows(package pkg, shard_spec spec, std::shared_ptr<load_slot> slot, no
     caf::anon_send(node, loaded_atom::value, spec.replica_id);
   };
   auto progress = [&](uint64_t done, uint64_t) { slot->bytes_done = done; };
-  auto rows = pkg.read_rows(spec.tensor, spec.row_begin, spec.row_end, progress);
+  // Unload sets `cancelled`: the read stops at its next block and frees what it read.
+  auto rows = pkg.read_rows(spec.tensor, spec.row_begin, spec.row_end, progress, &slot->cancelled);
   if (!rows) return finish(nullptr, rows.error());
   auto data = std::make_shared<shard_data>();
   data->spec = spec;
   data->rows = std::move(*rows);
   if (!spec.bias.empty()) {
-    auto bias = pkg.read_rows(spec.bias, spec.row_begin, spec.row_end);
+    auto bias = pkg.read_rows(spec.bias, spec.row_begin, spec.row_end, {}, &slot->cancelled);
     if (!bias) return finish(nullptr, bias.error());
     data->bias = std::move(*bias);
   }
@@ -46,7 +47,29 @@ void release(node_state& st, const std::string& id) {
   st.replicas.erase(it);
 }
 
+// A stopping replica has let go of its rows: release its bytes and answer its unload callers.
+void finish_stop(node_state& st, const std::string& id) {
+  auto it = st.replicas.find(id);
+  if (it == st.replicas.end()) return;
+  auto unloading = std::move(it->second.unloading);
+  release(st, id);
+  log()->info("unloaded {}", id);
+  for (auto& rp : unloading) rp.deliver(true);
+}
+
 }  // namespace
+
+const char* to_string(hosted_state s) {
+  switch (s) {
+    case hosted_state::loading:
+      return "loading";
+    case hosted_state::ready:
+      return "ready";
+    case hosted_state::stopping:
+      return "stopping";
+  }
+  return "unknown";
+}
 
 caf::expected<uint64_t> replica_bytes(const package& pkg, const shard_spec& spec) {
   const auto* t = pkg.meta().find_tensor(spec.tensor);
@@ -73,11 +96,9 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
     auto& st = self->state;
     auto it = st.stopping.find(dm.source);
     if (it == st.stopping.end()) return;
-    auto [id, rp] = std::move(it->second);
+    auto id = std::move(it->second);
     st.stopping.erase(it);
-    release(st, id);
-    log()->info("unloaded {}", id);
-    rp.deliver(true);
+    finish_stop(st, id);
   });
   self->set_exit_handler([self](const caf::exit_msg& msg) {
     for (auto& [id, r] : self->state.replicas) {
@@ -90,9 +111,13 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
       [self](load_atom, const shard_spec& spec) -> caf::result<shard_actor> {
         auto& st = self->state;
         if (auto it = st.replicas.find(spec.replica_id); it != st.replicas.end()) {
-          if (it->second.state == "ready") return it->second.handle;  // idempotent retry
+          auto& r = it->second;
+          if (r.state == hosted_state::ready) return r.handle;  // idempotent retry
+          if (r.state == hosted_state::stopping)
+            return make_error(errc::unavailable, "replica " + spec.replica_id +
+                                                     " is being unloaded; load it again later");
           auto rp = self->make_response_promise<shard_actor>();
-          it->second.waiting.push_back(rp);
+          r.waiting.push_back(rp);
           return rp;
         }
         // Opened (manifest parsed and validated) once here; the loader thread reuses it.
@@ -108,7 +133,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
                                 " of its budget " + std::to_string(st.opts.budget_bytes) + " free");
         replica_entry entry;
         entry.spec = spec;
-        entry.state = "loading";
+        entry.state = hosted_state::loading;
         entry.bytes = *bytes;
         entry.slot = std::make_shared<load_slot>();
         auto rp = self->make_response_promise<shard_actor>();
@@ -123,7 +148,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
       [self](loaded_atom, const std::string& id) {
         auto& st = self->state;
         auto it = st.replicas.find(id);
-        if (it == st.replicas.end() || it->second.state != "loading") return;  // unloaded meanwhile
+        if (it == st.replicas.end() || !it->second.slot) return;
         auto& r = it->second;
         std::shared_ptr<shard_data> data;
         caf::error failure;
@@ -131,6 +156,14 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           std::lock_guard<std::mutex> guard{r.slot->mtx};
           data = std::move(r.slot->result);
           failure = std::move(r.slot->failure);
+        }
+        if (r.state == hosted_state::stopping) {  // unloaded while loading
+          log()->info("load of {} stopped by its unload: {}", id,
+                      data ? "it had finished" : describe(failure));
+          data.reset();  // the rows go now, before the bytes are released
+          r.slot.reset();
+          finish_stop(st, id);
+          return;
         }
         if (!data) {
           if (!failure) failure = make_error(errc::internal, "loader gave no result");
@@ -141,7 +174,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           return;
         }
         r.handle = self->spawn(shard_impl, std::shared_ptr<const shard_data>{std::move(data)});
-        r.state = "ready";
+        r.state = hosted_state::ready;
         r.slot.reset();
         log()->info("replica {} ready", id);
         for (auto& rp : r.waiting) rp.deliver(r.handle);
@@ -152,21 +185,24 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         auto it = st.replicas.find(id);
         if (it == st.replicas.end()) return false;
         auto& r = it->second;
-        if (r.slot) r.slot->cancelled = true;
-        for (auto& rp : r.waiting)
-          rp.deliver(make_error(errc::unavailable, "replica " + id + " unloaded while loading"));
-        r.waiting.clear();
-        if (!r.handle) {
-          release(st, id);
-          return true;
-        }
-        // Answer once the shard actor is gone, so its rows are freed when the caller hears.
+        // Answered once the rows are freed (loader thread or shard actor gone), so the bytes
+        // the caller sees released are really free.
         auto rp = self->make_response_promise<bool>();
-        st.stopping.emplace(r.handle.address(), std::make_pair(id, rp));
-        self->monitor(r.handle);
-        self->send_exit(r.handle, caf::exit_reason::user_shutdown);
-        r.handle = nullptr;
-        r.state = "stopping";
+        r.unloading.push_back(rp);
+        if (r.state == hosted_state::stopping) return rp;  // a second unload: same answer
+        if (r.state == hosted_state::loading) {
+          r.slot->cancelled = true;  // the loader stops at its next block and reports
+          for (auto& w : r.waiting)
+            w.deliver(make_error(errc::unavailable, "replica " + id + " unloaded while loading"));
+          r.waiting.clear();
+          log()->info("unloading {} while it loads: cancelling the read", id);
+        } else {
+          st.stopping.emplace(r.handle.address(), id);
+          self->monitor(r.handle);
+          self->send_exit(r.handle, caf::exit_reason::user_shutdown);
+          r.handle = nullptr;
+        }
+        r.state = hosted_state::stopping;
         return rp;
       },
       [self](health_atom) -> node_status {
@@ -179,7 +215,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         for (auto& [id, r] : st.replicas) {
           replica_status rs;
           rs.replica_id = id;
-          rs.state = r.state;
+          rs.state = to_string(r.state);
           rs.bytes = r.bytes;
           rs.bytes_done = r.slot ? r.slot->bytes_done.load() : r.bytes;
           out.replicas.push_back(std::move(rs));

@@ -2,10 +2,10 @@
 // The node actor: one per tessera-node process. It loads and stops replicas on the
 // coordinator's command and enforces the node's memory budget.
 //
-// Replica lifecycle on a node: loading -> ready, loading -> error (then dropped), and
-// ready/loading -> (unload) gone. Bytes are reserved against the budget when a load is
-// accepted and released on unload or failure. Rows are read on a loader thread (pread, with
-// checksum checks) so CAF's workers keep serving other replicas meanwhile.
+// Bytes are reserved against the budget when a load is accepted and released when the replica
+// is gone: on a failed load, or once an unload has let go of the rows (see hosted_state).
+// Rows are read on a loader thread (pread, with checksum checks) so CAF's workers keep serving
+// other replicas meanwhile.
 #include <atomic>
 #include <map>
 #include <memory>
@@ -22,10 +22,23 @@ struct node_options {
   uint64_t budget_bytes = 0;  // 0 = unlimited
 };
 
+// A replica's state on the node that hosts it (the coordinator's view of a replica is another
+// thing: cluster/replica_state.hpp). Legal transitions:
+//   loading -> ready             rows read and verified; a shard actor serves them
+//   loading -> (gone)            the read failed: bytes released, load callers get the error
+//   loading -> stopping -> gone  unload: the read is cancelled at its next block; the bytes
+//                                are released and the unload answered once the loader thread
+//                                has dropped its buffer
+//   ready -> stopping -> gone    unload: the same, once the shard actor is down
+enum class hosted_state { loading, ready, stopping };
+
+// "loading", "ready", "stopping": the form of replica_status::state.
+const char* to_string(hosted_state s);
+
 // Shared between the node actor and one loader thread.
 struct load_slot {
   std::atomic<uint64_t> bytes_done{0};
-  std::atomic<bool> cancelled{false};
+  std::atomic<bool> cancelled{false};  // set by unload (or the node's exit); the read stops
   std::mutex mtx;                      // guards result
   std::shared_ptr<shard_data> result;  // set on success
   caf::error failure;                  // set on failure
@@ -33,19 +46,20 @@ struct load_slot {
 
 struct replica_entry {
   shard_spec spec;
-  std::string state;  // "loading", "ready" or "stopping"
-  uint64_t bytes = 0;
-  std::shared_ptr<load_slot> slot;
+  hosted_state state = hosted_state::loading;
+  uint64_t bytes = 0;                                             // reserved against the budget
+  std::shared_ptr<load_slot> slot;                                // while a loader thread runs
   shard_actor handle;                                             // valid when ready
   std::vector<caf::typed_response_promise<shard_actor>> waiting;  // load callers
+  std::vector<caf::typed_response_promise<bool>> unloading;       // answered once gone
 };
 
 struct node_state {
   node_options opts;
   uint64_t used_bytes = 0;
   std::map<std::string, replica_entry> replicas;  // by replica id
-  // Replicas told to stop, by shard actor address: their id and the unload caller.
-  std::map<caf::actor_addr, std::pair<std::string, caf::typed_response_promise<bool>>> stopping;
+  // Shard actors told to stop, by address: the id of their replica.
+  std::map<caf::actor_addr, std::string> stopping;
   static inline const char* name = "tessera.node";
 };
 

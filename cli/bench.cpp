@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/commands.hpp"
 #include "cli/lines.hpp"
 #include "cli/model_ref.hpp"
 
@@ -146,9 +147,9 @@ std::string render_bench_text(const bench_options& o, bench_report& r) {
 }
 
 int run_bench(const bench_options& opts) {
-  if (opts.concurrency == 0 || opts.batch == 0 || opts.k == 0)
-    throw command_error("tessera.invalid_argument: --concurrency, --batch and --k must not be 0",
-                        2);
+  if (opts.concurrency == 0 || opts.batch == 0)
+    throw command_error("tessera.invalid_argument: --concurrency and --batch must not be 0", 2);
+  check_flags(opts.k, 0);
   model_ref ref = parse_model_ref(opts.model);
   auto lines = split_lines(read_all(opts.input));
   if (lines.empty()) throw command_error("tessera.invalid_argument: " + opts.input + " is empty");

@@ -41,16 +41,24 @@ int run_models(const client_options& c, bool json);
 
 struct predict_options {
   client_options client;
-  std::string model;  // NAME[@VERSION|@LABEL]
-  int32_t k = 1;      // -1 = all labels; 0 is a usage error
-  float threshold = 0;
+  std::string model;    // NAME[@VERSION|@LABEL]
+  int32_t k = 1;        // labels per input: >= 1, or -1 = all labels (as fastText)
+  float threshold = 0;  // finite
   output_format format = output_format::text;
   uint32_t batch = 256;
   std::string input;  // file, "-" or "" for stdin
 };
+// Prints one line per input line, in order. A line the server refuses on its own (too long,
+// ...) prints an empty stdout line, so that output line N still answers input line N, and
+// "tessera: line N: tessera.<code>: ..." on stderr; the other lines are still answered, and the
+// exit code is 1 once all are printed. Any other failure stops the run (see line_retry.hpp).
 int run_predict(const predict_options& opts);
-// Uses model, format (text|json), batch and input of `opts`.
+// Uses model, format (text|json), batch and input of `opts`; bad lines as for run_predict.
 int run_embed(const predict_options& opts);
+
+// Checks --k and --threshold with check_predict_options (k >= 1 or -1, a finite threshold)
+// before any call; throws command_error (exit 2, invalid_argument) naming the bad flag.
+void check_flags(int32_t k, float threshold);
 
 // Largest inputs per call the CLI sends (the default config's limits.max_inputs); bigger
 // --batch values are clamped to it. Batches are also cut early to stay under

@@ -1,5 +1,7 @@
 // predict and embed: read lines, send them in batches (a few calls in flight), print results
-// in input order, one output line per input line.
+// in input order, one output line per input line. A line the server refuses gets an empty
+// output line and an error on stderr naming its line number; the other lines are still
+// answered, and the exit code is 1 at the end.
 #include <algorithm>
 #include <cstdio>
 #include <deque>
@@ -9,8 +11,10 @@
 #include <capnp/compat/std-iterator.h>
 
 #include "cli/commands.hpp"
+#include "cli/line_retry.hpp"
 #include "cli/lines.hpp"
 #include "cli/model_ref.hpp"
+#include "cluster/predict_options.hpp"
 
 namespace tessera::cli {
 namespace {
@@ -36,24 +40,67 @@ void check_count(size_t got, size_t want) {
                         " results for " + std::to_string(want) + " inputs");
 }
 
-// Runs `send(batch)` for every batch with up to k_calls_in_flight calls outstanding and hands
-// each response, in order, to `print(response, batch)`.
-template <typename Results, typename Send, typename Print>
-void run_batches(connection& conn, const std::vector<batch_range>& batches, Send send,
-                 Print print) {
-  using promise_t = kj::Promise<capnp::Response<Results>>;
-  std::deque<std::pair<promise_t, batch_range>> inflight;
-  size_t next = 0;
+// Prints the outcomes of the lines from `first` on, in order: an output line on stdout for
+// each, empty for a failed line (so that output line N still answers input line N), whose
+// error goes to stderr as "tessera: line N: tessera.<code>: ...". Returns the failed count.
+size_t print_outcomes(const std::vector<line_outcome>& outcomes, size_t first) {
+  size_t failed = 0;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    write_line(outcomes[i].output);
+    if (!outcomes[i].error) continue;
+    ++failed;
+    std::fflush(stdout);
+    std::fprintf(stderr, "tessera: %s\n", line_error(first + i, *outcomes[i].error).c_str());
+  }
+  return failed;
+}
+
+// Runs `send(batch)` for every batch with up to k_calls_in_flight calls outstanding, turns
+// each response, in order, into its output lines with `format(response, batch)`, and prints
+// them. A call refused because of one of its inputs is resolved line by line (see
+// line_retry.hpp) before later batches print. Returns the number of lines that failed; a
+// failure that blames no input throws command_error.
+template <typename Results, typename Send, typename Format>
+size_t run_batches(connection& conn, const std::vector<batch_range>& batches, Send send,
+                   Format format) {
+  using response_t = capnp::Response<Results>;
+  auto call = [&](batch_range b) -> call_outcome {
+    try {
+      response_t resp = conn.wait(send(b));
+      return {format(resp, b), std::nullopt};
+    } catch (const command_error& e) {
+      return {{}, std::string(e.what())};
+    }
+  };
+  std::deque<std::pair<kj::Promise<response_t>, batch_range>> inflight;
+  size_t next = 0, failed = 0;
   while (next < batches.size() || !inflight.empty()) {
     while (next < batches.size() && inflight.size() < k_calls_in_flight) {
       inflight.emplace_back(send(batches[next]), batches[next]);
       ++next;
     }
-    auto resp = conn.wait(kj::mv(inflight.front().first));
+    auto promise = kj::mv(inflight.front().first);
     batch_range b = inflight.front().second;
     inflight.pop_front();
-    print(resp, b);
+    std::vector<line_outcome> outcomes;
+    try {
+      response_t resp = conn.wait(kj::mv(promise));
+      for (auto& line : format(resp, b)) outcomes.push_back({std::move(line), std::nullopt});
+    } catch (const command_error& e) {
+      if (!blamed_input(e.what())) throw;
+      outcomes = isolate_bad_lines(b, e.what(), call);
+    }
+    failed += print_outcomes(outcomes, b.begin);
   }
+  return failed;
+}
+
+// The exit code once every line was printed: 1 (after a summary on stderr) if any failed.
+int finish(size_t failed, size_t lines) {
+  std::fflush(stdout);
+  if (failed == 0) return 0;
+  std::fprintf(stderr, "tessera: %zu of %zu input lines failed\n", failed, lines);
+  return 1;
 }
 
 std::vector<batch_range> batches_of(const std::vector<std::string>& lines, uint32_t batch) {
@@ -63,8 +110,13 @@ std::vector<batch_range> batches_of(const std::vector<std::string>& lines, uint3
 
 }  // namespace
 
+void check_flags(int32_t k, float threshold) {
+  if (auto err = check_predict_options(k, threshold))
+    throw command_error("tessera.invalid_argument: --" + message_of(err), 2);
+}
+
 int run_predict(const predict_options& opts) {
-  if (opts.k == 0) throw command_error("tessera.invalid_argument: --k must be >= 1 or -1", 2);
+  check_flags(opts.k, opts.threshold);
   model_ref ref = parse_model_ref(opts.model);
   std::vector<std::string> lines = split_lines(read_all(opts.input));
   auto batches = batches_of(lines, opts.batch);
@@ -78,22 +130,22 @@ int run_predict(const predict_options& opts) {
     req.setThreshold(opts.threshold);
     return req.send();
   };
-  auto print = [&](capnp::Response<::Session::PredictResults>& resp, batch_range b) {
+  auto format = [&](capnp::Response<::Session::PredictResults>& resp, batch_range b) {
     auto results = resp.getResults();
     check_count(results.size(), b.count);
     uint64_t version = resp.getServedBy().getVersion();
     uint64_t epoch = resp.getServedBy().getEpoch();
+    std::vector<std::string> out;
     std::vector<label_prob> labels;
     for (auto p : results) {
       labels.clear();
       for (auto l : p.getLabels())
         labels.push_back({l.getLabel().cStr(), l.getProb(), l.getIndex()});
-      write_line(format_prediction(labels, opts.format, version, epoch));
+      out.push_back(format_prediction(labels, opts.format, version, epoch));
     }
+    return out;
   };
-  run_batches<::Session::PredictResults>(conn, batches, send, print);
-  std::fflush(stdout);
-  return 0;
+  return finish(run_batches<::Session::PredictResults>(conn, batches, send, format), lines.size());
 }
 
 int run_embed(const predict_options& opts) {
@@ -110,18 +162,18 @@ int run_embed(const predict_options& opts) {
     set_texts(req.initInputs(static_cast<uint>(b.count)), lines, b);
     return req.send();
   };
-  auto print = [&](capnp::Response<::Session::EmbedResults>& resp, batch_range b) {
+  auto format = [&](capnp::Response<::Session::EmbedResults>& resp, batch_range b) {
     auto vectors = resp.getVectors();
     check_count(vectors.size(), b.count);
+    std::vector<std::string> out;
     std::vector<float> values;
     for (auto v : vectors) {
       values.assign(v.begin(), v.end());
-      write_line(format_vector(values, opts.format));
+      out.push_back(format_vector(values, opts.format));
     }
+    return out;
   };
-  run_batches<::Session::EmbedResults>(conn, batches, send, print);
-  std::fflush(stdout);
-  return 0;
+  return finish(run_batches<::Session::EmbedResults>(conn, batches, send, format), lines.size());
 }
 
 }  // namespace tessera::cli

@@ -117,8 +117,8 @@ void wire_data(CLI::App& app, globals& g, action& run) {
   static std::string format = "text";
   auto* pr = client_sub(app, g, "predict", "classify each input line");
   pr->add_option("--model", p.model, "NAME[@VERSION|@LABEL]")->required();
-  pr->add_option("--k", p.k, "labels per input (-1 = all)")->capture_default_str();
-  pr->add_option("--threshold", p.threshold, "minimum probability")->capture_default_str();
+  pr->add_option("--k", p.k, "labels per input: >= 1, or -1 = all")->capture_default_str();
+  pr->add_option("--threshold", p.threshold, "minimum probability (finite)")->capture_default_str();
   pr->add_option("--format", format, "text, json or fasttext")->capture_default_str();
   pr->add_option("--batch", p.batch, "inputs per call (at most 1024)")->capture_default_str();
   pr->add_option("FILE", p.input, "input lines ('-' or absent: stdin)");
@@ -147,7 +147,7 @@ void wire_data(CLI::App& app, globals& g, action& run) {
   bn->add_option("--concurrency", b.concurrency, "calls in flight")->capture_default_str();
   bn->add_option("--duration", b.duration_s, "measured seconds (default 10)");
   bn->add_option("--batch", b.batch, "inputs per call")->capture_default_str();
-  bn->add_option("--k", b.k, "labels per input (-1 = all)")->capture_default_str();
+  bn->add_option("--k", b.k, "labels per input: >= 1, or -1 = all")->capture_default_str();
   bn->add_option("--requests", b.requests, "stop after N measured calls");
   bn->add_option("--warmup", b.warmup_s, "unmeasured seconds first")->capture_default_str();
   bn->add_flag("--json", b.json, "one JSON object");

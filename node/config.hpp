@@ -54,13 +54,18 @@ struct cluster_config {
 };
 
 // Parses and validates a config: unique names and ports, exactly one coordinator with a
-// gateway port, known roles, sizes like "2GiB" or plain bytes. Errors: invalid_argument with
-// the offending key.
+// gateway port, known roles, sizes like "2GiB", "1.4GB" or plain bytes. Errors: invalid_argument
+// with the offending key.
 caf::expected<cluster_config> parse_config(const std::string& toml_text);
 caf::expected<cluster_config> load_config_file(const std::string& path);
 
-// Parses a byte count: digits, optionally followed (after at most spaces) by a unit: B, KiB,
-// MiB, GiB, TiB (powers of 1024) or KB, MB, GB, TB (powers of 1000). Errors: invalid_argument.
+// Parses a byte count: a decimal number ("512", "1.4", "0.5", "1.5e3"), then optionally
+// (after spaces) a unit, case-sensitive: B, KiB, MiB, GiB, TiB (powers of 1024) or KB, MB, GB,
+// TB (powers of 1000). The result is exact and rounded down to whole bytes ("1.1KiB" = 1126);
+// a count without a unit or in B must be whole ("1.5" is refused, "1.5e3" is 1500). At most 20
+// significant digits. Errors: invalid_argument whose message quotes the text and says what is
+// wrong with it (empty, negative, no number, unknown unit, not whole bytes, too large), e.g.
+// "'1.4XB' has unknown unit 'XB' (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)".
 caf::expected<uint64_t> parse_size(const std::string& text);
 
 // The embedded default (config/local.toml compiled in), used when no --config is given.

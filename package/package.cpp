@@ -365,7 +365,6 @@ caf::error validate_manifest(const manifest& m, const std::string& dir) {
 // ---- reading ------------------------------------------------------------------------------
 namespace {
 
-constexpr uint64_t progress_step = uint64_t{16} << 20;  // bytes between progress calls
 constexpr uint64_t max_manifest_bytes = uint64_t{256} << 20;
 
 // Owns a file descriptor.
@@ -460,7 +459,8 @@ caf::expected<package> package::open(const std::string& dir) {
 }
 
 caf::expected<row_block> package::read_rows(const std::string& tensor, uint64_t begin, uint64_t end,
-                                            const progress_fn& progress) const {
+                                            const progress_fn& progress,
+                                            const std::atomic<bool>* cancel) const {
   const tensor_info* t = meta_.find_tensor(tensor);
   if (!t)
     return make_error(errc::invalid_argument,
@@ -487,8 +487,14 @@ caf::expected<row_block> package::read_rows(const std::string& tensor, uint64_t 
   const uint64_t total = (std::min(t->rows, (last + 1) * br) - first * br) * row_bytes;
   std::shared_ptr<float> scratch;  // one block, only for blocks that stick out of the range
   auto* dst = reinterpret_cast<char*>(out.data.get());
-  uint64_t done = 0, reported = 0;
+  uint64_t done = 0;
   for (uint64_t b = first; b <= last; ++b) {
+    // Returning drops `out` and `scratch`: a cancelled read frees its memory here, at once.
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed))
+      return make_error(errc::unavailable, "read of rows [" + std::to_string(begin) + ", " +
+                                               std::to_string(end) + ") of tensor '" + tensor +
+                                               "' cancelled after " + std::to_string(done) +
+                                               " of " + std::to_string(total) + " bytes");
     const uint64_t b0 = b * br, b1 = std::min(b0 + br, t->rows), nbytes = (b1 - b0) * row_bytes;
     const bool inside = b0 >= begin && b1 <= end;
     if (!inside && !scratch) {
@@ -510,10 +516,7 @@ caf::expected<row_block> package::read_rows(const std::string& tensor, uint64_t 
                   (hi - lo) * row_bytes);
     }
     done += nbytes;
-    if (progress && (done - reported >= progress_step || done == total)) {
-      progress(done, total);
-      reported = done;
-    }
+    if (progress) progress(done, total);
   }
   return out;
 }

@@ -5,6 +5,7 @@
 // Integrity: each tensor is cut into checksum blocks of `block_rows` rows; the manifest lists
 // one checksum per block, so a replica that reads rows [begin, end) verifies exactly the
 // blocks it touches and never reads a table it does not own. Text files carry one checksum.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -125,7 +126,7 @@ struct row_block {
   uint64_t bytes() const { return rows * cols * sizeof(float); }
 };
 
-// Called while reading with (bytes done, bytes total).
+// Called while reading or writing with (bytes done, bytes total).
 using progress_fn = std::function<void(uint64_t, uint64_t)>;
 
 class package {
@@ -140,8 +141,13 @@ class package {
 
   // Reads rows [begin, end) of `tensor` with pread into aligned memory and verifies the
   // checksum of every block touched. Memory used: the range plus at most two partial blocks.
+  // `progress` gets (bytes read, bytes to read) after every block. When `cancel` is set and
+  // becomes true (from any thread), the read stops before its next block, frees its memory and
+  // fails with unavailable ("... cancelled after N of M bytes"); checked before every block
+  // (about 1 MiB, see default_block_rows), the first included.
   caf::expected<row_block> read_rows(const std::string& tensor, uint64_t begin, uint64_t end,
-                                     const progress_fn& progress = {}) const;
+                                     const progress_fn& progress = {},
+                                     const std::atomic<bool>* cancel = nullptr) const;
 
   // Reads a whole text file listed in manifest::files, verifying its checksum.
   caf::expected<std::vector<std::string>> read_lines(const std::string& key) const;

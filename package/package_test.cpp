@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -124,6 +125,47 @@ TEST_CASE("rows written in unaligned chunks read back exactly for any range") {
   auto empty = pkg->read_rows("t", 5, 5);
   REQUIRE(empty);
   REQUIRE(empty->rows == 0);
+}
+
+TEST_CASE("a read cancelled after its first block stops there and fails with unavailable") {
+  temp_dir tmp;
+  write_big(tmp.path);
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  std::atomic<bool> cancel{false};
+  std::vector<uint64_t> calls;
+  auto rb = pkg->read_rows(
+      "t", 0, big_rows,
+      [&](uint64_t done, uint64_t) {
+        calls.push_back(done);
+        cancel = true;  // as the node's unload does, from another thread, mid-read
+      },
+      &cancel);
+  REQUIRE_FALSE(rb);
+  CHECK(code_of(rb.error()) == errc::unavailable);
+  CHECK(mentions(rb.error(), "cancelled"));
+  CHECK(mentions(rb.error(), "'t'"));
+  // One block of four read: the other three never were.
+  REQUIRE(calls.size() == 1);
+  CHECK(calls[0] == 873 * big_cols * sizeof(float));
+}
+
+TEST_CASE("a read cancelled before it starts reads nothing; an unset flag changes nothing") {
+  temp_dir tmp;
+  write_big(tmp.path);
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  std::atomic<bool> cancel{true};
+  size_t calls = 0;
+  auto rb = pkg->read_rows(
+      "t", 10, 20, [&](uint64_t, uint64_t) { ++calls; }, &cancel);
+  REQUIRE_FALSE(rb);
+  CHECK(code_of(rb.error()) == errc::unavailable);
+  CHECK(calls == 0);
+  cancel = false;
+  auto ok = pkg->read_rows("t", 10, 2000, {}, &cancel);
+  REQUIRE(ok);
+  check_rows(*ok, 10, 2000);
 }
 
 TEST_CASE("a read range outside the tensor or naming an unknown tensor is invalid_argument") {

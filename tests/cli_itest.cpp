@@ -1,0 +1,97 @@
+// The `tessera` CLI against a real local cluster: what a user of the command line sees.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "tests/support/model_fixture.hpp"
+
+using namespace tessera;
+using namespace tessera::test;
+
+namespace {
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+void write_lines(const std::string& path, const std::vector<std::string>& lines) {
+  std::ofstream out(path, std::ios::binary);
+  for (const auto& l : lines) out << l << "\n";
+}
+
+// The first label of a text-format output line ("label<TAB>prob...").
+std::string first_label(const std::string& line) {
+  return line.substr(0, line.find('\t'));
+}
+
+}  // namespace
+
+TEST_CASE(
+    "predict on a file with over-long lines answers every other line in order, names the "
+    "bad lines' numbers and exits 1",
+    "[cli]") {
+  synthetic_spec spec;
+  spec.vocab = 2000;
+  spec.buckets = 50000;
+  model_fixture m{spec};
+  local_cluster c;  // limits.max_text_bytes is the default 1 MiB
+  std::string out, err;
+  REQUIRE(c.cli({"load", m.path, "--name", "m"}, &out, &err) == 0);
+
+  // 40 good lines; lines 3 and 19 (1-based) are over the server's limit.
+  auto lines = random_texts(spec, 40, 7);
+  std::string huge;
+  while (huge.size() <= (1u << 20)) huge += lines[huge.size() % lines.size()] + " ";
+  const std::vector<size_t> bad = {2, 18};  // 0-based
+  std::vector<std::string> good_only;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (i == bad[0] || i == bad[1])
+      lines[i] = huge;
+    else
+      good_only.push_back(lines[i]);
+  }
+  temp_dir d;
+  write_lines(d / "mixed.txt", lines);
+  write_lines(d / "good.txt", good_only);
+
+  // The good lines alone: the answers the mixed file must reproduce.
+  REQUIRE(c.cli({"predict", "--model", "m", "--k", "3", d / "good.txt"}, &out, &err) == 0);
+  const auto clean = lines_of(out);
+  REQUIRE(clean.size() == good_only.size());
+  for (size_t i = 0; i < good_only.size(); ++i) {
+    // And they are right: the reference's best label (when it is not a near tie).
+    auto top = m.ref->top_k(m.ref->probabilities(m.ref->pool_text(good_only[i])), 2);
+    if (top[0].second - top[1].second > 1e-5f)
+      CHECK(first_label(clean[i]) == m.ref->labels()[top[0].first]);
+  }
+
+  // --batch 8 puts each bad line in its own batch with good ones; the default puts all 40 in
+  // one call, so both bad lines share it.
+  for (const std::string batch : {"8", "256"}) {
+    INFO("--batch " << batch);
+    int rc = c.cli({"predict", "--model", "m", "--k", "3", "--batch", batch, d / "mixed.txt"}, &out,
+                   &err);
+    INFO("stderr: " << err.substr(0, 2000));
+    CHECK(rc == 1);
+    auto got = lines_of(out);
+    REQUIRE(got.size() == lines.size());  // one output line per input line, in order
+    size_t g = 0;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      INFO("line " << i + 1);
+      if (i == bad[0] || i == bad[1]) {
+        CHECK(got[i].empty());
+      } else {
+        CHECK(got[i] == clean[g]);
+        ++g;
+      }
+    }
+    CHECK_THAT(err, Catch::Contains("tessera: line 3: tessera.limit_exceeded: text of"));
+    CHECK_THAT(err, Catch::Contains("tessera: line 19: tessera.limit_exceeded: text of"));
+    CHECK_THAT(err, !Catch::Contains(": input "));  // no position inside a call
+    CHECK_THAT(err, Catch::Contains("2 of 40 input lines failed"));
+  }
+}
