@@ -98,7 +98,7 @@ cluster_status make_status(coordinator_state& st) {
     mi.rss_bytes = m.health.rss_bytes;
     for (const auto& r : m.health.replicas) {
       ++mi.replicas;
-      if (r.state == "loading") {  // TODO(cleanup): typed replica_status state
+      if (r.state == hosted_state::loading) {
         mi.loading_done += r.bytes_done;
         mi.loading_total += r.bytes;
       }

@@ -4,6 +4,18 @@
 
 namespace tessera {
 
+const char* to_string(hosted_state s) {
+  switch (s) {
+    case hosted_state::loading:
+      return "loading";
+    case hosted_state::ready:
+      return "ready";
+    case hosted_state::stopping:
+      return "stopping";
+  }
+  return "unknown";
+}
+
 void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<shard_spec>("tessera.shard_spec");
   cfg.add_message_type<pool_request>("tessera.pool_request");

@@ -107,10 +107,23 @@ typename Inspector::result_type inspect(Inspector& f, layer_reply& x) {
   return f(caf::meta::type_name("layer_reply"), x.payload);
 }
 
-// One replica as its node sees it. state: loading, ready, error.
+// A replica's state on the node that hosts it (the coordinator's view of a replica is another
+// thing: cluster/replica_state.hpp). Legal transitions:
+//   loading -> ready             rows read and verified; a shard actor serves them
+//   loading -> (gone)            the read failed: bytes released, load callers get the error
+//   loading -> stopping -> gone  unload: the read is cancelled at its next block; the bytes
+//                                are released and the unload answered once the loader thread
+//                                has dropped its buffer
+//   ready -> stopping -> gone    unload: the same, once the shard actor is down
+enum class hosted_state : uint8_t { loading, ready, stopping };
+
+// "loading", "ready", "stopping".
+const char* to_string(hosted_state s);
+
+// One replica as its node sees it.
 struct replica_status {
   std::string replica_id;
-  std::string state;
+  hosted_state state = hosted_state::loading;
   uint64_t bytes = 0;       // bytes of rows held (or to be held, while loading)
   uint64_t bytes_done = 0;  // load progress
   std::string error;

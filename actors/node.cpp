@@ -59,18 +59,6 @@ void finish_stop(node_state& st, const std::string& id) {
 
 }  // namespace
 
-const char* to_string(hosted_state s) {
-  switch (s) {
-    case hosted_state::loading:
-      return "loading";
-    case hosted_state::ready:
-      return "ready";
-    case hosted_state::stopping:
-      return "stopping";
-  }
-  return "unknown";
-}
-
 caf::expected<uint64_t> replica_bytes(const package& pkg, const shard_spec& spec) {
   const auto* t = pkg.meta().find_tensor(spec.tensor);
   if (!t) return make_error(errc::corrupt_package, "no tensor " + spec.tensor);
@@ -215,7 +203,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         for (auto& [id, r] : st.replicas) {
           replica_status rs;
           rs.replica_id = id;
-          rs.state = to_string(r.state);
+          rs.state = r.state;
           rs.bytes = r.bytes;
           rs.bytes_done = r.slot ? r.slot->bytes_done.load() : r.bytes;
           out.replicas.push_back(std::move(rs));

@@ -22,19 +22,6 @@ struct node_options {
   uint64_t budget_bytes = 0;  // 0 = unlimited
 };
 
-// A replica's state on the node that hosts it (the coordinator's view of a replica is another
-// thing: cluster/replica_state.hpp). Legal transitions:
-//   loading -> ready             rows read and verified; a shard actor serves them
-//   loading -> (gone)            the read failed: bytes released, load callers get the error
-//   loading -> stopping -> gone  unload: the read is cancelled at its next block; the bytes
-//                                are released and the unload answered once the loader thread
-//                                has dropped its buffer
-//   ready -> stopping -> gone    unload: the same, once the shard actor is down
-enum class hosted_state { loading, ready, stopping };
-
-// "loading", "ready", "stopping": the form of replica_status::state.
-const char* to_string(hosted_state s);
-
 // Shared between the node actor and one loader thread.
 struct load_slot {
   std::atomic<uint64_t> bytes_done{0};
