@@ -40,6 +40,14 @@ std::string tessera_binary() {
   return self.substr(0, self.rfind('/') + 1) + "tessera";
 }
 
+// The command line of `pid` (arguments joined by NUL), "" if it is gone.
+std::string cmdline(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 // Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
 template <class F>
 bool wait_for(std::chrono::milliseconds limit, F cond) {
@@ -151,6 +159,9 @@ TEST_CASE("child_set stops its children and reports exits") {
     return !exited.empty();
   }));
   REQUIRE(exited.size() == 1);
+  // Until its exec the sleeper is a copy of this test process, with Catch's signal handlers:
+  // stop it only once it runs /bin/sleep.
+  REQUIRE(wait_for(30s, [&] { return cmdline(guard.pids[0]).rfind("/bin/sleep", 0) == 0; }));
   CHECK(exited[0].name == "quick");
   CHECK(describe_exit(exited[0].status) == "exit code 3");
   CHECK(children.running_count() == 1);
