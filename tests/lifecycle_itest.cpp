@@ -1,6 +1,7 @@
-// Model lifecycle over real processes: hot swap and rollback under load, refusals that leave
-// serving untouched, memory freed by unload, shared embedders, replicas and failover, and a
-// model larger than any one node.
+// Model lifecycle over real processes: hot swap and rollback under load, draining on unload,
+// refusals that leave serving untouched, memory freed by unload, shared embedders, replicas
+// and failover, and a model larger than any one node. Steps wait on observed answers or
+// status, with generous deadlines; nothing is timed.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
