@@ -1,5 +1,6 @@
 // `tessera up` process handling, with a fake node binary (a shell script that sleeps) so no
 // cluster is needed. Every process a test starts is killed by pid in a guard, even on failure.
+// Waits are on observable conditions (a child exited, a file appeared) with generous deadlines.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -31,13 +33,47 @@ bool gone(pid_t pid) {
   return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
 }
 
-bool wait_gone(pid_t pid, std::chrono::milliseconds limit) {
+std::string tessera_binary() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  std::string self(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  return self.substr(0, self.rfind('/') + 1) + "tessera";
+}
+
+// The command line of `pid` (arguments joined by NUL), "" if it is gone.
+std::string cmdline(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
+template <class F>
+bool wait_for(std::chrono::milliseconds limit, F cond) {
   auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!gone(pid)) {
+  while (!cond()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     std::this_thread::sleep_for(20ms);
   }
   return true;
+}
+
+bool wait_gone(pid_t pid, std::chrono::milliseconds limit) {
+  return wait_for(limit, [&] { return gone(pid); });
+}
+
+// The suite's skip convention (tests/support/skip.hpp): exit 77, which ctest reports as
+// skipped and CI fails, rather than passing without having run.
+[[noreturn]] void skip_test(const std::string& why) {
+  std::fprintf(stderr, "SKIPPED: %s\n", why.c_str());
+  std::fflush(stderr);
+  std::_Exit(77);
+}
+
+void require_tessera_binary() {
+  if (::access(tessera_binary().c_str(), X_OK) != 0)
+    skip_test("tessera binary not built beside the test: " + tessera_binary());
 }
 
 struct temp_dir {
@@ -64,13 +100,6 @@ struct pid_guard {
   }
 };
 
-std::string tessera_binary() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  std::string self(buf, n > 0 ? static_cast<size_t>(n) : 0);
-  return self.substr(0, self.rfind('/') + 1) + "tessera";
-}
-
 const char* k_config = R"(name = "launcher-test"
 [[nodes]]
 name = "coord"
@@ -88,18 +117,18 @@ admin = true
 models = ["*"]
 )";
 
-// Reads "NAME PID" lines once `count` are there.
+// Reads "NAME PID" lines once `count` are there (for at most 30 s).
 std::vector<pid_t> read_pids(const std::string& file, size_t count) {
-  for (int i = 0; i < 250; ++i) {
+  std::vector<pid_t> pids;
+  wait_for(30s, [&] {
     std::ifstream in(file);
-    std::vector<pid_t> pids;
+    pids.clear();
     std::string name;
     pid_t pid;
     while (in >> name >> pid) pids.push_back(pid);
-    if (pids.size() >= count) return pids;
-    std::this_thread::sleep_for(20ms);
-  }
-  return {};
+    return pids.size() >= count;
+  });
+  return pids.size() >= count ? pids : std::vector<pid_t>{};
 }
 
 pid_t start_up(temp_dir& dir) {
@@ -124,9 +153,15 @@ TEST_CASE("child_set stops its children and reports exits") {
   children.spawn("sleeper", {"/bin/sleep", "30"}, "");
   children.spawn("quick", {"/bin/sh", "-c", "exit 3"}, "");
   for (const auto& c : children.children()) guard.pids.push_back(c.pid);
-  std::this_thread::sleep_for(200ms);
-  auto exited = children.reap();
+  std::vector<child_process> exited;
+  REQUIRE(wait_for(30s, [&] {
+    for (auto& e : children.reap()) exited.push_back(e);
+    return !exited.empty();
+  }));
   REQUIRE(exited.size() == 1);
+  // Until its exec the sleeper is a copy of this test process, with Catch's signal handlers:
+  // stop it only once it runs /bin/sleep.
+  REQUIRE(wait_for(30s, [&] { return cmdline(guard.pids[0]).rfind("/bin/sleep", 0) == 0; }));
   CHECK(exited[0].name == "quick");
   CHECK(describe_exit(exited[0].status) == "exit code 3");
   CHECK(children.running_count() == 1);
@@ -139,7 +174,8 @@ TEST_CASE("child output goes to its log file") {
   temp_dir dir;
   child_set children;
   children.spawn("echo", {"/bin/sh", "-c", "echo out; echo err >&2"}, dir.path + "/echo.log");
-  std::this_thread::sleep_for(300ms);
+  // Stopping it early could kill it before it wrote: wait until it exited on its own.
+  REQUIRE(wait_for(30s, [&] { return !children.reap().empty(); }));
   children.stop_all(2s);
   std::ifstream in(dir.path + "/echo.log");
   std::stringstream text;
@@ -147,11 +183,8 @@ TEST_CASE("child output goes to its log file") {
   CHECK(text.str() == "out\nerr\n");
 }
 
-TEST_CASE("SIGTERM to `tessera up` stops every node it started") {
-  if (::access(tessera_binary().c_str(), X_OK) != 0) {
-    WARN("tessera binary not built beside the test; skipped");
-    return;
-  }
+TEST_CASE("SIGTERM to `tessera up` makes it exit 0 after stopping every node it started") {
+  require_tessera_binary();
   temp_dir dir;
   dir.write("cluster.toml", k_config);
   dir.write("fake-node", "#!/bin/sh\nexec sleep 120\n", 0755);
@@ -163,18 +196,17 @@ TEST_CASE("SIGTERM to `tessera up` stops every node it started") {
   guard.pids.insert(guard.pids.end(), pids.begin(), pids.end());
   ::kill(up, SIGTERM);
   int status = 0;
-  for (int i = 0; i < 500 && ::waitpid(up, &status, WNOHANG) == 0; ++i)
-    std::this_thread::sleep_for(20ms);
+  // up must exit by itself: a status left at 0 because it never exited must not pass.
+  bool exited = wait_for(30s, [&] { return ::waitpid(up, &status, WNOHANG) == up; });
+  REQUIRE(exited);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
-  for (pid_t p : pids) CHECK(wait_gone(p, 2s));
+  // It waited for its nodes: they are gone by the time it exits.
+  for (pid_t p : pids) CHECK(gone(p));
 }
 
 TEST_CASE("SIGKILL to `tessera up` still stops its nodes (parent-death signal)") {
-  if (::access(tessera_binary().c_str(), X_OK) != 0) {
-    WARN("tessera binary not built beside the test; skipped");
-    return;
-  }
+  require_tessera_binary();
   temp_dir dir;
   dir.write("cluster.toml", k_config);
   dir.write("fake-node", "#!/bin/sh\nexec sleep 120\n", 0755);
@@ -184,8 +216,7 @@ TEST_CASE("SIGKILL to `tessera up` still stops its nodes (parent-death signal)")
   auto pids = read_pids(dir.path + "/pids", 2);
   REQUIRE(pids.size() == 2);
   guard.pids.insert(guard.pids.end(), pids.begin(), pids.end());
-  std::this_thread::sleep_for(100ms);
   ::kill(up, SIGKILL);
   ::waitpid(up, nullptr, 0);
-  for (pid_t p : pids) CHECK(wait_gone(p, 3s));
+  for (pid_t p : pids) CHECK(wait_gone(p, 30s));
 }

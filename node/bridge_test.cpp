@@ -1,7 +1,6 @@
 // The KJ-to-CAF bridge: replies, errors and timeouts cross back onto the kj thread.
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <chrono>
 
 #include <kj/async-io.h>
@@ -22,6 +21,25 @@ doubler::behavior_type doubler_impl() {
     if (x == 0) return caf::result<int>{caf::delegated<int>{}};  // never answers
     return x * 2;
   }};
+}
+
+// Holds every ask until it receives a string, then answers each with twice its value.
+using gate = caf::typed_actor<caf::replies_to<int>::with<int>, caf::reacts_to<std::string>>;
+
+struct gate_state {
+  std::vector<std::pair<caf::typed_response_promise<int>, int>> held;
+};
+
+gate::behavior_type gate_impl(gate::stateful_pointer<gate_state> self) {
+  return {[self](int x) -> caf::result<int> {
+            auto rp = self->make_response_promise<int>();
+            self->state.held.emplace_back(rp, x);
+            return rp;
+          },
+          [self](const std::string&) {
+            for (auto& [rp, x] : self->state.held) rp.deliver(2 * x);
+            self->state.held.clear();
+          }};
 }
 
 struct fixture {
@@ -82,13 +100,17 @@ TEST_CASE("an actor that never answers rejects with OVERLOADED deadline_exceeded
 
 TEST_CASE("the kj loop keeps running other work while an ask is pending", "[bridge]") {
   fixture f;
-  std::atomic<int> ticks{0};
-  auto pending = f.bridge.ask<int>(f.actor, std::chrono::milliseconds(200), 0)
-                     .then([](int) { return 0; }, [](kj::Exception&&) { return -1; });
-  auto other = f.io.provider->getTimer().afterDelay(10 * kj::MILLISECONDS).then([&] { ++ticks; });
+  auto g = f.sys.spawn(gate_impl);
+  // The gate answers only after the kj thread releases it, from a timer callback. If ask()
+  // blocked the kj thread until a reply, the callback could not run before the ask's own
+  // timeout and the ask would reject instead of answering 42.
+  auto pending = f.bridge.ask<int>(g, std::chrono::seconds(30), 21);
+  auto other = f.io.provider->getTimer().afterDelay(10 * kj::MILLISECONDS).then([&] {
+    caf::anon_send(g, std::string{"release"});
+  });
   other.wait(f.io.waitScope);
-  CHECK(ticks == 1);  // ran while the ask was still outstanding
-  CHECK(pending.wait(f.io.waitScope) == -1);
+  CHECK(pending.wait(f.io.waitScope) == 42);
+  caf::anon_send_exit(g, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("dropping the promise before the reply arrives is harmless", "[bridge]") {

@@ -86,15 +86,22 @@ TEST_CASE("checksum64 is deterministic and sees every single-bit change at any l
   REQUIRE(checksum64(zeros, 8) != checksum64(zeros, 16));
 }
 
-TEST_CASE("checksum64 hashes more than a gigabyte per second") {
-  std::vector<uint64_t> buf(8 << 20, 0x0123456789abcdefULL);  // 64 MiB
-  auto t0 = std::chrono::steady_clock::now();
-  uint64_t acc = 0;
-  for (int i = 0; i < 4; ++i) acc ^= checksum64(buf.data(), buf.size() * 8, i);
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  double gbps = 4.0 * buf.size() * 8 / s / 1e9;
-  WARN("checksum64: " << gbps << " GB/s (acc " << acc << ")");
-  CHECK(gbps > 1.0);
+// Speed is a benchmark's business (docs/PACKAGE.md quotes one); this checks what the block
+// checksums rely on at block sizes: a one-bit change anywhere in a large buffer is seen.
+TEST_CASE("checksum64 sees a one-bit change anywhere in a 64 MiB buffer") {
+  std::vector<uint64_t> words(8 << 20, 0x0123456789abcdefULL);  // 64 MiB
+  auto* bytes = reinterpret_cast<unsigned char*>(words.data());
+  const size_t len = words.size() * 8;
+  const uint64_t h = checksum64(bytes, len);
+  const size_t at[] = {0, 7, 8, 31, 32, 33, len / 2, len / 2 + 17, len - 33, len - 9, len - 1};
+  for (size_t i : at) {
+    INFO("byte " << i);
+    bytes[i] ^= 0x10;
+    CHECK(checksum64(bytes, len) != h);
+    bytes[i] ^= 0x10;
+  }
+  CHECK(checksum64(bytes, len) == h);
+  CHECK(checksum64(bytes, len - 1) != h);  // and a one-byte shorter buffer
 }
 
 TEST_CASE("rows written in unaligned chunks read back exactly for any range") {

@@ -50,6 +50,15 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+// Whether `pid` exists and is not a zombie.
+bool running(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!stat || !std::getline(stat, line)) return false;
+  auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
+}
+
 void stop_pid(pid_t pid, std::chrono::milliseconds grace) {
   if (pid <= 0) return;
   ::kill(pid, SIGTERM);
@@ -126,7 +135,8 @@ local_cluster::local_cluster(const cluster_options& opts) {
   toml << "name = \"itest\"\nlog_level = \"info\"\n"
        << opts.top_toml << "\n[limits]\nmax_inputs = " << opts.max_inputs
        << "\nrequest_timeout_ms = " << opts.request_timeout_ms
-       << "\nmax_inflight = " << opts.max_inflight << "\n"
+       << "\nmax_inflight = " << opts.max_inflight << "\nmax_text_bytes = " << opts.max_text_bytes
+       << "\nmax_ids_per_input = " << opts.max_ids_per_input << "\n"
        << "[[nodes]]\nname = \"coord\"\nhost = \"127.0.0.1\"\nport = " << ports[0]
        << "\nroles = [\"coordinator\"]\ngateway_port = " << ports[1] << "\n";
   for (size_t i = 0; i < opts.shard_nodes; ++i)
@@ -183,11 +193,22 @@ local_cluster::local_cluster(const cluster_options& opts) {
 
 local_cluster::~local_cluster() {
   stop_pid(up_pid_, std::chrono::seconds(10));
-  // up stops its children; make sure by pid in case it could not.
+  // up stops its children; make sure by pid in case it could not, and stop the nodes that
+  // restart_node started (children of this process, so stop_pid also reaps them).
   for (const auto& [name, pid] : node_pids_)
-    if (::kill(pid, 0) == 0) {
-      ::kill(pid, SIGKILL);
-    }
+    if (::kill(pid, 0) == 0) stop_pid(pid, std::chrono::seconds(5));
+}
+
+pid_t local_cluster::restart_node(const std::string& name) {
+  auto old = node_pid(name);
+  if (old > 0 && running(old))
+    throw std::runtime_error("restart_node: " + name + " (pid " + std::to_string(old) +
+                             ") is still running");
+  auto pid = spawn_to_file({bin_path("tessera-node"), "--config", config_path_, "--name", name},
+                           dir_ / (name + ".restarted.log"));
+  if (pid <= 0) throw std::runtime_error("restart_node: fork failed");
+  node_pids_[name] = pid;
+  return pid;
 }
 
 pid_t local_cluster::node_pid(const std::string& name) const {

@@ -38,6 +38,8 @@ struct cluster_options {
   uint32_t max_inflight = 4096;
   std::string extra_toml;  // appended verbatim
   std::string top_toml;    // top-level keys, written before any table (e.g. connection_timeout_ms)
+  uint32_t max_text_bytes = 1 << 20;
+  uint32_t max_ids_per_input = 1 << 20;
 };
 
 class local_cluster {
@@ -50,8 +52,13 @@ class local_cluster {
   const std::string& config_path() const { return config_path_; }
   const std::string& admin_token() const { return admin_token_; }
   const std::string& user_token() const { return user_token_; }
-  // pid of a node process by name ("shard-1", "coord"), from up's pid file.
+  // pid of a node process by name ("shard-1", "coord"), from up's pid file, or of the
+  // process restart_node started for it.
   pid_t node_pid(const std::string& name) const;
+  // Starts a new `tessera-node` for node `name` with this cluster's config (its old process
+  // must be gone), as a child of the test, not of `up`; returns its pid. The destructor stops
+  // it by pid, like every other node. Its output goes to node_log(name + ".restarted").
+  pid_t restart_node(const std::string& name);
   std::string node_log(const std::string& name) const;
   // Runs the tessera CLI against this cluster; returns exit code, fills stdout.
   int cli(const std::vector<std::string>& args, std::string* out = nullptr,

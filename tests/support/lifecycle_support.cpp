@@ -23,14 +23,46 @@ status_snapshot take_status(client& cl) {
   status_snapshot out;
   out.ready = st.getReady();
   for (auto m : st.getMembers())
-    out.members[m.getName()] = {m.getUp(), m.getUsedBytes(), m.getRssBytes(), m.getBudgetBytes()};
+    out.members[m.getName()] = {m.getUp(), m.getUsedBytes(), m.getRssBytes(), m.getBudgetBytes(),
+                                m.getReplicas()};
   for (auto m : st.getModels()) {
     out.active[m.getName()] = m.getActiveVersion();
-    for (auto v : m.getVersions())
-      out.embedder[std::string{m.getName().cStr()} + "@" + std::to_string(v.getVersion())] =
-          v.getEmbedder();
+    for (auto v : m.getVersions()) {
+      auto key = std::string{m.getName().cStr()} + "@" + std::to_string(v.getVersion());
+      out.embedder[key] = v.getEmbedder();
+      out.state[key] = v.getState();
+      auto& shards = out.shards[key];
+      for (auto s : v.getShards()) {
+        shard_snapshot snap{s.getTensor(), s.getRowBegin(), s.getRowEnd(), {}};
+        for (auto r : s.getReplicas()) snap.replicas.emplace_back(r.getNode(), r.getState());
+        shards.push_back(std::move(snap));
+      }
+    }
   }
   return out;
+}
+
+bool wait_until(client& cl, std::chrono::milliseconds limit, const std::function<bool()>& cond) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    cl.timer().afterDelay(10 * kj::MILLISECONDS).wait(cl.wait_scope());
+  }
+  return true;
+}
+
+bool wait_for_status(client& cl, std::chrono::milliseconds limit,
+                     const std::function<bool(const status_snapshot&)>& pred,
+                     status_snapshot* last) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    auto s = take_status(cl);
+    bool held = pred(s);
+    if (last) *last = std::move(s);
+    if (held) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    cl.timer().afterDelay(100 * kj::MILLISECONDS).wait(cl.wait_scope());
+  }
 }
 
 namespace {
@@ -44,10 +76,13 @@ struct traffic_ctx {
   size_t stride;
   const bool& stop;
   traffic& out;
+  size_t limit = 0;  // requests to issue in all; 0 = until stop
+  size_t issued = 0;
 };
 
 kj::Promise<void> one_stream(std::shared_ptr<traffic_ctx> ctx, size_t next) {
-  if (ctx->stop) return kj::READY_NOW;
+  if (ctx->stop || (ctx->limit > 0 && ctx->issued >= ctx->limit)) return kj::READY_NOW;
+  ++ctx->issued;
   const auto& text = ctx->texts[next % ctx->texts.size()];
   auto req = ctx->cl.session().predictRequest();
   req.initModel().setName(ctx->name);
@@ -82,6 +117,19 @@ kj::Promise<void> run_traffic(client& cl, const std::string& name,
   kj::Vector<kj::Promise<void>> streams;
   for (size_t i = 0; i < concurrency; ++i) streams.add(one_stream(ctx, i));
   return kj::joinPromises(streams.releaseAsArray());
+}
+
+traffic traffic_n(client& cl, const std::string& name, const std::vector<std::string>& texts,
+                  const std::map<uint64_t, const reference_model*>& refs, size_t concurrency,
+                  size_t requests) {
+  const bool never = false;
+  traffic t;
+  auto ctx = std::make_shared<traffic_ctx>(
+      traffic_ctx{cl, name, texts, refs, concurrency, never, t, requests, 0});
+  kj::Vector<kj::Promise<void>> streams;
+  for (size_t i = 0; i < concurrency; ++i) streams.add(one_stream(ctx, i));
+  kj::joinPromises(streams.releaseAsArray()).wait(cl.wait_scope());
+  return t;
 }
 
 traffic traffic_for(client& cl, const std::string& name, const std::vector<std::string>& texts,

@@ -22,6 +22,13 @@ struct member_snapshot {
   uint64_t used = 0;  // bytes of replicas
   uint64_t rss = 0;
   uint64_t budget = 0;
+  uint32_t replicas = 0;
+};
+
+struct shard_snapshot {
+  std::string tensor;
+  uint64_t begin = 0, end = 0;
+  std::vector<std::pair<std::string, std::string>> replicas;  // (node, state)
 };
 
 struct status_snapshot {
@@ -29,9 +36,21 @@ struct status_snapshot {
   std::map<std::string, member_snapshot> members;
   std::map<std::string, uint64_t> active;       // model -> active version
   std::map<std::string, std::string> embedder;  // "model@version" -> embedder description
+  std::map<std::string, std::string> state;     // "model@version" -> version state
+  std::map<std::string, std::vector<shard_snapshot>> shards;  // "model@version" -> shards
 };
 
 status_snapshot take_status(client& cl);
+
+// Runs this thread's event loop (every client's calls progress meanwhile) until `cond()`
+// holds, checking every 10 ms, for at most `limit`. Returns whether it held.
+bool wait_until(client& cl, std::chrono::milliseconds limit, const std::function<bool()>& cond);
+
+// Takes status every 100 ms until `pred` holds on a snapshot, for at most `limit`. Returns
+// whether it held; `last` (if given) gets the last snapshot taken.
+bool wait_for_status(client& cl, std::chrono::milliseconds limit,
+                     const std::function<bool(const status_snapshot&)>& pred,
+                     status_snapshot* last = nullptr);
 
 // Keeps `concurrency` single-input predicts in flight on model `name` until stop() resolves
 // its promise; checks each answer against refs[served version]. Counts outcomes.
@@ -46,6 +65,11 @@ kj::Promise<void> run_traffic(client& cl, const std::string& name,
                               const std::vector<std::string>& texts,
                               const std::map<uint64_t, const reference_model*>& refs,
                               size_t concurrency, const bool& stop, traffic& out);
+
+// Exactly `requests` predicts (`concurrency` in flight at a time), checked like run_traffic.
+traffic traffic_n(client& cl, const std::string& name, const std::vector<std::string>& texts,
+                  const std::map<uint64_t, const reference_model*>& refs, size_t concurrency,
+                  size_t requests);
 
 // run_traffic for `duration`, then stops it and waits for the streams to end.
 traffic traffic_for(client& cl, const std::string& name, const std::vector<std::string>& texts,

@@ -5,9 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "testing/reference_model.hpp"
 #include "importers/synthetic_model.hpp"
+#include "testing/reference_model.hpp"
 #include "tests/support/cluster_fixture.hpp"
+#include "tests/support/hashing_reference.hpp"
 
 namespace tessera::test {
 
@@ -16,8 +17,14 @@ struct model_fixture {
   synthetic_spec spec;
   std::string path;
   std::unique_ptr<reference_model> ref;
+  // The test's own featurizer (tests/support/hashing_reference.hpp), independent of the
+  // server's: `ref->pool_text` featurizes with the server's code, `pool_text` below does not.
+  std::unique_ptr<hashing_reference> features;
   // Writes the package for `spec` under a temp dir and loads the reference.
   explicit model_fixture(synthetic_spec s);
+  // The reference pooled vector of `text`: the independent featurizer's ids, pooled by the
+  // Eigen reference.
+  Eigen::VectorXf pool_text(std::string_view text) const;
 };
 
 // Random texts of 1..30 tokens, mostly vocabulary words with some unknown ones; each has at
@@ -35,6 +42,11 @@ std::vector<id_input> random_id_inputs(uint64_t rows, size_t n, uint64_t seed);
 // each printed probability within 1e-5 of p + 1e-5 (fastText prints exp(log(p + 1e-5))).
 void check_prediction(const reference_model& ref, const Eigen::VectorXf& pooled,
                       Prediction::Reader got, int k);
+// The same for a call with a threshold: the best k of the reference labels whose probability
+// is at least `threshold` (fastText's rule: p >= threshold, before the + 1e-5). A label whose
+// reference probability is within 1e-6 of the threshold may be in or out.
+void check_prediction(const reference_model& ref, const Eigen::VectorXf& pooled,
+                      Prediction::Reader got, int k, float threshold);
 
 // Checks an embedding against the reference pooled vector, within 1e-5 per element.
 void check_embedding(const Eigen::VectorXf& want, capnp::List<float>::Reader got);
