@@ -346,8 +346,21 @@ bool registry::all_active_served() const {
 }
 
 std::vector<model_info> registry::infos() const {
+  std::map<std::string, model_info> by_name;
+  for (const auto& [name, m] : models_) by_name[name] = m.info();
+  // Unloaded versions still held by requests are listed (draining) until they are freed,
+  // under their model even when the model itself is gone.
+  for (const auto& v : draining_) {
+    auto& mi = by_name[v->model];
+    mi.name = v->model;
+    mi.versions.push_back(v->info());
+  }
   std::vector<model_info> out;
-  for (const auto& [name, m] : models_) out.push_back(m.info());
+  for (auto& [name, mi] : by_name) {
+    std::sort(mi.versions.begin(), mi.versions.end(),
+              [](const version_info& a, const version_info& b) { return a.version < b.version; });
+    out.push_back(std::move(mi));
+  }
   return out;
 }
 

@@ -205,6 +205,7 @@ class registry {
   uint64_t bytes_on(const std::string& node);
   // Every model with an active version has it fully served.
   bool all_active_served() const;
+  // Every model with its versions, including unloaded versions still draining.
   std::vector<model_info> infos() const;
   // Versions unloaded while requests still pin them.
   size_t draining() const { return draining_.size(); }

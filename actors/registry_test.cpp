@@ -198,6 +198,7 @@ TEST_CASE("an unloaded version drains: its replicas are freed only when no reque
   CHECK(ids(reg.reap_drained()) == std::vector<std::string>{"c2/0"});  // embedder is shared
   CHECK(v2->state == version_state::unloaded);
   CHECK(reg.draining() == 0);
+  CHECK(reg.infos()[0].versions.size() == 1);
   CHECK(reg.reap_drained().empty());  // released once
 }
 

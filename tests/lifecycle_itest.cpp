@@ -486,20 +486,16 @@ TEST_CASE("unloading a model while it loads cancels the node's read and frees it
   o.shard_nodes = 1;
   local_cluster c{o};
   client admin{c.gateway(), c.admin_token()};
-  auto wait_until = [&](const char* what, auto done) {
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (!done()) {
-      INFO("waiting for " << what);
-      REQUIRE(std::chrono::steady_clock::now() < deadline);
-      after(admin, 10ms).wait(admin.wait_scope());
-    }
+  auto wait = [&](const char* what, const std::function<bool()>& done) {
+    INFO("waiting for " << what);
+    REQUIRE(wait_until(admin, 60s, done));
   };
   auto req = admin.admin().loadRequest();
   req.initOptions().setPath(dir / "big");
   req.getOptions().setName("big");
   auto load = req.send().ignoreResult();
   // Once status lists the version, the coordinator has sent the node its loads.
-  wait_until("the version to be committed", [&] {
+  wait("the version to be committed", [&] {
     auto res = admin.admin().statusRequest().send().wait(admin.wait_scope());
     for (auto m : res.getStatus().getModels())
       if (m.getName() == "big" && m.getVersions().size() > 0) return true;
@@ -519,8 +515,8 @@ TEST_CASE("unloading a model while it loads cancels the node's read and frees it
           std::string::npos);
     load_failed = true;
   }
-  wait_until("the node's used bytes to return to 0",
-             [&] { return take_status(admin).members["shard-1"].used == 0; });
+  wait("the node's used bytes to return to 0",
+       [&] { return take_status(admin).members["shard-1"].used == 0; });
   const std::string log = c.node_log("shard-1");
   if (!load_failed || log.find("embedder.input/0/r0 ready") != std::string::npos) {
     // The whole table was read before the unload reached the node: nothing was left to cancel.
