@@ -33,6 +33,12 @@ struct status_snapshot {
 
 status_snapshot take_status(client& cl);
 
+// The distinct row ranges [begin, end) of `tensor` (e.g. "embedder.input",
+// "classifier.output") in the active version of `model`, from Admin.status; empty when the
+// model or tensor is unknown. A tensor is split when it has two or more.
+std::vector<std::pair<uint64_t, uint64_t>> tensor_row_ranges(client& cl, const std::string& model,
+                                                             const std::string& tensor);
+
 // Keeps `concurrency` single-input predicts in flight on model `name` until stop() resolves
 // its promise; checks each answer against refs[served version]. Counts outcomes.
 struct traffic {
