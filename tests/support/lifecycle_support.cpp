@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <memory>
+#include <set>
 
 namespace tessera::test {
 
@@ -63,6 +64,20 @@ bool wait_for_status(client& cl, std::chrono::milliseconds limit,
     if (std::chrono::steady_clock::now() >= until) return false;
     cl.timer().afterDelay(100 * kj::MILLISECONDS).wait(cl.wait_scope());
   }
+
+std::vector<std::pair<uint64_t, uint64_t>> tensor_row_ranges(client& cl, const std::string& model,
+                                                             const std::string& tensor) {
+  auto res = cl.admin().statusRequest().send().wait(cl.wait_scope());
+  std::set<std::pair<uint64_t, uint64_t>> ranges;
+  for (auto m : res.getStatus().getModels()) {
+    if (model != m.getName().cStr()) continue;
+    for (auto v : m.getVersions()) {
+      if (v.getVersion() != m.getActiveVersion()) continue;
+      for (auto s : v.getShards())
+        if (tensor == s.getTensor().cStr()) ranges.insert({s.getRowBegin(), s.getRowEnd()});
+    }
+  }
+  return {ranges.begin(), ranges.end()};
 }
 
 namespace {

@@ -52,6 +52,12 @@ bool wait_for_status(client& cl, std::chrono::milliseconds limit,
                      const std::function<bool(const status_snapshot&)>& pred,
                      status_snapshot* last = nullptr);
 
+// The distinct row ranges [begin, end) of `tensor` (e.g. "embedder.input",
+// "classifier.output") in the active version of `model`, from Admin.status; empty when the
+// model or tensor is unknown. A tensor is split when it has two or more.
+std::vector<std::pair<uint64_t, uint64_t>> tensor_row_ranges(client& cl, const std::string& model,
+                                                             const std::string& tensor);
+
 // Keeps `concurrency` single-input predicts in flight on model `name` until stop() resolves
 // its promise; checks each answer against refs[served version]. Counts outcomes.
 struct traffic {
