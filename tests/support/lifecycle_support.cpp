@@ -64,6 +64,7 @@ bool wait_for_status(client& cl, std::chrono::milliseconds limit,
     if (std::chrono::steady_clock::now() >= until) return false;
     cl.timer().afterDelay(100 * kj::MILLISECONDS).wait(cl.wait_scope());
   }
+}
 
 std::vector<std::pair<uint64_t, uint64_t>> tensor_row_ranges(client& cl, const std::string& model,
                                                              const std::string& tensor) {
