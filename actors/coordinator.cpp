@@ -1,6 +1,8 @@
 #include "actors/coordinator.hpp"
 #include "base/logger.hpp"
 
+#include <set>
+
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
@@ -50,8 +52,35 @@ void on_member(coordinator_self self, const std::string& name, node_actor h) {
   restore_replicas(self, name);
 }
 
+// A monitored shard actor went down while its node may live: that replica is lost at once;
+// its in-flight sub-requests fail now and are retried on another replica.
+bool on_replica_down(coordinator_self self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  bool found = false;
+  std::set<std::string> lost_nodes;
+  st.reg.for_each_submodel([&](const std::shared_ptr<submodel_entry>& sub) {
+    sub->for_each_replica([&](replica_ref& r) {
+      if (!r.handle || r.handle.address() != dm.source) return;
+      found = true;
+      log()->warn("replica {} on {} is down: {}", r.replica_id, r.node, caf::to_string(dm.reason));
+      r.state = replica_state::lost;
+      r.handle = nullptr;
+      st.router.replica_down(r.node, dm.source,
+                             make_error(errc::unavailable, "replica " + r.replica_id + " on " +
+                                                               r.node + " went down"));
+      lost_nodes.insert(r.node);
+    });
+  });
+  // Its node lives: load the lost replicas there again (the node dropped the dead ones).
+  for (const auto& node : lost_nodes)
+    if (auto m = st.members.find(node); m != st.members.end() && m->second.up)
+      restore_replicas(self, node);
+  return found;
+}
+
 void on_down(coordinator_self self, const caf::down_msg& dm) {
   auto& st = self->state;
+  if (on_replica_down(self, dm)) return;
   for (auto& [name, m] : st.members) {
     if (!m.handle || m.handle.address() != dm.source) continue;
     log()->warn("member {} is down: {}", name, caf::to_string(dm.reason));

@@ -70,6 +70,7 @@ struct load_reply {
 struct replica_info {
   std::string node;
   replica_state state = replica_state::loading;
+  std::string id;  // the replica's id on its node
 };
 
 struct shard_info {

@@ -84,7 +84,7 @@ void send_to_shard(Self self, shard_router* router, std::shared_ptr<tensor_shard
                                                    shard_name(*tensor, tensor->shards[index]) +
                                                    " on node " + node + ": " + message_of(err)));
   };
-  *sub = router->track(node, on_fail);
+  *sub = router->track(node, replica->handle.address(), on_fail);
   self->request(replica->handle, left, atom, *msg)
       .then(
           [router, ctx, index, node, sub, settled](Reply& reply) {

@@ -138,6 +138,12 @@ void send_releases(coordinator_self self, const std::vector<replica_release>& re
   }
 }
 
+// Monitors a ready replica's shard actor: if it dies while its node lives (a crash, or an
+// unload nobody asked the coordinator for), the down handler marks it lost.
+void watch_replica(coordinator_self self, const shard_actor& h) {
+  if (h) self->monitor(h);
+}
+
 struct load_run {
   coordinator_self self;
   std::shared_ptr<version_entry> v;
@@ -224,7 +230,7 @@ void request_load(coordinator_self self, const std::string& node, const shard_sp
     self->state.router.settle(node, *sub);
     fail(std::move(err));
   };
-  *sub = st.router.track(node, on_fail);
+  *sub = st.router.track(node, caf::actor_addr{}, on_fail);
   self->request(st.members.at(node).handle, st.cfg.load_timeout, load_atom::value, spec)
       .then(
           [self, node, sub, settled, ok](shard_actor& h) {
@@ -248,6 +254,7 @@ void load_replicas(std::shared_ptr<load_run> run) {
             if (run->answered || ref->state != replica_state::loading) return;
             ref->handle = h;
             ref->state = replica_state::ready;
+            watch_replica(run->self, h);
             if (--run->pending == 0) finish_load(run);
           },
           [run, node = r.node](caf::error err) {
@@ -305,10 +312,11 @@ void restore_replicas(coordinator_self self, const std::string& node) {
       // `sub` keeps `r` alive; the state checks skip a replica released meanwhile.
       request_load(
           self, node, r.spec,
-          [sub, ref = &r](shard_actor h) {
+          [self, sub, ref = &r](shard_actor h) {
             if (ref->state != replica_state::loading) return;
             ref->handle = h;
             ref->state = replica_state::ready;
+            watch_replica(self, h);
           },
           [sub, ref = &r](caf::error err) {
             if (ref->state == replica_state::loading) ref->state = replica_state::lost;

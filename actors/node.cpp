@@ -83,10 +83,19 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& st = self->state;
     auto it = st.stopping.find(dm.source);
-    if (it == st.stopping.end()) return;
-    auto id = std::move(it->second);
-    st.stopping.erase(it);
-    finish_stop(st, id);
+    if (it != st.stopping.end()) {
+      auto id = std::move(it->second);
+      st.stopping.erase(it);
+      return finish_stop(st, id);
+    }
+    // A ready replica's shard actor died without an unload (a crash): drop the replica so a
+    // later load of the same id reads its rows again instead of handing out a dead actor.
+    for (auto& [id, r] : st.replicas)
+      if (r.state == hosted_state::ready && r.handle && r.handle.address() == dm.source) {
+        log()->warn("replica {} died unexpectedly: {}", id, caf::to_string(dm.reason));
+        release(st, std::string{id});
+        return;
+      }
   });
   self->set_exit_handler([self](const caf::exit_msg& msg) {
     for (auto& [id, r] : self->state.replicas) {
@@ -162,6 +171,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           return;
         }
         r.handle = self->spawn(shard_impl, std::shared_ptr<const shard_data>{std::move(data)});
+        self->monitor(r.handle);  // a crash releases the replica (down handler)
         r.state = hosted_state::ready;
         r.slot.reset();
         log()->info("replica {} ready", id);
@@ -185,8 +195,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           r.waiting.clear();
           log()->info("unloading {} while it loads: cancelling the read", id);
         } else {
-          st.stopping.emplace(r.handle.address(), id);
-          self->monitor(r.handle);
+          st.stopping.emplace(r.handle.address(), id);  // monitored since it was spawned
           self->send_exit(r.handle, caf::exit_reason::user_shutdown);
           r.handle = nullptr;
         }

@@ -13,9 +13,10 @@ replica_ref* shard_router::pick(shard_ref& s, const std::set<std::string>& tried
   return nullptr;
 }
 
-uint64_t shard_router::track(const std::string& node, fail_fn fail) {
+uint64_t shard_router::track(const std::string& node, const caf::actor_addr& replica,
+                             fail_fn fail) {
   auto id = ++next_id_;
-  inflight_[node][id] = std::move(fail);
+  inflight_[node][id] = pending{replica, std::move(fail)};
   return id;
 }
 
@@ -30,9 +31,27 @@ void shard_router::node_down(const std::string& node, const caf::error& reason) 
   auto it = inflight_.find(node);
   if (it == inflight_.end()) return;
   // Taken out first: a fail callback may retry on another node and track() again.
-  auto pending = std::move(it->second);
+  auto failed = std::move(it->second);
   inflight_.erase(it);
-  for (auto& [id, fail] : pending) fail(reason);
+  for (auto& [id, p] : failed) p.fail(reason);
+}
+
+void shard_router::replica_down(const std::string& node, const caf::actor_addr& replica,
+                                const caf::error& reason) {
+  auto it = inflight_.find(node);
+  if (it == inflight_.end()) return;
+  // Taken out first: a fail callback may retry and track() again.
+  std::vector<fail_fn> failed;
+  for (auto p = it->second.begin(); p != it->second.end();) {
+    if (p->second.replica == replica) {
+      failed.push_back(std::move(p->second.fail));
+      p = it->second.erase(p);
+    } else {
+      ++p;
+    }
+  }
+  if (it->second.empty()) inflight_.erase(it);
+  for (auto& fail : failed) fail(reason);
 }
 
 size_t shard_router::inflight(const std::string& node) const {

@@ -27,19 +27,27 @@ class shard_router {
   // replicas; nullptr when none is left.
   replica_ref* pick(shard_ref& s, const std::set<std::string>& tried);
 
-  // Registers one sub-request in flight on `node`; `fail` runs (once) if the node goes down
-  // before settle(node, id). Returns the id.
-  uint64_t track(const std::string& node, fail_fn fail);
+  // Registers one sub-request in flight on `node` to the shard actor `replica`; `fail` runs
+  // (once) if the node or that actor goes down before settle(node, id). Returns the id.
+  uint64_t track(const std::string& node, const caf::actor_addr& replica, fail_fn fail);
   // Forgets sub-request `id` on `node` (it was answered or failed on its own).
   void settle(const std::string& node, uint64_t id);
   // `node` went down: fails every sub-request in flight on it with `reason`, once each.
   void node_down(const std::string& node, const caf::error& reason);
+  // The shard actor `replica` on `node` went down (its node lives on): fails the sub-requests
+  // in flight to it with `reason`, once each.
+  void replica_down(const std::string& node, const caf::actor_addr& replica,
+                    const caf::error& reason);
   // Sub-requests in flight on `node`.
   size_t inflight(const std::string& node) const;
 
  private:
   node_up_fn node_up_;
-  std::map<std::string, std::map<uint64_t, fail_fn>> inflight_;
+  struct pending {
+    caf::actor_addr replica;
+    fail_fn fail;
+  };
+  std::map<std::string, std::map<uint64_t, pending>> inflight_;
   uint64_t next_id_ = 0;
 };
 

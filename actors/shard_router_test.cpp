@@ -47,12 +47,12 @@ TEST_CASE("pick skips nodes already tried and answers null when none is left") {
 TEST_CASE("a node going down fails its in-flight sub-requests once, and only its own") {
   shard_router router{[](const std::string&) { return true; }};
   int failed_a = 0, failed_b = 0;
-  router.track("a", [&](caf::error e) {
+  router.track("a", caf::actor_addr{}, [&](caf::error e) {
     CHECK(is(e, errc::unavailable));
     ++failed_a;
   });
-  auto settled = router.track("a", [&](caf::error) { ++failed_a; });
-  router.track("b", [&](caf::error) { ++failed_b; });
+  auto settled = router.track("a", caf::actor_addr{}, [&](caf::error) { ++failed_a; });
+  router.track("b", caf::actor_addr{}, [&](caf::error) { ++failed_b; });
   router.settle("a", settled);
   CHECK(router.inflight("a") == 1);
   router.node_down("a", make_error(errc::unavailable, "node a went down"));
@@ -67,7 +67,9 @@ TEST_CASE("a node going down fails its in-flight sub-requests once, and only its
 TEST_CASE("a fail callback may register a retry on another node while the node goes down") {
   shard_router router{[](const std::string&) { return true; }};
   int retried = 0;
-  router.track("a", [&](caf::error) { router.track("b", [&](caf::error) { ++retried; }); });
+  router.track("a", caf::actor_addr{}, [&](caf::error) {
+    router.track("b", caf::actor_addr{}, [&](caf::error) { ++retried; });
+  });
   router.node_down("a", make_error(errc::unavailable, "down"));
   CHECK(router.inflight("b") == 1);
   router.node_down("b", make_error(errc::unavailable, "down"));

@@ -90,6 +90,7 @@ void fill(ModelInfo::Builder b, const model_info& m) {
       for (size_t k = 0; k < s.replicas.size(); ++k) {
         rs[k].setNode(s.replicas[k].node);
         rs[k].setState(to_string(s.replicas[k].state));
+        rs[k].setId(s.replicas[k].id);
       }
     }
   }

@@ -86,7 +86,8 @@ struct ShardInfo {
 
 struct ReplicaInfo {
   node @0 :Text;
-  state @1 :Text;   # loading, ready, lost, error
+  state @1 :Text;   # loading, ready, lost, unloaded
+  id @2 :Text;      # the replica's id on its node
 }
 
 struct Member {

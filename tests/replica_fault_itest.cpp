@@ -1,0 +1,169 @@
+// A shard actor that dies inside a live node (here: a peer unloads it behind the coordinator's
+// back, as a crash or an outsider would) is noticed at once through its monitor: the replica
+// is marked lost, in-flight work to it is retried on another replica, the node loads it again,
+// and status is not ready while a needed shard has no live replica.
+#include <catch2/catch.hpp>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include "actors/interfaces.hpp"
+#include "node/config.hpp"
+#include "tests/support/lifecycle_support.hpp"
+#include "tests/support/model_fixture.hpp"
+
+using namespace tessera;
+using namespace tessera::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+synthetic_spec small_model() {
+  synthetic_spec s;
+  s.vocab = 2000;
+  s.buckets = 50000;
+  s.seed = 61;
+  return s;
+}
+
+// Replica ids per node of model@version, from Admin.status.
+std::map<std::string, std::vector<std::string>> replicas_by_node(client& cl,
+                                                                 const std::string& model) {
+  std::map<std::string, std::vector<std::string>> out;
+  auto res = cl.admin().statusRequest().send().wait(cl.wait_scope());
+  for (auto m : res.getStatus().getModels()) {
+    if (model != m.getName().cStr()) continue;
+    for (auto v : m.getVersions())
+      for (auto s : v.getShards())
+        for (auto r : s.getReplicas()) out[r.getNode().cStr()].push_back(r.getId().cStr());
+  }
+  return out;
+}
+
+// Replica states of model (all versions), e.g. {"ready": 6}.
+std::map<std::string, size_t> replica_states(client& cl, const std::string& model) {
+  std::map<std::string, size_t> out;
+  auto res = cl.admin().statusRequest().send().wait(cl.wait_scope());
+  for (auto m : res.getStatus().getModels())
+    if (model == m.getName().cStr())
+      for (auto v : m.getVersions())
+        for (auto s : v.getShards())
+          for (auto r : s.getReplicas()) ++out[r.getState().cStr()];
+  return out;
+}
+
+bool cluster_ready(client& cl) {
+  return cl.admin().statusRequest().send().wait(cl.wait_scope()).getStatus().getReady();
+}
+
+// A CAF peer of the cluster's nodes, as the test's stand-in for a crash: it tells a node to
+// drop replicas without the coordinator knowing.
+struct rogue_peer {
+  struct config : caf::actor_system_config {
+    config() {
+      load<caf::io::middleman>();
+      register_message_types(*this);
+      set("logger.console", caf::atom("none"));
+    }
+  };
+  config cfg;
+  caf::actor_system sys{cfg};
+
+  // Unloads `ids` on the node published at host:port; returns how many it dropped.
+  size_t unload(const std::string& host, uint16_t port, const std::vector<std::string>& ids) {
+    auto node = sys.middleman().remote_actor<node_actor>(host, port);
+    REQUIRE(node);
+    caf::scoped_actor self{sys};
+    size_t dropped = 0;
+    for (const auto& id : ids)
+      self->request(*node, caf::infinite, unload_atom::value, id)
+          .receive([&](bool ok) { dropped += ok; },
+                   [&](caf::error& e) { FAIL("unload failed: " << sys.render(e)); });
+    return dropped;
+  }
+};
+
+uint16_t node_port(const local_cluster& c, const std::string& name) {
+  auto cfg = load_config_file(c.config_path());
+  REQUIRE(cfg);
+  const auto* n = cfg->find_node(name);
+  REQUIRE(n);
+  return n->port;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "with two replicas, shard actors dying inside a live node cost no request, and the "
+    "node is given them back") {
+  model_fixture m{small_model()};
+  local_cluster c;
+  client admin{c.gateway(), c.admin_token()};
+  client users{c.gateway(), c.user_token()};
+  load_model(admin, m.path, "m", 2);
+  auto victims = replicas_by_node(admin, "m")["shard-2"];
+  REQUIRE_FALSE(victims.empty());
+  auto texts = random_texts(m.spec, 200, 7);
+  bool stop = false;
+  traffic during;
+  auto p = run_traffic(users, "m", texts, {{1, m.ref.get()}}, 4, stop, during);
+  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= 50; }));
+  rogue_peer peer;
+  CHECK(peer.unload("127.0.0.1", node_port(c, "shard-2"), victims) == victims.size());
+  auto at_kill = during.ok + during.failed;
+  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_kill + 100; }));
+  // The coordinator loads them on shard-2 again: every replica ready, shard-2 holds bytes.
+  REQUIRE(wait_until(admin, 60s, [&] {
+    auto states = replica_states(admin, "m");
+    return states.size() == 1 && states.count("ready") && cluster_ready(admin);
+  }));
+  auto at_back = during.ok + during.failed;
+  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_back + 50; }));
+  stop = true;
+  p.wait(users.wait_scope());
+  INFO((during.errors.empty() ? std::string{} : during.errors.front()));
+  CHECK(during.failed == 0);
+  CHECK(take_status(admin).members.at("shard-2").used > 0);
+}
+
+TEST_CASE(
+    "with one replica, a shard actor dying inside a live node fails requests typed "
+    "(unavailable, naming the shard) or not at all, and serving resumes") {
+  model_fixture m{small_model()};
+  local_cluster c;
+  client admin{c.gateway(), c.admin_token()};
+  client users{c.gateway(), c.user_token()};
+  load_model(admin, m.path, "m", 1);
+  auto by_node = replicas_by_node(admin, "m");
+  std::string victim_node;
+  for (const auto& [node, ids] : by_node)
+    if (!ids.empty()) victim_node = node;
+  REQUIRE_FALSE(victim_node.empty());
+  auto texts = random_texts(m.spec, 200, 8);
+  bool stop = false;
+  traffic during;
+  auto p = run_traffic(users, "m", texts, {{1, m.ref.get()}}, 4, stop, during);
+  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= 50; }));
+  rogue_peer peer;
+  CHECK(peer.unload("127.0.0.1", node_port(c, victim_node), by_node[victim_node]) ==
+        by_node[victim_node].size());
+  REQUIRE(wait_until(admin, 60s, [&] {
+    auto states = replica_states(admin, "m");
+    return states.size() == 1 && states.count("ready") && cluster_ready(admin);
+  }));
+  auto at_back = during.ok + during.failed;
+  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_back + 50; }));
+  stop = true;
+  p.wait(users.wait_scope());
+  // Every failure was typed unavailable and named the lost shard; the rest were correct.
+  for (const auto& e : during.errors) {
+    INFO(e);
+    CHECK(e.find("tessera.unavailable") != std::string::npos);
+    bool names_it = e.find("went down") != std::string::npos ||
+                    e.find("no live replica of shard") != std::string::npos;
+    CHECK(names_it);
+  }
+  auto after = traffic_n(users, "m", texts, {{1, m.ref.get()}}, 4, 100);
+  CHECK(after.failed == 0);
+  CHECK(after.ok == 100);
+}
