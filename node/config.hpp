@@ -44,8 +44,10 @@ struct cluster_config {
   limits_config limits;
   std::string scheduler = "sharing";          // CAF scheduler policy: "sharing" or "stealing"
   uint32_t worker_threads = 0;                // CAF worker threads per process; 0 = one per core
-  std::chrono::milliseconds heartbeat{1000};  // CAF middleman heartbeat interval
-  std::chrono::milliseconds connection_timeout{5000};  // peer silence before it is down
+  std::chrono::milliseconds heartbeat{200};  // CAF middleman heartbeat interval
+  // Peer silence before it is down: a hung (e.g. SIGSTOPped) node is detected well within a
+  // request's deadline, so its in-flight work is retried on another replica in time.
+  std::chrono::milliseconds connection_timeout{1000};
   std::string log_level = "info";
   std::string default_model;  // package `tessera up` loads when given no --load
 

@@ -45,8 +45,10 @@ TEST_CASE("the embedded local config has one coordinator and three shards on loo
   REQUIRE(cfg);
   CHECK(cfg->name == "local");
   CHECK(cfg->scheduler == "sharing");
-  CHECK(cfg->heartbeat == std::chrono::milliseconds(1000));
-  CHECK(cfg->connection_timeout == std::chrono::milliseconds(5000));
+  CHECK(cfg->heartbeat == std::chrono::milliseconds(200));
+  CHECK(cfg->connection_timeout == std::chrono::milliseconds(1000));
+  // A hung node is detected well within a request's deadline.
+  CHECK(cfg->connection_timeout * 4 <= cfg->limits.request_timeout);
   REQUIRE(cfg->nodes.size() == 4);
   const node_config* coord = cfg->coordinator();
   REQUIRE(coord != nullptr);
