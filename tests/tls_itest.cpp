@@ -445,6 +445,10 @@ capture_result capture_node_traffic(bool insecure) {
   o.memory_budget = "1GiB";
   o.tls_insecure = insecure;
   local_cluster c{o};
+  for (std::string n : {"coord", "shard-1", "shard-2", "shard-3"}) {
+    INFO(n);  // an insecure config is announced by every node at every start
+    CHECK((c.node_log(n).find("TLS between nodes is OFF") != std::string::npos) == insecure);
+  }
   client cl{c.gateway(), c.admin_token()};
   load(cl, true);
   std::vector<int64_t> ids;
