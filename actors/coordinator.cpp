@@ -37,9 +37,11 @@ void connect(coordinator_self self, member_entry& m) {
         auto& sys = worker->system();
         auto h = tls ? caf::openssl::remote_actor<node_actor>(sys, host, port)
                      : sys.middleman().remote_actor<node_actor>(host, port);
+        // The first attempt often races the member's start: info; later ones warn.
         if (!h && (attempt & (attempt - 1)) == 0)
-          log()->warn("cannot connect to member {} at {}:{}{} (attempt {}): {}", name, host, port,
-                      tls ? " (TLS)" : "", attempt, sys.render(h.error()));
+          log()->log(attempt == 1 ? spdlog::level::info : spdlog::level::warn,
+                     "cannot connect to member {} at {}:{}{} (attempt {}): {}", name, host, port,
+                     tls ? " (TLS)" : "", attempt, sys.render(h.error()));
         worker->send(me, member_atom::value, name, h ? *h : node_actor{});
         worker->quit();
       });
