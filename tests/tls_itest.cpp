@@ -25,6 +25,7 @@
 #include "node/config.hpp"
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
+#include "tests/support/skip.hpp"
 
 using namespace tessera;
 using namespace tessera::test;
@@ -32,6 +33,19 @@ using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 namespace {
+
+std::string tcpdump_binary() {
+  for (std::string p : {"/usr/bin/tcpdump", "/usr/sbin/tcpdump"})
+    if (::access(p.c_str(), X_OK) == 0) return p;
+  return "";
+}
+
+// The capture test needs tcpdump (scripts/setup.sh installs it) and root to capture on lo.
+const program_precondition needs_tcpdump{[] {
+  if (tcpdump_binary().empty()) return std::string("tcpdump is not installed (scripts/setup.sh)");
+  if (::geteuid() != 0) return std::string("capturing on lo needs root");
+  return std::string();
+}};
 
 model_fixture& model() {
   static model_fixture m{[] {
@@ -426,12 +440,6 @@ void put_le(std::string& out, T v) {
   out.append(reinterpret_cast<const char*>(b), sizeof b);
 }
 
-std::string tcpdump_binary() {
-  for (std::string p : {"/usr/bin/tcpdump", "/usr/sbin/tcpdump"})
-    if (::access(p.c_str(), X_OK) == 0) return p;
-  return "";
-}
-
 struct capture_result {
   bool ids_seen = false;  // the request's row ids, as the coordinator sends them to a shard
   bool row_seen = false;  // an embedding row, as a shard sends it back (exact pooling gathers)
@@ -522,10 +530,6 @@ capture_result capture_node_traffic(bool insecure) {
 }  // namespace
 
 TEST_CASE("a capture of node-to-node traffic shows no plaintext ids or rows", "[tls]") {
-  if (tcpdump_binary().empty()) {
-    WARN("tcpdump is not installed (scripts/setup.sh installs it): capture test skipped");
-    return;
-  }
   // Control: without TLS the same capture does show them, so the search can find them.
   auto plain = capture_node_traffic(true);
   CHECK(plain.bytes > 0);
