@@ -5,6 +5,7 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/remote_actor.hpp>
 
 #include "actors/coordinator_state.hpp"
 #include "actors/loading.hpp"
@@ -23,17 +24,29 @@ std::shared_ptr<spdlog::logger> log() {
 
 // Connects to a member's published node actor from a detached actor, because
 // remote_actor() blocks; the answer comes back as a member message (invalid handle: failed).
+// With TLS the connection is mutual TLS (caf::openssl); a peer whose certificate the cluster
+// CA does not verify fails here. Failures are logged on the 1st, 2nd, 4th, 8th... attempt.
 void connect(coordinator_self self, member_entry& m) {
   m.connecting = true;
   auto me = coordinator_actor{self};
   auto name = m.cfg.name;
   auto host = m.cfg.host;
   auto port = m.cfg.port;
-  self->system().spawn<caf::detached>([me, name, host, port](caf::event_based_actor* worker) {
-    auto h = worker->system().middleman().remote_actor<node_actor>(host, port);
-    worker->send(me, member_atom::value, name, h ? *h : node_actor{});
-    worker->quit();
-  });
+  auto tls = self->state.cfg.tls;
+  auto attempt = ++m.connect_attempts;
+  self->system().spawn<caf::detached>(
+      [me, name, host, port, tls, attempt](caf::event_based_actor* worker) {
+        auto& sys = worker->system();
+        auto h = tls ? caf::openssl::remote_actor<node_actor>(sys, host, port)
+                     : sys.middleman().remote_actor<node_actor>(host, port);
+        // The first attempt often races the member's start: info; later ones warn.
+        if (!h && (attempt & (attempt - 1)) == 0)
+          log()->log(attempt == 1 ? spdlog::level::info : spdlog::level::warn,
+                     "cannot connect to member {} at {}:{}{} (attempt {}): {}", name, host, port,
+                     tls ? " (TLS)" : "", attempt, sys.render(h.error()));
+        worker->send(me, member_atom::value, name, h ? *h : node_actor{});
+        worker->quit();
+      });
 }
 
 void on_member(coordinator_self self, const std::string& name, node_actor h) {
@@ -46,6 +59,7 @@ void on_member(coordinator_self self, const std::string& name, node_actor h) {
   bool rejoin = !m.up && m.health.name == name;
   m.handle = h;
   m.up = true;
+  m.connect_attempts = 0;
   if (!m.local) self->monitor(h);
   log()->info("member {} is up at {}:{}{}", name, m.cfg.host, m.cfg.port,
               rejoin ? " (rejoined)" : "");

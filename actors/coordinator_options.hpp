@@ -25,6 +25,9 @@ struct coordinator_options {
   std::chrono::milliseconds load_timeout{600000};  // deadline of one model load
   // Deadline of a request whose caller set none (the gateway always sets one).
   std::chrono::milliseconds request_timeout{5000};
+  // Connect to members with caf::openssl::remote_actor (mutual TLS; the actor system must have
+  // the OpenSSL module loaded with certificate, key and CA file) instead of plain BASP.
+  bool tls = true;
 };
 
 }  // namespace tessera

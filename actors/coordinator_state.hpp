@@ -20,8 +20,9 @@ struct member_entry {
   node_actor handle;
   bool up = false;
   bool connecting = false;
-  bool local = false;  // the node actor lives in this process
-  node_status health;  // last answer to health_atom
+  uint64_t connect_attempts = 0;  // failed or running attempts since it was last up
+  bool local = false;             // the node actor lives in this process
+  node_status health;             // last answer to health_atom
 };
 
 struct coordinator_state {

@@ -46,7 +46,8 @@ pick_ports() {
 }
 
 # write_config FILE [SHARDS]: gateway on BASE, coordinator on BASE+1, shards (3 by default,
-# at most 3) on BASE+2..; no http ports.
+# at most 3) on BASE+2..; no http ports. Node-to-node mutual TLS with certificates in
+# $WORK/tls (`tessera up` makes them), or plain BASP when BENCH_TLS_INSECURE=true.
 write_config() {
   local b=$BENCH_BASE_PORT shards=${2:-3} i
   cat >"$1" <<EOF
@@ -65,6 +66,10 @@ max_ids_per_input = 1048576
 request_timeout_ms = 5000
 load_timeout_ms = 600000
 max_inflight = 4096
+
+[tls]
+dir = "$WORK/tls"
+insecure = ${BENCH_TLS_INSECURE:-false}
 
 [[nodes]]
 name = "coord"

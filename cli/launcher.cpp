@@ -15,9 +15,11 @@
 #include <iostream>
 #include <thread>
 
+#include "cli/certs.hpp"
 #include "cli/children.hpp"
 #include "cli/commands.hpp"
 #include "node/config.hpp"
+#include "node/tls.hpp"
 
 namespace tessera::cli {
 namespace {
@@ -46,6 +48,22 @@ void write_embedded_config(config_file& out) {
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   if (!ok) throw command_error("tessera.io_error: cannot write temp config " + out.path);
+}
+
+// Makes the TLS files the nodes need when they are missing (the first `up` of a checkout), and
+// checks every node's files so that a bad one fails here, naming the file, not in a child.
+void prepare_tls(const cluster_config& cfg) {
+  if (cfg.tls.insecure) {
+    std::fprintf(stderr, "tessera: warning: TLS between nodes is off ([tls] insecure = true)\n");
+    return;
+  }
+  const std::string dir = resolve_tls_dir(cfg.tls);
+  auto written = ensure_certs(cfg, dir);
+  if (!written.empty())
+    std::fprintf(stderr, "tessera: made the cluster CA and node certificates in %s\n", dir.c_str());
+  for (const auto& node : cfg.nodes)
+    if (auto err = check_tls_files(tls_files_for(cfg.tls, node.name), node.name))
+      throw command_error(describe(err));
 }
 
 void make_dirs(const std::string& dir) {
@@ -191,6 +209,7 @@ int run_up(const up_options& opts) {
     throw command_error("tessera.io_error: node binary " + bin +
                         " is not executable (set TESSERA_NODE_BIN)");
   if (!opts.log_dir.empty()) make_dirs(opts.log_dir);
+  prepare_tls(*cfg);
 
   sigset_t sigs = block_signals();
   child_set children;

@@ -135,6 +135,7 @@ pid_t start_up(temp_dir& dir) {
   pid_t pid = ::fork();
   if (pid == 0) {
     ::setenv("TESSERA_NODE_BIN", (dir.path + "/fake-node").c_str(), 1);
+    ::setenv("TESSERA_STATE_DIR", dir.path.c_str(), 1);  // up makes data/tls there
     std::string bin = tessera_binary();
     std::string cfg = dir.path + "/cluster.toml", pids = dir.path + "/pids";
     std::string logs = dir.path + "/logs";

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/bench.hpp"
+#include "cli/certs.hpp"
 #include "cli/commands.hpp"
 #include "cli/launcher.hpp"
 #include "cli/tool_commands.hpp"
@@ -191,6 +192,17 @@ void wire_tools(CLI::App& app, action& run) {
   gen->callback([&run] { run = [] { return run_gen_model(gm); }; });
 }
 
+void wire_certs(CLI::App& app, action& run) {
+  static certs_options o;
+  auto* certs = app.add_subcommand("certs", "TLS certificates for the nodes of a config");
+  certs->require_subcommand(1);
+  auto* init = certs->add_subcommand(
+      "init", "make the cluster CA and a certificate + key per node, where missing");
+  init->add_option("--config", o.config_path, "cluster config (default: the embedded one)");
+  init->add_option("--dir", o.dir, "output directory (default: the config's [tls] dir)");
+  init->callback([&run] { run = [] { return run_certs_init(o); }; });
+}
+
 int run_action(const action& run) {
   try {
     return run();
@@ -224,6 +236,7 @@ int main(int argc, char** argv) {
   wire_admin(app, g, run);
   wire_data(app, g, run);
   wire_tools(app, run);
+  wire_certs(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

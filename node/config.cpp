@@ -22,6 +22,7 @@
 //              load_timeout_ms, max_inflight
 //   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port
 //   [[tokens]] token, name, admin, models
+//   [tls]      dir, insecure
 // Unknown keys are refused so that a typo never silently falls back to a default.
 
 namespace tessera {
@@ -404,10 +405,12 @@ void validate_tokens(const cluster_config& cfg) {
   }
 }
 
+tls_config parse_tls(const toml::node& n);  // defined at the end of this namespace
+
 cluster_config parse_root(const toml::table& root) {
   check_keys(root, "",
              {"name", "scheduler", "worker_threads", "log_level", "default_model", "heartbeat_ms",
-              "connection_timeout_ms", "limits", "nodes", "tokens"});
+              "connection_timeout_ms", "limits", "nodes", "tokens", "tls"});
   cluster_config cfg;
   cfg.name = get_string(root, "", "name").value_or(cfg.name);
   if (cfg.name.empty()) fail("name", "must not be empty");
@@ -438,9 +441,23 @@ cluster_config parse_root(const toml::table& root) {
   each_table(root, "tokens", [&](const toml::table& t, const std::string& prefix) {
     cfg.tokens.push_back(parse_token(t, prefix));
   });
+  if (const toml::node* t = root.get("tls")) cfg.tls = parse_tls(*t);
   validate_nodes(cfg);
   validate_tokens(cfg);
   return cfg;
+}
+
+// [tls]: dir (non-empty string), insecure (bool). Turning TLS off takes `insecure = true`.
+tls_config parse_tls(const toml::node& n) {
+  const std::string p = "tls";
+  if (!n.is_table()) fail(p, "must be a table");
+  const toml::table& t = *n.as_table();
+  check_keys(t, p, {"dir", "insecure"});
+  tls_config tls;
+  tls.dir = get_string(t, p, "dir").value_or(tls.dir);
+  if (tls.dir.empty()) fail(key_of(p, "dir"), "must not be empty");
+  tls.insecure = get_bool(t, p, "insecure").value_or(false);
+  return tls;
 }
 
 }  // namespace

@@ -37,6 +37,14 @@ struct limits_config {
   uint32_t max_inflight = 4096;  // requests in the coordinator at once; more get overloaded
 };
 
+// Mutual TLS between nodes ([tls]). On unless the config says `insecure = true`.
+struct tls_config {
+  // Directory with ca.pem, <node>.pem and <node>.key (as written; a relative path is resolved
+  // against $TESSERA_STATE_DIR, else the current directory: see node/tls.hpp).
+  std::string dir = "data/tls";
+  bool insecure = false;  // true = plain BASP between nodes; warned about at every start
+};
+
 struct cluster_config {
   std::string name = "tessera";
   std::vector<node_config> nodes;
@@ -50,6 +58,7 @@ struct cluster_config {
   std::chrono::milliseconds connection_timeout{1000};
   std::string log_level = "info";
   std::string default_model;  // package `tessera up` loads when given no --load
+  tls_config tls;
 
   const node_config* find_node(const std::string& name) const;
   const node_config* coordinator() const;  // the first node with role coordinator

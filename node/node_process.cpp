@@ -9,11 +9,14 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 
 #include "actors/coordinator.hpp"
 #include "actors/node.hpp"
 #include "node/gateway.hpp"
 #include "node/logging.hpp"
+#include "node/ssl_error_queue.hpp"
+#include "node/tls.hpp"
 
 namespace tessera {
 namespace {
@@ -29,12 +32,22 @@ coordinator_options coordinator_options_of(const cluster_config& cfg) {
   out.max_ids_per_input = cfg.limits.max_ids_per_input;
   out.load_timeout = cfg.limits.load_timeout;
   out.request_timeout = cfg.limits.request_timeout;
+  out.tls = !cfg.tls.insecure;
   return out;
 }
 
 struct node_system_config : caf::actor_system_config {
-  explicit node_system_config(const cluster_config& cfg) {
+  // `tls`: this node's checked files, or nullptr for plain BASP ([tls] insecure = true).
+  node_system_config(const cluster_config& cfg, const tls_files* tls) {
     load<caf::io::middleman>();
+    if (tls != nullptr) {
+      // With a certificate, key and CA file, CAF's OpenSSL module requires a valid peer
+      // certificate on both sides (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT).
+      load<caf::openssl::manager>();
+      openssl_certificate = tls->cert;
+      openssl_key = tls->key;
+      openssl_cafile = tls->ca;
+    }
     register_message_types(*this);
     set("scheduler.policy",
         cfg.scheduler == "stealing" ? caf::atom("stealing") : caf::atom("sharing"));
@@ -72,20 +85,41 @@ int run_node(const cluster_config& cfg, const std::string& name) {
   }
   setup_logging(name, cfg.log_level);
   auto log = spdlog::get("node");
+  const bool tls = !cfg.tls.insecure;
+  const tls_files files = tls_files_for(cfg.tls, name);
+  if (tls) {
+    if (auto err = check_tls_files(files, name)) {
+      log->error("refusing to start: {}", message_of(err));
+      std::fprintf(stderr, "tessera-node: refusing to start: %s\n", message_of(err).c_str());
+      return 2;
+    }
+    if (!ssl_error_queue_fix_active()) {
+      log->error(
+          "refusing to start: the OpenSSL error-queue fix is not bound (see "
+          "node/ssl_error_queue.hpp); one failed handshake would drop healthy peers");
+      return 1;
+    }
+    log->info("mutual TLS between nodes: certificate {}, CA {}", files.cert, files.ca);
+  } else {
+    log->warn(
+        "TLS between nodes is OFF ([tls] insecure = true): anyone who reaches a node port can "
+        "read and control the cluster, and crash nodes with malformed BASP messages");
+  }
   auto signals = block_stop_signals();
-  node_system_config caf_cfg{cfg};
+  node_system_config caf_cfg{cfg, tls ? &files : nullptr};
   caf::actor_system sys{caf_cfg};
   node_actor local;
   if (me->has_role("shard")) {
     local = sys.spawn(node_impl, node_options{name, me->memory_budget});
-    auto port = sys.middleman().publish(local, me->port, me->host.c_str(), true);
+    auto port = tls ? caf::openssl::publish(local, me->port, me->host.c_str(), true)
+                    : sys.middleman().publish(local, me->port, me->host.c_str(), true);
     if (!port) {
       log->error("cannot publish the node actor on {}:{}: {}", me->host, me->port,
                  sys.render(port.error()));
       caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
       return 1;
     }
-    log->info("node actor published on {}:{}", me->host, *port);
+    log->info("node actor published on {}:{}{}", me->host, *port, tls ? " (TLS)" : " (plain)");
   }
   int code = 0;
   if (me->has_role("coordinator")) {

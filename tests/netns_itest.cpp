@@ -71,6 +71,8 @@ struct netns_cluster {
          << "heartbeat_ms = " << heartbeat_ms
          << "\nconnection_timeout_ms = " << connection_timeout_ms << "\n"
          << "[limits]\nrequest_timeout_ms = " << request_timeout_ms << "\n"
+         << "[tls]\ndir = \"" << dir / "tls"
+         << "\"\n"
          << "[[nodes]]\nname = \"coord\"\nhost = \"" << lab.root_address()
          << "\"\nport = " << coord_port
          << "\nroles = [\"coordinator\"]\ngateway_port = " << gateway_port << "\n";
@@ -82,6 +84,11 @@ struct netns_cluster {
     auto config = dir / "cluster.toml";
     std::ofstream(config) << toml.str();
     gateway = lab.root_address() + ":" + std::to_string(gateway_port);
+    std::string certs_out, certs_err;  // mutual TLS between the nodes, as in production
+    int certs_rc = run_capture({bin_path("tessera"), "certs", "init", "--config", config},
+                               &certs_out, &certs_err);
+    INFO(certs_err);
+    REQUIRE(certs_rc == 0);
     for (auto h : shard_hosts)
       lab.spawn(h, {bin_path("tessera-node"), "--config", config, "--name", shard_name(h)},
                 dir / (shard_name(h) + ".log"));

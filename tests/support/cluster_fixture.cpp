@@ -131,12 +131,15 @@ int run_capture(const std::vector<std::string>& argv, std::string* out, std::str
 
 local_cluster::local_cluster(const cluster_options& opts) {
   auto ports = free_ports(2 + 2 * opts.shard_nodes);
+  tls_dir_ = opts.tls_dir.empty() ? dir_ / "tls" : opts.tls_dir;
   std::ostringstream toml;
   toml << "name = \"itest\"\nlog_level = \"info\"\n"
        << opts.top_toml << "\n[limits]\nmax_inputs = " << opts.max_inputs
        << "\nrequest_timeout_ms = " << opts.request_timeout_ms
        << "\nmax_inflight = " << opts.max_inflight << "\nmax_text_bytes = " << opts.max_text_bytes
        << "\nmax_ids_per_input = " << opts.max_ids_per_input << "\n"
+       << "[tls]\ndir = \"" << tls_dir_
+       << "\"\ninsecure = " << (opts.tls_insecure ? "true" : "false") << "\n"
        << "[[nodes]]\nname = \"coord\"\nhost = \"127.0.0.1\"\nport = " << ports[0]
        << "\nroles = [\"coordinator\"]\ngateway_port = " << ports[1] << "\n";
   for (size_t i = 0; i < opts.shard_nodes; ++i)

@@ -40,6 +40,10 @@ struct cluster_options {
   std::string top_toml;    // top-level keys, written before any table (e.g. connection_timeout_ms)
   uint32_t max_text_bytes = 1 << 20;
   uint32_t max_ids_per_input = 1 << 20;
+  // [tls]: node-to-node mutual TLS is on unless tls_insecure; tls_dir empty = <temp dir>/tls,
+  // where `tessera up` makes the CA and the node certificates.
+  bool tls_insecure = false;
+  std::string tls_dir;
 };
 
 class local_cluster {
@@ -50,6 +54,7 @@ class local_cluster {
 
   const std::string& gateway() const { return gateway_; }  // "127.0.0.1:PORT"
   const std::string& config_path() const { return config_path_; }
+  const std::string& tls_dir() const { return tls_dir_; }
   const std::string& admin_token() const { return admin_token_; }
   const std::string& user_token() const { return user_token_; }
   // pid of a node process by name ("shard-1", "coord"), from up's pid file, or of the
@@ -67,6 +72,7 @@ class local_cluster {
  private:
   temp_dir dir_;
   std::string config_path_;
+  std::string tls_dir_;
   std::string gateway_;
   std::string admin_token_ = "itest-admin";
   std::string user_token_ = "itest-user";

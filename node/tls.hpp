@@ -1,0 +1,39 @@
+#pragma once
+// Mutual TLS between nodes: where a node's certificate files are and whether they are usable.
+// Every node port is published with caf::openssl (CAF's OpenSSL module); with a certificate, a
+// key and a CA file set it demands a valid peer certificate on both sides, so a peer without a
+// certificate of the cluster CA never gets past the TLS handshake to the BASP parser.
+#include <string>
+
+#include "base/errors.hpp"
+#include "node/config.hpp"
+
+namespace tessera {
+
+// The files of one node, absolute paths.
+struct tls_files {
+  std::string dir;
+  std::string ca;    // <dir>/ca.pem: the cluster CA certificate
+  std::string cert;  // <dir>/<node>.pem
+  std::string key;   // <dir>/<node>.key
+};
+
+// The base of a relative [tls] dir: $TESSERA_STATE_DIR when set and non-empty, else the
+// current directory.
+std::string tls_base_dir();
+
+// The [tls] dir as an absolute path (resolved against tls_base_dir() when relative).
+std::string resolve_tls_dir(const tls_config& tls);
+
+tls_files tls_files_for(const tls_config& tls, const std::string& node);
+
+// Checks, before a node starts, everything CAF's OpenSSL module would otherwise find out late
+// or never: each file exists and is readable, the certificate and the key are PEM and match,
+// and the CA verifies the certificate, which must name `node` (CN or DNS SAN). Error:
+// invalid_argument naming the file and what is wrong.
+caf::error check_tls_files(const tls_files& files, const std::string& node);
+
+// The common name (CN) of the first certificate in a PEM file; empty when unreadable.
+std::string certificate_common_name(const std::string& pem_path);
+
+}  // namespace tessera
