@@ -6,6 +6,7 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 
 #include "actors/interfaces.hpp"
 #include "node/config.hpp"
@@ -57,21 +58,27 @@ bool cluster_ready(client& cl) {
 }
 
 // A CAF peer of the cluster's nodes, as the test's stand-in for a crash: it tells a node to
-// drop replicas without the coordinator knowing.
+// drop replicas without the coordinator knowing. It holds shard-1's cluster certificate (node
+// ports accept only mutual TLS with the cluster CA).
 struct rogue_peer {
   struct config : caf::actor_system_config {
-    config() {
+    explicit config(const std::string& tls_dir) {
       load<caf::io::middleman>();
+      load<caf::openssl::manager>();
+      openssl_certificate = tls_dir + "/shard-1.pem";
+      openssl_key = tls_dir + "/shard-1.key";
+      openssl_cafile = tls_dir + "/ca.pem";
       register_message_types(*this);
       set("logger.console", caf::atom("none"));
     }
   };
   config cfg;
   caf::actor_system sys{cfg};
+  explicit rogue_peer(const std::string& tls_dir) : cfg(tls_dir) {}
 
   // Unloads `ids` on the node published at host:port; returns how many it dropped.
   size_t unload(const std::string& host, uint16_t port, const std::vector<std::string>& ids) {
-    auto node = sys.middleman().remote_actor<node_actor>(host, port);
+    auto node = caf::openssl::remote_actor<node_actor>(sys, host, port);
     REQUIRE(node);
     caf::scoped_actor self{sys};
     size_t dropped = 0;
@@ -108,7 +115,7 @@ TEST_CASE(
   traffic during;
   auto p = run_traffic(users, "m", texts, {{1, m.ref.get()}}, 4, stop, during);
   REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= 50; }));
-  rogue_peer peer;
+  rogue_peer peer{c.tls_dir()};
   CHECK(peer.unload("127.0.0.1", node_port(c, "shard-2"), victims) == victims.size());
   auto at_kill = during.ok + during.failed;
   REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_kill + 100; }));
@@ -144,7 +151,7 @@ TEST_CASE(
   traffic during;
   auto p = run_traffic(users, "m", texts, {{1, m.ref.get()}}, 4, stop, during);
   REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= 50; }));
-  rogue_peer peer;
+  rogue_peer peer{c.tls_dir()};
   CHECK(peer.unload("127.0.0.1", node_port(c, victim_node), by_node[victim_node]) ==
         by_node[victim_node].size());
   REQUIRE(wait_until(admin, 60s, [&] {
