@@ -50,8 +50,10 @@ child_set::~child_set() {
   stop_all();
 }
 
-void child_set::spawn(const std::string& name, const std::vector<std::string>& argv,
-                      const std::string& log_path) {
+namespace {
+
+// Forks and execs argv with stdout/stderr appended to log_path (unless empty); returns the pid.
+pid_t start_child(const std::vector<std::string>& argv, const std::string& log_path) {
   int log_fd = -1;
   if (!log_path.empty()) {
     log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -70,7 +72,28 @@ void child_set::spawn(const std::string& name, const std::vector<std::string>& a
   if (pid < 0)
     throw std::runtime_error("tessera.internal: fork failed: " +
                              std::string(std::strerror(fork_errno)));
-  children_.push_back({name, pid, true, 0});
+  return pid;
+}
+
+}  // namespace
+
+void child_set::spawn(const std::string& name, const std::vector<std::string>& argv,
+                      const std::string& log_path) {
+  auto pid = start_child(argv, log_path);
+  children_.push_back({name, pid, true, 0, argv, log_path, std::chrono::steady_clock::now()});
+}
+
+void child_set::respawn(const std::string& name) {
+  for (auto& c : children_) {
+    if (c.name != name) continue;
+    if (c.running) throw std::invalid_argument("node " + name + " is still running");
+    c.pid = start_child(c.argv, c.log_path);
+    c.running = true;
+    c.status = 0;
+    c.started = std::chrono::steady_clock::now();
+    return;
+  }
+  throw std::invalid_argument("no node " + name);
 }
 
 std::vector<child_process> child_set::reap() {

@@ -15,6 +15,9 @@ struct child_process {
   pid_t pid = -1;
   bool running = false;
   int status = 0;  // waitpid status once it has exited
+  std::vector<std::string> argv;
+  std::string log_path;
+  std::chrono::steady_clock::time_point started;
 };
 
 class child_set {
@@ -30,6 +33,10 @@ class child_set {
   // cannot be opened or fork fails; an exec failure shows up as exit status 127.
   void spawn(const std::string& name, const std::vector<std::string>& argv,
              const std::string& log_path);
+
+  // Starts the exited child `name` again with its argv and log; its entry gets the new pid.
+  // Throws like spawn; std::invalid_argument when `name` is unknown or still running.
+  void respawn(const std::string& name);
 
   // Reaps every exited child without blocking; returns the ones that exited just now.
   std::vector<child_process> reap();

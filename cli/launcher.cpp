@@ -13,11 +13,13 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "cli/certs.hpp"
 #include "cli/children.hpp"
 #include "cli/commands.hpp"
+#include "cli/restart_backoff.hpp"
 #include "node/config.hpp"
 #include "node/tls.hpp"
 
@@ -172,11 +174,53 @@ sigset_t block_signals() {
   return s;
 }
 
-void foreground(child_set& children, const sigset_t& sigs) {
+// Supervision once the cluster is ready: a node that exits (it was not asked to) is started
+// again after its restart_backoff delay, logged on stderr, and the pid file is rewritten.
+// Returns on SIGINT/SIGTERM/SIGHUP.
+void foreground(child_set& children, const sigset_t& sigs, bool restart,
+                const std::string& pid_file) {
+  using std::chrono::milliseconds;
+  std::map<std::string, restart_backoff> backoff;
+  std::map<std::string, steady::time_point> due;  // nodes waiting to be restarted
   for (;;) {
-    int sig = wait_signal(sigs, std::chrono::milliseconds(1000));
-    report_exits(children);
+    auto wait = milliseconds(1000);
+    for (const auto& [name, at] : due)
+      wait = std::min(wait, std::max(milliseconds(0),
+                                     std::chrono::duration_cast<milliseconds>(at - steady::now())));
+    int sig = wait_signal(sigs, wait);
     if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) return;
+    for (const auto& c : children.reap()) {
+      auto ran = std::chrono::duration_cast<milliseconds>(steady::now() - c.started);
+      if (!restart) {
+        std::fprintf(stderr, "tessera: node %s exited (%s)\n", c.name.c_str(),
+                     describe_exit(c.status).c_str());
+        continue;
+      }
+      auto delay = backoff[c.name].next(ran);
+      due[c.name] = steady::now() + delay;
+      std::fprintf(stderr, "tessera: node %s exited (%s) after %.1f s; restarting in %.1f s\n",
+                   c.name.c_str(), describe_exit(c.status).c_str(), ran.count() / 1000.0,
+                   delay.count() / 1000.0);
+    }
+    for (auto it = due.begin(); it != due.end();) {
+      if (it->second > steady::now()) {
+        ++it;
+        continue;
+      }
+      try {
+        children.respawn(it->first);
+        std::fprintf(stderr, "tessera: node %s restarted (restart %llu)\n", it->first.c_str(),
+                     static_cast<unsigned long long>(backoff[it->first].restarts()));
+        if (!pid_file.empty()) write_pid_file(pid_file, children);
+        it = due.erase(it);
+      } catch (const std::exception& e) {
+        auto delay = backoff[it->first].next(milliseconds(0));
+        std::fprintf(stderr, "tessera: restarting node %s failed: %s; again in %.1f s\n",
+                     it->first.c_str(), e.what(), delay.count() / 1000.0);
+        it->second = steady::now() + delay;
+        ++it;
+      }
+    }
   }
 }
 
@@ -245,7 +289,7 @@ int run_up(const up_options& opts) {
     to_load.push_back(package_load{cfg->default_model, ""});
   std::unique_ptr<loader> loads;
   if (!to_load.empty()) loads = std::make_unique<loader>(load_client, to_load);
-  foreground(children, sigs);
+  foreground(children, sigs, opts.restart, opts.pid_file);
   children.stop_all();
   loads.reset();  // its connection is gone now, so it finishes promptly
   return 0;

@@ -17,7 +17,8 @@ struct up_options {
   std::vector<package_load> loads;
   std::string log_dir;  // empty = children inherit stdout/stderr
   double ready_timeout_s = 60;
-  std::string pid_file;  // "NAME PID" per line
+  std::string pid_file;  // "NAME PID" per line, rewritten when a node is restarted
+  bool restart = true;   // restart a node that exits unexpectedly once ready (with backoff)
 };
 
 int run_up(const up_options& opts);

@@ -50,7 +50,9 @@ void wire_up(CLI::App& app, action& run) {
   sub->add_option("--log-dir", o.log_dir, "write each node's output to DIR/<node>.log");
   sub->add_option("--ready-timeout", o.ready_timeout_s, "seconds to wait for ready")
       ->capture_default_str();
-  sub->add_option("--pid-file", o.pid_file, "write 'NAME PID' per node");
+  sub->add_option("--pid-file", o.pid_file, "write 'NAME PID' per node (rewritten on restarts)");
+  sub->add_flag("!--no-restart", o.restart,
+                "do not restart a node that exits unexpectedly (default: restart with backoff)");
   sub->callback([&run] {
     if (names.size() > loads.size())
       throw CLI::ValidationError("--name", "more --name than --load");

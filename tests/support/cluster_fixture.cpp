@@ -129,7 +129,7 @@ int run_capture(const std::vector<std::string>& argv, std::string* out, std::str
   return code;
 }
 
-local_cluster::local_cluster(const cluster_options& opts) {
+local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supervise) {
   auto ports = free_ports(2 + 2 * opts.shard_nodes);
   tls_dir_ = opts.tls_dir.empty() ? dir_ / "tls" : opts.tls_dir;
   std::ostringstream toml;
@@ -167,8 +167,14 @@ local_cluster::local_cluster(const cluster_options& opts) {
     auto err = ::open((dir_ / "up.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(err, 2);
     auto bin = bin_path("tessera");
-    ::execl(bin.c_str(), bin.c_str(), "up", "--config", config_path_.c_str(), "--pid-file",
-            pid_file.c_str(), "--log-dir", log_dir.c_str(), "--ready-timeout", "60", nullptr);
+    std::vector<std::string> args = {
+        bin,      "up",        "--config", config_path_,      "--pid-file",
+        pid_file, "--log-dir", log_dir,    "--ready-timeout", "60"};
+    if (!opts.supervise) args.push_back("--no-restart");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
     ::_exit(127);
   }
   ::close(pipefd[1]);
@@ -195,7 +201,17 @@ local_cluster::local_cluster(const cluster_options& opts) {
 }
 
 local_cluster::~local_cluster() {
+  // Nodes `up` restarted are in its pid file, not in node_pids_: stop those too.
+  std::vector<pid_t> current;
+  if (supervise_) {
+    std::istringstream pids(read_file(dir_ / "pids"));
+    std::string n;
+    pid_t pid;
+    while (pids >> n >> pid) current.push_back(pid);
+  }
   stop_pid(up_pid_, std::chrono::seconds(10));
+  for (auto pid : current)
+    if (::kill(pid, 0) == 0) stop_pid(pid, std::chrono::seconds(5));
   // up stops its children; make sure by pid in case it could not, and stop the nodes that
   // restart_node started (children of this process, so stop_pid also reaps them).
   for (const auto& [name, pid] : node_pids_)
@@ -215,6 +231,13 @@ pid_t local_cluster::restart_node(const std::string& name) {
 }
 
 pid_t local_cluster::node_pid(const std::string& name) const {
+  if (supervise_) {  // `up` may have restarted it: its pid file is current
+    std::istringstream pids(read_file(dir_ / "pids"));
+    std::string n;
+    pid_t pid;
+    while (pids >> n >> pid)
+      if (n == name) return pid;
+  }
   auto it = node_pids_.find(name);
   return it == node_pids_.end() ? -1 : it->second;
 }

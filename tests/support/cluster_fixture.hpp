@@ -38,6 +38,9 @@ struct cluster_options {
   uint32_t max_inflight = 4096;
   std::string extra_toml;  // appended verbatim
   std::string top_toml;    // top-level keys, written before any table (e.g. connection_timeout_ms)
+  // `tessera up` restarts nodes that exit (its default). Off for tests that kill a node and
+  // expect it to stay down; node_pid() then follows the pid file up rewrites.
+  bool supervise = false;
   uint32_t max_text_bytes = 1 << 20;
   uint32_t max_ids_per_input = 1 << 20;
   // [tls]: node-to-node mutual TLS is on unless tls_insecure; tls_dir empty = <temp dir>/tls,
@@ -77,6 +80,7 @@ class local_cluster {
   std::string admin_token_ = "itest-admin";
   std::string user_token_ = "itest-user";
   pid_t up_pid_ = -1;
+  bool supervise_ = false;
   std::map<std::string, pid_t> node_pids_;
 };
 
