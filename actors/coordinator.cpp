@@ -9,6 +9,7 @@
 
 #include "actors/coordinator_state.hpp"
 #include "actors/loading.hpp"
+#include "actors/recovery.hpp"
 #include "actors/request_run.hpp"
 #include "cluster/predict_options.hpp"
 
@@ -64,6 +65,7 @@ void on_member(coordinator_self self, const std::string& name, node_actor h) {
   log()->info("member {} is up at {}:{}{}", name, m.cfg.host, m.cfg.port,
               rejoin ? " (rejoined)" : "");
   restore_replicas(self, name);
+  release_orphans(self, name);
 }
 
 // A monitored shard actor went down while its node may live: that replica is lost at once;
@@ -165,6 +167,12 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   auto& st = self->state;
   st.cfg = std::move(opts);
   st.admitted = admission{st.cfg.max_inflight};
+  if (st.cfg.recovered)
+    recover_registry(self, *st.cfg.recovered);
+  else
+    st.incarnation = new_incarnation();
+  st.cfg.recovered.reset();
+  persist_registry(self);
   for (const auto& n : st.cfg.members) st.members[n.name].cfg = n;
   if (local_node && st.members.count(st.cfg.local_member)) {
     st.members[st.cfg.local_member].local = true;
@@ -213,22 +221,33 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
       },
       [self](unload_atom, const std::string& name, uint64_t version) -> caf::result<bool> {
         auto err = self->state.reg.unload(name, version);
-        if (!err) reap_drained(self);
+        if (!err) {
+          reap_drained(self);
+          persist_registry(self);
+        }
         return done(std::move(err));
       },
       [self](activate_atom, const std::string& name, uint64_t version) -> caf::result<bool> {
         auto err = self->state.reg.activate(name, version);
-        if (!err) log()->info("model {} now serves v{}", name, version);
+        if (!err) {
+          log()->info("model {} now serves v{}", name, version);
+          persist_registry(self);
+        }
         return done(std::move(err));
       },
       [self](rollback_atom, const std::string& name) -> caf::result<uint64_t> {
         auto r = self->state.reg.rollback(name);
         if (!r) return r.error();
         log()->info("model {} rolled back to v{}", name, *r);
+        persist_registry(self);
         return *r;
       },
-      [self](label_atom, const std::string& name, const std::string& label, uint64_t version)
-          -> caf::result<bool> { return done(self->state.reg.set_label(name, label, version)); },
+      [self](label_atom, const std::string& name, const std::string& label,
+             uint64_t version) -> caf::result<bool> {
+        auto err = self->state.reg.set_label(name, label, version);
+        if (!err) persist_registry(self);
+        return done(std::move(err));
+      },
       [self](member_atom, const std::string& name, node_actor h) { on_member(self, name, h); },
       [self](expire_atom, uint64_t key) { expire_predicts(self, key); },
       [self](tick_atom) {

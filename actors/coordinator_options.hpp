@@ -3,8 +3,11 @@
 // coordinator never sees the config file's types.
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "actors/registry_store.hpp"
 
 namespace tessera {
 
@@ -23,6 +26,11 @@ struct coordinator_options {
   uint32_t max_inflight = 4096;                    // requests admitted at once; more get overloaded
   uint32_t max_ids_per_input = 1 << 20;            // ids per input after featurizing
   std::chrono::milliseconds load_timeout{600000};  // deadline of one model load
+  // Absolute directory of the persisted registry (actors/registry_store.hpp); "" = none.
+  std::string state_dir;
+  // What the previous coordinator persisted there (node/ reads and validates it before the
+  // coordinator starts, so a corrupt file stops the process instead of losing models).
+  std::optional<registry_snapshot> recovered;
   // Deadline of a request whose caller set none (the gateway always sets one).
   std::chrono::milliseconds request_timeout{5000};
   // Connect to members with caf::openssl::remote_actor (mutual TLS; the actor system must have

@@ -27,6 +27,7 @@ struct member_entry {
 
 struct coordinator_state {
   coordinator_options cfg;
+  std::string incarnation;  // the cluster's id (persisted); part of every replica id
   std::map<std::string, member_entry> members;  // shard-role nodes by name
   registry reg;
   shard_router router{[this](const std::string& node) {

@@ -7,6 +7,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/recovery.hpp"
+#include "actors/version_builder.hpp"
 #include "cluster/placement.hpp"
 
 namespace tessera {
@@ -19,92 +21,6 @@ std::shared_ptr<spdlog::logger> log() {
 // Tensors up to this size (one copy) are not split: cutting a small classifier layer across
 // nodes only adds a round trip per shard to every request.
 constexpr uint64_t whole_tensor_max_bytes = uint64_t{16} << 20;
-
-tensor_shards make_tensor(const tensor_info& t, const std::string& bias, shard_kind kind) {
-  tensor_shards out;
-  out.tensor = t.name;
-  out.bias = bias;
-  out.kind = kind;
-  out.rows = t.rows;
-  out.cols = t.cols;
-  return out;
-}
-
-// Content identity of an embedder: its name@version and every table block checksum.
-std::string fingerprint(const manifest& meta) {
-  const auto& e = *meta.embedder;
-  uint64_t h = 0;
-  for (const auto& name : e.tables) {
-    const auto* t = meta.find_tensor(name);
-    h = checksum64(t->block_checksums.data(), t->block_checksums.size() * sizeof(uint64_t), h);
-    uint64_t shape[2] = {t->rows, t->cols};
-    h = checksum64(shape, sizeof shape, h);
-  }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return e.name + "@" + std::to_string(e.version) + "#" + hex;
-}
-
-caf::error read_hs_tree(version_entry& v, const package& pkg, const classifier_spec& c) {
-  auto lines = pkg.read_lines(c.label_counts);
-  if (!lines) return lines.error();
-  std::vector<int64_t> counts;
-  for (const auto& l : *lines) {
-    char* end = nullptr;
-    counts.push_back(std::strtoll(l.c_str(), &end, 10));
-    if (l.empty() || *end != '\0' || counts.back() < 0)
-      return make_error(errc::corrupt_package, "label count '" + l + "' is not a count");
-  }
-  if (counts.size() != v.labels->size() || v.layers().back().rows + 1 != counts.size())
-    return make_error(errc::corrupt_package,
-                      "hs needs one count per label and labels - 1 output rows");
-  v.hs_tree = std::make_shared<const fasttext_hs_tree>(counts);
-  return caf::none;
-}
-
-// Describes a new version from its package: featurizer, labels, output rule, and candidate
-// sub-models (not placed yet).
-caf::error describe_version(version_entry& v, const package& pkg) {
-  const auto& meta = pkg.meta();
-  if (!meta.embedder || meta.embedder->tables.empty())
-    return make_error(errc::corrupt_package, "package " + pkg.dir() + " has no embedder table");
-  const auto& e = *meta.embedder;
-  auto feat = make_featurizer(pkg);
-  if (!feat) return feat.error();
-  v.feat = std::shared_ptr<const featurizer>{std::move(*feat)};
-  v.pooling = e.pooling;
-  v.fasttext_rules = e.featurizer.kind == "fasttext";
-  v.embedder = std::make_shared<submodel_entry>();
-  v.embedder->name = e.name + "@" + std::to_string(e.version);
-  v.embedder->fingerprint = fingerprint(meta);
-  v.embedder->path = pkg.dir();
-  const auto* table = meta.find_tensor(e.tables[0]);
-  v.embedder->tensors.push_back(make_tensor(*table, "", shard_kind::embedding));
-  if (v.feat->rows() != table->rows)
-    return make_error(errc::corrupt_package,
-                      "featurizer addresses " + std::to_string(v.feat->rows()) +
-                          " rows but the table has " + std::to_string(table->rows));
-  if (!meta.classifier) return caf::none;
-  const auto& c = *meta.classifier;
-  v.output = c.output;
-  auto labels = pkg.read_lines(c.labels);
-  if (!labels) return labels.error();
-  v.labels = std::make_shared<const std::vector<std::string>>(std::move(*labels));
-  v.classifier = std::make_shared<submodel_entry>();
-  v.classifier->name = c.name + "@" + std::to_string(c.version);
-  v.classifier->path = pkg.dir();
-  for (const auto& l : c.layers) {
-    v.classifier->tensors.push_back(
-        make_tensor(*meta.find_tensor(l.weight), l.bias, shard_kind::layer));
-    v.activations.push_back(l.activation);
-  }
-  if (c.output == output_kind::hs) return read_hs_tree(v, pkg, c);
-  if (v.layers().back().rows != v.labels->size())
-    return make_error(errc::corrupt_package,
-                      "output layer has " + std::to_string(v.layers().back().rows) + " rows for " +
-                          std::to_string(v.labels->size()) + " labels");
-  return caf::none;
-}
 
 // The sub-models this load must place and load: the classifier, and the embedder unless an
 // identical one is already loaded (then the version pins that one).
@@ -176,6 +92,7 @@ void finish_load(std::shared_ptr<load_run> run) {
   }
   log()->info("model {} v{} (epoch {}) {}{}", v.model, v.version, v.epoch, to_string(v.state),
               v.embedder_reused ? ", sharing embedder " + v.embedder->name : "");
+  persist_registry(run->self);
   run->rp.deliver(load_reply{v.model, v.version});
 }
 
@@ -205,11 +122,8 @@ caf::error place(coordinator_self self, const std::vector<submodel_entry*>& fres
     for (size_t r = 0; r < a.nodes.size(); ++r) {
       replica_ref ref;
       ref.node = a.nodes[r];
-      ref.replica_id = owner->name + "/e" + std::to_string(owner->epoch) + "/" + a.tensor + "/" +
-                       std::to_string(a.shard) + "/r" + std::to_string(r);
-      ref.spec =
-          shard_spec{ref.replica_id, owner->path, t->tensor,    t->bias,
-                     a.rows.begin,   a.rows.end,  owner->epoch, static_cast<uint8_t>(t->kind)};
+      ref.replica_id = replica_id_for(st.incarnation, *owner, *t, a.shard, r);
+      ref.spec = spec_for(*owner, *t, a.rows, ref.replica_id);
       s.replicas.push_back(std::move(ref));
     }
     t->shards.push_back(std::move(s));
@@ -280,6 +194,7 @@ void start_load(coordinator_self self, load_request req,
   v->model = name;
   v->path = pkg->dir();
   v->meta = pkg->meta();
+  v->content = manifest_digest(v->meta);
   v->exact_pooling = req.exact_pooling;
   if (auto err = describe_version(*v, *pkg)) return refuse(std::move(err));
   auto fresh = share_or_new(st.reg, *v);

@@ -168,6 +168,26 @@ void registry::add_version(const std::string& name, const std::shared_ptr<versio
   if (!v->embedder_reused) embedders_[v->embedder->fingerprint] = v->embedder;
 }
 
+void registry::restore_model(const std::string& name, uint64_t next_version, uint64_t active,
+                             uint64_t previous, const std::map<std::string, uint64_t>& labels,
+                             const std::vector<std::shared_ptr<version_entry>>& versions) {
+  auto& m = models_[name];
+  m.name = name;
+  m.next_version = next_version;
+  for (const auto& v : versions) {
+    TESSERA_CHECK(v->serves(), "restored version in state " + std::string{to_string(v->state)});
+    v->model = name;
+    m.versions[v->version] = v;
+    ++v->embedder->users;
+    embedders_.emplace(v->embedder->fingerprint, v->embedder);
+  }
+  m.active = m.versions.count(active) ? active : 0;
+  m.previous = m.versions.count(previous) ? previous : 0;
+  for (const auto& [l, v] : labels)
+    if (m.versions.count(v)) m.labels[l] = v;
+  if (m.versions.empty()) models_.erase(name);
+}
+
 caf::error registry::finish_load(version_entry& v, bool activate) {
   auto* m = find(v.model);
   if (v.state != version_state::loading || !m || !m->versions.count(v.version))

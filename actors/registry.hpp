@@ -74,6 +74,7 @@ struct version_entry {
   uint64_t version = 0;
   uint64_t epoch = 0;  // unique in the cluster; the classifier's replicas carry it
   std::string path;
+  std::string content;  // manifest_digest of its package when it was loaded
   version_state state = version_state::loading;
   std::string error;
   manifest meta;
@@ -211,6 +212,17 @@ class registry {
   size_t draining() const { return draining_.size(); }
 
   uint64_t next_epoch() { return ++epoch_; }
+  uint64_t epoch() const { return epoch_; }
+
+  // --- recovery --------------------------------------------------------------------------
+  // Continues epochs after `epoch` (the last one a previous coordinator handed out).
+  void resume_epochs(uint64_t epoch) { epoch_ = std::max(epoch_, epoch); }
+  // Re-creates model `name` from persisted state. Each version is described and placed
+  // (replicas lost, no handles yet) and in state ready or serving; embedders with one
+  // fingerprint must already be one shared entry. Versions keep their numbers.
+  void restore_model(const std::string& name, uint64_t next_version, uint64_t active,
+                     uint64_t previous, const std::map<std::string, uint64_t>& labels,
+                     const std::vector<std::shared_ptr<version_entry>>& versions);
 
  private:
   // Drops a version's hold on its sub-models; returns the replicas of those nobody uses.

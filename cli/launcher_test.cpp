@@ -101,6 +101,7 @@ struct pid_guard {
 };
 
 const char* k_config = R"(name = "launcher-test"
+state_dir = ""
 [[nodes]]
 name = "coord"
 port = 17491

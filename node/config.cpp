@@ -17,7 +17,8 @@
 #include "generated/embedded_config.hpp"
 
 // Layout (see config/local.toml for the documented default):
-//   name, scheduler, worker_threads, log_level, default_model, heartbeat_ms, connection_timeout_ms
+//   name, scheduler, worker_threads, log_level, default_model, heartbeat_ms, connection_timeout_ms,
+//   state_dir
 //   [limits]   max_inputs, max_text_bytes, max_ids_per_input, request_timeout_ms,
 //              load_timeout_ms, max_inflight
 //   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port
@@ -410,7 +411,7 @@ tls_config parse_tls(const toml::node& n);  // defined at the end of this namesp
 cluster_config parse_root(const toml::table& root) {
   check_keys(root, "",
              {"name", "scheduler", "worker_threads", "log_level", "default_model", "heartbeat_ms",
-              "connection_timeout_ms", "limits", "nodes", "tokens", "tls"});
+              "connection_timeout_ms", "state_dir", "limits", "nodes", "tokens", "tls"});
   cluster_config cfg;
   cfg.name = get_string(root, "", "name").value_or(cfg.name);
   if (cfg.name.empty()) fail("name", "must not be empty");
@@ -427,6 +428,7 @@ cluster_config parse_root(const toml::table& root) {
   if (levels.count(cfg.log_level) == 0)
     fail("log_level", "must be one of trace, debug, info, warn, error, critical, off");
   cfg.default_model = get_string(root, "", "default_model").value_or("");
+  cfg.state_dir = get_string(root, "", "state_dir").value_or(cfg.state_dir);
   cfg.heartbeat = get_ms(root, "", "heartbeat_ms", cfg.heartbeat);
   cfg.connection_timeout = get_ms(root, "", "connection_timeout_ms", cfg.connection_timeout);
   if (cfg.connection_timeout <= cfg.heartbeat)

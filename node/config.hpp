@@ -50,14 +50,18 @@ struct cluster_config {
   std::vector<node_config> nodes;
   std::vector<token_config> tokens;
   limits_config limits;
-  std::string scheduler = "sharing";          // CAF scheduler policy: "sharing" or "stealing"
-  uint32_t worker_threads = 0;                // CAF worker threads per process; 0 = one per core
+  std::string scheduler = "sharing";         // CAF scheduler policy: "sharing" or "stealing"
+  uint32_t worker_threads = 0;               // CAF worker threads per process; 0 = one per core
   std::chrono::milliseconds heartbeat{200};  // CAF middleman heartbeat interval
   // Peer silence before it is down: a hung (e.g. SIGSTOPped) node is detected well within a
   // request's deadline, so its in-flight work is retried on another replica in time.
   std::chrono::milliseconds connection_timeout{1000};
   std::string log_level = "info";
   std::string default_model;  // package `tessera up` loads when given no --load
+  // Where the coordinator persists its registry (registry.json); a relative path is resolved
+  // like [tls] dir ($TESSERA_STATE_DIR, else the current directory); "" = keep it in memory
+  // only (a restarted coordinator then knows no models).
+  std::string state_dir = "data/state";
   tls_config tls;
 
   const node_config* find_node(const std::string& name) const;

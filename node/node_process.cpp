@@ -33,6 +33,7 @@ coordinator_options coordinator_options_of(const cluster_config& cfg) {
   out.load_timeout = cfg.limits.load_timeout;
   out.request_timeout = cfg.limits.request_timeout;
   out.tls = !cfg.tls.insecure;
+  out.state_dir = resolve_state_path(cfg.state_dir);
   return out;
 }
 
@@ -123,7 +124,20 @@ int run_node(const cluster_config& cfg, const std::string& name) {
   }
   int code = 0;
   if (me->has_role("coordinator")) {
-    auto coord = spawn_coordinator(sys, coordinator_options_of(cfg), local);
+    auto copts = coordinator_options_of(cfg);
+    if (!copts.state_dir.empty()) {
+      // A state file that cannot be read stops the coordinator: starting empty would drop
+      // every model the nodes hold.
+      auto snap = read_snapshot(copts.state_dir);
+      if (!snap) {
+        log->error("cannot recover the registry: {}; move the file away to start with no models",
+                   describe(snap.error()));
+        if (local) caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
+        return 1;
+      }
+      copts.recovered = std::move(*snap);
+    }
+    auto coord = spawn_coordinator(sys, std::move(copts), local);
     auto io = kj::setupAsyncIo();
     auto stop = kj::newPromiseAndCrossThreadFulfiller<void>();
     auto fulfiller =

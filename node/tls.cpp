@@ -110,6 +110,13 @@ std::string resolve_tls_dir(const tls_config& tls) {
   return dir;
 }
 
+std::string resolve_state_path(const std::string& dir) {
+  if (dir.empty()) return dir;
+  tls_config as_dir;
+  as_dir.dir = dir;
+  return resolve_tls_dir(as_dir);
+}
+
 tls_files tls_files_for(const tls_config& tls, const std::string& node) {
   tls_files f;
   f.dir = resolve_tls_dir(tls);

@@ -25,6 +25,10 @@ std::string tls_base_dir();
 // The [tls] dir as an absolute path (resolved against tls_base_dir() when relative).
 std::string resolve_tls_dir(const tls_config& tls);
 
+// Any configured directory (e.g. state_dir) as an absolute path, resolved like [tls] dir; ""
+// stays "".
+std::string resolve_state_path(const std::string& dir);
+
 tls_files tls_files_for(const tls_config& tls, const std::string& node);
 
 // Checks, before a node starts, everything CAF's OpenSSL module would otherwise find out late

@@ -67,7 +67,8 @@ struct netns_cluster {
     auto coord_port = lab.free_root_port();
     auto gateway_port = lab.free_root_port();
     std::ostringstream toml;
-    toml << "name = \"netns-itest\"\nlog_level = \"info\"\n"
+    toml << "name = \"netns-itest\"\nlog_level = \"info\"\nstate_dir = \"" << dir / "state"
+         << "\"\n"
          << "heartbeat_ms = " << heartbeat_ms
          << "\nconnection_timeout_ms = " << connection_timeout_ms << "\n"
          << "[limits]\nrequest_timeout_ms = " << request_timeout_ms << "\n"

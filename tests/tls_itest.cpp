@@ -356,7 +356,7 @@ TEST_CASE("a node with a certificate of another CA cannot join; the cluster keep
   for (int fd : held) ::close(fd);
   auto config = [&](const std::string& tls_dir) {
     std::ostringstream t;
-    t << "name = \"rogue-itest\"\n[tls]\ndir = \"" << tls_dir << "\"\n"
+    t << "name = \"rogue-itest\"\nstate_dir = \"\"\n[tls]\ndir = \"" << tls_dir << "\"\n"
       << "[[nodes]]\nname = \"coord\"\nport = " << ports[0]
       << "\nroles = [\"coordinator\"]\ngateway_port = " << ports[1] << "\n";
     for (int i = 1; i <= 3; ++i)

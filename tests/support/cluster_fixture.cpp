@@ -133,7 +133,8 @@ local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supe
   auto ports = free_ports(2 + 2 * opts.shard_nodes);
   tls_dir_ = opts.tls_dir.empty() ? dir_ / "tls" : opts.tls_dir;
   std::ostringstream toml;
-  toml << "name = \"itest\"\nlog_level = \"info\"\n"
+  // Each cluster keeps its coordinator state in its own temp dir (never the cwd's data/state).
+  toml << "name = \"itest\"\nlog_level = \"info\"\nstate_dir = \"" << (dir_ / "state") << "\"\n"
        << opts.top_toml << "\n[limits]\nmax_inputs = " << opts.max_inputs
        << "\nrequest_timeout_ms = " << opts.request_timeout_ms
        << "\nmax_inflight = " << opts.max_inflight << "\nmax_text_bytes = " << opts.max_text_bytes

@@ -1,0 +1,157 @@
+#include "actors/recovery.hpp"
+
+#include <set>
+
+#include <caf/all.hpp>
+
+#include "actors/version_builder.hpp"
+#include "base/logger.hpp"
+
+namespace tessera {
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  return component_logger("coordinator");
+}
+
+// Attaches persisted shards to the sub-model's tensors (matched by name). Errors when the
+// records do not cover every tensor with contiguous shards.
+caf::error attach(submodel_entry& owner, const std::vector<tensor_record>& records) {
+  for (auto& t : owner.tensors) {
+    const tensor_record* rec = nullptr;
+    for (const auto& r : records)
+      if (r.tensor == t.tensor) rec = &r;
+    if (!rec || rec->shards.empty())
+      return make_error(errc::invalid_argument, "no placement recorded for " + t.tensor);
+    uint64_t next_row = 0;
+    for (const auto& sr : rec->shards) {
+      if (sr.begin != next_row || sr.end > t.rows)
+        return make_error(errc::invalid_argument,
+                          "recorded shards of " + t.tensor + " do not cover its rows in order");
+      next_row = sr.end;
+      shard_ref s;
+      s.index = sr.index;
+      s.rows = {sr.begin, sr.end};
+      s.bytes = sr.bytes;
+      for (const auto& rr : sr.replicas) {
+        replica_ref r;
+        r.node = rr.node;
+        r.replica_id = rr.id;
+        r.state = replica_state::lost;  // until its node answers for it
+        r.spec = spec_for(owner, t, s.rows, rr.id);
+        s.replicas.push_back(std::move(r));
+      }
+      t.shards.push_back(std::move(s));
+    }
+    if (next_row != t.rows)
+      return make_error(errc::invalid_argument, "recorded shards of " + t.tensor + " end at row " +
+                                                    std::to_string(next_row) + " of " +
+                                                    std::to_string(t.rows));
+  }
+  owner.state = submodel_state::ready;
+  return caf::none;
+}
+
+// Rebuilds one version; shares an embedder already rebuilt for the same fingerprint.
+caf::expected<std::shared_ptr<version_entry>> rebuild(
+    const version_record& rec, std::map<std::string, std::shared_ptr<submodel_entry>>& embedders) {
+  auto pkg = package::open(rec.path);
+  if (!pkg) return pkg.error();
+  auto v = std::make_shared<version_entry>();
+  v->version = rec.version;
+  v->epoch = rec.epoch;
+  v->path = pkg->dir();
+  v->meta = pkg->meta();
+  v->content = manifest_digest(v->meta);
+  if (v->content != rec.content)
+    return make_error(errc::corrupt_package,
+                      "package " + rec.path + " changed on disk since this version was loaded");
+  v->exact_pooling = rec.exact_pooling;
+  if (auto err = describe_version(*v, *pkg)) return err;
+  auto shared = embedders.find(v->embedder->fingerprint);
+  if (shared != embedders.end()) {
+    v->embedder = shared->second;
+    v->embedder_reused = true;
+  } else {
+    v->embedder->epoch = rec.embedder_epoch;
+    if (auto err = attach(*v->embedder, rec.embedder)) return err;
+    embedders[v->embedder->fingerprint] = v->embedder;
+  }
+  if (v->classifier) {
+    v->classifier->epoch = rec.epoch;
+    if (auto err = attach(*v->classifier, rec.classifier)) return err;
+  }
+  v->state = version_state::loading;  // legal moves only: loading -> ready [-> serving]
+  v->move_to(version_state::ready);
+  if (rec.state == version_state::serving) v->move_to(version_state::serving);
+  return v;
+}
+
+}  // namespace
+
+void recover_registry(coordinator_self self, const registry_snapshot& snap) {
+  auto& st = self->state;
+  st.incarnation = snap.incarnation;
+  st.reg.resume_epochs(snap.epoch);
+  std::map<std::string, std::shared_ptr<submodel_entry>> embedders;
+  size_t versions = 0;
+  for (const auto& m : snap.models) {
+    std::vector<std::shared_ptr<version_entry>> rebuilt;
+    for (const auto& rec : m.versions) {
+      auto v = rebuild(rec, embedders);
+      if (!v) {
+        log()->error("recovery: dropping model {} v{}: {}", m.name, rec.version,
+                     describe(v.error()));
+        continue;
+      }
+      rebuilt.push_back(std::move(*v));
+    }
+    versions += rebuilt.size();
+    st.reg.restore_model(m.name, m.next_version, m.active, m.previous, m.labels, rebuilt);
+  }
+  log()->info("recovered {} model versions (incarnation {}, epoch {}); waiting for the nodes",
+              versions, st.incarnation, snap.epoch);
+}
+
+void persist_registry(coordinator_self self) {
+  auto& st = self->state;
+  if (st.cfg.state_dir.empty()) return;
+  if (auto err = write_snapshot(st.cfg.state_dir, snapshot_of(st.reg, st.incarnation)))
+    log()->error("cannot persist the registry: {}", describe(err));
+}
+
+void release_orphans(coordinator_self self, const std::string& node) {
+  auto& st = self->state;
+  auto m = st.members.find(node);
+  if (m == st.members.end() || !m->second.up) return;
+  self->request(m->second.handle, std::chrono::seconds(10), health_atom::value)
+      .then(
+          [self, node](node_status& hs) {
+            auto& st = self->state;
+            std::set<std::string> claimed;
+            st.reg.for_each_submodel([&](const std::shared_ptr<submodel_entry>& s) {
+              s->for_each_replica([&](replica_ref& r) {
+                if (r.node == node && r.state != replica_state::unloaded)
+                  claimed.insert(r.replica_id);
+              });
+            });
+            auto it = st.members.find(node);
+            if (it == st.members.end() || !it->second.up) return;
+            for (const auto& r : hs.replicas) {
+              if (claimed.count(r.replica_id)) continue;
+              log()->warn("releasing orphan replica {} on {} (no version claims it)", r.replica_id,
+                          node);
+              self->request(it->second.handle, std::chrono::seconds(10), unload_atom::value,
+                            r.replica_id)
+                  .then([](bool) {},
+                        [id = r.replica_id](caf::error& e) {
+                          log()->warn("unload of orphan {} failed: {}", id, describe(e));
+                        });
+            }
+          },
+          [node](caf::error& e) {
+            log()->warn("cannot list the replicas of {}: {}", node, describe(e));
+          });
+}
+
+}  // namespace tessera

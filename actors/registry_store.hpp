@@ -1,0 +1,84 @@
+#pragma once
+// What the coordinator persists of its registry, so that a restarted coordinator serves the
+// models its nodes still hold without reading rows again: every ready or serving version
+// (model, number, epoch, package path, labels, active and previous version) and where each
+// of its replicas lives. Versions still loading or draining are not kept: their replicas are
+// released as orphans after a restart.
+//
+// The file is <state_dir>/registry.json, written atomically (a temp file, fsync, rename, fsync
+// of the directory), so a crash leaves either the old or the new snapshot, never a torn one.
+// Plain functions and structs; the coordinator calls them on its thread.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/registry.hpp"
+
+namespace tessera {
+
+struct replica_record {
+  std::string node;
+  std::string id;
+};
+
+struct shard_record {
+  uint64_t index = 0;
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  uint64_t bytes = 0;  // of one replica
+  std::vector<replica_record> replicas;
+};
+
+struct tensor_record {
+  std::string tensor;
+  std::vector<shard_record> shards;
+};
+
+struct version_record {
+  uint64_t version = 0;
+  uint64_t epoch = 0;           // the classifier's epoch
+  uint64_t embedder_epoch = 0;  // the (possibly shared) embedder's
+  std::string path;
+  std::string content;                         // manifest_digest of the package when it was loaded
+  version_state state = version_state::ready;  // ready or serving
+  bool exact_pooling = false;
+  std::vector<tensor_record> embedder;
+  std::vector<tensor_record> classifier;
+};
+
+struct model_record {
+  std::string name;
+  uint64_t next_version = 1;
+  uint64_t active = 0;
+  uint64_t previous = 0;
+  std::map<std::string, uint64_t> labels;
+  std::vector<version_record> versions;
+};
+
+struct registry_snapshot {
+  static constexpr uint32_t current_format = 1;
+  std::string incarnation;  // the cluster's id, kept across coordinator restarts
+  uint64_t epoch = 0;       // the last epoch handed out; a restart continues after it
+  std::vector<model_record> models;
+};
+
+// The persistent part of `reg`: ready and serving versions only; labels and active/previous
+// that point at anything else are left out.
+registry_snapshot snapshot_of(const registry& reg, const std::string& incarnation);
+
+std::string to_json(const registry_snapshot& s);
+// Errors: corrupt_package-like invalid_argument naming what is wrong (never throws).
+caf::expected<registry_snapshot> snapshot_from_json(const std::string& text);
+
+// Writes <dir>/registry.json atomically, creating `dir` if needed. Errors: io_error.
+caf::error write_snapshot(const std::string& dir, const registry_snapshot& s);
+// Reads <dir>/registry.json; none when there is no such file. Errors: io_error,
+// invalid_argument (a file that does not parse).
+caf::expected<std::optional<registry_snapshot>> read_snapshot(const std::string& dir);
+
+// A fresh random incarnation id (32 hex digits).
+std::string new_incarnation();
+
+}  // namespace tessera

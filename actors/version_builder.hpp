@@ -1,0 +1,31 @@
+#pragma once
+// Describes a model version from its package, before it is placed: featurizer, labels, output
+// rule, activations, and its sub-models with their tensors (no shards yet). Used by a load and
+// by a coordinator recovering its registry. Plain functions; no actor.
+#include "actors/registry.hpp"
+
+namespace tessera {
+
+// Fills `v` from `pkg`: embedder (with its content fingerprint) and classifier. Errors:
+// corrupt_package (naming what does not fit), io_error.
+caf::error describe_version(version_entry& v, const package& pkg);
+
+// Content identity of a package's embedder: its name@version and every table's checksums and
+// shape. Two packages with the same fingerprint carry bit-identical embedder tables.
+std::string embedder_fingerprint(const manifest& meta);
+
+// A digest of everything in a package's manifest (every tensor's and file's checksums, shapes,
+// featurizer and classifier settings): equal digests mean the package serves the same answers.
+// Persisted with each version so a recovered version is refused if its package changed.
+std::string manifest_digest(const manifest& meta);
+
+// The id of replica `r` of shard `shard` of tensor `t` of `owner`: unique per cluster
+// incarnation, sub-model epoch, tensor, shard and replica.
+std::string replica_id_for(const std::string& incarnation, const submodel_entry& owner,
+                           const tensor_shards& t, size_t shard, size_t r);
+
+// What a node is told to load for one replica.
+shard_spec spec_for(const submodel_entry& owner, const tensor_shards& t, row_range rows,
+                    const std::string& replica_id);
+
+}  // namespace tessera
