@@ -15,6 +15,7 @@ JOBS="${JOBS:-2}"
 PACKAGES=(
   build-essential cmake libcaf-dev libcapnp-dev capnproto libeigen3-dev libspdlog-dev catch2
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev fasttext libfasttext-dev libssl-dev
+  libxxhash-dev
   iproute2 procps clang-format jq
 )
 
