@@ -30,19 +30,19 @@ tensor_shards make_tensor(const tensor_info& t, const std::string& bias, shard_k
   return out;
 }
 
-// Content identity of an embedder: its name@version and every table block checksum.
+// Content identity of an embedder: its name@version and every table's shape and block
+// checksums.
 std::string fingerprint(const manifest& meta) {
   const auto& e = *meta.embedder;
-  uint64_t h = 0;
+  std::string content;
   for (const auto& name : e.tables) {
     const auto* t = meta.find_tensor(name);
-    h = checksum64(t->block_checksums.data(), t->block_checksums.size() * sizeof(uint64_t), h);
-    uint64_t shape[2] = {t->rows, t->cols};
-    h = checksum64(shape, sizeof shape, h);
+    content += std::to_string(t->rows) + "x" + std::to_string(t->cols) + ":";
+    for (const auto& c : t->block_checksums) content += to_hex(c);
+    content += ";";
   }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return e.name + "@" + std::to_string(e.version) + "#" + hex;
+  return e.name + "@" + std::to_string(e.version) + "#" +
+         to_hex(xxh3_128(content.data(), content.size()));
 }
 
 caf::error read_hs_tree(version_entry& v, const package& pkg, const classifier_spec& c) {

@@ -6,7 +6,10 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <regex>
 #include <vector>
+
+#include <xxhash.h>
 
 #include "testing/package_builder.hpp"
 
@@ -26,7 +29,8 @@ float cell(uint64_t r, uint64_t c) {
 }
 
 // Writes "t" in chunks of 7 rows (never aligned to blocks) plus a vocab/labels-free manifest.
-void write_big(const std::string& dir) {
+// With `changed_row` < big_rows, that row's first cell is negated (other data, same shape).
+void write_big(const std::string& dir, uint64_t changed_row = big_rows) {
   auto w = package_writer::create(dir);
   REQUIRE(w);
   REQUIRE_FALSE(w->begin_tensor("t", big_rows, big_cols));
@@ -35,7 +39,8 @@ void write_big(const std::string& dir) {
     uint64_t n = std::min<uint64_t>(7, big_rows - r0);
     chunk.clear();
     for (uint64_t r = r0; r < r0 + n; ++r)
-      for (uint64_t c = 0; c < big_cols; ++c) chunk.push_back(cell(r, c));
+      for (uint64_t c = 0; c < big_cols; ++c)
+        chunk.push_back(r == changed_row && c == 0 ? -cell(r, c) - 1 : cell(r, c));
     REQUIRE_FALSE(w->append_rows(chunk.data(), n));
   }
   REQUIRE_FALSE(w->end_tensor());
@@ -65,43 +70,67 @@ void flip_byte(const std::string& path, uint64_t offset) {
 
 }  // namespace
 
-TEST_CASE("checksum64 is deterministic and sees every single-bit change at any length") {
+TEST_CASE("xxh3_128 is libxxhash's XXH3-128 and prints in its canonical form") {
+  // xxhash's published vector for XXH128 of the empty input, seed 0 (what `xxh128sum` prints).
+  CHECK(to_hex(xxh3_128("", 0)) == "99aa06d3014798d86001c324468d497f");
+  // xxh3_128 may take the library's runtime-dispatched AVX2/AVX-512 path; the portable entry
+  // point must agree at every input size class (short, mid, one and several 1 KiB stripes).
+  std::vector<unsigned char> buf(5000);
+  std::mt19937_64 rng(7);
+  for (auto& b : buf) b = static_cast<unsigned char>(rng());
+  for (size_t len : {size_t{1}, size_t{16}, size_t{129}, size_t{240}, size_t{241}, size_t{1024},
+                     size_t{1025}, size_t{4099}, buf.size()}) {
+    INFO("length " << len);
+    const checksum128 c = xxh3_128(buf.data(), len);
+    XXH128_canonical_t canon;
+    XXH128_canonicalFromHash(&canon, XXH3_128bits(buf.data(), len));
+    std::string hex;
+    for (unsigned char d : canon.digest) {
+      const char* digits = "0123456789abcdef";
+      hex += digits[d >> 4];
+      hex += digits[d & 15];
+    }
+    CHECK(to_hex(c) == hex);
+    CHECK(to_hex(c).size() == 32);
+  }
+}
+
+TEST_CASE("xxh3_128 is deterministic and sees every single-bit change at short lengths") {
   std::mt19937_64 rng(7);
   for (size_t len = 0; len < 80; ++len) {
     std::vector<unsigned char> buf(len);
     for (auto& b : buf) b = static_cast<unsigned char>(rng());
-    const uint64_t h = checksum64(buf.data(), len);
-    REQUIRE(checksum64(buf.data(), len) == h);
-    REQUIRE(checksum64(buf.data(), len, 1) != h);
+    const checksum128 h = xxh3_128(buf.data(), len);
+    REQUIRE(xxh3_128(buf.data(), len) == h);
     for (size_t i = 0; i < len; ++i)
       for (int bit = 0; bit < 8; ++bit) {
         buf[i] ^= static_cast<unsigned char>(1u << bit);
-        REQUIRE(checksum64(buf.data(), len) != h);
+        REQUIRE(xxh3_128(buf.data(), len) != h);
         buf[i] ^= static_cast<unsigned char>(1u << bit);
       }
   }
   // Zero tails of different length differ.
   const char zeros[16] = {};
-  REQUIRE(checksum64(zeros, 3) != checksum64(zeros, 4));
-  REQUIRE(checksum64(zeros, 8) != checksum64(zeros, 16));
+  REQUIRE(xxh3_128(zeros, 3) != xxh3_128(zeros, 4));
+  REQUIRE(xxh3_128(zeros, 8) != xxh3_128(zeros, 16));
 }
 
-// Speed is a benchmark's business (docs/PACKAGE.md quotes one); this checks what the block
-// checksums rely on at block sizes: a one-bit change anywhere in a large buffer is seen.
-TEST_CASE("checksum64 sees a one-bit change anywhere in a 64 MiB buffer") {
+// Speed is a benchmark's business (bench/checksum_bench.cpp, docs/PACKAGE.md quotes it); this
+// checks what the block checksums rely on at block sizes: a one-bit change anywhere is seen.
+TEST_CASE("xxh3_128 sees a one-bit change anywhere in a 64 MiB buffer") {
   std::vector<uint64_t> words(8 << 20, 0x0123456789abcdefULL);  // 64 MiB
   auto* bytes = reinterpret_cast<unsigned char*>(words.data());
   const size_t len = words.size() * 8;
-  const uint64_t h = checksum64(bytes, len);
+  const checksum128 h = xxh3_128(bytes, len);
   const size_t at[] = {0, 7, 8, 31, 32, 33, len / 2, len / 2 + 17, len - 33, len - 9, len - 1};
   for (size_t i : at) {
     INFO("byte " << i);
     bytes[i] ^= 0x10;
-    CHECK(checksum64(bytes, len) != h);
+    CHECK(xxh3_128(bytes, len) != h);
     bytes[i] ^= 0x10;
   }
-  CHECK(checksum64(bytes, len) == h);
-  CHECK(checksum64(bytes, len - 1) != h);  // and a one-byte shorter buffer
+  CHECK(xxh3_128(bytes, len) == h);
+  CHECK(xxh3_128(bytes, len - 1) != h);  // and a one-byte shorter buffer
 }
 
 TEST_CASE("rows written in unaligned chunks read back exactly for any range") {
@@ -248,8 +277,10 @@ TEST_CASE("manifest errors are corrupt_package and name the key or the mismatch"
     REQUIRE(code_of(pkg.error()) == errc::corrupt_package);
     return message_of(pkg.error());
   };
-  CHECK_THAT(with("format = 1", "format = 2"), Catch::Contains("format = 2"));
-  CHECK_THAT(with("format = 1", ""), Catch::Contains("'format'"));
+  CHECK_THAT(with("format = 2", "format = 3"), Catch::Contains("format = 3"));
+  CHECK_THAT(with("format = 2", ""), Catch::Contains("'format'"));
+  CHECK_THAT(with("checksum = 'xxh3-128'", "checksum = 'sha256'"), Catch::Contains("sha256"));
+  CHECK_THAT(with("checksum = 'xxh3-128'", ""), Catch::Contains("'checksum'"));
   CHECK_THAT(with("\nrows = 5", "\nrows = -5"), Catch::Contains("'rows'"));
   CHECK_THAT(with("\nrows = 5", "\nrowz = 5"), Catch::Contains("'rows'"));
   CHECK_THAT(with("\nrows = 5", "\nrows = 9223372036854775807"), Catch::Contains("overflows"));
@@ -265,6 +296,31 @@ TEST_CASE("manifest errors are corrupt_package and name the key or the mismatch"
   CHECK_THAT(with("labels = 'labels'", "labels = 'nolabels'"), Catch::Contains("nolabels"));
   spit(path, good);
   REQUIRE(package::open(tmp.path));
+}
+
+TEST_CASE("a format-1 package (checksum64) is refused, saying how to write it again") {
+  temp_dir tmp;
+  REQUIRE_FALSE(write_tiny_package(tmp.path));
+  const std::string path = tmp.sub("manifest.toml");
+  // What an older tessera wrote: format = 1, no checksum key, 16-digit checksum64 values.
+  std::string old = slurp(path);
+  old = std::regex_replace(old, std::regex("format = 2"), "format = 1");
+  old = std::regex_replace(old, std::regex("checksum = 'xxh3-128'\n"), "");
+  old = std::regex_replace(old, std::regex("'([0-9a-f]{16})[0-9a-f]{16}'"), "'$1'");
+  REQUIRE(old.find("xxh3-128") == std::string::npos);
+  spit(path, old);
+  auto e = package::open(tmp.path);
+  REQUIRE_FALSE(e);
+  REQUIRE(code_of(e.error()) == errc::corrupt_package);
+  const std::string msg = message_of(e.error());
+  INFO(msg);
+  CHECK_THAT(msg, Catch::Contains(path));
+  CHECK_THAT(msg, Catch::Contains("format = 1"));
+  CHECK_THAT(msg, Catch::Contains("older tessera"));
+  CHECK_THAT(msg, Catch::Contains("checksum64"));
+  CHECK_THAT(msg, Catch::Contains("xxh3-128"));
+  CHECK_THAT(msg, Catch::Contains("tessera import fasttext"));
+  CHECK_THAT(msg, Catch::Contains("tessera gen-model"));
 }
 
 TEST_CASE("layer shapes that do not chain and duplicate tensors are refused at open") {
