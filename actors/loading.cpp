@@ -30,19 +30,20 @@ tensor_shards make_tensor(const tensor_info& t, const std::string& bias, shard_k
   return out;
 }
 
-// Content identity of an embedder: its name@version and every table's shape and block
-// checksums.
+// Content identity of an embedder: its name@version and the rows_digest of each whole table
+// (the tables' shapes and block checksums).
 std::string fingerprint(const manifest& meta) {
   const auto& e = *meta.embedder;
-  std::string content;
+  std::string out = e.name + "@" + std::to_string(e.version);
+  char sep = '#';
   for (const auto& name : e.tables) {
     const auto* t = meta.find_tensor(name);
-    content += std::to_string(t->rows) + "x" + std::to_string(t->cols) + ":";
-    for (const auto& c : t->block_checksums) content += to_hex(c);
-    content += ";";
+    auto digest = rows_digest(meta, name, 0, t ? t->rows : 0);
+    out += sep;
+    out += digest ? *digest : "missing:" + name;  // validate_manifest makes this unreachable
+    sep = '+';
   }
-  return e.name + "@" + std::to_string(e.version) + "#" +
-         to_hex(xxh3_128(content.data(), content.size()));
+  return out;
 }
 
 caf::error read_hs_tree(version_entry& v, const package& pkg, const classifier_spec& c) {

@@ -508,4 +508,54 @@ caf::expected<std::vector<std::string>> package::read_lines(const std::string& k
   return lines;
 }
 
+// ---- content identity ---------------------------------------------------------------------
+
+caf::expected<std::string> rows_digest(const manifest& m, const std::string& tensor,
+                                       uint64_t row_begin, uint64_t row_end) {
+  const tensor_info* t = m.find_tensor(tensor);
+  if (!t)
+    return make_error(errc::invalid_argument,
+                      "rows_digest: manifest of '" + m.name + "' has no tensor '" + tensor + "'");
+  if (row_begin > row_end || row_end > t->rows)
+    return make_error(errc::invalid_argument, "rows_digest: rows [" + std::to_string(row_begin) +
+                                                  ", " + std::to_string(row_end) +
+                                                  ") are outside tensor '" + tensor + "' with " +
+                                                  std::to_string(t->rows) + " rows");
+  if (t->block_rows == 0)
+    return make_error(errc::invalid_argument,
+                      "rows_digest: tensor '" + tensor + "' has block_rows = 0");
+  // Every field goes in with a fixed width (strings length-prefixed), little-endian, so no two
+  // different inputs share an encoding.
+  std::string in;
+  auto put_u64 = [&in](uint64_t x) {
+    for (int i = 0; i < 8; ++i) in.push_back(static_cast<char>((x >> (8 * i)) & 0xff));
+  };
+  auto put_str = [&](std::string_view s) {
+    put_u64(s.size());
+    in.append(s);
+  };
+  put_str("tessera.rows_digest.1");
+  put_str(manifest::checksum_algorithm);
+  put_u64(t->rows);
+  put_u64(t->cols);
+  put_u64(t->block_rows);
+  put_u64(row_begin);
+  put_u64(row_end);
+  if (row_begin < row_end) {
+    const uint64_t first = row_begin / t->block_rows, last = (row_end - 1) / t->block_rows;
+    if (last >= t->block_checksums.size())
+      return make_error(errc::invalid_argument, "rows_digest: tensor '" + tensor + "' lists " +
+                                                    std::to_string(t->block_checksums.size()) +
+                                                    " block checksums, too few for its rows");
+    put_u64(last - first + 1);
+    for (uint64_t b = first; b <= last; ++b) {
+      put_u64(t->block_checksums[b].high);
+      put_u64(t->block_checksums[b].low);
+    }
+  } else {
+    put_u64(0);
+  }
+  return to_hex(xxh3_128(in.data(), in.size()));
+}
+
 }  // namespace tessera

@@ -5,6 +5,7 @@
 // Integrity: each tensor is cut into checksum blocks of `block_rows` rows; the manifest lists
 // one XXH3-128 checksum per block, so a replica that reads rows [begin, end) verifies exactly
 // the blocks it touches and never reads a table it does not own. Text files carry one checksum.
+// The same checksums name content: rows_digest() identifies rows by them.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -133,6 +134,25 @@ caf::error validate_manifest(const manifest& m, const std::string& dir);
 
 // Renders `m` as the manifest.toml text parse_manifest reads back (see docs/PACKAGE.md).
 std::string to_toml(const manifest& m);
+
+// Content identity of rows [row_begin, row_end) of `tensor`, from the manifest alone (reads no
+// data): 32 lowercase hex digits, an XXH3-128 over the checksum algorithm's name, the tensor's
+// rows, cols and block_rows, row_begin and row_end, and the checksum of every block that
+// overlaps the range, in order. The tensor's name is not part of it: equal rows are equal
+// content whatever they are called.
+//
+// Contract: when package::read_rows(tensor, row_begin, row_end) succeeds on a package whose
+// meta() gives digest D, the returned rows are exactly the bytes D names (read_rows verifies
+// every block it touches against those same checksums). So two replicas with the same digest
+// hold the same bytes, and a package rewritten on disk (new data, manifest with new checksums)
+// yields a different digest for any range whose blocks changed. Compute it from the manifest
+// the rows are read with (package::meta()), not from a copy read earlier. A block only partly
+// inside the range counts whole: a change to its rows outside the range changes the digest too;
+// a change confined to blocks outside the range does not. An empty range (row_begin ==
+// row_end) names no blocks; its digest still depends on the shape and row_begin.
+// Errors: invalid_argument (unknown tensor, row_begin > row_end or row_end > rows).
+caf::expected<std::string> rows_digest(const manifest& m, const std::string& tensor,
+                                       uint64_t row_begin, uint64_t row_end);
 
 // Rows of one tensor held in memory, 64-byte aligned.
 struct row_block {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <random>
 #include <regex>
+#include <set>
 #include <vector>
 
 #include <xxhash.h>
@@ -384,6 +385,122 @@ TEST_CASE("the manifest survives a TOML round trip unchanged") {
           m.find_tensor("embedder.input")->block_checksums);
   REQUIRE(again->embedder->featurizer.buckets == 2);
   REQUIRE(again->classifier->layers.at(0).bias == "classifier.l0.bias");
+}
+
+TEST_CASE("rows_digest: the same content gives the same digest, wherever it lies") {
+  temp_dir tmp;
+  write_big(tmp.sub("a"));
+  write_big(tmp.sub("b"));
+  auto a = package::open(tmp.sub("a")), b = package::open(tmp.sub("b"));
+  REQUIRE(a);
+  REQUIRE(b);
+  for (auto [lo, hi] : {std::pair<uint64_t, uint64_t>{0, big_rows}, {10, 20}, {872, 874}, {5, 5}}) {
+    auto da = rows_digest(a->meta(), "t", lo, hi), db = rows_digest(b->meta(), "t", lo, hi);
+    REQUIRE(da);
+    REQUIRE(db);
+    CHECK(*da == *db);
+    CHECK(*da == *rows_digest(a->meta(), "t", lo, hi));  // deterministic
+    CHECK(std::regex_match(*da, std::regex("[0-9a-f]{32}")));
+  }
+}
+
+TEST_CASE("rows_digest: another row range gives another digest") {
+  temp_dir tmp;
+  write_big(tmp.path);
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  const manifest& m = pkg->meta();
+  // Blocks are rows [0, 873), [873, 1746), [1746, 2619), [2619, 3000).
+  const std::pair<uint64_t, uint64_t> ranges[] = {{0, big_rows}, {0, 873}, {873, 1746},
+                                                  {10, 20},      {10, 21}, {11, 20},
+                                                  {0, 0},        {1, 1},   {2619, 3000}};
+  std::set<std::string> seen;
+  for (auto [lo, hi] : ranges) {
+    auto d = rows_digest(m, "t", lo, hi);
+    REQUIRE(d);
+    CHECK(seen.insert(*d).second);  // same blocks, other rows: still a different digest
+  }
+  CHECK(code_of(rows_digest(m, "nope", 0, 1).error()) == errc::invalid_argument);
+  CHECK(code_of(rows_digest(m, "t", 20, 10).error()) == errc::invalid_argument);
+  CHECK(code_of(rows_digest(m, "t", 0, big_rows + 1).error()) == errc::invalid_argument);
+}
+
+TEST_CASE("rows_digest: a rewritten tensor changes the digest of exactly the ranges it touches") {
+  temp_dir tmp;
+  write_big(tmp.path);
+  auto before = package::open(tmp.path);
+  REQUIRE(before);
+  const manifest old = before->meta();
+  // The package is written again with row 2000 (block 2, rows 1746..2619) changed.
+  std::filesystem::remove_all(tmp.path);
+  write_big(tmp.path, 2000);
+  auto after = package::open(tmp.path);
+  REQUIRE(after);
+  const manifest& now = after->meta();
+  auto same = [&](uint64_t lo, uint64_t hi) {
+    return *rows_digest(old, "t", lo, hi) == *rows_digest(now, "t", lo, hi);
+  };
+  CHECK_FALSE(same(0, big_rows));
+  CHECK_FALSE(same(1999, 2001));  // the changed row
+  CHECK_FALSE(same(1800, 1900));  // inside block 2, not the changed row: blocks count whole
+  CHECK_FALSE(same(1700, 1800));  // straddles blocks 1 and 2
+  CHECK(same(0, 873));            // block 0 only
+  CHECK(same(900, 1746));         // inside block 1, which did not change
+  CHECK(same(2619, 3000));        // block 3, after the change
+  // And what the digest names is what read_rows returns: the new rows verify against `now`.
+  auto rows = after->read_rows("t", 1999, 2001);
+  REQUIRE(rows);
+  CHECK(rows->row(1)[0] == -cell(2000, 0) - 1);
+}
+
+TEST_CASE("rows_digest: a manifest rewritten with other checksums gives another digest") {
+  temp_dir tmp;
+  write_big(tmp.path);
+  const manifest old = package::open(tmp.path)->meta();
+  rewrite_manifest(tmp.path, [](manifest& m) { m.tensors[0].block_checksums[1].low ^= 1; });
+  auto pkg = package::open(tmp.path);  // open reads no data: it accepts the new checksums
+  REQUIRE(pkg);
+  CHECK(*rows_digest(old, "t", 900, 1000) != *rows_digest(pkg->meta(), "t", 900, 1000));
+  CHECK(*rows_digest(old, "t", 0, 873) == *rows_digest(pkg->meta(), "t", 0, 873));
+  // The changed manifest no longer matches the data, and read_rows says so.
+  CHECK(code_of(pkg->read_rows("t", 900, 1000).error()) == errc::corrupt_package);
+}
+
+TEST_CASE("rows_digest: content, not names; shape and block size are part of it") {
+  temp_dir tmp;
+  auto w = package_writer::create(tmp.path);
+  REQUIRE(w);
+  std::vector<float> data(6 * 4);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<float>(i);
+  REQUIRE_FALSE(w->write_tensor("x", 6, 4, data.data()));
+  REQUIRE_FALSE(w->write_tensor("y", 6, 4, data.data()));   // same bytes, other name
+  REQUIRE_FALSE(w->write_tensor("z", 4, 6, data.data()));   // same bytes, other shape
+  REQUIRE_FALSE(w->write_tensor("v", 24, 1, data.data()));  // same bytes, other shape
+  manifest m;
+  m.name = "names";
+  REQUIRE_FALSE(w->finish(m));
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  const manifest& meta = pkg->meta();
+  CHECK(*rows_digest(meta, "x", 0, 6) == *rows_digest(meta, "y", 0, 6));
+  CHECK(*rows_digest(meta, "x", 0, 4) != *rows_digest(meta, "z", 0, 4));
+  CHECK(*rows_digest(meta, "x", 0, 6) != *rows_digest(meta, "v", 0, 6));
+  manifest other = meta;  // the same checksum list under another block size names other rows
+  other.tensors[0].block_rows = 7;  // still one block
+  CHECK(*rows_digest(meta, "x", 0, 6) != *rows_digest(other, "x", 0, 6));
+}
+
+// Digests may be persisted (coordinator state) and compared across builds: the encoding is
+// pinned. A change here is a change of every replica's identity, and needs a new digest tag.
+TEST_CASE("rows_digest of the tiny package is pinned") {
+  temp_dir tmp;
+  REQUIRE_FALSE(write_tiny_package(tmp.path));
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  CHECK(to_hex(pkg->meta().find_tensor("embedder.input")->block_checksums.at(0)) ==
+        "519eebbfcdc48562fd28469fb7b2d93a");
+  CHECK(*rows_digest(pkg->meta(), "embedder.input", 0, 5) == "1c58e62fe70906c6df95355b2a8b7551");
+  CHECK(*rows_digest(pkg->meta(), "embedder.input", 1, 3) == "05708ba15ad3b53d657160bbc20d0b56");
 }
 
 TEST_CASE("the writer refuses wrong row counts, reuse of names and a second package") {
