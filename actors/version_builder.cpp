@@ -18,19 +18,20 @@ tensor_shards make_tensor(const tensor_info& t, const std::string& bias, shard_k
   return out;
 }
 
-// Content identity of an embedder: its name@version and every table block checksum.
+// Content identity of an embedder: its name@version and the rows_digest of each whole table
+// (the tables' shapes and block checksums).
 std::string fingerprint_of(const manifest& meta) {
   const auto& e = *meta.embedder;
-  uint64_t h = 0;
+  std::string out = e.name + "@" + std::to_string(e.version);
+  char sep = '#';
   for (const auto& name : e.tables) {
     const auto* t = meta.find_tensor(name);
-    h = checksum64(t->block_checksums.data(), t->block_checksums.size() * sizeof(uint64_t), h);
-    uint64_t shape[2] = {t->rows, t->cols};
-    h = checksum64(shape, sizeof shape, h);
+    auto digest = rows_digest(meta, name, 0, t ? t->rows : 0);
+    out += sep;
+    out += digest ? *digest : "missing:" + name;  // validate_manifest makes this unreachable
+    sep = '+';
   }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return e.name + "@" + std::to_string(e.version) + "#" + hex;
+  return out;
 }
 
 caf::error read_hs_tree(version_entry& v, const package& pkg, const classifier_spec& c) {

@@ -31,9 +31,8 @@ std::vector<std::string> checksums(const std::string& dir) {
   REQUIRE(pkg);
   std::vector<std::string> out;
   for (const auto& t : pkg->meta().tensors)
-    for (uint64_t c : t.block_checksums) out.push_back(t.name + ":" + std::to_string(c));
-  for (const auto& [key, f] : pkg->meta().files)
-    out.push_back(key + ":" + std::to_string(f.checksum));
+    for (const checksum128& c : t.block_checksums) out.push_back(t.name + ":" + to_hex(c));
+  for (const auto& [key, f] : pkg->meta().files) out.push_back(key + ":" + to_hex(f.checksum));
   return out;
 }
 

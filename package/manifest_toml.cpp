@@ -1,8 +1,6 @@
 // manifest.toml <-> tessera::manifest. The format is documented in docs/PACKAGE.md and at the
 // top of package/package.cpp. Parsing checks syntax, required keys, types and value ranges;
 // consistency between sections and with the directory is validate_manifest's job.
-#include <cinttypes>
-#include <cstdio>
 #include <limits>
 #include <sstream>
 
@@ -53,20 +51,21 @@ class table_reader {
     return {};
   }
 
-  caf::error hex(const std::string& what, const toml::node* n, uint64_t& out) const {
+  // A checksum: exactly 32 hex digits (XXH3-128, high half first).
+  caf::error hex(const std::string& what, const toml::node* n, checksum128& out) const {
     auto v = n ? n->value_exact<std::string>() : std::nullopt;
-    if (!v || v->empty() || v->size() > 16)
-      return fail(what + " must be a hex string of 1-16 digits");
-    uint64_t x = 0;
-    for (char c : *v) {
+    if (!v || v->size() != 32) return fail(what + " must be a hex string of 32 digits");
+    uint64_t half[2] = {0, 0};
+    for (size_t i = 0; i < v->size(); ++i) {
+      char c = (*v)[i];
       int d = (c >= '0' && c <= '9')   ? c - '0'
               : (c >= 'a' && c <= 'f') ? c - 'a' + 10
               : (c >= 'A' && c <= 'F') ? c - 'A' + 10
                                        : -1;
       if (d < 0) return fail(what + " '" + *v + "' is not hexadecimal");
-      x = (x << 4) | static_cast<uint64_t>(d);
+      half[i / 16] = (half[i / 16] << 4) | static_cast<uint64_t>(d);
     }
-    out = x;
+    out = checksum128{half[0], half[1]};
     return {};
   }
 
@@ -160,7 +159,7 @@ caf::error parse_tensor(const table_reader& r, tensor_info& t) {
   if (!sums) return r.fail("is missing array 'block_checksums'");
   t.block_checksums.reserve(sums->size());
   for (size_t i = 0; i < sums->size(); ++i) {
-    uint64_t x = 0;
+    checksum128 x;
     if (auto err = r.hex("block_checksums[" + std::to_string(i) + "]", sums->get(i), x)) return err;
     t.block_checksums.push_back(x);
   }
@@ -171,10 +170,23 @@ caf::error parse_root(const toml::table& root, const std::string& origin, manife
   table_reader r(root, origin, "top level");
   uint64_t format = 0;
   if (auto err = r.u64("format", format, true)) return err;
+  if (format == 1)
+    return r.fail(
+        "has format = 1: this package was written by an older tessera (checksum64 block "
+        "and file checksums), and this build reads only format " +
+        std::to_string(manifest::current_format) + " (" + manifest::checksum_algorithm +
+        " checksums). Write it again with this build, into a new directory: re-import "
+        "it (tessera import fasttext MODEL.bin OUT_DIR), re-generate it (tessera "
+        "gen-model OUT_DIR ...), or for the default model run scripts/default_model.sh");
   if (format != manifest::current_format)
     return r.fail("has format = " + std::to_string(format) + ", but this build reads only format " +
                   std::to_string(manifest::current_format));
   m.format = static_cast<uint32_t>(format);
+  std::string algorithm;
+  if (auto err = r.str("checksum", algorithm, true)) return err;
+  if (algorithm != manifest::checksum_algorithm)
+    return r.fail("has checksum = '" + algorithm + "', but this build reads only '" +
+                  manifest::checksum_algorithm + "'");
   if (auto err = r.str("name", m.name, true)) return err;
   if (r.has("embedder")) {
     const toml::table* t = r.sub("embedder");
@@ -220,12 +232,6 @@ caf::error parse_root(const toml::table& root, const std::string& origin, manife
   return {};
 }
 
-std::string hex16(uint64_t x) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64, x);
-  return buf;
-}
-
 // TOML integers are signed 64-bit; values above INT64_MAX cannot come from a valid manifest.
 int64_t as_int(uint64_t x) {
   return static_cast<int64_t>(x > max_int ? max_int : x);
@@ -252,6 +258,7 @@ caf::expected<manifest> parse_manifest(std::string_view text, const std::string&
 std::string to_toml(const manifest& m) {
   toml::table root;
   root.insert("format", static_cast<int64_t>(m.format));
+  root.insert("checksum", manifest::checksum_algorithm);
   root.insert("name", m.name);
   if (m.embedder) {
     const embedder_spec& e = *m.embedder;
@@ -290,7 +297,7 @@ std::string to_toml(const manifest& m) {
   toml::array tensors;
   for (const auto& t : m.tensors) {
     toml::array sums;
-    for (uint64_t s : t.block_checksums) sums.push_back(hex16(s));
+    for (const checksum128& s : t.block_checksums) sums.push_back(to_hex(s));
     tensors.push_back(toml::table{{"name", t.name},
                                   {"file", t.file},
                                   {"rows", as_int(t.rows)},
@@ -302,8 +309,8 @@ std::string to_toml(const manifest& m) {
   toml::table files;
   for (const auto& [key, f] : m.files)
     files.insert(
-        key,
-        toml::table{{"file", f.file}, {"lines", as_int(f.lines)}, {"checksum", hex16(f.checksum)}});
+        key, toml::table{
+                 {"file", f.file}, {"lines", as_int(f.lines)}, {"checksum", to_hex(f.checksum)}});
   root.insert("files", std::move(files));
   std::ostringstream out;
   out << "# tessera model package manifest (docs/PACKAGE.md)\n" << root << "\n";

@@ -1,10 +1,11 @@
 // Model package: checksum, validation, ranged verified reads. See docs/PACKAGE.md.
 //
-// manifest.toml, format 1 (all integers >= 0; checksums are 16-digit lowercase hex strings of
-// checksum64 with seed 0; file paths are relative to the package directory, no "..", no "/"
+// manifest.toml, format 2 (all integers >= 0; checksums are 32-digit lowercase hex strings of
+// XXH3-128, high half first; file paths are relative to the package directory, no "..", no "/"
 // prefix; keys not listed here are ignored):
 //
-//   format = 1
+//   format = 2
+//   checksum = "xxh3-128"                  # the checksum algorithm, the only one read
 //   name = "sections"                      # default model name
 //   [embedder]                             # optional
 //   name = "sections.embedder"
@@ -36,17 +37,24 @@
 //   rows = 205000
 //   cols = 64
 //   block_rows = 4096                      # rows per checksum block (the last may be shorter)
-//   block_checksums = ["0123456789abcdef", ...]   # ceil(rows / block_rows) entries
+//   block_checksums = ["<32 hex digits>", ...]   # ceil(rows / block_rows) entries
 //   [files.vocab]                          # one table per text file, keyed
 //   file = "vocab.txt"                     # entries each terminated by '\n'
 //   lines = 5000
-//   checksum = "0123456789abcdef"          # of the whole file
+//   checksum = "<32 hex digits>"           # of the whole file
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+#ifdef TESSERA_XXH3_DISPATCH
+#define XXH_DISPATCH_DISABLE_REPLACE
+#include <xxh_x86dispatch.h>
+#endif
+
 #include <algorithm>
 #include <cerrno>
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -57,66 +65,24 @@
 
 namespace tessera {
 
-// ---- checksum64 -------------------------------------------------------------------------
-// Four independent lanes each absorb one 64-bit little-endian word per step:
-// lane = (lane ^ word) * M; lane ^= lane >> 29. Both operations are bijective, so changing
-// any single word always changes that lane's state. A zero-padded tail word goes into lane 0;
-// the byte length, then the lanes are folded with the same step and a final avalanche.
-namespace {
+// ---- checksums ---------------------------------------------------------------------------
 
-constexpr uint64_t ck_mul = 0x9e6c63d0676a9a99ULL;
-constexpr uint64_t ck_fin1 = 0xd1b54a32d192ed03ULL;
-constexpr uint64_t ck_fin2 = 0x8cb92ba72f3d8dd7ULL;
-constexpr uint64_t ck_init[4] = {0x243f6a8885a308d3ULL, 0x13198a2e03707345ULL,
-                                 0xa4093822299f31d1ULL, 0x082efa98ec4e6c89ULL};
-
-inline uint64_t load_le64(const unsigned char* p) {
-  uint64_t w;
-  std::memcpy(&w, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-  w = __builtin_bswap64(w);
+// With TESSERA_XXH3_DISPATCH (CMake defines it when libxxhash exports the x86 dispatcher, as
+// Debian's does), the widest vector unit the CPU has (AVX-512, AVX2, else SSE2) is chosen at
+// run time; the hash value is the same.
+checksum128 xxh3_128(const void* data, size_t bytes) {
+#ifdef TESSERA_XXH3_DISPATCH
+  XXH128_hash_t h = XXH3_128bits_dispatch(data, bytes);
+#else
+  XXH128_hash_t h = XXH3_128bits(data, bytes);
 #endif
-  return w;
+  return checksum128{h.high64, h.low64};
 }
 
-inline uint64_t ck_step(uint64_t h, uint64_t w) {
-  h = (h ^ w) * ck_mul;
-  return h ^ (h >> 29);
-}
-
-inline uint64_t ck_final(uint64_t h) {
-  h ^= h >> 32;
-  h *= ck_fin1;
-  h ^= h >> 29;
-  h *= ck_fin2;
-  return h ^ (h >> 32);
-}
-
-}  // namespace
-
-uint64_t checksum64(const void* data, size_t bytes, uint64_t seed) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  uint64_t a = seed ^ ck_init[0], b = seed ^ ck_init[1], c = seed ^ ck_init[2],
-           d = seed ^ ck_init[3];
-  size_t n = bytes;
-  for (; n >= 32; n -= 32, p += 32) {
-    a = ck_step(a, load_le64(p));
-    b = ck_step(b, load_le64(p + 8));
-    c = ck_step(c, load_le64(p + 16));
-    d = ck_step(d, load_le64(p + 24));
-  }
-  for (; n >= 8; n -= 8, p += 8) a = ck_step(a, load_le64(p));
-  if (n > 0) {
-    uint64_t w = 0;
-    for (size_t i = 0; i < n; ++i) w |= static_cast<uint64_t>(p[i]) << (8 * i);
-    a = ck_step(a, w);
-  }
-  uint64_t h = ck_step(ck_init[3], static_cast<uint64_t>(bytes));
-  h = ck_step(h, a);
-  h = ck_step(h, b);
-  h = ck_step(h, c);
-  h = ck_step(h, d);
-  return ck_final(h);
+std::string to_hex(const checksum128& c) {
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64 "%016" PRIx64, c.high, c.low);
+  return buf;
 }
 
 // ---- enums --------------------------------------------------------------------------------
@@ -429,12 +395,6 @@ std::shared_ptr<float> aligned_floats(uint64_t count) {
   return std::shared_ptr<float>(static_cast<float*>(p), [](float* f) { std::free(f); });
 }
 
-std::string hex(uint64_t x) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(x));
-  return buf;
-}
-
 }  // namespace
 
 caf::expected<package> package::open(const std::string& dir) {
@@ -503,13 +463,13 @@ caf::expected<row_block> package::read_rows(const std::string& tensor, uint64_t 
     }
     char* buf = inside ? dst + (b0 - begin) * row_bytes : reinterpret_cast<char*>(scratch.get());
     if (auto err = pread_full(g.fd, buf, nbytes, b0 * row_bytes, path)) return err;
-    uint64_t sum = checksum64(buf, nbytes);
+    const checksum128 sum = xxh3_128(buf, nbytes);
     if (sum != t->block_checksums[b])
       return make_error(errc::corrupt_package,
                         "tensor '" + tensor + "' (" + path + ") block " + std::to_string(b) +
                             " (rows " + std::to_string(b0) + ".." + std::to_string(b1) +
-                            ") checksum mismatch: manifest " + hex(t->block_checksums[b]) +
-                            ", data " + hex(sum));
+                            ") checksum mismatch: manifest " + to_hex(t->block_checksums[b]) +
+                            ", data " + to_hex(sum));
     if (!inside) {
       uint64_t lo = std::max(b0, begin), hi = std::min(b1, end);
       std::memcpy(dst + (lo - begin) * row_bytes, buf + (lo - b0) * row_bytes,
@@ -529,10 +489,10 @@ caf::expected<std::vector<std::string>> package::read_lines(const std::string& k
   auto text =
       read_whole(path, std::numeric_limits<int64_t>::max(), "text file [files." + key + "]");
   if (!text) return text.error();
-  uint64_t sum = checksum64(text->data(), text->size());
+  const checksum128 sum = xxh3_128(text->data(), text->size());
   if (sum != f->checksum)
     return make_error(errc::corrupt_package, "text file " + path + " checksum mismatch: manifest " +
-                                                 hex(f->checksum) + ", data " + hex(sum));
+                                                 to_hex(f->checksum) + ", data " + to_hex(sum));
   std::vector<std::string> lines;
   size_t start = 0;
   while (start < text->size()) {
@@ -546,6 +506,56 @@ caf::expected<std::vector<std::string>> package::read_lines(const std::string& k
                       "text file " + path + " has " + std::to_string(lines.size()) +
                           " lines, manifest " + "says " + std::to_string(f->lines));
   return lines;
+}
+
+// ---- content identity ---------------------------------------------------------------------
+
+caf::expected<std::string> rows_digest(const manifest& m, const std::string& tensor,
+                                       uint64_t row_begin, uint64_t row_end) {
+  const tensor_info* t = m.find_tensor(tensor);
+  if (!t)
+    return make_error(errc::invalid_argument,
+                      "rows_digest: manifest of '" + m.name + "' has no tensor '" + tensor + "'");
+  if (row_begin > row_end || row_end > t->rows)
+    return make_error(errc::invalid_argument, "rows_digest: rows [" + std::to_string(row_begin) +
+                                                  ", " + std::to_string(row_end) +
+                                                  ") are outside tensor '" + tensor + "' with " +
+                                                  std::to_string(t->rows) + " rows");
+  if (t->block_rows == 0)
+    return make_error(errc::invalid_argument,
+                      "rows_digest: tensor '" + tensor + "' has block_rows = 0");
+  // Every field goes in with a fixed width (strings length-prefixed), little-endian, so no two
+  // different inputs share an encoding.
+  std::string in;
+  auto put_u64 = [&in](uint64_t x) {
+    for (int i = 0; i < 8; ++i) in.push_back(static_cast<char>((x >> (8 * i)) & 0xff));
+  };
+  auto put_str = [&](std::string_view s) {
+    put_u64(s.size());
+    in.append(s);
+  };
+  put_str("tessera.rows_digest.1");
+  put_str(manifest::checksum_algorithm);
+  put_u64(t->rows);
+  put_u64(t->cols);
+  put_u64(t->block_rows);
+  put_u64(row_begin);
+  put_u64(row_end);
+  if (row_begin < row_end) {
+    const uint64_t first = row_begin / t->block_rows, last = (row_end - 1) / t->block_rows;
+    if (last >= t->block_checksums.size())
+      return make_error(errc::invalid_argument, "rows_digest: tensor '" + tensor + "' lists " +
+                                                    std::to_string(t->block_checksums.size()) +
+                                                    " block checksums, too few for its rows");
+    put_u64(last - first + 1);
+    for (uint64_t b = first; b <= last; ++b) {
+      put_u64(t->block_checksums[b].high);
+      put_u64(t->block_checksums[b].low);
+    }
+  } else {
+    put_u64(0);
+  }
+  return to_hex(xxh3_128(in.data(), in.size()));
 }
 
 }  // namespace tessera

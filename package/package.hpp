@@ -3,8 +3,9 @@
 // float32 tensor files, and newline-separated text files (vocabulary, labels).
 //
 // Integrity: each tensor is cut into checksum blocks of `block_rows` rows; the manifest lists
-// one checksum per block, so a replica that reads rows [begin, end) verifies exactly the
-// blocks it touches and never reads a table it does not own. Text files carry one checksum.
+// one XXH3-128 checksum per block, so a replica that reads rows [begin, end) verifies exactly
+// the blocks it touches and never reads a table it does not own. Text files carry one checksum.
+// The same checksums name content: rows_digest() identifies rows by them.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -28,20 +29,37 @@ const char* to_string(pooling_kind k);
 const char* to_string(activation_kind k);
 const char* to_string(output_kind k);
 
+// An XXH3-128 checksum: xxhash's XXH3_128bits with seed 0 (libxxhash), the value `xxh128sum`
+// prints for the same bytes.
+struct checksum128 {
+  uint64_t high = 0;
+  uint64_t low = 0;
+  friend bool operator==(const checksum128& a, const checksum128& b) {
+    return a.high == b.high && a.low == b.low;
+  }
+  friend bool operator!=(const checksum128& a, const checksum128& b) { return !(a == b); }
+};
+
+// XXH3-128 of `bytes` bytes at `data`. Deterministic across platforms.
+checksum128 xxh3_128(const void* data, size_t bytes);
+
+// 32 lowercase hex digits, high half first (xxhash's canonical form, as in the manifest).
+std::string to_hex(const checksum128& c);
+
 struct tensor_info {
   std::string name;  // unique in the package, e.g. "embedder.input", "classifier.l0.weight"
   std::string file;  // path relative to the package directory
   uint64_t rows = 0;
   uint64_t cols = 0;
-  uint64_t block_rows = 0;                // rows per checksum block (the last may be shorter)
-  std::vector<uint64_t> block_checksums;  // checksum64 of each block's bytes
+  uint64_t block_rows = 0;                   // rows per checksum block (the last may be shorter)
+  std::vector<checksum128> block_checksums;  // XXH3-128 of each block's bytes
   uint64_t bytes() const { return rows * cols * sizeof(float); }
 };
 
 struct text_file_info {
   std::string file;  // path relative to the package directory
   uint64_t lines = 0;
-  uint64_t checksum = 0;  // checksum64 of the whole file
+  checksum128 checksum;  // XXH3-128 of the whole file
 };
 
 struct featurizer_spec {
@@ -83,7 +101,11 @@ struct classifier_spec {
 };
 
 struct manifest {
-  static constexpr uint32_t current_format = 1;
+  // Format 2: XXH3-128 checksums. Format 1 (the hand-written checksum64) is refused with a
+  // message that says to re-import or re-generate the package.
+  static constexpr uint32_t current_format = 2;
+  // The manifest's top-level `checksum` key; the only algorithm this build reads and writes.
+  static constexpr const char* checksum_algorithm = "xxh3-128";
   uint32_t format = current_format;
   std::string name;  // default model name
   std::optional<embedder_spec> embedder;
@@ -94,9 +116,6 @@ struct manifest {
   const tensor_info* find_tensor(const std::string& name) const;
   const text_file_info* find_file(const std::string& key) const;
 };
-
-// A 64-bit checksum, 8 bytes at a time. Deterministic across platforms (little-endian).
-uint64_t checksum64(const void* data, size_t bytes, uint64_t seed = 0);
 
 // Rows per checksum block that package_writer chooses for a tensor of `cols` columns: about
 // 1 MiB per block, at least one row.
@@ -115,6 +134,25 @@ caf::error validate_manifest(const manifest& m, const std::string& dir);
 
 // Renders `m` as the manifest.toml text parse_manifest reads back (see docs/PACKAGE.md).
 std::string to_toml(const manifest& m);
+
+// Content identity of rows [row_begin, row_end) of `tensor`, from the manifest alone (reads no
+// data): 32 lowercase hex digits, an XXH3-128 over the checksum algorithm's name, the tensor's
+// rows, cols and block_rows, row_begin and row_end, and the checksum of every block that
+// overlaps the range, in order. The tensor's name is not part of it: equal rows are equal
+// content whatever they are called.
+//
+// Contract: when package::read_rows(tensor, row_begin, row_end) succeeds on a package whose
+// meta() gives digest D, the returned rows are exactly the bytes D names (read_rows verifies
+// every block it touches against those same checksums). So two replicas with the same digest
+// hold the same bytes, and a package rewritten on disk (new data, manifest with new checksums)
+// yields a different digest for any range whose blocks changed. Compute it from the manifest
+// the rows are read with (package::meta()), not from a copy read earlier. A block only partly
+// inside the range counts whole: a change to its rows outside the range changes the digest too;
+// a change confined to blocks outside the range does not. An empty range (row_begin ==
+// row_end) names no blocks; its digest still depends on the shape and row_begin.
+// Errors: invalid_argument (unknown tensor, row_begin > row_end or row_end > rows).
+caf::expected<std::string> rows_digest(const manifest& m, const std::string& tensor,
+                                       uint64_t row_begin, uint64_t row_end);
 
 // Rows of one tensor held in memory, 64-byte aligned.
 struct row_block {

@@ -6,7 +6,11 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <regex>
+#include <set>
 #include <vector>
+
+#include <xxhash.h>
 
 #include "testing/package_builder.hpp"
 
@@ -26,7 +30,8 @@ float cell(uint64_t r, uint64_t c) {
 }
 
 // Writes "t" in chunks of 7 rows (never aligned to blocks) plus a vocab/labels-free manifest.
-void write_big(const std::string& dir) {
+// With `changed_row` < big_rows, that row's first cell is negated (other data, same shape).
+void write_big(const std::string& dir, uint64_t changed_row = big_rows) {
   auto w = package_writer::create(dir);
   REQUIRE(w);
   REQUIRE_FALSE(w->begin_tensor("t", big_rows, big_cols));
@@ -35,7 +40,8 @@ void write_big(const std::string& dir) {
     uint64_t n = std::min<uint64_t>(7, big_rows - r0);
     chunk.clear();
     for (uint64_t r = r0; r < r0 + n; ++r)
-      for (uint64_t c = 0; c < big_cols; ++c) chunk.push_back(cell(r, c));
+      for (uint64_t c = 0; c < big_cols; ++c)
+        chunk.push_back(r == changed_row && c == 0 ? -cell(r, c) - 1 : cell(r, c));
     REQUIRE_FALSE(w->append_rows(chunk.data(), n));
   }
   REQUIRE_FALSE(w->end_tensor());
@@ -65,43 +71,67 @@ void flip_byte(const std::string& path, uint64_t offset) {
 
 }  // namespace
 
-TEST_CASE("checksum64 is deterministic and sees every single-bit change at any length") {
+TEST_CASE("xxh3_128 is libxxhash's XXH3-128 and prints in its canonical form") {
+  // xxhash's published vector for XXH128 of the empty input, seed 0 (what `xxh128sum` prints).
+  CHECK(to_hex(xxh3_128("", 0)) == "99aa06d3014798d86001c324468d497f");
+  // xxh3_128 may take the library's runtime-dispatched AVX2/AVX-512 path; the portable entry
+  // point must agree at every input size class (short, mid, one and several 1 KiB stripes).
+  std::vector<unsigned char> buf(5000);
+  std::mt19937_64 rng(7);
+  for (auto& b : buf) b = static_cast<unsigned char>(rng());
+  for (size_t len : {size_t{1}, size_t{16}, size_t{129}, size_t{240}, size_t{241}, size_t{1024},
+                     size_t{1025}, size_t{4099}, buf.size()}) {
+    INFO("length " << len);
+    const checksum128 c = xxh3_128(buf.data(), len);
+    XXH128_canonical_t canon;
+    XXH128_canonicalFromHash(&canon, XXH3_128bits(buf.data(), len));
+    std::string hex;
+    for (unsigned char d : canon.digest) {
+      const char* digits = "0123456789abcdef";
+      hex += digits[d >> 4];
+      hex += digits[d & 15];
+    }
+    CHECK(to_hex(c) == hex);
+    CHECK(to_hex(c).size() == 32);
+  }
+}
+
+TEST_CASE("xxh3_128 is deterministic and sees every single-bit change at short lengths") {
   std::mt19937_64 rng(7);
   for (size_t len = 0; len < 80; ++len) {
     std::vector<unsigned char> buf(len);
     for (auto& b : buf) b = static_cast<unsigned char>(rng());
-    const uint64_t h = checksum64(buf.data(), len);
-    REQUIRE(checksum64(buf.data(), len) == h);
-    REQUIRE(checksum64(buf.data(), len, 1) != h);
+    const checksum128 h = xxh3_128(buf.data(), len);
+    REQUIRE(xxh3_128(buf.data(), len) == h);
     for (size_t i = 0; i < len; ++i)
       for (int bit = 0; bit < 8; ++bit) {
         buf[i] ^= static_cast<unsigned char>(1u << bit);
-        REQUIRE(checksum64(buf.data(), len) != h);
+        REQUIRE(xxh3_128(buf.data(), len) != h);
         buf[i] ^= static_cast<unsigned char>(1u << bit);
       }
   }
   // Zero tails of different length differ.
   const char zeros[16] = {};
-  REQUIRE(checksum64(zeros, 3) != checksum64(zeros, 4));
-  REQUIRE(checksum64(zeros, 8) != checksum64(zeros, 16));
+  REQUIRE(xxh3_128(zeros, 3) != xxh3_128(zeros, 4));
+  REQUIRE(xxh3_128(zeros, 8) != xxh3_128(zeros, 16));
 }
 
-// Speed is a benchmark's business (docs/PACKAGE.md quotes one); this checks what the block
-// checksums rely on at block sizes: a one-bit change anywhere in a large buffer is seen.
-TEST_CASE("checksum64 sees a one-bit change anywhere in a 64 MiB buffer") {
+// Speed is a benchmark's business (bench/checksum_bench.cpp, docs/PACKAGE.md quotes it); this
+// checks what the block checksums rely on at block sizes: a one-bit change anywhere is seen.
+TEST_CASE("xxh3_128 sees a one-bit change anywhere in a 64 MiB buffer") {
   std::vector<uint64_t> words(8 << 20, 0x0123456789abcdefULL);  // 64 MiB
   auto* bytes = reinterpret_cast<unsigned char*>(words.data());
   const size_t len = words.size() * 8;
-  const uint64_t h = checksum64(bytes, len);
+  const checksum128 h = xxh3_128(bytes, len);
   const size_t at[] = {0, 7, 8, 31, 32, 33, len / 2, len / 2 + 17, len - 33, len - 9, len - 1};
   for (size_t i : at) {
     INFO("byte " << i);
     bytes[i] ^= 0x10;
-    CHECK(checksum64(bytes, len) != h);
+    CHECK(xxh3_128(bytes, len) != h);
     bytes[i] ^= 0x10;
   }
-  CHECK(checksum64(bytes, len) == h);
-  CHECK(checksum64(bytes, len - 1) != h);  // and a one-byte shorter buffer
+  CHECK(xxh3_128(bytes, len) == h);
+  CHECK(xxh3_128(bytes, len - 1) != h);  // and a one-byte shorter buffer
 }
 
 TEST_CASE("rows written in unaligned chunks read back exactly for any range") {
@@ -248,8 +278,10 @@ TEST_CASE("manifest errors are corrupt_package and name the key or the mismatch"
     REQUIRE(code_of(pkg.error()) == errc::corrupt_package);
     return message_of(pkg.error());
   };
-  CHECK_THAT(with("format = 1", "format = 2"), Catch::Contains("format = 2"));
-  CHECK_THAT(with("format = 1", ""), Catch::Contains("'format'"));
+  CHECK_THAT(with("format = 2", "format = 3"), Catch::Contains("format = 3"));
+  CHECK_THAT(with("format = 2", ""), Catch::Contains("'format'"));
+  CHECK_THAT(with("checksum = 'xxh3-128'", "checksum = 'sha256'"), Catch::Contains("sha256"));
+  CHECK_THAT(with("checksum = 'xxh3-128'", ""), Catch::Contains("'checksum'"));
   CHECK_THAT(with("\nrows = 5", "\nrows = -5"), Catch::Contains("'rows'"));
   CHECK_THAT(with("\nrows = 5", "\nrowz = 5"), Catch::Contains("'rows'"));
   CHECK_THAT(with("\nrows = 5", "\nrows = 9223372036854775807"), Catch::Contains("overflows"));
@@ -265,6 +297,31 @@ TEST_CASE("manifest errors are corrupt_package and name the key or the mismatch"
   CHECK_THAT(with("labels = 'labels'", "labels = 'nolabels'"), Catch::Contains("nolabels"));
   spit(path, good);
   REQUIRE(package::open(tmp.path));
+}
+
+TEST_CASE("a format-1 package (checksum64) is refused, saying how to write it again") {
+  temp_dir tmp;
+  REQUIRE_FALSE(write_tiny_package(tmp.path));
+  const std::string path = tmp.sub("manifest.toml");
+  // What an older tessera wrote: format = 1, no checksum key, 16-digit checksum64 values.
+  std::string old = slurp(path);
+  old = std::regex_replace(old, std::regex("format = 2"), "format = 1");
+  old = std::regex_replace(old, std::regex("checksum = 'xxh3-128'\n"), "");
+  old = std::regex_replace(old, std::regex("'([0-9a-f]{16})[0-9a-f]{16}'"), "'$1'");
+  REQUIRE(old.find("xxh3-128") == std::string::npos);
+  spit(path, old);
+  auto e = package::open(tmp.path);
+  REQUIRE_FALSE(e);
+  REQUIRE(code_of(e.error()) == errc::corrupt_package);
+  const std::string msg = message_of(e.error());
+  INFO(msg);
+  CHECK_THAT(msg, Catch::Contains(path));
+  CHECK_THAT(msg, Catch::Contains("format = 1"));
+  CHECK_THAT(msg, Catch::Contains("older tessera"));
+  CHECK_THAT(msg, Catch::Contains("checksum64"));
+  CHECK_THAT(msg, Catch::Contains("xxh3-128"));
+  CHECK_THAT(msg, Catch::Contains("tessera import fasttext"));
+  CHECK_THAT(msg, Catch::Contains("tessera gen-model"));
 }
 
 TEST_CASE("layer shapes that do not chain and duplicate tensors are refused at open") {
@@ -328,6 +385,122 @@ TEST_CASE("the manifest survives a TOML round trip unchanged") {
           m.find_tensor("embedder.input")->block_checksums);
   REQUIRE(again->embedder->featurizer.buckets == 2);
   REQUIRE(again->classifier->layers.at(0).bias == "classifier.l0.bias");
+}
+
+TEST_CASE("rows_digest: the same content gives the same digest, wherever it lies") {
+  temp_dir tmp;
+  write_big(tmp.sub("a"));
+  write_big(tmp.sub("b"));
+  auto a = package::open(tmp.sub("a")), b = package::open(tmp.sub("b"));
+  REQUIRE(a);
+  REQUIRE(b);
+  for (auto [lo, hi] : {std::pair<uint64_t, uint64_t>{0, big_rows}, {10, 20}, {872, 874}, {5, 5}}) {
+    auto da = rows_digest(a->meta(), "t", lo, hi), db = rows_digest(b->meta(), "t", lo, hi);
+    REQUIRE(da);
+    REQUIRE(db);
+    CHECK(*da == *db);
+    CHECK(*da == *rows_digest(a->meta(), "t", lo, hi));  // deterministic
+    CHECK(std::regex_match(*da, std::regex("[0-9a-f]{32}")));
+  }
+}
+
+TEST_CASE("rows_digest: another row range gives another digest") {
+  temp_dir tmp;
+  write_big(tmp.path);
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  const manifest& m = pkg->meta();
+  // Blocks are rows [0, 873), [873, 1746), [1746, 2619), [2619, 3000).
+  const std::pair<uint64_t, uint64_t> ranges[] = {{0, big_rows}, {0, 873}, {873, 1746},
+                                                  {10, 20},      {10, 21}, {11, 20},
+                                                  {0, 0},        {1, 1},   {2619, 3000}};
+  std::set<std::string> seen;
+  for (auto [lo, hi] : ranges) {
+    auto d = rows_digest(m, "t", lo, hi);
+    REQUIRE(d);
+    CHECK(seen.insert(*d).second);  // same blocks, other rows: still a different digest
+  }
+  CHECK(code_of(rows_digest(m, "nope", 0, 1).error()) == errc::invalid_argument);
+  CHECK(code_of(rows_digest(m, "t", 20, 10).error()) == errc::invalid_argument);
+  CHECK(code_of(rows_digest(m, "t", 0, big_rows + 1).error()) == errc::invalid_argument);
+}
+
+TEST_CASE("rows_digest: a rewritten tensor changes the digest of exactly the ranges it touches") {
+  temp_dir tmp;
+  write_big(tmp.path);
+  auto before = package::open(tmp.path);
+  REQUIRE(before);
+  const manifest old = before->meta();
+  // The package is written again with row 2000 (block 2, rows 1746..2619) changed.
+  std::filesystem::remove_all(tmp.path);
+  write_big(tmp.path, 2000);
+  auto after = package::open(tmp.path);
+  REQUIRE(after);
+  const manifest& now = after->meta();
+  auto same = [&](uint64_t lo, uint64_t hi) {
+    return *rows_digest(old, "t", lo, hi) == *rows_digest(now, "t", lo, hi);
+  };
+  CHECK_FALSE(same(0, big_rows));
+  CHECK_FALSE(same(1999, 2001));  // the changed row
+  CHECK_FALSE(same(1800, 1900));  // inside block 2, not the changed row: blocks count whole
+  CHECK_FALSE(same(1700, 1800));  // straddles blocks 1 and 2
+  CHECK(same(0, 873));            // block 0 only
+  CHECK(same(900, 1746));         // inside block 1, which did not change
+  CHECK(same(2619, 3000));        // block 3, after the change
+  // And what the digest names is what read_rows returns: the new rows verify against `now`.
+  auto rows = after->read_rows("t", 1999, 2001);
+  REQUIRE(rows);
+  CHECK(rows->row(1)[0] == -cell(2000, 0) - 1);
+}
+
+TEST_CASE("rows_digest: a manifest rewritten with other checksums gives another digest") {
+  temp_dir tmp;
+  write_big(tmp.path);
+  const manifest old = package::open(tmp.path)->meta();
+  rewrite_manifest(tmp.path, [](manifest& m) { m.tensors[0].block_checksums[1].low ^= 1; });
+  auto pkg = package::open(tmp.path);  // open reads no data: it accepts the new checksums
+  REQUIRE(pkg);
+  CHECK(*rows_digest(old, "t", 900, 1000) != *rows_digest(pkg->meta(), "t", 900, 1000));
+  CHECK(*rows_digest(old, "t", 0, 873) == *rows_digest(pkg->meta(), "t", 0, 873));
+  // The changed manifest no longer matches the data, and read_rows says so.
+  CHECK(code_of(pkg->read_rows("t", 900, 1000).error()) == errc::corrupt_package);
+}
+
+TEST_CASE("rows_digest: content, not names; shape and block size are part of it") {
+  temp_dir tmp;
+  auto w = package_writer::create(tmp.path);
+  REQUIRE(w);
+  std::vector<float> data(6 * 4);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<float>(i);
+  REQUIRE_FALSE(w->write_tensor("x", 6, 4, data.data()));
+  REQUIRE_FALSE(w->write_tensor("y", 6, 4, data.data()));   // same bytes, other name
+  REQUIRE_FALSE(w->write_tensor("z", 4, 6, data.data()));   // same bytes, other shape
+  REQUIRE_FALSE(w->write_tensor("v", 24, 1, data.data()));  // same bytes, other shape
+  manifest m;
+  m.name = "names";
+  REQUIRE_FALSE(w->finish(m));
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  const manifest& meta = pkg->meta();
+  CHECK(*rows_digest(meta, "x", 0, 6) == *rows_digest(meta, "y", 0, 6));
+  CHECK(*rows_digest(meta, "x", 0, 4) != *rows_digest(meta, "z", 0, 4));
+  CHECK(*rows_digest(meta, "x", 0, 6) != *rows_digest(meta, "v", 0, 6));
+  manifest other = meta;  // the same checksum list under another block size names other rows
+  other.tensors[0].block_rows = 7;  // still one block
+  CHECK(*rows_digest(meta, "x", 0, 6) != *rows_digest(other, "x", 0, 6));
+}
+
+// Digests may be persisted (coordinator state) and compared across builds: the encoding is
+// pinned. A change here is a change of every replica's identity, and needs a new digest tag.
+TEST_CASE("rows_digest of the tiny package is pinned") {
+  temp_dir tmp;
+  REQUIRE_FALSE(write_tiny_package(tmp.path));
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  CHECK(to_hex(pkg->meta().find_tensor("embedder.input")->block_checksums.at(0)) ==
+        "519eebbfcdc48562fd28469fb7b2d93a");
+  CHECK(*rows_digest(pkg->meta(), "embedder.input", 0, 5) == "1c58e62fe70906c6df95355b2a8b7551");
+  CHECK(*rows_digest(pkg->meta(), "embedder.input", 1, 3) == "05708ba15ad3b53d657160bbc20d0b56");
 }
 
 TEST_CASE("the writer refuses wrong row counts, reuse of names and a second package") {

@@ -73,7 +73,7 @@ struct package_writer::impl {
 
   // Checksums and writes one block's bytes.
   caf::error put_block(const char* p, uint64_t n) {
-    cur.block_checksums.push_back(checksum64(p, n));
+    cur.block_checksums.push_back(xxh3_128(p, n));
     return write_full(fd, p, n, path);
   }
 
@@ -220,7 +220,7 @@ caf::error package_writer::write_lines(const std::string& key, const std::string
   text_file_info info;
   info.file = file;
   info.lines = lines.size();
-  info.checksum = checksum64(content.data(), content.size());
+  info.checksum = xxh3_128(content.data(), content.size());
   s.files.emplace_back(key, std::move(info));
   return {};
 }

@@ -13,7 +13,9 @@
 #
 # Output in OUT_DIR: corpus.txt, train.txt, test.txt, sections.bin (+ .vec), test_result.txt
 # and package/ (the tessera package, imported with `tessera import fasttext`).
-# Idempotent: nothing is done when OUT_DIR/package/manifest.toml is newer than this script.
+# Idempotent: nothing is done when OUT_DIR/package/manifest.toml is newer than this script and
+# names the checksum this build writes (checksum = "xxh3-128"); a package an older tessera wrote
+# (format 1, checksum64) is imported again from OUT_DIR/sections.bin without retraining.
 # Needs only bash, awk, sed, coreutils, apt-cache and Debian's `fasttext`.
 set -euo pipefail
 
@@ -30,9 +32,33 @@ die() {
   exit 1
 }
 
+# Imports OUT/sections.bin into OUT/package (the importer refuses to overwrite one).
+import_package() {
+  rm -rf "${OUT:?}/package"
+  "$TESSERA" import fasttext "$OUT/sections.bin" "$OUT/package" --name sections >"$OUT/import.log" 2>&1 || {
+    cat "$OUT/import.log" >&2
+    die "tessera import fasttext failed"
+  }
+  say "package written to $OUT/package"
+}
+
+# True when the manifest names the checksum algorithm this build reads (format 2 and later).
+current_checksum() {
+  grep -Eq "^checksum = [\"']xxh3-128[\"'][[:space:]]*$" "$1"
+}
+
 if [[ -f "$OUT/package/manifest.toml" && "$OUT/package/manifest.toml" -nt "$SCRIPT" ]]; then
-  say "$OUT/package is up to date (delete it to rebuild)"
-  exit 0
+  if current_checksum "$OUT/package/manifest.toml"; then
+    say "$OUT/package is up to date (delete it to rebuild)"
+    exit 0
+  fi
+  if [[ -f "$OUT/sections.bin" ]]; then
+    [[ -x "$TESSERA" ]] || die "$TESSERA not built (run: bash scripts/setup.sh)"
+    say "$OUT/package was written by an older tessera (no checksum = \"xxh3-128\"): importing again"
+    import_package
+    exit 0
+  fi
+  say "$OUT/package was written by an older tessera and $OUT/sections.bin is gone: rebuilding"
 fi
 
 command -v fasttext >/dev/null || die "fasttext not found (apt-get install fasttext; scripts/setup.sh does it)"
@@ -108,10 +134,5 @@ fasttext test "$OUT/sections.bin" "$OUT/test.txt" 1 >"$OUT/test_result.txt"
 p1=$(awk '$1 == "P@1" { print $2 }' "$OUT/test_result.txt")
 say "trained in ${secs}s; held-out P@1 = $p1 ($(wc -l <"$OUT/test.txt") texts, $OUT/test_result.txt)"
 
-# 5. Import into a tessera package (the importer refuses to overwrite one).
-rm -rf "${OUT:?}/package"
-"$TESSERA" import fasttext "$OUT/sections.bin" "$OUT/package" --name sections >"$OUT/import.log" 2>&1 || {
-  cat "$OUT/import.log" >&2
-  die "tessera import fasttext failed"
-}
-say "package written to $OUT/package"
+# 5. Import into a tessera package.
+import_package
