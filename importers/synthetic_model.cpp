@@ -115,6 +115,7 @@ caf::error check_spec(const synthetic_spec& s) {
     return bad("vocab + buckets must be in [1, 2^64)");
   if (s.dim == 0) return bad("dim is 0");
   if (s.labels == 0) return bad("labels is 0");
+  if (s.output == output_kind::hs && s.labels < 2) return bad("hs needs at least 2 labels");
   if (s.word_ngrams == 0) return bad("word_ngrams is 0");
   for (uint32_t h : s.hidden)
     if (h == 0) return bad("a hidden layer has 0 units");
@@ -157,7 +158,9 @@ caf::error write_synthetic_package(const std::string& dir, const synthetic_spec&
     layers.emplace_back(h, in);
     in = h;
   }
-  layers.emplace_back(spec.labels, in);
+  // hs reads one output row per inner node of its label tree: labels - 1 (fastText's .bin has
+  // a row per label, the importer drops the unused last one; the loader requires labels - 1).
+  layers.emplace_back(spec.output == output_kind::hs ? spec.labels - 1 : spec.labels, in);
   uint64_t total = rows * spec.dim * sizeof(float);
   for (auto [o, i] : layers) total += (o * i + o) * sizeof(float);
 

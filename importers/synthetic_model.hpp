@@ -39,7 +39,8 @@ std::string synthetic_word(uint64_t seed, uint64_t index);
 //   files "vocab" (vocab.txt), "labels" (labels.txt), and for hs "label_counts";
 //   tensor "embedder.input": (vocab + buckets) x dim, U(-1, 1);
 //   tensors "classifier.l<i>.weight" (out x in) and "classifier.l<i>.bias" (out x 1) for each
-//   hidden layer (relu, He-uniform weights) and the output layer (no activation, weights
+//   hidden layer (relu, He-uniform weights) and the output layer (labels rows, for hs
+//   labels - 1: one per inner node of the label tree; no activation, weights
 //   U(-1, 1) * sqrt(3 / in) * 10 so that softmax outputs are far from uniform); biases
 //   U(-0.1, 0.1).
 // `progress` gets (bytes written, total tensor bytes). Errors: invalid_argument (bad spec),

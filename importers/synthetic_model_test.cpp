@@ -137,6 +137,9 @@ TEST_CASE("ova and hs specs write their output rule, hs with label counts") {
   REQUIRE(pkg);
   REQUIRE(pkg->meta().classifier->output == output_kind::hs);
   REQUIRE(pkg->read_lines("label_counts")->size() == 5);
+  // One output row per inner node of the label tree, as the cluster's loader requires.
+  REQUIRE(pkg->meta().find_tensor("classifier.l1.weight")->rows == 4);
+  REQUIRE(pkg->meta().find_tensor("classifier.l1.bias")->rows == 4);
   s.output = output_kind::ova;
   s.pooling = pooling_kind::sum;
   REQUIRE_FALSE(write_synthetic_package(tmp.sub("ova"), s));
@@ -152,6 +155,10 @@ TEST_CASE("a bad spec is invalid_argument and an existing package is already_exi
   REQUIRE(code_of(write_synthetic_package(tmp.sub("x"), s)) == errc::invalid_argument);
   s = small_spec(5);
   s.hidden = {4, 0};
+  REQUIRE(code_of(write_synthetic_package(tmp.sub("x"), s)) == errc::invalid_argument);
+  s = small_spec(5);
+  s.output = output_kind::hs;
+  s.labels = 1;
   REQUIRE(code_of(write_synthetic_package(tmp.sub("x"), s)) == errc::invalid_argument);
   REQUIRE_FALSE(write_synthetic_package(tmp.sub("y"), small_spec(5)));
   REQUIRE(code_of(write_synthetic_package(tmp.sub("y"), small_spec(5))) == errc::already_exists);
