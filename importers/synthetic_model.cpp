@@ -36,14 +36,15 @@ prng row_stream(uint64_t seed, uint64_t tag, uint64_t row) {
   return g;
 }
 
-void fill_row(float* out, uint64_t cols, prng g, float scale) {
+// U(-1, 1) * scale + offset per value (offset 0 leaves the values bit-identical to scale only).
+void fill_row(float* out, uint64_t cols, prng g, float scale, float offset) {
   uint64_t c = 0;
   for (; c + 2 <= cols; c += 2) {
     uint64_t x = g.next();
-    out[c] = unit(static_cast<uint32_t>(x)) * scale;
-    out[c + 1] = unit(static_cast<uint32_t>(x >> 32)) * scale;
+    out[c] = unit(static_cast<uint32_t>(x)) * scale + offset;
+    out[c + 1] = unit(static_cast<uint32_t>(x >> 32)) * scale + offset;
   }
-  if (c < cols) out[c] = unit(static_cast<uint32_t>(g.next())) * scale;
+  if (c < cols) out[c] = unit(static_cast<uint32_t>(g.next())) * scale + offset;
 }
 
 constexpr char consonants[] = "bdfgklmnprstvz";
@@ -78,7 +79,8 @@ class tensor_streamer {
   tensor_streamer(package_writer& w, uint64_t seed, uint64_t total, const progress_fn& progress)
       : w_(w), seed_(seed), total_(total), progress_(progress) {}
 
-  caf::error write(const std::string& name, uint64_t rows, uint64_t cols, float scale) {
+  caf::error write(const std::string& name, uint64_t rows, uint64_t cols, float scale,
+                   float offset = 0.0f) {
     if (auto err = w_.begin_tensor(name, rows, cols)) return err;
     const uint64_t tag = name_tag(name);
     const uint64_t chunk = std::min(default_block_rows(cols), rows);
@@ -86,7 +88,7 @@ class tensor_streamer {
     for (uint64_t r0 = 0; r0 < rows; r0 += chunk) {
       uint64_t n = std::min(chunk, rows - r0);
       for (uint64_t r = 0; r < n; ++r)
-        fill_row(buf_.data() + r * cols, cols, row_stream(seed_, tag, r0 + r), scale);
+        fill_row(buf_.data() + r * cols, cols, row_stream(seed_, tag, r0 + r), scale, offset);
       if (auto err = w_.append_rows(buf_.data(), n)) return err;
       done_ += n * cols * sizeof(float);
       if (progress_) progress_(done_, total_);
@@ -115,7 +117,10 @@ caf::error check_spec(const synthetic_spec& s) {
     return bad("vocab + buckets must be in [1, 2^64)");
   if (s.dim == 0) return bad("dim is 0");
   if (s.labels == 0) return bad("labels is 0");
+  if (s.output == output_kind::hs && s.labels < 2) return bad("hs needs at least 2 labels");
   if (s.word_ngrams == 0) return bad("word_ngrams is 0");
+  if (!std::isfinite(s.output_scale) || !std::isfinite(s.output_bias))
+    return bad("output_scale and output_bias must be finite");
   for (uint32_t h : s.hidden)
     if (h == 0) return bad("a hidden layer has 0 units");
   return {};
@@ -157,7 +162,9 @@ caf::error write_synthetic_package(const std::string& dir, const synthetic_spec&
     layers.emplace_back(h, in);
     in = h;
   }
-  layers.emplace_back(spec.labels, in);
+  // hs reads one output row per inner node of its label tree: labels - 1 (fastText's .bin has
+  // a row per label, the importer drops the unused last one; the loader requires labels - 1).
+  layers.emplace_back(spec.output == output_kind::hs ? spec.labels - 1 : spec.labels, in);
   uint64_t total = rows * spec.dim * sizeof(float);
   for (auto [o, i] : layers) total += (o * i + o) * sizeof(float);
 
@@ -185,9 +192,10 @@ caf::error write_synthetic_package(const std::string& dir, const synthetic_spec&
     const bool last = l + 1 == layers.size();
     const auto [out_n, in_n] = layers[l];
     std::string base = "classifier.l" + std::to_string(l);
-    float scale = last ? std::sqrt(3.0f / in_n) * 10.0f : std::sqrt(6.0f / in_n);
+    float scale = last ? std::sqrt(3.0f / in_n) * spec.output_scale : std::sqrt(6.0f / in_n);
     if (auto err = ts.write(base + ".weight", out_n, in_n, scale)) return err;
-    if (auto err = ts.write(base + ".bias", out_n, 1, 0.1f)) return err;
+    if (auto err = ts.write(base + ".bias", out_n, 1, 0.1f, last ? spec.output_bias : 0.0f))
+      return err;
     c.layers.push_back(
         {base + ".weight", base + ".bias", last ? activation_kind::none : activation_kind::relu});
   }

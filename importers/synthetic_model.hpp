@@ -28,6 +28,12 @@ struct synthetic_spec {
   // differ only here share a bit-identical embedder (the cluster then loads it once).
   uint64_t classifier_seed = 0;
   uint64_t classifier_version = 1;  // the classifier sub-model's version number
+  // The output layer: weights U(-1, 1) * sqrt(3 / in) * output_scale, biases output_bias +
+  // U(-0.1, 0.1). A larger scale makes the outputs more peaked (a 20,000-label softmax at the
+  // default is nearly flat: few labels reach 0.001); a negative bias keeps most of a large
+  // ova model's sigmoids near 0.
+  float output_scale = 10.0f;
+  float output_bias = 0.0f;
 };
 
 // Word `index` of the vocabulary for `seed`: syllables ("ka", "mo", ...) spelling the index in
@@ -39,9 +45,10 @@ std::string synthetic_word(uint64_t seed, uint64_t index);
 //   files "vocab" (vocab.txt), "labels" (labels.txt), and for hs "label_counts";
 //   tensor "embedder.input": (vocab + buckets) x dim, U(-1, 1);
 //   tensors "classifier.l<i>.weight" (out x in) and "classifier.l<i>.bias" (out x 1) for each
-//   hidden layer (relu, He-uniform weights) and the output layer (no activation, weights
-//   U(-1, 1) * sqrt(3 / in) * 10 so that softmax outputs are far from uniform); biases
-//   U(-0.1, 0.1).
+//   hidden layer (relu, He-uniform weights) and the output layer (labels rows, for hs
+//   labels - 1: one per inner node of the label tree; no activation, weights
+//   U(-1, 1) * sqrt(3 / in) * output_scale, by default 10, so that softmax outputs over a few
+//   labels are far from uniform); biases U(-0.1, 0.1), plus output_bias on the output layer.
 // `progress` gets (bytes written, total tensor bytes). Errors: invalid_argument (bad spec),
 // already_exists, io_error.
 caf::error write_synthetic_package(const std::string& dir, const synthetic_spec& spec,

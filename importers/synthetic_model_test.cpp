@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <limits>
 #include <set>
 
 #include "testing/package_builder.hpp"
@@ -136,12 +138,43 @@ TEST_CASE("ova and hs specs write their output rule, hs with label counts") {
   REQUIRE(pkg);
   REQUIRE(pkg->meta().classifier->output == output_kind::hs);
   REQUIRE(pkg->read_lines("label_counts")->size() == 5);
+  // One output row per inner node of the label tree, as the cluster's loader requires.
+  REQUIRE(pkg->meta().find_tensor("classifier.l1.weight")->rows == 4);
+  REQUIRE(pkg->meta().find_tensor("classifier.l1.bias")->rows == 4);
   s.output = output_kind::ova;
   s.pooling = pooling_kind::sum;
   REQUIRE_FALSE(write_synthetic_package(tmp.sub("ova"), s));
   pkg = package::open(tmp.sub("ova"));
   REQUIRE(pkg->meta().classifier->output == output_kind::ova);
   REQUIRE(pkg->meta().embedder->pooling == pooling_kind::sum);
+}
+
+TEST_CASE("output_scale and output_bias change only the output layer; the defaults are 10 and 0") {
+  temp_dir tmp;
+  synthetic_spec s = small_spec(6);
+  REQUIRE(s.output_scale == 10.0f);
+  REQUIRE(s.output_bias == 0.0f);
+  REQUIRE_FALSE(write_synthetic_package(tmp.sub("default"), s));
+  s.output_scale = 20.0f;
+  s.output_bias = -3.0f;
+  REQUIRE_FALSE(write_synthetic_package(tmp.sub("scaled"), s));
+  for (const char* f : {"embedder.input.f32", "classifier.l0.weight.f32", "classifier.l0.bias.f32"})
+    CHECK(slurp(tmp.sub("default/") + f) == slurp(tmp.sub("scaled/") + f));
+  auto a = package::open(tmp.sub("default")), b = package::open(tmp.sub("scaled"));
+  REQUIRE(a);
+  REQUIRE(b);
+  auto wa = a->read_rows("classifier.l1.weight", 0, 5),
+       wb = b->read_rows("classifier.l1.weight", 0, 5);
+  auto ba = a->read_rows("classifier.l1.bias", 0, 5), bb = b->read_rows("classifier.l1.bias", 0, 5);
+  REQUIRE(wa);
+  REQUIRE(wb);
+  REQUIRE(ba);
+  REQUIRE(bb);
+  for (uint64_t i = 0; i < 5 * 8; ++i) CHECK(wb->data.get()[i] == 2.0f * wa->data.get()[i]);
+  for (uint64_t i = 0; i < 5; ++i)
+    CHECK(std::abs(bb->data.get()[i] - (ba->data.get()[i] - 3.0f)) < 1e-6f);
+  s.output_scale = std::numeric_limits<float>::infinity();
+  REQUIRE(code_of(write_synthetic_package(tmp.sub("bad"), s)) == errc::invalid_argument);
 }
 
 TEST_CASE("a bad spec is invalid_argument and an existing package is already_exists") {
@@ -151,6 +184,10 @@ TEST_CASE("a bad spec is invalid_argument and an existing package is already_exi
   REQUIRE(code_of(write_synthetic_package(tmp.sub("x"), s)) == errc::invalid_argument);
   s = small_spec(5);
   s.hidden = {4, 0};
+  REQUIRE(code_of(write_synthetic_package(tmp.sub("x"), s)) == errc::invalid_argument);
+  s = small_spec(5);
+  s.output = output_kind::hs;
+  s.labels = 1;
   REQUIRE(code_of(write_synthetic_package(tmp.sub("x"), s)) == errc::invalid_argument);
   REQUIRE_FALSE(write_synthetic_package(tmp.sub("y"), small_spec(5)));
   REQUIRE(code_of(write_synthetic_package(tmp.sub("y"), small_spec(5))) == errc::already_exists);

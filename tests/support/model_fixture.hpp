@@ -48,6 +48,29 @@ void check_prediction(const reference_model& ref, const Eigen::VectorXf& pooled,
 void check_prediction(const reference_model& ref, const Eigen::VectorXf& pooled,
                       Prediction::Reader got, int k, float threshold);
 
+// The reference answer for one input, computed once and checked for any k and threshold (a
+// 20,000-label softmax costs a product and a sort per input; checks then cost their labels).
+struct expected_labels {
+  // Per label its probability p: the answer prints p + 1e-5 and keeps the label when
+  // p >= threshold (softmax and ova: reference_model::probabilities; hs: see hs_reference).
+  Eigen::VectorXf probs;
+  std::vector<uint32_t> order;  // every label, best first; equal p by lower index
+};
+expected_labels expect_labels(Eigen::VectorXf probs);
+
+// The bar an answer is held to; the defaults are check_prediction's.
+struct answer_bar {
+  // Labels whose reference probabilities are within `tie` of each other may come in either
+  // order, and a label within `tie` of the threshold may be in or out.
+  float tie = 1e-6f;
+  // Each printed probability within prob + rel * p of p + 1e-5.
+  float prob = 1e-5f;
+  float rel = 0.0f;
+};
+// check_prediction with a threshold, against a precomputed answer.
+void check_prediction(const reference_model& ref, const expected_labels& want,
+                      Prediction::Reader got, int k, float threshold, const answer_bar& bar = {});
+
 // Checks an embedding against the reference pooled vector, within 1e-5 per element.
 void check_embedding(const Eigen::VectorXf& want, capnp::List<float>::Reader got);
 
