@@ -70,7 +70,8 @@ struct load_reply {
 struct replica_info {
   std::string node;
   replica_state state = replica_state::loading;
-  std::string id;  // the replica's id on its node
+  std::string id;     // the replica's id on its node
+  std::string error;  // why it is in state error
 };
 
 struct shard_info {

@@ -97,8 +97,8 @@ void finish_load(std::shared_ptr<load_run> run) {
 }
 
 // Places the fresh sub-models over the live shard nodes, against what is already loaded.
-caf::error place(coordinator_self self, const std::vector<submodel_entry*>& fresh,
-                 uint32_t replicas) {
+caf::error place(coordinator_self self, const manifest& meta,
+                 const std::vector<submodel_entry*>& fresh, uint32_t replicas) {
   auto& st = self->state;
   std::vector<placement_member> members;
   for (auto& [n, m] : st.members)
@@ -122,8 +122,10 @@ caf::error place(coordinator_self self, const std::vector<submodel_entry*>& fres
     for (size_t r = 0; r < a.nodes.size(); ++r) {
       replica_ref ref;
       ref.node = a.nodes[r];
-      ref.replica_id = replica_id_for(st.incarnation, *owner, *t, a.shard, r);
-      ref.spec = spec_for(*owner, *t, a.rows, ref.replica_id);
+      auto spec = spec_for(st.incarnation, meta, *owner, *t, a.rows, a.shard, r);
+      if (!spec) return spec.error();
+      ref.spec = std::move(*spec);
+      ref.replica_id = ref.spec.replica_id;
       s.replicas.push_back(std::move(ref));
     }
     t->shards.push_back(std::move(s));
@@ -203,7 +205,7 @@ void start_load(coordinator_self self, load_request req,
   v->epoch = st.reg.next_epoch();
   if (!v->embedder_reused) v->embedder->epoch = st.reg.next_epoch();
   if (v->classifier) v->classifier->epoch = v->epoch;
-  if (auto err = place(self, *fresh, std::max<uint32_t>(req.replicas, 1)))
+  if (auto err = place(self, v->meta, *fresh, std::max<uint32_t>(req.replicas, 1)))
     return refuse(std::move(err));
   // Committed: from here the version is visible in status, in state loading.
   st.reg.add_version(name, v);
@@ -234,7 +236,12 @@ void restore_replicas(coordinator_self self, const std::string& node) {
             watch_replica(self, h);
           },
           [sub, ref = &r](caf::error err) {
-            if (ref->state == replica_state::loading) ref->state = replica_state::lost;
+            if (ref->state == replica_state::loading) {
+              // Other content than recorded is never served, nor asked for again.
+              ref->state =
+                  is(err, errc::corrupt_package) ? replica_state::error : replica_state::lost;
+              ref->error = describe(err);
+            }
             log()->warn("restoring {} failed: {}", ref->replica_id, describe(err));
           });
     });

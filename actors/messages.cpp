@@ -4,6 +4,16 @@
 
 namespace tessera {
 
+caf::expected<std::string> replica_content(const manifest& meta, const std::string& tensor,
+                                           const std::string& bias, uint64_t begin, uint64_t end) {
+  auto rows = rows_digest(meta, tensor, begin, end);
+  if (!rows) return rows.error();
+  if (bias.empty()) return *rows;
+  auto b = rows_digest(meta, bias, begin, end);
+  if (!b) return b.error();
+  return *rows + "+" + *b;
+}
+
 const char* to_string(hosted_state s) {
   switch (s) {
     case hosted_state::loading:

@@ -11,6 +11,8 @@
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
 
+#include "package/package.hpp"
+
 namespace tessera {
 
 // Atoms (at most 10 characters).
@@ -41,7 +43,11 @@ enum class shard_kind : uint8_t {
 
 // Command to load one replica.
 struct shard_spec {
-  std::string replica_id;   // unique in the cluster, e.g. "sections/e1/embedder.input/0/r0"
+  // Unique in the cluster and naming the content, e.g.
+  // "3f2a9c1e/sections.embedder@1/e2/embedder.input/0/r0/5d41402a" (incarnation, sub-model,
+  // epoch, tensor, shard, replica, content): a node hands out an existing replica only for the
+  // same id, so never one holding other rows.
+  std::string replica_id;
   std::string package_dir;  // absolute; readable at this path on the node
   std::string tensor;       // tensor name in the package
   std::string bias;         // layer only: bias tensor name, or empty
@@ -49,13 +55,22 @@ struct shard_spec {
   uint64_t row_end = 0;
   uint64_t epoch = 0;  // epoch of the sub-model version; every request must carry it
   uint8_t kind = 0;    // shard_kind
+  // rows_digest of the rows (and "+" that of the bias rows) as recorded when the version was
+  // first loaded. A node refuses to load the replica when its package now says otherwise
+  // (corrupt_package), so changed files are never served.
+  std::string content;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_spec& x) {
   return f(caf::meta::type_name("shard_spec"), x.replica_id, x.package_dir, x.tensor, x.bias,
-           x.row_begin, x.row_end, x.epoch, x.kind);
+           x.row_begin, x.row_end, x.epoch, x.kind, x.content);
 }
+
+// The content digest a shard_spec carries for rows [begin, end) of `tensor` (and of `bias`
+// when not empty), from `meta`. Errors: invalid_argument for an unknown tensor or range.
+caf::expected<std::string> replica_content(const manifest& meta, const std::string& tensor,
+                                           const std::string& bias, uint64_t begin, uint64_t end);
 
 // Pool a batch of bags: rows are uint32 local row ids, offsets uint32 (bags + 1 of them),
 // weights float32 (empty when unweighted); all little-endian bytes.

@@ -109,6 +109,9 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         auto& st = self->state;
         if (auto it = st.replicas.find(spec.replica_id); it != st.replicas.end()) {
           auto& r = it->second;
+          if (r.spec.content != spec.content)
+            return make_error(errc::corrupt_package,
+                              "replica " + spec.replica_id + " is held here with other content");
           if (r.state == hosted_state::ready) return r.handle;  // idempotent retry
           if (r.state == hosted_state::stopping)
             return make_error(errc::unavailable, "replica " + spec.replica_id +
@@ -122,6 +125,17 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         if (!pkg) return pkg.error();
         auto bytes = replica_bytes(*pkg, spec);
         if (!bytes) return bytes.error();
+        // The rows must be those recorded when the version was first loaded: a package changed
+        // on disk since is refused here (and read_rows checks every block it reads).
+        auto content =
+            replica_content(pkg->meta(), spec.tensor, spec.bias, spec.row_begin, spec.row_end);
+        if (!content) return content.error();
+        if (spec.content.empty() || *content != spec.content)
+          return make_error(errc::corrupt_package,
+                            "package " + spec.package_dir + " changed since replica " +
+                                spec.replica_id + " was first loaded: its rows of " + spec.tensor +
+                                " now have content " + content->substr(0, 16) + ", recorded " +
+                                spec.content.substr(0, 16));
         if (st.opts.budget_bytes > 0 && st.used_bytes + *bytes > st.opts.budget_bytes)
           return make_error(errc::insufficient_memory,
                             "node " + st.opts.name + " needs " + std::to_string(*bytes) +

@@ -16,7 +16,8 @@ std::shared_ptr<spdlog::logger> log() {
 
 // Attaches persisted shards to the sub-model's tensors (matched by name). Errors when the
 // records do not cover every tensor with contiguous shards.
-caf::error attach(submodel_entry& owner, const std::vector<tensor_record>& records) {
+caf::error attach(const std::string& incarnation, const manifest& meta, submodel_entry& owner,
+                  const std::vector<tensor_record>& records) {
   for (auto& t : owner.tensors) {
     const tensor_record* rec = nullptr;
     for (const auto& r : records)
@@ -33,12 +34,19 @@ caf::error attach(submodel_entry& owner, const std::vector<tensor_record>& recor
       s.index = sr.index;
       s.rows = {sr.begin, sr.end};
       s.bytes = sr.bytes;
-      for (const auto& rr : sr.replicas) {
+      for (size_t i = 0; i < sr.replicas.size(); ++i) {
+        const auto& rr = sr.replicas[i];
+        auto spec = spec_for(incarnation, meta, owner, t, s.rows, s.index, i);
+        if (!spec) return spec.error();
+        if (spec->replica_id != rr.id)  // another incarnation, epoch or content
+          return make_error(errc::invalid_argument, "recorded replica " + rr.id +
+                                                        " does not match its package (" +
+                                                        spec->replica_id + ")");
         replica_ref r;
         r.node = rr.node;
         r.replica_id = rr.id;
         r.state = replica_state::lost;  // until its node answers for it
-        r.spec = spec_for(owner, t, s.rows, rr.id);
+        r.spec = std::move(*spec);
         s.replicas.push_back(std::move(r));
       }
       t.shards.push_back(std::move(s));
@@ -54,7 +62,8 @@ caf::error attach(submodel_entry& owner, const std::vector<tensor_record>& recor
 
 // Rebuilds one version; shares an embedder already rebuilt for the same fingerprint.
 caf::expected<std::shared_ptr<version_entry>> rebuild(
-    const version_record& rec, std::map<std::string, std::shared_ptr<submodel_entry>>& embedders) {
+    const std::string& incarnation, const version_record& rec,
+    std::map<std::string, std::shared_ptr<submodel_entry>>& embedders) {
   auto pkg = package::open(rec.path);
   if (!pkg) return pkg.error();
   auto v = std::make_shared<version_entry>();
@@ -74,12 +83,12 @@ caf::expected<std::shared_ptr<version_entry>> rebuild(
     v->embedder_reused = true;
   } else {
     v->embedder->epoch = rec.embedder_epoch;
-    if (auto err = attach(*v->embedder, rec.embedder)) return err;
+    if (auto err = attach(incarnation, v->meta, *v->embedder, rec.embedder)) return err;
     embedders[v->embedder->fingerprint] = v->embedder;
   }
   if (v->classifier) {
     v->classifier->epoch = rec.epoch;
-    if (auto err = attach(*v->classifier, rec.classifier)) return err;
+    if (auto err = attach(incarnation, v->meta, *v->classifier, rec.classifier)) return err;
   }
   v->state = version_state::loading;  // legal moves only: loading -> ready [-> serving]
   v->move_to(version_state::ready);
@@ -98,7 +107,7 @@ void recover_registry(coordinator_self self, const registry_snapshot& snap) {
   for (const auto& m : snap.models) {
     std::vector<std::shared_ptr<version_entry>> rebuilt;
     for (const auto& rec : m.versions) {
-      auto v = rebuild(rec, embedders);
+      auto v = rebuild(snap.incarnation, rec, embedders);
       if (!v) {
         log()->error("recovery: dropping model {} v{}: {}", m.name, rec.version,
                      describe(v.error()));

@@ -106,7 +106,8 @@ version_info version_entry::info() const {
         si.row_begin = s.rows.begin;
         si.row_end = s.rows.end;
         si.bytes = s.bytes;
-        for (const auto& r : s.replicas) si.replicas.push_back({r.node, r.state, r.replica_id});
+        for (const auto& r : s.replicas)
+          si.replicas.push_back({r.node, r.state, r.replica_id, r.error});
         vi.shards.push_back(std::move(si));
       }
   }

@@ -33,7 +33,8 @@ struct replica_ref {
   std::string replica_id;
   shard_actor handle;  // valid while ready
   replica_state state = replica_state::loading;
-  shard_spec spec;  // what the node was told to load (reused on rejoin)
+  std::string error;  // why it is in state error
+  shard_spec spec;    // what the node was told to load (reused on rejoin)
 };
 
 struct shard_ref {

@@ -71,16 +71,23 @@ std::string manifest_digest(const manifest& meta) {
   return "sha256:" + hex;
 }
 
-std::string replica_id_for(const std::string& incarnation, const submodel_entry& owner,
-                           const tensor_shards& t, size_t shard, size_t r) {
-  return incarnation.substr(0, 8) + "/" + owner.name + "/e" + std::to_string(owner.epoch) + "/" +
-         t.tensor + "/" + std::to_string(shard) + "/r" + std::to_string(r);
-}
-
-shard_spec spec_for(const submodel_entry& owner, const tensor_shards& t, row_range rows,
-                    const std::string& replica_id) {
-  return shard_spec{replica_id, owner.path, t.tensor,    t.bias,
-                    rows.begin, rows.end,   owner.epoch, static_cast<uint8_t>(t.kind)};
+caf::expected<shard_spec> spec_for(const std::string& incarnation, const manifest& meta,
+                                   const submodel_entry& owner, const tensor_shards& t,
+                                   row_range rows, size_t shard, size_t r) {
+  auto content = replica_content(meta, t.tensor, t.bias, rows.begin, rows.end);
+  if (!content) return content.error();
+  auto id = incarnation.substr(0, 8) + "/" + owner.name + "/e" + std::to_string(owner.epoch) + "/" +
+            t.tensor + "/" + std::to_string(shard) + "/r" + std::to_string(r) + "/" +
+            content->substr(0, 16);
+  return shard_spec{id,
+                    owner.path,
+                    t.tensor,
+                    t.bias,
+                    rows.begin,
+                    rows.end,
+                    owner.epoch,
+                    static_cast<uint8_t>(t.kind),
+                    std::move(*content)};
 }
 
 caf::error describe_version(version_entry& v, const package& pkg) {

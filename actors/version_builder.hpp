@@ -19,13 +19,12 @@ std::string embedder_fingerprint(const manifest& meta);
 // Persisted with each version so a recovered version is refused if its package changed.
 std::string manifest_digest(const manifest& meta);
 
-// The id of replica `r` of shard `shard` of tensor `t` of `owner`: unique per cluster
-// incarnation, sub-model epoch, tensor, shard and replica.
-std::string replica_id_for(const std::string& incarnation, const submodel_entry& owner,
-                           const tensor_shards& t, size_t shard, size_t r);
-
-// What a node is told to load for one replica.
-shard_spec spec_for(const submodel_entry& owner, const tensor_shards& t, row_range rows,
-                    const std::string& replica_id);
+// What a node is told to load for replica `r` of shard `shard` (rows `rows`) of tensor `t` of
+// `owner`, whose package manifest is `meta`. Its id names the cluster incarnation, sub-model,
+// epoch, tensor, shard, replica and a prefix of the rows' content digest; the spec carries the
+// whole digest. Errors: invalid_argument (a range outside the tensor: our bug).
+caf::expected<shard_spec> spec_for(const std::string& incarnation, const manifest& meta,
+                                   const submodel_entry& owner, const tensor_shards& t,
+                                   row_range rows, size_t shard, size_t r);
 
 }  // namespace tessera

@@ -12,6 +12,8 @@ const char* to_string(replica_state s) {
       return "lost";
     case replica_state::unloaded:
       return "unloaded";
+    case replica_state::error:
+      return "error";
   }
   return "unknown";
 }

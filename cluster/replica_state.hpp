@@ -8,10 +8,11 @@ namespace tessera {
 // A replica:
 //   loading --> ready --> lost (its node went down) --> loading (node rejoined) --> ...
 //   loading --> lost (the node died mid-load)
+//   loading --> error (its node found other content than recorded: never served, not retried)
 //   any --> unloaded (released; final)
-enum class replica_state : uint8_t { loading, ready, lost, unloaded };
+enum class replica_state : uint8_t { loading, ready, lost, unloaded, error };
 const char* to_string(replica_state s);
-// "loading", "ready", "lost", "unloaded".
+// "loading", "ready", "lost", "unloaded", "error".
 
 // A sub-model version (an embedder's tables or a classifier's layers):
 //   loading --> ready | error;  ready | error --> unloaded (final)

@@ -91,6 +91,7 @@ void fill(ModelInfo::Builder b, const model_info& m) {
         rs[k].setNode(s.replicas[k].node);
         rs[k].setState(to_string(s.replicas[k].state));
         rs[k].setId(s.replicas[k].id);
+        rs[k].setError(s.replicas[k].error);
       }
     }
   }

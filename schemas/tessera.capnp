@@ -86,8 +86,9 @@ struct ShardInfo {
 
 struct ReplicaInfo {
   node @0 :Text;
-  state @1 :Text;   # loading, ready, lost, unloaded
+  state @1 :Text;   # loading, ready, lost, unloaded, error
   id @2 :Text;      # the replica's id on its node
+  error @3 :Text;   # why it is in state error (e.g. its package changed since first loaded)
 }
 
 struct Member {

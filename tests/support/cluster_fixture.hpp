@@ -41,6 +41,8 @@ struct cluster_options {
   // `tessera up` restarts nodes that exit (its default). Off for tests that kill a node and
   // expect it to stay down; node_pid() then follows the pid file up rewrites.
   bool supervise = false;
+  // The coordinator persists its registry in the cluster's temp dir; false = state_dir "".
+  bool persist_state = true;
   uint32_t max_text_bytes = 1 << 20;
   uint32_t max_ids_per_input = 1 << 20;
   // [tls]: node-to-node mutual TLS is on unless tls_insecure; tls_dir empty = <temp dir>/tls,

@@ -101,7 +101,17 @@ kj::Promise<void> one_stream(std::shared_ptr<traffic_ctx> ctx, size_t next) {
   ++ctx->issued;
   const auto& text = ctx->texts[next % ctx->texts.size()];
   auto req = ctx->cl.session().predictRequest();
-  req.initModel().setName(ctx->name);
+  auto model = req.initModel();
+  // NAME, NAME@VERSION (digits) or NAME@LABEL.
+  auto at = ctx->name.find('@');
+  model.setName(ctx->name.substr(0, at));
+  if (at != std::string::npos) {
+    auto ref = ctx->name.substr(at + 1);
+    if (!ref.empty() && ref.find_first_not_of("0123456789") == std::string::npos)
+      model.setVersion(std::stoull(ref));
+    else
+      model.setLabel(ref);
+  }
   req.setTopK(2);
   req.initInputs(1)[0].setText(text);
   return req.send()

@@ -58,7 +58,8 @@ bool wait_for_status(client& cl, std::chrono::milliseconds limit,
 std::vector<std::pair<uint64_t, uint64_t>> tensor_row_ranges(client& cl, const std::string& model,
                                                              const std::string& tensor);
 
-// Keeps `concurrency` single-input predicts in flight on model `name` until stop() resolves
+// Keeps `concurrency` single-input predicts in flight on model `name` (NAME, NAME@VERSION or
+// NAME@LABEL) until stop() resolves
 // its promise; checks each answer against refs[served version]. Counts outcomes.
 struct traffic {
   size_t ok = 0;
