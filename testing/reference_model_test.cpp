@@ -157,7 +157,7 @@ TEST_CASE("hs output is not evaluated by the reference: probabilities are empty"
   REQUIRE_FALSE(write_synthetic_package(tmp.path, spec));
   auto ref = load(tmp.path);
   auto pooled = ref.pool_ids({0, 1});
-  REQUIRE(ref.logits(pooled).size() == 3);
+  REQUIRE(ref.logits(pooled).size() == 2);  // hs: one row per inner node, labels - 1
   REQUIRE(ref.probabilities(pooled).size() == 0);
 }
 
