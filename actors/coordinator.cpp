@@ -151,6 +151,8 @@ cluster_status make_status(coordinator_state& st) {
   }
   out.models = st.reg.infos();
   out.ready = all_up && st.reg.all_active_served();
+  out.hedges_sent = st.router.hedges().sent;
+  out.hedges_won = st.router.hedges().won;
   return out;
 }
 
@@ -165,6 +167,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   auto& st = self->state;
   st.cfg = std::move(opts);
   st.admitted = admission{st.cfg.max_inflight};
+  st.router.configure_hedging(st.cfg.hedging);
   for (const auto& n : st.cfg.members) st.members[n.name].cfg = n;
   if (local_node && st.members.count(st.cfg.local_member)) {
     st.members[st.cfg.local_member].local = true;
@@ -231,6 +234,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
           -> caf::result<bool> { return done(self->state.reg.set_label(name, label, version)); },
       [self](member_atom, const std::string& name, node_actor h) { on_member(self, name, h); },
       [self](expire_atom, uint64_t key) { expire_predicts(self, key); },
+      [self](hedge_atom, uint64_t id) { self->state.router.fire(id); },
       [self](tick_atom) {
         for (auto& [name, m] : self->state.members)
           if (!m.up && !m.connecting && !m.local) connect(self, m);

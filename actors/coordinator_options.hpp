@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "cluster/hedging.hpp"
+
 namespace tessera {
 
 // One shard-role node the coordinator connects to.
@@ -28,6 +30,8 @@ struct coordinator_options {
   // Connect to members with caf::openssl::remote_actor (mutual TLS; the actor system must have
   // the OpenSSL module loaded with certificate, key and CA file) instead of plain BASP.
   bool tls = true;
+  // Hedged requests (cluster/hedging.hpp, actors/fan_out.hpp).
+  hedging_options hedging;
 };
 
 }  // namespace tessera

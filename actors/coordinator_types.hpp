@@ -121,6 +121,8 @@ struct cluster_status {
   bool ready = false;
   std::vector<member_info> members;
   std::vector<model_info> models;
+  uint64_t hedges_sent = 0;  // sub-requests sent to a second replica because the first was slow
+  uint64_t hedges_won = 0;   // of those, how many answered first
 };
 
 }  // namespace tessera

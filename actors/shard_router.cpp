@@ -59,8 +59,28 @@ size_t shard_router::inflight(const std::string& node) const {
   return it == inflight_.end() ? 0 : it->second.size();
 }
 
+uint64_t shard_router::arm(std::function<void()> f) {
+  auto id = ++next_timer_;
+  timers_.emplace(id, std::move(f));
+  return id;
+}
+
+void shard_router::fire(uint64_t id) {
+  auto it = timers_.find(id);
+  if (it == timers_.end()) return;
+  auto f = std::move(it->second);
+  timers_.erase(it);
+  f();
+}
+
 std::string shard_name(const tensor_shards& t, const shard_ref& s) {
   return t.tensor + "[" + std::to_string(s.rows.begin) + ":" + std::to_string(s.rows.end) + ")";
+}
+
+std::string shard_key(const tensor_shards& t, const shard_ref& s) {
+  auto key = shard_name(t, s);
+  if (!s.replicas.empty()) key += "@e" + std::to_string(s.replicas.front().spec.epoch);
+  return key;
 }
 
 }  // namespace tessera
