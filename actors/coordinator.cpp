@@ -9,6 +9,7 @@
 
 #include "actors/coordinator_state.hpp"
 #include "actors/loading.hpp"
+#include "actors/replacement_run.hpp"
 #include "actors/request_run.hpp"
 #include "cluster/predict_options.hpp"
 
@@ -63,6 +64,7 @@ void on_member(coordinator_self self, const std::string& name, node_actor h) {
   if (!m.local) self->monitor(h);
   log()->info("member {} is up at {}:{}{}", name, m.cfg.host, m.cfg.port,
               rejoin ? " (rejoined)" : "");
+  st.planner.observe(name, true, std::chrono::steady_clock::now());
   restore_replicas(self, name);
 }
 
@@ -101,6 +103,7 @@ void on_down(coordinator_self self, const caf::down_msg& dm) {
     m.up = false;
     m.handle = nullptr;
     st.reg.mark_node_lost(name);
+    st.planner.observe(name, false, std::chrono::steady_clock::now());  // re-placement's grace
     // Fail in-flight shard requests to the node now; they retry elsewhere or fail typed.
     st.router.node_down(name, make_error(errc::unavailable, "node " + name + " went down"));
   }
@@ -151,8 +154,7 @@ cluster_status make_status(coordinator_state& st) {
   }
   out.models = st.reg.infos();
   out.ready = all_up && st.reg.all_active_served();
-  out.hedges_sent = st.router.hedges().sent;
-  out.hedges_won = st.router.hedges().won;
+  fill_resilience_status(st, out);
   return out;
 }
 
@@ -167,7 +169,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   auto& st = self->state;
   st.cfg = std::move(opts);
   st.admitted = admission{st.cfg.max_inflight};
-  st.router.configure_hedging(st.cfg.hedging);
+  configure_resilience(st);
   for (const auto& n : st.cfg.members) st.members[n.name].cfg = n;
   if (local_node && st.members.count(st.cfg.local_member)) {
     st.members[st.cfg.local_member].local = true;
@@ -240,6 +242,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
           if (!m.up && !m.connecting && !m.local) connect(self, m);
         poll_health(self, nullptr);
         reap_drained(self);
+        replacement_tick(self);
         self->delayed_send(self, tick_interval, tick_atom::value);
       },
   };

@@ -32,6 +32,9 @@ struct coordinator_options {
   bool tls = true;
   // Hedged requests (cluster/hedging.hpp, actors/fan_out.hpp).
   hedging_options hedging;
+  // A member down this long has its replicas placed again on the survivors
+  // (actors/replacement_planner.hpp).
+  std::chrono::milliseconds replacement_grace{30000};
 };
 
 }  // namespace tessera
