@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/errors.hpp"
+#include "cluster/hedging.hpp"
 
 namespace tessera {
 
@@ -50,12 +51,15 @@ struct cluster_config {
   std::vector<node_config> nodes;
   std::vector<token_config> tokens;
   limits_config limits;
-  std::string scheduler = "sharing";          // CAF scheduler policy: "sharing" or "stealing"
-  uint32_t worker_threads = 0;                // CAF worker threads per process; 0 = one per core
+  std::string scheduler = "sharing";         // CAF scheduler policy: "sharing" or "stealing"
+  uint32_t worker_threads = 0;               // CAF worker threads per process; 0 = one per core
   std::chrono::milliseconds heartbeat{200};  // CAF middleman heartbeat interval
   // Peer silence before it is down: a hung (e.g. SIGSTOPped) node is detected well within a
   // request's deadline, so its in-flight work is retried on another replica in time.
   std::chrono::milliseconds connection_timeout{1000};
+  // A node down this long has its replicas placed again on the survivors, within budgets.
+  std::chrono::milliseconds replacement_grace{30000};
+  hedging_options hedging;  // [hedging]
   std::string log_level = "info";
   std::string default_model;  // package `tessera up` loads when given no --load
   tls_config tls;

@@ -33,6 +33,8 @@ coordinator_options coordinator_options_of(const cluster_config& cfg) {
   out.load_timeout = cfg.limits.load_timeout;
   out.request_timeout = cfg.limits.request_timeout;
   out.tls = !cfg.tls.insecure;
+  out.hedging = cfg.hedging;
+  out.replacement_grace = cfg.replacement_grace;
   return out;
 }
 
