@@ -9,9 +9,10 @@
 // Hedging: a first send whose shard has enough recent replies (hedge_policy) arms a timer at
 // that shard's recent p95 (at least the floor); if the shard is still unanswered when it
 // fires, the same message goes to another ready replica. The first answer wins (shard_call);
-// the other is ignored and its in-flight entry settled at once. Hedges sent and won are
-// counted in the router. The timer is a delayed (hedge_atom, id) message to the coordinator,
-// which calls router.fire(id).
+// the other is ignored and its in-flight entry settled at once. Until the loser's own answer
+// or failure arrives its node counts as lagging, and the router sends new sub-requests to
+// other replicas meanwhile. Hedges sent and won are counted in the router. The timer is a delayed
+// (hedge_atom, id) message to the coordinator, which calls router.fire(id).
 //
 // The fan-out sees the coordinator only through a shard_router (replica choice, in-flight
 // registration, hedging state).
@@ -102,6 +103,7 @@ void disarm_hedge(Job& job) {
 template <class Job>
 void attempt_failed(const std::shared_ptr<Job>& job, size_t i, caf::error err) {
   auto& call = job->call;
+  if (call.returned(i)) job->router->returned(call.at(i).node);
   bool matters = call.fail(i);
   job->router->settle(call.at(i).node, call.at(i).sub);
   if (!matters || job->ctx->finished) return;
@@ -122,10 +124,14 @@ template <class Job, class Reply>
 void attempt_answered(const std::shared_ptr<Job>& job, size_t i, Reply& reply) {
   auto& call = job->call;
   auto* router = job->router;
+  if (call.returned(i)) router->returned(call.at(i).node);
   router->settle(call.at(i).node, call.at(i).sub);
   auto won = call.answer(i);
   if (!won) return;
-  for (const auto& loser : won->losers) router->settle(loser.node, loser.sub);
+  for (const auto& loser : won->losers) {
+    router->settle(loser.node, loser.sub);
+    router->abandoned(loser.node);
+  }
   disarm_hedge(*job);
   auto& ctx = *job->ctx;
   if (ctx.finished) return;

@@ -2,7 +2,8 @@
 // One shard's part of a fan-out: the attempts of its sub-request (the first send, retries
 // after a retryable failure, at most one hedge) and the rule that the first answer wins.
 // A losing attempt's answer or failure is ignored; when one attempt wins, the others still in
-// flight are closed and handed back so the caller settles their in-flight entries at once.
+// flight are closed and handed back so the caller settles their in-flight entries at once,
+// and marked abandoned until their own answer or failure arrives (returned()).
 //
 // Plain class: no actors (actors/fan_out.hpp drives it). Thread: the coordinator's only.
 #include <chrono>
@@ -20,9 +21,10 @@ class shard_call {
 
   struct attempt {
     std::string node;
-    uint64_t sub = 0;    // the router's in-flight id
-    bool hedge = false;  // sent by the hedge timer, not as the first send or a retry
-    bool open = true;    // still in flight
+    uint64_t sub = 0;        // the router's in-flight id
+    bool hedge = false;      // sent by the hedge timer, not as the first send or a retry
+    bool open = true;        // still in flight
+    bool abandoned = false;  // lost the race and has not answered or failed yet
     time_point sent{};
   };
 
@@ -35,7 +37,7 @@ class shard_call {
   size_t start(const std::string& node, bool hedge, time_point sent) {
     tried_.insert(node);
     if (hedge) hedged_ = true;
-    attempts_.push_back(attempt{node, 0, hedge, true, sent});
+    attempts_.push_back(attempt{node, 0, hedge, true, false, sent});
     return attempts_.size() - 1;
   }
   attempt& at(size_t i) { return attempts_.at(i); }
@@ -52,9 +54,19 @@ class shard_call {
     for (auto& o : attempts_)
       if (o.open) {
         o.open = false;
+        o.abandoned = true;
         w.losers.push_back(o);
       }
     return w;
+  }
+
+  // The answer or failure of attempt `i` arrived: true (once) when `i` had lost the race
+  // (was a loser of answer()), so the caller can tell the router its node answered at last.
+  bool returned(size_t i) {
+    auto& a = attempts_.at(i);
+    if (!a.abandoned) return false;
+    a.abandoned = false;
+    return true;
   }
 
   // Attempt `i` failed. Returns whether the failure matters: false when `i` was closed or the

@@ -27,8 +27,13 @@ TEST_CASE("the hedge's answer wins when it comes first; the slow one is closed a
   CHECK(won->losers[0].sub == 11);
   CHECK(c.open() == 0);
   CHECK(c.answered());
-  CHECK_FALSE(c.answer(first));  // the slow reply arrives: ignored
-  CHECK_FALSE(c.fail(first));    // or its failure: ignored too
+  CHECK(c.at(first).abandoned);
+  CHECK_FALSE(c.at(hedge).abandoned);
+  CHECK(c.returned(first));        // the slow reply arrives: its node is no longer lagging
+  CHECK_FALSE(c.returned(first));  // once
+  CHECK_FALSE(c.returned(hedge));  // the winner was never abandoned
+  CHECK_FALSE(c.answer(first));    // and the reply is ignored
+  CHECK_FALSE(c.fail(first));      // or its failure: ignored too
 }
 
 TEST_CASE("the first send's answer wins when it comes first; the hedge's is ignored") {

@@ -26,7 +26,8 @@ class shard_router {
   explicit shard_router(node_up_fn node_up) : node_up_(std::move(node_up)) {}
 
   // The next ready replica of `s` on a live node not in `tried`, round robin over the
-  // replicas; nullptr when none is left.
+  // replicas, skipping nodes that are lagging (below) while another one is left; nullptr
+  // when none is left.
   replica_ref* pick(shard_ref& s, const std::set<std::string>& tried);
 
   // Registers one sub-request in flight on `node` to the shard actor `replica`; `fail` runs
@@ -44,6 +45,12 @@ class shard_router {
   size_t inflight(const std::string& node) const;
 
   // --- hedging -----------------------------------------------------------------------------
+  // A sub-request to `node` lost a hedge race and has not answered yet: until it does (or
+  // fails, at the latest at its deadline), `node` is lagging and pick() prefers other
+  // replicas, so a stalled node does not make every request wait for a hedge.
+  void abandoned(const std::string& node) { ++lagging_[node]; }
+  void returned(const std::string& node);
+  bool lagging(const std::string& node) const { return lagging_.count(node) > 0; }
   void configure_hedging(const hedging_options& o) { hedge_ = hedge_policy{o}; }
   // Reply times per shard and the decision when to hedge (see cluster/hedging.hpp).
   hedge_policy& hedging() { return hedge_; }
@@ -63,6 +70,7 @@ class shard_router {
   hedge_policy hedge_;
   hedge_counts counts_;
   std::map<uint64_t, std::function<void()>> timers_;
+  std::map<std::string, uint32_t> lagging_;  // node -> abandoned sub-requests not returned
   uint64_t next_timer_ = 0;
   struct pending {
     caf::actor_addr replica;

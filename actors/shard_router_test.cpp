@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 using namespace tessera;
 
 namespace {
@@ -112,4 +114,24 @@ TEST_CASE("a shard's tracker key names its range and its sub-model's epoch") {
   auto s = shard_on({"a", "b"});
   s.replicas[0].spec.epoch = 7;
   CHECK(shard_key(t, s) == "embedder.input[0:10)@e7");
+}
+
+TEST_CASE("a node with a sub-request that lost a hedge race is avoided until it returns") {
+  shard_router router{[](const std::string&) { return true; }};
+  auto s = shard_on({"a", "b", "c"});
+  router.abandoned("b");
+  router.abandoned("b");
+  std::vector<std::string> got;
+  for (int i = 0; i < 4; ++i) got.push_back(router.pick(s, {})->node);
+  CHECK(got == std::vector<std::string>{"a", "c", "a", "c"});
+  // When it is the only replica left it is still used.
+  CHECK(router.pick(s, {"a", "c"})->node == "b");
+  router.returned("b");
+  CHECK(router.lagging("b"));  // one abandoned sub-request still out
+  router.returned("b");
+  CHECK_FALSE(router.lagging("b"));
+  router.returned("b");  // more returns than abandons: ignored
+  got.clear();
+  for (int i = 0; i < 3; ++i) got.push_back(router.pick(s, {})->node);
+  CHECK(std::count(got.begin(), got.end(), "b") == 1);
 }
