@@ -10,6 +10,7 @@
 #include "actors/coordinator_state.hpp"
 #include "actors/loading.hpp"
 #include "actors/recovery.hpp"
+#include "actors/replacement_run.hpp"
 #include "actors/request_run.hpp"
 #include "cluster/predict_options.hpp"
 
@@ -64,6 +65,7 @@ void on_member(coordinator_self self, const std::string& name, node_actor h) {
   if (!m.local) self->monitor(h);
   log()->info("member {} is up at {}:{}{}", name, m.cfg.host, m.cfg.port,
               rejoin ? " (rejoined)" : "");
+  st.planner.observe(name, true, std::chrono::steady_clock::now());
   restore_replicas(self, name);
   release_orphans(self, name);
 }
@@ -103,6 +105,7 @@ void on_down(coordinator_self self, const caf::down_msg& dm) {
     m.up = false;
     m.handle = nullptr;
     st.reg.mark_node_lost(name);
+    st.planner.observe(name, false, std::chrono::steady_clock::now());  // re-placement's grace
     // Fail in-flight shard requests to the node now; they retry elsewhere or fail typed.
     st.router.node_down(name, make_error(errc::unavailable, "node " + name + " went down"));
   }
@@ -153,6 +156,7 @@ cluster_status make_status(coordinator_state& st) {
   }
   out.models = st.reg.infos();
   out.ready = all_up && st.reg.all_active_served();
+  fill_resilience_status(st, out);
   return out;
 }
 
@@ -173,6 +177,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
     st.incarnation = new_incarnation();
   st.cfg.recovered.reset();
   persist_registry(self);
+  configure_resilience(st);
   for (const auto& n : st.cfg.members) st.members[n.name].cfg = n;
   if (local_node && st.members.count(st.cfg.local_member)) {
     st.members[st.cfg.local_member].local = true;
@@ -250,11 +255,13 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
       },
       [self](member_atom, const std::string& name, node_actor h) { on_member(self, name, h); },
       [self](expire_atom, uint64_t key) { expire_predicts(self, key); },
+      [self](hedge_atom, uint64_t id) { self->state.router.fire(id); },
       [self](tick_atom) {
         for (auto& [name, m] : self->state.members)
           if (!m.up && !m.connecting && !m.local) connect(self, m);
         poll_health(self, nullptr);
         reap_drained(self);
+        replacement_tick(self);
         self->delayed_send(self, tick_interval, tick_atom::value);
       },
   };

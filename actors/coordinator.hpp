@@ -34,7 +34,9 @@ using coordinator_actor = caf::typed_actor<
     // Internal: periodic reconnect and health polling.
     caf::reacts_to<tick_atom>,
     // Internal: a queued predict call of this version epoch reached its deadline.
-    caf::reacts_to<expire_atom, uint64_t>>;
+    caf::reacts_to<expire_atom, uint64_t>,
+    // Internal: a hedge timer of the fan-out (actors/fan_out.hpp) is due.
+    caf::reacts_to<hedge_atom, uint64_t>>;
 
 // Spawns the coordinator. `local_node` is this process's node actor when it also has the
 // shard role (then opts.local_member names it; invalid otherwise).

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "actors/registry_store.hpp"
+#include "cluster/hedging.hpp"
 
 namespace tessera {
 
@@ -36,6 +37,11 @@ struct coordinator_options {
   // Connect to members with caf::openssl::remote_actor (mutual TLS; the actor system must have
   // the OpenSSL module loaded with certificate, key and CA file) instead of plain BASP.
   bool tls = true;
+  // Hedged requests (cluster/hedging.hpp, actors/fan_out.hpp).
+  hedging_options hedging;
+  // A member down this long has its replicas placed again on the survivors
+  // (actors/replacement_planner.hpp).
+  std::chrono::milliseconds replacement_grace{30000};
 };
 
 }  // namespace tessera

@@ -8,6 +8,7 @@
 
 #include "actors/coordinator.hpp"
 #include "actors/registry.hpp"
+#include "actors/replacement_planner.hpp"
 #include "actors/request.hpp"
 #include "actors/shard_router.hpp"
 #include "cluster/admission.hpp"
@@ -36,6 +37,7 @@ struct coordinator_state {
   }};
   admission admitted{4096};          // reset from cfg.max_inflight at start
   coalescer<predict_call> predicts;  // keyed by version epoch
+  replacement_planner planner{std::chrono::milliseconds(30000)};  // reset from cfg at start
   static inline const char* name = "tessera.coordinator";
 };
 

@@ -122,6 +122,11 @@ struct cluster_status {
   bool ready = false;
   std::vector<member_info> members;
   std::vector<model_info> models;
+  uint64_t hedges_sent = 0;  // sub-requests sent to a second replica because the first was slow
+  uint64_t hedges_won = 0;   // of those, how many answered first
+  // Shards of ready or serving versions with fewer than R ready replicas on live nodes:
+  // "model vN tensor[begin:end) has K of R replicas".
+  std::vector<std::string> under_replicated;
 };
 
 }  // namespace tessera

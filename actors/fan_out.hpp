@@ -6,16 +6,26 @@
 // with errc::unavailable naming the shard. Any other error fails it with its own code (our own
 // bugs stay `internal`, never "retry later"). Replies are delivered once, in shard order.
 //
+// Hedging: a first send whose shard has enough recent replies (hedge_policy) arms a timer at
+// that shard's recent p95 (at least the floor); if the shard is still unanswered when it
+// fires, the same message goes to another ready replica. The first answer wins (shard_call);
+// the other is ignored and its in-flight entry settled at once. Until the loser's own answer
+// or failure arrives its node counts as lagging, and the router sends new sub-requests to
+// other replicas meanwhile. Hedges sent and won are counted in the router. The timer is a delayed
+// (hedge_atom, id) message to the coordinator, which calls router.fire(id).
+//
 // The fan-out sees the coordinator only through a shard_router (replica choice, in-flight
-// registration), so hedging is a change here and in shard_router alone.
+// registration, hedging state).
 // Thread: the coordinator's only.
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "actors/shard_call.hpp"
 #include "actors/shard_router.hpp"
 
 namespace tessera {
@@ -46,59 +56,132 @@ inline bool retryable(const caf::error& e) {
   return code_of(e) == errc::unavailable;
 }
 
-// Sends `msg` to one replica of shard `index` of `tensor` and records the reply in ctx;
-// retries on another replica on a retryable failure.
+// Everything the attempts of one shard's sub-request share.
 template <class Reply, class Self, class Atom, class Msg>
-void send_to_shard(Self self, shard_router* router, std::shared_ptr<tensor_shards> tensor,
-                   size_t index, Atom atom, std::shared_ptr<const Msg> msg,
-                   std::shared_ptr<fan_out_ctx<Reply>> ctx,
-                   std::chrono::steady_clock::time_point deadline, std::set<std::string> tried) {
-  if (ctx->finished) return;
-  auto& shard = tensor->shards[index];
-  auto* replica = router->pick(shard, tried);
+struct shard_job {
+  Self self;
+  shard_router* router;
+  std::shared_ptr<tensor_shards> tensor;
+  size_t index;
+  Atom atom;
+  std::shared_ptr<const Msg> msg;
+  std::shared_ptr<fan_out_ctx<Reply>> ctx;
+  std::chrono::steady_clock::time_point deadline;
+  std::string key;  // shard_key: the latency tracker's key
+  shard_call call;
+};
+
+template <class Job>
+void send_attempt(std::shared_ptr<Job> job, bool hedge);
+
+// Arms the hedge timer of a first send when the shard's recent replies say when
+// (hedge_policy) and the shard has another ready replica to ask.
+template <class Job>
+void arm_hedge(const std::shared_ptr<Job>& job, std::chrono::milliseconds left) {
+  auto& shard = job->tensor->shards[job->index];
+  size_t ready = 0;
+  for (const auto& r : shard.replicas) ready += r.state == replica_state::ready ? 1 : 0;
+  if (ready < 2) return;
+  auto delay = job->router->hedging().delay(job->key, left);
+  if (!delay) return;
+  job->call.timer = job->router->arm([job] {
+    job->call.timer = 0;
+    send_attempt(job, true);
+  });
+  job->self->delayed_send(job->self, *delay, hedge_atom::value, job->call.timer);
+}
+
+template <class Job>
+void disarm_hedge(Job& job) {
+  if (job.call.timer == 0) return;
+  job.router->disarm(job.call.timer);
+  job.call.timer = 0;
+}
+
+// Attempt `i` failed: a retryable failure moves to the next replica not yet asked while time
+// remains (or waits for another attempt still in flight); any other failure fails the fan-out.
+template <class Job>
+void attempt_failed(const std::shared_ptr<Job>& job, size_t i, caf::error err) {
+  auto& call = job->call;
+  if (call.returned(i)) job->router->returned(call.at(i).node);
+  bool matters = call.fail(i);
+  job->router->settle(call.at(i).node, call.at(i).sub);
+  if (!matters || job->ctx->finished) return;
+  if (retryable(err)) {
+    if (remaining(job->deadline).count() > 0) return send_attempt(job, false);
+    if (call.open() > 0) return;  // the attempt still in flight answers or fails the shard
+  }
+  disarm_hedge(*job);
+  auto& shard = job->tensor->shards[job->index];
+  job->ctx->finish_error(make_error(code_of(err), "shard " + shard_name(*job->tensor, shard) +
+                                                      " on node " + call.at(i).node + ": " +
+                                                      message_of(err)));
+}
+
+// Attempt `i` answered: the first answer of the shard wins and settles every other attempt's
+// in-flight entry; a later answer is ignored.
+template <class Job, class Reply>
+void attempt_answered(const std::shared_ptr<Job>& job, size_t i, Reply& reply) {
+  auto& call = job->call;
+  auto* router = job->router;
+  if (call.returned(i)) router->returned(call.at(i).node);
+  router->settle(call.at(i).node, call.at(i).sub);
+  auto won = call.answer(i);
+  if (!won) return;
+  for (const auto& loser : won->losers) {
+    router->settle(loser.node, loser.sub);
+    router->abandoned(loser.node);
+  }
+  disarm_hedge(*job);
+  auto& ctx = *job->ctx;
+  if (ctx.finished) return;
+  router->hedging().record(job->key, std::chrono::duration_cast<std::chrono::microseconds>(
+                                         std::chrono::steady_clock::now() - won->winner.sent));
+  if (won->winner.hedge) ++router->hedges().won;
+  ctx.replies[job->index] = std::move(reply);
+  if (--ctx.pending == 0) {
+    ctx.finished = true;
+    ctx.done(std::move(ctx.replies));
+  }
+}
+
+// Sends the shard's message to one replica it has not asked yet. A hedge (`hedge`) goes only
+// when such a replica exists and the shard is still unanswered; a first send or a retry
+// without a replica left fails the fan-out, unless another attempt is still in flight.
+template <class Job>
+void send_attempt(std::shared_ptr<Job> job, bool hedge) {
+  auto& ctx = *job->ctx;
+  auto& call = job->call;
+  if (ctx.finished || call.answered()) return;
+  auto* router = job->router;
+  auto& shard = job->tensor->shards[job->index];
+  auto* replica = router->pick(shard, call.tried());
   if (!replica) {
+    if (hedge || call.open() > 0) return;
+    const auto& tried = call.tried();
     std::string detail = tried.empty() ? "" : " (tried";
     for (const auto& n : tried) detail += " " + n;
     if (!tried.empty()) detail += ")";
-    return ctx->finish_error(make_error(
-        errc::unavailable, "no live replica of shard " + shard_name(*tensor, shard) + detail));
+    return ctx.finish_error(make_error(
+        errc::unavailable, "no live replica of shard " + shard_name(*job->tensor, shard) + detail));
   }
-  auto left = remaining(deadline);
-  if (left.count() == 0)
-    return ctx->finish_error(
-        make_error(errc::deadline_exceeded,
-                   "deadline passed before shard " + shard_name(*tensor, shard) + " was asked"));
-  auto node = replica->node;
-  auto settled = std::make_shared<bool>(false);
-  auto sub = std::make_shared<uint64_t>(0);
-  auto on_fail = [self, router, tensor, index, atom, msg, ctx, deadline, tried, node, sub,
-                  settled](caf::error err) mutable {
-    if (*settled) return;
-    *settled = true;
-    router->settle(node, *sub);
-    if (retryable(err) && remaining(deadline).count() > 0) {
-      tried.insert(node);
-      return send_to_shard<Reply>(self, router, tensor, index, atom, msg, ctx, deadline, tried);
-    }
-    ctx->finish_error(make_error(code_of(err), "shard " +
-                                                   shard_name(*tensor, tensor->shards[index]) +
-                                                   " on node " + node + ": " + message_of(err)));
-  };
-  *sub = router->track(node, replica->handle.address(), on_fail);
-  self->request(replica->handle, left, atom, *msg)
-      .then(
-          [router, ctx, index, node, sub, settled](Reply& reply) {
-            if (*settled) return;
-            *settled = true;
-            router->settle(node, *sub);
-            if (ctx->finished) return;
-            ctx->replies[index] = std::move(reply);
-            if (--ctx->pending == 0) {
-              ctx->finished = true;
-              ctx->done(std::move(ctx->replies));
-            }
-          },
-          [on_fail](caf::error& err) mutable { on_fail(std::move(err)); });
+  auto left = remaining(job->deadline);
+  if (left.count() == 0) {
+    if (hedge || call.open() > 0) return;
+    return ctx.finish_error(make_error(
+        errc::deadline_exceeded,
+        "deadline passed before shard " + shard_name(*job->tensor, shard) + " was asked"));
+  }
+  auto i = call.start(replica->node, hedge, std::chrono::steady_clock::now());
+  if (hedge) ++router->hedges().sent;
+  call.at(i).sub =
+      router->track(replica->node, replica->handle.address(),
+                    [job, i](caf::error err) { attempt_failed(job, i, std::move(err)); });
+  using reply_type = typename std::decay_t<decltype(ctx.replies)>::value_type;
+  job->self->request(replica->handle, left, job->atom, *job->msg)
+      .then([job, i](reply_type& reply) { attempt_answered(job, i, reply); },
+            [job, i](caf::error& err) { attempt_failed(job, i, std::move(err)); });
+  if (!hedge && call.timer == 0 && !call.hedged()) arm_hedge(job, left);
 }
 
 // Sends msgs[i] to shard i of `tensor` (one message per shard). `tensor` is shared (usually
@@ -116,9 +199,13 @@ void fan_out(Self self, shard_router& router, std::shared_ptr<tensor_shards> ten
     ctx->finished = true;
     return ctx->done({});
   }
-  for (size_t i = 0; i < tensor->shards.size(); ++i)
-    send_to_shard<Reply>(self, &router, tensor, i, atom,
-                         std::make_shared<const Msg>(std::move(msgs[i])), ctx, deadline, {});
+  using job_type = shard_job<Reply, Self, Atom, Msg>;
+  for (size_t i = 0; i < tensor->shards.size(); ++i) {
+    auto job = std::make_shared<job_type>(
+        job_type{self, &router, tensor, i, atom, std::make_shared<const Msg>(std::move(msgs[i])),
+                 ctx, deadline, shard_key(*tensor, tensor->shards[i]), shard_call{}});
+    send_attempt(job, false);
+  }
 }
 
 }  // namespace tessera

@@ -133,8 +133,8 @@ caf::error place(coordinator_self self, const manifest& meta,
   return caf::none;
 }
 
-// Sends `spec` to `node` with the load deadline, registered with the router so a node that
-// dies mid-load fails it at once. Exactly one of ok or fail runs.
+}  // namespace
+
 void request_load(coordinator_self self, const std::string& node, const shard_spec& spec,
                   std::function<void(shard_actor)> ok, std::function<void(caf::error)> fail) {
   auto& st = self->state;
@@ -157,6 +157,8 @@ void request_load(coordinator_self self, const std::string& node, const shard_sp
           },
           [on_fail](caf::error& err) { on_fail(std::move(err)); });
 }
+
+namespace {
 
 void load_replicas(std::shared_ptr<load_run> run) {
   for (auto* sub : run->fresh) sub->for_each_replica([&](replica_ref&) { ++run->pending; });

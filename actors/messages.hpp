@@ -34,6 +34,7 @@ using label_atom = caf::atom_constant<caf::atom("label")>;
 using member_atom = caf::atom_constant<caf::atom("member")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
+using hedge_atom = caf::atom_constant<caf::atom("hedge")>;
 
 // What a replica holds.
 enum class shard_kind : uint8_t {

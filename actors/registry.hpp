@@ -13,6 +13,7 @@
 //
 // Version states and their legal moves are cluster/version_lifecycle.hpp's; versions start in
 // loading (the coordinator creates them when the load is accepted).
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,13 +36,18 @@ struct replica_ref {
   replica_state state = replica_state::loading;
   std::string error;  // why it is in state error
   shard_spec spec;    // what the node was told to load (reused on rejoin)
+  // Placed by re-placement while a replica's node stayed down
+  // (actors/replacement_planner.hpp); not counted in the shard's replication factor, and
+  // released once no longer needed.
+  bool spare = false;
 };
 
 struct shard_ref {
   size_t index = 0;
   row_range rows;
   uint64_t bytes = 0;  // bytes of one replica
-  std::vector<replica_ref> replicas;
+  // A deque: re-placement appends spares while pending loads hold references to replicas.
+  std::deque<replica_ref> replicas;
   size_t next = 0;  // round-robin cursor over replicas (shard_router)
 };
 

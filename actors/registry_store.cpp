@@ -25,7 +25,8 @@ std::vector<tensor_record> tensors_of(const submodel_entry& s) {
     for (const auto& sh : t.shards) {
       shard_record sr{sh.index, sh.rows.begin, sh.rows.end, sh.bytes, {}};
       for (const auto& r : sh.replicas)
-        if (r.state != replica_state::unloaded) sr.replicas.push_back({r.node, r.replica_id});
+        if (r.state != replica_state::unloaded && !r.spare)  // spares are temporary
+          sr.replicas.push_back({r.node, r.replica_id});
       tr.shards.push_back(std::move(sr));
     }
     out.push_back(std::move(tr));

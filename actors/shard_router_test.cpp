@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 using namespace tessera;
 
 namespace {
@@ -74,4 +76,62 @@ TEST_CASE("a fail callback may register a retry on another node while the node g
   CHECK(router.inflight("b") == 1);
   router.node_down("b", make_error(errc::unavailable, "down"));
   CHECK(retried == 1);
+}
+
+TEST_CASE("hedge timers fire once, and not at all once disarmed") {
+  shard_router router{[](const std::string&) { return true; }};
+  int fired = 0;
+  auto a = router.arm([&] { ++fired; });
+  auto b = router.arm([&] { fired += 10; });
+  CHECK(router.armed() == 2);
+  router.disarm(b);
+  router.fire(a);
+  router.fire(a);
+  router.fire(b);
+  CHECK(fired == 1);
+  CHECK(router.armed() == 0);
+}
+
+TEST_CASE("the router's hedging follows its options; counters start at zero") {
+  shard_router router{[](const std::string&) { return true; }};
+  hedging_options o;
+  o.min_samples = 3;
+  o.min_delay = std::chrono::milliseconds(2);
+  router.configure_hedging(o);
+  for (int i = 0; i < 3; ++i) router.hedging().record("t[0:10)@e1", std::chrono::milliseconds(4));
+  CHECK(router.hedging().delay("t[0:10)@e1", std::chrono::seconds(5)) ==
+        std::chrono::microseconds(4000));
+  CHECK(router.hedges().sent == 0);
+  CHECK(router.hedges().won == 0);
+  o.enabled = false;
+  router.configure_hedging(o);
+  CHECK(router.hedging().delay("t[0:10)@e1", std::chrono::seconds(5)) == std::nullopt);
+}
+
+TEST_CASE("a shard's tracker key names its range and its sub-model's epoch") {
+  tensor_shards t;
+  t.tensor = "embedder.input";
+  auto s = shard_on({"a", "b"});
+  s.replicas[0].spec.epoch = 7;
+  CHECK(shard_key(t, s) == "embedder.input[0:10)@e7");
+}
+
+TEST_CASE("a node with a sub-request that lost a hedge race is avoided until it returns") {
+  shard_router router{[](const std::string&) { return true; }};
+  auto s = shard_on({"a", "b", "c"});
+  router.abandoned("b");
+  router.abandoned("b");
+  std::vector<std::string> got;
+  for (int i = 0; i < 4; ++i) got.push_back(router.pick(s, {})->node);
+  CHECK(got == std::vector<std::string>{"a", "c", "a", "c"});
+  // When it is the only replica left it is still used.
+  CHECK(router.pick(s, {"a", "c"})->node == "b");
+  router.returned("b");
+  CHECK(router.lagging("b"));  // one abandoned sub-request still out
+  router.returned("b");
+  CHECK_FALSE(router.lagging("b"));
+  router.returned("b");  // more returns than abandons: ignored
+  got.clear();
+  for (int i = 0; i < 3; ++i) got.push_back(router.pick(s, {})->node);
+  CHECK(std::count(got.begin(), got.end(), "b") == 1);
 }

@@ -141,6 +141,8 @@ std::string render_status_text(::Status::Reader status) {
        << load_progress(m.getLoadingBytesDone(), m.getLoadingBytesTotal()) << "\n";
   }
   os << render_models_text(status.getModels());
+  os << "hedges: " << status.getHedgesSent() << " sent, " << status.getHedgesWon() << " won\n";
+  for (auto u : status.getUnderReplicated()) os << "UNDER-REPLICATED: " << text(u) << "\n";
   return os.str();
 }
 
@@ -160,9 +162,14 @@ nlohmann::json status_json(::Status::Reader status) {
                        {"loading_bytes_done", m.getLoadingBytesDone()},
                        {"loading_bytes_total", m.getLoadingBytesTotal()}});
   }
+  std::vector<std::string> under;
+  for (auto u : status.getUnderReplicated()) under.push_back(text(u));
   return {{"ready", status.getReady()},
           {"members", members},
-          {"models", models_json(status.getModels())}};
+          {"models", models_json(status.getModels())},
+          {"hedges_sent", status.getHedgesSent()},
+          {"hedges_won", status.getHedgesWon()},
+          {"under_replicated", under}};
 }
 
 }  // namespace tessera::cli

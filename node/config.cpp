@@ -18,9 +18,10 @@
 
 // Layout (see config/local.toml for the documented default):
 //   name, scheduler, worker_threads, log_level, default_model, heartbeat_ms, connection_timeout_ms,
-//   state_dir
+//   state_dir, replacement_grace_ms
 //   [limits]   max_inputs, max_text_bytes, max_ids_per_input, request_timeout_ms,
 //              load_timeout_ms, max_inflight
+//   [hedging]  enabled, percentile, min_delay_ms, min_samples
 //   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port
 //   [[tokens]] token, name, admin, models
 //   [tls]      dir, insecure
@@ -408,10 +409,35 @@ void validate_tokens(const cluster_config& cfg) {
 
 tls_config parse_tls(const toml::node& n);  // defined at the end of this namespace
 
+// [hedging]: enabled (bool), percentile (number in (0, 100]), min_delay_ms (integer >= 0),
+// min_samples (integer >= 1).
+hedging_options parse_hedging(const toml::node& n) {
+  const std::string p = "hedging";
+  if (!n.is_table()) fail(p, "must be a table");
+  const toml::table& t = *n.as_table();
+  check_keys(t, p, {"enabled", "percentile", "min_delay_ms", "min_samples"});
+  hedging_options h;
+  h.enabled = get_bool(t, p, "enabled").value_or(h.enabled);
+  if (const toml::node* pc = t.get("percentile")) {
+    if (!pc->is_number()) fail(key_of(p, "percentile"), "must be a number");
+    const double v =
+        pc->is_integer() ? static_cast<double>(*pc->value<int64_t>()) : *pc->value<double>();
+    if (!(v > 0 && v <= 100)) fail(key_of(p, "percentile"), "must be in (0, 100]");
+    h.percentile = v;
+  }
+  if (auto d = get_int(t, p, "min_delay_ms")) {
+    if (*d < 0 || *d > 3600000) fail(key_of(p, "min_delay_ms"), "must be 0..3600000");
+    h.min_delay = std::chrono::milliseconds(*d);
+  }
+  h.min_samples = static_cast<uint32_t>(get_positive(t, p, "min_samples", h.min_samples, 1000000));
+  return h;
+}
+
 cluster_config parse_root(const toml::table& root) {
   check_keys(root, "",
              {"name", "scheduler", "worker_threads", "log_level", "default_model", "heartbeat_ms",
-              "connection_timeout_ms", "state_dir", "limits", "nodes", "tokens", "tls"});
+              "connection_timeout_ms", "state_dir", "replacement_grace_ms", "limits", "hedging",
+              "nodes", "tokens", "tls"});
   cluster_config cfg;
   cfg.name = get_string(root, "", "name").value_or(cfg.name);
   if (cfg.name.empty()) fail("name", "must not be empty");
@@ -433,6 +459,8 @@ cluster_config parse_root(const toml::table& root) {
   cfg.connection_timeout = get_ms(root, "", "connection_timeout_ms", cfg.connection_timeout);
   if (cfg.connection_timeout <= cfg.heartbeat)
     fail("connection_timeout_ms", "must be longer than heartbeat_ms");
+  cfg.replacement_grace = get_ms(root, "", "replacement_grace_ms", cfg.replacement_grace);
+  if (const toml::node* h = root.get("hedging")) cfg.hedging = parse_hedging(*h);
   if (const toml::node* l = root.get("limits")) {
     if (!l->is_table()) fail("limits", "must be a table");
     cfg.limits = parse_limits(*l->as_table());

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/errors.hpp"
+#include "cluster/hedging.hpp"
 
 namespace tessera {
 
@@ -56,6 +57,9 @@ struct cluster_config {
   // Peer silence before it is down: a hung (e.g. SIGSTOPped) node is detected well within a
   // request's deadline, so its in-flight work is retried on another replica in time.
   std::chrono::milliseconds connection_timeout{1000};
+  // A node down this long has its replicas placed again on the survivors, within budgets.
+  std::chrono::milliseconds replacement_grace{30000};
+  hedging_options hedging;  // [hedging]
   std::string log_level = "info";
   std::string default_model;  // package `tessera up` loads when given no --load
   // Where the coordinator persists its registry (registry.json); a relative path is resolved

@@ -364,4 +364,39 @@ TEST_CASE("worker_threads sets CAF's workers per process and is range-checked") 
   check_rejected("worker_threads = 1000\n" + k_coord + k_shard, "worker_threads");
 }
 
+TEST_CASE("[hedging] and replacement_grace_ms: defaults, values, and every rule") {
+  const std::string nodes = k_coord + k_shard;
+  auto def = parse_config(nodes);
+  REQUIRE(def);
+  CHECK(def->hedging.enabled);
+  CHECK(def->hedging.percentile == 95);
+  CHECK(def->hedging.min_delay == std::chrono::milliseconds(5));
+  CHECK(def->hedging.min_samples == 20);
+  CHECK(def->replacement_grace == std::chrono::milliseconds(30000));
+
+  auto set = parse_config(
+      "replacement_grace_ms = 2000\n[hedging]\nenabled = false\npercentile = 99.5\n"
+      "min_delay_ms = 0\nmin_samples = 5\n" +
+      nodes);
+  REQUIRE(set);
+  CHECK_FALSE(set->hedging.enabled);
+  CHECK(set->hedging.percentile == 99.5);
+  CHECK(set->hedging.min_delay == std::chrono::milliseconds(0));
+  CHECK(set->hedging.min_samples == 5);
+  CHECK(set->replacement_grace == std::chrono::milliseconds(2000));
+  auto whole = parse_config("[hedging]\npercentile = 90\n" + nodes);
+  REQUIRE(whole);
+  CHECK(whole->hedging.percentile == 90);
+
+  check_rejected("[hedging]\npercentile = 0\n" + nodes, "hedging.percentile");
+  check_rejected("[hedging]\npercentile = 101\n" + nodes, "hedging.percentile");
+  check_rejected("[hedging]\npercentile = \"p95\"\n" + nodes, "hedging.percentile");
+  check_rejected("[hedging]\nmin_delay_ms = -1\n" + nodes, "hedging.min_delay_ms");
+  check_rejected("[hedging]\nmin_samples = 0\n" + nodes, "hedging.min_samples");
+  check_rejected("[hedging]\nenabled = 1\n" + nodes, "hedging.enabled");
+  check_rejected("[hedging]\nbudget = 3\n" + nodes, "hedging.budget");
+  check_rejected("hedging = 3\n" + nodes, "hedging");
+  check_rejected("replacement_grace_ms = 0\n" + nodes, "replacement_grace_ms");
+}
+
 }  // namespace tessera

@@ -122,6 +122,10 @@ void fill(Status::Builder b, const cluster_status& s) {
   for (size_t i = 0; i < s.members.size(); ++i) fill(ms[i], s.members[i]);
   auto mods = b.initModels(static_cast<unsigned>(s.models.size()));
   for (size_t i = 0; i < s.models.size(); ++i) fill(mods[i], s.models[i]);
+  b.setHedgesSent(s.hedges_sent);
+  b.setHedgesWon(s.hedges_won);
+  auto under = b.initUnderReplicated(static_cast<unsigned>(s.under_replicated.size()));
+  for (size_t i = 0; i < s.under_replicated.size(); ++i) under.set(i, s.under_replicated[i]);
 }
 
 void fill(ServedBy::Builder b, uint64_t version, uint64_t epoch) {

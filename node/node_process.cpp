@@ -34,6 +34,8 @@ coordinator_options coordinator_options_of(const cluster_config& cfg) {
   out.request_timeout = cfg.limits.request_timeout;
   out.tls = !cfg.tls.insecure;
   out.state_dir = resolve_state_path(cfg.state_dir);
+  out.hedging = cfg.hedging;
+  out.replacement_grace = cfg.replacement_grace;
   return out;
 }
 

@@ -108,6 +108,12 @@ struct Status {
   ready @0 :Bool;          # every member up and every active model fully served
   members @1 :List(Member);
   models @2 :List(ModelInfo);
+  hedgesSent @3 :UInt64;   # sub-requests also sent to a second replica: the first was slower
+                           # than its shard's recent p95 ([hedging])
+  hedgesWon @4 :UInt64;    # hedges whose answer came first
+  underReplicated @5 :List(Text);
+  # shards of ready or serving versions with fewer than R ready replicas on live nodes, e.g.
+  # "m v1 embedder.input[0:1000) has 1 of 2 replicas"; empty when every shard has R
 }
 
 struct LoadOptions {

@@ -23,6 +23,9 @@ status_snapshot take_status(client& cl) {
   auto st = res.getStatus();
   status_snapshot out;
   out.ready = st.getReady();
+  out.hedges_sent = st.getHedgesSent();
+  out.hedges_won = st.getHedgesWon();
+  for (auto u : st.getUnderReplicated()) out.under_replicated.emplace_back(u.cStr());
   for (auto m : st.getMembers())
     out.members[m.getName()] = {m.getUp(), m.getUsedBytes(), m.getRssBytes(), m.getBudgetBytes(),
                                 m.getReplicas()};

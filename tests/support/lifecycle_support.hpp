@@ -38,6 +38,9 @@ struct status_snapshot {
   std::map<std::string, std::string> embedder;  // "model@version" -> embedder description
   std::map<std::string, std::string> state;     // "model@version" -> version state
   std::map<std::string, std::vector<shard_snapshot>> shards;  // "model@version" -> shards
+  uint64_t hedges_sent = 0;
+  uint64_t hedges_won = 0;
+  std::vector<std::string> under_replicated;  // "model vN tensor[b:e) has K of R replicas"
 };
 
 status_snapshot take_status(client& cl);

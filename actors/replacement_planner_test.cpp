@@ -1,0 +1,243 @@
+// Re-placement on the registry, without an actor system: when spares are placed, where, what
+// is under-replicated, and when spares are released.
+#include "actors/replacement_planner.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace tessera;
+using namespace std::chrono_literals;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+const auto t0 = clock_type::time_point{} + std::chrono::hours(1);
+
+// A sub-model with one tensor; shard i has one replica on each node of layout[i], all ready.
+std::shared_ptr<submodel_entry> submodel(const std::string& name,
+                                         const std::vector<std::vector<std::string>>& layout,
+                                         uint64_t bytes = 100) {
+  auto s = std::make_shared<submodel_entry>();
+  s->name = name;
+  s->fingerprint = name + "#fp";
+  s->epoch = 3;
+  tensor_shards t;
+  t.tensor = name + ".w";
+  t.rows = 10 * layout.size();
+  t.cols = 4;
+  for (size_t i = 0; i < layout.size(); ++i) {
+    shard_ref sh;
+    sh.index = i;
+    sh.rows = {10 * i, 10 * (i + 1)};
+    sh.bytes = bytes;
+    for (size_t r = 0; r < layout[i].size(); ++r) {
+      replica_ref ref;
+      ref.node = layout[i][r];
+      ref.replica_id =
+          name + "/e3/" + t.tensor + "/" + std::to_string(i) + "/r" + std::to_string(r);
+      ref.spec.replica_id = ref.replica_id;
+      ref.spec.row_begin = sh.rows.begin;
+      ref.spec.row_end = sh.rows.end;
+      ref.spec.epoch = 3;
+      ref.state = replica_state::ready;
+      sh.replicas.push_back(ref);
+    }
+    t.shards.push_back(sh);
+  }
+  s->tensors.push_back(t);
+  return s;
+}
+
+// R=2 over a, b, c: "m" v1 serving, embedder split in three, classifier whole on a and b.
+struct fixture {
+  registry reg;
+  std::shared_ptr<version_entry> v;
+  std::map<std::string, bool> up{{"a", true}, {"b", true}, {"c", true}};
+  std::map<std::string, uint64_t> budget{{"a", 0}, {"b", 0}, {"c", 0}};
+  replacement_planner planner{30s};
+
+  fixture() {
+    v = std::make_shared<version_entry>();
+    v->embedder = submodel("m.embedder@1", {{"a", "b"}, {"b", "c"}, {"c", "a"}});
+    v->classifier = submodel("m.classifier@1", {{"a", "b"}}, 50);
+    reg.add_version("m", v);
+    REQUIRE_FALSE(reg.finish_load(*v, true));
+  }
+  replacement_planner::node_up_fn up_fn() {
+    return [this](const std::string& n) { return up.at(n); };
+  }
+  std::vector<replacement_planner::member_view> members() {
+    std::vector<replacement_planner::member_view> out;
+    for (auto& [n, u] : up) out.push_back({n, u, budget.at(n)});
+    return out;
+  }
+  void kill(const std::string& node, clock_type::time_point at) {
+    up[node] = false;
+    reg.mark_node_lost(node);
+    for (auto& [n, u] : up) planner.observe(n, u, at);
+  }
+  replacement_planner::plan tick(clock_type::time_point now) {
+    for (auto& [n, u] : up) planner.observe(n, u, now);
+    planner.release_surplus(reg, up_fn());
+    return planner.place(reg, members(), now);
+  }
+  std::vector<const replica_ref*> spares() {
+    std::vector<const replica_ref*> out;
+    for (auto* sub : {v->embedder.get(), v->classifier.get()})
+      sub->for_each_replica([&](replica_ref& r) {
+        if (r.spare && r.state != replica_state::unloaded) out.push_back(&r);
+      });
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("within the grace nothing is re-placed, but status names the shards short of R") {
+  fixture f;
+  CHECK(replacement_planner::under_replicated(f.reg, f.up_fn()).empty());
+  f.kill("a", t0);
+  auto plan = f.tick(t0 + 29s);
+  CHECK(plan.loads.empty());
+  CHECK(plan.unplaced.empty());
+  auto under = replacement_planner::under_replicated(f.reg, f.up_fn());
+  CHECK(under == std::vector<std::string>{"m v1 m.embedder@1.w[0:10) has 1 of 2 replicas",
+                                          "m v1 m.embedder@1.w[20:30) has 1 of 2 replicas",
+                                          "m v1 m.classifier@1.w[0:10) has 1 of 2 replicas"});
+}
+
+TEST_CASE("past the grace each lost replica gets a spare on the survivor without the shard") {
+  fixture f;
+  f.kill("a", t0);
+  auto plan = f.tick(t0 + 30s);
+  REQUIRE(plan.loads.size() == 3);
+  CHECK(plan.unplaced.empty());
+  std::map<std::string, std::string> where;  // replica id -> node
+  for (const auto& l : plan.loads) {
+    CHECK(l.replica->spare);
+    CHECK(l.replica->state == replica_state::loading);
+    CHECK(l.replica->spec.replica_id == l.replica->replica_id);
+    where[l.replica->replica_id] = l.replica->node;
+  }
+  CHECK(where.at("m.embedder@1/e3/m.embedder@1.w/0/r2") == "c");  // shard 0 was on a, b
+  CHECK(where.at("m.embedder@1/e3/m.embedder@1.w/2/r2") == "b");  // shard 2 was on c, a
+  CHECK(where.at("m.classifier@1/e3/m.classifier@1.w/0/r2") == "c");
+  // Loading spares count as live: the next tick places nothing more.
+  CHECK(f.tick(t0 + 31s).loads.empty());
+  // Still short of ready copies until the spares are loaded.
+  CHECK(replacement_planner::under_replicated(f.reg, f.up_fn()).size() == 3);
+  for (const auto& l : plan.loads) l.replica->state = replica_state::ready;
+  CHECK(replacement_planner::under_replicated(f.reg, f.up_fn()).empty());
+  CHECK(f.tick(t0 + 32s).loads.empty());
+  CHECK(f.planner.queued() == 0);  // nothing surplus while a is down
+}
+
+TEST_CASE("budgets that do not allow a spare leave the shard named, the rest placed") {
+  fixture f;
+  // b has room for the classifier's 50 bytes only; c for nothing.
+  f.budget["b"] = f.reg.bytes_on("b") + 50;
+  f.budget["c"] = f.reg.bytes_on("c");
+  f.kill("a", t0);
+  auto plan = f.tick(t0 + 31s);
+  CHECK(plan.loads.empty());  // the classifier's spare would have to go to c: no room
+  REQUIRE(plan.unplaced.size() == 3);
+  CHECK(plan.unplaced[0] == "m v1 m.embedder@1.w[0:10) lacks 1 of 2 replicas");
+  CHECK(f.planner.unplaced_changed(plan.unplaced));
+  CHECK_FALSE(f.planner.unplaced_changed(f.tick(t0 + 32s).unplaced));  // logged once
+  CHECK(replacement_planner::under_replicated(f.reg, f.up_fn()).size() == 3);
+
+  fixture g;
+  g.budget["b"] = g.reg.bytes_on("b") + 100;  // room for shard 2's spare
+  g.budget["c"] = g.reg.bytes_on("c");
+  g.kill("a", t0);
+  auto partial = g.tick(t0 + 31s);
+  REQUIRE(partial.loads.size() == 1);
+  CHECK(partial.loads[0].replica->node == "b");
+  CHECK(partial.unplaced.size() == 2);
+}
+
+TEST_CASE("a returning node reloads its replicas; the spares go only once those are ready") {
+  fixture f;
+  f.kill("a", t0);
+  auto plan = f.tick(t0 + 31s);
+  REQUIRE(plan.loads.size() == 3);
+  for (const auto& l : plan.loads) l.replica->state = replica_state::ready;
+  // a rejoins: restore_replicas sets its lost replicas loading.
+  f.up["a"] = true;
+  std::vector<replica_ref*> home;
+  for (auto* sub : {f.v->embedder.get(), f.v->classifier.get()})
+    sub->for_each_replica([&](replica_ref& r) {
+      if (r.node == "a" && r.state == replica_state::lost) {
+        r.state = replica_state::loading;
+        home.push_back(&r);
+      }
+    });
+  REQUIRE(home.size() == 3);
+  f.tick(t0 + 40s);
+  CHECK(f.spares().size() == 3);  // kept while a's copies load
+  CHECK(f.planner.queued() == 0);
+  for (auto* r : home) r->state = replica_state::ready;
+  f.tick(t0 + 41s);
+  CHECK(f.spares().empty());  // surplus: released, no longer routed to
+  CHECK(f.planner.queued() == 3);
+  auto due = f.planner.due(f.up_fn());
+  CHECK(due.size() == 3);
+  CHECK(f.planner.queued() == 0);
+  CHECK(replacement_planner::under_replicated(f.reg, f.up_fn()).empty());
+}
+
+TEST_CASE("a spare whose node dies is kept (restored if it returns), and replaced past grace") {
+  fixture f;
+  f.up["d"] = true;
+  f.budget["d"] = 0;
+  f.kill("a", t0);
+  auto plan = f.tick(t0 + 31s);
+  REQUIRE_FALSE(plan.loads.empty());
+  for (const auto& l : plan.loads) l.replica->state = replica_state::ready;
+  f.kill("c", t0 + 40s);  // holds a spare, and shard 1's second replica
+  // a is past its grace: the shards a held that lack a live copy again get one on d; c is not
+  // past its grace yet, so shard 1 (b, c) waits.
+  auto mid = f.tick(t0 + 41s);
+  CHECK_FALSE(mid.loads.empty());
+  for (const auto& l : mid.loads) {
+    CHECK(l.replica->node == "d");
+    CHECK(l.replica->spec.row_begin != 10);
+    l.replica->state = replica_state::ready;
+  }
+  size_t lost_spares = 0;
+  for (const auto* r : f.spares()) lost_spares += r->state == replica_state::lost ? 1 : 0;
+  CHECK(lost_spares > 0);  // c's lost spares are kept: restored if c comes back
+  auto late = f.tick(t0 + 71s);
+  REQUIRE(late.loads.size() == 1);
+  CHECK(late.loads[0].replica->node == "d");
+  CHECK(late.loads[0].replica->spec.row_begin == 10);
+  late.loads[0].replica->state = replica_state::ready;
+  CHECK(replacement_planner::under_replicated(f.reg, f.up_fn()).empty());
+}
+
+TEST_CASE("released spares on a down node wait in the queue until it is up") {
+  fixture f;
+  f.kill("a", t0);
+  auto plan = f.tick(t0 + 31s);
+  for (const auto& l : plan.loads) l.replica->state = replica_state::ready;
+  f.kill("c", t0 + 32s);  // holds two spares
+  // a is back with its replicas ready.
+  f.up["a"] = true;
+  for (auto* sub : {f.v->embedder.get(), f.v->classifier.get()})
+    sub->for_each_replica([&](replica_ref& r) {
+      if (r.node == "a") r.state = replica_state::ready;
+    });
+  f.tick(t0 + 33s);
+  // Shard 0's and the classifier's spares (both on c) are surplus; shard 2's (on b) still
+  // stands in for c's own copy.
+  CHECK(f.spares().size() == 1);
+  CHECK(f.planner.due(f.up_fn()).empty());
+  CHECK(f.planner.queued() == 2);
+  f.up["c"] = true;
+  CHECK(f.planner.due(f.up_fn()).size() == 2);
+}
+
+TEST_CASE("a spare's id replaces a trailing /rN with its own index") {
+  CHECK(spare_replica_id("m.e@1/e3/t/0/r1", 2) == "m.e@1/e3/t/0/r2");
+  CHECK(spare_replica_id("content-abc", 2) == "content-abc/r2");
+  CHECK(spare_replica_id("x/rack", 3) == "x/rack/r3");
+}

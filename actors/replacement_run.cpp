@@ -1,0 +1,81 @@
+#include "actors/replacement_run.hpp"
+
+#include <caf/all.hpp>
+
+#include "actors/loading.hpp"
+#include "base/logger.hpp"
+
+namespace tessera {
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  return component_logger("coordinator");
+}
+
+replacement_planner::node_up_fn up_fn(coordinator_state& st) {
+  return [&st](const std::string& node) {
+    auto it = st.members.find(node);
+    return it != st.members.end() && it->second.up;
+  };
+}
+
+void send_unloads(coordinator_self self, const std::vector<replica_release>& releases) {
+  for (const auto& r : releases) {
+    auto m = self->state.members.find(r.node);
+    if (m == self->state.members.end() || !m->second.up) continue;
+    log()->info("releasing spare {} on {}", r.replica_id, r.node);
+    self->request(m->second.handle, std::chrono::seconds(10), unload_atom::value, r.replica_id)
+        .then([](bool) {},
+              [id = r.replica_id](caf::error& e) {
+                log()->warn("unload of spare {} failed: {}", id, describe(e));
+              });
+  }
+}
+
+}  // namespace
+
+void configure_resilience(coordinator_state& st) {
+  st.router.configure_hedging(st.cfg.hedging);
+  st.planner = replacement_planner{st.cfg.replacement_grace};
+}
+
+void replacement_tick(coordinator_self self) {
+  auto& st = self->state;
+  auto now = std::chrono::steady_clock::now();
+  auto up = up_fn(st);
+  std::vector<replacement_planner::member_view> members;
+  for (auto& [name, m] : st.members) {
+    st.planner.observe(name, m.up, now);
+    members.push_back({name, m.up, m.cfg.memory_budget});
+  }
+  send_unloads(self, st.planner.due(up));
+  st.planner.release_surplus(st.reg, up);
+  auto plan = st.planner.place(st.reg, members, now);
+  if (st.planner.unplaced_changed(plan.unplaced))
+    for (const auto& u : plan.unplaced) log()->warn("cannot re-place: {}", u);
+  for (auto& load : plan.loads) {
+    auto* ref = load.replica;
+    log()->info("re-placing {} on {}", ref->replica_id, ref->node);
+    request_load(
+        self, ref->node, ref->spec,
+        [self, sub = load.sub, ref](shard_actor h) {
+          if (ref->state != replica_state::loading) return;  // released meanwhile
+          ref->handle = h;
+          ref->state = replica_state::ready;
+          if (h) self->monitor(h);
+          log()->info("spare {} on {} is ready", ref->replica_id, ref->node);
+        },
+        [sub = load.sub, ref](caf::error err) {
+          if (ref->state == replica_state::loading) ref->state = replica_state::lost;
+          log()->warn("re-placing {} on {} failed: {}", ref->replica_id, ref->node, describe(err));
+        });
+  }
+}
+
+void fill_resilience_status(coordinator_state& st, cluster_status& out) {
+  out.hedges_sent = st.router.hedges().sent;
+  out.hedges_won = st.router.hedges().won;
+  out.under_replicated = replacement_planner::under_replicated(st.reg, up_fn(st));
+}
+
+}  // namespace tessera

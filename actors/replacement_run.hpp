@@ -1,0 +1,20 @@
+#pragma once
+// The coordinator's side of re-placement and of the resilience figures in status: what its
+// tick and make_status call. The rules are replacement_planner's (actors/replacement_planner.hpp).
+// Coordinator thread only.
+#include "actors/coordinator_state.hpp"
+
+namespace tessera {
+
+// Sets the router's hedging and the planner's grace from the coordinator's options.
+void configure_resilience(coordinator_state& st);
+
+// One tick: notes which members are down (and since when), sends the unloads of spares
+// released at an earlier tick, releases spares no longer needed, and places and loads spares
+// for shards whose replicas sit on nodes down past the grace.
+void replacement_tick(coordinator_self self);
+
+// Status: hedges sent and won, and the shards with fewer than R ready replicas.
+void fill_resilience_status(coordinator_state& st, cluster_status& out);
+
+}  // namespace tessera
