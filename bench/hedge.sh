@@ -37,24 +37,12 @@ stop_pauser() {
 trap 'rc=$?; stop_pauser; stop_cluster; [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
 trap 'exit 130' INT TERM
 
-for b in tessera tessera-node; do
-  [ -x "$BIN/$b" ] || die "$BIN/$b missing: build first (cmake --build build -j2)"
-done
-snapshot_bins tessera tessera-node
-command -v jq >/dev/null || die "jq is required"
-mkdir -p "$OUT"
+bench_begin tessera tessera-node
 
 log "generating the model in $WORK/model"
 "$BIN/tessera" gen-model "$WORK/model" 2>"$WORK/gen.err" || die "gen-model failed"
 INPUT=$WORK/input.txt
-python3 - "$WORK/model/vocab.txt" "$INPUT" <<'PY'
-import random, sys
-words = [w.strip() for w in open(sys.argv[1], encoding="utf-8") if w.strip()]
-rng = random.Random(20240602)
-with open(sys.argv[2], "w", encoding="utf-8") as f:
-    for _ in range(10000):
-        f.write(" ".join(rng.choice(words) for _ in range(rng.randint(5, 20))) + "\n")
-PY
+words_input "$WORK/model/vocab.txt" "$INPUT" 10000 20240602
 
 load_r2() {
   local i st

@@ -24,6 +24,30 @@ snapshot_bins() {
   BIN=$WORK/bin
 }
 
+# bench_begin BINARY...: each must be built in $BIN; works on a snapshot of them from then on
+# (others may rebuild build/ during a run); needs jq; makes $OUT.
+bench_begin() {
+  local b
+  for b in "$@"; do
+    [ -x "$BIN/$b" ] || die "$BIN/$b missing: build first (cmake --build build -j2)"
+  done
+  snapshot_bins "$@"
+  command -v jq >/dev/null || die "jq is required"
+  mkdir -p "$OUT"
+}
+
+# words_input VOCAB OUT N SEED: N lines of 5-20 words drawn from the vocabulary file VOCAB.
+words_input() {
+  python3 - "$1" "$2" "$3" "$4" <<'PY'
+import random, sys
+words = [w.strip() for w in open(sys.argv[1], encoding="utf-8") if w.strip()]
+rng = random.Random(int(sys.argv[4]))
+with open(sys.argv[2], "w", encoding="utf-8") as f:
+    for _ in range(int(sys.argv[3])):
+        f.write(" ".join(rng.choice(words) for _ in range(rng.randint(5, 20))) + "\n")
+PY
+}
+
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 die() {
   log "error: $*"

@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "cli/client.hpp"
+#include "node/openssl_ptr.hpp"
 #include "node/tls.hpp"
 
 namespace tessera::cli {
@@ -26,20 +27,7 @@ namespace {
 
 constexpr long k_validity_days = 3650;
 
-struct free_x509 {
-  void operator()(X509* p) const { X509_free(p); }
-};
-struct free_pkey {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct free_bio {
-  void operator()(BIO* p) const { BIO_free(p); }
-};
-struct free_bn {
-  void operator()(BIGNUM* p) const { BN_free(p); }
-};
-using x509_ptr = std::unique_ptr<X509, free_x509>;
-using pkey_ptr = std::unique_ptr<EVP_PKEY, free_pkey>;
+using namespace ossl;
 
 [[noreturn]] void fail(const std::string& what) {
   std::string detail;

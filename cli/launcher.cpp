@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "cli/certs.hpp"
@@ -111,6 +112,21 @@ bool cluster_ready(const client_options& c) {
   }
 }
 
+// The model and version already serving from package `abs_path` (ready or serving), if any:
+// a coordinator that recovered its registry already has what `up` would load again.
+std::optional<std::pair<std::string, uint64_t>> loaded_from(const client_options& c,
+                                                            const std::string& abs_path) {
+  connection conn(c);
+  auto resp = conn.wait(conn.admin().statusRequest().send());
+  for (auto m : resp.getStatus().getModels())
+    for (auto v : m.getVersions()) {
+      std::string state = v.getState().cStr();
+      if (v.getPath() == abs_path && (state == "ready" || state == "serving"))
+        return std::make_pair(std::string{m.getName().cStr()}, v.getVersion());
+    }
+  return std::nullopt;
+}
+
 enum class wait_outcome { ready, interrupted, timed_out, all_dead };
 
 wait_outcome wait_until_ready(const client_options& c, child_set& children, const sigset_t& sigs,
@@ -145,6 +161,12 @@ class loader {
         if (::realpath(p.dir.c_str(), buf) == nullptr)
           throw command_error("tessera.io_error: cannot resolve " + p.dir + ": " +
                               std::strerror(errno));
+        if (auto had = loaded_from(c, buf)) {
+          std::printf("tessera: %s version %llu is already loaded from %s; not loading it again\n",
+                      had->first.c_str(), static_cast<unsigned long long>(had->second), buf);
+          std::fflush(stdout);
+          continue;
+        }
         std::fprintf(stderr, "tessera: loading %s\n", buf);
         auto r = load_with_progress(c, buf, p.name, 0, false, true);
         std::printf("tessera: loaded %s version %llu\n", r.name.c_str(),

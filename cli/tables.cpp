@@ -27,7 +27,10 @@ std::string join_roles(capnp::List<capnp::Text>::Reader roles) {
 nlohmann::json shard_json(::ShardInfo::Reader s) {
   auto replicas = nlohmann::json::array();
   for (auto r : s.getReplicas())
-    replicas.push_back({{"node", text(r.getNode())}, {"state", text(r.getState())}});
+    replicas.push_back({{"node", text(r.getNode())},
+                        {"state", text(r.getState())},
+                        {"id", text(r.getId())},
+                        {"error", text(r.getError())}});
   return {{"tensor", text(s.getTensor())},
           {"row_begin", s.getRowBegin()},
           {"row_end", s.getRowEnd()},

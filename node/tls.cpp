@@ -1,5 +1,7 @@
 #include "node/tls.hpp"
 
+#include "node/openssl_ptr.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -17,23 +19,7 @@
 namespace tessera {
 namespace {
 
-struct free_x509 {
-  void operator()(X509* p) const { X509_free(p); }
-};
-struct free_pkey {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct free_bio {
-  void operator()(BIO* p) const { BIO_free(p); }
-};
-struct free_store {
-  void operator()(X509_STORE* p) const { X509_STORE_free(p); }
-};
-struct free_store_ctx {
-  void operator()(X509_STORE_CTX* p) const { X509_STORE_CTX_free(p); }
-};
-using x509_ptr = std::unique_ptr<X509, free_x509>;
-using pkey_ptr = std::unique_ptr<EVP_PKEY, free_pkey>;
+using namespace ossl;
 
 const char* k_hint =
     " (make the files with `tessera certs init --config FILE`, or turn TLS off with [tls] "

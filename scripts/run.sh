@@ -123,9 +123,19 @@ grep -q '^tessera: ready' "$LOG_DIR/up.log" || {
 }
 grep '^tessera: ready' "$LOG_DIR/up.log"
 
-say "loading $MODEL_DIR/package as 'sections'"
-version=$("$TESSERA" load "$MODEL_DIR/package" --name sections)
-say "sections version $version is loaded and serving"
+# The coordinator keeps its registry in data/state: after an earlier run it already serves
+# sections from this package (recovered without reading rows again), so load only if not.
+package_dir=$(cd "$MODEL_DIR/package" && pwd)
+version=$("$TESSERA" models --json | jq -r --arg p "$package_dir" \
+  '.[] | select(.name == "sections") | .versions[] |
+   select(.path == $p and (.state == "serving" or .state == "ready")) | .version' | tail -1)
+if [[ -n "$version" ]]; then
+  say "sections version $version is already serving from $package_dir (recovered state)"
+else
+  say "loading $MODEL_DIR/package as 'sections'"
+  version=$("$TESSERA" load "$MODEL_DIR/package" --name sections)
+  say "sections version $version is loaded and serving"
+fi
 
 SAMPLES="$MODEL_DIR/samples.txt"
 cat >"$SAMPLES" <<'EOF'

@@ -12,18 +12,12 @@
 #include <kj/vector.h>
 
 #include "tests/support/model_fixture.hpp"
+#include "tests/support/process.hpp"
 
 using namespace tessera;
 using namespace tessera::test;
 
 namespace {
-
-synthetic_spec small_model() {
-  synthetic_spec s;
-  s.vocab = 2000;
-  s.buckets = 50000;
-  return s;
-}
 
 // A one-shard cluster that takes `request_timeout_ms` as its cap and never declares a
 // stopped node down during a test.
@@ -34,29 +28,6 @@ cluster_options hung_shard_options(uint32_t request_timeout_ms) {
   o.top_toml = "heartbeat_ms = 1000\nconnection_timeout_ms = 3600000\n";
   return o;
 }
-
-// The state letter of /proc/PID/stat ('T' when stopped).
-char proc_state(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(in, line);
-  auto close = line.rfind(')');
-  return close == std::string::npos || close + 2 >= line.size() ? '?' : line[close + 2];
-}
-
-// SIGSTOPs a pid for the life of the guard, and waits until the kernel reports it stopped
-// (kill() returns before every thread has stopped); SIGCONT on every exit path.
-struct stopped {
-  pid_t pid;
-  explicit stopped(pid_t p) : pid(p) {
-    REQUIRE(::kill(pid, SIGSTOP) == 0);
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (proc_state(pid) != 'T' && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    REQUIRE(proc_state(pid) == 'T');
-  }
-  ~stopped() { ::kill(pid, SIGCONT); }
-};
 
 kj::Promise<capnp::Response<Session::PredictResults>> predict(client& cl, const std::string& text,
                                                               uint32_t timeout_ms) {
@@ -89,13 +60,13 @@ void load(client& cl, const model_fixture& model) {
 TEST_CASE(
     "a call whose client deadline passes on a hung shard fails deadline_exceeded, "
     "and the cluster serves again afterwards") {
-  model_fixture model{small_model()};
+  model_fixture model{small_model(42)};
   local_cluster c{hung_shard_options(600000)};
   client cl{c.gateway(), c.admin_token()};
   load(cl, model);
   auto texts = random_texts(model.spec, 4, 21);
   {
-    stopped hang{c.node_pid("shard-1")};
+    stopped_process hang{c.node_pid("shard-1")};
     // Without the client's 300 ms the call would wait for the 10 min request_timeout.
     CHECK(outcome(cl, predict(cl, texts[0], 300), 60 * kj::SECONDS) == "deadline_exceeded");
   }
@@ -106,14 +77,14 @@ TEST_CASE(
 TEST_CASE(
     "a call queued behind hung batches is answered deadline_exceeded at its own "
     "deadline; the hung calls are answered correctly once the shard resumes") {
-  model_fixture model{small_model()};
+  model_fixture model{small_model(42)};
   local_cluster c{hung_shard_options(600000)};
   client cl{c.gateway(), c.admin_token()};
   load(cl, model);
   auto texts = random_texts(model.spec, 4, 22);
   kj::Vector<kj::Promise<std::string>> running;
   {
-    stopped hang{c.node_pid("shard-1")};
+    stopped_process hang{c.node_pid("shard-1")};
     // Two calls fill the version's two running batches and hang on the stopped shard.
     for (int i = 0; i < 2; ++i)
       running.add(predict(cl, texts[i], 0)
@@ -134,12 +105,12 @@ TEST_CASE(
 }
 
 TEST_CASE("a client cannot extend its deadline beyond limits.request_timeout") {
-  model_fixture model{small_model()};
+  model_fixture model{small_model(42)};
   local_cluster c{hung_shard_options(1000)};
   client cl{c.gateway(), c.admin_token()};
   load(cl, model);
   auto texts = random_texts(model.spec, 2, 23);
-  stopped hang{c.node_pid("shard-1")};
+  stopped_process hang{c.node_pid("shard-1")};
   // Asks for 10 minutes; the cap of 1 s applies (the bound is 60 s, far below 10 min).
   CHECK(outcome(cl, predict(cl, texts[0], 600000), 60 * kj::SECONDS) == "deadline_exceeded");
 }

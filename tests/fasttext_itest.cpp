@@ -700,12 +700,12 @@ TEST_CASE("the parity check accepts ties and reports each kind of mismatch", "[f
   CHECK_THAT(parity_failures(want, "\n"), Catch::Contains("fastText printed 3 lines, tessera 1"));
   // The large-softmax bar: a relative allowance, and labels at the threshold may be cut.
   auto bar = large_softmax_bar(20000, "0.5");
-  CHECK(parity_failures("__label__a 0.9996 __label__b 0.5001\n", "__label__a 0.9995\n", nullptr,
-                        bar)
-            .empty());
-  CHECK_THAT(parity_failures("__label__a 0.9996 __label__b 0.7\n", "__label__a 0.9995\n",
-                             nullptr, bar),
-             Catch::Contains("fastText gave 2 labels, tessera 1"));
+  CHECK(
+      parity_failures("__label__a 0.9996 __label__b 0.5001\n", "__label__a 0.9995\n", nullptr, bar)
+          .empty());
+  CHECK_THAT(
+      parity_failures("__label__a 0.9996 __label__b 0.7\n", "__label__a 0.9995\n", nullptr, bar),
+      Catch::Contains("fastText gave 2 labels, tessera 1"));
   CHECK_THAT(parity_failures("__label__a 0.9996\n", "__label__a 0.99\n", nullptr, bar),
              Catch::Contains("probability differs"));
   // A swap at the cut-off of a top-1 list: fine only when tied with fastText's next label.

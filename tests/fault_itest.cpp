@@ -10,6 +10,7 @@
 
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
+#include "tests/support/process.hpp"
 
 using namespace tessera;
 using namespace tessera::test;
@@ -22,13 +23,6 @@ struct outcome {
   std::string code;  // tessera error code when !ok
   double ms = 0;
 };
-
-synthetic_spec small_model() {
-  synthetic_spec s;
-  s.vocab = 2000;
-  s.buckets = 50000;
-  return s;
-}
 
 // Continues a SIGSTOPped process when the test leaves its scope, however it leaves.
 struct resume_on_exit {
@@ -69,7 +63,7 @@ void check_answers(client& cl, const model_fixture& model, const std::string& na
 
 TEST_CASE("killing a shard node mid-traffic gives correct answers or typed errors, never a hang",
           "[fault]") {
-  model_fixture model{small_model()};
+  model_fixture model{small_model(42)};
   const uint32_t timeout_ms = 3000;
   cluster_options opts;
   opts.request_timeout_ms = timeout_ms;
@@ -143,7 +137,7 @@ TEST_CASE("killing a shard node mid-traffic gives correct answers or typed error
 
 TEST_CASE("calls over max_inflight are refused overloaded, the rest answered correctly",
           "[fault]") {
-  model_fixture model{small_model()};
+  model_fixture model{small_model(42)};
   cluster_options opts;
   opts.max_inflight = 4;
   local_cluster c{opts};
@@ -202,7 +196,7 @@ TEST_CASE(
     "a shard node killed with SIGKILL and restarted with the same config and name reloads its "
     "replicas and answers correctly",
     "[fault]") {
-  synthetic_spec spec = small_model();
+  synthetic_spec spec = small_model(42);
   spec.buckets = 200000;  // 52 MB: the table is split over the three nodes
   model_fixture model{spec};
   local_cluster c;

@@ -11,33 +11,14 @@
 
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
+#include "tests/support/process.hpp"
 
 using namespace tessera;
 using namespace tessera::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-synthetic_spec small_model() {
-  synthetic_spec s;
-  s.vocab = 2000;
-  s.buckets = 50000;
-  s.seed = 71;
-  return s;
-}
-
-char proc_state(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(in, line);
-  auto close = line.rfind(')');
-  return close == std::string::npos || close + 2 >= line.size() ? '?' : line[close + 2];
-}
-
-}  // namespace
-
 TEST_CASE("with two replicas, a node hung for 3 s costs no request; it rejoins after SIGCONT") {
-  model_fixture m{small_model()};
+  model_fixture m{small_model(71)};
   local_cluster c;  // default heartbeat_ms / connection_timeout_ms
   client admin{c.gateway(), c.admin_token()};
   client users{c.gateway(), c.user_token()};

@@ -13,28 +13,13 @@
 
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
+#include "tests/support/process.hpp"
 
 using namespace tessera;
 using namespace tessera::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-synthetic_spec small_model() {
-  synthetic_spec s;
-  s.vocab = 2000;
-  s.buckets = 50000;
-  s.seed = 73;
-  return s;
-}
-
-char proc_state(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(in, line);
-  auto close = line.rfind(')');
-  return close == std::string::npos || close + 2 >= line.size() ? '?' : line[close + 2];
-}
 
 // Heartbeats on, but a silent peer is declared down only after 30 s: a stopped node stays a
 // member ("slow", not "down") for the whole test.
@@ -54,7 +39,7 @@ struct resume_guard {
 }  // namespace
 
 TEST_CASE("a stopped replica is hedged around: requests keep being answered, hedges counted") {
-  model_fixture m{small_model()};
+  model_fixture m{small_model(73)};
   local_cluster c{slow_not_down(true)};
   client admin{c.gateway(), c.admin_token()};
   client users{c.gateway(), c.user_token()};
@@ -108,7 +93,7 @@ TEST_CASE("a stopped replica is hedged around: requests keep being answered, hed
 TEST_CASE(
     "with [hedging] enabled = false no hedge is sent; a briefly stopped replica costs no "
     "request either") {
-  model_fixture m{small_model()};
+  model_fixture m{small_model(73)};
   local_cluster c{slow_not_down(false)};
   client admin{c.gateway(), c.admin_token()};
   client users{c.gateway(), c.user_token()};

@@ -14,21 +14,13 @@
 
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
+#include "tests/support/process.hpp"
 
 using namespace tessera;
 using namespace tessera::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-synthetic_spec model_spec(uint64_t classifier_seed) {
-  synthetic_spec s;
-  s.vocab = 2000;
-  s.buckets = 50000;
-  s.seed = 91;
-  s.classifier_seed = classifier_seed;
-  return s;
-}
 
 // Replica loads started on a node, from its log.
 size_t loads_on(const local_cluster& c, const std::string& node) {
@@ -77,7 +69,7 @@ std::vector<std::pair<std::string, std::string>> replicas_of(client& cl, const s
 TEST_CASE(
     "a killed coordinator comes back serving the same versions and labels without "
     "reading rows again") {
-  model_fixture a{model_spec(1)}, b{model_spec(2)};
+  model_fixture a{small_model(91, 1)}, b{small_model(91, 2)};
   cluster_options o;
   o.supervise = true;
   local_cluster c{o};
@@ -127,7 +119,7 @@ TEST_CASE(
 TEST_CASE(
     "after a coordinator restart that lost its state, a new package under an old name "
     "answers with its own weights and the old rows are released") {
-  model_fixture a{model_spec(3)}, b{model_spec(4)};
+  model_fixture a{small_model(91, 3)}, b{small_model(91, 4)};
   cluster_options o;
   o.supervise = true;
   o.persist_state = false;  // the old failure: epochs restart at 1 after a restart
@@ -168,7 +160,7 @@ TEST_CASE(
 TEST_CASE(
     "after a package folder is changed and a node restarts, no answer comes from the "
     "changed files") {
-  model_fixture a{model_spec(5)}, b{model_spec(6)};
+  model_fixture a{small_model(91, 5)}, b{small_model(91, 6)};
   cluster_options o;
   o.supervise = true;
   local_cluster c{o};

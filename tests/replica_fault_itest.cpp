@@ -12,20 +12,13 @@
 #include "node/config.hpp"
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
+#include "tests/support/process.hpp"
 
 using namespace tessera;
 using namespace tessera::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-synthetic_spec small_model() {
-  synthetic_spec s;
-  s.vocab = 2000;
-  s.buckets = 50000;
-  s.seed = 61;
-  return s;
-}
 
 // Replica ids per node of model@version, from Admin.status.
 std::map<std::string, std::vector<std::string>> replicas_by_node(client& cl,
@@ -103,7 +96,7 @@ uint16_t node_port(const local_cluster& c, const std::string& name) {
 TEST_CASE(
     "with two replicas, shard actors dying inside a live node cost no request, and the "
     "node is given them back") {
-  model_fixture m{small_model()};
+  model_fixture m{small_model(61)};
   local_cluster c;
   client admin{c.gateway(), c.admin_token()};
   client users{c.gateway(), c.user_token()};
@@ -136,7 +129,7 @@ TEST_CASE(
 TEST_CASE(
     "with one replica, a shard actor dying inside a live node fails requests typed "
     "(unavailable, naming the shard) or not at all, and serving resumes") {
-  model_fixture m{small_model()};
+  model_fixture m{small_model(61)};
   local_cluster c;
   client admin{c.gateway(), c.admin_token()};
   client users{c.gateway(), c.user_token()};

@@ -1,0 +1,47 @@
+#include "tests/support/process.hpp"
+
+#include <signal.h>
+
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+namespace tessera::test {
+
+char proc_state(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() ? '?' : line[close + 2];
+}
+
+stopped_process::stopped_process(pid_t pid, std::chrono::seconds limit) : pid_(pid) {
+  REQUIRE(::kill(pid_, SIGSTOP) == 0);
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (proc_state(pid_) != 'T' && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling the kernel's view
+  REQUIRE(proc_state(pid_) == 'T');
+}
+
+stopped_process::~stopped_process() {
+  resume();
+}
+
+void stopped_process::resume() {
+  if (stopped_) ::kill(pid_, SIGCONT);
+  stopped_ = false;
+}
+
+synthetic_spec small_model(uint64_t seed, uint64_t classifier_seed) {
+  synthetic_spec s;
+  s.vocab = 2000;
+  s.buckets = 50000;
+  s.seed = seed;
+  s.classifier_seed = classifier_seed;
+  return s;
+}
+
+}  // namespace tessera::test

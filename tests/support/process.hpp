@@ -1,0 +1,35 @@
+#pragma once
+// Integration-test support for faults on real processes: a process's scheduler state, and a
+// SIGSTOP that holds for a scope.
+#include <sys/types.h>
+
+#include <chrono>
+
+#include "importers/synthetic_model.hpp"
+
+namespace tessera::test {
+
+// The state letter of /proc/PID/stat ('T' once stopped, 'S'/'R' running, '?' when gone).
+char proc_state(pid_t pid);
+
+// SIGSTOPs `pid` and waits (up to `limit`) until the kernel reports it stopped: kill() returns
+// before every thread has stopped. SIGCONT when the scope ends, on every path. REQUIREs both.
+class stopped_process {
+ public:
+  explicit stopped_process(pid_t pid, std::chrono::seconds limit = std::chrono::seconds(30));
+  ~stopped_process();
+  stopped_process(const stopped_process&) = delete;
+  stopped_process& operator=(const stopped_process&) = delete;
+  // Resumes it now (idempotent).
+  void resume();
+
+ private:
+  pid_t pid_;
+  bool stopped_ = true;
+};
+
+// A small synthetic model (2,000 words, 50,000 buckets: every tensor stays whole, on R nodes)
+// drawn from `seed`; `classifier_seed` 0 = from `seed` too.
+synthetic_spec small_model(uint64_t seed, uint64_t classifier_seed = 0);
+
+}  // namespace tessera::test
