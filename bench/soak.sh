@@ -8,9 +8,9 @@
 # Every answer is checked: each pass of `tessera predict` over INPUT must print exactly the
 # baseline taken before any fault (the served answers, which cluster_itest checks against the
 # in-process reference). Reports: passes, lines answered, wrong lines, failed lines, per-kill
-# time until status is ready again, RSS of every node at the start and the end (the
-# coordinator never restarts, so its growth is the leak check), and node processes left
-# after stop (must be 0).
+# time until status is ready again, the coordinator's RSS at every kill, and its growth from
+# after WARMUP seconds of load to the end (it never restarts, so that growth is the leak
+# check; shard nodes restart and start over), and node processes left after stop (must be 0).
 # Results: bench/out/soak/ (gitignored): summary.txt, kills.tsv, rss.tsv, logs.
 set -euo pipefail
 
@@ -19,6 +19,7 @@ BIN=${BIN:-$ROOT/build/bin}
 OUT=${OUT:-$ROOT/bench/out/soak}
 DURATION=${DURATION:-600}
 KILL_EVERY=${KILL_EVERY:-30}
+WARMUP=${WARMUP:-60}  # seconds of load before the RSS baseline ("warm") is taken
 WORK=$(mktemp -d /tmp/tessera-soak.XXXXXX)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
@@ -43,6 +44,7 @@ tcli predict --model soak --k 3 --format fasttext "$INPUT" >"$WORK/baseline.txt"
 LINES=$(wc -l <"$INPUT")
 
 rss_of() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+pid_of_coord() { awk '$1 == "coord" {print $2}' "$PID_FILE"; }
 rss_snapshot() { # LABEL -> rss.tsv lines "label node pid rss_kB"
   local name pid
   while read -r name pid; do echo -e "$1\t$name\t$pid\t$(rss_of "$pid")"; done < <(node_pids)
@@ -71,10 +73,12 @@ checker &
 CHECKER=$!
 trap 'touch "$WORK/stop"; kill $CHECKER 2>/dev/null || true; rc=$?; stop_cluster; [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
 
-echo -e "kill\tnode\tpid\tready_after_ms" >"$OUT/kills.tsv"
+echo -e "kill\tnode\tpid\tready_after_ms\tcoord_rss_kB" >"$OUT/kills.tsv"
 start=$(date +%s)
+sleep "$WARMUP"
+rss_snapshot warm >>"$OUT/rss.tsv"
 k=0
-while [ $(($(date +%s) - start)) -lt "$DURATION" ]; do
+while [ $(($(date +%s) - start)) -lt "$((DURATION + WARMUP))" ]; do
   sleep "$KILL_EVERY"
   k=$((k + 1))
   node=shard-$(((k - 1) % 3 + 1))
@@ -90,7 +94,7 @@ while [ $(($(date +%s) - start)) -lt "$DURATION" ]; do
     sleep 0.1
   done
   t1=$(date +%s%N)
-  echo -e "$k\t$node\t$pid\t$(((t1 - t0) / 1000000))" >>"$OUT/kills.tsv"
+  echo -e "$k\t$node\t$pid\t$(((t1 - t0) / 1000000))\t$(rss_of "$(pid_of_coord)")" >>"$OUT/kills.tsv"
   log "kill $k: $node ($pid) -> ready again after $(((t1 - t0) / 1000000)) ms"
 done
 touch "$WORK/stop"
@@ -101,7 +105,7 @@ NODE_PIDS=$(node_pids | awk '{print $2}')
 stop_cluster
 left=0
 for p in $NODE_PIDS; do kill -0 "$p" 2>/dev/null && left=$((left + 1)); done
-left=$((left + $(pgrep -f "$WORK/cluster.toml" | wc -l)))
+left=$((left + $(pgrep -f "$WORK/cluster.toml" | wc -l || true)))
 
 {
   echo "soak: ${DURATION}s, a shard node killed every ${KILL_EVERY}s (R = 2), $LINES lines per pass"
@@ -112,7 +116,8 @@ left=$((left + $(pgrep -f "$WORK/cluster.toml" | wc -l)))
     printf "kills %d, ready again after %.0f ms on average (max %d ms)\n", k, k ? s / k : 0, m }' \
     "$OUT/kills.tsv"
   awk -F'\t' '$2 == "coord" {r[$1] = $4} END {
-    printf "coordinator RSS %d kB -> %d kB (%+.1f%%)\n", r["start"], r["end"],
-      r["start"] ? 100 * (r["end"] - r["start"]) / r["start"] : 0 }' "$OUT/rss.tsv"
+    printf "coordinator RSS: %d kB at start, %d kB after %ds of load, %d kB at the end (%+.1f%% since warm)\n",
+      r["start"], r["warm"], '"$WARMUP"', r["end"],
+      r["warm"] ? 100 * (r["end"] - r["warm"]) / r["warm"] : 0 }' "$OUT/rss.tsv"
   echo "node processes left after stop: $left"
 } | tee "$OUT/summary.txt"
