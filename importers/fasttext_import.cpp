@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "importers/fasttext_bin.hpp"
 #include "cluster/fasttext_featurizer.hpp"
+#include "importers/fasttext_bin.hpp"
 
 namespace tessera {
 

@@ -12,10 +12,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "importers/fasttext_import.hpp"
 #include "cluster/fasttext_output.hpp"
-#include "testing/fasttext_predict.hpp"
+#include "importers/fasttext_import.hpp"
 #include "package/package.hpp"
+#include "testing/fasttext_predict.hpp"
 
 using namespace tessera;
 

@@ -9,9 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "importers/fasttext_bin.hpp"
 #include "cluster/fasttext_featurizer.hpp"
 #include "cluster/fasttext_output.hpp"
+#include "importers/fasttext_bin.hpp"
 
 namespace tessera {
 

@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "testing/package_builder.hpp"
 #include "importers/synthetic_model.hpp"
+#include "testing/package_builder.hpp"
 
 using namespace tessera;
 using Catch::Detail::Approx;
