@@ -196,9 +196,6 @@ void start_load(coordinator_self self, load_request req,
                              "model name '" + name + "' must be 1-128 of [A-Za-z0-9_.-]"));
   auto v = std::make_shared<version_entry>();
   v->model = name;
-  v->path = pkg->dir();
-  v->meta = pkg->meta();
-  v->content = manifest_digest(v->meta);
   v->exact_pooling = req.exact_pooling;
   if (auto err = describe_version(*v, *pkg)) return refuse(std::move(err));
   auto fresh = share_or_new(st.reg, *v);

@@ -69,14 +69,11 @@ caf::expected<std::shared_ptr<version_entry>> rebuild(
   auto v = std::make_shared<version_entry>();
   v->version = rec.version;
   v->epoch = rec.epoch;
-  v->path = pkg->dir();
-  v->meta = pkg->meta();
-  v->content = manifest_digest(v->meta);
+  v->exact_pooling = rec.exact_pooling;
+  if (auto err = describe_version(*v, *pkg)) return err;
   if (v->content != rec.content)
     return make_error(errc::corrupt_package,
                       "package " + rec.path + " changed on disk since this version was loaded");
-  v->exact_pooling = rec.exact_pooling;
-  if (auto err = describe_version(*v, *pkg)) return err;
   auto shared = embedders.find(v->embedder->fingerprint);
   if (shared != embedders.end()) {
     v->embedder = shared->second;

@@ -1,9 +1,6 @@
 #include "actors/version_builder.hpp"
 
-#include <cstdio>
 #include <cstdlib>
-
-#include <openssl/evp.h>
 
 namespace tessera {
 namespace {
@@ -59,16 +56,7 @@ std::string embedder_fingerprint(const manifest& meta) {
 
 std::string manifest_digest(const manifest& meta) {
   const auto text = to_toml(meta);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-  std::string hex;
-  char byte[3];
-  for (unsigned int i = 0; i < len; ++i) {
-    std::snprintf(byte, sizeof byte, "%02x", md[i]);
-    hex += byte;
-  }
-  return "sha256:" + hex;
+  return "xxh3-128:" + to_hex(xxh3_128(text.data(), text.size()));
 }
 
 caf::expected<shard_spec> spec_for(const std::string& incarnation, const manifest& meta,
@@ -91,6 +79,9 @@ caf::expected<shard_spec> spec_for(const std::string& incarnation, const manifes
 }
 
 caf::error describe_version(version_entry& v, const package& pkg) {
+  v.path = pkg.dir();
+  v.meta = pkg.meta();
+  v.content = manifest_digest(v.meta);
   const auto& meta = pkg.meta();
   if (!meta.embedder || meta.embedder->tables.empty())
     return make_error(errc::corrupt_package, "package " + pkg.dir() + " has no embedder table");

@@ -6,8 +6,8 @@
 
 namespace tessera {
 
-// Fills `v` from `pkg`: embedder (with its content fingerprint) and classifier. Errors:
-// corrupt_package (naming what does not fit), io_error.
+// Fills `v` from `pkg`: path, manifest and its digest (`content`), embedder (with its content
+// fingerprint) and classifier. Errors: corrupt_package (naming what does not fit), io_error.
 caf::error describe_version(version_entry& v, const package& pkg);
 
 // Content identity of a package's embedder: its name@version and every table's checksums and
