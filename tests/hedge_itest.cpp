@@ -55,16 +55,16 @@ TEST_CASE("a stopped replica is hedged around: requests keep being answered, hed
   bool stop = false;
   traffic during;
   auto p = run_traffic(users, "m", texts, refs, 4, stop, during);
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= 50; }));
+  REQUIRE(wait_for_answers(users, during, 50));
   auto victim = c.node_pid("shard-2");
   REQUIRE(::kill(victim, SIGSTOP) == 0);
   resume_guard guard{victim};
   REQUIRE(wait_until(users, 30s, [&] { return proc_state(victim) == 'T'; }));
   // While it is stopped, 200 more requests are answered: each sub-request routed to the
   // stopped node is hedged to the other replica instead of waiting for it.
-  const auto at_stop = during.ok + during.failed;
+  const auto at_stop = during.answered();
   const bool progressed =
-      wait_until(users, 20s, [&] { return during.ok + during.failed >= at_stop + 200; });
+      wait_until(users, 20s, [&] { return during.answered() >= at_stop + 200; });
   const bool still_stopped = proc_state(victim) == 'T';
   auto mid = take_status(admin);
   ::kill(victim, SIGCONT);
@@ -74,8 +74,8 @@ TEST_CASE("a stopped replica is hedged around: requests keep being answered, hed
   CHECK(mid.hedges_sent > before.hedges_sent);
   CHECK(mid.hedges_won > before.hedges_won);
   // After it resumes, traffic goes on as before.
-  const auto at_resume = during.ok + during.failed;
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_resume + 100; }));
+  const auto at_resume = during.answered();
+  REQUIRE(wait_for_answers(users, during, at_resume + 100));
   stop = true;
   p.wait(users.wait_scope());
   INFO((during.errors.empty() ? std::string{} : during.errors.front()));
@@ -104,15 +104,14 @@ TEST_CASE(
   bool stop = false;
   traffic during;
   auto p = run_traffic(users, "m", texts, refs, 4, stop, during);
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= 50; }));
+  REQUIRE(wait_for_answers(users, during, 50));
   auto victim = c.node_pid("shard-2");
   REQUIRE(::kill(victim, SIGSTOP) == 0);
   resume_guard guard{victim};
   REQUIRE(wait_until(users, 30s, [&] { return proc_state(victim) == 'T'; }));
   users.timer().afterDelay(1 * kj::SECONDS).wait(users.wait_scope());
   ::kill(victim, SIGCONT);
-  const auto at_resume = during.ok + during.failed;
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_resume + 100; }));
+  REQUIRE(wait_for_answers(users, during, during.answered() + 100));
   stop = true;
   p.wait(users.wait_scope());
   INFO((during.errors.empty() ? std::string{} : during.errors.front()));

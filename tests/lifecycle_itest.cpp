@@ -314,8 +314,7 @@ TEST_CASE("two classifiers share one loaded embedder, counted once", "[lifecycle
   traffic ta, tb;
   auto pa = run_traffic(users, "a", texts, {{1, a.ref.get()}}, 2, stop, ta);
   auto pb = run_traffic(users, "b", texts, {{1, b.ref.get()}}, 2, stop, tb);
-  REQUIRE(
-      wait_until(users, 60s, [&] { return ta.ok + ta.failed >= 50 && tb.ok + tb.failed >= 50; }));
+  REQUIRE(wait_until(users, 60s, [&] { return ta.answered() >= 50 && tb.answered() >= 50; }));
   stop = true;
   pa.wait(users.wait_scope());
   pb.wait(users.wait_scope());
@@ -335,12 +334,11 @@ TEST_CASE("with two replicas a killed node costs no request, during or after its
   bool stop = false;
   traffic during;
   auto p = run_traffic(users, "m", texts, {{1, m.ref.get()}}, 4, stop, during);
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= 50; }));
+  REQUIRE(wait_for_answers(users, during, 50));
   ::kill(c.node_pid("shard-2"), SIGKILL);
   bool down = wait_for_status(admin, 60s,
                               [](const status_snapshot& s) { return !s.members.at("shard-2").up; });
-  auto at_down = during.ok + during.failed;
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_down + 50; }));
+  REQUIRE(wait_for_answers(users, during, during.answered() + 50));
   stop = true;
   p.wait(users.wait_scope());
   REQUIRE(down);

@@ -187,8 +187,7 @@ TEST_CASE(
       if (node == victim && state == "error") return true;
     return false;
   }));
-  auto at = during.ok + during.failed;
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at + 100; }));
+  REQUIRE(wait_for_answers(users, during, during.answered() + 100));
   stop = true;
   p.wait(users.wait_scope());
   INFO((during.errors.empty() ? std::string{} : during.errors.front()));

@@ -95,7 +95,7 @@ TEST_CASE(
   bool stop = false;
   traffic during;
   auto p = run_traffic(users, "m", texts, refs, 4, stop, during);
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= 50; }));
+  REQUIRE(wait_for_answers(users, during, 50));
   const auto killed_at = std::chrono::steady_clock::now();
   REQUIRE(::kill(c.node_pid("shard-2"), SIGKILL) == 0);
   // Before the grace: status names the shards that lack a replica.
@@ -111,8 +111,7 @@ TEST_CASE(
                                std::chrono::steady_clock::now() - killed_at)
                                .count();
   CHECK_FALSE(seen.members.at("shard-2").up);
-  const auto at_restore = during.ok + during.failed;
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_restore + 100; }));
+  REQUIRE(wait_for_answers(users, during, during.answered() + 100));
 
   // The node returns (same name and port): it reloads its own replicas, and once they are
   // ready the spares are released: every shard back to exactly 2 ready replicas, shard-2
@@ -131,8 +130,7 @@ TEST_CASE(
   const auto back_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now() - returned_at)
                            .count();
-  const auto at_back = during.ok + during.failed;
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_back + 100; }));
+  REQUIRE(wait_for_answers(users, during, during.answered() + 100));
   stop = true;
   p.wait(users.wait_scope());
   INFO((during.errors.empty() ? std::string{} : during.errors.front()));
@@ -159,7 +157,7 @@ TEST_CASE(
   bool stop = false;
   traffic during;
   auto p = run_traffic(users, "m", texts, refs, 4, stop, during);
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= 50; }));
+  REQUIRE(wait_for_answers(users, during, 50));
   REQUIRE(::kill(c.node_pid("shard-2"), SIGKILL) == 0);
   REQUIRE(wait_for_status(admin, 30s,
                           [](const status_snapshot& s) { return !s.members.at("shard-2").up; }));
@@ -179,8 +177,7 @@ TEST_CASE(
   CHECK(embedder_shards == 2);  // the two table shards shard-2 held a copy of
   for (const auto& [name, mem] : s.members)
     if (mem.up) CHECK(mem.used <= mem.budget);
-  const auto at_check = during.ok + during.failed;
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_check + 100; }));
+  REQUIRE(wait_for_answers(users, during, during.answered() + 100));
   stop = true;
   p.wait(users.wait_scope());
   INFO((during.errors.empty() ? std::string{} : during.errors.front()));

@@ -107,18 +107,17 @@ TEST_CASE(
   bool stop = false;
   traffic during;
   auto p = run_traffic(users, "m", texts, {{1, m.ref.get()}}, 4, stop, during);
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= 50; }));
+  REQUIRE(wait_for_answers(users, during, 50));
   rogue_peer peer{c.tls_dir()};
   CHECK(peer.unload("127.0.0.1", node_port(c, "shard-2"), victims) == victims.size());
-  auto at_kill = during.ok + during.failed;
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_kill + 100; }));
+  REQUIRE(wait_for_answers(users, during, during.answered() + 100));
   // The coordinator loads them on shard-2 again: every replica ready, shard-2 holds bytes.
   REQUIRE(wait_until(admin, 60s, [&] {
     auto states = replica_states(admin, "m");
     return states.size() == 1 && states.count("ready") && cluster_ready(admin);
   }));
-  auto at_back = during.ok + during.failed;
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_back + 50; }));
+  auto at_back = during.answered();
+  REQUIRE(wait_for_answers(users, during, at_back + 50));
   stop = true;
   p.wait(users.wait_scope());
   INFO((during.errors.empty() ? std::string{} : during.errors.front()));
@@ -143,7 +142,7 @@ TEST_CASE(
   bool stop = false;
   traffic during;
   auto p = run_traffic(users, "m", texts, {{1, m.ref.get()}}, 4, stop, during);
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= 50; }));
+  REQUIRE(wait_for_answers(users, during, 50));
   rogue_peer peer{c.tls_dir()};
   CHECK(peer.unload("127.0.0.1", node_port(c, victim_node), by_node[victim_node]) ==
         by_node[victim_node].size());
@@ -151,8 +150,7 @@ TEST_CASE(
     auto states = replica_states(admin, "m");
     return states.size() == 1 && states.count("ready") && cluster_ready(admin);
   }));
-  auto at_back = during.ok + during.failed;
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_back + 50; }));
+  REQUIRE(wait_for_answers(users, during, during.answered() + 50));
   stop = true;
   p.wait(users.wait_scope());
   // Every failure was typed unavailable and named the lost shard; the rest were correct.

@@ -49,8 +49,7 @@ TEST_CASE(
     auto st = admin.admin().statusRequest().send().wait(admin.wait_scope());
     return st.getStatus().getReady();
   }));
-  auto at_back = during.ok + during.failed;
-  REQUIRE(wait_until(users, 60s, [&] { return during.ok + during.failed >= at_back + 50; }));
+  REQUIRE(wait_for_answers(users, during, during.answered() + 50));
   stop = true;
   p.wait(users.wait_scope());
   for (const auto& e : during.errors) {

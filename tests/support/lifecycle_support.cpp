@@ -55,6 +55,10 @@ bool wait_until(client& cl, std::chrono::milliseconds limit, const std::function
   return true;
 }
 
+bool wait_for_answers(client& cl, const traffic& t, size_t total, std::chrono::milliseconds limit) {
+  return wait_until(cl, limit, [&] { return t.answered() >= total; });
+}
+
 bool wait_for_status(client& cl, std::chrono::milliseconds limit,
                      const std::function<bool(const status_snapshot&)>& pred,
                      status_snapshot* last) {

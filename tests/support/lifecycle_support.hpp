@@ -67,6 +67,7 @@ std::vector<std::pair<uint64_t, uint64_t>> tensor_row_ranges(client& cl, const s
 struct traffic {
   size_t ok = 0;
   size_t failed = 0;
+  size_t answered() const { return ok + failed; }
   std::map<uint64_t, size_t> by_version;
   std::vector<std::string> errors;  // descriptions of failures (first few)
 };
@@ -75,6 +76,11 @@ kj::Promise<void> run_traffic(client& cl, const std::string& name,
                               const std::vector<std::string>& texts,
                               const std::map<uint64_t, const reference_model*>& refs,
                               size_t concurrency, const bool& stop, traffic& out);
+
+// Runs the event loop until `t` has `total` answers (ok or failed), for at most `limit`.
+// Returns whether it got them (traffic runs on `cl`'s thread, so waiting must turn the loop).
+bool wait_for_answers(client& cl, const traffic& t, size_t total,
+                      std::chrono::milliseconds limit = std::chrono::seconds(60));
 
 // Exactly `requests` predicts (`concurrency` in flight at a time), checked like run_traffic.
 traffic traffic_n(client& cl, const std::string& name, const std::vector<std::string>& texts,
