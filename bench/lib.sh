@@ -117,7 +117,7 @@ EOF
   done
   cat >>"$1" <<EOF
 [[tokens]]
-token = "$BENCH_TOKEN"
+$(printf '%s\n' "$BENCH_TOKEN" | "$BIN/tessera" token hash)
 name = "bench-admin"
 admin = true
 models = ["*"]
@@ -130,7 +130,7 @@ start_cluster() {
   mkdir -p "$dir/logs"
   PID_FILE=$dir/pids
   rm -f "$PID_FILE"
-  "$BIN/tessera" up --config "$cfg" --log-dir "$dir/logs" --pid-file "$PID_FILE" \
+  "$BIN/tessera" --token "$BENCH_TOKEN" up --config "$cfg" --log-dir "$dir/logs" --pid-file "$PID_FILE" \
     >"$dir/up.out" 2>"$dir/up.err" &
   UP_PID=$!
   for i in $(seq 1 240); do

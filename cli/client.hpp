@@ -36,7 +36,7 @@ struct client_options {
 
 // The embedded config's coordinator host:gateway_port, or 127.0.0.1:7300 if unavailable.
 std::string default_address();
-// $TESSERA_TOKEN, else the embedded config's first admin token, else "tessera-admin-dev".
+// $TESSERA_TOKEN, else "tessera-admin-dev" (the local config's development admin token).
 std::string default_token();
 
 // The user-facing description of an exception from a call to `address`: the server's

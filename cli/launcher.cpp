@@ -23,6 +23,7 @@
 #include "cli/restart_backoff.hpp"
 #include "node/config.hpp"
 #include "node/tls.hpp"
+#include "node/token_hash.hpp"
 
 namespace tessera::cli {
 namespace {
@@ -78,10 +79,13 @@ void make_dirs(const std::string& dir) {
   }
 }
 
-std::string admin_token(const cluster_config& cfg) {
+// `token` when it is one of the config's admin tokens.
+std::string admin_token(const cluster_config& cfg, const std::string& token) {
   for (const auto& t : cfg.tokens)
-    if (t.admin) return t.token;
-  throw command_error("tessera.invalid_argument: the config has no admin token; `up` needs one");
+    if (t.admin && token_matches(t.hash, token)) return token;
+  throw command_error(
+      "tessera.unauthenticated: `up` needs an admin token of the config: pass it with --token "
+      "(before `up`) or $TESSERA_TOKEN");
 }
 
 // Waits for a signal in `set` for up to `timeout`; returns it, or 0 on timeout.
@@ -268,8 +272,8 @@ int run_up(const up_options& opts) {
   const node_config* coord = cfg->coordinator();
   if (coord == nullptr || coord->gateway_port == 0)
     throw command_error("tessera.invalid_argument: the config has no coordinator gateway");
-  client_options client{coord->host + ":" + std::to_string(coord->gateway_port), admin_token(*cfg),
-                        2.0};
+  client_options client{coord->host + ":" + std::to_string(coord->gateway_port),
+                        admin_token(*cfg, opts.token), 2.0};
   std::string bin = node_binary();
   if (::access(bin.c_str(), X_OK) != 0)
     throw command_error("tessera.io_error: node binary " + bin +

@@ -19,6 +19,9 @@ struct up_options {
   double ready_timeout_s = 60;
   std::string pid_file;  // "NAME PID" per line, rewritten when a node is restarted
   bool restart = true;   // restart a node that exits unexpectedly once ready (with backoff)
+  // The admin token `up` uses to load packages and watch readiness (the global --token); the
+  // config holds only hashes, so it must match one of its admin tokens.
+  std::string token;
 };
 
 int run_up(const up_options& opts);

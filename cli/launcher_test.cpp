@@ -112,7 +112,7 @@ name = "shard-1"
 port = 17492
 roles = ["shard"]
 [[tokens]]
-token = "t"
+hash = "sha256:00000000000000000000000000000000:8e4cf6ddecf0853d2cb18c2b99055cfc6427427ca686ad44976669d2b3bd9795"  # the token "t"
 name = "admin"
 admin = true
 models = ["*"]
@@ -140,8 +140,8 @@ pid_t start_up(temp_dir& dir) {
     std::string bin = tessera_binary();
     std::string cfg = dir.path + "/cluster.toml", pids = dir.path + "/pids";
     std::string logs = dir.path + "/logs";
-    ::execl(bin.c_str(), bin.c_str(), "up", "--config", cfg.c_str(), "--pid-file", pids.c_str(),
-            "--log-dir", logs.c_str(), "--ready-timeout", "60", nullptr);
+    ::execl(bin.c_str(), bin.c_str(), "--token", "t", "up", "--config", cfg.c_str(), "--pid-file",
+            pids.c_str(), "--log-dir", logs.c_str(), "--ready-timeout", "60", nullptr);
     _exit(127);
   }
   return pid;

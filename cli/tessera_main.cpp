@@ -10,6 +10,7 @@
 #include "cli/certs.hpp"
 #include "cli/commands.hpp"
 #include "cli/launcher.hpp"
+#include "cli/token_commands.hpp"
 #include "cli/tool_commands.hpp"
 
 using namespace tessera::cli;
@@ -40,7 +41,7 @@ CLI::App* client_sub(CLI::App& app, globals& g, const char* name, const char* he
   return sub;
 }
 
-void wire_up(CLI::App& app, action& run) {
+void wire_up(CLI::App& app, globals& g, action& run) {
   static up_options o;
   static std::vector<std::string> loads, names;
   auto* sub = app.add_subcommand("up", "start a local cluster in the foreground");
@@ -53,7 +54,8 @@ void wire_up(CLI::App& app, action& run) {
   sub->add_option("--pid-file", o.pid_file, "write 'NAME PID' per node (rewritten on restarts)");
   sub->add_flag("!--no-restart", o.restart,
                 "do not restart a node that exits unexpectedly (default: restart with backoff)");
-  sub->callback([&run] {
+  sub->callback([&run, &g] {
+    o.token = g.client.token;
     if (names.size() > loads.size())
       throw CLI::ValidationError("--name", "more --name than --load");
     for (size_t i = 0; i < loads.size(); ++i)
@@ -205,6 +207,22 @@ void wire_certs(CLI::App& app, action& run) {
   init->callback([&run] { run = [] { return run_certs_init(o); }; });
 }
 
+void wire_token(CLI::App& app, action& run) {
+  static token_create_options o;
+  auto* token = app.add_subcommand("token", "client tokens: the config holds only their hashes");
+  token->require_subcommand(1);
+  auto* create = token->add_subcommand(
+      "create", "print a new token (first line, shown once) and the [[tokens]] table for it");
+  create->add_option("--name", o.name, "who the token is, for logs")->required();
+  create->add_flag("--admin", o.admin, "may use the Admin interface");
+  create->add_option("--models", o.models, "models it may use (default: all of its tenant)")
+      ->delimiter(',');
+  create->add_option("--tenant", o.tenant, "its tenant (default: the default tenant)");
+  create->callback([&run] { run = [] { return run_token_create(o, std::cout, std::cerr); }; });
+  auto* hash = token->add_subcommand("hash", "read a token from stdin, print its hash line");
+  hash->callback([&run] { run = [] { return run_token_hash(std::cin, std::cout); }; });
+}
+
 int run_action(const action& run) {
   try {
     return run();
@@ -234,11 +252,12 @@ int main(int argc, char** argv) {
   CLI::App app{"tessera: model-serving cluster client and launcher"};
   app.require_subcommand(1);
   add_client_flags(&app, g);
-  wire_up(app, run);
+  wire_up(app, g, run);
   wire_admin(app, g, run);
   wire_data(app, g, run);
   wire_tools(app, run);
   wire_certs(app, run);
+  wire_token(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

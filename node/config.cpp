@@ -20,10 +20,12 @@
 //   name, scheduler, worker_threads, log_level, default_model, heartbeat_ms, connection_timeout_ms,
 //   state_dir, replacement_grace_ms
 //   [limits]   max_inputs, max_text_bytes, max_ids_per_input, request_timeout_ms,
-//              load_timeout_ms, max_inflight
+//              load_timeout_ms, max_inflight, max_message_bytes, max_prelogin_bytes,
+//              max_connections, max_calls_per_connection, slice_bytes, capacity
 //   [hedging]  enabled, percentile, min_delay_ms, min_samples
 //   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port
-//   [[tokens]] token, name, admin, models
+//   [[tokens]] hash, name, admin, models, tenant
+//   [[tenants]] name, priority, requests_per_s, inputs_per_s, max_concurrent, max_batch
 //   [tls]      dir, insecure
 // Unknown keys are refused so that a typo never silently falls back to a default.
 
@@ -295,6 +297,15 @@ uint64_t get_size(const toml::table& t, const std::string& prefix, const char* n
   return *size;
 }
 
+// A size key that keeps `fallback` when absent; present, it must be above zero.
+uint64_t get_size_or(const toml::table& t, const std::string& prefix, const char* name,
+                     uint64_t fallback) {
+  if (t.get(name) == nullptr) return fallback;
+  auto v = get_size(t, prefix, name);
+  if (v == 0) fail(key_of(prefix, name), "must be greater than zero");
+  return v;
+}
+
 node_config parse_node(const toml::table& t, const std::string& prefix) {
   check_keys(t, prefix,
              {"name", "host", "port", "roles", "memory_budget", "gateway_port", "http_port"});
@@ -321,25 +332,77 @@ node_config parse_node(const toml::table& t, const std::string& prefix) {
   return n;
 }
 
+// A tenant or model name as the registry accepts it: 1-128 of [A-Za-z0-9_.-].
+bool valid_tenant_name(const std::string& n) {
+  return !n.empty() && n.size() <= 128 && std::all_of(n.begin(), n.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
+}
+
 token_config parse_token(const toml::table& t, const std::string& prefix) {
-  check_keys(t, prefix, {"token", "name", "admin", "models"});
+  if (t.get("token") != nullptr)
+    fail(key_of(prefix, "token"),
+         "plain-text tokens are not accepted; store its `hash` instead (`tessera token create` "
+         "prints a new token with its hash, `tessera token hash` hashes an existing one)");
+  check_keys(t, prefix, {"hash", "name", "admin", "models", "tenant"});
   token_config tok;
-  tok.token = get_string(t, prefix, "token").value_or("");
-  if (tok.token.empty()) fail(key_of(prefix, "token"), "must be a non-empty string");
+  auto hash = get_string(t, prefix, "hash");
+  if (!hash) fail(key_of(prefix, "hash"), "is required");
+  auto parsed = parse_token_hash(*hash);
+  if (!parsed) fail(key_of(prefix, "hash"), message_of(parsed.error()));
+  tok.hash = std::move(*parsed);
   tok.name = get_string(t, prefix, "name").value_or("");
   if (tok.name.empty()) fail(key_of(prefix, "name"), "must be a non-empty string");
   tok.admin = get_bool(t, prefix, "admin").value_or(false);
   tok.models = get_strings(t, prefix, "models").value_or(std::vector<std::string>{});
   for (const auto& m : tok.models)
     if (m.empty()) fail(key_of(prefix, "models"), "model names must not be empty");
+  tok.tenant = get_string(t, prefix, "tenant").value_or(tok.tenant);
+  if (!valid_tenant_name(tok.tenant))
+    fail(key_of(prefix, "tenant"), "must be 1-128 of [A-Za-z0-9_.-]");
   return tok;
+}
+
+// A rate in calls or inputs per second: a number >= 0 (0 = unlimited).
+double get_rate(const toml::table& t, const std::string& prefix, const char* name) {
+  const toml::node* n = t.get(name);
+  if (n == nullptr) return 0;
+  if (!n->is_number()) fail(key_of(prefix, name), "must be a number");
+  const double v =
+      n->is_integer() ? static_cast<double>(*n->value<int64_t>()) : *n->value<double>();
+  if (!(v >= 0 && v <= 1e9)) fail(key_of(prefix, name), "must be in 0..1e9 (0 = unlimited)");
+  return v;
+}
+
+uint32_t get_count(const toml::table& t, const std::string& prefix, const char* name) {
+  auto v = get_int(t, prefix, name);
+  if (!v) return 0;
+  if (*v < 0 || *v > 100000000) fail(key_of(prefix, name), "must be 0..100000000 (0 = unlimited)");
+  return static_cast<uint32_t>(*v);
+}
+
+tenant_config parse_tenant(const toml::table& t, const std::string& prefix) {
+  check_keys(t, prefix,
+             {"name", "priority", "requests_per_s", "inputs_per_s", "max_concurrent", "max_batch"});
+  tenant_config ten;
+  ten.name = get_string(t, prefix, "name").value_or("");
+  if (!valid_tenant_name(ten.name)) fail(key_of(prefix, "name"), "must be 1-128 of [A-Za-z0-9_.-]");
+  auto prio = get_string(t, prefix, "priority").value_or("normal");
+  if (!parse_priority(prio, ten.limits.priority))
+    fail(key_of(prefix, "priority"), "must be \"low\", \"normal\" or \"high\"");
+  ten.limits.requests_per_s = get_rate(t, prefix, "requests_per_s");
+  ten.limits.inputs_per_s = get_rate(t, prefix, "inputs_per_s");
+  ten.limits.max_concurrent = get_count(t, prefix, "max_concurrent");
+  ten.limits.max_batch = get_count(t, prefix, "max_batch");
+  return ten;
 }
 
 limits_config parse_limits(const toml::table& t) {
   const std::string p = "limits";
   check_keys(t, p,
              {"max_inputs", "max_text_bytes", "max_ids_per_input", "request_timeout_ms",
-              "load_timeout_ms", "max_inflight"});
+              "load_timeout_ms", "max_inflight", "max_message_bytes", "max_prelogin_bytes",
+              "max_connections", "max_calls_per_connection", "slice_bytes", "capacity"});
   limits_config l;
   l.max_inputs = get_u32(t, p, "max_inputs", l.max_inputs);
   l.max_text_bytes = get_u32(t, p, "max_text_bytes", l.max_text_bytes);
@@ -347,6 +410,17 @@ limits_config parse_limits(const toml::table& t) {
   l.request_timeout = get_ms(t, p, "request_timeout_ms", l.request_timeout);
   l.load_timeout = get_ms(t, p, "load_timeout_ms", l.load_timeout);
   l.max_inflight = get_u32(t, p, "max_inflight", l.max_inflight);
+  l.max_message_bytes = get_size_or(t, p, "max_message_bytes", l.max_message_bytes);
+  l.max_prelogin_bytes = get_u32(t, p, "max_prelogin_bytes", l.max_prelogin_bytes);
+  l.max_connections = get_u32(t, p, "max_connections", l.max_connections);
+  l.max_calls_per_connection =
+      get_u32(t, p, "max_calls_per_connection", l.max_calls_per_connection);
+  l.slice_bytes = get_size_or(t, p, "slice_bytes", l.slice_bytes);
+  l.capacity = get_u32(t, p, "capacity", l.capacity);
+  if (l.max_prelogin_bytes < 512 || l.max_prelogin_bytes > (1u << 20))
+    fail(key_of(p, "max_prelogin_bytes"), "must be 512..1048576");
+  if (l.max_message_bytes < (uint64_t{1} << 16) || l.max_message_bytes > (uint64_t{1} << 31))
+    fail(key_of(p, "max_message_bytes"), "must be 64KiB..2GiB");
   return l;
 }
 
@@ -398,12 +472,18 @@ void validate_nodes(const cluster_config& cfg) {
 }
 
 void validate_tokens(const cluster_config& cfg) {
-  std::map<std::string, size_t> seen;
+  std::map<std::string, size_t> names, tenants;
   for (size_t i = 0; i < cfg.tokens.size(); ++i) {
-    auto [it, fresh] = seen.emplace(cfg.tokens[i].token, i);
+    auto [it, fresh] = names.emplace(cfg.tokens[i].name, i);
     if (!fresh)
-      fail("tokens[" + std::to_string(i) + "].token",
-           "duplicates tokens[" + std::to_string(it->second) + "].token");
+      fail("tokens[" + std::to_string(i) + "].name",
+           "duplicates tokens[" + std::to_string(it->second) + "].name");
+  }
+  for (size_t i = 0; i < cfg.tenants.size(); ++i) {
+    auto [it, fresh] = tenants.emplace(cfg.tenants[i].name, i);
+    if (!fresh)
+      fail("tenants[" + std::to_string(i) + "].name",
+           "duplicates tenants[" + std::to_string(it->second) + "].name");
   }
 }
 
@@ -437,7 +517,7 @@ cluster_config parse_root(const toml::table& root) {
   check_keys(root, "",
              {"name", "scheduler", "worker_threads", "log_level", "default_model", "heartbeat_ms",
               "connection_timeout_ms", "state_dir", "replacement_grace_ms", "limits", "hedging",
-              "nodes", "tokens", "tls"});
+              "nodes", "tokens", "tenants", "tls"});
   cluster_config cfg;
   cfg.name = get_string(root, "", "name").value_or(cfg.name);
   if (cfg.name.empty()) fail("name", "must not be empty");
@@ -470,6 +550,9 @@ cluster_config parse_root(const toml::table& root) {
   });
   each_table(root, "tokens", [&](const toml::table& t, const std::string& prefix) {
     cfg.tokens.push_back(parse_token(t, prefix));
+  });
+  each_table(root, "tenants", [&](const toml::table& t, const std::string& prefix) {
+    cfg.tenants.push_back(parse_tenant(t, prefix));
   });
   if (const toml::node* t = root.get("tls")) cfg.tls = parse_tls(*t);
   validate_nodes(cfg);

@@ -8,6 +8,8 @@
 
 #include "base/errors.hpp"
 #include "cluster/hedging.hpp"
+#include "cluster/tenant_quota.hpp"
+#include "node/token_hash.hpp"
 
 namespace tessera {
 
@@ -22,11 +24,19 @@ struct node_config {
   bool has_role(const std::string& r) const;
 };
 
+// A client token. The config holds only its salted hash (node/token_hash.hpp).
 struct token_config {
-  std::string token;
+  token_hash hash;
   std::string name;                 // who it is, for logs (never the token itself)
   bool admin = false;               // may call Admin
-  std::vector<std::string> models;  // models it may use; "*" = all
+  std::vector<std::string> models;  // models of its tenant it may use; "*" = all
+  std::string tenant = "default";   // whose models it sees (cluster/tenant_scope.hpp)
+};
+
+// A tenant's quotas ([[tenants]]); tenants without an entry are unlimited, normal priority.
+struct tenant_config {
+  std::string name;
+  tenant_limits limits;
 };
 
 struct limits_config {
@@ -36,6 +46,14 @@ struct limits_config {
   std::chrono::milliseconds request_timeout{5000};  // deadline of one client request
   std::chrono::milliseconds load_timeout{600000};   // deadline of one model load
   uint32_t max_inflight = 4096;  // requests in the coordinator at once; more get overloaded
+  // Gateway bounds (node/gateway.hpp). Bytes of one RPC message after login; larger closes
+  // the connection.
+  uint64_t max_message_bytes = uint64_t{64} << 20;
+  uint32_t max_prelogin_bytes = 4096;      // bytes of one message before authenticate succeeds
+  uint32_t max_connections = 1024;         // open client connections (also capped by the fd limit)
+  uint32_t max_calls_per_connection = 32;  // calls one connection has unanswered at once
+  uint64_t slice_bytes = uint64_t{1} << 20;  // text bytes (or 8 x ids) featurized per slice
+  uint32_t capacity = 256;  // calls at once before the gateway sheds by tenant priority
 };
 
 // Mutual TLS between nodes ([tls]). On unless the config says `insecure = true`.
@@ -50,6 +68,7 @@ struct cluster_config {
   std::string name = "tessera";
   std::vector<node_config> nodes;
   std::vector<token_config> tokens;
+  std::vector<tenant_config> tenants;
   limits_config limits;
   std::string scheduler = "sharing";         // CAF scheduler policy: "sharing" or "stealing"
   uint32_t worker_threads = 0;               // CAF worker threads per process; 0 = one per core

@@ -1,5 +1,6 @@
 // The cluster config: the embedded default, the example, and every validation rule.
 #include "node/config.hpp"
+#include "node/token_hash.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -68,7 +69,10 @@ TEST_CASE("the embedded local config has one coordinator and three shards on loo
   }
   CHECK(cfg->find_node("nope") == nullptr);
   REQUIRE(cfg->tokens.size() == 2);
-  CHECK(cfg->tokens[0].token == "tessera-admin-dev");
+  CHECK(token_matches(cfg->tokens[0].hash, "tessera-admin-dev"));
+  CHECK_FALSE(token_matches(cfg->tokens[0].hash, "tessera-user-dev"));
+  CHECK(token_matches(cfg->tokens[1].hash, "tessera-user-dev"));
+  CHECK(cfg->tokens[0].tenant == "default");
   CHECK(cfg->tokens[0].admin);
   CHECK(cfg->tokens[1].name == "dev-user");
   CHECK_FALSE(cfg->tokens[1].admin);
@@ -238,16 +242,76 @@ roles = ["shard"]
 
 TEST_CASE("token rules are enforced and name the offending key") {
   const std::string nodes = k_coord + k_shard;
-  check_rejected(nodes + "[[tokens]]\ntoken = \"\"\nname = \"a\"\n", "tokens[0].token");
-  check_rejected(nodes + "[[tokens]]\nname = \"a\"\n", "tokens[0].token");
-  check_rejected(nodes + "[[tokens]]\ntoken = \"t\"\n", "tokens[0].name");
-  check_rejected(nodes + "[[tokens]]\ntoken = \"t\"\nname = \"a\"\n" +
-                     "[[tokens]]\ntoken = \"t\"\nname = \"b\"\n",
-                 "tokens[1].token");
-  check_rejected(nodes + "[[tokens]]\ntoken = \"t\"\nname = \"a\"\nadmin = \"yes\"\n",
-                 "tokens[0].admin");
-  check_rejected(nodes + "[[tokens]]\ntoken = \"t\"\nname = \"a\"\nmodels = \"*\"\n",
-                 "tokens[0].models");
+  const std::string h = "hash = \"" + to_string(hash_token("t")) + "\"\n";
+  // Plain-text tokens are refused with a pointer to the hashed form.
+  check_rejected(nodes + "[[tokens]]\ntoken = \"t\"\nname = \"a\"\n", "tokens[0].token");
+  check_rejected(nodes + "[[tokens]]\nname = \"a\"\n", "tokens[0].hash");
+  check_rejected(nodes + "[[tokens]]\nhash = \"t\"\nname = \"a\"\n", "tokens[0].hash");
+  check_rejected(nodes + "[[tokens]]\nhash = \"sha256:00:00\"\nname = \"a\"\n", "tokens[0].hash");
+  check_rejected(nodes + "[[tokens]]\n" + h, "tokens[0].name");
+  check_rejected(nodes + "[[tokens]]\n" + h + "name = \"a\"\n[[tokens]]\n" + h + "name = \"a\"\n",
+                 "tokens[1].name");
+  check_rejected(nodes + "[[tokens]]\n" + h + "name = \"a\"\nadmin = \"yes\"\n", "tokens[0].admin");
+  check_rejected(nodes + "[[tokens]]\n" + h + "name = \"a\"\nmodels = \"*\"\n", "tokens[0].models");
+  check_rejected(nodes + "[[tokens]]\n" + h + "name = \"a\"\ntenant = \"a/b\"\n",
+                 "tokens[0].tenant");
+  auto ok = parse_config(nodes + "[[tokens]]\n" + h + "name = \"a\"\ntenant = \"acme\"\n");
+  REQUIRE(ok);
+  CHECK(ok->tokens[0].tenant == "acme");
+  CHECK(token_matches(ok->tokens[0].hash, "t"));
+}
+
+TEST_CASE("tenants' quotas parse, and bad ones name the offending key") {
+  const std::string nodes = k_coord + k_shard;
+  auto cfg = parse_config(nodes + R"(
+[[tenants]]
+name = "acme"
+priority = "high"
+requests_per_s = 50
+inputs_per_s = 2.5e3
+max_concurrent = 4
+max_batch = 64
+[[tenants]]
+name = "free"
+priority = "low"
+)");
+  REQUIRE(cfg);
+  REQUIRE(cfg->tenants.size() == 2);
+  const auto& a = cfg->tenants[0].limits;
+  CHECK(a.priority == tenant_priority::high);
+  CHECK(a.requests_per_s == 50);
+  CHECK(a.inputs_per_s == 2500);
+  CHECK(a.max_concurrent == 4);
+  CHECK(a.max_batch == 64);
+  CHECK(cfg->tenants[1].limits.priority == tenant_priority::low);
+  CHECK(cfg->tenants[1].limits.requests_per_s == 0);  // unlimited
+  check_rejected(nodes + "[[tenants]]\nname = \"a\"\npriority = \"urgent\"\n",
+                 "tenants[0].priority");
+  check_rejected(nodes + "[[tenants]]\nname = \"a\"\nrequests_per_s = -1\n",
+                 "tenants[0].requests_per_s");
+  check_rejected(nodes + "[[tenants]]\nname = \"a\"\nmax_batch = -1\n", "tenants[0].max_batch");
+  check_rejected(nodes + "[[tenants]]\nname = \"a\"\nburst = 1\n", "tenants[0].burst");
+  check_rejected(nodes + "[[tenants]]\nname = \"a\"\n[[tenants]]\nname = \"a\"\n",
+                 "tenants[1].name");
+  check_rejected(nodes + "[[tenants]]\npriority = \"low\"\n", "tenants[0].name");
+}
+
+TEST_CASE("gateway bounds parse with units and refuse values that would disable them") {
+  const std::string nodes = k_coord + k_shard;
+  auto cfg = parse_config(
+      "[limits]\nmax_message_bytes = \"8MiB\"\nslice_bytes = \"64KiB\"\n"
+      "max_prelogin_bytes = 2048\nmax_connections = 10\ncapacity = 4\n" +
+      nodes);
+  REQUIRE(cfg);
+  CHECK(cfg->limits.max_message_bytes == 8u << 20);
+  CHECK(cfg->limits.slice_bytes == 64u << 10);
+  CHECK(cfg->limits.max_prelogin_bytes == 2048);
+  CHECK(cfg->limits.max_connections == 10);
+  CHECK(cfg->limits.capacity == 4);
+  check_rejected("[limits]\nmax_prelogin_bytes = 100000000\n" + nodes, "limits.max_prelogin_bytes");
+  check_rejected("[limits]\nmax_message_bytes = \"4GiB\"\n" + nodes, "limits.max_message_bytes");
+  check_rejected("[limits]\nslice_bytes = 0\n" + nodes, "limits.slice_bytes");
+  check_rejected("[limits]\nmax_connections = 0\n" + nodes, "limits.max_connections");
 }
 
 TEST_CASE("limits and top-level settings are validated") {

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "node/token_hash.hpp"
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/netns.hpp"
 #include "tests/support/skip.hpp"
@@ -82,7 +83,7 @@ struct netns_cluster {
     for (auto h : shard_hosts)
       toml << "[[nodes]]\nname = \"" << shard_name(h) << "\"\nhost = \"" << lab.address(h)
            << "\"\nport = " << shard_port << "\nroles = [\"shard\"]\nmemory_budget = \"1GiB\"\n";
-    toml << "[[tokens]]\ntoken = \"" << admin_token
+    toml << "[[tokens]]\nhash = \"" << to_string(hash_token(admin_token))
          << "\"\nname = \"itest-admin\"\nadmin = true\nmodels = [\"*\"]\n";
     auto config = dir / "cluster.toml";
     std::ofstream(config) << toml.str();

@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 
 #include "node/config.hpp"
+#include "node/token_hash.hpp"
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
 #include "tests/support/skip.hpp"
@@ -362,7 +363,8 @@ TEST_CASE("a node with a certificate of another CA cannot join; the cluster keep
     for (int i = 1; i <= 3; ++i)
       t << "[[nodes]]\nname = \"shard-" << i << "\"\nport = " << ports[1 + i]
         << "\nroles = [\"shard\"]\nmemory_budget = \"1GiB\"\n";
-    t << "[[tokens]]\ntoken = \"adm\"\nname = \"adm\"\nadmin = true\nmodels = [\"*\"]\n";
+    t << "[[tokens]]\nhash = \"" << to_string(hash_token("adm"))
+      << "\"\nname = \"adm\"\nadmin = true\nmodels = [\"*\"]\n";
     return t.str();
   };
   const std::string good_cfg = dir / "cluster.toml", rogue_cfg = dir / "rogue.toml";

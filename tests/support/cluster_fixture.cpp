@@ -1,5 +1,7 @@
 #include "tests/support/cluster_fixture.hpp"
 
+#include "node/token_hash.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -148,9 +150,9 @@ local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supe
     toml << "[[nodes]]\nname = \"shard-" << i + 1
          << "\"\nhost = \"127.0.0.1\"\nport = " << ports[2 + 2 * i]
          << "\nroles = [\"shard\"]\nmemory_budget = \"" << opts.memory_budget << "\"\n";
-  toml << "[[tokens]]\ntoken = \"" << admin_token_
+  toml << "[[tokens]]\nhash = \"" << to_string(hash_token(admin_token_))
        << "\"\nname = \"itest-admin\"\nadmin = true\nmodels = [\"*\"]\n"
-       << "[[tokens]]\ntoken = \"" << user_token_
+       << "[[tokens]]\nhash = \"" << to_string(hash_token(user_token_))
        << "\"\nname = \"itest-user\"\nadmin = false\nmodels = [\"*\"]\n"
        << opts.extra_toml;
   config_path_ = dir_ / "cluster.toml";
@@ -169,9 +171,9 @@ local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supe
     auto err = ::open((dir_ / "up.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(err, 2);
     auto bin = bin_path("tessera");
-    std::vector<std::string> args = {
-        bin,      "up",        "--config", config_path_,      "--pid-file",
-        pid_file, "--log-dir", log_dir,    "--ready-timeout", "60"};
+    std::vector<std::string> args = {bin,         "--token",    admin_token_,      "up",
+                                     "--config",  config_path_, "--pid-file",      pid_file,
+                                     "--log-dir", log_dir,      "--ready-timeout", "60"};
     if (!opts.supervise) args.push_back("--no-restart");
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
