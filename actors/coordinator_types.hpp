@@ -60,6 +60,9 @@ struct load_request {
   uint32_t replicas = 1;
   bool activate = false;
   bool exact_pooling = false;  // gather rows and sum in id order (see schemas/tessera.capnp)
+  // Put before the model name in the registry: a tenant's namespace ("T/", see
+  // cluster/tenant_scope.hpp), "" for the default tenant. Set by the gateway only.
+  std::string name_prefix;
 };
 
 struct load_reply {

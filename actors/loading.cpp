@@ -190,10 +190,11 @@ void start_load(coordinator_self self, load_request req,
   auto refuse = [&](caf::error err) { rp.deliver(std::move(err)); };
   auto pkg = package::open(req.path);
   if (!pkg) return refuse(pkg.error());
-  auto name = req.name.empty() ? pkg->meta().name : req.name;
-  if (!valid_name(name))
+  auto bare = req.name.empty() ? pkg->meta().name : req.name;
+  if (!valid_name(bare))
     return refuse(make_error(errc::invalid_argument,
-                             "model name '" + name + "' must be 1-128 of [A-Za-z0-9_.-]"));
+                             "model name '" + bare + "' must be 1-128 of [A-Za-z0-9_.-]"));
+  auto name = req.name_prefix + bare;
   auto v = std::make_shared<version_entry>();
   v->model = name;
   v->exact_pooling = req.exact_pooling;
