@@ -6,12 +6,15 @@
 #include "base/logger.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include <capnp/rpc-twoparty.h>
 #include <kj/debug.h>
 
+#include <sys/resource.h>
+
 #include "node/bridge.hpp"
-#include "node/gateway_convert.hpp"
+#include "node/gateway_session.hpp"
 
 namespace tessera {
 namespace {
@@ -20,232 +23,123 @@ std::shared_ptr<spdlog::logger> log() {
   return component_logger("gateway");
 }
 
-// What every capability of one gateway shares. Lives as long as run_gateway.
-struct gateway_env {
-  kj_bridge& bridge;
-  coordinator_actor coord;
-  cluster_config cfg;
-  // Bridge deadlines: the coordinator enforces the real ones; these only bound a lost reply.
-  std::chrono::milliseconds call_timeout() const {
-    return cfg.limits.request_timeout + std::chrono::seconds(2);
-  }
-  // A client's deadline: timeout_ms from now (0 = request_timeout), capped at request_timeout.
-  std::chrono::steady_clock::time_point deadline(uint32_t timeout_ms) const {
-    auto t = cfg.limits.request_timeout;
-    if (timeout_ms > 0) t = std::min(t, std::chrono::milliseconds{timeout_ms});
-    return std::chrono::steady_clock::now() + t;
-  }
-  std::chrono::milliseconds load_timeout() const {
-    return cfg.limits.load_timeout + std::chrono::seconds(10);
-  }
-};
+// A connection that has not authenticated within this long is closed.
+constexpr auto k_login_window = std::chrono::seconds(10);
+// File descriptors kept free of client connections: node links, packages, logs.
+constexpr uint64_t k_reserved_fds = 128;
 
-kj::Exception refuse(errc code, std::string message) {
-  return to_kj_exception(make_error(code, std::move(message)));
-}
-
-class admin_impl final : public Admin::Server {
- public:
-  explicit admin_impl(const gateway_env& env) : env_(env) {}
-
-  kj::Promise<void> load(LoadContext ctx) override {
-    auto o = ctx.getParams().getOptions();
-    load_request req;
-    req.path = o.getPath();
-    req.name = o.getName();
-    req.replicas = std::max<uint32_t>(o.getReplicas(), 1);
-    req.activate = o.getActivate();
-    req.exact_pooling = o.getExactPooling();
-    if (req.path.empty()) return refuse(errc::invalid_argument, "package path is empty");
-    return env_.bridge
-        .ask<load_reply>(env_.coord, env_.load_timeout(), load_atom::value, std::move(req))
-        .then([ctx](load_reply r) mutable {
-          ctx.getResults().setName(r.name);
-          ctx.getResults().setVersion(r.version);
-        });
-  }
-
-  kj::Promise<void> activate(ActivateContext ctx) override {
-    auto p = ctx.getParams();
-    return env_.bridge
-        .ask<bool>(env_.coord, env_.call_timeout(), activate_atom::value, std::string{p.getName()},
-                   p.getVersion())
-        .ignoreResult();
-  }
-
-  kj::Promise<void> rollback(RollbackContext ctx) override {
-    return env_.bridge
-        .ask<uint64_t>(env_.coord, env_.call_timeout(), rollback_atom::value,
-                       std::string{ctx.getParams().getName()})
-        .then([ctx](uint64_t v) mutable { ctx.getResults().setVersion(v); });
-  }
-
-  kj::Promise<void> setLabel(SetLabelContext ctx) override {
-    auto p = ctx.getParams();
-    return env_.bridge
-        .ask<bool>(env_.coord, env_.call_timeout(), label_atom::value, std::string{p.getName()},
-                   std::string{p.getLabel()}, p.getVersion())
-        .ignoreResult();
-  }
-
-  kj::Promise<void> unload(UnloadContext ctx) override {
-    auto p = ctx.getParams();
-    return env_.bridge
-        .ask<bool>(env_.coord, env_.call_timeout(), unload_atom::value, std::string{p.getName()},
-                   p.getVersion())
-        .ignoreResult();
-  }
-
-  kj::Promise<void> status(StatusContext ctx) override {
-    return env_.bridge.ask<cluster_status>(env_.coord, env_.call_timeout(), status_atom::value)
-        .then([ctx](cluster_status s) mutable { fill(ctx.getResults().initStatus(), s); });
-  }
-
-  kj::Promise<void> members(MembersContext ctx) override {
-    return env_.bridge.ask<cluster_status>(env_.coord, env_.call_timeout(), status_atom::value)
-        .then([ctx](cluster_status s) mutable {
-          auto ms = ctx.getResults().initMembers(static_cast<unsigned>(s.members.size()));
-          for (size_t i = 0; i < s.members.size(); ++i) fill(ms[i], s.members[i]);
-        });
-  }
-
- private:
-  const gateway_env& env_;
-};
-
-class session_impl final : public Session::Server {
- public:
-  session_impl(const gateway_env& env, token_config token) : env_(env), token_(std::move(token)) {}
-
-  kj::Promise<void> predict(PredictContext ctx) override {
-    auto p = ctx.getParams();
-    auto req = read_request(p.getModel(), p.getInputs(), p.getTimeoutMs());
-    if (!req) return to_kj_exception(req.error());
-    req->k = p.getTopK();  // checked by the coordinator (check_predict_options)
-    req->threshold = p.getThreshold();
-    return env_.bridge
-        .ask<predict_reply>(env_.coord, env_.call_timeout(), predict_atom::value, std::move(*req))
-        .then([ctx](predict_reply r) mutable {
-          auto res = ctx.getResults();
-          auto list = res.initResults(static_cast<unsigned>(r.results.size()));
-          for (size_t i = 0; i < r.results.size(); ++i) {
-            const auto& labels = r.results[i];
-            auto lb = list[i].initLabels(static_cast<unsigned>(labels.size()));
-            for (size_t j = 0; j < labels.size(); ++j) {
-              const auto& sl = labels[j];
-              lb[j].setIndex(sl.label);
-              lb[j].setProb(sl.prob);
-              if (r.labels && sl.label < r.labels->size()) lb[j].setLabel((*r.labels)[sl.label]);
-            }
-          }
-          fill(res.initServedBy(), r.version, r.epoch);
-        });
-  }
-
-  kj::Promise<void> embed(EmbedContext ctx) override {
-    auto p = ctx.getParams();
-    auto req = read_request(p.getModel(), p.getInputs(), p.getTimeoutMs());
-    if (!req) return to_kj_exception(req.error());
-    return env_.bridge
-        .ask<embed_reply>(env_.coord, env_.call_timeout(), embed_atom::value, std::move(*req))
-        .then([ctx](embed_reply r) mutable {
-          auto res = ctx.getResults();
-          size_t n = r.dim == 0 ? 0 : r.vectors.size() / r.dim;
-          auto vs = res.initVectors(static_cast<unsigned>(n));
-          for (size_t i = 0; i < n; ++i) {
-            auto v = vs.init(static_cast<unsigned>(i), r.dim);
-            for (uint32_t j = 0; j < r.dim; ++j) v.set(j, r.vectors[i * r.dim + j]);
-          }
-          fill(res.initServedBy(), r.version, r.epoch);
-        });
-  }
-
-  kj::Promise<void> listModels(ListModelsContext ctx) override {
-    return env_.bridge
-        .ask<std::vector<model_info>>(env_.coord, env_.call_timeout(), models_atom::value)
-        .then([this, ctx](std::vector<model_info> ms) mutable {
-          ms.erase(std::remove_if(ms.begin(), ms.end(),
-                                  [&](const model_info& m) { return !may_use(m.name); }),
-                   ms.end());
-          auto list = ctx.getResults().initModels(static_cast<unsigned>(ms.size()));
-          for (size_t i = 0; i < ms.size(); ++i) fill(list[i], ms[i]);
-        });
-  }
-
-  kj::Promise<void> admin(AdminContext ctx) override {
-    if (!token_.admin)
-      return refuse(errc::permission_denied, "token '" + token_.name + "' has no admin role");
-    ctx.getResults().setAdmin(kj::heap<admin_impl>(env_));
-    return kj::READY_NOW;
-  }
-
- private:
-  bool may_use(const std::string& model) const {
-    return std::any_of(token_.models.begin(), token_.models.end(),
-                       [&](const std::string& m) { return m == "*" || m == model; });
-  }
-
-  caf::expected<predict_request> read_request(ModelRef::Reader model,
-                                              capnp::List<Input>::Reader inputs,
-                                              uint32_t timeout_ms) const {
-    predict_request req;
-    req.deadline = env_.deadline(timeout_ms);
-    auto ref = read_model_ref(model);
-    if (!ref) return ref.error();
-    if (!may_use(ref->name))
-      return make_error(errc::permission_denied,
-                        "token '" + token_.name + "' may not use model '" + ref->name + "'");
-    auto in = read_inputs(inputs, env_.cfg.limits);
-    if (!in) return in.error();
-    req.model = std::move(*ref);
-    req.inputs = std::move(*in);
-    return req;
-  }
-
-  const gateway_env& env_;
-  token_config token_;
-};
-
+// The bootstrap capability of one connection: authenticates its tokens.
 class tessera_impl final : public Tessera::Server {
  public:
-  explicit tessera_impl(const gateway_env& env) : env_(env) {}
+  tessera_impl(gateway_env& env, std::shared_ptr<client_state> client)
+      : env_(env), client_(std::move(client)) {}
 
   kj::Promise<void> authenticate(AuthenticateContext ctx) override {
     std::string token = ctx.getParams().getToken();
+    // Every entry is hashed and compared (in constant time), so the time taken does not tell
+    // which entry, if any, matched.
+    const token_config* match = nullptr;
     for (const auto& t : env_.cfg.tokens)
-      if (!token.empty() && t.token == token) {
-        ctx.getResults().setSession(kj::heap<session_impl>(env_, t));
-        return kj::READY_NOW;
-      }
-    log()->warn("authentication refused");  // never log the token
-    return refuse(errc::unauthenticated, "unknown token");
+      if (token_matches(t.hash, token) && match == nullptr) match = &t;
+    if (match != nullptr && !token.empty()) {
+      client_->authenticated = true;
+      ctx.getResults().setSession(make_session(env_, *match, client_));
+      return kj::READY_NOW;
+    }
+    // Never log the token; one summary line per interval for all failures.
+    if (auto line = env_.logins.on_failure(std::chrono::steady_clock::now()))
+      log()->warn("{}", *line);
+    auto delay = login_guard::delay_for(++client_->failed_logins);
+    auto refusal = to_kj_exception(make_error(errc::unauthenticated, "unknown token"));
+    if (delay.count() == 0) return kj::mv(refusal);
+    return env_.timer.afterDelay(delay.count() * kj::MILLISECONDS)
+        .then(
+            [refusal = kj::mv(refusal)]() mutable -> kj::Promise<void> { return kj::mv(refusal); });
   }
 
  private:
-  const gateway_env& env_;
+  gateway_env& env_;
+  std::shared_ptr<client_state> client_;
 };
 
-// One client connection: its network and RPC system live until it disconnects.
+// One client connection: its guarded stream, network and RPC system live until it
+// disconnects. It counts itself in env.connections.
 struct connection {
-  kj::Own<kj::AsyncIoStream> stream;
+  gateway_env& env;
+  std::shared_ptr<client_state> client;
+  guarded_stream stream;
   capnp::TwoPartyVatNetwork network;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
-  connection(kj::Own<kj::AsyncIoStream> s, capnp::Capability::Client bootstrap,
-             capnp::ReaderOptions opts)
-      : stream(kj::mv(s)),
-        network(*stream, capnp::rpc::twoparty::Side::SERVER, opts),
-        rpc(capnp::makeRpcServer(network, kj::mv(bootstrap))) {}
+  connection(gateway_env& e, kj::Own<kj::AsyncIoStream> s, capnp::ReaderOptions opts)
+      : env(e),
+        client(std::make_shared<client_state>(e.cfg.limits.max_calls_per_connection)),
+        stream(kj::mv(s), client->gate,
+               [c = client.get(), &e]() -> uint64_t {
+                 return c->authenticated ? e.cfg.limits.max_message_bytes
+                                         : e.cfg.limits.max_prelogin_bytes;
+               }),
+        network(stream, capnp::rpc::twoparty::Side::SERVER, opts),
+        rpc(capnp::makeRpcServer(network, kj::heap<tessera_impl>(e, client))) {
+    ++env.connections;
+  }
+  ~connection() { --env.connections; }
+
+  // Resolves when the client disconnects, or fails when it has not logged in in time.
+  kj::Promise<void> run() {
+    auto login = env.timer.afterDelay(k_login_window.count() * kj::SECONDS)
+                     .then([c = client]() -> kj::Promise<void> {
+                       if (c->authenticated) return kj::NEVER_DONE;
+                       return KJ_EXCEPTION(DISCONNECTED, "no login within the login window");
+                     });
+    return network.onDisconnect().exclusiveJoin(kj::mv(login));
+  }
 };
 
-kj::Promise<void> accept_loop(kj::ConnectionReceiver& listener, capnp::Capability::Client bootstrap,
-                              capnp::ReaderOptions opts, kj::TaskSet& tasks) {
-  return listener.accept().then(
-      [&listener, bootstrap, opts, &tasks](kj::Own<kj::AsyncIoStream> stream) mutable {
-        auto conn = kj::heap<connection>(kj::mv(stream), bootstrap, opts);
-        auto done = conn->network.onDisconnect();
-        tasks.add(done.attach(kj::mv(conn)));
-        return accept_loop(listener, kj::mv(bootstrap), opts, tasks);
-      });
+// The connection cap: [limits] max_connections, and never closer than k_reserved_fds to the
+// process's file descriptor limit, so accept() never fails for lack of descriptors.
+uint64_t connection_cap(const limits_config& limits) {
+  uint64_t cap = limits.max_connections;
+  struct rlimit rl {};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    cap = std::min<uint64_t>(
+        cap, rl.rlim_cur > 2 * k_reserved_fds ? rl.rlim_cur - k_reserved_fds : rl.rlim_cur / 2);
+  return std::max<uint64_t>(cap, 1);
+}
+
+struct accept_state {
+  gateway_env& env;
+  kj::ConnectionReceiver& listener;
+  capnp::ReaderOptions opts;
+  kj::TaskSet& tasks;
+  uint64_t cap;
+  uint64_t refused = 0;
+  uint64_t accept_failures = 0;
+};
+
+kj::Promise<void> accept_loop(accept_state& st) {
+  return st.listener.accept()
+      .then(
+          [&st](kj::Own<kj::AsyncIoStream> stream) -> kj::Promise<void> {
+            if (st.env.connections >= st.cap) {
+              // A clean close: the client sees EOF, the gateway keeps serving the others.
+              if (st.refused++ % 1000 == 0)
+                log()->warn("connection refused: {} open connections is the cap ({} refused)",
+                            st.env.connections, st.refused);
+              return kj::READY_NOW;
+            }
+            auto conn = kj::heap<connection>(st.env, kj::mv(stream), st.opts);
+            auto done = conn->run();
+            st.tasks.add(done.attach(kj::mv(conn)));
+            return kj::READY_NOW;
+          },
+          [&st](kj::Exception&& e) -> kj::Promise<void> {
+            // E.g. EMFILE from other descriptors of the process: wait, then accept again.
+            if (st.accept_failures++ % 100 == 0)
+              log()->warn("accept failed ({} times): {}", st.accept_failures,
+                          e.getDescription().cStr());
+            return st.env.timer.afterDelay(100 * kj::MILLISECONDS);
+          })
+      .then([&st]() { return accept_loop(st); });
 }
 
 struct log_errors final : kj::TaskSet::ErrorHandler {
@@ -260,18 +154,26 @@ void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_
                  const gateway_options& opts, kj::AsyncIoContext& io, kj::Promise<void> stop,
                  std::function<void(uint16_t)> on_listen) {
   kj_bridge bridge{sys};
-  gateway_env env{bridge, std::move(coord), cfg};
+  std::map<std::string, tenant_limits> quotas;
+  for (const auto& t : cfg.tenants) quotas[t.name] = t.limits;
+  gateway_env env{bridge,
+                  std::move(coord),
+                  cfg,
+                  io.provider->getTimer(),
+                  tenant_quotas{std::move(quotas), cfg.limits.capacity},
+                  login_guard{}};
   auto addr = io.provider->getNetwork().parseAddress(opts.host, opts.port).wait(io.waitScope);
   auto listener = addr->listen();
   auto port = static_cast<uint16_t>(listener->getPort());
-  log()->info("gateway listening on {}:{}", opts.host, port);
-  if (on_listen) on_listen(port);
+  // The frame meter bounds messages before they are read; this bounds what one may point at.
   capnp::ReaderOptions ropts;
-  ropts.traversalLimitInWords = opts.max_message_bytes / 8;
-  capnp::Capability::Client bootstrap = kj::heap<tessera_impl>(env);
+  ropts.traversalLimitInWords = cfg.limits.max_message_bytes / 8;
   log_errors handler;
   kj::TaskSet tasks(handler);
-  auto serving = accept_loop(*listener, bootstrap, ropts, tasks);
+  accept_state st{env, *listener, ropts, tasks, connection_cap(cfg.limits)};
+  log()->info("gateway listening on {}:{} (at most {} connections)", opts.host, port, st.cap);
+  if (on_listen) on_listen(port);
+  auto serving = accept_loop(st);
   stop.exclusiveJoin(kj::mv(serving)).wait(io.waitScope);
   log()->info("gateway stopped");
 }

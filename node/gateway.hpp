@@ -1,8 +1,17 @@
 #pragma once
 // The gateway: Cap'n Proto RPC server that clients talk to. It runs on one kj event-loop
-// thread, authenticates tokens, checks cheap limits, and hands every call to the coordinator
-// through the bridge (node/bridge.hpp). Errors reach clients as typed exceptions; no bad input
-// closes a connection, except a message larger than the transport limit below.
+// thread, authenticates tokens (node/token_hash.hpp), checks cheap limits and tenant quotas,
+// and hands every call to the coordinator through the bridge (node/bridge.hpp), in slices
+// (node/gateway_session.hpp). Errors reach clients as typed exceptions.
+//
+// Memory one client can make it hold is bounded ([limits], node/guarded_stream.hpp):
+//   - before login, a message over max_prelogin_bytes closes the connection, and a connection
+//     that has not logged in within 10 s is closed;
+//   - after login, a message over max_message_bytes closes the connection;
+//   - a connection with max_calls_per_connection calls unanswered, or whose answers are not
+//     being read, is not read from until that changes (backpressure to the client);
+//   - at most max_connections connections (and 128 fewer than the fd limit) are open; more are
+//     accepted and closed at once, and accept failures are retried, never fatal.
 #include <memory>
 #include <string>
 
@@ -17,8 +26,6 @@ namespace tessera {
 struct gateway_options {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
-  // Largest RPC message accepted, in bytes; larger ones close that connection.
-  uint64_t max_message_bytes = uint64_t{512} << 20;
 };
 
 // Serves on the calling thread (which must own `io`) until `stop` resolves. Calls `on_listen`

@@ -59,6 +59,22 @@ caf::expected<std::vector<input_item>> read_inputs(capnp::List<Input>::Reader in
   return out;
 }
 
+std::vector<size_t> slice_bounds(const std::vector<input_item>& inputs, uint64_t slice_bytes) {
+  std::vector<size_t> bounds{0};
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& in = inputs[i];
+    const uint64_t cost = in.is_text ? in.text.size() : 12 * uint64_t{in.ids.size()};
+    if (i > bounds.back() && bytes + cost > slice_bytes) {
+      bounds.push_back(i);
+      bytes = 0;
+    }
+    bytes += cost;
+  }
+  if (!inputs.empty()) bounds.push_back(inputs.size());
+  return bounds;
+}
+
 void fill(ModelInfo::Builder b, const model_info& m) {
   b.setName(m.name);
   b.setActiveVersion(m.active_version);

@@ -16,6 +16,12 @@ caf::expected<model_ref> read_model_ref(ModelRef::Reader r);
 caf::expected<std::vector<input_item>> read_inputs(capnp::List<Input>::Reader in,
                                                    const limits_config& limits);
 
+// Splits inputs into slices the coordinator featurizes one at a time: consecutive runs of
+// about `slice_bytes` (a text counts its bytes, an id bag 12 bytes per id), each at least one
+// input. Returns the boundaries b0 = 0 < b1 < ... < bn = inputs.size(); slice i is
+// [b_i, b_{i+1}). Empty inputs give {0}.
+std::vector<size_t> slice_bounds(const std::vector<input_item>& inputs, uint64_t slice_bytes);
+
 void fill(ModelInfo::Builder b, const model_info& m);
 void fill(Member::Builder b, const member_info& m);
 void fill(Status::Builder b, const cluster_status& s);

@@ -1,0 +1,321 @@
+// GCC 12 reports -Wmaybe-uninitialized inside kj::_::ExceptionOr<T> (a NullableValue union)
+// for every T with a std::string or std::vector member; it is a known false positive there.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "node/gateway_session.hpp"
+
+#include <algorithm>
+#include <iterator>
+
+#include <kj/debug.h>
+
+#include "cluster/tenant_scope.hpp"
+#include "node/gateway_convert.hpp"
+
+namespace tessera {
+
+std::chrono::steady_clock::time_point gateway_env::deadline(uint32_t timeout_ms) const {
+  auto t = cfg.limits.request_timeout;
+  if (timeout_ms > 0) t = std::min(t, std::chrono::milliseconds{timeout_ms});
+  return std::chrono::steady_clock::now() + t;
+}
+
+namespace {
+
+kj::Exception refuse(errc code, std::string message) {
+  return to_kj_exception(make_error(code, std::move(message)));
+}
+
+// Rewrites a failure's description so it names the tenant's models by their bare names.
+template <class T>
+kj::Promise<T> localized(kj::Promise<T> p, const tenant_scope& scope) {
+  return p.catch_([scope](kj::Exception&& e) -> kj::Promise<T> {
+    return kj::Exception(e.getType(), __FILE__, __LINE__,
+                         kj::str(scope.localize(e.getDescription().cStr())));
+  });
+}
+
+// Gives a connection's call place back when the call's promise is done or dropped.
+struct call_slot {
+  explicit call_slot(std::shared_ptr<client_state> c) : client(std::move(c)) {
+    client->gate.call_started();
+  }
+  call_slot(call_slot&& o) noexcept : client(std::move(o.client)) {}
+  ~call_slot() {
+    if (client) client->gate.call_finished();
+  }
+  std::shared_ptr<client_state> client;
+};
+
+void append(predict_reply& total, predict_reply&& part) {
+  std::move(part.results.begin(), part.results.end(), std::back_inserter(total.results));
+}
+
+void append(embed_reply& total, embed_reply&& part) {
+  KJ_REQUIRE(part.dim == total.dim, "slices of one call came back with different dimensions");
+  total.vectors.insert(total.vectors.end(), part.vectors.begin(), part.vectors.end());
+}
+
+// One predict or embed call on its way through the coordinator, slice by slice.
+template <class Reply>
+struct sliced_call {
+  predict_request base;  // model, k, threshold, deadline; no inputs
+  std::vector<input_item> inputs;
+  std::vector<size_t> bounds;  // slice i is inputs [bounds[i], bounds[i+1])
+  Reply total;
+};
+
+template <class Reply, class Atom>
+kj::Promise<Reply> run_slices(gateway_env& env, std::shared_ptr<sliced_call<Reply>> c, size_t i) {
+  predict_request r;
+  r.model = c->base.model;
+  r.k = c->base.k;
+  r.threshold = c->base.threshold;
+  r.deadline = c->base.deadline;
+  r.inputs.assign(std::make_move_iterator(c->inputs.begin() + c->bounds[i]),
+                  std::make_move_iterator(c->inputs.begin() + c->bounds[i + 1]));
+  return env.bridge.ask<Reply>(env.coord, env.call_timeout(), Atom::value, std::move(r))
+      .then([&env, c, i](Reply part) -> kj::Promise<Reply> {
+        if (i == 0) {
+          c->total = std::move(part);
+          // Every later slice runs on the version the first one was served by.
+          c->base.model.version = c->total.version;
+          c->base.model.label.clear();
+        } else {
+          KJ_REQUIRE(part.version == c->total.version, "a slice ran on another version");
+          append(c->total, std::move(part));
+        }
+        if (i + 2 >= c->bounds.size()) return std::move(c->total);
+        return run_slices<Reply, Atom>(env, c, i + 1);
+      });
+}
+
+class admin_impl final : public Admin::Server {
+ public:
+  admin_impl(gateway_env& env, tenant_scope scope) : env_(env), scope_(std::move(scope)) {}
+
+  kj::Promise<void> load(LoadContext ctx) override {
+    auto o = ctx.getParams().getOptions();
+    load_request req;
+    req.path = o.getPath();
+    req.name = o.getName();
+    req.replicas = std::max<uint32_t>(o.getReplicas(), 1);
+    req.activate = o.getActivate();
+    req.exact_pooling = o.getExactPooling();
+    if (req.path.empty()) return refuse(errc::invalid_argument, "package path is empty");
+    if (!req.name.empty()) {
+      auto q = scope_.qualify(req.name);
+      if (!q) return to_kj_exception(q.error());
+    }
+    req.name_prefix = *scope_.qualify("");
+    return localized(env_.bridge.ask<load_reply>(env_.coord, env_.load_timeout(), load_atom::value,
+                                                 std::move(req)),
+                     scope_)
+        .then([ctx, scope = scope_](load_reply r) mutable {
+          ctx.getResults().setName(scope.local_name(r.name).value_or(r.name));
+          ctx.getResults().setVersion(r.version);
+        });
+  }
+
+  kj::Promise<void> activate(ActivateContext ctx) override {
+    auto p = ctx.getParams();
+    auto name = scope_.qualify(p.getName());
+    if (!name) return to_kj_exception(name.error());
+    return localized(env_.bridge.ask<bool>(env_.coord, env_.call_timeout(), activate_atom::value,
+                                           *name, p.getVersion()),
+                     scope_)
+        .ignoreResult();
+  }
+
+  kj::Promise<void> rollback(RollbackContext ctx) override {
+    auto name = scope_.qualify(ctx.getParams().getName());
+    if (!name) return to_kj_exception(name.error());
+    return localized(env_.bridge.ask<uint64_t>(env_.coord, env_.call_timeout(),
+                                               rollback_atom::value, *name),
+                     scope_)
+        .then([ctx](uint64_t v) mutable { ctx.getResults().setVersion(v); });
+  }
+
+  kj::Promise<void> setLabel(SetLabelContext ctx) override {
+    auto p = ctx.getParams();
+    auto name = scope_.qualify(p.getName());
+    if (!name) return to_kj_exception(name.error());
+    return localized(env_.bridge.ask<bool>(env_.coord, env_.call_timeout(), label_atom::value,
+                                           *name, std::string{p.getLabel()}, p.getVersion()),
+                     scope_)
+        .ignoreResult();
+  }
+
+  kj::Promise<void> unload(UnloadContext ctx) override {
+    auto p = ctx.getParams();
+    auto name = scope_.qualify(p.getName());
+    if (!name) return to_kj_exception(name.error());
+    return localized(env_.bridge.ask<bool>(env_.coord, env_.call_timeout(), unload_atom::value,
+                                           *name, p.getVersion()),
+                     scope_)
+        .ignoreResult();
+  }
+
+  // The default tenant's admins run the cluster: they see every tenant's models, under their
+  // registry names. Any other tenant's admins see their own models only.
+  kj::Promise<void> status(StatusContext ctx) override {
+    return env_.bridge.ask<cluster_status>(env_.coord, env_.call_timeout(), status_atom::value)
+        .then([ctx, scope = scope_](cluster_status s) mutable {
+          if (scope.tenant() != k_default_tenant) {
+            keep_visible(s.models, scope);
+            auto& lines = s.under_replicated;
+            lines.erase(std::remove_if(lines.begin(), lines.end(),
+                                       [&](const std::string& l) {
+                                         return !scope.local_name(l.substr(0, l.find(' ')));
+                                       }),
+                        lines.end());
+            for (auto& l : lines)
+              l = *scope.local_name(l.substr(0, l.find(' '))) +
+                  l.substr(l.find(' ') == std::string::npos ? l.size() : l.find(' '));
+          }
+          fill(ctx.getResults().initStatus(), s);
+        });
+  }
+
+  kj::Promise<void> members(MembersContext ctx) override {
+    return env_.bridge.ask<cluster_status>(env_.coord, env_.call_timeout(), status_atom::value)
+        .then([ctx](cluster_status s) mutable {
+          auto ms = ctx.getResults().initMembers(static_cast<unsigned>(s.members.size()));
+          for (size_t i = 0; i < s.members.size(); ++i) fill(ms[i], s.members[i]);
+        });
+  }
+
+  // Drops other tenants' models and names the rest by their bare names.
+  static void keep_visible(std::vector<model_info>& ms, const tenant_scope& scope) {
+    ms.erase(std::remove_if(ms.begin(), ms.end(),
+                            [&](const model_info& m) { return !scope.local_name(m.name); }),
+             ms.end());
+    for (auto& m : ms) m.name = *scope.local_name(m.name);
+  }
+
+ private:
+  gateway_env& env_;
+  tenant_scope scope_;
+};
+
+class session_impl final : public Session::Server {
+ public:
+  session_impl(gateway_env& env, token_config token, std::shared_ptr<client_state> client)
+      : env_(env), token_(std::move(token)), scope_(token_.tenant), client_(std::move(client)) {}
+
+  kj::Promise<void> predict(PredictContext ctx) override {
+    auto p = ctx.getParams();
+    auto call = start<predict_reply>(p.getModel(), p.getInputs(), p.getTimeoutMs());
+    if (!call) return to_kj_exception(call.error());
+    (*call)->base.k = p.getTopK();  // checked by the coordinator (check_predict_options)
+    (*call)->base.threshold = p.getThreshold();
+    return run<predict_reply, predict_atom>(std::move(*call)).then([ctx](predict_reply r) mutable {
+      auto res = ctx.getResults();
+      auto list = res.initResults(static_cast<unsigned>(r.results.size()));
+      for (size_t i = 0; i < r.results.size(); ++i) {
+        const auto& labels = r.results[i];
+        auto lb = list[i].initLabels(static_cast<unsigned>(labels.size()));
+        for (size_t j = 0; j < labels.size(); ++j) {
+          const auto& sl = labels[j];
+          lb[j].setIndex(sl.label);
+          lb[j].setProb(sl.prob);
+          if (r.labels && sl.label < r.labels->size()) lb[j].setLabel((*r.labels)[sl.label]);
+        }
+      }
+      fill(res.initServedBy(), r.version, r.epoch);
+    });
+  }
+
+  kj::Promise<void> embed(EmbedContext ctx) override {
+    auto p = ctx.getParams();
+    auto call = start<embed_reply>(p.getModel(), p.getInputs(), p.getTimeoutMs());
+    if (!call) return to_kj_exception(call.error());
+    return run<embed_reply, embed_atom>(std::move(*call)).then([ctx](embed_reply r) mutable {
+      auto res = ctx.getResults();
+      size_t n = r.dim == 0 ? 0 : r.vectors.size() / r.dim;
+      auto vs = res.initVectors(static_cast<unsigned>(n));
+      for (size_t i = 0; i < n; ++i) {
+        auto v = vs.init(static_cast<unsigned>(i), r.dim);
+        for (uint32_t j = 0; j < r.dim; ++j) v.set(j, r.vectors[i * r.dim + j]);
+      }
+      fill(res.initServedBy(), r.version, r.epoch);
+    });
+  }
+
+  kj::Promise<void> listModels(ListModelsContext ctx) override {
+    return env_.bridge
+        .ask<std::vector<model_info>>(env_.coord, env_.call_timeout(), models_atom::value)
+        .then([this, ctx](std::vector<model_info> ms) mutable {
+          admin_impl::keep_visible(ms, scope_);
+          ms.erase(std::remove_if(ms.begin(), ms.end(),
+                                  [&](const model_info& m) { return !may_use(m.name); }),
+                   ms.end());
+          // Where packages sit on the servers is for admins only.
+          if (!token_.admin)
+            for (auto& m : ms)
+              for (auto& v : m.versions) v.path.clear();
+          auto list = ctx.getResults().initModels(static_cast<unsigned>(ms.size()));
+          for (size_t i = 0; i < ms.size(); ++i) fill(list[i], ms[i]);
+        });
+  }
+
+  kj::Promise<void> admin(AdminContext ctx) override {
+    if (!token_.admin)
+      return refuse(errc::permission_denied, "token '" + token_.name + "' has no admin role");
+    ctx.getResults().setAdmin(kj::heap<admin_impl>(env_, scope_));
+    return kj::READY_NOW;
+  }
+
+ private:
+  bool may_use(const std::string& model) const {
+    return std::any_of(token_.models.begin(), token_.models.end(),
+                       [&](const std::string& m) { return m == "*" || m == model; });
+  }
+
+  // Reads and checks a call: model in this tenant's namespace, the token's models, the limits.
+  template <class Reply>
+  caf::expected<std::shared_ptr<sliced_call<Reply>>> start(ModelRef::Reader model,
+                                                           capnp::List<Input>::Reader inputs,
+                                                           uint32_t timeout_ms) const {
+    auto c = std::make_shared<sliced_call<Reply>>();
+    c->base.deadline = env_.deadline(timeout_ms);
+    auto ref = read_model_ref(model);
+    if (!ref) return ref.error();
+    if (!may_use(ref->name))
+      return make_error(errc::permission_denied,
+                        "token '" + token_.name + "' may not use model '" + ref->name + "'");
+    auto qualified = scope_.qualify(ref->name);
+    if (!qualified) return qualified.error();
+    ref->name = std::move(*qualified);
+    auto in = read_inputs(inputs, env_.cfg.limits);
+    if (!in) return in.error();
+    c->base.model = std::move(*ref);
+    c->inputs = std::move(*in);
+    c->bounds = slice_bounds(c->inputs, env_.cfg.limits.slice_bytes);
+    return c;
+  }
+
+  // Admits the call under its tenant's quotas and runs it, holding the quota ticket and the
+  // connection's call place until it is answered or dropped.
+  template <class Reply, class Atom>
+  kj::Promise<Reply> run(std::shared_ptr<sliced_call<Reply>> c) {
+    auto ticket = env_.quotas.admit(scope_.tenant(), static_cast<uint32_t>(c->inputs.size()));
+    if (!ticket) return to_kj_exception(ticket.error());
+    return localized(run_slices<Reply, Atom>(env_, std::move(c), 0), scope_)
+        .attach(std::move(*ticket), call_slot{client_});
+  }
+
+  gateway_env& env_;
+  token_config token_;
+  tenant_scope scope_;
+  std::shared_ptr<client_state> client_;
+};
+
+}  // namespace
+
+kj::Own<Session::Server> make_session(gateway_env& env, const token_config& token,
+                                      std::shared_ptr<client_state> client) {
+  return kj::heap<session_impl>(env, token, std::move(client));
+}
+
+}  // namespace tessera

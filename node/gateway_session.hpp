@@ -1,0 +1,58 @@
+#pragma once
+// What an authenticated client may do: the Session and Admin capabilities of the gateway.
+// A session belongs to one token and one tenant. It names models in its tenant's namespace
+// (cluster/tenant_scope.hpp), passes each predict/embed call through its tenant's quotas
+// (cluster/tenant_quota.hpp), and sends a call's inputs to the coordinator in slices of about
+// [limits] slice_bytes, one slice at a time, all pinned to the version the first slice was
+// served by, so one call never holds more than one slice's featurization in the cluster.
+//
+// Thread: the gateway's kj thread. Every object here lives on it.
+#include <chrono>
+#include <memory>
+
+#include <kj/timer.h>
+
+#include "actors/coordinator.hpp"
+#include "cluster/tenant_quota.hpp"
+#include "node/bridge.hpp"
+#include "node/config.hpp"
+#include "node/guarded_stream.hpp"
+#include "node/login_guard.hpp"
+#include "schemas/tessera.capnp.h"
+
+namespace tessera {
+
+// What every connection of one gateway shares. Lives as long as run_gateway.
+struct gateway_env {
+  kj_bridge& bridge;
+  coordinator_actor coord;
+  cluster_config cfg;
+  kj::Timer& timer;
+  tenant_quotas quotas;
+  login_guard logins;
+  uint64_t connections = 0;  // open client connections
+
+  // Bridge deadlines: the coordinator enforces the real ones; these only bound a lost reply.
+  std::chrono::milliseconds call_timeout() const {
+    return cfg.limits.request_timeout + std::chrono::seconds(2);
+  }
+  // A client's deadline: timeout_ms from now (0 = request_timeout), capped at request_timeout.
+  std::chrono::steady_clock::time_point deadline(uint32_t timeout_ms) const;
+  std::chrono::milliseconds load_timeout() const {
+    return cfg.limits.load_timeout + std::chrono::seconds(10);
+  }
+};
+
+// One client connection's state, shared by its bootstrap and session capabilities.
+struct client_state {
+  explicit client_state(uint32_t max_calls) : gate(max_calls) {}
+  read_gate gate;
+  bool authenticated = false;
+  uint32_t failed_logins = 0;
+};
+
+// The Session capability for `token` on a connection.
+kj::Own<Session::Server> make_session(gateway_env& env, const token_config& token,
+                                      std::shared_ptr<client_state> client);
+
+}  // namespace tessera
