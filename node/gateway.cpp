@@ -117,7 +117,8 @@ struct accept_state {
 };
 
 kj::Promise<void> accept_loop(accept_state& st) {
-  return st.listener.accept()
+  // evalNow: accept() may throw at once (EMFILE) rather than reject its promise.
+  return kj::evalNow([&st] { return st.listener.accept(); })
       .then(
           [&st](kj::Own<kj::AsyncIoStream> stream) -> kj::Promise<void> {
             if (st.env.connections >= st.cap) {

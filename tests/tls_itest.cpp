@@ -26,6 +26,7 @@
 #include "node/token_hash.hpp"
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/skip.hpp"
 
 using namespace tessera;
@@ -74,22 +75,6 @@ bool wait_until(F cond, std::chrono::seconds limit) {
     if (steady::now() >= until) return false;
     std::this_thread::sleep_for(100ms);
   }
-}
-
-uint64_t vm_rss_kib(pid_t pid) {
-  std::istringstream in(read_text("/proc/" + std::to_string(pid) + "/status"));
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
-  return 0;
-}
-
-// Alive and not a zombie.
-bool alive(pid_t pid) {
-  if (::kill(pid, 0) != 0) return false;
-  std::string st = read_text("/proc/" + std::to_string(pid) + "/stat");
-  auto paren = st.rfind(')');
-  return paren != std::string::npos && paren + 2 < st.size() && st[paren + 2] != 'Z';
 }
 
 // The shard-role nodes' CAF ports of a config.

@@ -142,7 +142,7 @@ local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supe
        << "\nrequest_timeout_ms = " << opts.request_timeout_ms
        << "\nmax_inflight = " << opts.max_inflight << "\nmax_text_bytes = " << opts.max_text_bytes
        << "\nmax_ids_per_input = " << opts.max_ids_per_input << "\n"
-       << "[tls]\ndir = \"" << tls_dir_
+       << opts.limits_toml << "[tls]\ndir = \"" << tls_dir_
        << "\"\ninsecure = " << (opts.tls_insecure ? "true" : "false") << "\n"
        << "[[nodes]]\nname = \"coord\"\nhost = \"127.0.0.1\"\nport = " << ports[0]
        << "\nroles = [\"coordinator\"]\ngateway_port = " << ports[1] << "\n";

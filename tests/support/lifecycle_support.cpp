@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <memory>
 #include <set>
 
@@ -121,9 +122,13 @@ kj::Promise<void> one_stream(std::shared_ptr<traffic_ctx> ctx, size_t next) {
   }
   req.setTopK(2);
   req.initInputs(1)[0].setText(text);
+  auto sent = std::chrono::steady_clock::now();
   return req.send()
       .then(
-          [ctx, text](capnp::Response<Session::PredictResults>&& res) {
+          [ctx, text, sent](capnp::Response<Session::PredictResults>&& res) {
+            ctx->out.ok_ms.push_back(
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent)
+                    .count());
             auto version = res.getServedBy().getVersion();
             auto ref = ctx->refs.find(version);
             CHECK(ref != ctx->refs.end());  // never REQUIRE inside a kj callback
@@ -134,6 +139,7 @@ kj::Promise<void> one_stream(std::shared_ptr<traffic_ctx> ctx, size_t next) {
           },
           [ctx](kj::Exception&& e) {
             ++ctx->out.failed;
+            ++ctx->out.by_code[error_code(e)];
             if (ctx->out.errors.size() < 5) ctx->out.errors.push_back(e.getDescription().cStr());
           })
       .then([ctx, next] { return one_stream(ctx, next + ctx->stride); });
@@ -150,6 +156,13 @@ kj::Promise<void> run_traffic(client& cl, const std::string& name,
   kj::Vector<kj::Promise<void>> streams;
   for (size_t i = 0; i < concurrency; ++i) streams.add(one_stream(ctx, i));
   return kj::joinPromises(streams.releaseAsArray());
+}
+
+double quantile(std::vector<double> ms, double q) {
+  if (ms.empty()) return 0;
+  std::sort(ms.begin(), ms.end());
+  auto i = static_cast<size_t>(q * static_cast<double>(ms.size() - 1) + 0.5);
+  return ms[std::min(i, ms.size() - 1)];
 }
 
 traffic traffic_n(client& cl, const std::string& name, const std::vector<std::string>& texts,

@@ -69,8 +69,13 @@ struct traffic {
   size_t failed = 0;
   size_t answered() const { return ok + failed; }
   std::map<uint64_t, size_t> by_version;
-  std::vector<std::string> errors;  // descriptions of failures (first few)
+  std::vector<std::string> errors;        // descriptions of failures (first few)
+  std::map<std::string, size_t> by_code;  // failures by tessera code ("overloaded", ...)
+  std::vector<double> ok_ms;              // latency of each ok answer, send to answer, in ms
 };
+
+// The q-quantile (0..1) of `ms` (sorted copy); 0 when empty.
+double quantile(std::vector<double> ms, double q);
 
 kj::Promise<void> run_traffic(client& cl, const std::string& name,
                               const std::vector<std::string>& texts,

@@ -18,6 +18,18 @@ char proc_state(pid_t pid) {
   return close == std::string::npos || close + 2 >= line.size() ? '?' : line[close + 2];
 }
 
+uint64_t vm_rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  return 0;
+}
+
+bool alive(pid_t pid) {
+  return ::kill(pid, 0) == 0 && proc_state(pid) != 'Z' && proc_state(pid) != '?';
+}
+
 stopped_process::stopped_process(pid_t pid, std::chrono::seconds limit) : pid_(pid) {
   REQUIRE(::kill(pid_, SIGSTOP) == 0);
   auto until = std::chrono::steady_clock::now() + limit;

@@ -28,6 +28,12 @@ class stopped_process {
   bool stopped_ = true;
 };
 
+// Resident memory of `pid` in KiB (VmRSS of /proc/PID/status); 0 when it is gone.
+uint64_t vm_rss_kib(pid_t pid);
+
+// Alive and not a zombie.
+bool alive(pid_t pid);
+
 // A small synthetic model (2,000 words, 50,000 buckets: every tensor stays whole, on R nodes)
 // drawn from `seed`; `classifier_seed` 0 = from `seed` too.
 synthetic_spec small_model(uint64_t seed, uint64_t classifier_seed = 0);

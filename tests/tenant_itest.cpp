@@ -1,0 +1,385 @@
+// Tenants and quotas over real processes. Three tenants (default, acme, beta) each load their
+// own model under the same name "m" (different weights), and every answer is compared with the
+// reference of the tenant's own model: no name, version or label a tenant tries reaches another
+// tenant's model, listings show only the tenant's models, and paths only to admins.
+// Quotas: a flood gets its tenant's request rate within 10%, concurrency and batch limits hold
+// with typed refusals and a retry-after hint, and under overload a low-priority tenant is shed
+// while a high-priority one is always served (its latency is measured in bench/tenants.sh).
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+
+#include "cluster/tenant_quota.hpp"
+#include "node/token_hash.hpp"
+#include "tests/support/lifecycle_support.hpp"
+#include "tests/support/model_fixture.hpp"
+#include "tests/support/process.hpp"
+
+using namespace tessera;
+using namespace tessera::test;
+using steady = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string token_entry(const std::string& secret, const std::string& name, bool admin,
+                        const std::string& tenant) {
+  return "[[tokens]]\nhash = \"" + to_string(hash_token(secret)) + "\"\nname = \"" + name +
+         "\"\nadmin = " + (admin ? "true" : "false") + "\nmodels = [\"*\"]\ntenant = \"" + tenant +
+         "\"\n";
+}
+
+model_fixture& model_of(const std::string& tenant) {
+  static std::map<std::string, std::unique_ptr<model_fixture>> models;
+  static const std::map<std::string, uint64_t> seeds = {
+      {"default", 11}, {"acme", 12}, {"beta", 13}};
+  auto& m = models[tenant];
+  if (!m) m = std::make_unique<model_fixture>(small_model(seeds.at(tenant)));
+  return *m;
+}
+
+local_cluster& tenants_cluster() {
+  static local_cluster c{[] {
+    cluster_options o;
+    o.shard_nodes = 2;
+    o.extra_toml = token_entry("acme-admin", "acme-admin", true, "acme") +
+                   token_entry("acme-user", "acme-user", false, "acme") +
+                   token_entry("beta-admin", "beta-admin", true, "beta") +
+                   token_entry("beta-user", "beta-user", false, "beta");
+    return o;
+  }()};
+  static bool loaded = [] {
+    for (auto [tenant, token] : {std::pair<std::string, std::string>{"default", c.admin_token()},
+                                 {"acme", "acme-admin"},
+                                 {"beta", "beta-admin"}}) {
+      client cl{c.gateway(), token};
+      REQUIRE(load_model(cl, model_of(tenant).path, "m", 1, true) == 1);
+      REQUIRE(load_model(cl, model_of(tenant).path, "only-" + tenant, 1, true) == 1);
+    }
+    return true;
+  }();
+  (void)loaded;
+  return c;
+}
+
+// Sets a ModelRef from "NAME", "NAME@N" (a version) or "NAME@L" (a label).
+void set_ref(ModelRef::Builder m, const std::string& ref) {
+  auto at = ref.find('@');
+  m.setName(ref.substr(0, at));
+  if (at == std::string::npos) return;
+  auto tail = ref.substr(at + 1);
+  if (tail.find_first_not_of("0123456789") == std::string::npos)
+    m.setVersion(std::stoull(tail));
+  else
+    m.setLabel(tail);
+}
+
+// Predicts `text` on `ref` (see set_ref).
+kj::Promise<capnp::Response<Session::PredictResults>> predict(client& cl, const std::string& ref,
+                                                              const std::string& text) {
+  auto req = cl.session().predictRequest();
+  set_ref(req.initModel(), ref);
+  req.setTopK(3);
+  req.initInputs(1)[0].setText(text);
+  return req.send();
+}
+
+// The description of a call's failure; "" when it succeeded.
+template <class P>
+std::string failure_of(client& cl, P promise) {
+  try {
+    promise.wait(cl.wait_scope());
+    return "";
+  } catch (const kj::Exception& e) {
+    return e.getDescription().cStr();
+  }
+}
+
+// The tessera code of a call's failure; "" when it succeeded.
+template <class P>
+std::string error_code_of_failure(client& cl, P promise) {
+  try {
+    promise.wait(cl.wait_scope());
+    return "";
+  } catch (const kj::Exception& e) {
+    return error_code(e);
+  }
+}
+
+std::string without_remote_prefix(const std::string& d) {
+  auto at = d.find("tessera.");
+  return at == std::string::npos ? d : d.substr(at);
+}
+
+}  // namespace
+
+TEST_CASE("each tenant's \"m\" answers with that tenant's own model", "[tenants]") {
+  auto& c = tenants_cluster();
+  for (auto [tenant, token] : {std::pair<std::string, std::string>{"default", c.user_token()},
+                               {"acme", "acme-user"},
+                               {"beta", "beta-user"}}) {
+    INFO(tenant);
+    client cl{c.gateway(), token};
+    const auto& m = model_of(tenant);
+    auto texts = random_texts(m.spec, 20, 5);
+    for (const auto& t : texts) {
+      auto res = predict(cl, "m", t).wait(cl.wait_scope());
+      check_prediction(*m.ref, m.pool_text(t), res.getResults()[0], 3);
+    }
+  }
+  // The premise: another tenant's model would answer these texts differently.
+  size_t differ = 0;
+  auto texts = random_texts(model_of("acme").spec, 20, 5);
+  for (const auto& t : texts) {
+    auto a = model_of("acme").ref->probabilities(model_of("acme").pool_text(t));
+    auto b = model_of("beta").ref->probabilities(model_of("beta").pool_text(t));
+    if ((a - b).cwiseAbs().maxCoeff() > 1e-3f) ++differ;
+  }
+  CHECK(differ == texts.size());
+}
+
+TEST_CASE("no name, version or label reaches another tenant's model", "[tenants]") {
+  auto& c = tenants_cluster();
+  client beta{c.gateway(), "beta-user"};
+  client acme_admin{c.gateway(), "acme-admin"};
+  {
+    auto req = acme_admin.admin().setLabelRequest();
+    req.setName("m");
+    req.setLabel("acme-stable");
+    req.setVersion(1);
+    req.send().wait(acme_admin.wait_scope());
+  }
+  const auto nothing = without_remote_prefix(failure_of(beta, predict(beta, "nope", "x")));
+  REQUIRE(nothing.rfind("tessera.unknown_model: ", 0) == 0);
+  for (std::string name : {"only-acme", "acme/m", "acme/only-acme", "../acme/m", "/m", "default/m",
+                           "m@acme-stable", "only-acme@1", "only-default", "acme/m@1"}) {
+    INFO(name);
+    auto got = without_remote_prefix(failure_of(beta, predict(beta, name, "x")));
+    // The same code as a model that does not exist, a message naming only what was asked,
+    // and nothing of the asking tenant's own namespace.
+    CHECK(got.rfind("tessera.unknown_model: ", 0) == 0);
+    CHECK(got.find("beta/") == std::string::npos);
+    if (name.find('/') != std::string::npos)
+      CHECK(got == "tessera.unknown_model: no model '" + name.substr(0, name.find('@')) + "'");
+    auto req = beta.session().embedRequest();
+    set_ref(req.initModel(), name);
+    req.initInputs(1)[0].setText("x");
+    CHECK(error_code_of_failure(beta, req.send()) == "unknown_model");
+  }
+}
+
+TEST_CASE("listings show a tenant only its models, and paths only to admins", "[tenants]") {
+  auto& c = tenants_cluster();
+  auto names = [&](const std::string& token, bool want_paths) {
+    client cl{c.gateway(), token};
+    auto res = cl.session().listModelsRequest().send().wait(cl.wait_scope());
+    std::set<std::string> out;
+    for (auto m : res.getModels()) {
+      out.insert(m.getName());
+      for (auto v : m.getVersions()) CHECK((v.getPath().size() > 0) == want_paths);
+    }
+    return out;
+  };
+  CHECK(names("acme-user", false) == std::set<std::string>{"m", "only-acme"});
+  CHECK(names("acme-admin", true) == std::set<std::string>{"m", "only-acme"});
+  CHECK(names("beta-user", false) == std::set<std::string>{"m", "only-beta"});
+  CHECK(names(c.user_token(), false) == std::set<std::string>{"m", "only-default"});
+  // A tenant admin's status shows its models only; the default tenant's admins run the
+  // cluster and see every model under its registry name.
+  client acme{c.gateway(), "acme-admin"};
+  auto st = take_status(acme);
+  CHECK(st.active == std::map<std::string, uint64_t>{{"m", 1}, {"only-acme", 1}});
+  client ops{c.gateway(), c.admin_token()};
+  auto all = take_status(ops);
+  CHECK(all.active.count("acme/m") == 1);
+  CHECK(all.active.count("beta/only-beta") == 1);
+  CHECK(all.active.count("m") == 1);
+}
+
+TEST_CASE("a tenant's admin cannot load over, unload, relabel or roll back another's model",
+          "[tenants]") {
+  auto& c = tenants_cluster();
+  client beta{c.gateway(), "beta-admin"};
+  auto& ws = beta.wait_scope();
+  // Loading "m" again makes beta's own v2; acme's m is untouched.
+  REQUIRE(load_model(beta, model_of("beta").path, "m", 1, false) == 2);
+  for (std::string name : {"only-acme", "acme/only-acme", "acme/m"}) {
+    INFO(name);
+    {
+      auto r = beta.admin().unloadRequest();
+      r.setName(name);
+      r.setVersion(1);
+      CHECK(error_code_of_failure(beta, r.send()) == "unknown_model");
+    }
+    {
+      auto r = beta.admin().activateRequest();
+      r.setName(name);
+      r.setVersion(1);
+      CHECK(error_code_of_failure(beta, r.send()) == "unknown_model");
+    }
+    {
+      auto r = beta.admin().setLabelRequest();
+      r.setName(name);
+      r.setLabel("x");
+      r.setVersion(1);
+      CHECK(error_code_of_failure(beta, r.send()) == "unknown_model");
+    }
+    {
+      auto r = beta.admin().rollbackRequest();
+      r.setName(name);
+      CHECK(error_code_of_failure(beta, r.send()) == "unknown_model");
+    }
+    if (name.find('/') != std::string::npos) {
+      auto r = beta.admin().loadRequest();
+      r.initOptions().setPath(model_of("beta").path);
+      r.getOptions().setName(name);
+      CHECK(error_code_of_failure(beta, r.send()) == "unknown_model");
+    }
+  }
+  // Loading under another tenant's model name makes the loader's own model of that name.
+  REQUIRE(load_model(beta, model_of("beta").path, "only-acme", 1, true) == 1);
+  {
+    auto text = random_texts(model_of("beta").spec, 1, 78)[0];
+    auto res = predict(beta, "only-acme", text).wait(ws);
+    check_prediction(*model_of("beta").ref, model_of("beta").pool_text(text), res.getResults()[0],
+                     3);
+    auto r = beta.admin().unloadRequest();
+    r.setName("only-acme");
+    r.setVersion(1);
+    r.send().wait(ws);
+  }
+  {
+    auto r = beta.admin().unloadRequest();
+    r.setName("m");
+    r.setVersion(2);
+    r.send().wait(ws);
+  }
+  // acme still has both models at v1, answering with its own weights.
+  client acme{c.gateway(), "acme-user"};
+  auto text = random_texts(model_of("acme").spec, 1, 77)[0];
+  for (auto name : {"m", "only-acme"}) {
+    auto res = predict(acme, name, text).wait(acme.wait_scope());
+    CHECK(res.getServedBy().getVersion() == 1);
+    check_prediction(*model_of("acme").ref, model_of("acme").pool_text(text), res.getResults()[0],
+                     3);
+  }
+}
+
+namespace {
+
+local_cluster& quota_cluster() {
+  static local_cluster c{[] {
+    cluster_options o;
+    o.shard_nodes = 2;
+    o.extra_toml = token_entry("metered", "metered", true, "metered") +
+                   token_entry("batchy", "batchy", true, "batchy") +
+                   token_entry("hi", "hi", true, "hi") + token_entry("lo", "lo", true, "lo") +
+                   "[[tenants]]\nname = \"metered\"\nrequests_per_s = 40\n"
+                   "[[tenants]]\nname = \"batchy\"\nmax_concurrent = 2\nmax_batch = 8\n"
+                   "[[tenants]]\nname = \"hi\"\npriority = \"high\"\n"
+                   "[[tenants]]\nname = \"lo\"\npriority = \"low\"\n";
+    // Shedding starts at 8 calls for low priority, 12 for normal, 16 for high.
+    o.limits_toml = "capacity = 16\n";
+    return o;
+  }()};
+  static bool loaded = [] {
+    for (auto token : {"metered", "batchy", "hi", "lo"}) {
+      client cl{c.gateway(), token};
+      REQUIRE(load_model(cl, model_of("acme").path, "m", 1, true) == 1);
+    }
+    return true;
+  }();
+  (void)loaded;
+  return c;
+}
+
+std::map<uint64_t, const reference_model*> acme_refs() {
+  return {{1, model_of("acme").ref.get()}};
+}
+
+// Every failure of `t` is an overloaded refusal with a retry-after hint and `why` in it.
+void check_refusals(const traffic& t, const std::string& why) {
+  CHECK(t.by_code.size() <= 1);
+  if (!t.by_code.empty()) CHECK(t.by_code.begin()->first == "overloaded");
+  for (const auto& e : t.errors) {
+    INFO(e);
+    CHECK(retry_after_ms_of(e) > 0);
+    CHECK(e.find(why) != std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a flood gets its tenant's request rate within 10%, refusals carry retry-after",
+          "[quotas]") {
+  auto& c = quota_cluster();
+  client cl{c.gateway(), "metered"};
+  auto texts = random_texts(model_of("acme").spec, 50, 3);
+  const auto duration = 5000ms;
+  auto t0 = steady::now();
+  auto t = traffic_for(cl, "m", texts, acme_refs(), 8, duration);
+  double elapsed_s = std::chrono::duration<double>(steady::now() - t0).count();
+  INFO("ok " << t.ok << " refused " << t.failed << " in " << elapsed_s << " s");
+  // Premise: it was a flood (far more calls than the quota).
+  CHECK(t.failed > 4 * t.ok);
+  CHECK(static_cast<double>(t.ok) >= 0.9 * 40 * 5.0);
+  CHECK(static_cast<double>(t.ok) <= 1.1 * 40 * elapsed_s);
+  check_refusals(t, "requests_per_s");
+}
+
+TEST_CASE("concurrency and batch quotas refuse with typed errors and serve the rest", "[quotas]") {
+  auto& c = quota_cluster();
+  client cl{c.gateway(), "batchy"};
+  auto texts = random_texts(model_of("acme").spec, 50, 4);
+  auto t = traffic_for(cl, "m", texts, acme_refs(), 8, 2000ms);
+  INFO("ok " << t.ok << " refused " << t.failed);
+  CHECK(t.ok > 0);
+  CHECK(t.failed > 0);  // 8 at once against max_concurrent 2
+  check_refusals(t, "max_concurrent");
+  auto call = [&](unsigned n) {
+    auto req = cl.session().predictRequest();
+    req.initModel().setName("m");
+    req.setTopK(1);
+    auto in = req.initInputs(n);
+    for (unsigned i = 0; i < n; ++i) in[i].setText(texts[i]);
+    return req.send();
+  };
+  auto ok = call(8).wait(cl.wait_scope());
+  REQUIRE(ok.getResults().size() == 8);
+  for (unsigned i = 0; i < 8; ++i)
+    check_prediction(*model_of("acme").ref, model_of("acme").pool_text(texts[i]),
+                     ok.getResults()[i], 1);
+  try {
+    call(9).wait(cl.wait_scope());
+    FAIL("9 inputs passed a max_batch of 8");
+  } catch (const kj::Exception& e) {
+    CHECK(error_code(e) == "limit_exceeded");
+    CHECK(std::string(e.getDescription().cStr()).find("max_batch") != std::string::npos);
+  }
+}
+
+TEST_CASE("under overload a low-priority flood is shed and a high-priority tenant is served",
+          "[quotas]") {
+  auto& c = quota_cluster();
+  client lo{c.gateway(), "lo"}, hi{c.gateway(), "hi"};
+  auto texts = random_texts(model_of("acme").spec, 50, 6);
+  bool stop = false;
+  traffic lt, ht;
+  auto lp = run_traffic(lo, "m", texts, acme_refs(), 32, stop, lt);
+  auto hp = run_traffic(hi, "m", texts, acme_refs(), 2, stop, ht);
+  // Both clients share this thread's event loop: waiting on one runs both.
+  hi.timer().afterDelay(4 * kj::SECONDS).wait(hi.wait_scope());
+  stop = true;
+  lp.wait(lo.wait_scope());
+  hp.wait(hi.wait_scope());
+  INFO("low ok " << lt.ok << " shed " << lt.failed << "; high ok " << ht.ok << " failed "
+                 << ht.failed << " p99 " << quantile(ht.ok_ms, 0.99) << " ms");
+  CHECK(ht.failed == 0);
+  CHECK(ht.ok > 0);
+  CHECK(lt.ok > 0);
+  CHECK(lt.failed > 0);  // 32 at once against a low bound of capacity/2 = 8
+  check_refusals(lt, "shed");
+}
