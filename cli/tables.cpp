@@ -145,6 +145,11 @@ std::string render_status_text(::Status::Reader status) {
   }
   os << render_models_text(status.getModels());
   os << "hedges: " << status.getHedgesSent() << " sent, " << status.getHedgesWon() << " won\n";
+  auto co = status.getCoordinator();
+  os << "coordinator " << text(co.getName()) << ": RSS " << human_bytes(co.getRssBytes())
+     << (co.getBudgetBytes() ? " / budget " + human_bytes(co.getBudgetBytes()) : "") << ", "
+     << co.getConnections() << " connections; refused " << co.getRefusedQuota() << " by quotas, "
+     << co.getRefusedMemory() << " for memory; " << co.getFailedLogins() << " failed logins\n";
   for (auto u : status.getUnderReplicated()) os << "UNDER-REPLICATED: " << text(u) << "\n";
   return os.str();
 }
@@ -172,7 +177,15 @@ nlohmann::json status_json(::Status::Reader status) {
           {"models", models_json(status.getModels())},
           {"hedges_sent", status.getHedgesSent()},
           {"hedges_won", status.getHedgesWon()},
-          {"under_replicated", under}};
+          {"under_replicated", under},
+          {"coordinator",
+           {{"name", text(status.getCoordinator().getName())},
+            {"rss_bytes", status.getCoordinator().getRssBytes()},
+            {"budget_bytes", status.getCoordinator().getBudgetBytes()},
+            {"connections", status.getCoordinator().getConnections()},
+            {"refused_quota", status.getCoordinator().getRefusedQuota()},
+            {"refused_memory", status.getCoordinator().getRefusedMemory()},
+            {"failed_logins", status.getCoordinator().getFailedLogins()}}}};
 }
 
 }  // namespace tessera::cli

@@ -13,6 +13,7 @@
 
 #include <sys/resource.h>
 
+#include "base/process_stats.hpp"
 #include "node/bridge.hpp"
 #include "node/gateway_session.hpp"
 
@@ -157,12 +158,17 @@ void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_
   kj_bridge bridge{sys};
   std::map<std::string, tenant_limits> quotas;
   for (const auto& t : cfg.tenants) quotas[t.name] = t.limits;
+  // A coordinator-only node's memory_budget bounds the process (node/memory_gate.hpp); on a
+  // node that is also a shard it bounds that node's replicas instead.
+  const auto* me = cfg.coordinator();
+  const uint64_t budget = me && !me->has_role("shard") ? me->memory_budget : 0;
   gateway_env env{bridge,
                   std::move(coord),
                   cfg,
                   io.provider->getTimer(),
                   tenant_quotas{std::move(quotas), cfg.limits.capacity},
-                  login_guard{}};
+                  login_guard{},
+                  memory_gate{budget, current_rss_bytes}};
   auto addr = io.provider->getNetwork().parseAddress(opts.host, opts.port).wait(io.waitScope);
   auto listener = addr->listen();
   auto port = static_cast<uint16_t>(listener->getPort());

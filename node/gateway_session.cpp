@@ -9,6 +9,7 @@
 
 #include <kj/debug.h>
 
+#include "base/process_stats.hpp"
 #include "cluster/tenant_scope.hpp"
 #include "node/gateway_convert.hpp"
 
@@ -160,7 +161,7 @@ class admin_impl final : public Admin::Server {
   // registry names. Any other tenant's admins see their own models only.
   kj::Promise<void> status(StatusContext ctx) override {
     return env_.bridge.ask<cluster_status>(env_.coord, env_.call_timeout(), status_atom::value)
-        .then([ctx, scope = scope_](cluster_status s) mutable {
+        .then([this, ctx, scope = scope_](cluster_status s) mutable {
           if (scope.tenant() != k_default_tenant) {
             keep_visible(s.models, scope);
             auto& lines = s.under_replicated;
@@ -173,7 +174,16 @@ class admin_impl final : public Admin::Server {
               l = *scope.local_name(l.substr(0, l.find(' '))) +
                   l.substr(l.find(' ') == std::string::npos ? l.size() : l.find(' '));
           }
-          fill(ctx.getResults().initStatus(), s);
+          auto out = ctx.getResults().initStatus();
+          fill(out, s);
+          auto co = out.initCoordinator();
+          if (const auto* me = env_.cfg.coordinator()) co.setName(me->name);
+          co.setRssBytes(current_rss_bytes());
+          co.setBudgetBytes(env_.memory.budget());
+          co.setConnections(env_.connections);
+          co.setRefusedQuota(env_.quotas.refused());
+          co.setRefusedMemory(env_.memory.refused());
+          co.setFailedLogins(env_.logins.failures());
         });
   }
 
@@ -299,6 +309,7 @@ class session_impl final : public Session::Server {
   // connection's call place until it is answered or dropped.
   template <class Reply, class Atom>
   kj::Promise<Reply> run(std::shared_ptr<sliced_call<Reply>> c) {
+    if (auto err = env_.memory.check()) return to_kj_exception(err);
     auto ticket = env_.quotas.admit(scope_.tenant(), static_cast<uint32_t>(c->inputs.size()));
     if (!ticket) return to_kj_exception(ticket.error());
     return localized(run_slices<Reply, Atom>(env_, std::move(c), 0), scope_)

@@ -18,6 +18,7 @@
 #include "node/config.hpp"
 #include "node/guarded_stream.hpp"
 #include "node/login_guard.hpp"
+#include "node/memory_gate.hpp"
 #include "schemas/tessera.capnp.h"
 
 namespace tessera {
@@ -30,6 +31,7 @@ struct gateway_env {
   kj::Timer& timer;
   tenant_quotas quotas;
   login_guard logins;
+  memory_gate memory;        // the coordinator's memory_budget
   uint64_t connections = 0;  // open client connections
 
   // Bridge deadlines: the coordinator enforces the real ones; these only bound a lost reply.

@@ -112,8 +112,19 @@ struct Status {
                            # than its shard's recent p95 ([hedging])
   hedgesWon @4 :UInt64;    # hedges whose answer came first
   underReplicated @5 :List(Text);
+  coordinator @6 :CoordinatorInfo;  # the coordinator process and its gateway
   # shards of ready or serving versions with fewer than R ready replicas on live nodes, e.g.
   # "m v1 embedder.input[0:1000) has 1 of 2 replicas"; empty when every shard has R
+}
+
+struct CoordinatorInfo {
+  name @0 :Text;
+  rssBytes @1 :UInt64;           # resident memory of the coordinator process
+  budgetBytes @2 :UInt64;        # its memory_budget (coordinator-only node); 0 = none
+  connections @3 :UInt64;        # client connections open now
+  refusedQuota @4 :UInt64;       # calls refused by tenant quotas or priority shedding
+  refusedMemory @5 :UInt64;      # calls refused while RSS was over the budget
+  failedLogins @6 :UInt64;
 }
 
 struct LoadOptions {

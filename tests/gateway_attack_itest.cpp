@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/tenant_quota.hpp"
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
 #include "tests/support/process.hpp"
@@ -482,4 +483,38 @@ TEST_CASE("wrong tokens are answered ever later, logged in summaries, and never 
   CHECK(lines <= static_cast<size_t>(elapsed / 10 + 2));
   CHECK(log.find(guess) == std::string::npos);
   CHECK(log.find(c.user_token()) == std::string::npos);
+}
+
+TEST_CASE("a coordinator over its memory budget refuses new calls, and status shows its RSS",
+          "[gateway-attack]") {
+  // A budget below any real coordinator's RSS: every predict is refused, admin calls are not.
+  local_cluster c{[] {
+    cluster_options o;
+    o.shard_nodes = 1;
+    o.coordinator_budget = "4MiB";
+    return o;
+  }()};
+  client admin{c.gateway(), c.admin_token()};
+  REQUIRE(load_model(admin, model().path, "m", 1, true) == 1);
+  client user{c.gateway(), c.user_token()};
+  auto req = user.session().predictRequest();
+  req.initModel().setName("m");
+  req.initInputs(1)[0].setText(random_texts(model().spec, 1, 30)[0]);
+  try {
+    req.send().wait(user.wait_scope());
+    FAIL("served while over the memory budget");
+  } catch (const kj::Exception& e) {
+    std::string d = e.getDescription().cStr();
+    INFO(d);
+    CHECK(error_code(e) == "overloaded");
+    CHECK(d.find("over its budget of 4 MiB") != std::string::npos);
+    CHECK(retry_after_ms_of(d) == 200);
+  }
+  auto res = admin.admin().statusRequest().send().wait(admin.wait_scope());
+  auto co = res.getStatus().getCoordinator();
+  CHECK(std::string(co.getName().cStr()) == "coord");
+  CHECK(co.getBudgetBytes() == 4u << 20);
+  CHECK(co.getRssBytes() > co.getBudgetBytes());
+  CHECK(co.getRssBytes() == Approx(vm_rss_kib(c.node_pid("coord")) * 1024.0).epsilon(0.5));
+  CHECK(co.getRefusedMemory() >= 1);
 }

@@ -145,7 +145,10 @@ local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supe
        << opts.limits_toml << "[tls]\ndir = \"" << tls_dir_
        << "\"\ninsecure = " << (opts.tls_insecure ? "true" : "false") << "\n"
        << "[[nodes]]\nname = \"coord\"\nhost = \"127.0.0.1\"\nport = " << ports[0]
-       << "\nroles = [\"coordinator\"]\ngateway_port = " << ports[1] << "\n";
+       << "\nroles = [\"coordinator\"]\ngateway_port = " << ports[1] << "\n"
+       << (opts.coordinator_budget.empty()
+               ? std::string{}
+               : "memory_budget = \"" + opts.coordinator_budget + "\"\n");
   for (size_t i = 0; i < opts.shard_nodes; ++i)
     toml << "[[nodes]]\nname = \"shard-" << i + 1
          << "\"\nhost = \"127.0.0.1\"\nport = " << ports[2 + 2 * i]

@@ -36,9 +36,10 @@ struct cluster_options {
   uint32_t max_inputs = 1024;
   uint32_t request_timeout_ms = 5000;
   uint32_t max_inflight = 4096;
-  std::string extra_toml;   // appended verbatim
-  std::string top_toml;     // top-level keys, written before any table (e.g. connection_timeout_ms)
-  std::string limits_toml;  // more [limits] keys (e.g. "capacity = 8\n")
+  std::string extra_toml;  // appended verbatim
+  std::string top_toml;    // top-level keys, written before any table (e.g. connection_timeout_ms)
+  std::string coordinator_budget;  // the coordinator node's memory_budget; empty = none
+  std::string limits_toml;         // more [limits] keys (e.g. "capacity = 8\n")
   // `tessera up` restarts nodes that exit (its default). Off for tests that kill a node and
   // expect it to stay down; node_pid() then follows the pid file up rewrites.
   bool supervise = false;
