@@ -91,6 +91,7 @@ max_ids_per_input = 1048576
 request_timeout_ms = 5000
 load_timeout_ms = 600000
 max_inflight = 4096
+${BENCH_LIMITS_EXTRA:-}
 
 [tls]
 dir = "$WORK/tls"

@@ -309,11 +309,24 @@ class session_impl final : public Session::Server {
   // connection's call place until it is answered or dropped.
   template <class Reply, class Atom>
   kj::Promise<Reply> run(std::shared_ptr<sliced_call<Reply>> c) {
-    if (auto err = env_.memory.check()) return to_kj_exception(err);
+    if (auto err = env_.memory.check()) return held_refusal<Reply>(err);
     auto ticket = env_.quotas.admit(scope_.tenant(), static_cast<uint32_t>(c->inputs.size()));
-    if (!ticket) return to_kj_exception(ticket.error());
+    if (!ticket) return held_refusal<Reply>(ticket.error());
     return localized(run_slices<Reply, Atom>(env_, std::move(c), 0), scope_)
         .attach(std::move(*ticket), call_slot{client_});
+  }
+
+  // An overloaded refusal is answered after its retry-after hint (at most 250 ms), holding the
+  // connection's call place meanwhile: a client that retries at once can cost the gateway at
+  // most max_calls_per_connection refusals per 250 ms, not a busy loop. Other errors at once.
+  template <class Reply>
+  kj::Promise<Reply> held_refusal(const caf::error& err) {
+    auto ex = to_kj_exception(err);
+    if (!is(err, errc::overloaded)) return kj::mv(ex);
+    auto wait = std::min<uint64_t>(retry_after_ms_of(message_of(err)), 250);
+    return env_.timer.afterDelay(wait * kj::MILLISECONDS)
+        .then([ex = kj::mv(ex)]() mutable -> kj::Promise<Reply> { return kj::mv(ex); })
+        .attach(call_slot{client_});
   }
 
   gateway_env& env_;
