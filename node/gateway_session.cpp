@@ -120,41 +120,24 @@ class admin_impl final : public Admin::Server {
 
   kj::Promise<void> activate(ActivateContext ctx) override {
     auto p = ctx.getParams();
-    auto name = scope_.qualify(p.getName());
-    if (!name) return to_kj_exception(name.error());
-    return localized(env_.bridge.ask<bool>(env_.coord, env_.call_timeout(), activate_atom::value,
-                                           *name, p.getVersion()),
-                     scope_)
-        .ignoreResult();
+    return ask_model<bool>(activate_atom::value, p.getName(), p.getVersion()).ignoreResult();
   }
 
   kj::Promise<void> rollback(RollbackContext ctx) override {
-    auto name = scope_.qualify(ctx.getParams().getName());
-    if (!name) return to_kj_exception(name.error());
-    return localized(env_.bridge.ask<uint64_t>(env_.coord, env_.call_timeout(),
-                                               rollback_atom::value, *name),
-                     scope_)
+    return ask_model<uint64_t>(rollback_atom::value, ctx.getParams().getName())
         .then([ctx](uint64_t v) mutable { ctx.getResults().setVersion(v); });
   }
 
   kj::Promise<void> setLabel(SetLabelContext ctx) override {
     auto p = ctx.getParams();
-    auto name = scope_.qualify(p.getName());
-    if (!name) return to_kj_exception(name.error());
-    return localized(env_.bridge.ask<bool>(env_.coord, env_.call_timeout(), label_atom::value,
-                                           *name, std::string{p.getLabel()}, p.getVersion()),
-                     scope_)
+    return ask_model<bool>(label_atom::value, p.getName(), std::string{p.getLabel()},
+                           p.getVersion())
         .ignoreResult();
   }
 
   kj::Promise<void> unload(UnloadContext ctx) override {
     auto p = ctx.getParams();
-    auto name = scope_.qualify(p.getName());
-    if (!name) return to_kj_exception(name.error());
-    return localized(env_.bridge.ask<bool>(env_.coord, env_.call_timeout(), unload_atom::value,
-                                           *name, p.getVersion()),
-                     scope_)
-        .ignoreResult();
+    return ask_model<bool>(unload_atom::value, p.getName(), p.getVersion()).ignoreResult();
   }
 
   // The default tenant's admins run the cluster: they see every tenant's models, under their
@@ -204,6 +187,17 @@ class admin_impl final : public Admin::Server {
   }
 
  private:
+  // Asks the coordinator (atom, the registry name of this tenant's `name`, rest...); a name
+  // outside the tenant's namespace is unknown_model.
+  template <class R, class Atom, class... Ts>
+  kj::Promise<R> ask_model(Atom atom, capnp::Text::Reader name, Ts&&... rest) {
+    auto q = scope_.qualify(name);
+    if (!q) return to_kj_exception(q.error());
+    return localized(env_.bridge.ask<R>(env_.coord, env_.call_timeout(), atom, std::move(*q),
+                                        std::forward<Ts>(rest)...),
+                     scope_);
+  }
+
   gateway_env& env_;
   tenant_scope scope_;
 };

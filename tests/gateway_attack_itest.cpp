@@ -249,15 +249,7 @@ namespace {
 class stalling_relay {
  public:
   explicit stalling_relay(uint16_t gateway) : gateway_(gateway) {
-    listen_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(listen_, 1) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    listen_ = listen_loopback(&port_);
     thread_ = std::thread([this] { run(); });
   }
   ~stalling_relay() {

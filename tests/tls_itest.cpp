@@ -457,15 +457,8 @@ capture_result capture_node_traffic(bool insecure) {
 
   // The end of the capture is known by a marker the test sends to a listener of its own, which
   // the filter also captures: tcpdump writes packets in order.
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in la{};
-  la.sin_family = AF_INET;
-  la.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&la), sizeof la) == 0);
-  REQUIRE(::listen(listener, 1) == 0);
-  socklen_t len = sizeof la;
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&la), &len);
-  const uint16_t marker_port = ntohs(la.sin_port);
+  uint16_t marker_port = 0;
+  int listener = listen_loopback(&marker_port);
   const std::string marker = "tessera-capture-end-marker";
 
   temp_dir d;

@@ -1,6 +1,9 @@
 #include "tests/support/process.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <fstream>
 #include <string>
@@ -28,6 +31,20 @@ uint64_t vm_rss_kib(pid_t pid) {
 
 bool alive(pid_t pid) {
   return ::kill(pid, 0) == 0 && proc_state(pid) != 'Z' && proc_state(pid) != '?';
+}
+
+int listen_loopback(uint16_t* port, int backlog) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(fd, backlog) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *port = ntohs(a.sin_port);
+  return fd;
 }
 
 stopped_process::stopped_process(pid_t pid, std::chrono::seconds limit) : pid_(pid) {

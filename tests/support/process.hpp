@@ -34,6 +34,9 @@ uint64_t vm_rss_kib(pid_t pid);
 // Alive and not a zombie.
 bool alive(pid_t pid);
 
+// A TCP socket listening on 127.0.0.1 at a free port (backlog `backlog`); sets *port. REQUIREs.
+int listen_loopback(uint16_t* port, int backlog = 1);
+
 // A small synthetic model (2,000 words, 50,000 buckets: every tensor stays whole, on R nodes)
 // drawn from `seed`; `classifier_seed` 0 = from `seed` too.
 synthetic_spec small_model(uint64_t seed, uint64_t classifier_seed = 0);
