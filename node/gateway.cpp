@@ -262,9 +262,9 @@ void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_
   kj_bridge bridge{sys};
   gateway_env env{bridge, std::move(coord), cfg};
   auto addr = io.provider->getNetwork().parseAddress(opts.host, opts.port).wait(io.waitScope);
-  auto listener = addr->listen();
+  auto listener = secure_listener(addr->listen(), opts.tls, io.provider->getTimer());
   auto port = static_cast<uint16_t>(listener->getPort());
-  log()->info("gateway listening on {}:{}", opts.host, port);
+  log()->info("gateway listening on {}:{}{}", opts.host, port, opts.tls.enabled() ? " (TLS)" : "");
   if (on_listen) on_listen(port);
   capnp::ReaderOptions ropts;
   ropts.traversalLimitInWords = opts.max_message_bytes / 8;

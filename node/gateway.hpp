@@ -11,6 +11,7 @@
 
 #include "actors/coordinator.hpp"
 #include "node/config.hpp"
+#include "node/gateway_tls.hpp"
 
 namespace tessera {
 
@@ -19,6 +20,8 @@ struct gateway_options {
   uint16_t port = 0;
   // Largest RPC message accepted, in bytes; larger ones close that connection.
   uint64_t max_message_bytes = uint64_t{512} << 20;
+  // Client TLS (node/gateway_tls.hpp); off when tls.cert is empty.
+  gateway_tls_options tls;
 };
 
 // Serves on the calling thread (which must own `io`) until `stop` resolves. Calls `on_listen`
