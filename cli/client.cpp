@@ -76,17 +76,6 @@ std::string tls_reason(const std::string& desc) {
   return "";
 }
 
-// The calling thread's event loop and I/O, shared by every gateway_link of the thread.
-std::shared_ptr<kj::AsyncIoContext> thread_io() {
-  thread_local std::weak_ptr<kj::AsyncIoContext> current;
-  auto io = current.lock();
-  if (!io) {
-    io = std::make_shared<kj::AsyncIoContext>(kj::setupAsyncIo());
-    current = io;
-  }
-  return io;
-}
-
 const char* k_tls_hint = " (give PEM files to --tls-ca, --tls-cert and --tls-key)";
 
 // A TLS context that trusts only tls.ca and presents tls.cert when given.
@@ -142,6 +131,16 @@ std::string default_token() {
       if (t.admin) return t.token;
   }
   return k_fallback_token;
+}
+
+std::shared_ptr<kj::AsyncIoContext> thread_io() {
+  thread_local std::weak_ptr<kj::AsyncIoContext> current;
+  auto io = current.lock();
+  if (!io) {
+    io = std::make_shared<kj::AsyncIoContext>(kj::setupAsyncIo());
+    current = io;
+  }
+  return io;
 }
 
 tls_client_options default_tls() {

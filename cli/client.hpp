@@ -60,6 +60,11 @@ void check_tls_options(const tls_client_options& tls);
 // (a DNS name, or an IP address as an IP SAN).
 std::string host_of(const std::string& address);
 
+// The calling thread's kj event loop and I/O, shared by every gateway_link of the thread: made
+// on first use, released with the last holder. Code that needs the loop next to links (a test
+// server) takes it from here: a thread can have only one.
+std::shared_ptr<kj::AsyncIoContext> thread_io();
+
 // One Cap'n Proto connection to a gateway on the calling thread's event loop: TCP, then TLS when
 // `tls` is enabled (the server's certificate checked against tls.ca and host_of(address)), then
 // two-party RPC. Nothing blocks: bootstrap() is usable at once, and calls on it fail with the
