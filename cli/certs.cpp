@@ -210,7 +210,8 @@ class authority {
       fail("cannot sign the certificate of " + what);
   }
 
-  X509* cert() { return cert_.get(); }
+  // Whether sign() can work here: the key is loaded or its file exists.
+  bool can_sign() const { return key_ != nullptr || exists(key_path_); }
 
  private:
   std::string pem_, key_path_;
@@ -280,6 +281,9 @@ std::vector<std::string> ensure_certs(const cluster_config& cfg, const std::stri
     if (node.host != node.name) san += "," + san_of(node.host);
     issue(dir, {node.name, node.name, san, "serverAuth,clientAuth"}, ca, written);
   }
+  // Client TLS files, made only where the cluster CA's key is (the machine that makes
+  // certificates): a host holding ca.pem and its own node files needs none of them.
+  if (!ca.can_sign()) return written;
   issue(dir, {"gateway", "tessera " + cfg.name + " gateway", gateway_san(cfg), "serverAuth"}, ca,
         written);
   // Client certificates come from a CA of their own: the cluster CA admits node peers, and a
@@ -307,7 +311,12 @@ int run_certs_init(const certs_options& opts) {
   for (const auto& node : cfg->nodes)
     if (auto err = check_tls_files(tls_files_for(tls_config{dir, false}, node.name), node.name))
       throw command_error(describe(err));
-  if (auto err = check_key_pair(dir + "/gateway.pem", dir + "/gateway.key", ""))
+  if (!exists(dir + "/gateway.pem"))
+    std::fprintf(stderr,
+                 "tessera: note: no gateway.pem or client certificate made: %s/ca.key is not "
+                 "here\n",
+                 dir.c_str());
+  else if (auto err = check_key_pair(dir + "/gateway.pem", dir + "/gateway.key", ""))
     throw command_error(describe(err));
   if (!cfg->gateway.tls())
     std::fprintf(stderr,

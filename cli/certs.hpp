@@ -21,7 +21,8 @@ namespace tessera::cli {
 //   client-ca.pem + .key     a second CA, for client certificates only ([gateway] client_ca),
 //                            so that no client certificate is ever accepted at a node port;
 //   client.pem + .key        a client certificate (clientAuth only) signed by client-ca.
-// A certificate is signed only when it is made (the CA's key is needed then, not otherwise).
+// A certificate is signed only when it is made (the CA's key is needed then, not otherwise);
+// the last three pairs are made only where ca.key is, and left out elsewhere.
 // Certificates last 10 years. Keys are ECDSA P-256, PEM, unencrypted, mode 0600. Returns the
 // files it wrote. Throws command_error when a half-present pair, a missing CA key or a node
 // named like one of these files (ca, gateway, client-ca, client) makes it impossible.

@@ -130,6 +130,18 @@ TEST_CASE("certs init never overwrites and makes only what is missing") {
   CHECK_THROWS_WITH(ensure_certs(cfg, d.path), Catch::Contains("ca.key"));
 }
 
+TEST_CASE("a host without ca.key keeps its node files and gets no client TLS files") {
+  temp_dir trusted, host;
+  auto cfg = config();
+  ensure_certs(cfg, trusted.path);
+  for (std::string f : {"ca.pem", "coord.pem", "coord.key"})  // what DEPLOY.md copies
+    std::filesystem::copy_file(trusted.path + "/" + f, host.path + "/" + f);
+  cfg.nodes.resize(1);
+  CHECK(ensure_certs(cfg, host.path).empty());
+  CHECK_FALSE(std::filesystem::exists(host.path + "/gateway.pem"));
+  CHECK_FALSE(std::filesystem::exists(host.path + "/client-ca.pem"));
+}
+
 TEST_CASE("a node refuses a certificate of another CA, a foreign key or another node's name") {
   temp_dir a, b;
   auto cfg = config();
