@@ -190,12 +190,12 @@ gateway_link::gateway_link(const std::string& address, const tls_client_options&
   s->address = address;
   s->reader = reader;
   if (tls.enabled()) s->tls = client_context(tls);
-  kj::Promise<kj::Own<kj::AsyncIoStream>> stream = s->io->provider->getNetwork()
-                                                       .parseAddress(address, k_default_port)
-                                                       .then([](kj::Own<kj::NetworkAddress> addr) {
-                                                         auto connecting = addr->connect();
-                                                         return connecting.attach(kj::mv(addr));
-                                                       });
+  auto& network = s->io->provider->getNetwork();
+  kj::Promise<kj::Own<kj::AsyncIoStream>> stream =
+      network.parseAddress(address, k_default_port).then([](kj::Own<kj::NetworkAddress> addr) {
+        auto connecting = addr->connect();
+        return connecting.attach(kj::mv(addr));
+      });
   if (s->tls) {
     stream = stream.then([s](kj::Own<kj::AsyncIoStream> raw) {
       return s->tls->wrapClient(kj::mv(raw), host_of(s->address))
