@@ -4,11 +4,6 @@
 // goes on accepting after garbage and silence.
 #include "cli/client.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 
 #include <capnp/rpc-twoparty.h>
@@ -92,15 +87,14 @@ std::string outcome(const std::string& address, const tls_client_options& tls) {
 
 const std::string k_reached = "tessera.unauthenticated: test gateway";
 
-// A raw TCP connection to 127.0.0.1:port (accepted by the kernel at once).
-int raw_connect(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  return fd;
+// A raw TCP connection to the gateway (the kernel completes it before any accept).
+kj::Own<kj::AsyncIoStream> raw_connect(const test_gateway& gw) {
+  auto& io = *gw.io;
+  return io.provider->getNetwork()
+      .parseAddress(gw.address)
+      .wait(io.waitScope)
+      ->connect()
+      .wait(io.waitScope);
 }
 
 }  // namespace
@@ -187,14 +181,20 @@ TEST_CASE("garbage ends its own connection, and a silent one frees its slot at t
   opts.max_pending = 1;  // one silent client holds the only handshake slot
   opts.handshake_timeout = std::chrono::milliseconds(200);
   test_gateway gw{opts};
-  int junk = raw_connect(gw.port);
-  const char bytes[] = "GET / HTTP/1.1\r\n\r\n";
-  CHECK(::send(junk, bytes, sizeof bytes - 1, MSG_NOSIGNAL) > 0);
-  int silent = raw_connect(gw.port);
+  auto junk = raw_connect(gw);
+  const kj::StringPtr bytes = "GET / HTTP/1.1\r\n\r\n";
+  junk->write(bytes.begin(), bytes.size()).wait(gw.io->waitScope);
+  auto silent = raw_connect(gw);
   // Served once the silent connection's handshake has timed out (no bound asserted here).
   CHECK(outcome(gw.address, c.client(false)) == k_reached);
-  ::close(junk);
-  ::close(silent);
+  // The gateway ended both: reads reach the end (after a TLS alert, if any).
+  for (auto* s : {junk.get(), silent.get()}) {
+    char buf[256];
+    auto& timer = gw.io->provider->getTimer();
+    while (timer.timeoutAfter(30 * kj::SECONDS, s->tryRead(buf, 1, sizeof buf))
+               .wait(gw.io->waitScope) > 0) {
+    }
+  }
   CHECK(outcome(gw.address, c.client(false)) == k_reached);
 }
 

@@ -5,8 +5,6 @@
 // plaintext on a non-loopback host never starts.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,13 +21,16 @@ using namespace tessera::test;
 
 namespace {
 
+// A small model: the tests are about the transport, the answers only need checking.
+synthetic_spec small_spec() {
+  synthetic_spec s;
+  s.vocab = 2000;
+  s.buckets = 50000;
+  return s;
+}
+
 model_fixture& model() {
-  static model_fixture m{[] {
-    synthetic_spec s;
-    s.vocab = 2000;
-    s.buckets = 50000;
-    return s;
-  }()};
+  static model_fixture m{small_spec()};
   return m;
 }
 
@@ -73,16 +74,7 @@ const temp_dir& foreign_certs() {
 
 // 50 random texts predicted through `cl` equal the in-process reference.
 void expect_serving(client& cl, uint64_t seed) {
-  auto texts = random_texts(model().spec, 50, seed);
-  auto req = cl.session().predictRequest();
-  req.initModel().setName("m");
-  req.setTopK(3);
-  auto in = req.initInputs(static_cast<unsigned>(texts.size()));
-  for (size_t i = 0; i < texts.size(); ++i) in[i].setText(texts[i]);
-  auto res = req.send().wait(cl.wait_scope());
-  REQUIRE(res.getResults().size() == texts.size());
-  for (size_t i = 0; i < texts.size(); ++i)
-    check_prediction(*model().ref, model().ref->pool_text(texts[i]), res.getResults()[i], 3);
+  expect_reference_predictions(cl, model(), "m", 50, seed);
 }
 
 void expect_serving(const local_cluster& c, uint64_t seed) {
@@ -108,17 +100,7 @@ std::string connect_failure(const local_cluster& c, const cli::tls_client_option
 }
 
 int connect_raw(const std::string& gateway) {
-  const auto port = static_cast<uint16_t>(std::stoi(gateway.substr(gateway.rfind(':') + 1)));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  timeval tv{30, 0};  // a guard for a gateway that never closes, not a timing assertion
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  return fd;
+  return connect_loopback(static_cast<uint16_t>(std::stoi(gateway.substr(gateway.rfind(':') + 1))));
 }
 
 // Reads until the peer closes; true when it did (EOF or reset), false on the 30 s guard.

@@ -125,6 +125,10 @@ pid_t spawn_to_file(const std::vector<std::string>& argv, const std::string& out
 // Waits for a child started by spawn_to_file; returns its exit code (or 128 + signal).
 int wait_child(pid_t pid);
 
+// A TCP connection to 127.0.0.1:`port` whose reads and writes give up after 30 s (a guard
+// against a peer that never answers, not a timing assertion); the caller closes it.
+int connect_loopback(uint16_t port);
+
 // The tessera error code in a kj exception description, e.g. "unknown_model".
 std::string error_code(const kj::Exception& e);
 
