@@ -71,7 +71,21 @@ pick_ports() {
 
 # write_config FILE [SHARDS]: gateway on BASE, coordinator on BASE+1, shards (3 by default,
 # at most 3) on BASE+2..; no http ports. Node-to-node mutual TLS with certificates in
-# $WORK/tls (`tessera up` makes them), or plain BASP when BENCH_TLS_INSECURE=true.
+# $WORK/tls (`tessera up` makes them), or plain BASP when BENCH_TLS_INSECURE=true. With
+# BENCH_GATEWAY_TLS=true clients reach the gateway over TLS too ($WORK/tls/gateway.pem;
+# tcli and bench_row then pass --tls-ca $WORK/tls/ca.pem).
+# gateway_section: the [gateway] table of write_config (empty: plaintext on loopback).
+gateway_section() {
+  [ "${BENCH_GATEWAY_TLS:-false}" = true ] || return 0
+  printf '[gateway]\ncert = "%s"\nkey = "%s"\n' "$WORK/tls/gateway.pem" "$WORK/tls/gateway.key"
+}
+
+# client_tls_flags: the CLI's TLS flags for the gateway write_config made, one per line.
+client_tls_flags() {
+  [ "${BENCH_GATEWAY_TLS:-false}" = true ] || return 0
+  printf '%s\n' --tls-ca "$WORK/tls/ca.pem"
+}
+
 write_config() {
   local b=$BENCH_BASE_PORT shards=${2:-3} i
   cat >"$1" <<EOF
@@ -96,6 +110,7 @@ ${BENCH_LIMITS_EXTRA:-}
 [tls]
 dir = "$WORK/tls"
 insecure = ${BENCH_TLS_INSECURE:-false}
+$(gateway_section)
 
 [[nodes]]
 name = "coord"
@@ -182,7 +197,11 @@ install_cleanup() {
   trap 'exit 130' INT TERM
 }
 
-tcli() { "$BIN/tessera" --connect "$GATEWAY" --token "$BENCH_TOKEN" "$@"; }
+tcli() {
+  local tls
+  mapfile -t tls < <(client_tls_flags)
+  "$BIN/tessera" --connect "$GATEWAY" --token "$BENCH_TOKEN" "${tls[@]}" "$@"
+}
 
 # load_model DIR NAME: waits (up to 20 min) until the model's active version is serving.
 load_model() {
@@ -218,12 +237,13 @@ node_cpu_snapshot() {
 bench_row() {
   local tsv=$1 label=$2 model=$3 input=$4 conc=$5 batch=$6 dur=$7 ref=${8:-0}
   local js=$WORK/bench.$label.json tm=$WORK/bench.$label.time before after t0 t1
-  local cli_user cli_sys
+  local cli_user cli_sys tls
+  mapfile -t tls < <(client_tls_flags)
   log "bench $label: concurrency $conc, batch $batch, ${dur}s"
   before=$(node_cpu_snapshot)
   t0=$(date +%s.%N)
   /usr/bin/time -f "%U %S" -o "$tm" "$BIN/tessera" --connect "$GATEWAY" --token "$BENCH_TOKEN" \
-    bench --model "$model" --concurrency "$conc" --batch "$batch" --duration "$dur" --warmup 1 \
+    "${tls[@]}" bench --model "$model" --concurrency "$conc" --batch "$batch" --duration "$dur" --warmup 1 \
     --json "$input" >"$js" || die "tessera bench $label failed"
   t1=$(date +%s.%N)
   after=$(node_cpu_snapshot)

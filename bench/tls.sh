@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# What does mutual TLS between nodes cost? The same generated model and inputs served by a
-# 3-shard cluster with node-to-node TLS (the default) and with `[tls] insecure = true`, side by
-# side in one run, rounds interleaved (tls, plain, tls, plain) so drift hits both alike.
+# What does TLS cost? The same generated model and inputs served by a 3-shard cluster in up to
+# three modes, side by side in one run, rounds interleaved (both, tls, plain, both, ...) so
+# drift hits all alike:
+#   both   TLS on both edges: node-to-node mutual TLS and client TLS at the gateway
+#   tls    node-to-node mutual TLS only (the local default), plaintext clients
+#   plain  `[tls] insecure = true`, plaintext clients: no TLS anywhere
 #
 #   rows: single inputs at concurrency 1, 8, 32; batches of 256 at concurrency 4
 #
-# Env: DURATION (s per row, default 10), ROUNDS (default 2), KEEP=1 keeps scratch.
+# Env: DURATION (s per row, default 10), ROUNDS (default 2), MODES (default "both tls plain"),
+# KEEP=1 keeps scratch.
 # Results: bench/out/tls/ (gitignored): table.txt, rows.tsv.
 set -euo pipefail
 
@@ -14,6 +18,7 @@ BIN=${BIN:-$ROOT/build/bin}
 OUT=${OUT:-$ROOT/bench/out/tls}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-2}
+MODES=${MODES:-both tls plain}
 WORK=$(mktemp -d /tmp/tessera-bench-tls.XXXXXX)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
@@ -30,8 +35,13 @@ words_input "$WORK/model/vocab.txt" "$INPUT" 10000 20240602
 TSV=$OUT/rows.tsv
 : >"$TSV"
 for round in $(seq 1 "$ROUNDS"); do
-  for mode in tls plain; do
-    if [ "$mode" = plain ]; then BENCH_TLS_INSECURE=true; else BENCH_TLS_INSECURE=false; fi
+  for mode in $MODES; do
+    case $mode in
+      both) BENCH_TLS_INSECURE=false BENCH_GATEWAY_TLS=true ;;
+      tls) BENCH_TLS_INSECURE=false BENCH_GATEWAY_TLS=false ;;
+      plain) BENCH_TLS_INSECURE=true BENCH_GATEWAY_TLS=false ;;
+      *) die "unknown mode $mode (both, tls, plain)" ;;
+    esac
     pick_ports
     write_config "$WORK/cluster.toml"
     start_cluster "$WORK/cluster.toml" "$WORK/cluster-$mode-$round"
@@ -45,7 +55,8 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 {
-  echo "node-to-node mutual TLS vs plain BASP (3 shards, 1 host, 2 cores), $ROUNDS rounds interleaved"
+  echo "both = TLS at the gateway + node-to-node mutual TLS; tls = node-to-node only; plain = none"
+  echo "(3 shards, 1 host, 2 cores), modes: $MODES, $ROUNDS rounds interleaved"
   echo "model: gen-model defaults, 205000 x 64, relu 32, 8 labels; input: 10000 lines, 5-20 words"
   echo "load: $(uptime | sed 's/.*load average/load average/')"
   printf '%-20s %5s %5s %10s %10s %8s %8s %8s %6s | %5s %6s %6s\n' \

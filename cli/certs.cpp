@@ -147,6 +147,9 @@ bool is_ip(const std::string& host) {
          ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
+// Names of the files ensure_certs makes beside the node certificates: no node may use them.
+constexpr const char* k_reserved[] = {"ca", "gateway", "client-ca", "client"};
+
 // A node name becomes a file name and a DNS SAN: letters, digits, '.', '_', '-'.
 void check_node_name(const std::string& name) {
   bool ok = !name.empty() && name[0] != '.';
@@ -155,6 +158,115 @@ void check_node_name(const std::string& name) {
   if (!ok)
     throw command_error("tessera.invalid_argument: certs: node name '" + name +
                         "' cannot name a certificate file (use letters, digits, '.', '_', '-')");
+  for (const char* r : k_reserved)
+    if (name == r)
+      throw command_error("tessera.invalid_argument: certs: node name '" + name +
+                          "' is taken by the file " + name + ".pem; rename the node");
+}
+
+// "IP:<host>" or "DNS:<host>".
+std::string san_of(const std::string& host) {
+  return (is_ip(host) ? "IP:" : "DNS:") + host;
+}
+
+// A CA as <dir>/<stem>.pem + <stem>.key: made when the certificate is missing; its key is read
+// only when a certificate must be signed (hosts may hold the CA certificate alone).
+class authority {
+ public:
+  authority(const std::string& dir, const std::string& stem, const std::string& cn,
+            std::vector<std::string>& written)
+      : pem_(dir + "/" + stem + ".pem"), key_path_(dir + "/" + stem + ".key") {
+    if (exists(pem_)) return;
+    if (exists(key_path_))
+      throw command_error("tessera.invalid_argument: certs: " + key_path_ + " exists without " +
+                          stem + ".pem; move it away or restore " + stem + ".pem");
+    key_ = new_key();
+    cert_ = new_cert(cn, key_.get());
+    X509_set_issuer_name(cert_.get(), X509_get_subject_name(cert_.get()));
+    add_ext(cert_.get(), cert_.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
+    add_ext(cert_.get(), cert_.get(), NID_key_usage, "critical,keyCertSign,cRLSign");
+    add_ext(cert_.get(), cert_.get(), NID_subject_key_identifier, "hash");
+    if (X509_sign(cert_.get(), key_.get(), EVP_sha256()) == 0) fail("cannot sign " + cn);
+    write_key(key_path_, key_.get());
+    write_cert(pem_, cert_.get());
+    written.push_back(key_path_);
+    written.push_back(pem_);
+  }
+
+  // Signs `cert` (issuer, extensions with `cert_exts`); `what` names it in errors.
+  void sign(X509* cert, const std::string& what) {
+    if (!key_) {
+      if (!exists(key_path_))
+        throw command_error("tessera.invalid_argument: certs: cannot sign a certificate for " +
+                            what + ": " + key_path_ + " (the CA's key) is not here");
+      cert_ = read_cert(pem_);
+      key_ = read_key(key_path_);
+      if (X509_check_private_key(cert_.get(), key_.get()) != 1)
+        fail(key_path_ + " does not belong to " + pem_);
+    }
+    X509_set_issuer_name(cert, X509_get_subject_name(cert_.get()));
+    add_ext(cert, cert_.get(), NID_authority_key_identifier, "keyid:always");
+    if (X509_sign(cert, key_.get(), EVP_sha256()) == 0)
+      fail("cannot sign the certificate of " + what);
+  }
+
+  // Whether sign() can work here: the key is loaded or its file exists.
+  bool can_sign() const { return key_ != nullptr || exists(key_path_); }
+
+ private:
+  std::string pem_, key_path_;
+  x509_ptr cert_;
+  pkey_ptr key_;
+};
+
+// What one end-entity certificate says.
+struct cert_spec {
+  std::string stem;  // <dir>/<stem>.pem + <stem>.key
+  std::string cn;
+  std::string san;  // subjectAltName value; empty = none
+  std::string eku;  // extendedKeyUsage value
+};
+
+// Makes <dir>/<stem>.pem + .key signed by `ca` unless both exist; a half-present pair is an
+// error.
+void issue(const std::string& dir, const cert_spec& spec, authority& ca,
+           std::vector<std::string>& written) {
+  const std::string pem = dir + "/" + spec.stem + ".pem", key_path = dir + "/" + spec.stem + ".key";
+  const bool has_pem = exists(pem), has_key = exists(key_path);
+  if (has_pem && has_key) return;
+  if (has_pem != has_key)
+    throw command_error("tessera.invalid_argument: certs: " + (has_pem ? pem : key_path) +
+                        " exists without " + (has_pem ? key_path : pem) +
+                        "; remove it to have both made again");
+  auto key = new_key();
+  auto cert = new_cert(spec.cn, key.get());
+  // sign() adds the authority key identifier, which needs the CA's certificate.
+  add_ext(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:FALSE");
+  add_ext(cert.get(), cert.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment");
+  add_ext(cert.get(), cert.get(), NID_ext_key_usage, spec.eku);
+  if (!spec.san.empty()) add_ext(cert.get(), cert.get(), NID_subject_alt_name, spec.san);
+  add_ext(cert.get(), cert.get(), NID_subject_key_identifier, "hash");
+  ca.sign(cert.get(), spec.stem);
+  write_key(key_path, key.get());
+  write_cert(pem, cert.get());
+  written.push_back(key_path);
+  written.push_back(pem);
+}
+
+// The gateway's names: the coordinator's host, and loopback as clients on that host write it.
+// An address is named twice, as an IP SAN and as a DNS SAN: kj-tls 0.9.2 checks the name a
+// client connects to (X509_VERIFY_PARAM_set1_host) against DNS names only, IP literals too.
+std::string gateway_san(const cluster_config& cfg) {
+  std::string san = "DNS:localhost";
+  auto add = [&](const std::string& host) {
+    san += "," + san_of(host);
+    if (is_ip(host)) san += ",DNS:" + host;
+  };
+  add("127.0.0.1");
+  add("::1");
+  const node_config* coord = cfg.coordinator();
+  if (coord != nullptr && !is_loopback_host(coord->host)) add(coord->host);
+  return san;
 }
 
 }  // namespace
@@ -162,62 +274,22 @@ void check_node_name(const std::string& name) {
 std::vector<std::string> ensure_certs(const cluster_config& cfg, const std::string& dir) {
   std::vector<std::string> written;
   make_dir(dir);
-  const std::string ca_pem = dir + "/ca.pem", ca_key_path = dir + "/ca.key";
-  x509_ptr ca;
-  pkey_ptr ca_key;
-  if (!exists(ca_pem)) {
-    if (exists(ca_key_path))
-      throw command_error("tessera.invalid_argument: certs: " + ca_key_path +
-                          " exists without ca.pem; move it away or restore ca.pem");
-    ca_key = new_key();
-    ca = new_cert("tessera " + cfg.name + " CA", ca_key.get());
-    X509_set_issuer_name(ca.get(), X509_get_subject_name(ca.get()));
-    add_ext(ca.get(), ca.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0");
-    add_ext(ca.get(), ca.get(), NID_key_usage, "critical,keyCertSign,cRLSign");
-    add_ext(ca.get(), ca.get(), NID_subject_key_identifier, "hash");
-    if (X509_sign(ca.get(), ca_key.get(), EVP_sha256()) == 0) fail("cannot sign the CA");
-    write_key(ca_key_path, ca_key.get());
-    write_cert(ca_pem, ca.get());
-    written.push_back(ca_key_path);
-    written.push_back(ca_pem);
-  }
+  for (const auto& node : cfg.nodes) check_node_name(node.name);
+  authority ca(dir, "ca", "tessera " + cfg.name + " CA", written);
   for (const auto& node : cfg.nodes) {
-    check_node_name(node.name);
-    const std::string pem = dir + "/" + node.name + ".pem",
-                      key_path = dir + "/" + node.name + ".key";
-    const bool has_pem = exists(pem), has_key = exists(key_path);
-    if (has_pem && has_key) continue;
-    if (has_pem != has_key)
-      throw command_error("tessera.invalid_argument: certs: " + (has_pem ? pem : key_path) +
-                          " exists without " + (has_pem ? key_path : pem) +
-                          "; remove it to have both made again");
-    if (!ca_key) {
-      if (!exists(ca_key_path))
-        throw command_error("tessera.invalid_argument: certs: cannot sign a certificate for " +
-                            node.name + ": " + ca_key_path + " (the CA's key) is not here");
-      ca = read_cert(ca_pem);
-      ca_key = read_key(ca_key_path);
-      if (X509_check_private_key(ca.get(), ca_key.get()) != 1)
-        fail(ca_key_path + " does not belong to " + ca_pem);
-    }
-    auto key = new_key();
-    auto cert = new_cert(node.name, key.get());
-    X509_set_issuer_name(cert.get(), X509_get_subject_name(ca.get()));
     std::string san = "DNS:" + node.name;
-    if (node.host != node.name) san += (is_ip(node.host) ? ",IP:" : ",DNS:") + node.host;
-    add_ext(cert.get(), ca.get(), NID_basic_constraints, "critical,CA:FALSE");
-    add_ext(cert.get(), ca.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment");
-    add_ext(cert.get(), ca.get(), NID_ext_key_usage, "serverAuth,clientAuth");
-    add_ext(cert.get(), ca.get(), NID_subject_alt_name, san);
-    add_ext(cert.get(), ca.get(), NID_subject_key_identifier, "hash");
-    add_ext(cert.get(), ca.get(), NID_authority_key_identifier, "keyid:always");
-    if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) == 0)
-      fail("cannot sign the certificate of " + node.name);
-    write_key(key_path, key.get());
-    write_cert(pem, cert.get());
-    written.push_back(key_path);
-    written.push_back(pem);
+    if (node.host != node.name) san += "," + san_of(node.host);
+    issue(dir, {node.name, node.name, san, "serverAuth,clientAuth"}, ca, written);
   }
+  // Client TLS files, made only where the cluster CA's key is (the machine that makes
+  // certificates): a host holding ca.pem and its own node files needs none of them.
+  if (!ca.can_sign()) return written;
+  issue(dir, {"gateway", "tessera " + cfg.name + " gateway", gateway_san(cfg), "serverAuth"}, ca,
+        written);
+  // Client certificates come from a CA of their own: the cluster CA admits node peers, and a
+  // client certificate must never open a node port.
+  authority client_ca(dir, "client-ca", "tessera " + cfg.name + " client CA", written);
+  issue(dir, {"client", "tessera " + cfg.name + " client", "", "clientAuth"}, client_ca, written);
   return written;
 }
 
@@ -239,6 +311,19 @@ int run_certs_init(const certs_options& opts) {
   for (const auto& node : cfg->nodes)
     if (auto err = check_tls_files(tls_files_for(tls_config{dir, false}, node.name), node.name))
       throw command_error(describe(err));
+  if (!exists(dir + "/gateway.pem"))
+    std::fprintf(stderr,
+                 "tessera: note: no gateway.pem or client certificate made: %s/ca.key is not "
+                 "here\n",
+                 dir.c_str());
+  else if (auto err = check_key_pair(dir + "/gateway.pem", dir + "/gateway.key", ""))
+    throw command_error(describe(err));
+  if (!cfg->gateway.tls())
+    std::fprintf(stderr,
+                 "tessera: note: client TLS at the gateway is off in this config; to turn it on,"
+                 " set [gateway] cert = \"%s/gateway.pem\" and key = \"%s/gateway.key\" (and"
+                 " client_ca = \"%s/client-ca.pem\" to require client certificates)\n",
+                 dir.c_str(), dir.c_str(), dir.c_str());
   if (cfg->tls.insecure && opts.dir.empty())
     std::fprintf(stderr,
                  "tessera: note: this config has [tls] insecure = true, so its nodes do not "

@@ -1,16 +1,17 @@
 #pragma once
-// Client side of the gateway's Cap'n Proto API: connect, authenticate, wait with a deadline,
-// and turn every failure into one user-facing description "tessera.<code>: message".
+// Client side of the gateway's Cap'n Proto API: connect (over TLS when asked), authenticate,
+// wait with a deadline, and turn every failure into one user-facing description
+// "tessera.<code>: message".
 //
 // One `connection` is one TCP connection with its authenticated Session. All connections of a
-// thread share that thread's kj event loop (EzRpcClient's thread-local context), so a program
-// can wait on calls of two connections at once (load + status polling, bench).
+// thread share that thread's kj event loop (see gateway_link), so a program can wait on calls
+// of two connections at once (load + status polling, bench).
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
-#include <capnp/ez-rpc.h>
+#include <capnp/message.h>
 #include <kj/async-io.h>
 #include <kj/async.h>
 #include <kj/exception.h>
@@ -28,16 +29,65 @@ struct command_error : std::runtime_error {
   int exit_code;
 };
 
+// Transport security of a client connection (--tls-ca, --tls-cert, --tls-key).
+struct tls_client_options {
+  std::string ca;    // PEM CA the gateway's certificate must chain to; set = TLS, else plaintext
+  std::string cert;  // PEM client certificate for a gateway that requires one (mTLS), with key
+  std::string key;   // its private key, unencrypted
+  bool enabled() const { return !ca.empty(); }
+};
+
 struct client_options {
   std::string address;  // HOST:PORT of the gateway
   std::string token;
   double timeout_s = 30;  // deadline of each call
+  tls_client_options tls;
 };
 
 // The embedded config's coordinator host:gateway_port, or 127.0.0.1:7300 if unavailable.
 std::string default_address();
 // $TESSERA_TOKEN, else "tessera-admin-dev" (the local config's development admin token).
 std::string default_token();
+
+// $TESSERA_TLS_CA, $TESSERA_TLS_CERT and $TESSERA_TLS_KEY (each empty when unset).
+tls_client_options default_tls();
+
+// Refuses flags that do not go together, before any connection: a certificate without its key
+// or the reverse, or either without a CA. Throws command_error (exit 2).
+void check_tls_options(const tls_client_options& tls);
+
+// The host of "host:port", "[v6]:port" or "host": the name the gateway's certificate must carry
+// (a DNS name, or an IP address as an IP SAN).
+std::string host_of(const std::string& address);
+
+// The calling thread's kj event loop and I/O, shared by every gateway_link of the thread: made
+// on first use, released with the last holder. Code that needs the loop next to links (a test
+// server) takes it from here: a thread can have only one.
+std::shared_ptr<kj::AsyncIoContext> thread_io();
+
+// One Cap'n Proto connection to a gateway on the calling thread's event loop: TCP, then TLS when
+// `tls` is enabled (the server's certificate checked against tls.ca and host_of(address)), then
+// two-party RPC. Nothing blocks: bootstrap() is usable at once, and calls on it fail with the
+// connection's failure, a TLS one described "tessera.unavailable: TLS with ADDRESS failed: ...".
+// All links of a thread share one kj::AsyncIoContext, made by the first and released with the
+// last. Throws command_error (invalid_argument, io_error) when a TLS file is unusable. Drop
+// every capability of the link before the link.
+class gateway_link {
+ public:
+  gateway_link(const std::string& address, const tls_client_options& tls,
+               capnp::ReaderOptions reader = {});
+  ~gateway_link();
+  gateway_link(const gateway_link&) = delete;
+  gateway_link& operator=(const gateway_link&) = delete;
+
+  ::Tessera::Client bootstrap();
+  kj::WaitScope& wait_scope();
+  kj::Timer& timer();
+
+ private:
+  struct state;
+  std::unique_ptr<state> state_;
+};
 
 // The user-facing description of an exception from a call to `address`: the server's
 // "tessera.<code>: ..." text when it sent one (the "remote exception: " prefix removed), else
@@ -50,8 +100,9 @@ std::string error_code_of(const std::string& description);
 
 class connection {
  public:
-  // Connects and authenticates; throws command_error (connection refused, unauthenticated,
-  // timeout) with a message naming the address.
+  // Connects (over TLS when opts.tls is enabled) and authenticates, all within
+  // opts.timeout_s; throws command_error (connection refused, TLS handshake or certificate
+  // failure, unauthenticated, timeout) with a message naming the address.
   explicit connection(client_options opts);
   ~connection();
   connection(const connection&) = delete;
@@ -61,8 +112,8 @@ class connection {
   // The Admin capability; throws command_error (permission_denied) for non-admin tokens.
   ::Admin::Client admin();
 
-  kj::WaitScope& wait_scope() { return rpc_->getWaitScope(); }
-  kj::Timer& timer() { return rpc_->getIoProvider().getTimer(); }
+  kj::WaitScope& wait_scope() { return link_->wait_scope(); }
+  kj::Timer& timer() { return link_->timer(); }
   const client_options& options() const { return opts_; }
 
   // Waits for `promise` at most `timeout_s` seconds (the connection's timeout when <= 0);
@@ -71,8 +122,11 @@ class connection {
   T wait(kj::Promise<T>&& promise, double timeout_s = 0);
 
  private:
+  // describe_rpc_failure, with a hint for a plaintext connection the gateway ended.
+  std::string describe(const kj::Exception& e, double timeout_s) const;
+
   client_options opts_;
-  std::unique_ptr<capnp::EzRpcClient> rpc_;
+  std::unique_ptr<gateway_link> link_;
   ::Session::Client session_;
 };
 
@@ -85,7 +139,7 @@ T connection::wait(kj::Promise<T>&& promise, double timeout_s) {
   try {
     return timer().timeoutAfter(seconds_to_duration(t), kj::mv(promise)).wait(wait_scope());
   } catch (const kj::Exception& e) {
-    throw command_error(describe_rpc_failure(e, opts_.address, t));
+    throw command_error(describe(e, t));
   }
 }
 

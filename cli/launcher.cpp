@@ -22,6 +22,7 @@
 #include "cli/commands.hpp"
 #include "cli/restart_backoff.hpp"
 #include "node/config.hpp"
+#include "node/gateway_tls.hpp"
 #include "node/tls.hpp"
 #include "node/token_hash.hpp"
 
@@ -68,6 +69,24 @@ void prepare_tls(const cluster_config& cfg) {
   for (const auto& node : cfg.nodes)
     if (auto err = check_tls_files(tls_files_for(cfg.tls, node.name), node.name))
       throw command_error(describe(err));
+}
+
+// How `up` itself reaches a gateway with client TLS: $TESSERA_TLS_CA (and _CERT, _KEY) when
+// set, else the files `tessera certs init` makes in the [tls] dir: ca.pem, which signs
+// gateway.pem, and with [gateway] client_ca the client certificate client.pem + client.key.
+tls_client_options up_client_tls(const cluster_config& cfg) {
+  if (!cfg.gateway.tls()) return {};
+  if (auto err = check_gateway_tls(gateway_tls_options_of(cfg.gateway)))
+    throw command_error(describe(err));
+  tls_client_options env = default_tls();
+  if (env.enabled()) return env;
+  const std::string dir = resolve_tls_dir(cfg.tls);
+  tls_client_options tls{dir + "/ca.pem", "", ""};
+  if (!cfg.gateway.client_ca.empty()) {
+    tls.cert = dir + "/client.pem";
+    tls.key = dir + "/client.key";
+  }
+  return tls;
 }
 
 void make_dirs(const std::string& dir) {
@@ -272,14 +291,17 @@ int run_up(const up_options& opts) {
   const node_config* coord = cfg->coordinator();
   if (coord == nullptr || coord->gateway_port == 0)
     throw command_error("tessera.invalid_argument: the config has no coordinator gateway");
-  client_options client{coord->host + ":" + std::to_string(coord->gateway_port),
-                        admin_token(*cfg, opts.token), 2.0};
+  client_options client;
+  client.address = coord->host + ":" + std::to_string(coord->gateway_port);
+  client.token = admin_token(*cfg, opts.token);
+  client.timeout_s = 2.0;
   std::string bin = node_binary();
   if (::access(bin.c_str(), X_OK) != 0)
     throw command_error("tessera.io_error: node binary " + bin +
                         " is not executable (set TESSERA_NODE_BIN)");
   if (!opts.log_dir.empty()) make_dirs(opts.log_dir);
   prepare_tls(*cfg);
+  client.tls = up_client_tls(*cfg);
 
   sigset_t sigs = block_signals();
   child_set children;
@@ -304,7 +326,8 @@ int run_up(const up_options& opts) {
     case wait_outcome::ready:
       break;
   }
-  std::printf("tessera: ready, gateway at %s\n", client.address.c_str());
+  std::printf("tessera: ready, gateway at %s%s\n", client.address.c_str(),
+              client.tls.enabled() ? " (TLS)" : "");
   std::fflush(stdout);
 
   client_options load_client = client;

@@ -33,6 +33,14 @@ void add_client_flags(CLI::App* app, globals& g) {
   app->add_option("--connect", g.client.address, "gateway HOST:PORT")->capture_default_str();
   app->add_option("--token", g.client.token, "token (default: $TESSERA_TOKEN, else the dev admin)");
   app->add_option("--timeout", g.timeout_s, "seconds per call (default 30; load 3600)");
+  app->add_option("--tls-ca", g.client.tls.ca,
+                  "PEM CA the gateway's certificate must chain to; turns TLS on (default: "
+                  "$TESSERA_TLS_CA)");
+  app->add_option("--tls-cert", g.client.tls.cert,
+                  "PEM client certificate, for a gateway that requires one (default: "
+                  "$TESSERA_TLS_CERT)");
+  app->add_option("--tls-key", g.client.tls.key,
+                  "PEM private key of --tls-cert (default: $TESSERA_TLS_KEY)");
 }
 
 CLI::App* client_sub(CLI::App& app, globals& g, const char* name, const char* help) {
@@ -248,6 +256,7 @@ int main(int argc, char** argv) {
   static globals g;
   g.client.address = default_address();
   g.client.token = default_token();
+  g.client.tls = default_tls();
   action run;
   CLI::App app{"tessera: model-serving cluster client and launcher"};
   app.require_subcommand(1);

@@ -1,5 +1,7 @@
 #include "node/config.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -27,6 +29,7 @@
 //   [[tokens]] hash, name, admin, models, tenant
 //   [[tenants]] name, priority, requests_per_s, inputs_per_s, max_concurrent, max_batch
 //   [tls]      dir, insecure
+//   [gateway]  cert, key, client_ca, insecure, handshake_timeout_ms
 // Unknown keys are refused so that a typo never silently falls back to a default.
 
 namespace tessera {
@@ -39,6 +42,19 @@ const node_config* cluster_config::find_node(const std::string& n) const {
   for (const auto& node : nodes)
     if (node.name == n) return &node;
   return nullptr;
+}
+
+bool is_loopback_host(const std::string& host) {
+  std::string lower;
+  for (char c : host) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "localhost" || lower == "localhost.") return true;
+  unsigned char v4[4];
+  if (::inet_pton(AF_INET, host.c_str(), v4) == 1) return v4[0] == 127;
+  unsigned char v6[16];
+  if (::inet_pton(AF_INET6, host.c_str(), v6) != 1) return false;
+  static const unsigned char loop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return std::equal(v6, v6 + 16, loop6) || (std::equal(v6, v6 + 12, mapped) && v6[12] == 127);
 }
 
 const node_config* cluster_config::coordinator() const {
@@ -487,7 +503,9 @@ void validate_tokens(const cluster_config& cfg) {
   }
 }
 
-tls_config parse_tls(const toml::node& n);  // defined at the end of this namespace
+tls_config parse_tls(const toml::node& n);          // defined at the end of this namespace
+gateway_config parse_gateway(const toml::node& n);  // likewise
+void validate_gateway(const cluster_config& cfg);   // likewise
 
 // [hedging]: enabled (bool), percentile (number in (0, 100]), min_delay_ms (integer >= 0),
 // min_samples (integer >= 1).
@@ -517,7 +535,7 @@ cluster_config parse_root(const toml::table& root) {
   check_keys(root, "",
              {"name", "scheduler", "worker_threads", "log_level", "default_model", "heartbeat_ms",
               "connection_timeout_ms", "state_dir", "replacement_grace_ms", "limits", "hedging",
-              "nodes", "tokens", "tenants", "tls"});
+              "nodes", "tokens", "tenants", "tls", "gateway"});
   cluster_config cfg;
   cfg.name = get_string(root, "", "name").value_or(cfg.name);
   if (cfg.name.empty()) fail("name", "must not be empty");
@@ -555,8 +573,10 @@ cluster_config parse_root(const toml::table& root) {
     cfg.tenants.push_back(parse_tenant(t, prefix));
   });
   if (const toml::node* t = root.get("tls")) cfg.tls = parse_tls(*t);
+  if (const toml::node* g = root.get("gateway")) cfg.gateway = parse_gateway(*g);
   validate_nodes(cfg);
   validate_tokens(cfg);
+  validate_gateway(cfg);
   return cfg;
 }
 
@@ -571,6 +591,42 @@ tls_config parse_tls(const toml::node& n) {
   if (tls.dir.empty()) fail(key_of(p, "dir"), "must not be empty");
   tls.insecure = get_bool(t, p, "insecure").value_or(false);
   return tls;
+}
+
+// [gateway]: cert, key, client_ca (non-empty strings), insecure (bool), handshake_timeout_ms.
+// TLS needs both cert and key; mTLS (client_ca) needs TLS; insecure contradicts TLS.
+gateway_config parse_gateway(const toml::node& n) {
+  const std::string p = "gateway";
+  if (!n.is_table()) fail(p, "must be a table");
+  const toml::table& t = *n.as_table();
+  check_keys(t, p, {"cert", "key", "client_ca", "insecure", "handshake_timeout_ms"});
+  gateway_config g;
+  for (auto [name, field] : {std::pair{"cert", &g.cert}, std::pair{"key", &g.key},
+                             std::pair{"client_ca", &g.client_ca}}) {
+    auto v = get_string(t, p, name);
+    if (v && v->empty()) fail(key_of(p, name), "must not be empty (omit it instead)");
+    *field = v.value_or("");
+  }
+  if (!g.cert.empty() && g.key.empty()) fail(key_of(p, "key"), "is required with cert");
+  if (g.cert.empty() && !g.key.empty()) fail(key_of(p, "cert"), "is required with key");
+  if (!g.client_ca.empty() && g.cert.empty())
+    fail(key_of(p, "client_ca"), "needs cert and key: client certificates are checked over TLS");
+  g.insecure = get_bool(t, p, "insecure").value_or(false);
+  if (g.insecure && g.tls())
+    fail(key_of(p, "insecure"), "is true but cert is set: choose TLS or plaintext");
+  g.handshake_timeout = get_ms(t, p, "handshake_timeout_ms", g.handshake_timeout);
+  return g;
+}
+
+// A gateway clients can reach over a network speaks TLS unless the config says otherwise.
+void validate_gateway(const cluster_config& cfg) {
+  const node_config* coord = cfg.coordinator();
+  if (coord == nullptr || is_loopback_host(coord->host) || cfg.gateway.tls() ||
+      cfg.gateway.insecure)
+    return;
+  fail("gateway", "the gateway listens on " + coord->host + " (the coordinator's host), which " +
+                      "is not loopback: set cert and key for TLS, or insecure = true to serve " +
+                      "tokens and data in plain text");
 }
 
 }  // namespace

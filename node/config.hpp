@@ -64,6 +64,23 @@ struct tls_config {
   bool insecure = false;  // true = plain BASP between nodes; warned about at every start
 };
 
+// Client TLS at the gateway ([gateway], kj-tls). Plaintext unless `cert` is set. A gateway
+// whose host is not loopback (is_loopback_host) must have TLS or say `insecure = true`.
+struct gateway_config {
+  // PEM files as written; a relative path is resolved like [tls] dir (node/tls.hpp).
+  std::string cert;       // server certificate, optionally followed by its chain; set = TLS on
+  std::string key;        // the certificate's private key (unencrypted); required with cert
+  std::string client_ca;  // set = clients must present a certificate signed by this CA (mTLS)
+  bool insecure = false;  // true = plaintext on a non-loopback host; warned about at every start
+  // A TLS handshake still unfinished after this ends its connection (and frees its slot).
+  std::chrono::milliseconds handshake_timeout{10000};
+  bool tls() const { return !cert.empty(); }
+};
+
+// Whether clients reach `host` from this machine only: 127.0.0.0/8, ::1 (also as
+// ::ffff:127.x.y.z) or "localhost". Anything else, 0.0.0.0 and :: included, is not.
+bool is_loopback_host(const std::string& host);
+
 struct cluster_config {
   std::string name = "tessera";
   std::vector<node_config> nodes;
@@ -86,13 +103,15 @@ struct cluster_config {
   // only (a restarted coordinator then knows no models).
   std::string state_dir = "data/state";
   tls_config tls;
+  gateway_config gateway;  // [gateway]
 
   const node_config* find_node(const std::string& name) const;
   const node_config* coordinator() const;  // the first node with role coordinator
 };
 
 // Parses and validates a config: unique names and ports, exactly one coordinator with a
-// gateway port, known roles, sizes like "2GiB", "1.4GB" or plain bytes. Errors: invalid_argument
+// gateway port, TLS or an explicit `insecure = true` for a gateway on a non-loopback host, known
+// roles, sizes like "2GiB", "1.4GB" or plain bytes. Errors: invalid_argument
 // with the offending key.
 caf::expected<cluster_config> parse_config(const std::string& toml_text);
 caf::expected<cluster_config> load_config_file(const std::string& path);

@@ -91,6 +91,9 @@ TEST_CASE("the multi-host example loads from its file") {
   CHECK(cfg->nodes.size() == 4);
   CHECK(cfg->coordinator()->host == "10.0.0.1");
   CHECK(cfg->find_node("shard-c")->memory_budget == 64ull << 30);
+  CHECK(cfg->gateway.tls());  // a gateway on 10.0.0.1 speaks TLS
+  CHECK(cfg->gateway.cert == "/etc/tessera/tls/gateway.pem");
+  CHECK(cfg->gateway.client_ca == "/etc/tessera/tls/client-ca.pem");
 }
 
 TEST_CASE("a missing config file is an io_error naming the path") {
@@ -461,6 +464,90 @@ TEST_CASE("[hedging] and replacement_grace_ms: defaults, values, and every rule"
   check_rejected("[hedging]\nbudget = 3\n" + nodes, "hedging.budget");
   check_rejected("hedging = 3\n" + nodes, "hedging");
   check_rejected("replacement_grace_ms = 0\n" + nodes, "replacement_grace_ms");
+}
+
+TEST_CASE("a gateway on loopback serves plaintext unless [gateway] names a certificate") {
+  auto local = parse_config(embedded_local_config());
+  REQUIRE(local);
+  CHECK_FALSE(local->gateway.tls());
+  CHECK_FALSE(local->gateway.insecure);  // loopback needs no exemption
+  CHECK(local->gateway.handshake_timeout == std::chrono::milliseconds(10000));
+  auto tls = parse_config(k_coord + k_shard +
+                          "[gateway]\ncert = \"gw.pem\"\nkey = \"/etc/gw.key\"\n"
+                          "client_ca = \"clients.pem\"\nhandshake_timeout_ms = 1500\n");
+  REQUIRE(tls);
+  CHECK(tls->gateway.tls());
+  CHECK(tls->gateway.cert == "gw.pem");  // as written; node/tls resolves relative paths
+  CHECK(tls->gateway.key == "/etc/gw.key");
+  CHECK(tls->gateway.client_ca == "clients.pem");
+  CHECK(tls->gateway.handshake_timeout == std::chrono::milliseconds(1500));
+}
+
+TEST_CASE("only 127.0.0.0/8, ::1 and localhost count as loopback") {
+  struct row {
+    const char* host;
+    bool loopback;
+  };
+  const row rows[] = {
+      {"127.0.0.1", true},
+      {"127.1.2.3", true},
+      {"localhost", true},
+      {"LocalHost", true},
+      {"::1", true},
+      {"::ffff:127.0.0.1", true},
+      {"0.0.0.0", false},
+      {"::", false},
+      {"10.0.0.1", false},
+      {"128.0.0.1", false},
+      {"::2", false},
+      {"::ffff:10.0.0.1", false},
+      {"gateway.example", false},
+      {"localhost.example", false},
+      {"", false},
+  };
+  for (const auto& r : rows) {
+    INFO(r.host);
+    CHECK(is_loopback_host(r.host) == r.loopback);
+  }
+}
+
+TEST_CASE("a gateway on a non-loopback host refuses plaintext unless insecure = true") {
+  const std::string wide = R"(
+[[nodes]]
+name = "c"
+host = "0.0.0.0"
+port = 7400
+roles = ["coordinator", "shard"]
+gateway_port = 7300
+)";
+  check_rejected(wide, "gateway");
+  auto refused = parse_config(wide);
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(message_of(refused.error()), Catch::Contains("0.0.0.0") &&
+                                              Catch::Contains("insecure = true") &&
+                                              Catch::Contains("cert and key"));
+  check_rejected(wide + "[gateway]\ninsecure = false\n", "gateway");
+  auto plain = parse_config(wide + "[gateway]\ninsecure = true\n");
+  REQUIRE(plain);
+  CHECK(plain->gateway.insecure);
+  CHECK(parse_config(wide + "[gateway]\ncert = \"g.pem\"\nkey = \"g.key\"\n"));
+  // Only the coordinator's host matters: shards elsewhere do not expose the gateway.
+  CHECK(parse_config(k_coord + "[[nodes]]\nname = \"s\"\nhost = \"10.0.0.2\"\nport = 7401\n"
+                               "roles = [\"shard\"]\n"));
+}
+
+TEST_CASE("[gateway] rules name the offending key") {
+  const std::string nodes = k_coord + k_shard;
+  check_rejected(nodes + "[gateway]\ncert = \"g.pem\"\n", "gateway.key");
+  check_rejected(nodes + "[gateway]\nkey = \"g.key\"\n", "gateway.cert");
+  check_rejected(nodes + "[gateway]\nclient_ca = \"c.pem\"\n", "gateway.client_ca");
+  check_rejected(nodes + "[gateway]\ncert = \"\"\nkey = \"g.key\"\n", "gateway.cert");
+  check_rejected(nodes + "[gateway]\ncert = \"g.pem\"\nkey = \"g.key\"\ninsecure = true\n",
+                 "gateway.insecure");
+  check_rejected(nodes + "[gateway]\ninsecure = \"yes\"\n", "gateway.insecure");
+  check_rejected(nodes + "[gateway]\nhandshake_timeout_ms = 0\n", "gateway.handshake_timeout_ms");
+  check_rejected(nodes + "[gateway]\ncafile = \"x\"\n", "gateway.cafile");
+  check_rejected("gateway = true\n" + nodes, "gateway");
 }
 
 }  // namespace tessera

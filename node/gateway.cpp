@@ -170,7 +170,7 @@ void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_
                   login_guard{},
                   memory_gate{budget, current_rss_bytes}};
   auto addr = io.provider->getNetwork().parseAddress(opts.host, opts.port).wait(io.waitScope);
-  auto listener = addr->listen();
+  auto listener = secure_listener(addr->listen(), opts.tls, io.provider->getTimer());
   auto port = static_cast<uint16_t>(listener->getPort());
   // The frame meter bounds messages before they are read; this bounds what one may point at.
   capnp::ReaderOptions ropts;
@@ -178,7 +178,8 @@ void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_
   log_errors handler;
   kj::TaskSet tasks(handler);
   accept_state st{env, *listener, ropts, tasks, connection_cap(cfg.limits)};
-  log()->info("gateway listening on {}:{} (at most {} connections)", opts.host, port, st.cap);
+  log()->info("gateway listening on {}:{}{} (at most {} connections)", opts.host, port,
+              opts.tls.enabled() ? " (TLS)" : "", st.cap);
   if (on_listen) on_listen(port);
   auto serving = accept_loop(st);
   stop.exclusiveJoin(kj::mv(serving)).wait(io.waitScope);

@@ -20,12 +20,15 @@
 
 #include "actors/coordinator.hpp"
 #include "node/config.hpp"
+#include "node/gateway_tls.hpp"
 
 namespace tessera {
 
 struct gateway_options {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
+  // Client TLS (node/gateway_tls.hpp); off when tls.cert is empty.
+  gateway_tls_options tls;
 };
 
 // Serves on the calling thread (which must own `io`) until `stop` resolves. Calls `on_listen`

@@ -108,6 +108,22 @@ int run_node(const cluster_config& cfg, const std::string& name) {
         "TLS between nodes is OFF ([tls] insecure = true): anyone who reaches a node port can "
         "read and control the cluster, and crash nodes with malformed BASP messages");
   }
+  gateway_options gopts;
+  if (me->has_role("coordinator")) {
+    gopts.host = me->host;
+    gopts.port = me->gateway_port;
+    gopts.tls = gateway_tls_options_of(cfg.gateway);
+    if (auto err = check_gateway_tls(gopts.tls)) {
+      log->error("refusing to start the gateway: {}", message_of(err));
+      std::fprintf(stderr, "tessera-node: refusing to start: %s\n", message_of(err).c_str());
+      return 2;
+    }
+    if (cfg.gateway.insecure)
+      log->warn(
+          "client TLS at the gateway is OFF on {} ([gateway] insecure = true): tokens and data "
+          "cross the network in plain text",
+          me->host);
+  }
   auto signals = block_stop_signals();
   node_system_config caf_cfg{cfg, tls ? &files : nullptr};
   caf::actor_system sys{caf_cfg};
@@ -149,9 +165,6 @@ int run_node(const cluster_config& cfg, const std::string& name) {
       (*fulfiller)->fulfill();
     }};
     try {
-      gateway_options gopts;
-      gopts.host = me->host;
-      gopts.port = me->gateway_port;
       run_gateway(sys, coord, cfg, gopts, io, kj::mv(stop.promise));
     } catch (const kj::Exception& e) {
       log->error("gateway failed: {}", e.getDescription().cStr());

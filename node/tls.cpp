@@ -37,23 +37,27 @@ std::string openssl_errors() {
   return out.empty() ? "no PEM data" : out;
 }
 
-caf::error unreadable(const std::string& path) {
+caf::error unreadable(const std::string& path, const char* hint) {
   return make_error(errc::io_error,
-                    "tls: " + path + ": cannot read: " + std::strerror(errno) + k_hint);
+                    "tls: " + path + ": cannot read: " + std::strerror(errno) + hint);
 }
 
 // Opens `path` for reading, failing with the OS's reason (missing, permissions, a directory).
-caf::error check_readable(const std::string& path) {
+caf::error check_readable(const std::string& path, const char* hint) {
   int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return unreadable(path);
+  if (fd < 0) return unreadable(path, hint);
   char c;
   ssize_t n = ::read(fd, &c, 1);
   int saved = errno;
   ::close(fd);
   errno = saved;
-  if (n < 0) return unreadable(path);
-  if (n == 0) return make_error(errc::invalid_argument, "tls: " + path + ": is empty" + k_hint);
+  if (n < 0) return unreadable(path, hint);
+  if (n == 0) return make_error(errc::invalid_argument, "tls: " + path + ": is empty" + hint);
   return caf::none;
+}
+
+caf::error bad_file(const std::string& path, const std::string& what) {
+  return make_error(errc::invalid_argument, "tls: " + path + ": " + what);
 }
 
 // A passphrase callback that supplies none: an encrypted key fails to load, clearly.
@@ -118,22 +122,33 @@ std::string certificate_common_name(const std::string& pem_path) {
   return cert ? common_name(cert.get()) : std::string{};
 }
 
-caf::error check_tls_files(const tls_files& files, const std::string& node) {
-  for (const auto* path : {&files.ca, &files.cert, &files.key})
-    if (auto err = check_readable(*path)) return err;
-  auto bad = [](const std::string& path, const std::string& what) {
-    return make_error(errc::invalid_argument, "tls: " + path + ": " + what);
-  };
-  auto ca = read_cert(files.ca);
-  if (!ca) return bad(files.ca, "not a PEM certificate: " + openssl_errors());
-  auto cert = read_cert(files.cert);
-  if (!cert) return bad(files.cert, "not a PEM certificate: " + openssl_errors());
-  auto key = read_key(files.key);
-  if (!key) return bad(files.key, "not an unencrypted PEM private key: " + openssl_errors());
+caf::error check_key_pair(const std::string& cert_path, const std::string& key_path,
+                          const char* hint) {
+  for (const auto* path : {&cert_path, &key_path})
+    if (auto err = check_readable(*path, hint)) return err;
+  auto cert = read_cert(cert_path);
+  if (!cert) return bad_file(cert_path, "not a PEM certificate: " + openssl_errors());
+  auto key = read_key(key_path);
+  if (!key) return bad_file(key_path, "not an unencrypted PEM private key: " + openssl_errors());
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     ERR_clear_error();
-    return bad(files.key, "does not belong to the certificate " + files.cert);
+    return bad_file(key_path, "does not belong to the certificate " + cert_path);
   }
+  return caf::none;
+}
+
+caf::error check_certificate_file(const std::string& path, const char* hint) {
+  if (auto err = check_readable(path, hint)) return err;
+  if (!read_cert(path)) return bad_file(path, "not a PEM certificate: " + openssl_errors());
+  return caf::none;
+}
+
+caf::error check_tls_files(const tls_files& files, const std::string& node) {
+  if (auto err = check_readable(files.ca, k_hint)) return err;
+  if (auto err = check_key_pair(files.cert, files.key, k_hint)) return err;
+  auto ca = read_cert(files.ca);
+  if (!ca) return bad_file(files.ca, "not a PEM certificate: " + openssl_errors());
+  auto cert = read_cert(files.cert);
   std::unique_ptr<X509_STORE, free_store> store{X509_STORE_new()};
   std::unique_ptr<X509_STORE_CTX, free_store_ctx> ctx{X509_STORE_CTX_new()};
   if (!store || !ctx || X509_STORE_add_cert(store.get(), ca.get()) != 1 ||
@@ -142,13 +157,14 @@ caf::error check_tls_files(const tls_files& files, const std::string& node) {
   if (X509_verify_cert(ctx.get()) != 1) {
     int e = X509_STORE_CTX_get_error(ctx.get());
     ERR_clear_error();
-    return bad(files.cert, std::string("is not verified by the CA ") + files.ca + ": " +
-                               X509_verify_cert_error_string(e));
+    return bad_file(files.cert, std::string("is not verified by the CA ") + files.ca + ": " +
+                                    X509_verify_cert_error_string(e));
   }
   if (X509_check_host(cert.get(), node.c_str(), node.size(), 0, nullptr) != 1 &&
       common_name(cert.get()) != node) {
     ERR_clear_error();
-    return bad(files.cert, "names '" + common_name(cert.get()) + "', not the node '" + node + "'");
+    return bad_file(files.cert,
+                    "names '" + common_name(cert.get()) + "', not the node '" + node + "'");
   }
   return caf::none;
 }

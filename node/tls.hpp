@@ -37,6 +37,14 @@ tls_files tls_files_for(const tls_config& tls, const std::string& node);
 // invalid_argument naming the file and what is wrong.
 caf::error check_tls_files(const tls_files& files, const std::string& node);
 
+// Checks that `cert` and `key` are readable PEM files (the key unencrypted) and that the key
+// belongs to the certificate. Error: io_error or invalid_argument naming the file; `hint` (how
+// to make or turn off the files) ends an error about a missing or empty file.
+caf::error check_key_pair(const std::string& cert, const std::string& key, const char* hint);
+
+// Checks that `path` is a readable file starting with a PEM certificate; errors as above.
+caf::error check_certificate_file(const std::string& path, const char* hint);
+
 // The common name (CN) of the first certificate in a PEM file; empty when unreadable.
 std::string certificate_common_name(const std::string& pem_path);
 

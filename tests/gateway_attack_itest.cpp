@@ -434,8 +434,8 @@ TEST_CASE("a coordinator out of file descriptors keeps serving and accepts again
 TEST_CASE("wrong tokens are answered ever later, logged in summaries, and never logged",
           "[gateway-attack]") {
   auto& c = cluster();
-  capnp::EzRpcClient rpc(c.gateway());
-  auto boot = rpc.getMain<Tessera>();
+  cli::gateway_link rpc(c.gateway(), {});
+  auto boot = rpc.bootstrap();
   const std::string guess = "guess-3f9a7c-not-a-token";
   auto t0 = steady::now();
   std::vector<steady::duration> answered;
@@ -443,7 +443,7 @@ TEST_CASE("wrong tokens are answered ever later, logged in summaries, and never 
     auto req = boot.authenticateRequest();
     req.setToken(guess);
     try {
-      req.send().wait(rpc.getWaitScope());
+      req.send().wait(rpc.wait_scope());
       FAIL("a wrong token was accepted");
     } catch (const kj::Exception& e) {
       INFO(e.getDescription().cStr());
@@ -456,13 +456,13 @@ TEST_CASE("wrong tokens are answered ever later, logged in summaries, and never 
   // The right token on the same connection is not held back.
   auto ok = boot.authenticateRequest();
   ok.setToken(c.user_token());
-  ok.send().wait(rpc.getWaitScope());
+  ok.send().wait(rpc.wait_scope());
   // Failed logins from many connections at once: one summary line per 10 s, no token.
   for (int i = 0; i < 50; ++i) {
-    capnp::EzRpcClient other(c.gateway());
-    auto req = other.getMain<Tessera>().authenticateRequest();
+    cli::gateway_link other(c.gateway(), {});
+    auto req = other.bootstrap().authenticateRequest();
     req.setToken(guess + std::to_string(i));
-    CHECK_THROWS_AS(req.send().wait(other.getWaitScope()), kj::Exception);
+    CHECK_THROWS_AS(req.send().wait(other.wait_scope()), kj::Exception);
   }
   auto log = c.node_log("coord");
   size_t lines = 0;

@@ -87,20 +87,6 @@ std::map<std::string, uint16_t> shard_ports(const std::string& config_path) {
   return out;
 }
 
-int connect_loopback(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  timeval tv{30, 0};  // a deadline for a node that never answers, not a timing assertion
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  return fd;
-}
-
 // A 32-byte BASP header as CAF 0.17.6 serializes it (network byte order): operation, two
 // padding bytes, flags, payload_len, operation_data, source and destination actor ids.
 std::string basp_header(uint8_t operation, uint32_t payload_len, uint64_t operation_data) {
@@ -190,16 +176,7 @@ void load(client& cl, bool exact_pooling = false) {
 // 200 random texts predicted by the cluster equal the in-process reference.
 void expect_serving(const std::string& gateway, const std::string& token, uint64_t seed) {
   client cl{gateway, token};
-  auto texts = random_texts(model().spec, 200, seed);
-  auto req = cl.session().predictRequest();
-  req.initModel().setName("m");
-  req.setTopK(3);
-  auto in = req.initInputs(static_cast<unsigned>(texts.size()));
-  for (size_t i = 0; i < texts.size(); ++i) in[i].setText(texts[i]);
-  auto res = req.send().wait(cl.wait_scope());
-  REQUIRE(res.getResults().size() == texts.size());
-  for (size_t i = 0; i < texts.size(); ++i)
-    check_prediction(*model().ref, model().ref->pool_text(texts[i]), res.getResults()[i], 3);
+  expect_reference_predictions(cl, model(), "m", 200, seed);
 }
 
 local_cluster& tls_cluster() {

@@ -81,6 +81,19 @@ void stop_pid(pid_t pid, std::chrono::milliseconds grace) {
   ::waitpid(pid, nullptr, 0);
 }
 
+// The [gateway] table of a test cluster (empty: plaintext on loopback, the default).
+std::string gateway_section(const cluster_options& opts, const std::string& tls_dir) {
+  std::ostringstream t;
+  if (opts.handshake_timeout_ms > 0 || opts.gateway_tls) t << "[gateway]\n";
+  if (opts.gateway_tls)
+    t << "cert = \"" << tls_dir << "/gateway.pem\"\nkey = \"" << tls_dir << "/gateway.key\"\n";
+  if (opts.gateway_tls && opts.gateway_client_ca)
+    t << "client_ca = \"" << tls_dir << "/client-ca.pem\"\n";
+  if (opts.handshake_timeout_ms > 0)
+    t << "handshake_timeout_ms = " << opts.handshake_timeout_ms << "\n";
+  return t.str();
+}
+
 }  // namespace
 
 temp_dir::temp_dir() {
@@ -144,6 +157,7 @@ local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supe
        << "\nmax_ids_per_input = " << opts.max_ids_per_input << "\n"
        << opts.limits_toml << "[tls]\ndir = \"" << tls_dir_
        << "\"\ninsecure = " << (opts.tls_insecure ? "true" : "false") << "\n"
+       << gateway_section(opts, tls_dir_)
        << "[[nodes]]\nname = \"coord\"\nhost = \"127.0.0.1\"\nport = " << ports[0]
        << "\nroles = [\"coordinator\"]\ngateway_port = " << ports[1] << "\n"
        << (opts.coordinator_budget.empty()
@@ -161,6 +175,11 @@ local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supe
   config_path_ = dir_ / "cluster.toml";
   std::ofstream(config_path_) << toml.str();
   gateway_ = "127.0.0.1:" + std::to_string(ports[1]);
+  if (opts.gateway_tls) client_tls_.ca = tls_dir_ + "/ca.pem";
+  if (opts.gateway_tls && opts.gateway_client_ca) {
+    client_tls_.cert = tls_dir_ + "/client.pem";
+    client_tls_.key = tls_dir_ + "/client.key";
+  }
 
   int pipefd[2];
   if (::pipe(pipefd) != 0) throw std::runtime_error("pipe failed");
@@ -257,19 +276,41 @@ int local_cluster::cli(const std::vector<std::string>& args, std::string* out,
                        std::string* err) const {
   std::vector<std::string> argv{bin_path("tessera"), "--connect", gateway_, "--token",
                                 admin_token_};
+  for (const auto& [flag, file] :
+       {std::pair{"--tls-ca", client_tls_.ca}, std::pair{"--tls-cert", client_tls_.cert},
+        std::pair{"--tls-key", client_tls_.key}})
+    if (!file.empty()) argv.insert(argv.end(), {flag, file});
   argv.insert(argv.end(), args.begin(), args.end());
   return run_capture(argv, out, err);
 }
 
-client::client(const std::string& address, const std::string& token)
-    : rpc_(address), session_(nullptr) {
-  auto req = rpc_.getMain<Tessera>().authenticateRequest();
+client::client(const std::string& address, const std::string& token,
+               const cli::tls_client_options& tls)
+    : link_(address, tls), session_(nullptr) {
+  auto req = link_.bootstrap().authenticateRequest();
   req.setToken(token);
   session_ = req.send().getSession();
 }
 
 Admin::Client client::admin() {
   return session_.adminRequest().send().getAdmin();
+}
+
+int connect_loopback(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  timeval tv{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
+  }
+  return fd;
 }
 
 std::string error_code(const kj::Exception& e) {

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include <capnp/ez-rpc.h>
 #include <kj/async-io.h>
 #include <kj/timer.h>
 
+#include "cli/client.hpp"
 #include "schemas/tessera.capnp.h"
 
 namespace tessera::test {
@@ -51,6 +51,12 @@ struct cluster_options {
   // where `tessera up` makes the CA and the node certificates.
   bool tls_insecure = false;
   std::string tls_dir;
+  // [gateway]: client TLS with the files `tessera up` makes in the TLS dir (gateway.pem, signed
+  // by ca.pem); with gateway_client_ca, clients must also present a certificate signed by
+  // client-ca.pem. handshake_timeout_ms 0 = the config's default.
+  bool gateway_tls = false;
+  bool gateway_client_ca = false;
+  uint32_t handshake_timeout_ms = 0;
 };
 
 class local_cluster {
@@ -64,6 +70,9 @@ class local_cluster {
   const std::string& tls_dir() const { return tls_dir_; }
   const std::string& admin_token() const { return admin_token_; }
   const std::string& user_token() const { return user_token_; }
+  // What a client needs to reach this gateway: nothing without gateway_tls; else the CA, and
+  // with gateway_client_ca also the client certificate and key, all in tls_dir().
+  const cli::tls_client_options& client_tls() const { return client_tls_; }
   // pid of a node process by name ("shard-1", "coord"), from up's pid file, or of the
   // process restart_node started for it.
   pid_t node_pid(const std::string& name) const;
@@ -83,22 +92,26 @@ class local_cluster {
   std::string gateway_;
   std::string admin_token_ = "itest-admin";
   std::string user_token_ = "itest-user";
+  cli::tls_client_options client_tls_;
   pid_t up_pid_ = -1;
   bool supervise_ = false;
   std::map<std::string, pid_t> node_pids_;
 };
 
-// A connected client: one EzRpcClient and its authenticated session.
+// A client: one connection (over TLS when `tls` says so) and its session, authenticated
+// without waiting: a failure to connect, to shake hands or to log in surfaces as the
+// kj::Exception of the first call waited for. Clients of one thread share its event loop.
 class client {
  public:
-  client(const std::string& address, const std::string& token);
+  client(const std::string& address, const std::string& token,
+         const cli::tls_client_options& tls = {});
   Session::Client& session() { return session_; }
-  kj::WaitScope& wait_scope() { return rpc_.getWaitScope(); }
-  kj::Timer& timer() { return rpc_.getIoProvider().getTimer(); }
+  kj::WaitScope& wait_scope() { return link_.wait_scope(); }
+  kj::Timer& timer() { return link_.timer(); }
   Admin::Client admin();
 
  private:
-  capnp::EzRpcClient rpc_;
+  cli::gateway_link link_;
   Session::Client session_;
 };
 
@@ -113,6 +126,10 @@ int run_capture(const std::vector<std::string>& argv, std::string* out, std::str
 pid_t spawn_to_file(const std::vector<std::string>& argv, const std::string& out_path);
 // Waits for a child started by spawn_to_file; returns its exit code (or 128 + signal).
 int wait_child(pid_t pid);
+
+// A TCP connection to 127.0.0.1:`port` whose reads and writes give up after 30 s (a guard
+// against a peer that never answers, not a timing assertion); the caller closes it.
+int connect_loopback(uint16_t port);
 
 // The tessera error code in a kj exception description, e.g. "unknown_model".
 std::string error_code(const kj::Exception& e);

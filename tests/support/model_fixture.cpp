@@ -151,4 +151,18 @@ void check_embedding(const Eigen::VectorXf& want, capnp::List<float>::Reader got
   CHECK(worst < 1e-5f);
 }
 
+void expect_reference_predictions(client& cl, const model_fixture& m, const std::string& name,
+                                  size_t n, uint64_t seed, int k) {
+  auto texts = random_texts(m.spec, n, seed);
+  auto req = cl.session().predictRequest();
+  req.initModel().setName(name);
+  req.setTopK(k);
+  auto in = req.initInputs(static_cast<unsigned>(texts.size()));
+  for (size_t i = 0; i < texts.size(); ++i) in[i].setText(texts[i]);
+  auto res = req.send().wait(cl.wait_scope());
+  REQUIRE(res.getResults().size() == texts.size());
+  for (size_t i = 0; i < texts.size(); ++i)
+    check_prediction(*m.ref, m.ref->pool_text(texts[i]), res.getResults()[i], k);
+}
+
 }  // namespace tessera::test

@@ -71,6 +71,11 @@ struct answer_bar {
 void check_prediction(const reference_model& ref, const expected_labels& want,
                       Prediction::Reader got, int k, float threshold, const answer_bar& bar = {});
 
+// Predicts `n` random texts (random_texts with `seed`) with model `name` through `cl`, top
+// `k`, and checks every answer against `m`'s reference (check_prediction).
+void expect_reference_predictions(client& cl, const model_fixture& m, const std::string& name,
+                                  size_t n, uint64_t seed, int k = 3);
+
 // Checks an embedding against the reference pooled vector, within 1e-5 per element.
 void check_embedding(const Eigen::VectorXf& want, capnp::List<float>::Reader got);
 
