@@ -128,8 +128,9 @@ pid_t spawn_to_file(const std::vector<std::string>& argv, const std::string& out
 int wait_child(pid_t pid);
 
 // A TCP connection to 127.0.0.1:`port` whose reads and writes give up after 30 s (a guard
-// against a peer that never answers, not a timing assertion); the caller closes it.
-int connect_loopback(uint16_t port);
+// against a peer that never answers, not a timing assertion); the caller closes it. `rcvbuf`
+// > 0 shrinks its receive buffer before connecting. Throws std::runtime_error on failure.
+int connect_loopback(uint16_t port, int rcvbuf = 0);
 
 // The tessera error code in a kj exception description, e.g. "unknown_model".
 std::string error_code(const kj::Exception& e);
