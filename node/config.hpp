@@ -86,6 +86,9 @@ struct cluster_config {
   // only (a restarted coordinator then knows no models).
   std::string state_dir = "data/state";
   tls_config tls;
+  // [http] metrics: the coordinator counts client calls for /metrics (false: the benchmark's
+  // baseline without counting; the endpoints still answer).
+  bool http_metrics = true;
 
   const node_config* find_node(const std::string& name) const;
   const node_config* coordinator() const;  // the first node with role coordinator
