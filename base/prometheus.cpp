@@ -33,14 +33,17 @@ const char* type_name(prom_type t) {
   }
 }
 
-// HELP text escapes only backslash and newline.
-std::string escape_help(const std::string& s) {
+// Backslash and newline, and (in label values, not in HELP text) the double quote.
+std::string escape(const std::string& s, bool quote) {
   std::string out;
+  out.reserve(s.size());
   for (char c : s) {
     if (c == '\\')
       out += "\\\\";
     else if (c == '\n')
       out += "\\n";
+    else if (quote && c == '"')
+      out += "\\\"";
     else
       out += c;
   }
@@ -80,19 +83,7 @@ uint64_t latency_histogram::cumulative(size_t i) const {
 }
 
 std::string prom_escape(const std::string& value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '"')
-      out += "\\\"";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out += c;
-  }
-  return out;
+  return escape(value, true);
 }
 
 std::string prom_number(double v) {
@@ -112,7 +103,7 @@ void prom_writer::family(const std::string& name, prom_type type, const std::str
     throw std::logic_error("a counter's name must end in _total: " + name);
   name_ = name;
   type_ = type;
-  out_ += "# HELP " + name + " " + escape_help(help) + "\n";
+  out_ += "# HELP " + name + " " + escape(help, false) + "\n";
   out_ += "# TYPE " + name + " " + type_name(type) + "\n";
 }
 
