@@ -6,7 +6,9 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "tests/support/http_get.hpp"
@@ -154,6 +156,19 @@ TEST_CASE("bad requests get a bounded answer and leave the endpoints working") {
     CHECK(huge.find(" 200 ") == std::string::npos);
     CHECK(http_get(port, "/healthz").status == 200);
   }
+  // 64 connections that send nothing fill the server's connection cap: one more is closed
+  // at once, unanswered. The server closes each silent one at its header timeout (5 s), and
+  // then answers again.
+  auto port = c.http_port("shard-2");
+  std::vector<int> idle;
+  for (int i = 0; i < 64; ++i) idle.push_back(http_idle_connection(port));
+  CHECK(std::count(idle.begin(), idle.end(), -1) == 0);
+  REQUIRE(http_get(port, "/readyz").status == 0);
+  size_t closed = 0;
+  for (int fd : idle) closed += closed_by_peer(fd, 20s) ? 1 : 0;
+  for (int fd : idle) ::close(fd);
+  CHECK(closed == idle.size());
+  CHECK(http_get(port, "/healthz").status == 200);
 }
 
 TEST_CASE("/readyz is 503 while a needed shard has no live replica, 200 again once it recovers") {

@@ -106,6 +106,24 @@ std::string http_raw(uint16_t port, const std::string& bytes, std::chrono::milli
   return out;
 }
 
+int http_idle_connection(uint16_t port) {
+  return connect_local(port);
+}
+
+bool closed_by_peer(int fd, std::chrono::milliseconds limit) {
+  bool closed = false;
+  std::string ignored;
+  const auto deadline = clock::now() + limit;
+  char buf[256];
+  while (!closed && clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0))) <= 0) break;
+    closed = ::read(fd, buf, sizeof buf) <= 0;
+  }
+  return closed;
+}
+
 double metric_value(const std::string& text, const std::string& series) {
   std::istringstream in(text);
   std::string line;

@@ -24,6 +24,13 @@ http_result http_get(uint16_t port, const std::string& path, const std::string& 
 std::string http_raw(uint16_t port, const std::string& bytes,
                      std::chrono::milliseconds limit = std::chrono::seconds(10));
 
+// A connection to 127.0.0.1:port that sends nothing (its fd, -1 when refused); close it with
+// ::close.
+int http_idle_connection(uint16_t port);
+
+// Whether the peer closes `fd` (EOF or reset) within `limit`, reading and dropping any bytes.
+bool closed_by_peer(int fd, std::chrono::milliseconds limit);
+
 // The value of the sample `series` (a metric name with its labels exactly as the exposition
 // writes them, e.g. `tessera_requests_total{model="m",kind="predict",status="ok"}`) in a
 // /metrics text; -1 when absent.
