@@ -160,6 +160,30 @@ cluster_status make_status(coordinator_state& st) {
   return out;
 }
 
+// A predict or embed call refused before it ran: counted under its model when the registry
+// knows that name (else "": client-chosen names must not grow the series), then answered.
+caf::error refused(coordinator_state& st, const char* kind, const predict_request& req,
+                   caf::error err) {
+  if (st.metrics.enabled()) {
+    static const std::string unknown;
+    const bool known = st.reg.models().count(req.model.name) > 0;
+    st.metrics.answered(known ? req.model.name : unknown, kind, to_string(code_of(err)),
+                        req.inputs.size(), -1);
+  }
+  return err;
+}
+
+coordinator_metrics make_metrics(coordinator_state& st) {
+  coordinator_metrics out;
+  out.status = make_status(st);
+  out.serving = st.reg.all_active_served();
+  out.inflight = st.admitted.running();
+  out.inflight_limit = st.admitted.limit();
+  out.draining = st.reg.draining();
+  out.requests = st.metrics;
+  return out;
+}
+
 // Answers `r` (true) or its error: the admin calls' common shape.
 caf::result<bool> done(caf::error err) {
   if (err) return err;
@@ -171,6 +195,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   auto& st = self->state;
   st.cfg = std::move(opts);
   st.admitted = admission{st.cfg.max_inflight};
+  st.metrics = request_metrics{st.cfg.count_requests};
   if (st.cfg.recovered)
     recover_registry(self, *st.cfg.recovered);
   else
@@ -190,14 +215,16 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   return {
       [self](predict_atom, predict_request& req) -> caf::result<predict_reply> {
         auto& st = self->state;
-        if (auto err = check_predict_options(req.k, req.threshold)) return err;
+        if (auto err = check_predict_options(req.k, req.threshold))
+          return refused(st, "predict", req, std::move(err));
         auto ctx = open_request(st.admitted, st.reg, req, st.cfg.request_timeout);
-        if (!ctx) return ctx.error();
+        if (!ctx) return refused(st, "predict", req, ctx.error());
         if (!ctx->version->has_classifier())
-          return make_error(errc::unsupported,
-                            "model '" + req.model.name + "' has no classifier; use embed");
+          return refused(st, "predict", req,
+                         make_error(errc::unsupported,
+                                    "model '" + req.model.name + "' has no classifier; use embed"));
         auto bags = build_bags(*ctx->version, st.cfg.max_ids_per_input, req.inputs);
-        if (!bags) return bags.error();
+        if (!bags) return refused(st, "predict", req, bags.error());
         auto rp = self->make_response_promise<predict_reply>();
         submit_predict(self,
                        predict_call{std::move(*ctx), std::move(*bags), req.k, req.threshold, rp});
@@ -206,9 +233,9 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
       [self](embed_atom, predict_request& req) -> caf::result<embed_reply> {
         auto& st = self->state;
         auto ctx = open_request(st.admitted, st.reg, req, st.cfg.request_timeout);
-        if (!ctx) return ctx.error();
+        if (!ctx) return refused(st, "embed", req, ctx.error());
         auto bags = build_bags(*ctx->version, st.cfg.max_ids_per_input, req.inputs);
-        if (!bags) return bags.error();
+        if (!bags) return refused(st, "embed", req, bags.error());
         auto rp = self->make_response_promise<embed_reply>();
         run_embed(self, std::move(*ctx), std::move(*bags), rp);
         return rp;
@@ -219,6 +246,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         poll_health(self, [self, rp]() mutable { rp.deliver(make_status(self->state)); });
         return rp;
       },
+      [self](metrics_atom) -> coordinator_metrics { return make_metrics(self->state); },
       [self](load_atom, load_request& req) -> caf::result<load_reply> {
         auto rp = self->make_response_promise<load_reply>();
         start_load(self, std::move(req), rp);

@@ -19,6 +19,8 @@ using coordinator_actor = caf::typed_actor<
     caf::replies_to<models_atom>::with<std::vector<model_info>>,
     // Members, models and readiness.
     caf::replies_to<status_atom>::with<cluster_status>,
+    // Request counters and a status from the last health poll, for /metrics and /readyz.
+    caf::replies_to<metrics_atom>::with<coordinator_metrics>,
     // Places and loads a package as a new version of a model (two-phase: load, then flip).
     caf::replies_to<load_atom, load_request>::with<load_reply>,
     // Unloads one version (or, with 0, every version) of a model.

@@ -42,6 +42,9 @@ struct coordinator_options {
   // A member down this long has its replicas placed again on the survivors
   // (actors/replacement_planner.hpp).
   std::chrono::milliseconds replacement_grace{30000};
+  // Count client calls by model and outcome for /metrics ([http] metrics); false skips the
+  // counting on the request path (the benchmark's baseline).
+  bool count_requests = true;
 };
 
 }  // namespace tessera

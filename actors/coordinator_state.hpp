@@ -38,6 +38,7 @@ struct coordinator_state {
   admission admitted{4096};          // reset from cfg.max_inflight at start
   coalescer<predict_call> predicts;  // keyed by version epoch
   replacement_planner planner{std::chrono::milliseconds(30000)};  // reset from cfg at start
+  request_metrics metrics;  // reset from cfg.count_requests at start
   static inline const char* name = "tessera.coordinator";
 };
 

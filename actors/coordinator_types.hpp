@@ -10,6 +10,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 
 #include "cluster/replica_state.hpp"
+#include "cluster/request_metrics.hpp"
 #include "cluster/topk.hpp"
 #include "cluster/version_lifecycle.hpp"
 
@@ -132,8 +133,24 @@ struct cluster_status {
   std::vector<std::string> under_replicated;
 };
 
+// What /metrics and /readyz read from the coordinator (metrics_atom). Its status is built from
+// the members' last health answers (polled every second), without polling again.
+struct coordinator_metrics {
+  cluster_status status;
+  // Every model with an active version has a ready replica of every shard of it on a live
+  // node (registry::all_active_served; versions still loading do not count). Unlike
+  // status.ready it does not need every member up: a down node whose shards are replicated
+  // elsewhere leaves the cluster serving.
+  bool serving = false;
+  uint64_t inflight = 0;        // client calls admitted and not yet answered
+  uint64_t inflight_limit = 0;  // [limits] max_inflight
+  uint64_t draining = 0;        // unloaded versions still pinned by calls
+  request_metrics requests;
+};
+
 }  // namespace tessera
 
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::coordinator_metrics)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::predict_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::predict_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::embed_reply)

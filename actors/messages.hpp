@@ -35,6 +35,7 @@ using member_atom = caf::atom_constant<caf::atom("member")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using hedge_atom = caf::atom_constant<caf::atom("hedge")>;
+using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
 
 // What a replica holds.
 enum class shard_kind : uint8_t {
@@ -157,12 +158,15 @@ struct node_status {
   uint64_t used_bytes = 0;    // bytes reserved by replicas (loading or ready)
   uint64_t rss_bytes = 0;     // resident set size of the process
   std::vector<replica_status> replicas;
+  // Milliseconds since an actor in another process (the coordinator polls every second) last
+  // asked for health; -1 when none has yet. A shard-only node's /readyz reads it.
+  int64_t peer_seen_ms = -1;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(caf::meta::type_name("node_status"), x.name, x.budget_bytes, x.used_bytes, x.rss_bytes,
-           x.replicas);
+           x.replicas, x.peer_seen_ms);
 }
 
 // Registers every message type above (and the vectors CAF needs) with a config. Call on every

@@ -223,6 +223,12 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         out.budget_bytes = st.opts.budget_bytes;
         out.used_bytes = st.used_bytes;
         out.rss_bytes = current_rss_bytes();
+        const auto now = std::chrono::steady_clock::now();
+        if (auto sender = self->current_sender(); sender && sender->node() != self->node())
+          st.peer_seen = now;
+        if (st.peer_seen != std::chrono::steady_clock::time_point{})
+          out.peer_seen_ms =
+              std::chrono::duration_cast<std::chrono::milliseconds>(now - st.peer_seen).count();
         for (auto& [id, r] : st.replicas) {
           replica_status rs;
           rs.replica_id = id;

@@ -47,6 +47,8 @@ struct node_state {
   std::map<std::string, replica_entry> replicas;  // by replica id
   // Shard actors told to stop, by address: the id of their replica.
   std::map<caf::actor_addr, std::string> stopping;
+  // When an actor of another process last asked for health (epoch: never).
+  std::chrono::steady_clock::time_point peer_seen{};
   static inline const char* name = "tessera.node";
 };
 

@@ -13,12 +13,23 @@ caf::expected<request_context> open_request(admission& adm, const registry& reg,
   auto v = reg.resolve(req.model);
   if (!v) return v.error();  // the ticket goes back as it leaves scope
   request_context ctx;
+  ctx.opened = std::chrono::steady_clock::now();
   ctx.deadline = req.deadline != std::chrono::steady_clock::time_point{}
                      ? req.deadline
                      : std::chrono::steady_clock::now() + default_timeout;
   ctx.ticket = std::move(*ticket);
   ctx.version = version_pin{std::move(*v)};
   return ctx;
+}
+
+void count_answer(request_metrics& m, const request_context& ctx, const char* kind, uint64_t inputs,
+                  const caf::error& err) {
+  if (!m.enabled()) return;
+  static const std::string no_model;
+  const auto& model = ctx.version ? ctx.version->model : no_model;
+  if (err) return m.answered(model, kind, to_string(code_of(err)), inputs, -1);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - ctx.opened;
+  m.answered(model, kind, "ok", inputs, took.count());
 }
 
 caf::expected<bag_inputs> build_bags(const version_entry& v, uint32_t max_ids_per_input,

@@ -15,10 +15,12 @@
 #include "actors/coordinator_types.hpp"
 #include "actors/registry.hpp"
 #include "cluster/admission.hpp"
+#include "cluster/request_metrics.hpp"
 
 namespace tessera {
 
 struct request_context {
+  std::chrono::steady_clock::time_point opened;  // when open_request admitted it
   std::chrono::steady_clock::time_point deadline;
   admission_ticket ticket;
   version_pin version;
@@ -30,6 +32,11 @@ struct request_context {
 caf::expected<request_context> open_request(admission& adm, const registry& reg,
                                             const predict_request& req,
                                             std::chrono::milliseconds default_timeout);
+
+// Counts the answer to an admitted call in `m`: under its version's model, as "ok" (with its
+// time since admission) when `err` is empty, else as err's code.
+void count_answer(request_metrics& m, const request_context& ctx, const char* kind, uint64_t inputs,
+                  const caf::error& err);
 
 // Validated inputs of one call: one bag of row ids (with optional weights) per input.
 struct bag_inputs {

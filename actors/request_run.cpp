@@ -1,6 +1,7 @@
 #include "actors/request_run.hpp"
 
 #include <cmath>
+#include <type_traits>
 
 #include "actors/fan_out.hpp"
 #include "base/bytes.hpp"
@@ -15,6 +16,12 @@ constexpr uint64_t exact_merge_max_labels = 4096;
 
 // One call's share of a run: its inputs are [offset, offset + count) of the run's batch. It
 // owns the call's request_context until the call is answered.
+// The request kind a reply type answers, as counted in request_metrics.
+template <class Reply>
+constexpr const char* kind_of() {
+  return std::is_same_v<Reply, predict_reply> ? "predict" : "embed";
+}
+
 template <class Reply>
 struct member {
   caf::typed_response_promise<Reply> rp;
@@ -57,7 +64,9 @@ struct run_state {
   void finish(caf::expected<Reply> r) {
     if (delivered) return;
     delivered = true;
+    const caf::error no_error;
     for (auto& m : members) {
+      count_answer(self->state.metrics, m.ctx, kind_of<Reply>(), m.count, r ? no_error : r.error());
       if (!r)
         m.rp.deliver(r.error());
       else if (members.size() == 1)
@@ -289,8 +298,11 @@ void run_batch(coordinator_self self, uint64_t key, std::vector<predict_call> ca
 
 // Carries out a coalescer step: answers expired calls, runs the batches it started.
 void start_steps(coordinator_self self, uint64_t key, coalescer<predict_call>::step step) {
-  for (auto& c : step.expired)
-    c.rp.deliver(make_error(errc::deadline_exceeded, "deadline passed while queued"));
+  for (auto& c : step.expired) {
+    auto err = make_error(errc::deadline_exceeded, "deadline passed while queued");
+    count_answer(self->state.metrics, c.ctx, "predict", c.inputs(), err);
+    c.rp.deliver(std::move(err));
+  }
   step.expired.clear();  // releases their request contexts
   for (auto& calls : step.start) run_batch(self, key, std::move(calls));
 }

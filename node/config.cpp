@@ -30,6 +30,7 @@
 //   [[tenants]] name, priority, requests_per_s, inputs_per_s, max_concurrent, max_batch
 //   [tls]      dir, insecure
 //   [gateway]  cert, key, client_ca, insecure, handshake_timeout_ms
+//   [http]     metrics
 // Unknown keys are refused so that a typo never silently falls back to a default.
 
 namespace tessera {
@@ -535,7 +536,7 @@ cluster_config parse_root(const toml::table& root) {
   check_keys(root, "",
              {"name", "scheduler", "worker_threads", "log_level", "default_model", "heartbeat_ms",
               "connection_timeout_ms", "state_dir", "replacement_grace_ms", "limits", "hedging",
-              "nodes", "tokens", "tenants", "tls", "gateway"});
+              "nodes", "tokens", "tenants", "tls", "gateway", "http"});
   cluster_config cfg;
   cfg.name = get_string(root, "", "name").value_or(cfg.name);
   if (cfg.name.empty()) fail("name", "must not be empty");
@@ -574,6 +575,11 @@ cluster_config parse_root(const toml::table& root) {
   });
   if (const toml::node* t = root.get("tls")) cfg.tls = parse_tls(*t);
   if (const toml::node* g = root.get("gateway")) cfg.gateway = parse_gateway(*g);
+  if (const toml::node* h = root.get("http")) {
+    if (!h->is_table()) fail("http", "must be a table");
+    check_keys(*h->as_table(), "http", {"metrics"});
+    cfg.http_metrics = get_bool(*h->as_table(), "http", "metrics").value_or(true);
+  }
   validate_nodes(cfg);
   validate_tokens(cfg);
   validate_gateway(cfg);

@@ -104,6 +104,9 @@ struct cluster_config {
   std::string state_dir = "data/state";
   tls_config tls;
   gateway_config gateway;  // [gateway]
+  // [http] metrics: the coordinator counts client calls for /metrics (false: the benchmark's
+  // baseline without counting; the endpoints still answer).
+  bool http_metrics = true;
 
   const node_config* find_node(const std::string& name) const;
   const node_config* coordinator() const;  // the first node with role coordinator

@@ -550,4 +550,17 @@ TEST_CASE("[gateway] rules name the offending key") {
   check_rejected("gateway = true\n" + nodes, "gateway");
 }
 
+TEST_CASE("[http] metrics: on by default, switched off by false, anything else refused") {
+  const std::string nodes = k_coord + k_shard;
+  auto def = parse_config(nodes);
+  REQUIRE(def);
+  CHECK(def->http_metrics);
+  auto off = parse_config("[http]\nmetrics = false\n" + nodes);
+  REQUIRE(off);
+  CHECK_FALSE(off->http_metrics);
+  check_rejected("[http]\nmetrics = \"no\"\n" + nodes, "http.metrics");
+  check_rejected("[http]\nport = 1\n" + nodes, "http.port");
+  check_rejected("http = 3\n" + nodes, "http");
+}
+
 }  // namespace tessera

@@ -14,6 +14,7 @@
 #include "actors/coordinator.hpp"
 #include "actors/node.hpp"
 #include "node/gateway.hpp"
+#include "node/http_endpoints.hpp"
 #include "node/logging.hpp"
 #include "node/ssl_error_queue.hpp"
 #include "node/tls.hpp"
@@ -36,6 +37,7 @@ coordinator_options coordinator_options_of(const cluster_config& cfg) {
   out.state_dir = resolve_state_path(cfg.state_dir);
   out.hedging = cfg.hedging;
   out.replacement_grace = cfg.replacement_grace;
+  out.count_requests = cfg.http_metrics;
   return out;
 }
 
@@ -140,6 +142,22 @@ int run_node(const cluster_config& cfg, const std::string& name) {
     }
     log->info("node actor published on {}:{}{}", me->host, *port, tls ? " (TLS)" : " (plain)");
   }
+  // /metrics, /healthz, /readyz on the node's http_port (node/http_endpoints.hpp), on its own
+  // thread; stopped (joined) before the actors exit.
+  std::unique_ptr<http_endpoints> endpoints;
+  std::unique_ptr<http_server> http;
+  auto start_http = [&](coordinator_actor coord) {
+    if (me->http_port == 0) return true;
+    endpoints = std::make_unique<http_endpoints>(sys, local, coord);
+    auto s = http_server::start({me->host, me->http_port}, *endpoints);
+    if (!s) {
+      log->error("{}", message_of(s.error()));
+      return false;
+    }
+    http = std::move(*s);
+    log->info("http endpoints on {}:{}", me->host, http->port());
+    return true;
+  };
   int code = 0;
   if (me->has_role("coordinator")) {
     auto copts = coordinator_options_of(cfg);
@@ -156,6 +174,11 @@ int run_node(const cluster_config& cfg, const std::string& name) {
       copts.recovered = std::move(*snap);
     }
     auto coord = spawn_coordinator(sys, std::move(copts), local);
+    if (!start_http(coord)) {
+      caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+      if (local) caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
+      return 1;
+    }
     auto io = kj::setupAsyncIo();
     auto stop = kj::newPromiseAndCrossThreadFulfiller<void>();
     auto fulfiller =
@@ -172,10 +195,17 @@ int run_node(const cluster_config& cfg, const std::string& name) {
       pthread_kill(watcher.native_handle(), SIGTERM);
     }
     watcher.join();
+    http.reset();
     caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
   } else {
+    if (!start_http(coordinator_actor{})) {
+      if (local) caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
+      return 1;
+    }
     wait_signal(signals);
   }
+  http.reset();
+  endpoints.reset();
   log->info("stopping");
   if (local) caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
   return code;

@@ -17,6 +17,7 @@ PACKAGES=(
   build-essential cmake libcaf-dev libcapnp-dev capnproto libeigen3-dev libspdlog-dev catch2
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev fasttext libfasttext-dev libssl-dev
   iproute2 procps clang-format jq tcpdump systemd
+  prometheus  # promtool: http_itest checks every node's /metrics with `promtool check metrics`
 )
 
 say() { echo "setup: $*" >&2; }

@@ -145,7 +145,15 @@ int run_capture(const std::vector<std::string>& argv, std::string* out, std::str
 }
 
 local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supervise) {
-  auto ports = free_ports(2 + 2 * opts.shard_nodes);
+  auto ports = free_ports(2 + 2 * opts.shard_nodes + (opts.http ? 1 + opts.shard_nodes : 0));
+  if (opts.http) {
+    http_ports_["coord"] = ports[2 + 2 * opts.shard_nodes];
+    for (size_t i = 0; i < opts.shard_nodes; ++i)
+      http_ports_["shard-" + std::to_string(i + 1)] = ports[3 + 2 * opts.shard_nodes + i];
+  }
+  auto http_line = [&](const std::string& node) {
+    return opts.http ? "http_port = " + std::to_string(http_ports_[node]) + "\n" : std::string{};
+  };
   tls_dir_ = opts.tls_dir.empty() ? dir_ / "tls" : opts.tls_dir;
   std::ostringstream toml;
   // Each cluster keeps its coordinator state in its own temp dir (never the cwd's data/state).
@@ -160,13 +168,15 @@ local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supe
        << gateway_section(opts, tls_dir_)
        << "[[nodes]]\nname = \"coord\"\nhost = \"127.0.0.1\"\nport = " << ports[0]
        << "\nroles = [\"coordinator\"]\ngateway_port = " << ports[1] << "\n"
+       << http_line("coord")
        << (opts.coordinator_budget.empty()
                ? std::string{}
                : "memory_budget = \"" + opts.coordinator_budget + "\"\n");
   for (size_t i = 0; i < opts.shard_nodes; ++i)
     toml << "[[nodes]]\nname = \"shard-" << i + 1
          << "\"\nhost = \"127.0.0.1\"\nport = " << ports[2 + 2 * i]
-         << "\nroles = [\"shard\"]\nmemory_budget = \"" << opts.memory_budget << "\"\n";
+         << "\nroles = [\"shard\"]\nmemory_budget = \"" << opts.memory_budget << "\"\n"
+         << http_line("shard-" + std::to_string(i + 1));
   toml << "[[tokens]]\nhash = \"" << to_string(hash_token(admin_token_))
        << "\"\nname = \"itest-admin\"\nadmin = true\nmodels = [\"*\"]\n"
        << "[[tokens]]\nhash = \"" << to_string(hash_token(user_token_))
@@ -266,6 +276,11 @@ pid_t local_cluster::node_pid(const std::string& name) const {
   }
   auto it = node_pids_.find(name);
   return it == node_pids_.end() ? -1 : it->second;
+}
+
+uint16_t local_cluster::http_port(const std::string& name) const {
+  auto it = http_ports_.find(name);
+  return it == http_ports_.end() ? 0 : it->second;
 }
 
 std::string local_cluster::node_log(const std::string& name) const {

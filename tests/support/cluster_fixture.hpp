@@ -57,6 +57,8 @@ struct cluster_options {
   bool gateway_tls = false;
   bool gateway_client_ca = false;
   uint32_t handshake_timeout_ms = 0;
+  // Every node gets a free http_port (/metrics, /healthz, /readyz): see http_port().
+  bool http = false;
 };
 
 class local_cluster {
@@ -81,6 +83,8 @@ class local_cluster {
   // it by pid, like every other node. Its output goes to node_log(name + ".restarted").
   pid_t restart_node(const std::string& name);
   std::string node_log(const std::string& name) const;
+  // A node's http_port ("coord", "shard-1", ...); 0 unless cluster_options::http.
+  uint16_t http_port(const std::string& name) const;
   // Runs the tessera CLI against this cluster; returns exit code, fills stdout.
   int cli(const std::vector<std::string>& args, std::string* out = nullptr,
           std::string* err = nullptr) const;
@@ -96,6 +100,7 @@ class local_cluster {
   pid_t up_pid_ = -1;
   bool supervise_ = false;
   std::map<std::string, pid_t> node_pids_;
+  std::map<std::string, uint16_t> http_ports_;
 };
 
 // A client: one connection (over TLS when `tls` says so) and its session, authenticated

@@ -1,0 +1,151 @@
+#include "node/metrics.hpp"
+
+#include <map>
+
+#include "base/prometheus.hpp"
+
+namespace tessera {
+namespace {
+
+using gauge_rows = std::vector<std::pair<prom_labels, double>>;
+
+void gauge(prom_writer& w, const std::string& name, const std::string& help, double v) {
+  w.family(name, prom_type::gauge, help);
+  w.sample({}, v);
+}
+
+void family(prom_writer& w, const std::string& name, prom_type type, const std::string& help,
+            const gauge_rows& rows) {
+  w.family(name, type, help);
+  for (const auto& [labels, v] : rows) w.sample(labels, v);
+}
+
+void write_node(prom_writer& w, const node_status& n) {
+  gauge(w, "tessera_node_replica_bytes", "Bytes this node holds (or reserved) for replicas.",
+        static_cast<double>(n.used_bytes));
+  gauge(w, "tessera_node_budget_bytes", "This node's memory budget in bytes (0 = unlimited).",
+        static_cast<double>(n.budget_bytes));
+  std::map<std::string, double> by_state = {{"loading", 0}, {"ready", 0}, {"stopping", 0}};
+  double done = 0, total = 0;
+  for (const auto& r : n.replicas) {
+    ++by_state[to_string(r.state)];
+    if (r.state == hosted_state::loading) {
+      done += static_cast<double>(r.bytes_done);
+      total += static_cast<double>(r.bytes);
+    }
+  }
+  gauge_rows rows;
+  for (const auto& [state, count] : by_state) rows.push_back({{{"state", state}}, count});
+  family(w, "tessera_node_replicas", prom_type::gauge, "Replicas on this node by state.", rows);
+  gauge(w, "tessera_node_load_done_bytes", "Bytes read so far by the replicas loading here.", done);
+  gauge(w, "tessera_node_load_total_bytes", "Bytes the replicas loading here will hold.", total);
+  if (n.peer_seen_ms >= 0)
+    gauge(w, "tessera_node_peer_seen_seconds",
+          "Seconds since the coordinator (an actor of another process) last polled this node.",
+          static_cast<double>(n.peer_seen_ms) / 1000.0);
+}
+
+void write_members(prom_writer& w, const cluster_status& s) {
+  double up = 0;
+  gauge_rows member_up, used, budget, rss, load_done, load_total;
+  for (const auto& m : s.members) {
+    prom_labels l{{"member", m.name}};
+    up += m.up ? 1 : 0;
+    member_up.push_back({l, m.up ? 1.0 : 0.0});
+    used.push_back({l, static_cast<double>(m.used_bytes)});
+    budget.push_back({l, static_cast<double>(m.budget_bytes)});
+    rss.push_back({l, static_cast<double>(m.rss_bytes)});
+    load_done.push_back({l, static_cast<double>(m.loading_done)});
+    load_total.push_back({l, static_cast<double>(m.loading_total)});
+  }
+  gauge(w, "tessera_members", "Shard-role members in the config.",
+        static_cast<double>(s.members.size()));
+  gauge(w, "tessera_members_up", "Shard-role members the coordinator is connected to.", up);
+  family(w, "tessera_member_up", prom_type::gauge,
+         "1 when the coordinator is connected to the member, else 0.", member_up);
+  family(w, "tessera_member_replica_bytes", prom_type::gauge,
+         "Bytes of replicas on each member (its last health answer).", used);
+  family(w, "tessera_member_budget_bytes", prom_type::gauge,
+         "Each member's memory budget in bytes (0 = unlimited).", budget);
+  family(w, "tessera_member_resident_memory_bytes", prom_type::gauge,
+         "Each member's process RSS in bytes (its last health answer).", rss);
+  family(w, "tessera_member_load_done_bytes", prom_type::gauge,
+         "Bytes read so far by replicas loading on each member.", load_done);
+  family(w, "tessera_member_load_total_bytes", prom_type::gauge,
+         "Bytes the replicas loading on each member will hold.", load_total);
+}
+
+void write_models(prom_writer& w, const cluster_status& s) {
+  gauge_rows active, versions;
+  std::map<std::string, double> replicas;
+  for (const auto& m : s.models) {
+    if (m.active_version != 0)
+      active.push_back({{{"model", m.name}}, static_cast<double>(m.active_version)});
+    std::map<std::string, double> by_state;
+    for (const auto& v : m.versions) {
+      ++by_state[to_string(v.state)];
+      for (const auto& sh : v.shards)
+        for (const auto& r : sh.replicas) ++replicas[to_string(r.state)];
+    }
+    for (const auto& [state, n] : by_state)
+      versions.push_back({{{"model", m.name}, {"state", state}}, n});
+  }
+  family(w, "tessera_model_active_version", prom_type::gauge,
+         "The version each model serves by default.", active);
+  family(w, "tessera_model_versions", prom_type::gauge, "Versions of each model by state.",
+         versions);
+  gauge_rows by_state;
+  for (const auto& [state, n] : replicas) by_state.push_back({{{"state", state}}, n});
+  family(w, "tessera_replicas", prom_type::gauge,
+         "Replicas of every version by state, as the coordinator sees them (a replica shared by "
+         "versions counts once per version).",
+         by_state);
+  gauge(w, "tessera_under_replicated_shards",
+        "Shards of ready or serving versions with fewer ready replicas on live nodes than asked.",
+        static_cast<double>(s.under_replicated.size()));
+}
+
+void write_coordinator(prom_writer& w, const coordinator_metrics& c) {
+  c.requests.write(w);
+  gauge(w, "tessera_inflight_requests", "Client calls admitted by the coordinator, not answered.",
+        static_cast<double>(c.inflight));
+  gauge(w, "tessera_inflight_limit",
+        "Calls the coordinator admits at once ([limits] max_inflight).",
+        static_cast<double>(c.inflight_limit));
+  w.family("tessera_hedges_sent_total", prom_type::counter,
+           "Shard sub-requests sent to a second replica because the first was slow.");
+  w.sample({}, static_cast<double>(c.status.hedges_sent));
+  w.family("tessera_hedges_won_total", prom_type::counter,
+           "Hedged sub-requests whose second replica answered first.");
+  w.sample({}, static_cast<double>(c.status.hedges_won));
+  gauge(w, "tessera_serving",
+        "1 when every active model has a ready replica of every shard on a live node (/readyz).",
+        c.serving ? 1 : 0);
+  gauge(w, "tessera_cluster_ready", "1 when every member is up and every active model is served.",
+        c.status.ready ? 1 : 0);
+  gauge(w, "tessera_draining_versions", "Unloaded versions still held by calls in flight.",
+        static_cast<double>(c.draining));
+  write_members(w, c.status);
+  write_models(w, c.status);
+}
+
+}  // namespace
+
+std::string metrics_text(const node_scrape& s) {
+  prom_writer w;
+  gauge(w, "process_resident_memory_bytes", "Resident set size of this process in bytes.",
+        static_cast<double>(s.rss_bytes));
+  gauge_rows answered;
+  if (s.has_node) answered.push_back({{{"actor", "node"}}, s.node ? 1.0 : 0.0});
+  if (s.has_coordinator)
+    answered.push_back({{{"actor", "coordinator"}}, s.coordinator ? 1.0 : 0.0});
+  family(w, "tessera_scrape_ok", prom_type::gauge,
+         "1 when this process's actor answered the scrape in time, else 0 (its metrics are then "
+         "missing).",
+         answered);
+  if (s.node) write_node(w, *s.node);
+  if (s.coordinator) write_coordinator(w, *s.coordinator);
+  return w.text();
+}
+
+}  // namespace tessera

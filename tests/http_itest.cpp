@@ -1,0 +1,234 @@
+// The nodes' HTTP endpoints over real processes: every node's /metrics parses with Prometheus'
+// own checker (promtool), its counters and latency histogram grow by exactly the calls served,
+// /healthz answers, /readyz follows whether every active model has a live replica of every
+// shard (and stays ready while another version loads), and bad requests get a bounded answer.
+// No timing assertions: counts, status codes and conditions awaited with a limit.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "tests/support/http_get.hpp"
+#include "tests/support/lifecycle_support.hpp"
+#include "tests/support/model_fixture.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/skip.hpp"
+
+using namespace tessera;
+using namespace tessera::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const program_precondition needs_promtool{[] {
+  std::string out, err;
+  if (run_capture({"/bin/sh", "-c", "command -v promtool"}, &out, &err) != 0)
+    return std::string("promtool is not installed (Debian package prometheus; scripts/setup.sh)");
+  return std::string();
+}};
+
+const std::vector<std::string> all_nodes = {"coord", "shard-1", "shard-2", "shard-3"};
+
+cluster_options with_http() {
+  cluster_options o;
+  o.http = true;
+  return o;
+}
+
+// `promtool check metrics` on `text`: its exit code; its complaints in *out.
+int promtool_check(const std::string& text, std::string* out) {
+  temp_dir d;
+  std::ofstream(d / "metrics.txt") << text;
+  std::string err;
+  int code = run_capture(
+      {"/bin/sh", "-c", "promtool check metrics < '" + (d / "metrics.txt") + "'"}, out, &err);
+  *out += err;
+  return code;
+}
+
+// A sample's value, 0 when the series is absent (a counter not yet incremented).
+double counter(const std::string& text, const std::string& series) {
+  return std::max(0.0, metric_value(text, series));
+}
+
+std::string scrape(const local_cluster& c, const std::string& node) {
+  auto r = http_get(c.http_port(node), "/metrics");
+  REQUIRE(r.status == 200);
+  return r.body;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "every node's /metrics passes promtool, and the request counters move by the calls served") {
+  model_fixture m{small_model(91)};
+  local_cluster c{with_http()};
+  client admin{c.gateway(), c.admin_token()};
+  client users{c.gateway(), c.user_token()};
+  load_model(admin, m.path, "m", 1);
+  auto texts = random_texts(m.spec, 100, 5);
+  const std::map<uint64_t, const reference_model*> refs{{1, m.ref.get()}};
+  const std::string ok = "{model=\"m\",kind=\"predict\",status=\"ok\"}";
+  const std::string unknown = "{model=\"\",kind=\"predict\",status=\"unknown_model\"}";
+
+  auto before = scrape(c, "coord");
+  auto served = traffic_n(users, "m", texts, refs, 4, 120);
+  REQUIRE(served.ok == 120);
+  auto refused = traffic_n(users, "no-such-model", texts, refs, 1, 3);
+  REQUIRE(refused.by_code["unknown_model"] == 3);
+  auto after = scrape(c, "coord");
+
+  // Each call had one input, and all were small enough to stay one coordinator call.
+  CHECK(counter(after, "tessera_requests_total" + ok) -
+            counter(before, "tessera_requests_total" + ok) ==
+        120);
+  CHECK(counter(after, "tessera_request_inputs_total" + ok) -
+            counter(before, "tessera_request_inputs_total" + ok) ==
+        120);
+  CHECK(counter(after, "tessera_requests_total" + unknown) -
+            counter(before, "tessera_requests_total" + unknown) ==
+        3);
+  const std::string h = "tessera_request_duration_seconds";
+  const std::string hl = "{model=\"m\",kind=\"predict\"}";
+  CHECK(counter(after, h + "_count" + hl) - counter(before, h + "_count" + hl) == 120);
+  CHECK(metric_value(after, h + "_bucket{model=\"m\",kind=\"predict\",le=\"+Inf\"}") ==
+        metric_value(after, h + "_count" + hl));
+  CHECK(metric_value(after, h + "_sum" + hl) > 0);
+  CHECK(metric_value(after, "tessera_members_up") == 3);
+  CHECK(metric_value(after, "tessera_model_active_version{model=\"m\"}") == 1);
+  CHECK(metric_value(after, "tessera_under_replicated_shards") == 0);
+  CHECK(metric_value(after, "tessera_scrape_ok{actor=\"coordinator\"}") == 1);
+  CHECK(metric_value(after, "tessera_inflight_requests") >= 0);
+
+  double ready_replicas = 0;
+  for (const auto& node : all_nodes) {
+    INFO(node);
+    auto r = http_get(c.http_port(node), "/metrics");
+    REQUIRE(r.status == 200);
+    CHECK(r.headers["content-type"].find("version=0.0.4") != std::string::npos);
+    std::string complaints;
+    CHECK(promtool_check(r.body, &complaints) == 0);
+    INFO(complaints);
+    CHECK(complaints.empty());
+    CHECK(metric_value(r.body, "process_resident_memory_bytes") > 0);
+    if (node != "coord") {
+      CHECK(metric_value(r.body, "tessera_scrape_ok{actor=\"node\"}") == 1);
+      CHECK(metric_value(r.body, "tessera_node_budget_bytes") == 4.0 * (1ull << 30));
+      ready_replicas += metric_value(r.body, "tessera_node_replicas{state=\"ready\"}");
+    }
+  }
+  CHECK(ready_replicas > 0);  // the model's replicas, as their nodes count them
+
+  // Health everywhere; shard-only nodes are ready once the coordinator polls them.
+  for (const auto& node : all_nodes) {
+    INFO(node);
+    auto hz = http_get(c.http_port(node), "/healthz");
+    CHECK(hz.status == 200);
+    CHECK(hz.body == "ok\n");
+    CHECK(wait_until(users, 15s,
+                     [&] { return http_get(c.http_port(node), "/readyz").status == 200; }));
+  }
+}
+
+TEST_CASE("bad requests get a bounded answer and leave the endpoints working") {
+  local_cluster c{with_http()};
+  client admin{c.gateway(), c.admin_token()};
+  for (const auto& node : {std::string("coord"), std::string("shard-1")}) {
+    INFO(node);
+    auto port = c.http_port(node);
+    CHECK(http_get(port, "/nope").status == 404);
+    CHECK(http_get(port, "/metrics?x=1").status == 200);  // the query is ignored
+    auto post = http_get(port, "/metrics", "POST");
+    CHECK(post.status == 405);
+    CHECK(post.headers["allow"] == "GET, HEAD");
+    auto head = http_get(port, "/healthz", "HEAD");
+    CHECK(head.status == 200);
+    CHECK(head.body.empty());
+    // Garbage and an oversized request head are refused (an error status or a close),
+    // never answered 200.
+    auto garbage = http_raw(port, std::string("\x01\x02 not http\r\n\r\n", 17), 5s);
+    CHECK(garbage.find(" 200 ") == std::string::npos);
+    auto huge = http_raw(
+        port, "GET /metrics HTTP/1.1\r\nX-Big: " + std::string(1 << 20, 'a') + "\r\n\r\n", 10s);
+    CHECK(huge.find(" 200 ") == std::string::npos);
+    CHECK(http_get(port, "/healthz").status == 200);
+  }
+  // 64 connections that send nothing fill the server's connection cap: one more is closed
+  // at once, unanswered. The server closes each silent one at its header timeout (5 s), and
+  // then answers again.
+  auto port = c.http_port("shard-2");
+  std::vector<int> idle;
+  for (int i = 0; i < 64; ++i) idle.push_back(http_idle_connection(port));
+  CHECK(std::count(idle.begin(), idle.end(), -1) == 0);
+  REQUIRE(http_get(port, "/readyz").status == 0);
+  size_t closed = 0;
+  for (int fd : idle) closed += closed_by_peer(fd, 20s) ? 1 : 0;
+  for (int fd : idle) ::close(fd);
+  CHECK(closed == idle.size());
+  CHECK(http_get(port, "/healthz").status == 200);
+}
+
+TEST_CASE("/readyz is 503 while a needed shard has no live replica, 200 again once it recovers") {
+  auto spec = small_model(92);
+  model_fixture m{spec};
+  spec.seed = 93;
+  spec.buckets = 400000;  // a second version that takes a while to load
+  model_fixture m2{spec};
+  cluster_options o = with_http();
+  o.supervise = false;  // a killed node stays down until the test restarts it
+  local_cluster c{o};
+  client admin{c.gateway(), c.admin_token()};
+  const auto coord = c.http_port("coord");
+  load_model(admin, m.path, "m", 1);
+  REQUIRE(wait_until(admin, 10s, [&] { return http_get(coord, "/readyz").status == 200; }));
+
+  // Another version loads (not activated): the serving version keeps the cluster ready.
+  auto req = admin.admin().loadRequest();
+  auto opts = req.initOptions();
+  opts.setPath(m2.path);
+  opts.setName("m");
+  opts.setReplicas(1);
+  bool loaded = false;
+  std::string load_error;
+  auto load = req.send()
+                  .then([&](auto) { loaded = true; },
+                        [&](kj::Exception&& e) {
+                          load_error = e.getDescription().cStr();
+                          loaded = true;
+                        })
+                  .eagerlyEvaluate(nullptr);  // kj continuations are lazy
+  size_t polls = 0, not_ready = 0, saw_loading = 0;
+  REQUIRE(wait_until(admin, 120s, [&] {
+    ++polls;
+    if (http_get(coord, "/readyz").status != 200) ++not_ready;
+    auto text = http_get(coord, "/metrics").body;
+    if (metric_value(text, "tessera_model_versions{model=\"m\",state=\"loading\"}") > 0)
+      ++saw_loading;
+    return loaded;
+  }));
+  load.wait(admin.wait_scope());
+  CHECK(load_error == "");
+  CHECK(not_ready == 0);
+  CHECK(saw_loading > 0);  // some polls did happen while v2 was loading
+  WARN("readyz polls while v2 loaded: " << polls << ", of which saw v2 loading: " << saw_loading);
+
+  // Kill a node holding a replica of the serving version: with R = 1 it was the shard's only one.
+  auto st = take_status(admin);
+  std::string victim;
+  for (const auto& sh : st.shards.at("m@1"))
+    for (const auto& [node, state] : sh.replicas)
+      if (victim.empty()) victim = node;
+  REQUIRE(!victim.empty());
+  ::kill(c.node_pid(victim), SIGKILL);
+  CHECK(wait_until(admin, 30s, [&] { return http_get(coord, "/readyz").status == 503; }));
+  CHECK(metric_value(http_get(coord, "/metrics").body, "tessera_serving") == 0);
+  CHECK(http_get(coord, "/healthz").status == 200);  // alive, just not ready
+
+  c.restart_node(victim);
+  CHECK(wait_until(admin, 60s, [&] { return http_get(coord, "/readyz").status == 200; }));
+  CHECK(wait_until(admin, 30s,
+                   [&] { return http_get(c.http_port(victim), "/readyz").status == 200; }));
+}
