@@ -48,8 +48,9 @@ class tessera_impl final : public Tessera::Server {
       return kj::READY_NOW;
     }
     // Never log the token; one summary line per interval for all failures.
-    if (auto line = env_.logins.on_failure(std::chrono::steady_clock::now()))
-      log()->warn("{}", *line);
+    auto line = env_.logins.on_failure(std::chrono::steady_clock::now());
+    env_.publish();
+    if (line) log()->warn("{}", *line);
     auto delay = login_guard::delay_for(++client_->failed_logins);
     auto refusal = to_kj_exception(make_error(errc::unauthenticated, "unknown token"));
     if (delay.count() == 0) return kj::mv(refusal);
@@ -82,8 +83,12 @@ struct connection {
         network(stream, capnp::rpc::twoparty::Side::SERVER, opts),
         rpc(capnp::makeRpcServer(network, kj::heap<tessera_impl>(e, client))) {
     ++env.connections;
+    env.publish();
   }
-  ~connection() { --env.connections; }
+  ~connection() {
+    --env.connections;
+    env.publish();
+  }
 
   // Resolves when the client disconnects, or fails when it has not logged in in time.
   kj::Promise<void> run() {
@@ -169,6 +174,7 @@ void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_
                   tenant_quotas{std::move(quotas), cfg.limits.capacity},
                   login_guard{},
                   memory_gate{budget, current_rss_bytes}};
+  env.stats = opts.stats;
   auto addr = io.provider->getNetwork().parseAddress(opts.host, opts.port).wait(io.waitScope);
   auto listener = secure_listener(addr->listen(), opts.tls, io.provider->getTimer());
   auto port = static_cast<uint16_t>(listener->getPort());

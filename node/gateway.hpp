@@ -20,6 +20,7 @@
 
 #include "actors/coordinator.hpp"
 #include "node/config.hpp"
+#include "node/gateway_stats.hpp"
 #include "node/gateway_tls.hpp"
 
 namespace tessera {
@@ -29,6 +30,8 @@ struct gateway_options {
   uint16_t port = 0;
   // Client TLS (node/gateway_tls.hpp); off when tls.cert is empty.
   gateway_tls_options tls;
+  // Counters for /metrics, written by the gateway thread (null = none); outlives run_gateway.
+  gateway_stats* stats = nullptr;
 };
 
 // Serves on the calling thread (which must own `io`) until `stop` resolves. Calls `on_listen`

@@ -21,6 +21,14 @@ std::chrono::steady_clock::time_point gateway_env::deadline(uint32_t timeout_ms)
   return std::chrono::steady_clock::now() + t;
 }
 
+void gateway_env::publish() const {
+  if (!stats) return;
+  stats->connections.store(connections, std::memory_order_relaxed);
+  stats->refused_quota.store(quotas.refused(), std::memory_order_relaxed);
+  stats->refused_memory.store(memory.refused(), std::memory_order_relaxed);
+  stats->failed_logins.store(logins.failures(), std::memory_order_relaxed);
+}
+
 namespace {
 
 kj::Exception refuse(errc code, std::string message) {
@@ -315,6 +323,7 @@ class session_impl final : public Session::Server {
   // most max_calls_per_connection refusals per 250 ms, not a busy loop. Other errors at once.
   template <class Reply>
   kj::Promise<Reply> held_refusal(const caf::error& err) {
+    env_.publish();
     auto ex = to_kj_exception(err);
     if (!is(err, errc::overloaded)) return kj::mv(ex);
     auto wait = std::min<uint64_t>(retry_after_ms_of(message_of(err)), 250);

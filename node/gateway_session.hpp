@@ -16,6 +16,7 @@
 #include "cluster/tenant_quota.hpp"
 #include "node/bridge.hpp"
 #include "node/config.hpp"
+#include "node/gateway_stats.hpp"
 #include "node/guarded_stream.hpp"
 #include "node/login_guard.hpp"
 #include "node/memory_gate.hpp"
@@ -31,8 +32,12 @@ struct gateway_env {
   kj::Timer& timer;
   tenant_quotas quotas;
   login_guard logins;
-  memory_gate memory;        // the coordinator's memory_budget
-  uint64_t connections = 0;  // open client connections
+  memory_gate memory;              // the coordinator's memory_budget
+  uint64_t connections = 0;        // open client connections
+  gateway_stats* stats = nullptr;  // mirrors of the counters for /metrics (may be null)
+
+  // Copies the counters into `stats`, for the HTTP thread.
+  void publish() const;
 
   // Bridge deadlines: the coordinator enforces the real ones; these only bound a lost reply.
   std::chrono::milliseconds call_timeout() const {

@@ -20,8 +20,13 @@ kj::Promise<kj::Maybe<T>> or_none(kj::Promise<T> p) {
 }  // namespace
 
 http_endpoints::http_endpoints(caf::actor_system& sys, node_actor node,
-                               coordinator_actor coordinator, http_endpoints_options opts)
-    : bridge_(sys), node_(std::move(node)), coordinator_(std::move(coordinator)), opts_(opts) {}
+                               coordinator_actor coordinator, const gateway_stats* gateway,
+                               http_endpoints_options opts)
+    : bridge_(sys),
+      node_(std::move(node)),
+      coordinator_(std::move(coordinator)),
+      gateway_(gateway),
+      opts_(opts) {}
 
 kj::Promise<kj::Maybe<node_status>> http_endpoints::ask_node() {
   if (!node_) return kj::Maybe<node_status>(nullptr);
@@ -51,6 +56,14 @@ kj::Promise<http_reply> http_endpoints::metrics() {
           s.has_coordinator = static_cast<bool>(coordinator_);
           KJ_IF_MAYBE (n, node) s.node = n;
           KJ_IF_MAYBE (c, coord) s.coordinator = c;
+          node_scrape::gateway_figures g;
+          if (gateway_) {
+            g.connections = gateway_->connections.load(std::memory_order_relaxed);
+            g.refused_quota = gateway_->refused_quota.load(std::memory_order_relaxed);
+            g.refused_memory = gateway_->refused_memory.load(std::memory_order_relaxed);
+            g.failed_logins = gateway_->failed_logins.load(std::memory_order_relaxed);
+            s.gateway = &g;
+          }
           return http_reply{200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(s)};
         });
   });

@@ -19,6 +19,7 @@
 #include "actors/coordinator.hpp"
 #include "actors/interfaces.hpp"
 #include "node/bridge.hpp"
+#include "node/gateway_stats.hpp"
 #include "node/http_server.hpp"
 
 namespace tessera {
@@ -32,8 +33,9 @@ struct http_endpoints_options {
 class http_endpoints final : public http_handler {
  public:
   // `node` and `coordinator` are this process's actors; either may be invalid (role absent).
+  // `gateway` (may be null) are the counters of this process's gateway.
   http_endpoints(caf::actor_system& sys, node_actor node, coordinator_actor coordinator,
-                 http_endpoints_options opts = {});
+                 const gateway_stats* gateway = nullptr, http_endpoints_options opts = {});
 
   kj::Promise<http_reply> get(const std::string& path) override;
 
@@ -48,6 +50,7 @@ class http_endpoints final : public http_handler {
   kj_bridge bridge_;
   node_actor node_;
   coordinator_actor coordinator_;
+  const gateway_stats* gateway_;
   http_endpoints_options opts_;
 };
 

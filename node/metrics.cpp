@@ -145,6 +145,18 @@ std::string metrics_text(const node_scrape& s) {
          answered);
   if (s.node) write_node(w, *s.node);
   if (s.coordinator) write_coordinator(w, *s.coordinator);
+  if (s.gateway) {
+    gauge(w, "tessera_gateway_connections", "Client connections open at the gateway.",
+          static_cast<double>(s.gateway->connections));
+    family(w, "tessera_gateway_refused_total", prom_type::counter,
+           "Client calls the gateway refused as overloaded, by reason: quota (tenant quotas and "
+           "priority shedding) or memory (coordinator over its memory_budget).",
+           {{{{"reason", "quota"}}, static_cast<double>(s.gateway->refused_quota)},
+            {{{"reason", "memory"}}, static_cast<double>(s.gateway->refused_memory)}});
+    family(w, "tessera_gateway_failed_logins_total", prom_type::counter,
+           "authenticate calls with a token that matched no configured hash.",
+           {{{}, static_cast<double>(s.gateway->failed_logins)}});
+  }
   return w.text();
 }
 

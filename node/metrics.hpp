@@ -16,6 +16,11 @@ struct node_scrape {
   const node_status* node = nullptr;
   bool has_coordinator = false;                      // the process runs the coordinator
   const coordinator_metrics* coordinator = nullptr;  // null: it did not answer in time
+  // The gateway's counters (coordinator only; node/gateway_stats.hpp); null = no gateway.
+  struct gateway_figures {
+    uint64_t connections = 0, refused_quota = 0, refused_memory = 0, failed_logins = 0;
+  };
+  const gateway_figures* gateway = nullptr;
 };
 
 std::string metrics_text(const node_scrape& s);

@@ -111,7 +111,9 @@ int run_node(const cluster_config& cfg, const std::string& name) {
         "read and control the cluster, and crash nodes with malformed BASP messages");
   }
   gateway_options gopts;
+  gateway_stats gstats;  // the gateway writes, /metrics reads; outlives both threads
   if (me->has_role("coordinator")) {
+    gopts.stats = &gstats;
     gopts.host = me->host;
     gopts.port = me->gateway_port;
     gopts.tls = gateway_tls_options_of(cfg.gateway);
@@ -148,7 +150,7 @@ int run_node(const cluster_config& cfg, const std::string& name) {
   std::unique_ptr<http_server> http;
   auto start_http = [&](coordinator_actor coord) {
     if (me->http_port == 0) return true;
-    endpoints = std::make_unique<http_endpoints>(sys, local, coord);
+    endpoints = std::make_unique<http_endpoints>(sys, local, coord, coord ? &gstats : nullptr);
     auto s = http_server::start({me->host, me->http_port}, *endpoints);
     if (!s) {
       log->error("{}", message_of(s.error()));

@@ -98,6 +98,17 @@ TEST_CASE(
         metric_value(after, h + "_count" + hl));
   CHECK(metric_value(after, h + "_sum" + hl) > 0);
   CHECK(metric_value(after, "tessera_members_up") == 3);
+  // The gateway's own counters: the two clients above are open; a wrong token is counted.
+  CHECK(metric_value(after, "tessera_gateway_connections") >= 2);
+  const std::string failed = "tessera_gateway_failed_logins_total";
+  {
+    cli::gateway_link link(c.gateway(), {});
+    auto req = link.bootstrap().authenticateRequest();
+    req.setToken("not-a-token");
+    CHECK_THROWS_AS(req.send().wait(link.wait_scope()), kj::Exception);
+  }
+  CHECK(counter(scrape(c, "coord"), failed) - counter(after, failed) == 1);
+  CHECK(metric_value(after, "tessera_gateway_refused_total{reason=\"quota\"}") == 0);
   CHECK(metric_value(after, "tessera_model_active_version{model=\"m\"}") == 1);
   CHECK(metric_value(after, "tessera_under_replicated_shards") == 0);
   CHECK(metric_value(after, "tessera_scrape_ok{actor=\"coordinator\"}") == 1);

@@ -1,0 +1,17 @@
+#pragma once
+// Counters of the gateway that /metrics shows. The gateway's kj thread writes them (mirroring
+// its own single-threaded counters), the HTTP thread reads them: atomics, relaxed order, since
+// each is read on its own. Owned by the node process; outlives both threads.
+#include <atomic>
+#include <cstdint>
+
+namespace tessera {
+
+struct gateway_stats {
+  std::atomic<uint64_t> connections{0};     // client connections open now
+  std::atomic<uint64_t> refused_quota{0};   // calls refused by tenant quotas or shedding
+  std::atomic<uint64_t> refused_memory{0};  // calls refused while over the memory budget
+  std::atomic<uint64_t> failed_logins{0};   // authenticate calls with a wrong token
+};
+
+}  // namespace tessera
