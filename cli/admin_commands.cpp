@@ -93,7 +93,33 @@ kj::Promise<void> progress_loop(kj::Timer& timer, ::Admin::Client admin, progres
 
 }  // namespace
 
+namespace {
+
+int watch_status(const status_options& opts) {
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  std::unique_ptr<connection> conn;
+  for (uint64_t n = 0; opts.watch_count == 0 || n < opts.watch_count; ++n) {
+    if (n > 0)
+      std::this_thread::sleep_for(std::chrono::duration<double>(std::max(0.1, opts.watch_s)));
+    if (tty) std::cout << "\x1b[H\x1b[2J";
+    try {
+      if (!conn) conn = std::make_unique<connection>(opts.client);
+      auto resp = conn->wait(conn->admin().statusRequest().send());
+      print_status(resp.getStatus(), opts.json);
+    } catch (const command_error& e) {
+      if (is_final(e)) throw;
+      conn.reset();  // reconnect on the next round
+      std::cout << "tessera: " << e.what() << "\n";
+    }
+    std::cout.flush();
+  }
+  return 0;
+}
+
+}  // namespace
+
 int run_status(const status_options& opts) {
+  if (opts.watch_s > 0) return watch_status(opts);
   if (opts.wait_ready_s < 0) {
     connection conn(opts.client);
     auto resp = conn.wait(conn.admin().statusRequest().send());

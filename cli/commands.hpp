@@ -14,6 +14,11 @@ struct status_options {
   client_options client;
   double wait_ready_s = -1;  // < 0: no waiting; else retry until ready or this many seconds
   bool json = false;
+  // > 0: print the status every watch_s seconds until interrupted (or `watch_count` prints,
+  // when > 0), on one connection (reconnecting after a failure, which is printed instead). On a
+  // terminal each print replaces the last (clear screen); otherwise prints follow each other.
+  double watch_s = 0;
+  uint64_t watch_count = 0;
 };
 // Prints the cluster status. With wait_ready_s >= 0 it retries (connection refused counts as
 // "not ready yet") every 500 ms; exit 1 with a message on stderr when the time runs out.

@@ -77,6 +77,8 @@ void wire_admin(CLI::App& app, globals& g, action& run) {
   auto* s = client_sub(app, g, "status", "members, memory, load progress and models");
   s->add_option("--wait-ready", st.wait_ready_s, "retry until ready for up to SECONDS");
   s->add_flag("--json", st.json, "one JSON object");
+  s->add_option("--watch", st.watch_s, "print again every SECONDS (on a terminal: in place)");
+  s->add_option("--count", st.watch_count, "with --watch: stop after N prints (default: never)");
   s->callback([&] {
     st.client = g.resolved(30);
     run = [] { return run_status(st); };

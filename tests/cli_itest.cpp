@@ -95,3 +95,49 @@ TEST_CASE(
     CHECK_THAT(err, Catch::Contains("2 of 40 input lines failed"));
   }
 }
+
+TEST_CASE(
+    "a token from `tessera token create` logs in once its table is in the config, and "
+    "`status --watch` prints the status again and again",
+    "[cli]") {
+  std::string out, err;
+  REQUIRE(run_capture({bin_path("tessera"), "token", "create", "--name", "scripted", "--admin",
+                       "--tenant", "scripts"},
+                      &out, &err) == 0);
+  const std::string secret = out.substr(0, out.find('\n'));
+  const std::string table = out.substr(out.find('\n') + 1);
+  REQUIRE(secret.rfind("tsr_", 0) == 0);
+  REQUIRE(table.find(secret) == std::string::npos);
+  cluster_options o;
+  o.shard_nodes = 1;
+  o.extra_toml = table;
+  local_cluster c{o};
+  synthetic_spec spec;
+  spec.vocab = 2000;
+  spec.buckets = 50000;
+  model_fixture m{spec};
+  // The CLI as a script would run it, with a token of its choice.
+  auto as = [&](const std::string& token, std::vector<std::string> args) {
+    args.insert(args.begin(), {bin_path("tessera"), "--connect", c.gateway(), "--token", token});
+    return run_capture(args, &out, &err);
+  };
+  // The new token works (and is an admin of its own tenant); one character off does not.
+  CHECK(as(secret, {"load", m.path, "--name", "mine"}) == 0);
+  CHECK(as(secret, {"models"}) == 0);
+  CHECK_THAT(out, Catch::Contains("mine"));
+  CHECK(as(secret + "x", {"models"}) == 1);
+  CHECK_THAT(err, Catch::Contains("tessera.unauthenticated"));
+  // Its model lives in its tenant: the default tenant's user does not see it.
+  CHECK(as(c.user_token(), {"models"}) == 0);
+  CHECK_THAT(out, !Catch::Contains("mine"));
+
+  REQUIRE(c.cli({"status", "--json", "--watch", "0.2", "--count", "3"}, &out, &err) == 0);
+  auto prints = lines_of(out);
+  REQUIRE(prints.size() == 3);  // not a terminal: one JSON object per line, no screen clearing
+  for (const auto& p : prints) {
+    INFO(p.substr(0, 200));
+    CHECK(p.rfind("{", 0) == 0);
+    CHECK_THAT(p, Catch::Contains("\"coordinator\":{"));
+    CHECK_THAT(p, Catch::Contains("\"rss_bytes\":"));
+  }
+}
