@@ -290,7 +290,10 @@ export class Session {
   /** The admin capability, pipelined (no round trip). Its calls fail with
    * permission_denied unless the token has the admin role. */
   admin(): Admin {
-    return new Admin(this.conn, this.cap.admin().getAdmin());
+    const answer = this.cap.admin();
+    // Nobody awaits the admin() answer itself; its failure reaches the calls made on it.
+    answer.promise().catch(() => {});
+    return new Admin(this.conn, answer.getAdmin());
   }
 
   close(): void {
@@ -330,6 +333,9 @@ export async function connect(address: string, token: string, opts: ConnectOptio
   // A protocol error in capnp-es's receive loop: drop the connection, which fails every call.
   conn.onError = () => transport.close();
   const tessera = conn.bootstrap(schema.Tessera);
-  const session = tessera.authenticate((p) => { p.token = token; }).getSession();
-  return new Session(connection, session);
+  const login = tessera.authenticate((p) => { p.token = token; });
+  // A failed login reaches the calls pipelined on the session; unobserved, capnp-es's own
+  // rejected answer would be an unhandled rejection, which ends a node process.
+  login.promise().catch(() => {});
+  return new Session(connection, login.getSession());
 }
