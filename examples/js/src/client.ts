@@ -1,6 +1,6 @@
 // A small promise-based client for the tessera gateway (schemas/tessera.capnp, docs/API.md).
 //
-//   const s = await connect("127.0.0.1:7000", token);
+//   const s = await connect("127.0.0.1:7000", token);   // fails with unauthenticated
 //   const { results } = await s.predict("m", ["some text\n"], { k: 3 });
 //   const status = await s.admin().status();
 //   s.close();
@@ -302,9 +302,10 @@ export class Session {
 }
 
 /**
- * Connects to a gateway ("host:port"), bootstraps Tessera and authenticates with `token`.
- * Only the TCP connect is awaited: bootstrap, authenticate and the first call are pipelined,
- * so a wrong token surfaces as `unauthenticated` from the first call.
+ * Connects to a gateway ("host:port"), bootstraps Tessera and authenticates with `token`
+ * (bootstrap and authenticate pipelined: one round trip). Rejects with `unauthenticated` for a
+ * wrong token. The login is awaited because the gateway allows only small messages before it
+ * (docs/API.md); calls on the session, e.g. admin().status(), are pipelined.
  */
 export async function connect(address: string, token: string, opts: ConnectOptions = {}):
     Promise<Session> {
@@ -331,11 +332,19 @@ export async function connect(address: string, token: string, opts: ConnectOptio
   const conn = new Conn(transport);
   const connection = new Connection(transport, opts.callTimeoutMs ?? 30000);
   // A protocol error in capnp-es's receive loop: drop the connection, which fails every call.
-  conn.onError = () => transport.close();
+  conn.onError = (err?: Error) =>
+    transport.close(new Error(`RPC protocol error: ${err?.message ?? "unknown"}`));
   const tessera = conn.bootstrap(schema.Tessera);
   const login = tessera.authenticate((p) => { p.token = token; });
-  // A failed login reaches the calls pipelined on the session; unobserved, capnp-es's own
-  // rejected answer would be an unhandled rejection, which ends a node process.
-  login.promise().catch(() => {});
+  // Wait for the login before any call: until it succeeded, the gateway closes the connection
+  // on a message over [limits] max_prelogin_bytes (4 KiB), so a batch pipelined behind a
+  // wrong token would end as a lost connection instead of `unauthenticated`, and even behind
+  // a good one it could be read before the login finished. One round trip, once.
+  try {
+    await connection.run("authenticate", undefined, login.promise());
+  } catch (e) {
+    transport.close();
+    throw e;
+  }
   return new Session(connection, login.getSession());
 }

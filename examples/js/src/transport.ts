@@ -54,8 +54,8 @@ export class FramedSocketTransport {
     });
   }
 
-  close(): void {
-    this.shut(new Error("connection closed by the client"));
+  close(reason?: Error): void {
+    this.shut(reason ?? new Error("connection closed by the client"));
   }
 
   private shut(err: Error): void {
