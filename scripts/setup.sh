@@ -18,7 +18,11 @@ PACKAGES=(
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev fasttext libfasttext-dev libssl-dev
   iproute2 procps clang-format jq tcpdump systemd
   prometheus  # promtool: http_itest checks every node's /metrics with `promtool check metrics`
+  nodejs      # examples/js (the TypeScript client) and js_client_itest, which builds and runs it
 )
+# npm for examples/js/build.sh: Debian's package, unless an `npm` is already there. NodeSource's
+# nodejs bundles npm and conflicts with Debian's npm package, so asking for it would fail.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 say() { echo "setup: $*" >&2; }
 

@@ -1,0 +1,143 @@
+// The TypeScript example client (examples/js, capnp-es) against a real local cluster: its
+// answers equal the CLI's on the same inputs, its admin call works, and it turns the server's
+// "tessera.<code>: ..." exceptions into typed errors.
+//
+// Before the first test case, examples/js/build.sh installs the npm packages (once; they stay
+// in examples/js/node_modules), generates the schema code with capnp-es and compiles it with
+// tsc. Without node, npm or capnp (build.sh exits 3), or when npm cannot install (exit 4, e.g.
+// no network), the program is skipped (77), never passed.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tests/support/model_fixture.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/skip.hpp"
+
+using namespace tessera;
+using namespace tessera::test;
+
+namespace {
+
+std::string example_dir() {
+  const char* src = std::getenv("TESSERA_SOURCE_DIR");
+  std::filesystem::path root = src != nullptr && *src != '\0'
+                                   ? std::filesystem::path(src)
+                                   : std::filesystem::path(__FILE__).parent_path().parent_path();
+  return (root / "examples" / "js").string();
+}
+
+std::string build_output;
+
+const program_precondition needs_example{[]() -> std::string {
+  for (const char* tool : {"node", "npm", "capnp"})
+    if (find_on_path(tool).empty()) return std::string(tool) + " is not on PATH";
+  std::string out, err;
+  int rc = run_capture({"sh", example_dir() + "/build.sh"}, &out, &err);
+  build_output = out + err;
+  if (rc == 3 || rc == 4)
+    return "examples/js/build.sh could not build the example (exit " + std::to_string(rc) +
+           "): " + err.substr(0, 2000);
+  return "";
+}};
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+void write_lines(const std::string& path, const std::vector<std::string>& lines) {
+  std::ofstream out(path, std::ios::binary);
+  for (const auto& l : lines) out << l << "\n";
+}
+
+// Runs the example's CLI (node dist/cli.js --gateway G --token T args...).
+int js(const local_cluster& c, const std::string& token, const std::vector<std::string>& args,
+       std::string* out, std::string* err) {
+  std::vector<std::string> argv = {find_on_path("node"),
+                                   example_dir() + "/dist/cli.js",
+                                   "--gateway",
+                                   c.gateway(),
+                                   "--token",
+                                   token};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_capture(argv, out, err);
+}
+
+}  // namespace
+
+TEST_CASE("the JS example client answers like the CLI and types the server's errors", "[js]") {
+  INFO("build.sh output: " << build_output.substr(0, 4000));
+  REQUIRE(std::filesystem::exists(example_dir() + "/dist/cli.js"));
+
+  auto spec = small_model(11);
+  model_fixture m{spec};
+  local_cluster c;
+  std::string out, err;
+  REQUIRE(c.cli({"load", m.path, "--name", "m"}, &out, &err) == 0);
+
+  temp_dir d;
+  const auto texts = random_texts(spec, 100, 5);
+  write_lines(d / "in.txt", texts);
+
+  {  // predict on 100 inputs: the same labels in order, the same printed probabilities
+    for (const std::string k : {"3", "-1"}) {
+      INFO("--k " << k);
+      REQUIRE(c.cli({"predict", "--model", "m", "--k", k, d / "in.txt"}, &out, &err) == 0);
+      const auto want = lines_of(out);
+      REQUIRE(want.size() == texts.size());
+      int rc =
+          js(c, c.user_token(), {"predict", "--model", "m", "--k", k, d / "in.txt"}, &out, &err);
+      INFO("stderr: " << err.substr(0, 2000));
+      REQUIRE(rc == 0);
+      const auto got = lines_of(out);
+      REQUIRE(got.size() == want.size());
+      for (size_t i = 0; i < want.size(); ++i) {
+        INFO("line " << i + 1);
+        CHECK(got[i] == want[i]);
+      }
+    }
+  }
+
+  {  // embed: the same vectors as `tessera embed`
+    std::vector<std::string> few(texts.begin(), texts.begin() + 5);
+    write_lines(d / "few.txt", few);
+    REQUIRE(c.cli({"embed", "--model", "m", d / "few.txt"}, &out, &err) == 0);
+    const auto want = lines_of(out);
+    REQUIRE(want.size() == few.size());
+    int rc = js(c, c.user_token(), {"embed", "--model", "m", d / "few.txt"}, &out, &err);
+    INFO("stderr: " << err.substr(0, 2000));
+    REQUIRE(rc == 0);
+    const auto got = lines_of(out);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) CHECK(got[i] == want[i]);
+  }
+
+  {  // admin: status through admin(), a user token is refused with permission_denied
+    int rc = js(c, c.admin_token(), {"status"}, &out, &err);
+    INFO("stderr: " << err.substr(0, 2000));
+    REQUIRE(rc == 0);
+    CHECK(out.find("\"ready\": true") != std::string::npos);
+    CHECK(out.find("\"name\": \"m\"") != std::string::npos);
+    CHECK(out.find("\"members\"") != std::string::npos);
+
+    CHECK(js(c, c.user_token(), {"status"}, &out, &err) == 1);
+    CHECK(err.find("[code=permission_denied type=FAILED]") != std::string::npos);
+  }
+
+  {  // typed errors: unknown_model, unauthenticated
+    CHECK(js(c, c.user_token(), {"predict", "--model", "nope", d / "in.txt"}, &out, &err) == 1);
+    INFO("stderr: " << err);
+    CHECK(err.find("tessera.unknown_model: ") != std::string::npos);
+    CHECK(err.find("[code=unknown_model type=FAILED]") != std::string::npos);
+
+    CHECK(js(c, "not-a-token", {"predict", "--model", "m", d / "in.txt"}, &out, &err) == 1);
+    INFO("stderr (wrong token): " << err);
+    CHECK(err.find("[code=unauthenticated type=FAILED]") != std::string::npos);
+  }
+}
