@@ -31,13 +31,15 @@ std::string example_dir() {
 }
 
 std::string build_output;
+int build_rc = -1;  // build.sh's exit code; anything but 0 (after the skips) fails the test
 
 const program_precondition needs_example{[]() -> std::string {
   for (const char* tool : {"node", "npm", "capnp"})
     if (find_on_path(tool).empty()) return std::string(tool) + " is not on PATH";
   std::string out, err;
-  int rc = run_capture({"sh", example_dir() + "/build.sh"}, &out, &err);
+  int rc = run_capture({"/bin/sh", example_dir() + "/build.sh"}, &out, &err);
   build_output = out + err;
+  build_rc = rc;
   if (rc == 3 || rc == 4)
     return "examples/js/build.sh could not build the example (exit " + std::to_string(rc) +
            "): " + err.substr(0, 2000);
@@ -73,6 +75,7 @@ int js(const local_cluster& c, const std::string& token, const std::vector<std::
 
 TEST_CASE("the JS example client answers like the CLI and types the server's errors", "[js]") {
   INFO("build.sh output: " << build_output.substr(0, 4000));
+  REQUIRE(build_rc == 0);  // never a stale dist/ from an earlier build
   REQUIRE(std::filesystem::exists(example_dir() + "/dist/cli.js"));
 
   auto spec = small_model(11);
