@@ -343,6 +343,9 @@ caf::error bin_parser::parse(bin_reader& r) {
     if (e.type != want || e.word.empty())
       return corrupt("dictionary entry " + std::to_string(i) + " has type " +
                      std::to_string(e.type) + " (words must come first, then labels) or is empty");
+    // fastText's tokens end at whitespace; a package stores one entry per line.
+    if (e.word.find('\n') != std::string::npos)
+      return corrupt("dictionary entry " + std::to_string(i) + " holds a newline");
   }
   if (d.prune_size < -1 ||
       (d.prune_size > 0 && static_cast<uint64_t>(d.prune_size) * 8 > c.remaining()))

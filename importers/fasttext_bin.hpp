@@ -107,7 +107,8 @@ struct output_matrix {
 class bin_reader {
  public:
   // Parses and validates everything but the input matrix rows. Errors: corrupt_package
-  // (wrong magic, truncated, inconsistent sizes, trailing bytes), unsupported (version other
+  // (wrong magic, truncated, inconsistent sizes, trailing bytes, a dictionary entry holding
+  // a newline, which fastText never writes), unsupported (version other
   // than 11/12, a model that is not supervised, an unknown loss), io_error.
   static caf::expected<bin_reader> open(const std::string& path);
   static caf::expected<bin_reader> open(std::shared_ptr<byte_source> src);
