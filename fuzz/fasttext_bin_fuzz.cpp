@@ -7,8 +7,8 @@
 // - the output matrix is nlabels x dim (hs: its rows are read the same way) and every input row
 //   reads;
 // - the featurizer made from the dictionary (as fasttext_predictor does) is accepted, addresses
-//   exactly input_rows() rows and featurizes text into them; for hs, the label tree built from
-//   the label counts predicts only real labels;
+//   exactly input_rows() rows and featurizes text into them; for hs, the label counts either
+//   fail check_hs_counts (corrupt_package) or build a tree that predicts only real labels;
 // - a small enough model imports into a package that opens and that describe_version either
 //   describes with the same rows or refuses with a typed error.
 #include <filesystem>
@@ -43,9 +43,11 @@ void check_featurizer(const ft::bin_reader& r) {
 
 void check_hs(const ft::bin_reader& r) {
   if (r.args().loss != static_cast<int32_t>(ft::loss_name::hs)) return;
-  const auto& d = r.dict();
-  std::vector<int64_t> counts;
-  for (int32_t i = d.nwords; i < d.nwords + d.nlabels; ++i) counts.push_back(d.entries[i].count);
+  const auto counts = r.dict().label_counts();
+  if (auto err = check_hs_counts(counts)) {
+    require_code(err, {errc::corrupt_package}, "check_hs_counts");
+    return;
+  }
   fasttext_hs_tree tree(counts);
   std::vector<float> logits(counts.size() - 1, 0.25f);
   for (const auto& l : tree.predict(logits.data(), -1, 0.0f))

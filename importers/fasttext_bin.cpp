@@ -243,6 +243,14 @@ std::shared_ptr<byte_source> make_memory_source(std::string bytes) {
 
 namespace ft {
 
+std::vector<int64_t> dictionary::label_counts() const {
+  std::vector<int64_t> out;
+  out.reserve(static_cast<size_t>(nlabels));
+  for (size_t i = static_cast<size_t>(nwords); i < entries.size(); ++i)
+    out.push_back(entries[i].count);
+  return out;
+}
+
 const float* product_quantizer::centroid(int32_t m, uint8_t code) const {
   if (m == nsubq - 1)
     return &centroids[static_cast<size_t>(m) * ksub * dsub + static_cast<size_t>(code) * lastdsub];

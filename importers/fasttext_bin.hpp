@@ -68,6 +68,8 @@ struct dictionary {
   int64_t prune_size = -1;
   std::vector<std::pair<int32_t, int32_t>> prune_index;  // (bucket, compact index), file order
   bool pruned() const { return prune_size >= 0; }
+  // The labels' counts, in label order (what an hs model builds its tree from).
+  std::vector<int64_t> label_counts() const;
 };
 
 // fastText's ProductQuantizer codebook: 256 centroids per sub-quantizer.

@@ -207,3 +207,15 @@ TEST_CASE("a pruned package without its prune_buckets file is corrupt, not a bad
   CHECK(is(f.error(), errc::corrupt_package));
   CHECK(message_of(f.error()).find("prune_buckets") != std::string::npos);
 }
+
+TEST_CASE("an hs model whose label counts cannot build the label tree is not imported") {
+  testing::temp_dir dir;
+  ft_testing::bin_builder b;
+  b.args.loss = static_cast<int32_t>(ft::loss_name::hs);
+  b.entries[3].count = 2000000000000000;  // at or above fastText's 1e15 "no node yet"
+  std::ofstream(dir.sub("hs.bin"), std::ios::binary) << b.bytes();
+  auto err = import_fasttext(dir.sub("hs.bin"), dir.sub("pkg"), {}, {});
+  REQUIRE(err);
+  CHECK(is(err, errc::corrupt_package));
+  CHECK(message_of(err).find("hs label count 2000000000000000") != std::string::npos);
+}
