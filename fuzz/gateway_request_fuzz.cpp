@@ -12,8 +12,8 @@
 //   exactly, within the limits (ids and weights alike);
 // - build_bags, with the fastText featurizer of fuzz/data/tiny.bin and with a hashing
 //   featurizer, refuses with invalid_argument, limit_exceeded or id_out_of_range, or gives one
-//   bag per input with every id inside the table, at most 64 ids, and weights that are empty
-//   or parallel to the ids and finite.
+//   bag per input with every id inside the table, at most 64 ids, and weights that are
+//   finite and, per bag, empty (each id weighs 1) or parallel to the ids.
 #include <cmath>
 #include <cstring>
 
@@ -128,8 +128,10 @@ void check_bags(const version_entry& v, const std::vector<input_item>& in, const
       FUZZ_REQUIRE(id >= 0 && static_cast<uint64_t>(id) < v.table().rows,
                    "id " + std::to_string(id) + " outside the table");
     if (bags->weights.empty()) continue;
-    FUZZ_REQUIRE(bags->weights[i].size() == ids.size(), "weights not parallel to ids");
-    for (float w : bags->weights[i]) FUZZ_REQUIRE(std::isfinite(w), "weight not finite");
+    // A bag without weights in a weighted batch weighs each id 1 (bag_inputs, split_bags).
+    const auto& w = bags->weights[i];
+    FUZZ_REQUIRE(w.empty() || w.size() == ids.size(), "weights not parallel to ids");
+    for (float x : w) FUZZ_REQUIRE(std::isfinite(x), "weight not finite");
   }
 }
 

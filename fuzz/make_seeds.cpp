@@ -35,51 +35,59 @@ void check(const caf::error& err, const std::string& what) {
 
 // ---- gateway_request: Session.predict parameters ----------------------------------------
 
-std::string flat(capnp::MallocMessageBuilder& m) {
-  auto words = capnp::messageToFlatArray(m);
-  auto bytes = words.asBytes();
-  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+// Writes the seed `name`: the parameters `fill` sets, as one flat message.
+template <class F>
+void gateway_seed(const std::string& name, F fill) {
+  capnp::MallocMessageBuilder m;
+  auto p = m.initRoot<Session::PredictParams>();
+  p.initModel().setName("sections");
+  fill(p);
+  auto bytes = capnp::messageToFlatArray(m).asBytes();
+  seed("gateway_request", name,
+       std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
 }
 
 void gateway_seeds() {
-  {
-    capnp::MallocMessageBuilder m;
-    auto p = m.initRoot<Session::PredictParams>();
-    p.initModel().setName("sections");
+  gateway_seed("texts", [](Session::PredictParams::Builder p) {
     auto in = p.initInputs(2);
     in[0].setText("python library to parse yaml files\n");
     in[1].setText("a chess game for the terminal\n");
     p.setTopK(3);
-    seed("gateway_request", "texts", flat(m));
-  }
-  {
-    capnp::MallocMessageBuilder m;
-    auto p = m.initRoot<Session::PredictParams>();
-    auto ref = p.initModel();
-    ref.setName("sections");
-    ref.setVersion(2);
+  });
+  gateway_seed("ids-weights-version", [](Session::PredictParams::Builder p) {
+    p.getModel().setVersion(2);
     auto in = p.initInputs(2);
     auto bag = in[0].initIds();
     auto ids = bag.initIds(3);
-    for (unsigned i = 0; i < 3; ++i) ids.set(i, i * 5);
     auto w = bag.initWeights(3);
-    for (unsigned i = 0; i < 3; ++i) w.set(i, 0.5f * static_cast<float>(i + 1));
+    for (unsigned i = 0; i < 3; ++i) {
+      ids.set(i, i * 5);
+      w.set(i, 0.5f * static_cast<float>(i + 1));
+    }
     in[1].initIds().initIds(1).set(0, 7);
     p.setTopK(-1);
     p.setThreshold(0.1f);
     p.setTimeoutMs(250);
-    seed("gateway_request", "ids-weights-version", flat(m));
-  }
-  {
-    capnp::MallocMessageBuilder m;
-    auto p = m.initRoot<Session::PredictParams>();
-    auto ref = p.initModel();
-    ref.setName("sections");
-    ref.setLabel("stable");
+  });
+  // At the target's limit of 64 ids per input (fuzz/gateway_request_fuzz.cpp), followed by a
+  // text, so that a list grown by a mutation still lies inside the message.
+  gateway_seed("ids-at-limit", [](Session::PredictParams::Builder p) {
+    auto in = p.initInputs(2);
+    auto bag = in[0].initIds();
+    auto ids = bag.initIds(64);
+    auto w = bag.initWeights(64);
+    for (unsigned i = 0; i < 64; ++i) {
+      ids.set(i, i);
+      w.set(i, 1.0f);
+    }
+    in[1].setText(std::string(200, 'x'));
+    p.setTopK(1);
+  });
+  gateway_seed("label-eos", [](Session::PredictParams::Builder p) {
+    p.getModel().setLabel("stable");
     p.initInputs(1)[0].setText("fonts for chinese japanese and korean </s> more");
     p.setTopK(1);
-    seed("gateway_request", "label-eos", flat(m));
-  }
+  });
 }
 
 // ---- package: archives of packages the project writes ------------------------------------
