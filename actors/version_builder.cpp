@@ -44,6 +44,7 @@ caf::error read_hs_tree(version_entry& v, const package& pkg, const classifier_s
   if (counts.size() != v.labels->size() || v.layers().back().rows + 1 != counts.size())
     return make_error(errc::corrupt_package,
                       "hs needs one count per label and labels - 1 output rows");
+  if (auto err = check_hs_counts(counts)) return err;
   v.hs_tree = std::make_shared<const fasttext_hs_tree>(counts);
   return caf::none;
 }

@@ -193,6 +193,9 @@ caf::expected<std::unique_ptr<featurizer>> make_fasttext_featurizer(const packag
     auto lines = pkg.read_lines(fasttext_prune_index_key);
     if (!lines) return std::move(lines.error());
     c.pruned = true;
+    if (!meta.find_file(fasttext_prune_buckets_key))
+      return corrupt(std::string(fasttext_prune_index_key) + " without " +
+                     fasttext_prune_buckets_key);
     auto mod = pkg.read_lines(fasttext_prune_buckets_key);
     if (!mod) return std::move(mod.error());
     char* mend = nullptr;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/check.hpp"
+
 namespace tessera {
 
 namespace {
@@ -50,8 +52,25 @@ std::vector<scored_label> fasttext_ova_topk(const float* logits, uint32_t nlabel
   return select_topk(probs, k, threshold);
 }
 
+caf::error check_hs_counts(const std::vector<int64_t>& counts) {
+  constexpr int64_t no_node = static_cast<int64_t>(1e15);
+  int64_t total = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    if (counts[i] < 0 || counts[i] >= no_node)
+      return make_error(errc::corrupt_package, "hs label count " + std::to_string(counts[i]) +
+                                                   " of label " + std::to_string(i) +
+                                                   " is outside [0, 1e15)");
+    if (__builtin_add_overflow(total, counts[i], &total))
+      return make_error(
+          errc::corrupt_package,
+          "hs label counts: their total overflows 64 bits at label " + std::to_string(i));
+  }
+  return caf::none;
+}
+
 fasttext_hs_tree::fasttext_hs_tree(const std::vector<int64_t>& counts)
     : nlabels_(static_cast<uint32_t>(counts.size())) {
+  TESSERA_CHECK(!check_hs_counts(counts), "hs tree over unchecked label counts");
   if (counts.empty()) return;
   const int32_t osz = static_cast<int32_t>(counts.size());
   tree_.resize(static_cast<size_t>(2 * osz - 1));

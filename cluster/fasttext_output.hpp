@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/errors.hpp"
 #include "cluster/topk.hpp"
 
 namespace tessera {
@@ -21,11 +22,20 @@ float fasttext_std_log(float x);
 std::vector<scored_label> fasttext_ova_topk(const float* logits, uint32_t nlabels, int32_t k,
                                             float threshold);
 
+// Whether fasttext_hs_tree can be built over `counts`: every count in [0, 1e15) (buildTree's
+// marker for "no node yet" is 1e15; a count at or above it makes the construction take nodes
+// that do not exist yet) and their total at most INT64_MAX (inner nodes hold sums). Label
+// counts come from files (a package's label_counts, a model's dictionary), so check them
+// before building. Errors: corrupt_package naming the label and its count, or the total.
+caf::error check_hs_counts(const std::vector<int64_t>& counts);
+
 // The Huffman tree of HierarchicalSoftmaxLoss::buildTree over label counts (label order).
 // Nodes [0, nlabels) are the leaves (labels), inner node n uses output row n - nlabels, the
 // root is 2 * nlabels - 2.
 class fasttext_hs_tree {
  public:
+  // Requires check_hs_counts(counts) to pass: a caller that did not check is our bug, and
+  // TESSERA_CHECK aborts rather than build a tree with cycles.
   explicit fasttext_hs_tree(const std::vector<int64_t>& counts);
 
   uint32_t nlabels() const { return nlabels_; }

@@ -86,3 +86,24 @@ TEST_CASE("hs with a single label predicts it with probability 1 (score 0)") {
   CHECK(r[0].score == 0.0f);
   CHECK(r[0].prob == 1.0f);
 }
+
+TEST_CASE("hs label counts that cannot build fastText's tree are refused, naming the count") {
+  // buildTree uses 1e15 for "no node yet": a count at or above it made the construction
+  // read past its arrays and link nodes into cycles (found by fuzz/fasttext_bin_fuzz.cpp:
+  // ASan, heap-buffer-overflow in the constructor).
+  CHECK_FALSE(check_hs_counts({5, 3, 1, 1}));
+  CHECK_FALSE(check_hs_counts({999999999999999, 0}));
+  CHECK_FALSE(check_hs_counts({}));
+  for (const std::vector<int64_t>& bad :
+       std::vector<std::vector<int64_t>>{{1000000000000000, 1}, {3, -1}, {INT64_MAX, INT64_MAX}}) {
+    auto err = check_hs_counts(bad);
+    REQUIRE(err);
+    CHECK(is(err, errc::corrupt_package));
+    CHECK(message_of(err).find("label count") != std::string::npos);
+  }
+  // Each count fits, their total does not: the inner nodes' counts would overflow int64.
+  std::vector<int64_t> many(10000, 999999999999999);
+  auto err = check_hs_counts(many);
+  REQUIRE(err);
+  CHECK(message_of(err).find("total") != std::string::npos);
+}

@@ -243,6 +243,14 @@ std::shared_ptr<byte_source> make_memory_source(std::string bytes) {
 
 namespace ft {
 
+std::vector<int64_t> dictionary::label_counts() const {
+  std::vector<int64_t> out;
+  out.reserve(static_cast<size_t>(nlabels));
+  for (size_t i = static_cast<size_t>(nwords); i < entries.size(); ++i)
+    out.push_back(entries[i].count);
+  return out;
+}
+
 const float* product_quantizer::centroid(int32_t m, uint8_t code) const {
   if (m == nsubq - 1)
     return &centroids[static_cast<size_t>(m) * ksub * dsub + static_cast<size_t>(code) * lastdsub];
@@ -343,6 +351,9 @@ caf::error bin_parser::parse(bin_reader& r) {
     if (e.type != want || e.word.empty())
       return corrupt("dictionary entry " + std::to_string(i) + " has type " +
                      std::to_string(e.type) + " (words must come first, then labels) or is empty");
+    // fastText's tokens end at whitespace; a package stores one entry per line.
+    if (e.word.find('\n') != std::string::npos)
+      return corrupt("dictionary entry " + std::to_string(i) + " holds a newline");
   }
   if (d.prune_size < -1 ||
       (d.prune_size > 0 && static_cast<uint64_t>(d.prune_size) * 8 > c.remaining()))

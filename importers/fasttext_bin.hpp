@@ -68,6 +68,8 @@ struct dictionary {
   int64_t prune_size = -1;
   std::vector<std::pair<int32_t, int32_t>> prune_index;  // (bucket, compact index), file order
   bool pruned() const { return prune_size >= 0; }
+  // The labels' counts, in label order (what an hs model builds its tree from).
+  std::vector<int64_t> label_counts() const;
 };
 
 // fastText's ProductQuantizer codebook: 256 centroids per sub-quantizer.
@@ -107,7 +109,8 @@ struct output_matrix {
 class bin_reader {
  public:
   // Parses and validates everything but the input matrix rows. Errors: corrupt_package
-  // (wrong magic, truncated, inconsistent sizes, trailing bytes), unsupported (version other
+  // (wrong magic, truncated, inconsistent sizes, trailing bytes, a dictionary entry holding
+  // a newline, which fastText never writes), unsupported (version other
   // than 11/12, a model that is not supervised, an unknown loss), io_error.
   static caf::expected<bin_reader> open(const std::string& path);
   static caf::expected<bin_reader> open(std::shared_ptr<byte_source> src);

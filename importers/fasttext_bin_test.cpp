@@ -204,6 +204,21 @@ TEST_CASE("absurd or inconsistent sizes are refused before any allocation") {
   CHECK(message_of(r.error()).find("absurd dim") != std::string::npos);
 }
 
+TEST_CASE("a dictionary entry holding a newline is refused as corrupt, naming the entry") {
+  // fastText's tokens end at whitespace, so only a crafted file has one; found by
+  // fuzz/fasttext_bin_fuzz.cpp: it was accepted, and the import then failed invalid_argument
+  // writing vocab.txt, one entry per line.
+  for (size_t i : {1, 3}) {
+    bin_builder b;
+    b.entries[i].word += "\nx";
+    auto r = open_bytes(b.bytes());
+    REQUIRE_FALSE(r);
+    CHECK(is(r.error(), errc::corrupt_package));
+    CHECK(message_of(r.error()).find("entry " + std::to_string(i) + " holds a newline") !=
+          std::string::npos);
+  }
+}
+
 TEST_CASE("a missing file is an io_error") {
   auto r = ft::bin_reader::open("/nonexistent/model.bin");
   REQUIRE_FALSE(r);

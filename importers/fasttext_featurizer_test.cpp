@@ -9,6 +9,7 @@
 
 #include "importers/fasttext_import.hpp"
 #include "testing/fasttext_testing.hpp"
+#include "testing/package_builder.hpp"
 
 using namespace tessera;
 using ids_t = std::vector<int64_t>;
@@ -180,4 +181,41 @@ TEST_CASE("an imported package rebuilds the same featurizer, pruned or not, byte
     CHECK(std::equal(want.begin(), want.end(), rows->data.get()));
   }
   std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+TEST_CASE("a pruned package without its prune_buckets file is corrupt, not a bad argument") {
+  // Found by fuzz/package_fuzz.cpp: the load failed invalid_argument ("no file key").
+  testing::temp_dir dir;
+  ft_testing::bin_builder b;
+  b.quant_input = true;
+  b.prune_size = 2;
+  b.prune = {{7, 1}, {3, 0}};
+  std::ofstream(dir.sub("p.ftz"), std::ios::binary) << b.bytes();
+  REQUIRE_FALSE(import_fasttext(dir.sub("p.ftz"), dir.sub("pkg"), {}, {}));
+  auto pkg = package::open(dir.sub("pkg"));
+  REQUIRE(pkg);
+  manifest m = pkg->meta();
+  auto& files = m.files;
+  files.erase(std::remove_if(files.begin(), files.end(),
+                             [](const auto& f) { return f.first == fasttext_prune_buckets_key; }),
+              files.end());
+  std::ofstream(dir.sub("pkg/manifest.toml"), std::ios::trunc) << to_toml(m);
+  auto without = package::open(dir.sub("pkg"));
+  REQUIRE(without);
+  auto f = make_featurizer(*without);
+  REQUIRE_FALSE(f);
+  CHECK(is(f.error(), errc::corrupt_package));
+  CHECK(message_of(f.error()).find("prune_buckets") != std::string::npos);
+}
+
+TEST_CASE("an hs model whose label counts cannot build the label tree is not imported") {
+  testing::temp_dir dir;
+  ft_testing::bin_builder b;
+  b.args.loss = static_cast<int32_t>(ft::loss_name::hs);
+  b.entries[3].count = 2000000000000000;  // at or above fastText's 1e15 "no node yet"
+  std::ofstream(dir.sub("hs.bin"), std::ios::binary) << b.bytes();
+  auto err = import_fasttext(dir.sub("hs.bin"), dir.sub("pkg"), {}, {});
+  REQUIRE(err);
+  CHECK(is(err, errc::corrupt_package));
+  CHECK(message_of(err).find("hs label count 2000000000000000") != std::string::npos);
 }

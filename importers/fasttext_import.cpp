@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cluster/fasttext_featurizer.hpp"
+#include "cluster/fasttext_output.hpp"
 #include "importers/fasttext_bin.hpp"
 
 namespace tessera {
@@ -82,6 +83,12 @@ caf::error import_fasttext(const std::string& bin_path, const std::string& out_d
   if (hs && d.nlabels < 2)
     return make_error(errc::unsupported,
                       "fastText model " + bin_path + ": hierarchical softmax over one label");
+  if (hs) {
+    // Refused now rather than when the package loads: the counts build the label tree.
+    if (auto err = check_hs_counts(d.label_counts()))
+      return make_error(errc::corrupt_package,
+                        "fastText model " + bin_path + ": " + message_of(err));
+  }
   auto w = package_writer::create(out_dir);
   if (!w) return std::move(w.error());
   if (auto err = write_text(*w, *r, hs)) return err;

@@ -31,7 +31,8 @@ struct fasttext_import_options {
 };
 
 // Errors: those of ft::bin_reader::open (corrupt_package, unsupported, io_error),
-// unsupported (hs with a single label), and package_writer's (already_exists, io_error).
+// unsupported (hs with a single label), corrupt_package (hs label counts that cannot build the
+// label tree: see check_hs_counts), and package_writer's (already_exists, io_error).
 // `progress` (may be empty) gets (bytes of the model file done, file size).
 caf::error import_fasttext(const std::string& bin_path, const std::string& out_dir,
                            const fasttext_import_options& opts, const progress_fn& progress);

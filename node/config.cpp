@@ -14,7 +14,7 @@
 #include <string_view>
 #include <utility>
 
-#include <toml++/toml.h>
+#include "base/toml.hpp"
 
 #include "generated/embedded_config.hpp"
 

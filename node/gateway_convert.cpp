@@ -49,6 +49,10 @@ caf::expected<std::vector<input_item>> read_inputs(capnp::List<Input>::Reader in
         return make_error(errc::limit_exceeded, where + ": " + std::to_string(ids.size()) +
                                                     " ids exceed the limit of " +
                                                     std::to_string(limits.max_ids_per_input));
+      if (weights.size() > limits.max_ids_per_input)
+        return make_error(errc::limit_exceeded, where + ": " + std::to_string(weights.size()) +
+                                                    " weights exceed the limit of " +
+                                                    std::to_string(limits.max_ids_per_input));
       dst.is_text = false;
       dst.ids.reserve(ids.size());
       for (auto id : ids) dst.ids.push_back(id);

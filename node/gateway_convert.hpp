@@ -11,8 +11,8 @@ namespace tessera {
 // Reads a ModelRef. Errors: invalid_argument for an empty name.
 caf::expected<model_ref> read_model_ref(ModelRef::Reader r);
 
-// Copies inputs after checking the cheap limits (count, text bytes, ids per input) so an
-// oversized call is refused before any copy. Errors: limit_exceeded, invalid_argument.
+// Copies inputs after checking the cheap limits (count, text bytes, ids and weights per input)
+// so an oversized call is refused before any copy. Errors: limit_exceeded, invalid_argument.
 caf::expected<std::vector<input_item>> read_inputs(capnp::List<Input>::Reader in,
                                                    const limits_config& limits);
 

@@ -4,8 +4,7 @@
 #include <limits>
 #include <sstream>
 
-#include <toml++/toml.h>
-
+#include "base/toml.hpp"
 #include "package/package.hpp"
 
 namespace tessera {

@@ -39,9 +39,8 @@ caf::expected<fasttext_predictor> fasttext_predictor::load(const std::string& bi
   if (auto err = p.reader_->read_input_rows(0, p.reader_->input_rows(), p.input_->data()))
     return err;
   if (p.reader_->args().loss == static_cast<int32_t>(ft::loss_name::hs)) {
-    std::vector<int64_t> counts;
-    const auto& d = p.reader_->dict();
-    for (int32_t i = d.nwords; i < d.nwords + d.nlabels; ++i) counts.push_back(d.entries[i].count);
+    const auto counts = p.reader_->dict().label_counts();
+    if (auto err = check_hs_counts(counts)) return err;
     p.tree_ = std::make_shared<fasttext_hs_tree>(counts);
   }
   return p;

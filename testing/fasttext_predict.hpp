@@ -21,7 +21,8 @@ fasttext_dictionary_config fasttext_config_from_bin(const ft::bin_reader& r,
 
 class fasttext_predictor {
  public:
-  // Reads the whole model. Errors: those of ft::bin_reader::open.
+  // Reads the whole model. Errors: those of ft::bin_reader::open, and corrupt_package for hs
+  // label counts check_hs_counts refuses.
   static caf::expected<fasttext_predictor> load(const std::string& bin_path,
                                                 const std::string& label_prefix = "__label__");
 

@@ -55,14 +55,20 @@ inline void rewrite_manifest(const std::string& dir, const std::function<void(ma
 // The tiny package: vocab {a, b, c}, 2 buckets, bigrams, table 5 x 2 with
 // row r = (r + 1, -(r + 1) / 2), one softmax layer 3 x 2 with bias, labels x, y, z.
 //   W = [[1, 0], [0, 1], [1, 1]], b = [0, 0, 0.5]
+// For hs, the layer is the first two rows (one per inner node of the label tree) and
+// label_counts.txt holds `hs_counts`, one line each, as given.
 inline caf::error write_tiny_package(const std::string& dir,
                                      pooling_kind pooling = pooling_kind::mean,
-                                     output_kind output = output_kind::softmax) {
+                                     output_kind output = output_kind::softmax,
+                                     const std::vector<std::string>& hs_counts = {"5", "3", "1"}) {
   auto w = package_writer::create(dir);
   if (!w) return w.error();
   if (auto e = w->write_lines("vocab", "vocab.txt", {"a", "b", "c"})) return e;
   if (auto e = w->write_lines("labels", "labels.txt", {"__label__x", "__label__y", "__label__z"}))
     return e;
+  const bool hs = output == output_kind::hs;
+  if (hs)
+    if (auto e = w->write_lines("label_counts", "label_counts.txt", hs_counts)) return e;
   std::vector<float> table;
   for (int r = 0; r < 5; ++r) {
     table.push_back(static_cast<float>(r + 1));
@@ -71,8 +77,9 @@ inline caf::error write_tiny_package(const std::string& dir,
   if (auto e = w->write_tensor("embedder.input", 5, 2, table.data())) return e;
   const float weight[] = {1, 0, 0, 1, 1, 1};
   const float bias[] = {0, 0, 0.5f};
-  if (auto e = w->write_tensor("classifier.l0.weight", 3, 2, weight)) return e;
-  if (auto e = w->write_tensor("classifier.l0.bias", 3, 1, bias)) return e;
+  const uint64_t out_rows = hs ? 2 : 3;
+  if (auto e = w->write_tensor("classifier.l0.weight", out_rows, 2, weight)) return e;
+  if (auto e = w->write_tensor("classifier.l0.bias", out_rows, 1, bias)) return e;
   manifest m;
   m.name = "tiny";
   embedder_spec emb;
@@ -87,6 +94,7 @@ inline caf::error write_tiny_package(const std::string& dir,
   cls.name = "tiny.classifier";
   cls.output = output;
   cls.labels = "labels";
+  if (hs) cls.label_counts = "label_counts";
   cls.layers = {{"classifier.l0.weight", "classifier.l0.bias", activation_kind::none}};
   m.classifier = cls;
   return w->finish(m);
