@@ -11,18 +11,6 @@ using namespace tessera::test;
 
 namespace {
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-void write_lines(const std::string& path, const std::vector<std::string>& lines) {
-  std::ofstream out(path, std::ios::binary);
-  for (const auto& l : lines) out << l << "\n";
-}
-
 // The first label of a text-format output line ("label<TAB>prob...").
 std::string first_label(const std::string& line) {
   return line.substr(0, line.find('\t'));

@@ -46,18 +46,6 @@ const program_precondition needs_example{[]() -> std::string {
   return "";
 }};
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-void write_lines(const std::string& path, const std::vector<std::string>& lines) {
-  std::ofstream out(path, std::ios::binary);
-  for (const auto& l : lines) out << l << "\n";
-}
-
 // Runs the example's CLI (node dist/cli.js --gateway G --token T args...).
 int js(const local_cluster& c, const std::string& token, const std::vector<std::string>& args,
        std::string* out, std::string* err) {

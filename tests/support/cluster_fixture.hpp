@@ -120,6 +120,11 @@ class client {
   Session::Client session_;
 };
 
+// The lines of `text`, without their '\n'.
+std::vector<std::string> lines_of(const std::string& text);
+// Writes each line followed by '\n'.
+void write_lines(const std::string& path, const std::vector<std::string>& lines);
+
 // Path of a built binary (TESSERA_BIN_DIR or build/bin).
 std::string bin_path(const std::string& name);
 
