@@ -17,6 +17,7 @@ PACKAGES=(
   build-essential cmake libcaf-dev libcapnp-dev capnproto libeigen3-dev libspdlog-dev catch2
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev fasttext libfasttext-dev libssl-dev
   iproute2 procps clang-format jq tcpdump systemd
+  clang libclang-rt-dev
 )
 
 say() { echo "setup: $*" >&2; }
