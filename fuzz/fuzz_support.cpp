@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 namespace tessera::fuzz {
 
@@ -55,17 +56,9 @@ void write_file(const std::string& path, std::string_view bytes) {
 }
 
 std::vector<std::string> tokens(std::string_view text) {
-  auto sep = [](char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == '\0';
-  };
+  std::istringstream in{std::string(text)};
   std::vector<std::string> out;
-  size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && sep(text[i])) ++i;
-    size_t start = i;
-    while (i < text.size() && !sep(text[i])) ++i;
-    if (i > start) out.emplace_back(text.substr(start, i - start));
-  }
+  for (std::string word; in >> word;) out.push_back(std::move(word));
   return out;
 }
 

@@ -33,7 +33,7 @@ std::string data_path(const std::string& name);
 // Writes `bytes` to `path` (truncating); aborts when it cannot (the harness is broken).
 void write_file(const std::string& path, std::string_view bytes);
 
-// Splits `text` into whitespace-separated tokens (the same separators as the featurizers).
+// Splits `text` at white space (as operator>> does; the featurizers also split at '\0').
 std::vector<std::string> tokens(std::string_view text);
 
 }  // namespace tessera::fuzz

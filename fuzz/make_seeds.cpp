@@ -42,7 +42,8 @@ void gateway_seed(const std::string& name, F fill) {
   auto p = m.initRoot<Session::PredictParams>();
   p.initModel().setName("sections");
   fill(p);
-  auto bytes = capnp::messageToFlatArray(m).asBytes();
+  auto words = capnp::messageToFlatArray(m);
+  auto bytes = words.asBytes();
   seed("gateway_request", name,
        std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
 }

@@ -6,10 +6,14 @@
 #   bash scripts/fuzz.sh [SECONDS] [TARGET...]     e.g. bash scripts/fuzz.sh 600 package
 #
 # SECONDS = 0 only builds (the targets and make_seeds, for fuzz/make_corpus.sh).
+# FUZZ_BUILD_DIR names another tree to take the targets from, built here but not configured:
+# scripts/sanitize.sh's build-asan/ has them too, with libraries that count edges but do not
+# trace comparisons (so its test suite stays fast). CI's short runs use it; runs meant to find
+# bugs want the default, build-fuzz/.
 # Prints one line per target: executions, executions per second, coverage (libFuzzer's "cov",
 # edges, and "ft", features) at the start and the end, and the inputs it added. Fails when a
 # target crashes, breaks an invariant (FUZZ_REQUIRE), leaks, or spends over 25 s on one input;
-# the input is then in build-fuzz/fuzz-work/<target>/artifacts/ and the report is shown.
+# the input is then in <tree>/fuzz-work/<target>/artifacts/ and the report is shown.
 # JOBS (default 2) sets the build's parallelism.
 set -euo pipefail
 
@@ -24,7 +28,7 @@ say() { echo "fuzz: $*" >&2; }
   exit 2
 }
 command -v clang++ >/dev/null || {
-  say "clang++ is missing (apt-get install clang)"
+  say "clang++ is missing (apt-get install clang libclang-rt-dev)"
   exit 1
 }
 targets=("$@")
@@ -35,21 +39,24 @@ if [[ ${#targets[@]} -eq 0 ]]; then
   done
 fi
 
-mkdir -p build-fuzz
+tree="${FUZZ_BUILD_DIR:-build-fuzz}"
+mkdir -p "$tree"
 start=$(date +%s)
-if ! CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" \
-  -DTESSERA_FUZZ=ON >build-fuzz/configure.log 2>&1; then
+if [[ -z "${FUZZ_BUILD_DIR:-}" ]] &&
+  ! CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" \
+    -DTESSERA_FUZZ=ON >build-fuzz/configure.log 2>&1; then
   tail -n 20 build-fuzz/configure.log >&2
   say "configure failed (build-fuzz/configure.log)"
   exit 1
 fi
-if ! nice cmake --build build-fuzz -j"$JOBS" --target fuzz >build-fuzz/build.log 2>&1; then
-  grep -E -A3 'error:' build-fuzz/build.log | head -n 60 >&2 || tail -n 30 build-fuzz/build.log >&2
-  say "build failed (build-fuzz/build.log)"
+if ! nice cmake --build "$tree" -j"$JOBS" --target fuzz >"$tree/fuzz-build.log" 2>&1; then
+  grep -E -A3 'error:' "$tree/fuzz-build.log" | head -n 60 >&2 ||
+    tail -n 30 "$tree/fuzz-build.log" >&2
+  say "build failed ($tree/fuzz-build.log)"
   exit 1
 fi
-say "built ${#targets[@]} targets in $(($(date +%s) - start)) s; ${secs} s each"
+say "built ${#targets[@]} targets in $tree in $(($(date +%s) - start)) s; ${secs} s each"
 [[ "$secs" -eq 0 ]] && exit 0
 
 # "cov: N ft: M corp: K" of a libFuzzer status line.
@@ -57,14 +64,14 @@ field() { sed -nE "s/.* $1: ([0-9]+).*/\1/p" <<<"$2"; }
 
 failed=()
 for t in "${targets[@]}"; do
-  bin="build-fuzz/bin/${t}_fuzz"
+  bin="$tree/bin/${t}_fuzz"
   seeds="fuzz/corpus/$t"
   [[ -x "$bin" && -d "$seeds" ]] || {
     say "$t: no target $bin or no corpus $seeds"
     failed+=("$t")
     continue
   }
-  work="build-fuzz/fuzz-work/$t"
+  work="$tree/fuzz-work/$t"
   rm -rf "$work"
   mkdir -p "$work/corpus" "$work/artifacts"
   cp "$seeds"/* "$work/corpus/"

@@ -28,6 +28,14 @@ synthetic_spec spec(uint64_t seed, uint64_t classifier_seed = 0, uint64_t bucket
   return s;
 }
 
+// A SIGSTOPped node is declared down only after 30 s: a test that stops one sees the node it
+// stopped, not hang detection (1 s), however slow the build (sanitized, about 7 times).
+cluster_options stopped_not_down() {
+  cluster_options o;
+  o.top_toml = "connection_timeout_ms = 30000\n";
+  return o;
+}
+
 // Texts with words of both vocabularies, so both versions have features for them.
 std::vector<std::string> mixed_texts(const synthetic_spec& a, const synthetic_spec& b, size_t n) {
   auto ta = random_texts(a, n, 3);
@@ -63,7 +71,7 @@ void unload_while_requests_run(
     const std::function<void(client&, const status_snapshot&)>& while_draining) {
   model_fixture v1{spec(42)};
   model_fixture v2{spec(43, 0, 200000)};  // its own embedder, split over the three nodes
-  local_cluster c;
+  local_cluster c{stopped_not_down()};
   client admin{c.gateway(), c.admin_token()};
   client users{c.gateway(), c.user_token()};
   REQUIRE(load_model(admin, v1.path, "m") == 1);
@@ -441,7 +449,7 @@ TEST_CASE("a node dying mid-load fails that load at once and leaves the serving 
           "[lifecycle][fault]") {
   model_fixture v1{spec(48)};
   model_fixture v2{spec(49)};
-  local_cluster c;
+  local_cluster c{stopped_not_down()};
   client admin{c.gateway(), c.admin_token()};
   client users{c.gateway(), c.user_token()};
   REQUIRE(load_model(admin, v1.path, "m", 2) == 1);  // two replicas: survives a node
