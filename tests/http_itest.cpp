@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 
 #include "tests/support/http_get.hpp"
 #include "tests/support/lifecycle_support.hpp"
@@ -23,12 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const program_precondition needs_promtool{[] {
-  std::string out, err;
-  if (run_capture({"/bin/sh", "-c", "command -v promtool"}, &out, &err) != 0)
-    return std::string("promtool is not installed (Debian package prometheus; scripts/setup.sh)");
-  return std::string();
-}};
+const program_precondition needs_promtool{promtool_missing};
 
 const std::vector<std::string> all_nodes = {"coord", "shard-1", "shard-2", "shard-3"};
 
@@ -36,17 +30,6 @@ cluster_options with_http() {
   cluster_options o;
   o.http = true;
   return o;
-}
-
-// `promtool check metrics` on `text`: its exit code; its complaints in *out.
-int promtool_check(const std::string& text, std::string* out) {
-  temp_dir d;
-  std::ofstream(d / "metrics.txt") << text;
-  std::string err;
-  int code = run_capture(
-      {"/bin/sh", "-c", "promtool check metrics < '" + (d / "metrics.txt") + "'"}, out, &err);
-  *out += err;
-  return code;
 }
 
 // A sample's value, 0 when the series is absent (a counter not yet incremented).

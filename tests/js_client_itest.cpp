@@ -23,11 +23,7 @@ using namespace tessera::test;
 namespace {
 
 std::string example_dir() {
-  const char* src = std::getenv("TESSERA_SOURCE_DIR");
-  std::filesystem::path root = src != nullptr && *src != '\0'
-                                   ? std::filesystem::path(src)
-                                   : std::filesystem::path(__FILE__).parent_path().parent_path();
-  return (root / "examples" / "js").string();
+  return source_path("examples/js");
 }
 
 std::string build_output;

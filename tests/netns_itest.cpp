@@ -10,7 +10,6 @@
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "node/token_hash.hpp"
 #include "tests/support/lifecycle_support.hpp"
@@ -35,13 +34,6 @@ const std::vector<size_t> shard_hosts{2, 3, 4};
 
 double ms_since(steady::time_point t0) {
   return std::chrono::duration<double, std::milli>(steady::now() - t0).count();
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 std::string shard_name(size_t h) {
@@ -110,21 +102,6 @@ struct netns_cluster {
     return all;
   }
 };
-
-// Polls Admin.status (with a fresh connection each time until the gateway answers) until it
-// reports ready, for at most `limit`. Returns whether it did.
-bool wait_ready(const std::string& gateway, const std::string& token, std::chrono::seconds limit) {
-  auto until = steady::now() + limit;
-  while (steady::now() < until) {
-    try {
-      client cl{gateway, token};
-      if (take_status(cl).ready) return true;
-    } catch (const kj::Exception&) {  // gateway not listening yet
-    }
-    std::this_thread::sleep_for(200ms);
-  }
-  return false;
-}
 
 // Polls status until `pred(snapshot)` holds, for at most `limit`; returns the time it took in
 // ms, or -1 if it never held.
@@ -253,7 +230,8 @@ TEST_CASE("a cluster over three namespace hosts becomes ready and serves a shard
   require_netns();
   model_fixture model{model_spec(42)};
   netns_cluster c;
-  if (!wait_ready(c.gateway, c.admin_token, 30s)) FAIL("not ready within 30 s\n" << c.logs());
+  if (!wait_cluster_ready(c.gateway, c.admin_token, 30s))
+    FAIL("not ready within 30 s\n" << c.logs());
   client cl{c.gateway, c.admin_token};
   {
     auto res = cl.admin().statusRequest().send().wait(cl.wait_scope());
@@ -288,7 +266,8 @@ TEST_CASE(
   require_netns();
   model_fixture model{model_spec(43)};
   netns_cluster c;
-  if (!wait_ready(c.gateway, c.admin_token, 60s)) FAIL("not ready within 60 s\n" << c.logs());
+  if (!wait_cluster_ready(c.gateway, c.admin_token, 60s))
+    FAIL("not ready within 60 s\n" << c.logs());
   client cl{c.gateway, c.admin_token};
   load_model(cl, model.path, "m");
   auto texts = random_texts(model.spec, 300, 12);
@@ -352,7 +331,8 @@ TEST_CASE(
   // heartbeat) well before a request's deadline, so that in-flight shard requests to it are
   // retried on the other replica in time: the defaults (1 s against 5 s) leave room for that.
   netns_cluster c;
-  if (!wait_ready(c.gateway, c.admin_token, 60s)) FAIL("not ready within 60 s\n" << c.logs());
+  if (!wait_cluster_ready(c.gateway, c.admin_token, 60s))
+    FAIL("not ready within 60 s\n" << c.logs());
   client cl{c.gateway, c.admin_token};
   client users{c.gateway, c.admin_token};
   load_model(cl, model.path, "m2", 2);

@@ -59,13 +59,6 @@ model_fixture& model() {
   return m;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Polls `cond` every 100 ms until it holds or `limit` passes; returns whether it held.
 template <class F>
 bool wait_until(F cond, std::chrono::seconds limit) {

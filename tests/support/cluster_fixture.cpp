@@ -45,13 +45,6 @@ std::vector<uint16_t> free_ports(size_t n) {
   return ports;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Whether `pid` exists and is not a zombie.
 bool running(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
@@ -96,6 +89,13 @@ std::string gateway_section(const cluster_options& opts, const std::string& tls_
 
 }  // namespace
 
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 temp_dir::temp_dir() {
   char tmpl[] = "/tmp/tessera-itest-XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
@@ -110,6 +110,15 @@ temp_dir::~temp_dir() {
 std::string bin_path(const std::string& name) {
   const char* dir = std::getenv("TESSERA_BIN_DIR");
   return std::string{dir ? dir : "build/bin"} + "/" + name;
+}
+
+std::string source_path(const std::string& relative) {
+  const char* src = std::getenv("TESSERA_SOURCE_DIR");
+  std::filesystem::path root =
+      src != nullptr && *src != '\0'
+          ? std::filesystem::path(src)
+          : std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+  return (root / relative).string();
 }
 
 pid_t spawn_to_file(const std::vector<std::string>& argv, const std::string& out_path) {
@@ -139,8 +148,8 @@ int run_capture(const std::vector<std::string>& argv, std::string* out, std::str
   temp_dir d;
   auto out_path = d / "out";
   int code = wait_child(spawn_to_file(argv, out_path));
-  if (out) *out = read_file(out_path);
-  if (err) *err = read_file(out_path + ".err");
+  if (out) *out = read_text(out_path);
+  if (err) *err = read_text(out_path + ".err");
   return code;
 }
 
@@ -228,9 +237,9 @@ local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supe
   if (line.find("ready") == std::string::npos) {
     stop_pid(up_pid_, std::chrono::seconds(5));
     throw std::runtime_error("cluster did not become ready: '" + line +
-                             "'; up.log: " + read_file(dir_ / "up.log"));
+                             "'; up.log: " + read_text(dir_ / "up.log"));
   }
-  std::istringstream pids(read_file(pid_file));
+  std::istringstream pids(read_text(pid_file));
   std::string name;
   pid_t pid;
   while (pids >> name >> pid) node_pids_[name] = pid;
@@ -240,7 +249,7 @@ local_cluster::~local_cluster() {
   // Nodes `up` restarted are in its pid file, not in node_pids_: stop those too.
   std::vector<pid_t> current;
   if (supervise_) {
-    std::istringstream pids(read_file(dir_ / "pids"));
+    std::istringstream pids(read_text(dir_ / "pids"));
     std::string n;
     pid_t pid;
     while (pids >> n >> pid) current.push_back(pid);
@@ -268,7 +277,7 @@ pid_t local_cluster::restart_node(const std::string& name) {
 
 pid_t local_cluster::node_pid(const std::string& name) const {
   if (supervise_) {  // `up` may have restarted it: its pid file is current
-    std::istringstream pids(read_file(dir_ / "pids"));
+    std::istringstream pids(read_text(dir_ / "pids"));
     std::string n;
     pid_t pid;
     while (pids >> n >> pid)
@@ -284,7 +293,7 @@ uint16_t local_cluster::http_port(const std::string& name) const {
 }
 
 std::string local_cluster::node_log(const std::string& name) const {
-  return read_file(dir_ / (name + ".log"));
+  return read_text(dir_ / (name + ".log"));
 }
 
 int local_cluster::cli(const std::vector<std::string>& args, std::string* out,

@@ -120,6 +120,8 @@ class client {
   Session::Client session_;
 };
 
+// The whole content of the file at `path`; "" when it cannot be read.
+std::string read_text(const std::string& path);
 // The lines of `text`, without their '\n'.
 std::vector<std::string> lines_of(const std::string& text);
 // Writes each line followed by '\n'.
@@ -127,6 +129,9 @@ void write_lines(const std::string& path, const std::vector<std::string>& lines)
 
 // Path of a built binary (TESSERA_BIN_DIR or build/bin).
 std::string bin_path(const std::string& name);
+// Path of a file of the source tree, e.g. "deploy/systemd/tessera.env" (TESSERA_SOURCE_DIR, set
+// by ctest, else the tree this file was compiled from).
+std::string source_path(const std::string& relative);
 
 // Runs argv, captures stdout and stderr; returns the exit code (or 128 + signal).
 int run_capture(const std::vector<std::string>& argv, std::string* out, std::string* err);

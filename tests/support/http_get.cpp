@@ -8,19 +8,24 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
+
+#include "tests/support/cluster_fixture.hpp"
+#include "tests/support/skip.hpp"
 
 namespace tessera::test {
 namespace {
 
 using clock = std::chrono::steady_clock;
 
-int connect_local(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+// A connection to IPv4 `host`:`port`, or -1.
+int connect_to(const std::string& host, uint16_t port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(port);
+  if (::inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) return -1;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     ::close(fd);
     return -1;
@@ -57,12 +62,17 @@ bool send_all(int fd, const std::string& bytes) {
 
 http_result http_get(uint16_t port, const std::string& path, const std::string& method,
                      std::chrono::milliseconds limit) {
+  return http_get("127.0.0.1", port, path, method, limit);
+}
+
+http_result http_get(const std::string& host, uint16_t port, const std::string& path,
+                     const std::string& method, std::chrono::milliseconds limit) {
   http_result r;
-  int fd = connect_local(port);
+  int fd = connect_to(host, port);
   if (fd < 0) return r;
   const auto deadline = clock::now() + limit;
   std::string raw;
-  if (send_all(fd, method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")) {
+  if (send_all(fd, method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n")) {
     const bool head = method == "HEAD";
     read_until(fd, raw, deadline, [&](const std::string& s) {
       auto end = s.find("\r\n\r\n");
@@ -97,7 +107,7 @@ http_result http_get(uint16_t port, const std::string& path, const std::string& 
 }
 
 std::string http_raw(uint16_t port, const std::string& bytes, std::chrono::milliseconds limit) {
-  int fd = connect_local(port);
+  int fd = connect_to("127.0.0.1", port);
   if (fd < 0) return {};
   std::string out;
   if (send_all(fd, bytes))
@@ -107,7 +117,7 @@ std::string http_raw(uint16_t port, const std::string& bytes, std::chrono::milli
 }
 
 int http_idle_connection(uint16_t port) {
-  return connect_local(port);
+  return connect_to("127.0.0.1", port);
 }
 
 bool closed_by_peer(int fd, std::chrono::milliseconds limit) {
@@ -122,6 +132,22 @@ bool closed_by_peer(int fd, std::chrono::milliseconds limit) {
     closed = ::read(fd, buf, sizeof buf) <= 0;
   }
   return closed;
+}
+
+std::string promtool_missing() {
+  if (find_on_path("promtool").empty())
+    return "promtool is not installed (Debian package prometheus; scripts/setup.sh)";
+  return "";
+}
+
+int promtool_check(const std::string& text, std::string* out) {
+  temp_dir d;
+  std::ofstream(d / "metrics.txt") << text;
+  std::string err;
+  int code = run_capture(
+      {"/bin/sh", "-c", "promtool check metrics < '" + (d / "metrics.txt") + "'"}, out, &err);
+  *out += err;
+  return code;
 }
 
 double metric_value(const std::string& text, const std::string& series) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <memory>
 #include <set>
+#include <thread>
 
 namespace tessera::test {
 
@@ -45,6 +46,20 @@ status_snapshot take_status(client& cl) {
     }
   }
   return out;
+}
+
+bool wait_cluster_ready(const std::string& gateway, const std::string& token,
+                        std::chrono::milliseconds limit, const cli::tls_client_options& tls) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    try {
+      client cl{gateway, token, tls};
+      if (take_status(cl).ready) return true;
+    } catch (const kj::Exception&) {  // gateway not listening yet
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
 }
 
 bool wait_until(client& cl, std::chrono::milliseconds limit, const std::function<bool()>& cond) {

@@ -45,6 +45,12 @@ struct status_snapshot {
 
 status_snapshot take_status(client& cl);
 
+// Polls Admin.status at `gateway` (a fresh connection each time, until the gateway answers)
+// until it reports ready (every member up, every active model fully served), for at most
+// `limit`. Returns whether it did. For clusters started otherwise than by local_cluster.
+bool wait_cluster_ready(const std::string& gateway, const std::string& token,
+                        std::chrono::milliseconds limit, const cli::tls_client_options& tls = {});
+
 // Runs this thread's event loop (every client's calls progress meanwhile) until `cond()`
 // holds, checking every 10 ms, for at most `limit`. Returns whether it held.
 bool wait_until(client& cl, std::chrono::milliseconds limit, const std::function<bool()>& cond);

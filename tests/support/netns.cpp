@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <sstream>
@@ -157,6 +158,13 @@ pid_t netns_lab::spawn(size_t h, const std::vector<std::string>& argv,
   auto pid = spawn_to_file(full, out_path);
   if (pid > 0) pids_.push_back(pid);
   return pid;
+}
+
+void netns_lab::stop(pid_t pid, std::chrono::milliseconds grace) {
+  auto it = std::find(pids_.begin(), pids_.end(), pid);
+  if (it == pids_.end()) return;
+  stop_pid(pid, grace);
+  pids_.erase(it);
 }
 
 uint16_t netns_lab::free_root_port() const {

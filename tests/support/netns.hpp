@@ -10,6 +10,7 @@
 // carries the test's pid, so parallel runs never collide. Needs root and `ip netns`.
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,10 @@ class netns_lab {
   // Starts argv inside host h's namespace (`ip netns exec`; h = 1: the root namespace), stdout
   // to out_path and stderr to out_path + ".err". Returns the pid of the program itself.
   pid_t spawn(size_t h, const std::vector<std::string>& argv, const std::string& out_path);
+
+  // Stops a process spawn() started, by pid: SIGTERM, up to `grace` to exit, then SIGKILL;
+  // reaps it and forgets it (the destructor no longer stops it).
+  void stop(pid_t pid, std::chrono::milliseconds grace = std::chrono::seconds(10));
 
   // A TCP port free right now on root_address().
   uint16_t free_root_port() const;
