@@ -144,13 +144,17 @@ cluster_status make_status(coordinator_state& st) {
     mi.budget_bytes = m.cfg.memory_budget;
     mi.used_bytes = m.health.used_bytes;
     mi.rss_bytes = m.health.rss_bytes;
+    mi.overhead_bytes = m.health.overhead_bytes;
+    uint64_t loading_ms = 0;  // the node reads its replicas side by side: the oldest's age
     for (const auto& r : m.health.replicas) {
       ++mi.replicas;
       if (r.state == hosted_state::loading) {
         mi.loading_done += r.bytes_done;
         mi.loading_total += r.bytes;
+        loading_ms = std::max(loading_ms, r.load_ms);
       }
     }
+    mi.loading = estimate_load(mi.loading_done, mi.loading_total, loading_ms);
     all_up = all_up && m.up;
     out.members.push_back(std::move(mi));
   }

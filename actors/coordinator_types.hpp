@@ -9,6 +9,7 @@
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
+#include "cluster/load_progress.hpp"
 #include "cluster/replica_state.hpp"
 #include "cluster/request_metrics.hpp"
 #include "cluster/topk.hpp"
@@ -120,6 +121,8 @@ struct member_info {
   uint32_t replicas = 0;
   uint64_t loading_done = 0;
   uint64_t loading_total = 0;
+  load_estimate loading;        // rate and time left of those loads (cluster/load_progress)
+  uint64_t overhead_bytes = 0;  // RSS beyond replica rows, held inside the budget too
 };
 
 struct cluster_status {

@@ -100,9 +100,19 @@ void finish_load(std::shared_ptr<load_run> run) {
 caf::error place(coordinator_self self, const manifest& meta,
                  const std::vector<submodel_entry*>& fresh, uint32_t replicas) {
   auto& st = self->state;
+  // A node's budget also holds the process itself (its last reported overhead, at most about a
+  // second old) and a scratch block per replica it reads at once; one block per tensor of
+  // this model bounds that. The node checks again, with a fresh measure, before it reads.
+  uint64_t scratch = 0;
+  for (auto* s : fresh)
+    for (auto& t : s->tensors)
+      if (const auto* info = meta.find_tensor(t.tensor))
+        scratch += std::min(info->block_rows, info->rows) * info->cols * sizeof(float);
   std::vector<placement_member> members;
   for (auto& [n, m] : st.members)
-    if (m.up) members.push_back({n, m.cfg.memory_budget, st.reg.bytes_on(n)});
+    if (m.up)
+      members.push_back(
+          {n, m.cfg.memory_budget, st.reg.bytes_on(n) + m.health.overhead_bytes + scratch});
   std::vector<placement_tensor> tensors;
   std::map<std::string, std::pair<submodel_entry*, tensor_shards*>> targets;  // by tensor name
   for (auto* s : fresh)

@@ -143,13 +143,14 @@ struct replica_status {
   hosted_state state = hosted_state::loading;
   uint64_t bytes = 0;       // bytes of rows held (or to be held, while loading)
   uint64_t bytes_done = 0;  // load progress
+  uint64_t load_ms = 0;     // while loading: milliseconds since the node accepted the load
   std::string error;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_status& x) {
   return f(caf::meta::type_name("replica_status"), x.replica_id, x.state, x.bytes, x.bytes_done,
-           x.error);
+           x.load_ms, x.error);
 }
 
 struct node_status {
@@ -157,6 +158,9 @@ struct node_status {
   uint64_t budget_bytes = 0;  // memory budget from the config
   uint64_t used_bytes = 0;    // bytes reserved by replicas (loading or ready)
   uint64_t rss_bytes = 0;     // resident set size of the process
+  // RSS minus the replica rows held now: what the process needs besides its replicas, which
+  // the budget must also hold (cluster/node_memory.hpp). The coordinator plans with it.
+  uint64_t overhead_bytes = 0;
   std::vector<replica_status> replicas;
   // Milliseconds since an actor in another process (the coordinator polls every second) last
   // asked for health; -1 when none has yet. A shard-only node's /readyz reads it.
@@ -166,7 +170,7 @@ struct node_status {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(caf::meta::type_name("node_status"), x.name, x.budget_bytes, x.used_bytes, x.rss_bytes,
-           x.replicas, x.peer_seen_ms);
+           x.overhead_bytes, x.replicas, x.peer_seen_ms);
 }
 
 // Registers every message type above (and the vectors CAF needs) with a config. Call on every

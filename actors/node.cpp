@@ -40,11 +40,32 @@ void load_rows(package pkg, shard_spec spec, std::shared_ptr<load_slot> slot, no
   finish(std::move(data), caf::none);
 }
 
+// The read of a loading replica has ended (rows read, failed or cancelled): its scratch is
+// free again.
+void end_read(node_state& st, replica_entry& r) {
+  st.mem.scratch -= r.scratch;
+  r.scratch = 0;
+  r.slot.reset();
+}
+
 void release(node_state& st, const std::string& id) {
   auto it = st.replicas.find(id);
   if (it == st.replicas.end()) return;
-  st.used_bytes -= it->second.bytes;
+  end_read(st, it->second);
+  st.mem.reserved -= it->second.bytes;
   st.replicas.erase(it);
+}
+
+// Row bytes resident now: ready (and stopping) replicas whole, loading ones as far as read.
+uint64_t held_bytes(const node_state& st) {
+  uint64_t held = 0;
+  for (const auto& [id, r] : st.replicas)
+    held += r.slot ? std::min(r.slot->bytes_done.load(), r.bytes) : r.bytes;
+  return held;
+}
+
+uint64_t overhead_bytes(const node_state& st) {
+  return node_memory::overhead_of(current_rss_bytes(), held_bytes(st));
 }
 
 // A stopping replica has let go of its rows: release its bytes and answer its unload callers.
@@ -80,6 +101,7 @@ caf::expected<uint64_t> replica_bytes(const package& pkg, const shard_spec& spec
 node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> self,
                                     node_options opts) {
   self->state.opts = std::move(opts);
+  self->state.mem.budget = self->state.opts.budget_bytes;
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& st = self->state;
     auto it = st.stopping.find(dm.source);
@@ -136,20 +158,25 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
                                 spec.replica_id + " was first loaded: its rows of " + spec.tensor +
                                 " now have content " + content->substr(0, 16) + ", recorded " +
                                 spec.content.substr(0, 16));
-        if (st.opts.budget_bytes > 0 && st.used_bytes + *bytes > st.opts.budget_bytes)
-          return make_error(errc::insufficient_memory,
-                            "node " + st.opts.name + " needs " + std::to_string(*bytes) +
-                                " bytes for " + spec.replica_id + " but has " +
-                                std::to_string(st.opts.budget_bytes - st.used_bytes) +
-                                " of its budget " + std::to_string(st.opts.budget_bytes) + " free");
+        // Rows and bias are read one after the other, each with at most one scratch block.
+        const uint64_t scratch = std::max(
+            pkg->read_scratch_bytes(spec.tensor, spec.row_begin, spec.row_end),
+            spec.bias.empty() ? uint64_t{0}
+                              : pkg->read_scratch_bytes(spec.bias, spec.row_begin, spec.row_end));
+        if (auto err =
+                st.mem.admit(*bytes, scratch, overhead_bytes(st), st.opts.name, spec.replica_id))
+          return err;
         replica_entry entry;
         entry.spec = spec;
         entry.state = hosted_state::loading;
         entry.bytes = *bytes;
+        entry.scratch = scratch;
+        entry.accepted = std::chrono::steady_clock::now();
         entry.slot = std::make_shared<load_slot>();
         auto rp = self->make_response_promise<shard_actor>();
         entry.waiting.push_back(rp);
-        st.used_bytes += *bytes;
+        st.mem.reserved += *bytes;
+        st.mem.scratch += scratch;
         std::thread{load_rows, std::move(*pkg), spec, entry.slot, node_actor{self}}.detach();
         st.replicas.emplace(spec.replica_id, std::move(entry));
         log()->info("loading {} rows [{}, {}) of {} ({} bytes)", spec.replica_id, spec.row_begin,
@@ -172,7 +199,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           log()->info("load of {} stopped by its unload: {}", id,
                       data ? "it had finished" : describe(failure));
           data.reset();  // the rows go now, before the bytes are released
-          r.slot.reset();
+          end_read(st, r);
           finish_stop(st, id);
           return;
         }
@@ -187,7 +214,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         r.handle = self->spawn(shard_impl, std::shared_ptr<const shard_data>{std::move(data)});
         self->monitor(r.handle);  // a crash releases the replica (down handler)
         r.state = hosted_state::ready;
-        r.slot.reset();
+        end_read(st, r);
         log()->info("replica {} ready", id);
         for (auto& rp : r.waiting) rp.deliver(r.handle);
         r.waiting.clear();
@@ -220,9 +247,10 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         auto& st = self->state;
         node_status out;
         out.name = st.opts.name;
-        out.budget_bytes = st.opts.budget_bytes;
-        out.used_bytes = st.used_bytes;
+        out.budget_bytes = st.mem.budget;
+        out.used_bytes = st.mem.reserved;
         out.rss_bytes = current_rss_bytes();
+        out.overhead_bytes = node_memory::overhead_of(out.rss_bytes, held_bytes(st));
         const auto now = std::chrono::steady_clock::now();
         if (auto sender = self->current_sender(); sender && sender->node() != self->node())
           st.peer_seen = now;
@@ -235,6 +263,9 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           rs.state = r.state;
           rs.bytes = r.bytes;
           rs.bytes_done = r.slot ? r.slot->bytes_done.load() : r.bytes;
+          if (r.state == hosted_state::loading)
+            rs.load_ms = static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - r.accepted).count());
           out.replicas.push_back(std::move(rs));
         }
         return out;

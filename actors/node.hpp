@@ -1,12 +1,16 @@
 #pragma once
 // The node actor: one per tessera-node process. It loads and stops replicas on the
-// coordinator's command and enforces the node's memory budget.
+// coordinator's command and enforces the node's memory budget, which bounds the process's
+// resident memory (cluster/node_memory.hpp): a load is accepted only when its rows and read
+// scratch fit next to the replicas here and the process's measured overhead.
 //
 // Bytes are reserved against the budget when a load is accepted and released when the replica
-// is gone: on a failed load, or once an unload has let go of the rows (see hosted_state).
+// is gone: on a failed load, or once an unload has let go of the rows (see hosted_state). A
+// load's scratch is released when its read ends.
 // Rows are read on a loader thread (pread, with checksum checks) so CAF's workers keep serving
 // other replicas meanwhile.
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,6 +18,7 @@
 
 #include "actors/interfaces.hpp"
 #include "actors/shard.hpp"
+#include "cluster/node_memory.hpp"
 
 namespace tessera {
 
@@ -34,8 +39,10 @@ struct load_slot {
 struct replica_entry {
   shard_spec spec;
   hosted_state state = hosted_state::loading;
-  uint64_t bytes = 0;                                             // reserved against the budget
+  uint64_t bytes = 0;    // reserved against the budget
+  uint64_t scratch = 0;  // read scratch reserved while loading (package::read_scratch_bytes)
   std::shared_ptr<load_slot> slot;                                // while a loader thread runs
+  std::chrono::steady_clock::time_point accepted;                 // when the load was accepted
   shard_actor handle;                                             // valid when ready
   std::vector<caf::typed_response_promise<shard_actor>> waiting;  // load callers
   std::vector<caf::typed_response_promise<bool>> unloading;       // answered once gone
@@ -43,7 +50,7 @@ struct replica_entry {
 
 struct node_state {
   node_options opts;
-  uint64_t used_bytes = 0;
+  node_memory mem;  // budget from opts; reservations of the replicas below
   std::map<std::string, replica_entry> replicas;  // by replica id
   // Shard actors told to stop, by address: the id of their replica.
   std::map<caf::actor_addr, std::string> stopping;

@@ -101,7 +101,8 @@ replacement_planner::plan replacement_planner::place(registry& reg,
   if (needs.empty()) return out;
   std::vector<placement_member> survivors;
   for (const auto& m : members)
-    if (m.up) survivors.push_back({m.name, m.budget_bytes, reg.bytes_on(m.name)});
+    if (m.up)
+      survivors.push_back({m.name, m.budget_bytes, reg.bytes_on(m.name) + m.overhead_bytes});
   auto chosen = place_spares(needs, survivors);
   for (const auto& c : chosen.placed) {
     auto& tg = targets[c.need];

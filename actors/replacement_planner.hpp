@@ -40,7 +40,8 @@ class replacement_planner {
   struct member_view {
     std::string name;
     bool up = false;
-    uint64_t budget_bytes = 0;  // 0 = unlimited
+    uint64_t budget_bytes = 0;    // 0 = unlimited
+    uint64_t overhead_bytes = 0;  // the budget the node's process takes itself (node_status)
   };
 
   // A spare to load: `replica` lives in a shard of `sub` (a deque element: stable).

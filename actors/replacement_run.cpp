@@ -46,7 +46,7 @@ void replacement_tick(coordinator_self self) {
   std::vector<replacement_planner::member_view> members;
   for (auto& [name, m] : st.members) {
     st.planner.observe(name, m.up, now);
-    members.push_back({name, m.up, m.cfg.memory_budget});
+    members.push_back({name, m.up, m.cfg.memory_budget, m.health.overhead_bytes});
   }
   send_unloads(self, st.planner.due(up));
   st.planner.release_surplus(st.reg, up);

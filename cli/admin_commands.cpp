@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/progress.hpp"
 #include "cli/tables.hpp"
 
 namespace tessera::cli {
@@ -51,34 +52,26 @@ std::string absolute_path(const std::string& path) {
   return buf;
 }
 
-// Shows the members' summed load progress on stderr: a rewritten line on a tty, else one
-// line per whole-percent change.
+// Shows the members' summed load progress on stderr (cli/progress.hpp): the nodes read side
+// by side, so their rates add up and the slowest decides the time left. Plain lines every 5%.
 class progress_printer {
  public:
-  explicit progress_printer(bool tty) : tty_(tty) {}
-  ~progress_printer() {
-    if (tty_ && shown_) std::fprintf(stderr, "\n");
-  }
+  explicit progress_printer(bool tty) : view_("loading", tty, 5) {}
+  ~progress_printer() { write_stderr(view_.finish()); }
   void show(::Status::Reader st) {
     uint64_t done = 0, total = 0;
+    load_estimate all{0, 0};
     for (auto m : st.getMembers()) {
+      if (m.getLoadingBytesTotal() == 0) continue;
       done += m.getLoadingBytesDone();
       total += m.getLoadingBytesTotal();
+      all = combine_loads(all, {m.getLoadingBytesPerS(), m.getLoadingMsLeft()});
     }
-    if (total == 0) return;
-    int pct = static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total));
-    if (!tty_ && pct == last_pct_) return;
-    last_pct_ = pct;
-    shown_ = true;
-    std::fprintf(stderr, tty_ ? "\rloading: %s\033[K" : "loading: %s\n",
-                 load_progress(done, total).c_str());
-    std::fflush(stderr);
+    write_stderr(view_.update(done, total, all));
   }
 
  private:
-  bool tty_;
-  bool shown_ = false;
-  int last_pct_ = -1;
+  progress_view view_;
 };
 
 kj::Promise<void> progress_loop(kj::Timer& timer, ::Admin::Client admin, progress_printer* p) {

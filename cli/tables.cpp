@@ -6,6 +6,7 @@
 #include <capnp/compat/std-iterator.h>
 
 #include "cli/format.hpp"
+#include "cli/progress.hpp"
 
 namespace tessera::cli {
 namespace {
@@ -92,14 +93,6 @@ void render_version(std::ostringstream& os, ::ModelInfo::Reader m, ::VersionInfo
 
 }  // namespace
 
-std::string load_progress(uint64_t done, uint64_t total) {
-  if (total == 0) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.0f%%",
-                100.0 * static_cast<double>(done) / static_cast<double>(total));
-  return std::string(buf) + " (" + human_bytes(done) + " / " + human_bytes(total) + ")";
-}
-
 std::string render_models_text(capnp::List<::ModelInfo>::Reader models) {
   std::ostringstream os;
   if (models.size() == 0) os << "no models loaded\n";
@@ -141,7 +134,9 @@ std::string render_status_text(::Status::Reader status) {
        << pad(join_roles(m.getRoles()), 18) << pad(m.getUp() ? "up" : "DOWN", 6)
        << pad(human_bytes(m.getUsedBytes()) + " / " + budget, 26)
        << pad(human_bytes(m.getRssBytes()), 12) << pad(std::to_string(m.getReplicas()), 9)
-       << load_progress(m.getLoadingBytesDone(), m.getLoadingBytesTotal()) << "\n";
+       << progress_figures(m.getLoadingBytesDone(), m.getLoadingBytesTotal(),
+                           {m.getLoadingBytesPerS(), m.getLoadingMsLeft()})
+       << "\n";
   }
   os << render_models_text(status.getModels());
   os << "hedges: " << status.getHedgesSent() << " sent, " << status.getHedgesWon() << " won\n";
@@ -168,7 +163,10 @@ nlohmann::json status_json(::Status::Reader status) {
                        {"rss_bytes", m.getRssBytes()},
                        {"replicas", m.getReplicas()},
                        {"loading_bytes_done", m.getLoadingBytesDone()},
-                       {"loading_bytes_total", m.getLoadingBytesTotal()}});
+                       {"loading_bytes_total", m.getLoadingBytesTotal()},
+                       {"loading_bytes_per_s", m.getLoadingBytesPerS()},
+                       {"loading_ms_left", m.getLoadingMsLeft()},
+                       {"overhead_bytes", m.getOverheadBytes()}});
   }
   std::vector<std::string> under;
   for (auto u : status.getUnderReplicated()) under.push_back(text(u));

@@ -2,46 +2,41 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iostream>
 
 #include "cli/client.hpp"
 #include "cli/format.hpp"
+#include "cli/progress.hpp"
 #include "importers/fasttext_import.hpp"
 #include "importers/synthetic_model.hpp"
 
 namespace tessera::cli {
 namespace {
 
-// (done, total) progress on stderr: a rewritten line on a tty, else one line per 10%.
+// (done, total) progress of a local read on stderr (cli/progress.hpp), with its rate and time
+// left since this object was made. Plain lines every 10%.
 class stderr_progress {
  public:
   explicit stderr_progress(std::string what)
-      : what_(std::move(what)), tty_(::isatty(STDERR_FILENO) != 0) {}
-  ~stderr_progress() {
-    if (tty_ && shown_) std::fputc('\n', stderr);
-  }
+      : view_(std::move(what), ::isatty(STDERR_FILENO) != 0, 10),
+        start_(std::chrono::steady_clock::now()) {}
+  ~stderr_progress() { write_stderr(view_.finish()); }
   void operator()(uint64_t done, uint64_t total) {
-    if (total == 0) return;
-    int pct = static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total));
-    int step = tty_ ? pct : pct / 10 * 10;
-    if (step == last_) return;
-    last_ = step;
-    shown_ = true;
-    std::fprintf(stderr, tty_ ? "\r%s: %d%% (%s / %s)\033[K" : "%s: %d%% (%s / %s)\n",
-                 what_.c_str(), pct, human_bytes(done).c_str(), human_bytes(total).c_str());
-    std::fflush(stderr);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start_)
+                        .count();
+    write_stderr(view_.update(done, total, estimate_load(done, total, static_cast<uint64_t>(ms))));
   }
   std::function<void(uint64_t, uint64_t)> fn() {
     return [this](uint64_t d, uint64_t t) { (*this)(d, t); };
   }
 
  private:
-  std::string what_;
-  bool tty_;
-  bool shown_ = false;
-  int last_ = -1;
+  progress_view view_;
+  std::chrono::steady_clock::time_point start_;
 };
 
 void check(const caf::error& err) {

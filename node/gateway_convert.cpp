@@ -134,6 +134,9 @@ void fill(Member::Builder b, const member_info& m) {
   b.setReplicas(m.replicas);
   b.setLoadingBytesDone(m.loading_done);
   b.setLoadingBytesTotal(m.loading_total);
+  b.setLoadingBytesPerS(m.loading.bytes_per_s);
+  b.setLoadingMsLeft(m.loading.ms_left);
+  b.setOverheadBytes(m.overhead_bytes);
 }
 
 void fill(Status::Builder b, const cluster_status& s) {

@@ -418,6 +418,15 @@ caf::expected<package> package::open(const std::string& dir) {
   return p;
 }
 
+uint64_t package::read_scratch_bytes(const std::string& tensor, uint64_t begin,
+                                     uint64_t end) const {
+  const tensor_info* t = meta_.find_tensor(tensor);
+  if (!t || begin >= end || end > t->rows || t->block_rows == 0) return 0;
+  const uint64_t br = t->block_rows;
+  const bool aligned = begin % br == 0 && (end % br == 0 || end == t->rows);
+  return aligned ? 0 : std::min(br, t->rows) * t->cols * sizeof(float);
+}
+
 caf::expected<row_block> package::read_rows(const std::string& tensor, uint64_t begin, uint64_t end,
                                             const progress_fn& progress,
                                             const std::atomic<bool>* cancel) const {

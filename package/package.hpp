@@ -178,7 +178,8 @@ class package {
   const std::string& dir() const { return dir_; }
 
   // Reads rows [begin, end) of `tensor` with pread into aligned memory and verifies the
-  // checksum of every block touched. Memory used: the range plus at most two partial blocks.
+  // checksum of every block touched. Memory used: the range plus read_scratch_bytes() (one
+  // block buffer, reused for both partial blocks).
   // `progress` gets (bytes read, bytes to read) after every block. When `cancel` is set and
   // becomes true (from any thread), the read stops before its next block, frees its memory and
   // fails with unavailable ("... cancelled after N of M bytes"); checked before every block
@@ -186,6 +187,11 @@ class package {
   caf::expected<row_block> read_rows(const std::string& tensor, uint64_t begin, uint64_t end,
                                      const progress_fn& progress = {},
                                      const std::atomic<bool>* cancel = nullptr) const;
+
+  // Bytes of scratch read_rows(tensor, begin, end) allocates besides the rows: one checksum
+  // block when the range starts or ends inside a block, else 0 (also for an unknown tensor or
+  // an empty range, which read_rows refuses or answers without reading).
+  uint64_t read_scratch_bytes(const std::string& tensor, uint64_t begin, uint64_t end) const;
 
   // Reads a whole text file listed in manifest::files, verifying its checksum.
   caf::expected<std::vector<std::string>> read_lines(const std::string& key) const;

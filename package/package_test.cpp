@@ -164,6 +164,23 @@ TEST_CASE("rows written in unaligned chunks read back exactly for any range") {
   REQUIRE(empty->rows == 0);
 }
 
+TEST_CASE("a ranged read needs one block of scratch only when it cuts a block") {
+  temp_dir tmp;
+  write_big(tmp.path);  // 3000 rows in blocks of 873
+  auto pkg = package::open(tmp.path);
+  REQUIRE(pkg);
+  const uint64_t block = 873 * big_cols * sizeof(float);
+  CHECK(pkg->read_scratch_bytes("t", 0, big_rows) == 0);
+  CHECK(pkg->read_scratch_bytes("t", 873, 1746) == 0);
+  CHECK(pkg->read_scratch_bytes("t", 2619, 3000) == 0);  // the short last block, whole
+  CHECK(pkg->read_scratch_bytes("t", 0, 1) == block);
+  CHECK(pkg->read_scratch_bytes("t", 860, 2700) == block);
+  CHECK(pkg->read_scratch_bytes("t", 1746, 2619 + 1) == block);
+  CHECK(pkg->read_scratch_bytes("t", 5, 5) == 0);
+  CHECK(pkg->read_scratch_bytes("t", 0, big_rows + 1) == 0);  // refused by read_rows
+  CHECK(pkg->read_scratch_bytes("nope", 0, 1) == 0);
+}
+
 TEST_CASE("a read cancelled after its first block stops there and fails with unavailable") {
   temp_dir tmp;
   write_big(tmp.path);

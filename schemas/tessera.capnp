@@ -102,6 +102,10 @@ struct Member {
   replicas @7 :UInt32;
   loadingBytesDone @8 :UInt64;
   loadingBytesTotal @9 :UInt64;
+  loadingBytesPerS @10 :UInt64;  # average read rate of those loads; 0 = not known yet
+  loadingMsLeft @11 :Int64;      # time left at that rate; -1 = not known (or nothing loading)
+  overheadBytes @12 :UInt64;     # RSS beyond the replicas' rows: the process itself, which
+                                 # the budget holds too (docs/CONFIG.md, memory_budget)
 }
 
 struct Status {

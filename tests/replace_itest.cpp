@@ -144,10 +144,14 @@ TEST_CASE(
 TEST_CASE(
     "when the survivors' budgets cannot hold the spares, status names the "
     "under-replicated shards and the cluster keeps serving at R=1") {
-  model_fixture m{split_model()};
-  // One copy of the table is 26.1 MB: R=2 over three nodes puts about 17.4 MB on each, but
-  // after one node dies each survivor would need 26.1 MB.
-  local_cluster c{with_grace("20MB")};
+  synthetic_spec big = split_model();
+  big.buckets = 1000000;
+  model_fixture m{big};
+  // One copy of the table is 256.5 MB: R=2 over three nodes puts about 171 MB on each, but
+  // after one node dies each survivor would need 256.5 MB. The budget also holds each node's
+  // process (about 20 MB, more under the sanitizers): 250 MB fits 171 MB beside up to 79 MB of
+  // it, and never 256.5 MB.
+  local_cluster c{with_grace("250MB")};
   client admin{c.gateway(), c.admin_token()};
   client users{c.gateway(), c.user_token()};
   load_model(admin, m.path, "m", 2);

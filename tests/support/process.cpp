@@ -21,12 +21,25 @@ char proc_state(pid_t pid) {
   return close == std::string::npos || close + 2 >= line.size() ? '?' : line[close + 2];
 }
 
-uint64_t vm_rss_kib(pid_t pid) {
+namespace {
+
+// A "Key:   N kB" line of /proc/PID/status, in KiB; 0 when the process is gone.
+uint64_t proc_status_kib(pid_t pid, const std::string& key) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+    if (line.rfind(key, 0) == 0) return std::stoull(line.substr(key.size()));
   return 0;
+}
+
+}  // namespace
+
+uint64_t vm_rss_kib(pid_t pid) {
+  return proc_status_kib(pid, "VmRSS:");
+}
+
+uint64_t vm_hwm_kib(pid_t pid) {
+  return proc_status_kib(pid, "VmHWM:");
 }
 
 bool alive(pid_t pid) {

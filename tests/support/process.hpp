@@ -30,6 +30,22 @@ class stopped_process {
 
 // Resident memory of `pid` in KiB (VmRSS of /proc/PID/status); 0 when it is gone.
 uint64_t vm_rss_kib(pid_t pid);
+// Peak resident memory of `pid` since it started, in KiB (VmHWM); 0 when it is gone.
+uint64_t vm_hwm_kib(pid_t pid);
+
+// Whether this build has AddressSanitizer (scripts/sanitize.sh builds the tests and the nodes
+// alike). Its shadow memory adds an eighth of every allocation to a process's RSS.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool built_with_asan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool built_with_asan = true;
+#else
+constexpr bool built_with_asan = false;
+#endif
+#else
+constexpr bool built_with_asan = false;
+#endif
 
 // Alive and not a zombie.
 bool alive(pid_t pid);
