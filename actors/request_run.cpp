@@ -279,6 +279,7 @@ void run_batch(coordinator_self self, uint64_t key, std::vector<predict_call> ca
   auto rs = start<predict_reply>(self, calls.front().ctx.version.get(), batch);
   rs->deadline = calls.front().deadline();
   bag_inputs bags;
+  self->state.metrics.batched(rs->v->model, calls.size(), batch);
   bags.ids.reserve(batch);
   if (weighted) bags.weights.reserve(batch);
   for (auto& c : calls) {

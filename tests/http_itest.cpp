@@ -71,8 +71,10 @@ TEST_CASE(
   load_model(admin, m.path, "m", 1);
   auto texts = random_texts(m.spec, 100, 5);
   const std::map<uint64_t, const reference_model*> refs{{1, m.ref.get()}};
-  const std::string ok = "{model=\"m\",kind=\"predict\",status=\"ok\"}";
-  const std::string unknown = "{model=\"\",kind=\"predict\",status=\"unknown_model\"}";
+  const std::string ok =
+      "{model=\"m\",version=\"1\",tenant=\"default\",kind=\"predict\",status=\"ok\"}";
+  const std::string unknown =
+      "{model=\"\",version=\"\",tenant=\"default\",kind=\"predict\",status=\"unknown_model\"}";
 
   auto before = scrape(c, "coord");
   auto served = traffic_n(users, "m", texts, refs, 4, 120);
@@ -92,9 +94,10 @@ TEST_CASE(
             counter(before, "tessera_requests_total" + unknown) ==
         3);
   const std::string h = "tessera_request_duration_seconds";
-  const std::string hl = "{model=\"m\",kind=\"predict\"}";
+  const std::string hl = "{model=\"m\",version=\"1\",tenant=\"default\",kind=\"predict\"}";
   CHECK(counter(after, h + "_count" + hl) - counter(before, h + "_count" + hl) == 120);
-  CHECK(metric_value(after, h + "_bucket{model=\"m\",kind=\"predict\",le=\"+Inf\"}") ==
+  CHECK(metric_value(after, h + "_bucket{model=\"m\",version=\"1\",tenant=\"default\","
+                                "kind=\"predict\",le=\"+Inf\"}") ==
         metric_value(after, h + "_count" + hl));
   CHECK(metric_value(after, h + "_sum" + hl) > 0);
   CHECK(metric_value(after, "tessera_members_up") == 3);
