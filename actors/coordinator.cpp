@@ -183,7 +183,13 @@ coordinator_metrics make_metrics(coordinator_state& st) {
   out.inflight = st.admitted.running();
   out.inflight_limit = st.admitted.limit();
   out.draining = st.reg.draining();
+  out.queued = st.predicts.waiting();
   out.requests = st.metrics;
+  std::set<uint64_t> live;  // sub-model epochs still loaded: their shards keep their series
+  st.reg.for_each_submodel(
+      [&](const std::shared_ptr<submodel_entry>& sub) { live.insert(sub->epoch); });
+  st.router.metrics().retain(live);
+  out.shards = st.router.metrics();
   return out;
 }
 
@@ -199,6 +205,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   st.cfg = std::move(opts);
   st.admitted = admission{st.cfg.max_inflight};
   st.metrics = request_metrics{st.cfg.count_requests};
+  st.router.metrics() = shard_metrics{st.cfg.count_requests};
   if (st.cfg.recovered)
     recover_registry(self, *st.cfg.recovered);
   else

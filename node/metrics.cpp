@@ -112,6 +112,11 @@ void write_coordinator(prom_writer& w, const coordinator_metrics& c) {
   gauge(w, "tessera_inflight_limit",
         "Calls the coordinator admits at once ([limits] max_inflight).",
         static_cast<double>(c.inflight_limit));
+  gauge(w, "tessera_queued_requests",
+        "Predict calls admitted and waiting in the coalescing queues for a running batch of "
+        "their version to finish (counted in tessera_inflight_requests too).",
+        static_cast<double>(c.queued));
+  c.shards.write(w);
   w.family("tessera_hedges_sent_total", prom_type::counter,
            "Shard sub-requests sent to a second replica because the first was slow.");
   w.sample({}, static_cast<double>(c.status.hedges_sent));
