@@ -161,7 +161,17 @@ std::string metrics_text(const node_scrape& s) {
     family(w, "tessera_gateway_failed_logins_total", prom_type::counter,
            "authenticate calls with a token that matched no configured hash.",
            {{{}, static_cast<double>(s.gateway->failed_logins)}});
+    family(w, "tessera_gateway_tls_handshake_failures_total", prom_type::counter,
+           "Client connections whose TLS handshake failed (plaintext, untrusted or missing "
+           "certificates, garbage) or did not finish within handshake_timeout_ms.",
+           {{{}, static_cast<double>(s.gateway->tls_handshake_failures)}});
   }
+  if (s.node_tls)
+    family(w, "tessera_node_tls_handshake_failures_total", prom_type::counter,
+           "Failed mutual-TLS handshakes between nodes: inbound (a peer connecting to this "
+           "node's port) and outbound (this node connecting to a member).",
+           {{{{"direction", "inbound"}}, static_cast<double>(s.node_tls->inbound)},
+            {{{"direction", "outbound"}}, static_cast<double>(s.node_tls->outbound)}});
   return w.text();
 }
 
