@@ -10,6 +10,13 @@ bool has(const std::string& text, const std::string& line) {
   return text.find(line) != std::string::npos;
 }
 
+// What `m` writes to /metrics.
+std::string text_of(const request_metrics& m) {
+  prom_writer w;
+  m.write(w);
+  return w.text();
+}
+
 }  // namespace
 
 TEST_CASE("answered calls are counted by model, version, tenant, kind and status") {
@@ -23,9 +30,7 @@ TEST_CASE("answered calls are counted by model, version, tenant, kind and status
   CHECK(m.requests("m", 2, "predict", "ok") == 1);
   CHECK(m.requests("m", 1, "predict", "unavailable") == 1);
   CHECK(m.requests("", 0, "embed", "unknown_model") == 1);
-  prom_writer w;
-  m.write(w);
-  const auto& t = w.text();
+  const auto t = text_of(m);
   const std::string v1 = "{model=\"m\",version=\"1\",tenant=\"default\",kind=\"predict\"";
   CHECK(has(t, "tessera_requests_total" + v1 + ",status=\"ok\"} 2\n"));
   CHECK(has(t, "tessera_request_inputs_total" + v1 + ",status=\"ok\"} 4\n"));
@@ -44,9 +49,7 @@ TEST_CASE("a tenant's model is labelled by its bare name and its tenant") {
   request_metrics m;
   m.answered("acme/m", 3, "predict", "ok", 2, 0.001);
   m.answered("acme/", 0, "predict", "unknown_model", 1, -1);  // a name acme's registry lacks
-  prom_writer w;
-  m.write(w);
-  const auto& t = w.text();
+  const auto t = text_of(m);
   CHECK(has(t,
             "tessera_requests_total{model=\"m\",version=\"3\",tenant=\"acme\",kind=\"predict\","
             "status=\"ok\"} 1\n"));
@@ -62,9 +65,7 @@ TEST_CASE("coalesced runs are counted by how many calls and inputs each carried"
   request_metrics m;
   m.batched("m", 1, 1);
   m.batched("m", 3, 40);
-  prom_writer w;
-  m.write(w);
-  const auto& t = w.text();
+  const auto t = text_of(m);
   const std::string l = "{model=\"m\",tenant=\"default\"";
   CHECK(has(t, "tessera_batch_calls_count" + l + "} 2\n"));
   CHECK(has(t, "tessera_batch_calls_sum" + l + "} 4\n"));
@@ -79,10 +80,9 @@ TEST_CASE("disabled metrics count nothing but still declare their families") {
   m.answered("m", 1, "predict", "ok", 3, 0.002);
   m.batched("m", 2, 2);
   CHECK(m.requests("m", 1, "predict", "ok") == 0);
-  prom_writer w;
-  m.write(w);
-  CHECK(has(w.text(), "# TYPE tessera_requests_total counter"));
-  CHECK(has(w.text(), "# TYPE tessera_batch_calls histogram"));
-  CHECK(!has(w.text(), "tessera_requests_total{"));
-  CHECK(!has(w.text(), "tessera_batch_calls_count"));
+  const auto t = text_of(m);
+  CHECK(has(t, "# TYPE tessera_requests_total counter"));
+  CHECK(has(t, "# TYPE tessera_batch_calls histogram"));
+  CHECK(!has(t, "tessera_requests_total{"));
+  CHECK(!has(t, "tessera_batch_calls_count"));
 }

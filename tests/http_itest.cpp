@@ -16,7 +16,6 @@
 #include <set>
 #include <sstream>
 
-#include "node/config.hpp"
 #include "node/token_hash.hpp"
 
 #include "tests/support/http_get.hpp"
@@ -85,16 +84,6 @@ std::map<std::string, double> samples(const std::string& text, const std::string
 std::string tenant_token(const std::string& secret, const std::string& tenant) {
   return "[[tokens]]\nhash = \"" + to_string(hash_token(secret)) + "\"\nname = \"" + secret +
          "\"\nadmin = true\nmodels = [\"*\"]\ntenant = \"" + tenant + "\"\n";
-}
-
-// The shard-role nodes' CAF ports of a config.
-std::map<std::string, uint16_t> shard_ports(const std::string& config_path) {
-  auto cfg = load_config_file(config_path);
-  REQUIRE(cfg);
-  std::map<std::string, uint16_t> out;
-  for (const auto& n : cfg->nodes)
-    if (n.has_role("shard")) out[n.name] = n.port;
-  return out;
 }
 
 }  // namespace
@@ -270,7 +259,7 @@ TEST_CASE(
 
   // Plaintext bytes at a node's mutual-TLS port: one failed inbound handshake on that node.
   const std::string inbound = "tessera_node_tls_handshake_failures_total{direction=\"inbound\"}";
-  const auto port = shard_ports(c.config_path()).at("shard-1");
+  const auto port = c.node_port("shard-1");
   const double was = metric_value(scrape(c, "shard-1"), inbound);
   REQUIRE(was >= 0);
   int fd = connect_loopback(port);
