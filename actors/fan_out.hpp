@@ -103,10 +103,11 @@ void disarm_hedge(Job& job) {
   job.call.timer = 0;
 }
 
-// An attempt's answer arrived: its reply time, by node and shard.
+// An attempt's answer arrived at `now`: its reply time, by node and shard.
 template <class Job>
-void observe_answer(Job& job, const shard_call::attempt& a) {
-  std::chrono::duration<double> took = std::chrono::steady_clock::now() - a.sent;
+void observe_answer(Job& job, const shard_call::attempt& a,
+                    std::chrono::steady_clock::time_point now) {
+  std::chrono::duration<double> took = now - a.sent;
   job.router->metrics().answered(a.node, job.key, took.count(), [&job] {
     const auto& shard = job.tensor->shards[job.index];
     const uint64_t epoch = shard.replicas.empty() ? 0 : shard.replicas.front().spec.epoch;
@@ -152,7 +153,8 @@ void attempt_answered(const std::shared_ptr<Job>& job, size_t i, Reply& reply) {
   const auto& a = call.at(i);
   const bool late = call.returned(i);
   if (late) router->returned(a.node);
-  if (late || a.open) observe_answer(*job, a);
+  const auto now = std::chrono::steady_clock::now();
+  if (late || a.open) observe_answer(*job, a, now);
   router->settle(a.node, a.sub);
   auto won = call.answer(i);
   if (!won) return;
@@ -163,8 +165,8 @@ void attempt_answered(const std::shared_ptr<Job>& job, size_t i, Reply& reply) {
   disarm_hedge(*job);
   auto& ctx = *job->ctx;
   if (ctx.finished) return;
-  router->hedging().record(job->key, std::chrono::duration_cast<std::chrono::microseconds>(
-                                         std::chrono::steady_clock::now() - won->winner.sent));
+  router->hedging().record(
+      job->key, std::chrono::duration_cast<std::chrono::microseconds>(now - won->winner.sent));
   if (won->winner.hedge) ++router->hedges().won;
   ctx.replies[job->index] = std::move(reply);
   if (--ctx.pending == 0) {
