@@ -13,6 +13,7 @@
 #include "actors/replacement_run.hpp"
 #include "actors/request_run.hpp"
 #include "cluster/predict_options.hpp"
+#include "cluster/tenant_scope.hpp"
 
 namespace tessera {
 namespace {
@@ -165,14 +166,16 @@ cluster_status make_status(coordinator_state& st) {
 }
 
 // A predict or embed call refused before it ran: counted under its model when the registry
-// knows that name (else "": client-chosen names must not grow the series), then answered.
+// knows that name, else under its tenant's prefix alone ("T/" or ""; the gateway qualified the
+// name with its token's tenant), so client-chosen names cannot grow the series. `version`: the
+// one it was resolved to, 0 when it was refused before that.
 caf::error refused(coordinator_state& st, const char* kind, const predict_request& req,
-                   caf::error err) {
+                   caf::error err, uint64_t version = 0) {
   if (st.metrics.enabled()) {
-    static const std::string unknown;
-    const bool known = st.reg.models().count(req.model.name) > 0;
-    st.metrics.answered(known ? req.model.name : unknown, kind, to_string(code_of(err)),
-                        req.inputs.size(), -1);
+    const auto& name = req.model.name;
+    const bool known = st.reg.models().count(name) > 0;
+    st.metrics.answered(known ? name : tenant_prefix_of(name), version, kind,
+                        to_string(code_of(err)), req.inputs.size(), -1);
   }
   return err;
 }
@@ -184,7 +187,13 @@ coordinator_metrics make_metrics(coordinator_state& st) {
   out.inflight = st.admitted.running();
   out.inflight_limit = st.admitted.limit();
   out.draining = st.reg.draining();
+  out.queued = st.predicts.waiting();
   out.requests = st.metrics;
+  std::set<uint64_t> live;  // sub-model epochs still loaded: their shards keep their series
+  st.reg.for_each_submodel(
+      [&](const std::shared_ptr<submodel_entry>& sub) { live.insert(sub->epoch); });
+  st.router.metrics().retain(live);
+  out.shards = st.router.metrics();
   return out;
 }
 
@@ -200,6 +209,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   st.cfg = std::move(opts);
   st.admitted = admission{st.cfg.max_inflight};
   st.metrics = request_metrics{st.cfg.count_requests};
+  st.router.metrics() = shard_metrics{st.cfg.count_requests};
   if (st.cfg.recovered)
     recover_registry(self, *st.cfg.recovered);
   else
@@ -226,9 +236,10 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         if (!ctx->version->has_classifier())
           return refused(st, "predict", req,
                          make_error(errc::unsupported,
-                                    "model '" + req.model.name + "' has no classifier; use embed"));
+                                    "model '" + req.model.name + "' has no classifier; use embed"),
+                         ctx->version->version);
         auto bags = build_bags(*ctx->version, st.cfg.max_ids_per_input, req.inputs);
-        if (!bags) return refused(st, "predict", req, bags.error());
+        if (!bags) return refused(st, "predict", req, bags.error(), ctx->version->version);
         auto rp = self->make_response_promise<predict_reply>();
         submit_predict(self,
                        predict_call{std::move(*ctx), std::move(*bags), req.k, req.threshold, rp});
@@ -239,7 +250,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         auto ctx = open_request(st.admitted, st.reg, req, st.cfg.request_timeout);
         if (!ctx) return refused(st, "embed", req, ctx.error());
         auto bags = build_bags(*ctx->version, st.cfg.max_ids_per_input, req.inputs);
-        if (!bags) return refused(st, "embed", req, bags.error());
+        if (!bags) return refused(st, "embed", req, bags.error(), ctx->version->version);
         auto rp = self->make_response_promise<embed_reply>();
         run_embed(self, std::move(*ctx), std::move(*bags), rp);
         return rp;

@@ -12,6 +12,7 @@
 #include "cluster/load_progress.hpp"
 #include "cluster/replica_state.hpp"
 #include "cluster/request_metrics.hpp"
+#include "cluster/shard_metrics.hpp"
 #include "cluster/topk.hpp"
 #include "cluster/version_lifecycle.hpp"
 
@@ -148,7 +149,9 @@ struct coordinator_metrics {
   uint64_t inflight = 0;        // client calls admitted and not yet answered
   uint64_t inflight_limit = 0;  // [limits] max_inflight
   uint64_t draining = 0;        // unloaded versions still pinned by calls
+  uint64_t queued = 0;          // admitted predict calls waiting in the coalescer's queues
   request_metrics requests;
+  shard_metrics shards;  // shard sub-requests: reply times, retries, timeouts
 };
 
 }  // namespace tessera

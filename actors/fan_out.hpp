@@ -14,6 +14,10 @@
 // other replicas meanwhile. Hedges sent and won are counted in the router. The timer is a delayed
 // (hedge_atom, id) message to the coordinator, which calls router.fire(id).
 //
+// Metrics (router.metrics()): every answer of an attempt, the winner's and a late loser's, is
+// observed by node and shard; a retry after a retryable failure and an attempt that reached
+// the deadline are counted by the node that failed.
+//
 // The fan-out sees the coordinator only through a shard_router (replica choice, in-flight
 // registration, hedging state).
 // Thread: the coordinator's only.
@@ -62,6 +66,7 @@ struct shard_job {
   Self self;
   shard_router* router;
   std::shared_ptr<tensor_shards> tensor;
+  const std::string* owner;  // the sub-model's name; lives as long as `tensor`
   size_t index;
   Atom atom;
   std::shared_ptr<const Msg> msg;
@@ -98,17 +103,38 @@ void disarm_hedge(Job& job) {
   job.call.timer = 0;
 }
 
+// An attempt's answer arrived at `now`: its reply time, by node and shard.
+template <class Job>
+void observe_answer(Job& job, const shard_call::attempt& a,
+                    std::chrono::steady_clock::time_point now) {
+  std::chrono::duration<double> took = now - a.sent;
+  job.router->metrics().answered(a.node, job.key, took.count(), [&job] {
+    const auto& shard = job.tensor->shards[job.index];
+    const uint64_t epoch = shard.replicas.empty() ? 0 : shard.replicas.front().spec.epoch;
+    return shard_metrics::series_name{*job.owner + "/" + shard_name(*job.tensor, shard), epoch};
+  });
+}
+
 // Attempt `i` failed: a retryable failure moves to the next replica not yet asked while time
 // remains (or waits for another attempt still in flight); any other failure fails the fan-out.
 template <class Job>
 void attempt_failed(const std::shared_ptr<Job>& job, size_t i, caf::error err) {
   auto& call = job->call;
-  if (call.returned(i)) job->router->returned(call.at(i).node);
+  auto* router = job->router;
+  const auto& node = call.at(i).node;
+  const bool late = call.returned(i);
+  if (late) router->returned(node);
+  // Its first failure (an attempt fails once, or once more after the router failed it).
+  if ((late || call.at(i).open) && code_of(err) == errc::deadline_exceeded)
+    router->metrics().timed_out(node);
   bool matters = call.fail(i);
-  job->router->settle(call.at(i).node, call.at(i).sub);
+  router->settle(node, call.at(i).sub);
   if (!matters || job->ctx->finished) return;
   if (retryable(err)) {
-    if (remaining(job->deadline).count() > 0) return send_attempt(job, false);
+    if (remaining(job->deadline).count() > 0) {
+      router->metrics().retried(node);
+      return send_attempt(job, false);
+    }
     if (call.open() > 0) return;  // the attempt still in flight answers or fails the shard
   }
   disarm_hedge(*job);
@@ -124,8 +150,12 @@ template <class Job, class Reply>
 void attempt_answered(const std::shared_ptr<Job>& job, size_t i, Reply& reply) {
   auto& call = job->call;
   auto* router = job->router;
-  if (call.returned(i)) router->returned(call.at(i).node);
-  router->settle(call.at(i).node, call.at(i).sub);
+  const auto& a = call.at(i);
+  const bool late = call.returned(i);
+  if (late) router->returned(a.node);
+  const auto now = std::chrono::steady_clock::now();
+  if (late || a.open) observe_answer(*job, a, now);
+  router->settle(a.node, a.sub);
   auto won = call.answer(i);
   if (!won) return;
   for (const auto& loser : won->losers) {
@@ -135,8 +165,8 @@ void attempt_answered(const std::shared_ptr<Job>& job, size_t i, Reply& reply) {
   disarm_hedge(*job);
   auto& ctx = *job->ctx;
   if (ctx.finished) return;
-  router->hedging().record(job->key, std::chrono::duration_cast<std::chrono::microseconds>(
-                                         std::chrono::steady_clock::now() - won->winner.sent));
+  router->hedging().record(
+      job->key, std::chrono::duration_cast<std::chrono::microseconds>(now - won->winner.sent));
   if (won->winner.hedge) ++router->hedges().won;
   ctx.replies[job->index] = std::move(reply);
   if (--ctx.pending == 0) {
@@ -185,10 +215,12 @@ void send_attempt(std::shared_ptr<Job> job, bool hedge) {
 }
 
 // Sends msgs[i] to shard i of `tensor` (one message per shard). `tensor` is shared (usually
-// an alias of the pinned version) so it outlives every reply.
+// an alias of the pinned version) so it outlives every reply; `owner` names its sub-model
+// (for metrics) and must live as long as `tensor`.
 template <class Reply, class Self, class Atom, class Msg>
-void fan_out(Self self, shard_router& router, std::shared_ptr<tensor_shards> tensor, Atom atom,
-             std::vector<Msg> msgs, std::chrono::steady_clock::time_point deadline,
+void fan_out(Self self, shard_router& router, std::shared_ptr<tensor_shards> tensor,
+             const std::string& owner, Atom atom, std::vector<Msg> msgs,
+             std::chrono::steady_clock::time_point deadline,
              std::function<void(std::vector<Reply>)> done, std::function<void(caf::error)> fail) {
   auto ctx = std::make_shared<fan_out_ctx<Reply>>();
   ctx->replies.resize(tensor->shards.size());
@@ -201,9 +233,9 @@ void fan_out(Self self, shard_router& router, std::shared_ptr<tensor_shards> ten
   }
   using job_type = shard_job<Reply, Self, Atom, Msg>;
   for (size_t i = 0; i < tensor->shards.size(); ++i) {
-    auto job = std::make_shared<job_type>(
-        job_type{self, &router, tensor, i, atom, std::make_shared<const Msg>(std::move(msgs[i])),
-                 ctx, deadline, shard_key(*tensor, tensor->shards[i]), shard_call{}});
+    auto job = std::make_shared<job_type>(job_type{
+        self, &router, tensor, &owner, i, atom, std::make_shared<const Msg>(std::move(msgs[i])),
+        ctx, deadline, shard_key(*tensor, tensor->shards[i]), shard_call{}});
     send_attempt(job, false);
   }
 }

@@ -27,9 +27,10 @@ void count_answer(request_metrics& m, const request_context& ctx, const char* ki
   if (!m.enabled()) return;
   static const std::string no_model;
   const auto& model = ctx.version ? ctx.version->model : no_model;
-  if (err) return m.answered(model, kind, to_string(code_of(err)), inputs, -1);
+  const uint64_t version = ctx.version ? ctx.version->version : 0;
+  if (err) return m.answered(model, version, kind, to_string(code_of(err)), inputs, -1);
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - ctx.opened;
-  m.answered(model, kind, "ok", inputs, took.count());
+  m.answered(model, version, kind, "ok", inputs, took.count());
 }
 
 caf::expected<bag_inputs> build_bags(const version_entry& v, uint32_t max_ids_per_input,

@@ -33,8 +33,8 @@ caf::expected<request_context> open_request(admission& adm, const registry& reg,
                                             const predict_request& req,
                                             std::chrono::milliseconds default_timeout);
 
-// Counts the answer to an admitted call in `m`: under its version's model, as "ok" (with its
-// time since admission) when `err` is empty, else as err's code.
+// Counts the answer to an admitted call in `m`: under its version's model and number, as "ok"
+// (with its time since admission) when `err` is empty, else as err's code.
 void count_answer(request_metrics& m, const request_context& ctx, const char* kind, uint64_t inputs,
                   const caf::error& err);
 

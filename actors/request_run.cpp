@@ -103,8 +103,8 @@ void gather_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
     m.weights.clear();
   }
   fan_out<std::vector<char>>(
-      rs->self, rs->self->state.router, rs->share(rs->v->table()), gather_atom::value,
-      std::move(msgs), rs->deadline,
+      rs->self, rs->self->state.router, rs->share(rs->v->table()), rs->v->embedder->name,
+      gather_atom::value, std::move(msgs), rs->deadline,
       [rs, kept, next](std::vector<std::vector<char>> replies) {
         auto& v = *rs->v;
         std::vector<std::vector<float>> rows(replies.size());
@@ -136,8 +136,8 @@ void pool_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
   }
   if (v.exact_pooling) return gather_stage(rs, bags, std::move(msgs), std::move(next));
   fan_out<pool_reply>(
-      rs->self, rs->self->state.router, rs->share(rs->v->table()), pool_atom::value,
-      std::move(msgs), rs->deadline,
+      rs->self, rs->self->state.router, rs->share(rs->v->table()), rs->v->embedder->name,
+      pool_atom::value, std::move(msgs), rs->deadline,
       [rs, next](std::vector<pool_reply> replies) {
         auto& v = *rs->v;
         std::vector<std::vector<float>> sums(replies.size()), counts(replies.size());
@@ -214,7 +214,8 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
   auto& router = rs->self->state.router;
   if (softmax_topk) {
     return fan_out<layer_reply>(
-        rs->self, router, rs->share(tensor), topk_atom::value, std::move(msgs), rs->deadline,
+        rs->self, router, rs->share(tensor), v.classifier->name, topk_atom::value, std::move(msgs),
+        rs->deadline,
         [rs, shard_k, labels = tensor.rows](std::vector<layer_reply> replies) {
           std::vector<std::vector<topk_partial>> parts(replies.size());
           for (size_t s = 0; s < replies.size(); ++s)
@@ -239,7 +240,8 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
         fail);
   }
   fan_out<layer_reply>(
-      rs->self, router, rs->share(tensor), layer_atom::value, std::move(msgs), rs->deadline,
+      rs->self, router, rs->share(tensor), v.classifier->name, layer_atom::value, std::move(msgs),
+      rs->deadline,
       [rs, l, last](std::vector<layer_reply> replies) {
         auto& v = *rs->v;
         auto& t = v.layers()[l];
@@ -277,6 +279,7 @@ void run_batch(coordinator_self self, uint64_t key, std::vector<predict_call> ca
     weighted = weighted || !c.bags.weights.empty();
   }
   auto rs = start<predict_reply>(self, calls.front().ctx.version.get(), batch);
+  self->state.metrics.batched(rs->v->model, calls.size(), batch);
   rs->deadline = calls.front().deadline();
   bag_inputs bags;
   bags.ids.reserve(batch);

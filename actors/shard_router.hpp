@@ -3,7 +3,8 @@
 // sub-requests are in flight on each node, so that a node that goes down fails them at once
 // instead of at their deadline (CAF fails them only at their own timeout). It also holds the
 // hedging state the fan-out uses: each shard's recent reply times and the hedge decision
-// (cluster/hedging.hpp), the armed hedge timers, and the hedge counters shown in status.
+// (cluster/hedging.hpp), the armed hedge timers, and the hedge counters shown in status; and
+// the sub-request metrics for /metrics (cluster/shard_metrics.hpp).
 //
 // A plain class: no actor; the coordinator owns one and tells it which nodes are up.
 // Thread: the coordinator's only.
@@ -15,6 +16,7 @@
 
 #include "actors/registry.hpp"
 #include "cluster/hedging.hpp"
+#include "cluster/shard_metrics.hpp"
 
 namespace tessera {
 
@@ -65,10 +67,16 @@ class shard_router {
   void fire(uint64_t id);
   size_t armed() const { return timers_.size(); }
 
+  // Sub-request reply times, retries and timeouts (the coordinator sets whether latency is
+  // counted, from [http] metrics).
+  shard_metrics& metrics() { return metrics_; }
+  const shard_metrics& metrics() const { return metrics_; }
+
  private:
   node_up_fn node_up_;
   hedge_policy hedge_;
   hedge_counts counts_;
+  shard_metrics metrics_;
   std::map<uint64_t, std::function<void()>> timers_;
   std::map<std::string, uint32_t> lagging_;  // node -> abandoned sub-requests not returned
   uint64_t next_timer_ = 0;

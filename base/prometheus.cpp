@@ -52,31 +52,31 @@ std::string escape(const std::string& s, bool quote) {
 
 }  // namespace
 
-const std::vector<double>& latency_histogram::default_bounds() {
+const std::vector<double>& prom_histogram::default_bounds() {
   static const std::vector<double> b = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,    0.25,  0.5,    1,     2.5,  5,     10};
   return b;
 }
 
-latency_histogram::latency_histogram(std::vector<double> bounds)
+prom_histogram::prom_histogram(std::vector<double> bounds)
     : bounds_(std::move(bounds)), per_bucket_(bounds_.size(), 0) {
   for (size_t i = 0; i < bounds_.size(); ++i)
     if (!(bounds_[i] > 0) || (i > 0 && bounds_[i] <= bounds_[i - 1]))
       throw std::logic_error("histogram bounds must be positive and ascending");
 }
 
-void latency_histogram::observe(double seconds) {
-  if (!(seconds > 0)) seconds = 0;  // also NaN
+void prom_histogram::observe(double value) {
+  if (!(value > 0)) value = 0;  // also NaN
   ++count_;
-  sum_ += seconds;
+  sum_ += value;
   for (size_t i = 0; i < bounds_.size(); ++i)
-    if (seconds <= bounds_[i]) {
+    if (value <= bounds_[i]) {
       ++per_bucket_[i];
       return;
     }
 }
 
-uint64_t latency_histogram::cumulative(size_t i) const {
+uint64_t prom_histogram::cumulative(size_t i) const {
   uint64_t n = 0;
   for (size_t j = 0; j <= i && j < per_bucket_.size(); ++j) n += per_bucket_[j];
   return n;
@@ -126,7 +126,7 @@ void prom_writer::sample(const prom_labels& labels, double value) {
   line(name_, labels, value);
 }
 
-void prom_writer::histogram(const prom_labels& labels, const latency_histogram& h) {
+void prom_writer::histogram(const prom_labels& labels, const prom_histogram& h) {
   if (type_ != prom_type::histogram) throw std::logic_error("histogram() needs a histogram family");
   auto with_le = [&](const std::string& le) {
     auto l = labels;

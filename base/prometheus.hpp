@@ -12,18 +12,19 @@ namespace tessera {
 // (label name, label value); values are escaped by the writer.
 using prom_labels = std::vector<std::pair<std::string, std::string>>;
 
-// Cumulative-bucket histogram of durations in seconds. Bucket upper bounds are fixed at
-// construction (ascending, each > 0); +Inf is implicit.
-class latency_histogram {
+// Cumulative-bucket histogram of non-negative values: durations in seconds (the default
+// bounds) or sizes (counts). Bucket upper bounds are fixed at construction (ascending, each
+// > 0); +Inf is implicit.
+class prom_histogram {
  public:
   // 0.5 ms .. 10 s, roughly 1-2.5-5 per decade: covers a cached predict to a request timeout.
   static const std::vector<double>& default_bounds();
 
-  latency_histogram() : latency_histogram(default_bounds()) {}
-  explicit latency_histogram(std::vector<double> bounds);
+  prom_histogram() : prom_histogram(default_bounds()) {}
+  explicit prom_histogram(std::vector<double> bounds);
 
-  // Adds one observation (seconds; negative counts as 0).
-  void observe(double seconds);
+  // Adds one observation (negative counts as 0).
+  void observe(double value);
 
   const std::vector<double>& bounds() const { return bounds_; }
   // Observations <= bounds()[i], cumulative (i < bounds().size()); count() is the +Inf bucket.
@@ -50,7 +51,7 @@ class prom_writer {
   // One sample of the current family (counter or gauge).
   void sample(const prom_labels& labels, double value);
   // One labelled histogram of the current family: _bucket{le=...} lines, _sum and _count.
-  void histogram(const prom_labels& labels, const latency_histogram& h);
+  void histogram(const prom_labels& labels, const prom_histogram& h);
 
   // The text so far (ends with a newline when not empty).
   const std::string& text() const { return out_; }

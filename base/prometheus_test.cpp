@@ -7,7 +7,7 @@
 using namespace tessera;
 
 TEST_CASE("a histogram counts each observation in the first bucket whose bound holds it") {
-  latency_histogram h({0.01, 0.1, 1});
+  prom_histogram h({0.01, 0.1, 1});
   h.observe(0.005);
   h.observe(0.01);  // a bound is inclusive (le)
   h.observe(0.5);
@@ -20,7 +20,7 @@ TEST_CASE("a histogram counts each observation in the first bucket whose bound h
 }
 
 TEST_CASE("a negative or NaN duration counts as zero") {
-  latency_histogram h({0.01});
+  prom_histogram h({0.01});
   h.observe(-1);
   h.observe(std::nan(""));
   CHECK(h.cumulative(0) == 2);
@@ -28,9 +28,9 @@ TEST_CASE("a negative or NaN duration counts as zero") {
 }
 
 TEST_CASE("histogram bounds must be positive and ascending") {
-  CHECK_THROWS(latency_histogram({0.1, 0.1}));
-  CHECK_THROWS(latency_histogram({0, 1}));
-  CHECK_NOTHROW(latency_histogram());
+  CHECK_THROWS(prom_histogram({0.1, 0.1}));
+  CHECK_THROWS(prom_histogram({0, 1}));
+  CHECK_NOTHROW(prom_histogram());
 }
 
 TEST_CASE("a family is written as HELP, TYPE, then its samples") {
@@ -49,7 +49,7 @@ TEST_CASE("a family is written as HELP, TYPE, then its samples") {
 }
 
 TEST_CASE("a histogram is written as cumulative buckets with le, then _sum and _count") {
-  latency_histogram h({0.001, 0.5});
+  prom_histogram h({0.001, 0.5});
   h.observe(0.000244140625);  // 2^-12: sums exactly
   h.observe(0.25);
   h.observe(2);

@@ -81,6 +81,12 @@ class coalescer {
     auto it = queues_.find(key);
     return it == queues_.end() ? 0 : it->second.waiting.size();
   }
+  // Calls waiting over every key.
+  size_t waiting() const {
+    size_t n = 0;
+    for (const auto& [key, q] : queues_) n += q.waiting.size();
+    return n;
+  }
   size_t running(uint64_t key) const {
     auto it = queues_.find(key);
     return it == queues_.end() ? 0 : it->second.running;

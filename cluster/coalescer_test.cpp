@@ -62,13 +62,17 @@ TEST_CASE("keys coalesce independently: another version's calls never join the b
   CHECK(co.submit(1, call(1), t0).start.size() == 1);
   CHECK(co.submit(2, call(2), t0).start.size() == 1);  // key 2 has its own slot
   CHECK(co.submit(1, call(3), t0).start.empty());
+  CHECK(co.submit(2, call(4), t0).start.empty());
   CHECK(co.keys() == 2);
+  CHECK(co.waiting() == 2);               // the queue depth over every key
+  co.expire(2, t0 + milliseconds(2000));  // call 4 is handed back: no longer waiting
   auto s = co.finished(2, t0);
   CHECK(s.start.empty());
   CHECK(co.keys() == 1);  // key 2 is idle and forgotten
   s = co.finished(1, t0);
   REQUIRE(s.start.size() == 1);
   CHECK(ids(s.start[0]) == std::vector<int>{3});
+  CHECK(co.waiting() == 0);
 }
 
 TEST_CASE("a batch stops at max_batch_inputs; the rest start when slots allow") {

@@ -1,8 +1,14 @@
 #pragma once
-// Counts of client calls (predict, embed) as the coordinator answers them, by model, call kind
-// and outcome, with a latency histogram of the calls answered ok. A plain value owned by the
-// coordinator actor (one thread); the HTTP side gets a copy. Series are bounded: models the
-// registry knows (plus "" for a name it does not) x 2 kinds x the error codes of base/errors.hpp.
+// Counts of client calls (predict, embed) as the coordinator answers them, by model, version,
+// tenant, call kind and outcome, with a latency histogram of the calls answered ok, and the
+// sizes of the coalesced runs (calls and inputs one shard sub-request carries). A plain value
+// owned by the coordinator actor (one thread); the HTTP side gets a copy.
+//
+// Models are keyed by their registry name ("T/N" is tenant T's model N; cluster/tenant_scope.hpp)
+// and split into the model and tenant labels only when written, so a call costs no string work
+// beyond the map lookup. Series are bounded: versions the registry knows (plus "" for a name it
+// does not know, counted under its tenant's prefix alone, "T/" or "") x 2 kinds x the error codes
+// of base/errors.hpp; tenants are bounded by the config's tokens.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -14,21 +20,27 @@ namespace tessera {
 
 class request_metrics {
  public:
-  // Disabled, answered() does nothing and write() emits the families with no samples: the
-  // benchmark's "without metrics" arm ([http] metrics = false).
+  // Disabled, answered() and batched() do nothing and write() emits the families with no
+  // samples: the benchmark's "without metrics" arm ([http] metrics = false).
   explicit request_metrics(bool enabled = true) : enabled_(enabled) {}
 
-  // One call answered. `kind` is "predict" or "embed"; `status` is "ok" or an error code's
+  // One call answered. `model` is the registry name (see above), `version` the version it was
+  // resolved to (0: none); `kind` is "predict" or "embed"; `status` is "ok" or an error code's
   // name; `inputs` the call's inputs; `seconds` from admission to answer, observed only when
   // status is "ok" (seconds < 0: not observed).
-  void answered(const std::string& model, const char* kind, const char* status, uint64_t inputs,
-                double seconds);
+  void answered(const std::string& model, uint64_t version, const char* kind, const char* status,
+                uint64_t inputs, double seconds);
+
+  // One coalesced predict run of `model` started: `calls` calls with `inputs` inputs in all
+  // went out together, one sub-request per shard.
+  void batched(const std::string& model, uint64_t calls, uint64_t inputs);
 
   bool enabled() const { return enabled_; }
-  uint64_t requests(const std::string& model, const std::string& kind,
+  uint64_t requests(const std::string& model, uint64_t version, const std::string& kind,
                     const std::string& status) const;
 
-  // tessera_requests_total, tessera_request_inputs_total, tessera_request_duration_seconds.
+  // tessera_requests_total, tessera_request_inputs_total, tessera_request_duration_seconds,
+  // tessera_batch_calls, tessera_batch_inputs.
   void write(prom_writer& w) const;
 
  private:
@@ -36,9 +48,17 @@ class request_metrics {
     uint64_t requests = 0;
     uint64_t inputs = 0;
   };
+  struct batches {
+    prom_histogram calls, inputs;
+    batches();
+  };
+  using outcome = std::tuple<std::string, uint64_t, std::string, std::string>;
+  using served = std::tuple<std::string, uint64_t, std::string>;
+
   bool enabled_;
-  std::map<std::tuple<std::string, std::string, std::string>, counts> by_outcome_;
-  std::map<std::pair<std::string, std::string>, latency_histogram> latency_;
+  std::map<outcome, counts> by_outcome_;      // (model, version, kind, status)
+  std::map<served, prom_histogram> latency_;  // (model, version, kind)
+  std::map<std::string, batches> batches_;    // by model
 };
 
 }  // namespace tessera

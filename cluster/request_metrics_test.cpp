@@ -4,34 +4,85 @@
 
 using namespace tessera;
 
-TEST_CASE("answered calls are counted by model, kind and status, with their inputs") {
-  request_metrics m;
-  m.answered("m", "predict", "ok", 3, 0.002);
-  m.answered("m", "predict", "ok", 1, 0.004);
-  m.answered("m", "predict", "unavailable", 2, 0.1);
-  m.answered("", "embed", "unknown_model", 1, -1);
-  CHECK(m.requests("m", "predict", "ok") == 2);
-  CHECK(m.requests("m", "predict", "unavailable") == 1);
-  CHECK(m.requests("", "embed", "unknown_model") == 1);
+namespace {
+
+bool has(const std::string& text, const std::string& line) {
+  return text.find(line) != std::string::npos;
+}
+
+// What `m` writes to /metrics.
+std::string text_of(const request_metrics& m) {
   prom_writer w;
   m.write(w);
-  const auto& t = w.text();
-  CHECK(t.find("tessera_requests_total{model=\"m\",kind=\"predict\",status=\"ok\"} 2\n") !=
-        std::string::npos);
-  CHECK(t.find("tessera_request_inputs_total{model=\"m\",kind=\"predict\",status=\"ok\"} 4\n") !=
-        std::string::npos);
+  return w.text();
+}
+
+}  // namespace
+
+TEST_CASE("answered calls are counted by model, version, tenant, kind and status") {
+  request_metrics m;
+  m.answered("m", 1, "predict", "ok", 3, 0.002);
+  m.answered("m", 1, "predict", "ok", 1, 0.004);
+  m.answered("m", 2, "predict", "ok", 1, 0.004);
+  m.answered("m", 1, "predict", "unavailable", 2, 0.1);
+  m.answered("", 0, "embed", "unknown_model", 1, -1);
+  CHECK(m.requests("m", 1, "predict", "ok") == 2);
+  CHECK(m.requests("m", 2, "predict", "ok") == 1);
+  CHECK(m.requests("m", 1, "predict", "unavailable") == 1);
+  CHECK(m.requests("", 0, "embed", "unknown_model") == 1);
+  const auto t = text_of(m);
+  const std::string v1 = "{model=\"m\",version=\"1\",tenant=\"default\",kind=\"predict\"";
+  CHECK(has(t, "tessera_requests_total" + v1 + ",status=\"ok\"} 2\n"));
+  CHECK(has(t, "tessera_request_inputs_total" + v1 + ",status=\"ok\"} 4\n"));
+  CHECK(has(t,
+            "tessera_requests_total{model=\"m\",version=\"2\",tenant=\"default\","
+            "kind=\"predict\",status=\"ok\"} 1\n"));
+  CHECK(has(t,
+            "tessera_requests_total{model=\"\",version=\"\",tenant=\"default\",kind=\"embed\","
+            "status=\"unknown_model\"} 1\n"));
   // Only ok answers feed the histogram.
-  CHECK(t.find("tessera_request_duration_seconds_count{model=\"m\",kind=\"predict\"} 2\n") !=
-        std::string::npos);
-  CHECK(t.find("tessera_request_duration_seconds_count{model=\"\"") == std::string::npos);
+  CHECK(has(t, "tessera_request_duration_seconds_count" + v1 + "} 2\n"));
+  CHECK(!has(t, "tessera_request_duration_seconds_count{model=\"\""));
+}
+
+TEST_CASE("a tenant's model is labelled by its bare name and its tenant") {
+  request_metrics m;
+  m.answered("acme/m", 3, "predict", "ok", 2, 0.001);
+  m.answered("acme/", 0, "predict", "unknown_model", 1, -1);  // a name acme's registry lacks
+  const auto t = text_of(m);
+  CHECK(has(t,
+            "tessera_requests_total{model=\"m\",version=\"3\",tenant=\"acme\",kind=\"predict\","
+            "status=\"ok\"} 1\n"));
+  CHECK(has(t,
+            "tessera_requests_total{model=\"\",version=\"\",tenant=\"acme\",kind=\"predict\","
+            "status=\"unknown_model\"} 1\n"));
+  CHECK(has(t,
+            "tessera_request_duration_seconds_count{model=\"m\",version=\"3\",tenant=\"acme\","
+            "kind=\"predict\"} 1\n"));
+}
+
+TEST_CASE("coalesced runs are counted by how many calls and inputs each carried") {
+  request_metrics m;
+  m.batched("m", 1, 1);
+  m.batched("m", 3, 40);
+  const auto t = text_of(m);
+  const std::string l = "{model=\"m\",tenant=\"default\"";
+  CHECK(has(t, "tessera_batch_calls_count" + l + "} 2\n"));
+  CHECK(has(t, "tessera_batch_calls_sum" + l + "} 4\n"));
+  CHECK(has(t, "tessera_batch_calls_bucket" + l + ",le=\"2\"} 1\n"));
+  CHECK(has(t, "tessera_batch_calls_bucket" + l + ",le=\"4\"} 2\n"));
+  CHECK(has(t, "tessera_batch_inputs_bucket" + l + ",le=\"32\"} 1\n"));
+  CHECK(has(t, "tessera_batch_inputs_bucket" + l + ",le=\"64\"} 2\n"));
 }
 
 TEST_CASE("disabled metrics count nothing but still declare their families") {
   request_metrics m(false);
-  m.answered("m", "predict", "ok", 3, 0.002);
-  CHECK(m.requests("m", "predict", "ok") == 0);
-  prom_writer w;
-  m.write(w);
-  CHECK(w.text().find("# TYPE tessera_requests_total counter") != std::string::npos);
-  CHECK(w.text().find("tessera_requests_total{") == std::string::npos);
+  m.answered("m", 1, "predict", "ok", 3, 0.002);
+  m.batched("m", 2, 2);
+  CHECK(m.requests("m", 1, "predict", "ok") == 0);
+  const auto t = text_of(m);
+  CHECK(has(t, "# TYPE tessera_requests_total counter"));
+  CHECK(has(t, "# TYPE tessera_batch_calls histogram"));
+  CHECK(!has(t, "tessera_requests_total{"));
+  CHECK(!has(t, "tessera_batch_calls_count"));
 }

@@ -2,6 +2,17 @@
 
 namespace tessera {
 
+registry_name_parts split_registry_name(const std::string& registry_name) {
+  auto slash = registry_name.find('/');
+  if (slash == std::string::npos) return {k_default_tenant, registry_name};
+  return {registry_name.substr(0, slash), registry_name.substr(slash + 1)};
+}
+
+std::string tenant_prefix_of(const std::string& registry_name) {
+  auto slash = registry_name.find('/');
+  return slash == std::string::npos ? std::string() : registry_name.substr(0, slash + 1);
+}
+
 tenant_scope::tenant_scope(std::string tenant) : tenant_(std::move(tenant)) {
   if (tenant_.empty()) tenant_ = k_default_tenant;
   if (tenant_ != k_default_tenant) prefix_ = tenant_ + "/";

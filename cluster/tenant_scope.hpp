@@ -17,6 +17,17 @@ namespace tessera {
 // The tenant of tokens that name none.
 inline constexpr const char* k_default_tenant = "default";
 
+// A registry name as (tenant, bare model name): "acme/m" is ("acme", "m"), "m" is ("default",
+// "m"). A tenant's prefix alone ("acme/") is ("acme", "").
+struct registry_name_parts {
+  std::string tenant;
+  std::string model;
+};
+registry_name_parts split_registry_name(const std::string& registry_name);
+
+// The tenant prefix of a registry name ("acme/m" -> "acme/", "m" -> "").
+std::string tenant_prefix_of(const std::string& registry_name);
+
 class tenant_scope {
  public:
   explicit tenant_scope(std::string tenant);

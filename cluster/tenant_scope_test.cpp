@@ -39,3 +39,14 @@ TEST_CASE("messages name a tenant's models by their bare names") {
   CHECK(s.localize("no model 'other/m'") == "no model 'other/m'");
   CHECK(tenant_scope{""}.localize("no model 'm'") == "no model 'm'");
 }
+
+TEST_CASE("a registry name splits into its tenant and bare name, a prefix alone into no name") {
+  CHECK(split_registry_name("m").tenant == "default");
+  CHECK(split_registry_name("m").model == "m");
+  CHECK(split_registry_name("acme/m").tenant == "acme");
+  CHECK(split_registry_name("acme/m").model == "m");
+  CHECK(split_registry_name("acme/").model.empty());
+  CHECK(split_registry_name("").tenant == "default");
+  CHECK(tenant_prefix_of("acme/m") == "acme/");
+  CHECK(tenant_prefix_of("m").empty());
+}

@@ -176,7 +176,8 @@ void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_
                   memory_gate{budget, current_rss_bytes}};
   env.stats = opts.stats;
   auto addr = io.provider->getNetwork().parseAddress(opts.host, opts.port).wait(io.waitScope);
-  auto listener = secure_listener(addr->listen(), opts.tls, io.provider->getTimer());
+  auto listener = secure_listener(addr->listen(), opts.tls, io.provider->getTimer(),
+                                  opts.stats ? &opts.stats->tls_handshake_failures : nullptr);
   auto port = static_cast<uint16_t>(listener->getPort());
   // The frame meter bounds messages before they are read; this bounds what one may point at.
   capnp::ReaderOptions ropts;

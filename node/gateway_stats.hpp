@@ -12,6 +12,9 @@ struct gateway_stats {
   std::atomic<uint64_t> refused_quota{0};   // calls refused by tenant quotas or shedding
   std::atomic<uint64_t> refused_memory{0};  // calls refused while over the memory budget
   std::atomic<uint64_t> failed_logins{0};   // authenticate calls with a wrong token
+  // Client connections whose TLS handshake failed or timed out (node/gateway_tls.hpp); written
+  // by the TLS listener on the gateway's thread.
+  std::atomic<uint64_t> tls_handshake_failures{0};
 };
 
 }  // namespace tessera

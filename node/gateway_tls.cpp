@@ -69,8 +69,8 @@ std::string peer_of(kj::AuthenticatedStream& s) {
 class tls_listener final : public kj::ConnectionReceiver, private kj::TaskSet::ErrorHandler {
  public:
   tls_listener(kj::Own<kj::ConnectionReceiver> inner, kj::Own<kj::TlsContext> tls,
-               size_t max_pending)
-      : inner_(kj::mv(inner)), tls_(kj::mv(tls)), max_pending_(max_pending) {
+               size_t max_pending, std::atomic<uint64_t>* failures)
+      : inner_(kj::mv(inner)), tls_(kj::mv(tls)), max_pending_(max_pending), counted_(failures) {
     accepting_ =
         accept_loop().eagerlyEvaluate([this](kj::Exception&& e) { inner_failed(kj::mv(e)); });
   }
@@ -123,6 +123,7 @@ class tls_listener final : public kj::ConnectionReceiver, private kj::TaskSet::E
                    .then([this](kj::Own<kj::AsyncIoStream> stream) { done(kj::mv(stream)); },
                          [this, peer](kj::Exception&& e) {
                            failures_.note(peer, e);
+                           if (counted_) counted_->fetch_add(1, std::memory_order_relaxed);
                            --pending_;
                            slot_freed();
                          }));
@@ -156,7 +157,8 @@ class tls_listener final : public kj::ConnectionReceiver, private kj::TaskSet::E
   kj::Own<kj::ConnectionReceiver> inner_;
   kj::Own<kj::TlsContext> tls_;
   const size_t max_pending_;
-  size_t pending_ = 0;  // handshakes under way + connections in ready_
+  std::atomic<uint64_t>* counted_;  // failed handshakes, for /metrics; may be null
+  size_t pending_ = 0;              // handshakes under way + connections in ready_
   std::deque<kj::Own<kj::AsyncIoStream>> ready_;
   kj::Own<kj::PromiseFulfiller<kj::Own<kj::AsyncIoStream>>> waiter_;
   kj::Own<kj::PromiseFulfiller<void>> slot_waiter_;
@@ -186,7 +188,8 @@ caf::error check_gateway_tls(const gateway_tls_options& opts) {
 }
 
 kj::Own<kj::ConnectionReceiver> secure_listener(kj::Own<kj::ConnectionReceiver> plain,
-                                                const gateway_tls_options& opts, kj::Timer& timer) {
+                                                const gateway_tls_options& opts, kj::Timer& timer,
+                                                std::atomic<uint64_t>* failures) {
   if (!opts.enabled()) return plain;
   kj::TlsKeypair keypair{kj::TlsPrivateKey(read_pem_file(opts.key)),
                          kj::TlsCertificate(read_pem_file(opts.cert))};
@@ -206,7 +209,7 @@ kj::Own<kj::ConnectionReceiver> secure_listener(kj::Own<kj::ConnectionReceiver> 
               client_cas.empty() ? std::string("no client certificates asked for")
                                  : "client certificates required, signed by " + opts.client_ca,
               opts.handshake_timeout.count());
-  return kj::heap<tls_listener>(kj::mv(plain), kj::mv(tls), opts.max_pending);
+  return kj::heap<tls_listener>(kj::mv(plain), kj::mv(tls), opts.max_pending, failures);
 }
 
 kj::String read_pem_file(const std::string& path) {

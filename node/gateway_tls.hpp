@@ -6,9 +6,12 @@
 // client, a client that does not trust our certificate, a missing or foreign client
 // certificate under mTLS, garbage) or that is unfinished after handshake_timeout ends its own
 // connection only; the gateway goes on accepting. Failures are logged at debug level, and at
-// info level as one line per minute at most with the count since the last one.
+// info level as one line per minute at most with the count since the last one, and counted
+// for /metrics.
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -44,10 +47,12 @@ caf::error check_gateway_tls(const gateway_tls_options& opts);
 // `plain` itself when TLS is off. Otherwise a listener whose accept() yields only connections
 // whose TLS handshake (and, with client_ca, client certificate check) has completed; only one
 // accept() may be pending at a time. Logs the TLS settings once. Must be called, used and
-// destroyed on the thread that owns `timer`'s event loop; `timer` must outlive the listener.
+// destroyed on the thread that owns `timer`'s event loop; `timer` must outlive the listener,
+// and so must `failures` (may be null), which counts every failed or timed-out handshake.
 // Throws kj::Exception when the files cannot be loaded (check_gateway_tls first).
 kj::Own<kj::ConnectionReceiver> secure_listener(kj::Own<kj::ConnectionReceiver> plain,
-                                                const gateway_tls_options& opts, kj::Timer& timer);
+                                                const gateway_tls_options& opts, kj::Timer& timer,
+                                                std::atomic<uint64_t>* failures = nullptr);
 
 // Every certificate of a PEM file, each its own kj::TlsCertificate (kj trusts only the first
 // certificate of one, so a CA bundle must be split). Throws kj::Exception when the file cannot

@@ -2,6 +2,7 @@
 
 #include "base/process_stats.hpp"
 #include "node/metrics.hpp"
+#include "node/ssl_error_queue.hpp"
 
 namespace tessera {
 namespace {
@@ -15,6 +16,17 @@ template <class T>
 kj::Promise<kj::Maybe<T>> or_none(kj::Promise<T> p) {
   return p.then([](T v) -> kj::Maybe<T> { return kj::mv(v); },
                 [](kj::Exception&&) -> kj::Maybe<T> { return nullptr; });
+}
+
+// A snapshot of the gateway's counters (each read on its own).
+node_scrape::gateway_figures figures_of(const gateway_stats& st) {
+  node_scrape::gateway_figures g;
+  g.connections = st.connections.load(std::memory_order_relaxed);
+  g.refused_quota = st.refused_quota.load(std::memory_order_relaxed);
+  g.refused_memory = st.refused_memory.load(std::memory_order_relaxed);
+  g.failed_logins = st.failed_logins.load(std::memory_order_relaxed);
+  g.tls_handshake_failures = st.tls_handshake_failures.load(std::memory_order_relaxed);
+  return g;
 }
 
 }  // namespace
@@ -57,13 +69,9 @@ kj::Promise<http_reply> http_endpoints::metrics() {
           KJ_IF_MAYBE (n, node) s.node = n;
           KJ_IF_MAYBE (c, coord) s.coordinator = c;
           node_scrape::gateway_figures g;
-          if (gateway_) {
-            g.connections = gateway_->connections.load(std::memory_order_relaxed);
-            g.refused_quota = gateway_->refused_quota.load(std::memory_order_relaxed);
-            g.refused_memory = gateway_->refused_memory.load(std::memory_order_relaxed);
-            g.failed_logins = gateway_->failed_logins.load(std::memory_order_relaxed);
-            s.gateway = &g;
-          }
+          if (gateway_) s.gateway = &(g = figures_of(*gateway_));
+          node_tls_failures tls;
+          if (opts_.node_tls) s.node_tls = &(tls = node_tls_handshake_failures());
           return http_reply{200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(s)};
         });
   });

@@ -28,6 +28,9 @@ struct http_endpoints_options {
   std::chrono::milliseconds ask_timeout{2000};
   // The coordinator polls members every second; three missed polls and the node is not ready.
   std::chrono::milliseconds peer_timeout{3000};
+  // Nodes speak mutual TLS: /metrics shows the failed node-to-node handshakes
+  // (node/ssl_error_queue.hpp).
+  bool node_tls = false;
 };
 
 class http_endpoints final : public http_handler {

@@ -112,6 +112,11 @@ void write_coordinator(prom_writer& w, const coordinator_metrics& c) {
   gauge(w, "tessera_inflight_limit",
         "Calls the coordinator admits at once ([limits] max_inflight).",
         static_cast<double>(c.inflight_limit));
+  gauge(w, "tessera_queued_requests",
+        "Predict calls admitted and waiting in the coalescing queues for a running batch of "
+        "their version to finish (counted in tessera_inflight_requests too).",
+        static_cast<double>(c.queued));
+  c.shards.write(w);
   w.family("tessera_hedges_sent_total", prom_type::counter,
            "Shard sub-requests sent to a second replica because the first was slow.");
   w.sample({}, static_cast<double>(c.status.hedges_sent));
@@ -156,7 +161,17 @@ std::string metrics_text(const node_scrape& s) {
     family(w, "tessera_gateway_failed_logins_total", prom_type::counter,
            "authenticate calls with a token that matched no configured hash.",
            {{{}, static_cast<double>(s.gateway->failed_logins)}});
+    family(w, "tessera_gateway_tls_handshake_failures_total", prom_type::counter,
+           "Client connections whose TLS handshake failed (plaintext, untrusted or missing "
+           "certificates, garbage) or did not finish within handshake_timeout_ms.",
+           {{{}, static_cast<double>(s.gateway->tls_handshake_failures)}});
   }
+  if (s.node_tls)
+    family(w, "tessera_node_tls_handshake_failures_total", prom_type::counter,
+           "Failed mutual-TLS handshakes between nodes: inbound (a peer connecting to this "
+           "node's port) and outbound (this node connecting to a member).",
+           {{{{"direction", "inbound"}}, static_cast<double>(s.node_tls->inbound)},
+            {{{"direction", "outbound"}}, static_cast<double>(s.node_tls->outbound)}});
   return w.text();
 }
 

@@ -6,6 +6,7 @@
 
 #include "actors/coordinator_types.hpp"
 #include "actors/messages.hpp"
+#include "node/ssl_error_queue.hpp"
 
 namespace tessera {
 
@@ -19,8 +20,11 @@ struct node_scrape {
   // The gateway's counters (coordinator only; node/gateway_stats.hpp); null = no gateway.
   struct gateway_figures {
     uint64_t connections = 0, refused_quota = 0, refused_memory = 0, failed_logins = 0;
+    uint64_t tls_handshake_failures = 0;
   };
   const gateway_figures* gateway = nullptr;
+  // Failed node-to-node TLS handshakes of this process; null when nodes speak plain BASP.
+  const node_tls_failures* node_tls = nullptr;
 };
 
 std::string metrics_text(const node_scrape& s);

@@ -143,6 +143,7 @@ int run_node(const cluster_config& cfg, const std::string& name) {
       return 1;
     }
     log->info("node actor published on {}:{}{}", me->host, *port, tls ? " (TLS)" : " (plain)");
+    if (tls) count_inbound_handshakes_on(*port);
   }
   // /metrics, /healthz, /readyz on the node's http_port (node/http_endpoints.hpp), on its own
   // thread; stopped (joined) before the actors exit.
@@ -150,7 +151,10 @@ int run_node(const cluster_config& cfg, const std::string& name) {
   std::unique_ptr<http_server> http;
   auto start_http = [&](coordinator_actor coord) {
     if (me->http_port == 0) return true;
-    endpoints = std::make_unique<http_endpoints>(sys, local, coord, coord ? &gstats : nullptr);
+    http_endpoints_options hopts;
+    hopts.node_tls = tls;
+    endpoints =
+        std::make_unique<http_endpoints>(sys, local, coord, coord ? &gstats : nullptr, hopts);
     auto s = http_server::start({me->host, me->http_port}, *endpoints);
     if (!s) {
       log->error("{}", message_of(s.error()));

@@ -1,8 +1,8 @@
 // Client TLS at the gateway, over real processes: a client that trusts the cluster CA gets the
 // reference's answers; a client that does not, a plaintext client, and raw connections that
-// send garbage or nothing each fail or end alone while the gateway keeps serving; with mutual
-// TLS only a client certificate of the client CA gets in; and a gateway that would serve
-// plaintext on a non-loopback host never starts.
+// send garbage or nothing each fail or end alone while the gateway keeps serving (a failed
+// handshake is counted in /metrics); with mutual TLS only a client certificate of the client
+// CA gets in; and a gateway that would serve plaintext on a non-loopback host never starts.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "cli/client.hpp"
+#include "tests/support/http_get.hpp"
 #include "tests/support/lifecycle_support.hpp"
 
 using namespace tessera;
@@ -44,6 +45,7 @@ local_cluster& tls_gateway(bool client_ca) {
     o.gateway_tls = true;
     o.gateway_client_ca = mtls;
     o.handshake_timeout_ms = 1000;  // so that the silent-connection case ends soon
+    o.http = true;                  // /metrics counts the failed handshakes
     return o;
   };
   static local_cluster tls{start(false)};
@@ -171,10 +173,20 @@ TEST_CASE("a client with a foreign CA fails with a typed TLS error; the gateway 
 TEST_CASE("a plaintext client against the TLS gateway fails cleanly within its timeout",
           "[gateway_tls]") {
   auto& c = tls_gateway(false);
+  const std::string counted = "tessera_gateway_tls_handshake_failures_total";
+  auto failures = [&] {
+    return metric_value(http_get(c.http_port("coord"), "/metrics").body, counted);
+  };
+  const double was = failures();
+  REQUIRE(was >= 0);
   const std::string failure = connect_failure(c, {});
   INFO(failure);
   // The gateway ended the connection: unavailable, not our own 20 s deadline.
   CHECK(failure.rfind("tessera.unavailable: connection to " + c.gateway(), 0) == 0);
+  // Counted once, for /metrics (the count may land just after the close the client saw).
+  client tls_client{c.gateway(), c.user_token(), c.client_tls()};
+  CHECK(wait_until(tls_client, std::chrono::seconds(10), [&] { return failures() > was; }));
+  CHECK(failures() - was == 1);
   CHECK_THAT(failure, Catch::Contains("--tls-ca"));
   std::string out, err;
   CHECK(run_capture({bin_path("tessera"), "--connect", c.gateway(), "--token", c.user_token(),

@@ -1,14 +1,21 @@
 // The nodes' HTTP endpoints over real processes: every node's /metrics parses with Prometheus'
-// own checker (promtool), its counters and latency histogram grow by exactly the calls served,
+// own checker (promtool), its counters and latency histogram grow by exactly the calls served
+// (by model, version and tenant), on a model split across nodes each shard's sub-request
+// histogram grows by exactly the coalesced runs, a failed node-to-node handshake is counted,
 // /healthz answers, /readyz follows whether every active model has a live replica of every
 // shard (and stays ready while another version loads), and bad requests get a bounded answer.
 // No timing assertions: counts, status codes and conditions awaited with a limit.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "node/token_hash.hpp"
 
 #include "tests/support/http_get.hpp"
 #include "tests/support/lifecycle_support.hpp"
@@ -43,6 +50,25 @@ std::string scrape(const local_cluster& c, const std::string& node) {
   return r.body;
 }
 
+// Every sample of `text` whose series starts with `prefix` (a name and an opening brace):
+// series -> value.
+std::map<std::string, double> samples(const std::string& text, const std::string& prefix) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.compare(0, prefix.size(), prefix) == 0) {
+      auto space = line.rfind(' ');
+      out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+    }
+  return out;
+}
+
+// A [[tokens]] entry of the config: secret `secret`, every model of `tenant`, admin role.
+std::string tenant_token(const std::string& secret, const std::string& tenant) {
+  return "[[tokens]]\nhash = \"" + to_string(hash_token(secret)) + "\"\nname = \"" + secret +
+         "\"\nadmin = true\nmodels = [\"*\"]\ntenant = \"" + tenant + "\"\n";
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -54,8 +80,10 @@ TEST_CASE(
   load_model(admin, m.path, "m", 1);
   auto texts = random_texts(m.spec, 100, 5);
   const std::map<uint64_t, const reference_model*> refs{{1, m.ref.get()}};
-  const std::string ok = "{model=\"m\",kind=\"predict\",status=\"ok\"}";
-  const std::string unknown = "{model=\"\",kind=\"predict\",status=\"unknown_model\"}";
+  const std::string ok =
+      "{model=\"m\",version=\"1\",tenant=\"default\",kind=\"predict\",status=\"ok\"}";
+  const std::string unknown =
+      "{model=\"\",version=\"\",tenant=\"default\",kind=\"predict\",status=\"unknown_model\"}";
 
   auto before = scrape(c, "coord");
   auto served = traffic_n(users, "m", texts, refs, 4, 120);
@@ -75,9 +103,10 @@ TEST_CASE(
             counter(before, "tessera_requests_total" + unknown) ==
         3);
   const std::string h = "tessera_request_duration_seconds";
-  const std::string hl = "{model=\"m\",kind=\"predict\"}";
+  const std::string hl = "{model=\"m\",version=\"1\",tenant=\"default\",kind=\"predict\"}";
   CHECK(counter(after, h + "_count" + hl) - counter(before, h + "_count" + hl) == 120);
-  CHECK(metric_value(after, h + "_bucket{model=\"m\",kind=\"predict\",le=\"+Inf\"}") ==
+  CHECK(metric_value(after, h + "_bucket{model=\"m\",version=\"1\",tenant=\"default\","
+                                "kind=\"predict\",le=\"+Inf\"}") ==
         metric_value(after, h + "_count" + hl));
   CHECK(metric_value(after, h + "_sum" + hl) > 0);
   CHECK(metric_value(after, "tessera_members_up") == 3);
@@ -125,6 +154,104 @@ TEST_CASE(
     CHECK(wait_until(users, 15s,
                      [&] { return http_get(c.http_port(node), "/readyz").status == 200; }));
   }
+}
+
+TEST_CASE(
+    "on a model split across nodes, every shard's sub-request histogram, the batch sizes and "
+    "the tenant-labelled counters move by what was served; a failed node handshake is counted") {
+  auto spec = small_model(94);
+  spec.buckets = 100000;  // a 26 MB table: split over the nodes (tensors up to 16 MiB stay whole)
+  model_fixture m{spec};
+  cluster_options o = with_http();
+  o.extra_toml = tenant_token("acme-admin", "acme");
+  local_cluster c{o};
+  client admin{c.gateway(), c.admin_token()};
+  client users{c.gateway(), c.user_token()};
+  load_model(admin, m.path, "m", 1);
+  // The table really is split over two nodes or more (R = 1: one replica per shard).
+  const auto shards = take_status(admin).shards.at("m@1");
+  std::set<std::string> table_nodes;
+  for (const auto& sh : shards)
+    if (sh.tensor == "embedder.input")
+      for (const auto& [node, state] : sh.replicas) table_nodes.insert(node);
+  REQUIRE(tensor_row_ranges(admin, "m", "embedder.input").size() >= 2);
+  REQUIRE(table_nodes.size() >= 2);
+
+  auto texts = random_texts(m.spec, 100, 6);
+  const std::map<uint64_t, const reference_model*> refs{{1, m.ref.get()}};
+  auto before = scrape(c, "coord");
+  REQUIRE(traffic_n(users, "m", texts, refs, 4, 60).ok == 60);
+  auto after = scrape(c, "coord");
+  auto delta = [&](const std::string& series) {
+    return counter(after, series) - counter(before, series);
+  };
+
+  // 60 calls of one input each went out in `runs` coalesced runs.
+  const std::string bl = "{model=\"m\",tenant=\"default\"}";
+  const double runs = delta("tessera_batch_calls_count" + bl);
+  CHECK(runs >= 1);
+  CHECK(runs <= 60);
+  CHECK(delta("tessera_batch_calls_sum" + bl) == 60);
+  CHECK(delta("tessera_batch_inputs_sum" + bl) == 60);
+  // Each run asked every shard of every tensor once (R = 1: no hedge; nothing failed, so no
+  // retry): each shard's series, on the node holding it, grew by exactly the runs.
+  const std::string h = "tessera_shard_request_duration_seconds_count{";
+  const auto series = samples(after, h);
+  for (const auto& sh : shards) {
+    const std::string range =
+        sh.tensor + "[" + std::to_string(sh.begin) + ":" + std::to_string(sh.end) + ")\"}";
+    for (const auto& [node, state] : sh.replicas) {
+      INFO(node << " " << range);
+      std::string found;
+      for (const auto& [name, n] : series)
+        if (name.rfind(h + "member=\"" + node + "\",shard=\"", 0) == 0 &&
+            name.size() > range.size() &&
+            name.compare(name.size() - range.size() - 1, range.size() + 1, "/" + range) == 0)
+          found = name;
+      REQUIRE(!found.empty());
+      CHECK(delta(found) == runs);
+    }
+  }
+  CHECK(series.size() == shards.size());  // one series per shard used, no other
+  CHECK(metric_value(after, "tessera_queued_requests") >= 0);
+  CHECK(after.find("# TYPE tessera_shard_retries_total counter") != std::string::npos);
+  CHECK(after.find("# TYPE tessera_shard_timeouts_total counter") != std::string::npos);
+  std::string complaints;
+  CHECK(promtool_check(after, &complaints) == 0);
+  INFO(complaints);
+  CHECK(complaints.empty());
+
+  // Tenant acme's own "m" and a name it lacks: counted under tenant acme, by bare name.
+  client acme{c.gateway(), "acme-admin"};
+  REQUIRE(load_model(acme, m.path, "m", 1) == 1);
+  REQUIRE(traffic_n(acme, "m", texts, refs, 2, 7).ok == 7);
+  REQUIRE(traffic_n(acme, "nope", texts, refs, 1, 2).by_code["unknown_model"] == 2);
+  auto tenants = scrape(c, "coord");
+  CHECK(metric_value(tenants,
+                     "tessera_requests_total{model=\"m\",version=\"1\",tenant=\"acme\","
+                     "kind=\"predict\",status=\"ok\"}") == 7);
+  CHECK(metric_value(tenants,
+                     "tessera_requests_total{model=\"\",version=\"\",tenant=\"acme\","
+                     "kind=\"predict\",status=\"unknown_model\"}") == 2);
+  CHECK(counter(tenants,
+                "tessera_requests_total{model=\"m\",version=\"1\",tenant=\"default\","
+                "kind=\"predict\",status=\"ok\"}") ==
+        counter(after,
+                "tessera_requests_total{model=\"m\",version=\"1\",tenant=\"default\","
+                "kind=\"predict\",status=\"ok\"}"));
+
+  // Plaintext bytes at a node's mutual-TLS port: one failed inbound handshake on that node.
+  const std::string inbound = "tessera_node_tls_handshake_failures_total{direction=\"inbound\"}";
+  const auto port = c.node_port("shard-1");
+  const double was = metric_value(scrape(c, "shard-1"), inbound);
+  REQUIRE(was >= 0);
+  int fd = connect_loopback(port);
+  REQUIRE(fd >= 0);
+  const std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  CHECK(::send(fd, junk.data(), junk.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(junk.size()));
+  CHECK(closed_by_peer(fd, 20s));  // the node failed the handshake, then closed
+  ::close(fd);
+  CHECK(metric_value(scrape(c, "shard-1"), inbound) - was == 1);
 }
 
 TEST_CASE("bad requests get a bounded answer and leave the endpoints working") {

@@ -182,6 +182,8 @@ local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supe
                ? std::string{}
                : "memory_budget = \"" + opts.coordinator_budget + "\"\n");
   for (size_t i = 0; i < opts.shard_nodes; ++i)
+    node_ports_["shard-" + std::to_string(i + 1)] = ports[2 + 2 * i];
+  for (size_t i = 0; i < opts.shard_nodes; ++i)
     toml << "[[nodes]]\nname = \"shard-" << i + 1
          << "\"\nhost = \"127.0.0.1\"\nport = " << ports[2 + 2 * i]
          << "\nroles = [\"shard\"]\nmemory_budget = \"" << opts.memory_budget << "\"\n"
@@ -285,6 +287,11 @@ pid_t local_cluster::node_pid(const std::string& name) const {
   }
   auto it = node_pids_.find(name);
   return it == node_pids_.end() ? -1 : it->second;
+}
+
+uint16_t local_cluster::node_port(const std::string& name) const {
+  auto it = node_ports_.find(name);
+  return it == node_ports_.end() ? 0 : it->second;
 }
 
 uint16_t local_cluster::http_port(const std::string& name) const {

@@ -83,6 +83,8 @@ class local_cluster {
   // it by pid, like every other node. Its output goes to node_log(name + ".restarted").
   pid_t restart_node(const std::string& name);
   std::string node_log(const std::string& name) const;
+  // A shard node's CAF port ("shard-1", ...), where its node actor is published; 0 if none.
+  uint16_t node_port(const std::string& name) const;
   // A node's http_port ("coord", "shard-1", ...); 0 unless cluster_options::http.
   uint16_t http_port(const std::string& name) const;
   // Runs the tessera CLI against this cluster; returns exit code, fills stdout.
@@ -101,6 +103,7 @@ class local_cluster {
   bool supervise_ = false;
   std::map<std::string, pid_t> node_pids_;
   std::map<std::string, uint16_t> http_ports_;
+  std::map<std::string, uint16_t> node_ports_;  // shard nodes' CAF ports
 };
 
 // A client: one connection (over TLS when `tls` says so) and its session, authenticated
