@@ -47,8 +47,10 @@ void check_nodes(const cluster_config& c) {
 void check_rest(const cluster_config& c) {
   std::set<std::string> tokens;
   for (const auto& t : c.tokens) {
-    FUZZ_REQUIRE(!t.token.empty() && !t.name.empty(), "empty token or token name");
-    FUZZ_REQUIRE(tokens.insert(t.token).second, "token repeated");
+    FUZZ_REQUIRE(t.hash.salt.size() == 16 && t.hash.digest.size() == 32,
+                 "token hash not 16 salt and 32 digest bytes");
+    FUZZ_REQUIRE(!t.name.empty(), "empty token name");
+    FUZZ_REQUIRE(tokens.insert(t.name).second, "token name repeated");
     for (const auto& m : t.models) FUZZ_REQUIRE(!m.empty(), "empty model name in a token");
   }
   FUZZ_REQUIRE(!c.name.empty(), "empty cluster name");
