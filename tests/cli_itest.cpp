@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/support/model_fixture.hpp"
 
 using namespace tessera;
@@ -127,5 +129,17 @@ TEST_CASE(
     CHECK(p.rfind("{", 0) == 0);
     CHECK_THAT(p, Catch::Contains("\"coordinator\":{"));
     CHECK_THAT(p, Catch::Contains("\"rss_bytes\":"));
+    // Each member's process overhead is measured (RSS beyond its rows), and with nothing
+    // loading there is no rate and no time left.
+    auto j = nlohmann::json::parse(p);
+    REQUIRE(j.at("members").size() == 1);
+    for (const auto& mem : j.at("members")) {
+      CHECK(mem.at("overhead_bytes").get<uint64_t>() > 0);
+      CHECK(mem.at("overhead_bytes").get<uint64_t>() <= mem.at("rss_bytes").get<uint64_t>());
+      CHECK(mem.at("used_bytes").get<uint64_t>() > 0);
+      CHECK(mem.at("loading_bytes_total").get<uint64_t>() == 0);
+      CHECK(mem.at("loading_bytes_per_s").get<uint64_t>() == 0);
+      CHECK(mem.at("loading_ms_left").get<int64_t>() == -1);
+    }
   }
 }
