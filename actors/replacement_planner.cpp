@@ -208,12 +208,15 @@ std::vector<replacement_planner::move_done> replacement_planner::finish_moves(
           });
           if (old == s.replicas.end()) {
             x.replaces.clear();  // nothing left to replace: a plain spare now
-          } else if (who.retiring(x.node) || !live(x, is_up)) {
-            release(x, who.member(x.node));
+          } else if (who.retiring(x.node) || !who.up(x.node)) {
+            release(x, who.member(x.node));  // placed anew; a failed load stays, as a holder
           } else if (x.state == replica_state::ready) {
             x.spare = old->spare;
             x.replaces.clear();
             out.push_back({x.replica_id, x.node, old->replica_id, old->node});
+            for (auto& y : s.replicas)  // other successors of it, e.g. a failed load
+              if (&y != &x && y.replaces == old->replica_id && y.state != replica_state::unloaded)
+                release(y, who.member(y.node));
             release(*old, who.member(old->node));
           }
         }

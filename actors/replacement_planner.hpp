@@ -27,7 +27,9 @@
 //   - Finish (finish_moves): once a successor is ready on an up node it takes the old
 //     replica's place (spare or not, as the old one was) and the old one is released like a
 //     surplus spare (routing stops at once, its unload goes at the next tick). A successor
-//     that is lost, or whose own node retires before it is ready, is released and placed anew.
+//     whose node goes down or retires before it is ready is released and placed anew; one
+//     whose load failed on an up node stays, so that node is not chosen again, until the
+//     move is done: then the old replica's other successors are released too.
 //   - A retiring node's lost spares are released (their shard gets a new spare if needed).
 // Only ready or serving versions move: a version still loading moves once it is ready, and
 // an unloaded version that still drains requests is freed where it is.

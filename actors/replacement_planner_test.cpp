@@ -67,6 +67,11 @@ struct fixture {
     reg.add_version("m", v);
     REQUIRE_FALSE(reg.finish_load(*v, true));
   }
+  // A new member, up, with an unlimited budget.
+  void join(const std::string& n) {
+    up[n] = true;
+    budget[n] = 0;
+  }
   replacement_planner::node_up_fn up_fn() {
     return [this](const std::string& n) { return up.at(n); };
   }
@@ -203,8 +208,7 @@ TEST_CASE("a returning node reloads its replicas; the spares go only once those 
 
 TEST_CASE("a spare whose node dies is kept (restored if it returns), and replaced past grace") {
   fixture f;
-  f.up["d"] = true;
-  f.budget["d"] = 0;
+  f.join("d");
   f.kill("a", t0);
   auto plan = f.tick(t0 + 31s);
   REQUIRE_FALSE(plan.loads.empty());
@@ -340,8 +344,7 @@ TEST_CASE("a draining node gets no copies, and a replica no other member has roo
   f.tick(t0 + 1s);
   CHECK(f.on("a").size() == 2);  // the two that could not move still serve from a
   for (auto* r : f.on("a")) CHECK(r->state == replica_state::ready);
-  f.up["d"] = true;  // a new member with room
-  f.budget["d"] = 0;
+  f.join("d");  // a new member with room
   auto later = f.tick(t0 + 2s);
   CHECK(later.loads.size() == 2);
   for (const auto& l : later.loads) CHECK(l.replica->node == "d");
@@ -386,8 +389,7 @@ TEST_CASE(
 
 TEST_CASE("a successor that is lost before it is ready is released and placed anew") {
   fixture f;
-  f.up["d"] = true;
-  f.budget["d"] = 0;
+  f.join("d");
   f.draining.insert("a");
   auto plan = f.tick(t0);
   REQUIRE(plan.loads.size() == 3);
@@ -406,4 +408,26 @@ TEST_CASE("a successor that is lost before it is ready is released and placed an
   CHECK(replaced);
   for (const auto* r : f.spares())
     if (r->node == victim) CHECK(r->replaces.empty());  // its successors were released
+}
+
+TEST_CASE("a successor whose load failed on an up node stays, and the move goes elsewhere") {
+  fixture f;
+  f.join("d");
+  f.draining.insert("a");
+  const std::string moving = "m.embedder@1/e3/m.embedder@1.w/0/r0";  // shard 0, on a and b
+  replica_ref* failed = nullptr;
+  for (const auto& l : f.tick(t0).loads)
+    if (l.replica->replaces == moving) failed = l.replica;
+  REQUIRE(failed);
+  failed->state = replica_state::lost;  // what the load's failure callback does
+  auto again = f.tick(t0 + 1s);
+  REQUIRE(again.loads.size() == 1);
+  CHECK(again.loads[0].replica->replaces == moving);
+  CHECK(again.loads[0].replica->node != failed->node);  // not chosen again
+  CHECK(failed->state == replica_state::lost);
+  CHECK(f.tick(t0 + 2s).loads.empty());  // no retry every tick
+  again.loads[0].replica->state = replica_state::ready;
+  f.tick(t0 + 3s);
+  CHECK(f.moved.size() == 1);
+  CHECK(failed->state == replica_state::unloaded);  // a surplus spare once the move is done
 }
