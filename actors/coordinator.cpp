@@ -146,6 +146,7 @@ cluster_status make_status(coordinator_state& st) {
     mi.used_bytes = m.health.used_bytes;
     mi.rss_bytes = m.health.rss_bytes;
     mi.overhead_bytes = m.health.overhead_bytes;
+    mi.draining = m.draining;
     uint64_t loading_ms = 0;  // the node reads its replicas side by side: the oldest's age
     for (const auto& r : m.health.replicas) {
       ++mi.replicas;
@@ -203,6 +204,25 @@ caf::result<bool> done(caf::error err) {
   return true;
 }
 
+// Sets a member's draining flag and persists it. Errors: invalid_argument (no such member).
+caf::error set_draining(coordinator_self self, const std::string& node, bool draining) {
+  auto& st = self->state;
+  auto it = st.members.find(node);
+  if (it == st.members.end()) {
+    std::string names;
+    for (const auto& [name, m] : st.members) names += (names.empty() ? "" : ", ") + name;
+    return make_error(errc::invalid_argument, "no shard node named '" + node +
+                                                  "' in the config (shard nodes: " + names + ")");
+  }
+  if (it->second.draining != draining)
+    log()->info(
+        "member {} {}", node,
+        draining ? "is draining: its replicas move to other members" : "is no longer draining");
+  it->second.draining = draining;
+  persist_registry(self);
+  return caf::none;
+}
+
 coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordinator_options opts,
                                                   node_actor local_node) {
   auto& st = self->state;
@@ -210,6 +230,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   st.admitted = admission{st.cfg.max_inflight};
   st.metrics = request_metrics{st.cfg.count_requests};
   st.router.metrics() = shard_metrics{st.cfg.count_requests};
+  for (const auto& n : st.cfg.members) st.members[n.name].cfg = n;  // before recovery: drains
   if (st.cfg.recovered)
     recover_registry(self, *st.cfg.recovered);
   else
@@ -217,7 +238,6 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   st.cfg.recovered.reset();
   persist_registry(self);
   configure_resilience(st);
-  for (const auto& n : st.cfg.members) st.members[n.name].cfg = n;
   if (local_node && st.members.count(st.cfg.local_member)) {
     st.members[st.cfg.local_member].local = true;
     self->send(self, member_atom::value, st.cfg.local_member, local_node);
@@ -295,6 +315,12 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         auto err = self->state.reg.set_label(name, label, version);
         if (!err) persist_registry(self);
         return done(std::move(err));
+      },
+      [self](drain_atom, const std::string& node) -> caf::result<bool> {
+        return done(set_draining(self, node, true));
+      },
+      [self](undrain_atom, const std::string& node) -> caf::result<bool> {
+        return done(set_draining(self, node, false));
       },
       [self](member_atom, const std::string& name, node_actor h) { on_member(self, name, h); },
       [self](expire_atom, uint64_t key) { expire_predicts(self, key); },

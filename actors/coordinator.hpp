@@ -31,6 +31,12 @@ using coordinator_actor = caf::typed_actor<
     caf::replies_to<rollback_atom, std::string>::with<uint64_t>,
     // Points a label at a version.
     caf::replies_to<label_atom, std::string, std::string, uint64_t>::with<bool>,
+    // Drains a shard node: nothing new is placed on it, and every replica it holds of a ready
+    // or serving version moves to another member (actors/replacement_planner.hpp).
+    // Idempotent. Errors: invalid_argument (no shard node of that name in the config).
+    caf::replies_to<drain_atom, std::string>::with<bool>,
+    // Ends a drain: no further moves; replicas already moved stay where they are.
+    caf::replies_to<undrain_atom, std::string>::with<bool>,
     // Internal: the connector reached a member's node actor.
     caf::reacts_to<member_atom, std::string, node_actor>,
     // Internal: periodic reconnect and health polling.

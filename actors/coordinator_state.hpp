@@ -24,6 +24,9 @@ struct member_entry {
   uint64_t connect_attempts = 0;  // failed or running attempts since it was last up
   bool local = false;             // the node actor lives in this process
   node_status health;             // last answer to health_atom
+  // `tessera drain`: no new replicas go here, and the replicas it holds move to other members
+  // (actors/replacement_planner.hpp). Persisted with the registry; cleared by `undrain`.
+  bool draining = false;
 };
 
 struct coordinator_state {

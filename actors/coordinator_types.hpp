@@ -124,6 +124,7 @@ struct member_info {
   uint64_t loading_total = 0;
   load_estimate loading;        // rate and time left of those loads (cluster/load_progress)
   uint64_t overhead_bytes = 0;  // RSS beyond replica rows, held inside the budget too
+  bool draining = false;        // `tessera drain`: its replicas move to other members
 };
 
 struct cluster_status {

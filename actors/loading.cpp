@@ -110,7 +110,7 @@ caf::error place(coordinator_self self, const manifest& meta,
         scratch += std::min(info->block_rows, info->rows) * info->cols * sizeof(float);
   std::vector<placement_member> members;
   for (auto& [n, m] : st.members)
-    if (m.up)
+    if (m.up && !m.draining)  // a draining node gets nothing new
       members.push_back(
           {n, m.cfg.memory_budget, st.reg.bytes_on(n) + m.health.overhead_bytes + scratch});
   std::vector<placement_tensor> tensors;

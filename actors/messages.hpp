@@ -36,6 +36,8 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using hedge_atom = caf::atom_constant<caf::atom("hedge")>;
 using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using undrain_atom = caf::atom_constant<caf::atom("undrain")>;
 
 // What a replica holds.
 enum class shard_kind : uint8_t {

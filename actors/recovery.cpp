@@ -1,9 +1,12 @@
 #include "actors/recovery.hpp"
 
+#include <cctype>
+#include <optional>
 #include <set>
 
 #include <caf/all.hpp>
 
+#include "actors/replacement_planner.hpp"
 #include "actors/version_builder.hpp"
 #include "base/logger.hpp"
 
@@ -12,6 +15,21 @@ namespace {
 
 std::shared_ptr<spdlog::logger> log() {
   return component_logger("coordinator");
+}
+
+// The replica index spec_for made `id` with: its "/r<K>/<digest>" ending.
+std::optional<size_t> made_as(const std::string& id) {
+  auto last = id.rfind('/');
+  if (last == std::string::npos || last == 0) return std::nullopt;
+  auto prev = id.rfind('/', last - 1);
+  if (prev == std::string::npos || id.compare(prev, 2, "/r") != 0 || last - prev < 3)
+    return std::nullopt;
+  size_t k = 0;
+  for (size_t i = prev + 2; i < last; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(id[i]))) return std::nullopt;
+    k = k * 10 + static_cast<size_t>(id[i] - '0');
+  }
+  return k;
 }
 
 // Attaches persisted shards to the sub-model's tensors (matched by name). Errors when the
@@ -36,9 +54,12 @@ caf::error attach(const std::string& incarnation, const manifest& meta, submodel
       s.bytes = sr.bytes;
       for (size_t i = 0; i < sr.replicas.size(); ++i) {
         const auto& rr = sr.replicas[i];
-        auto spec = spec_for(incarnation, meta, owner, t, s.rows, s.index, i);
+        // A moved replica's id is the one it copied plus "/r<N>": check that one.
+        const auto base = base_replica_id(rr.id);
+        auto spec =
+            spec_for(incarnation, meta, owner, t, s.rows, s.index, made_as(base).value_or(i));
         if (!spec) return spec.error();
-        if (spec->replica_id != rr.id)  // another incarnation, epoch or content
+        if (spec->replica_id != base)  // another incarnation, epoch or content
           return make_error(errc::invalid_argument, "recorded replica " + rr.id +
                                                         " does not match its package (" +
                                                         spec->replica_id + ")");
@@ -47,6 +68,7 @@ caf::error attach(const std::string& incarnation, const manifest& meta, submodel
         r.replica_id = rr.id;
         r.state = replica_state::lost;  // until its node answers for it
         r.spec = std::move(*spec);
+        r.spec.replica_id = rr.id;
         s.replicas.push_back(std::move(r));
       }
       t.shards.push_back(std::move(s));
@@ -115,6 +137,13 @@ void recover_registry(coordinator_self self, const registry_snapshot& snap) {
     versions += rebuilt.size();
     st.reg.restore_model(m.name, m.next_version, m.active, m.previous, m.labels, rebuilt);
   }
+  for (const auto& name : snap.draining) {
+    auto it = st.members.find(name);
+    if (it != st.members.end())
+      it->second.draining = true;
+    else
+      log()->info("recovery: {} was draining and is no longer in the config", name);
+  }
   log()->info("recovered {} model versions (incarnation {}, epoch {}); waiting for the nodes",
               versions, st.incarnation, snap.epoch);
 }
@@ -122,7 +151,10 @@ void recover_registry(coordinator_self self, const registry_snapshot& snap) {
 void persist_registry(coordinator_self self) {
   auto& st = self->state;
   if (st.cfg.state_dir.empty()) return;
-  if (auto err = write_snapshot(st.cfg.state_dir, snapshot_of(st.reg, st.incarnation)))
+  auto snap = snapshot_of(st.reg, st.incarnation);
+  for (const auto& [name, m] : st.members)
+    if (m.draining) snap.draining.push_back(name);
+  if (auto err = write_snapshot(st.cfg.state_dir, snap))
     log()->error("cannot persist the registry: {}", describe(err));
 }
 

@@ -40,6 +40,10 @@ struct replica_ref {
   // (actors/replacement_planner.hpp); not counted in the shard's replication factor, and
   // released once no longer needed.
   bool spare = false;
+  // Set on a copy loading to take over from the replica with this id, whose node is draining
+  // or gone from the config (a move, actors/replacement_planner.hpp). While set the copy is a
+  // spare; once ready it takes the old replica's place and the old one is released.
+  std::string replaces;
 };
 
 struct shard_ref {

@@ -141,7 +141,8 @@ std::string to_json(const registry_snapshot& s) {
   json root = {{"format", registry_snapshot::current_format},
                {"incarnation", s.incarnation},
                {"epoch", s.epoch},
-               {"models", models}};
+               {"models", models},
+               {"draining", s.draining}};
   return root.dump(1) + "\n";
 }
 
@@ -155,6 +156,8 @@ caf::expected<registry_snapshot> snapshot_from_json(const std::string& text) {
     registry_snapshot s;
     s.incarnation = root.at("incarnation").get<std::string>();
     s.epoch = root.at("epoch").get<uint64_t>();
+    if (root.contains("draining"))  // absent in files written before drains existed
+      s.draining = root.at("draining").get<std::vector<std::string>>();
     for (const auto& m : root.at("models")) {
       model_record mr;
       mr.name = m.at("name").get<std::string>();

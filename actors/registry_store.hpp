@@ -1,9 +1,9 @@
 #pragma once
 // What the coordinator persists of its registry, so that a restarted coordinator serves the
 // models its nodes still hold without reading rows again: every ready or serving version
-// (model, number, epoch, package path, labels, active and previous version) and where each
-// of its replicas lives. Versions still loading or draining are not kept: their replicas are
-// released as orphans after a restart.
+// (model, number, epoch, package path, labels, active and previous version), where each
+// of its replicas lives, and which members are draining. Versions still loading or draining are not
+// kept: their replicas are released as orphans after a restart.
 //
 // The file is <state_dir>/registry.json, written atomically (a temp file, fsync, rename, fsync
 // of the directory), so a crash leaves either the old or the new snapshot, never a torn one.
@@ -62,6 +62,7 @@ struct registry_snapshot {
   std::string incarnation;  // the cluster's id, kept across coordinator restarts
   uint64_t epoch = 0;       // the last epoch handed out; a restart continues after it
   std::vector<model_record> models;
+  std::vector<std::string> draining;  // members being drained (`tessera drain`), by name
 };
 
 // The persistent part of `reg`: ready and serving versions only; labels and active/previous

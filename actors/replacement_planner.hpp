@@ -18,8 +18,21 @@
 // So a returning node is given its replicas again while the spares keep serving, and the
 // cluster goes back to exactly R copies, on the original nodes, with no failed request.
 //
-// A plain class: no actor; the coordinator's tick drives it (actors/replacement_run.cpp).
-// Thread: the coordinator's only.
+// Moves: a node that is draining (`tessera drain`), or that the config no longer names, is
+// *retiring*: its replicas are moved, not copied back later.
+//   - Place: every non-spare replica on a retiring node (in any state), and every live spare
+//     there, gets a successor: a spare with `replaces` set, placed like a spare (never on a
+//     retiring node) and placed before plain spares. The old copy keeps serving meanwhile.
+//     What does not fit stays where it is, and stuck() names it.
+//   - Finish (finish_moves): once a successor is ready on an up node it takes the old
+//     replica's place (spare or not, as the old one was) and the old one is released like a
+//     surplus spare (routing stops at once, its unload goes at the next tick). A successor
+//     whose node goes down or retires before it is ready is released and placed anew; one
+//     whose load failed on an up node stays, so that node is not chosen again, until the
+//     move is done: then the old replica's other successors are released too.
+//   - A retiring node's lost spares are released (their shard gets a new spare if needed).
+// Only ready or serving versions move: a version still loading moves once it is ready, and
+// an unloaded version that still drains requests is freed where it is.
 #include <chrono>
 #include <functional>
 #include <map>
@@ -42,6 +55,12 @@ class replacement_planner {
     bool up = false;
     uint64_t budget_bytes = 0;    // 0 = unlimited
     uint64_t overhead_bytes = 0;  // the budget the node's process takes itself (node_status)
+    bool draining = false;        // retiring: gets nothing new, its replicas move away
+  };
+
+  // A finished move: `replica_id` replaced `old_id` on `from`.
+  struct move_done {
+    std::string replica_id, node, old_id, from;
   };
 
   // A spare to load: `replica` lives in a shard of `sub` (a deque element: stable).
@@ -63,9 +82,19 @@ class replacement_planner {
   void observe(const std::string& node, bool up, time_point now);
   bool past_grace(const std::string& node, time_point now) const;
 
-  // Places spares (appended to their shards in state loading) for the shards that lack
-  // replicas held by nodes down past the grace. The caller loads every spare in `loads`.
+  // Places successors of the replicas on retiring nodes (every node not in `members` retires
+  // too), then spares for the shards that lack replicas held by nodes down past the grace;
+  // both are appended to their shards in state loading. The caller loads every one in `loads`.
   plan place(registry& reg, const std::vector<member_view>& members, time_point now);
+
+  // Successors that are ready take their old replica's place (the old one is queued for
+  // release); lost or retiring successors, and a retiring node's lost spares, are released.
+  std::vector<move_done> finish_moves(registry& reg, const std::vector<member_view>& members);
+  // The replicas the last place() could not move off a retiring node, e.g.
+  // "m v1 embedder.input[0:100) cannot move off draining shard-2: no other member has room".
+  const std::vector<std::string>& stuck() const { return stuck_; }
+  // Replicas the registry places on `node` that are not released (any version, any state).
+  static size_t held_on(registry& reg, const std::string& node);
 
   // Marks surplus spares unloaded and queues their release (sent by due()).
   void release_surplus(registry& reg, const node_up_fn& up);
@@ -81,14 +110,21 @@ class replacement_planner {
   bool unplaced_changed(const std::vector<std::string>& unplaced);
 
  private:
+  // Marks `x` unloaded (routing stops at once) and, on a member, queues its unload for due().
+  void release(replica_ref& x, bool member);
+
   std::chrono::milliseconds grace_;
   std::map<std::string, time_point> down_since_;
   std::vector<replica_release> queued_;
   std::vector<std::string> last_unplaced_;
+  std::vector<std::string> stuck_;
 };
 
 // The id of a shard's spare number `index`: `id` without a trailing "/r<digits>", then
 // "/r<index>" (the index is the replica's position in its shard, unique there).
 std::string spare_replica_id(const std::string& id, size_t index);
+// `id` without the "/r<digits>" a spare's id ends with: the id of the replica it copies, as
+// spec_for made it ("<...>/r<K>/<digest>").
+std::string base_replica_id(const std::string& id);
 
 }  // namespace tessera

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <set>
+
 using namespace tessera;
 using namespace std::chrono_literals;
 
@@ -53,7 +55,10 @@ struct fixture {
   std::shared_ptr<version_entry> v;
   std::map<std::string, bool> up{{"a", true}, {"b", true}, {"c", true}};
   std::map<std::string, uint64_t> budget{{"a", 0}, {"b", 0}, {"c", 0}};
+  std::set<std::string> draining;
+  std::set<std::string> removed;  // no longer in the config: not a member at all
   replacement_planner planner{30s};
+  std::vector<replacement_planner::move_done> moved;  // by the last tick
 
   fixture() {
     v = std::make_shared<version_entry>();
@@ -62,12 +67,18 @@ struct fixture {
     reg.add_version("m", v);
     REQUIRE_FALSE(reg.finish_load(*v, true));
   }
+  // A new member, up, with an unlimited budget.
+  void join(const std::string& n) {
+    up[n] = true;
+    budget[n] = 0;
+  }
   replacement_planner::node_up_fn up_fn() {
     return [this](const std::string& n) { return up.at(n); };
   }
   std::vector<replacement_planner::member_view> members() {
     std::vector<replacement_planner::member_view> out;
-    for (auto& [n, u] : up) out.push_back({n, u, budget.at(n)});
+    for (auto& [n, u] : up)
+      if (!removed.count(n)) out.push_back({n, u, budget.at(n), 0, draining.count(n) > 0});
     return out;
   }
   void kill(const std::string& node, clock_type::time_point at) {
@@ -77,8 +88,18 @@ struct fixture {
   }
   replacement_planner::plan tick(clock_type::time_point now) {
     for (auto& [n, u] : up) planner.observe(n, u, now);
+    moved = planner.finish_moves(reg, members());
     planner.release_surplus(reg, up_fn());
     return planner.place(reg, members(), now);
+  }
+  // Replicas on `node` that are not released, over both sub-models.
+  std::vector<replica_ref*> on(const std::string& node) {
+    std::vector<replica_ref*> out;
+    for (auto* sub : {v->embedder.get(), v->classifier.get()})
+      sub->for_each_replica([&](replica_ref& r) {
+        if (r.node == node && r.state != replica_state::unloaded) out.push_back(&r);
+      });
+    return out;
   }
   std::vector<const replica_ref*> spares() {
     std::vector<const replica_ref*> out;
@@ -187,8 +208,7 @@ TEST_CASE("a returning node reloads its replicas; the spares go only once those 
 
 TEST_CASE("a spare whose node dies is kept (restored if it returns), and replaced past grace") {
   fixture f;
-  f.up["d"] = true;
-  f.budget["d"] = 0;
+  f.join("d");
   f.kill("a", t0);
   auto plan = f.tick(t0 + 31s);
   REQUIRE_FALSE(plan.loads.empty());
@@ -240,4 +260,174 @@ TEST_CASE("a spare's id replaces a trailing /rN with its own index") {
   CHECK(spare_replica_id("m.e@1/e3/t/0/r1", 2) == "m.e@1/e3/t/0/r2");
   CHECK(spare_replica_id("content-abc", 2) == "content-abc/r2");
   CHECK(spare_replica_id("x/rack", 3) == "x/rack/r3");
+  CHECK(spare_replica_id("i/m.e@1/e3/t/0/r1/5d41402a/r4", 2) == "i/m.e@1/e3/t/0/r1/5d41402a/r2");
+  CHECK(base_replica_id("i/m.e@1/e3/t/0/r1/5d41402a/r4") == "i/m.e@1/e3/t/0/r1/5d41402a");
+  CHECK(base_replica_id("i/m.e@1/e3/t/0/r1/5d41402a") == "i/m.e@1/e3/t/0/r1/5d41402a");
+}
+
+TEST_CASE(
+    "a draining node's replicas each get a successor elsewhere; the old copies serve until "
+    "the successors are ready, then they take their place and the old ones are released") {
+  fixture f;
+  f.draining.insert("a");
+  auto plan = f.tick(t0);  // no grace: a is up and serving
+  REQUIRE(plan.loads.size() == 3);
+  CHECK(plan.unplaced.empty());
+  std::map<std::string, std::string> to;  // replaced id -> successor's node
+  for (const auto& l : plan.loads) {
+    CHECK(l.replica->spare);
+    CHECK(l.replica->state == replica_state::loading);
+    to[l.replica->replaces] = l.replica->node;
+  }
+  CHECK(to.at("m.embedder@1/e3/m.embedder@1.w/0/r0") == "c");  // shard 0 is on a, b
+  CHECK(to.at("m.embedder@1/e3/m.embedder@1.w/2/r1") == "b");  // shard 2 is on c, a
+  CHECK(to.at("m.classifier@1/e3/m.classifier@1.w/0/r0") == "c");
+  // While they load, a's copies stay ready and routed to, and nothing more is placed.
+  CHECK(f.tick(t0 + 1s).loads.empty());
+  CHECK(f.on("a").size() == 3);
+  for (auto* r : f.on("a")) CHECK(r->state == replica_state::ready);
+  CHECK(replacement_planner::under_replicated(f.reg, f.up_fn()).empty());
+  for (const auto& l : plan.loads) l.replica->state = replica_state::ready;
+  f.tick(t0 + 2s);
+  CHECK(f.moved.size() == 3);
+  CHECK(f.on("a").empty());
+  CHECK(replacement_planner::held_on(f.reg, "a") == 0);
+  CHECK(f.spares().empty());  // the successors are regular replicas now
+  CHECK(replacement_planner::under_replicated(f.reg, f.up_fn()).empty());
+  auto due = f.planner.due(f.up_fn());
+  REQUIRE(due.size() == 3);  // the unloads of a's copies, sent at the next tick
+  for (const auto& d : due) CHECK(d.node == "a");
+  CHECK(f.tick(t0 + 3s).loads.empty());  // settled: exactly R copies, none on a
+}
+
+TEST_CASE("with R=1 the draining node's copy is the one served until its successor is ready") {
+  registry reg;
+  auto v = std::make_shared<version_entry>();
+  v->embedder = submodel("m.embedder@1", {{"a"}, {"b"}, {"c"}});
+  reg.add_version("m", v);
+  REQUIRE_FALSE(reg.finish_load(*v, true));
+  replacement_planner planner{30s};
+  std::vector<replacement_planner::member_view> members{
+      {"a", true, 0, 0, false}, {"b", true, 0, 0, true}, {"c", true, 0, 0, false}};
+  auto plan = planner.place(reg, members, t0);
+  REQUIRE(plan.loads.size() == 1);
+  auto* successor = plan.loads[0].replica;
+  CHECK(successor->node == "a");  // never b; unlimited budgets tie, member order decides
+  auto& shard = v->embedder->tensors[0].shards[1];
+  auto* old = &shard.replicas[0];
+  CHECK(planner.finish_moves(reg, members).empty());
+  CHECK(old->state == replica_state::ready);  // still the shard's only ready copy
+  successor->state = replica_state::ready;
+  auto moved = planner.finish_moves(reg, members);
+  REQUIRE(moved.size() == 1);
+  CHECK(moved[0].from == "b");
+  CHECK(old->state == replica_state::unloaded);
+  CHECK_FALSE(successor->spare);
+  auto up = [](const std::string&) { return true; };
+  CHECK(replacement_planner::under_replicated(reg, up).empty());
+  CHECK(planner.place(reg, members, t0 + 1s).loads.empty());
+}
+
+TEST_CASE("a draining node gets no copies, and a replica no other member has room for stays") {
+  fixture f;
+  f.draining.insert("a");
+  f.budget["b"] = f.reg.bytes_on("b") + 100;  // room for shard 2's copy only
+  f.budget["c"] = f.reg.bytes_on("c");
+  auto plan = f.tick(t0);
+  REQUIRE(plan.loads.size() == 1);
+  CHECK(plan.loads[0].replica->node == "b");
+  CHECK(f.planner.stuck() ==
+        std::vector<std::string>{
+            "m v1 m.embedder@1.w[0:10) cannot move off draining a: no other member has room",
+            "m v1 m.classifier@1.w[0:10) cannot move off draining a: no other member has room"});
+  plan.loads[0].replica->state = replica_state::ready;
+  f.tick(t0 + 1s);
+  CHECK(f.on("a").size() == 2);  // the two that could not move still serve from a
+  for (auto* r : f.on("a")) CHECK(r->state == replica_state::ready);
+  f.join("d");  // a new member with room
+  auto later = f.tick(t0 + 2s);
+  CHECK(later.loads.size() == 2);
+  for (const auto& l : later.loads) CHECK(l.replica->node == "d");
+  CHECK(f.planner.stuck().empty());
+}
+
+TEST_CASE("undrain stops further moves; a copy already loading still completes its move") {
+  fixture f;
+  f.draining.insert("a");
+  f.budget["c"] = f.reg.bytes_on("c");  // room on b only: shard 2 moves, the rest waits
+  auto plan = f.tick(t0);
+  REQUIRE(plan.loads.size() == 1);
+  f.draining.clear();
+  f.budget["c"] = 0;
+  CHECK(f.tick(t0 + 1s).loads.empty());  // no new moves
+  plan.loads[0].replica->state = replica_state::ready;
+  f.tick(t0 + 2s);
+  CHECK(f.moved.size() == 1);
+  CHECK(f.on("a").size() == 2);
+}
+
+TEST_CASE(
+    "replicas on a node no longer in the config are re-placed at once and take the old "
+    "ones' place; nothing is queued for the unknown node") {
+  fixture f;
+  f.removed.insert("a");
+  f.up["a"] = false;
+  f.reg.mark_node_lost("a");  // after a restart: recorded on a, never answered
+  CHECK(replacement_planner::under_replicated(f.reg, f.up_fn()).size() == 3);
+  auto plan = f.tick(t0);  // no grace for a node that is gone for good
+  REQUIRE(plan.loads.size() == 3);
+  for (const auto& l : plan.loads) {
+    CHECK(l.replica->node != "a");
+    l.replica->state = replica_state::ready;
+  }
+  f.tick(t0 + 1s);
+  CHECK(f.moved.size() == 3);
+  CHECK(replacement_planner::held_on(f.reg, "a") == 0);
+  CHECK(f.planner.queued() == 0);
+  CHECK(replacement_planner::under_replicated(f.reg, f.up_fn()).empty());
+}
+
+TEST_CASE("a successor that is lost before it is ready is released and placed anew") {
+  fixture f;
+  f.join("d");
+  f.draining.insert("a");
+  auto plan = f.tick(t0);
+  REQUIRE(plan.loads.size() == 3);
+  std::string victim;
+  for (const auto& l : plan.loads)
+    if (l.replica->replaces == "m.embedder@1/e3/m.embedder@1.w/0/r0") victim = l.replica->node;
+  REQUIRE_FALSE(victim.empty());
+  f.kill(victim, t0 + 1s);
+  auto again = f.tick(t0 + 2s);
+  bool replaced = false;
+  for (const auto& l : again.loads) {
+    CHECK(l.replica->node != victim);
+    CHECK(l.replica->node != "a");
+    replaced = replaced || l.replica->replaces == "m.embedder@1/e3/m.embedder@1.w/0/r0";
+  }
+  CHECK(replaced);
+  for (const auto* r : f.spares())
+    if (r->node == victim) CHECK(r->replaces.empty());  // its successors were released
+}
+
+TEST_CASE("a successor whose load failed on an up node stays, and the move goes elsewhere") {
+  fixture f;
+  f.join("d");
+  f.draining.insert("a");
+  const std::string moving = "m.embedder@1/e3/m.embedder@1.w/0/r0";  // shard 0, on a and b
+  replica_ref* failed = nullptr;
+  for (const auto& l : f.tick(t0).loads)
+    if (l.replica->replaces == moving) failed = l.replica;
+  REQUIRE(failed);
+  failed->state = replica_state::lost;  // what the load's failure callback does
+  auto again = f.tick(t0 + 1s);
+  REQUIRE(again.loads.size() == 1);
+  CHECK(again.loads[0].replica->replaces == moving);
+  CHECK(again.loads[0].replica->node != failed->node);  // not chosen again
+  CHECK(failed->state == replica_state::lost);
+  CHECK(f.tick(t0 + 2s).loads.empty());  // no retry every tick
+  again.loads[0].replica->state = replica_state::ready;
+  f.tick(t0 + 3s);
+  CHECK(f.moved.size() == 1);
+  CHECK(failed->state == replica_state::unloaded);  // a surplus spare once the move is done
 }

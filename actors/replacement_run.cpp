@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/loading.hpp"
+#include "actors/recovery.hpp"
 #include "base/logger.hpp"
 
 namespace tessera {
@@ -23,11 +24,11 @@ void send_unloads(coordinator_self self, const std::vector<replica_release>& rel
   for (const auto& r : releases) {
     auto m = self->state.members.find(r.node);
     if (m == self->state.members.end() || !m->second.up) continue;
-    log()->info("releasing spare {} on {}", r.replica_id, r.node);
+    log()->info("releasing {} on {}", r.replica_id, r.node);
     self->request(m->second.handle, std::chrono::seconds(10), unload_atom::value, r.replica_id)
         .then([](bool) {},
               [id = r.replica_id](caf::error& e) {
-                log()->warn("unload of spare {} failed: {}", id, describe(e));
+                log()->warn("unload of {} failed: {}", id, describe(e));
               });
   }
 }
@@ -46,16 +47,24 @@ void replacement_tick(coordinator_self self) {
   std::vector<replacement_planner::member_view> members;
   for (auto& [name, m] : st.members) {
     st.planner.observe(name, m.up, now);
-    members.push_back({name, m.up, m.cfg.memory_budget, m.health.overhead_bytes});
+    members.push_back({name, m.up, m.cfg.memory_budget, m.health.overhead_bytes, m.draining});
   }
   send_unloads(self, st.planner.due(up));
+  auto moved = st.planner.finish_moves(st.reg, members);
+  for (const auto& mv : moved)
+    log()->info("moved {} off {}: {} on {} serves instead", mv.old_id, mv.from, mv.replica_id,
+                mv.node);
+  if (!moved.empty()) persist_registry(self);  // the placement changed
   st.planner.release_surplus(st.reg, up);
   auto plan = st.planner.place(st.reg, members, now);
   if (st.planner.unplaced_changed(plan.unplaced))
     for (const auto& u : plan.unplaced) log()->warn("cannot re-place: {}", u);
   for (auto& load : plan.loads) {
     auto* ref = load.replica;
-    log()->info("re-placing {} on {}", ref->replica_id, ref->node);
+    if (ref->replaces.empty())
+      log()->info("re-placing {} on {}", ref->replica_id, ref->node);
+    else
+      log()->info("moving {} to {} as {}", ref->replaces, ref->node, ref->replica_id);
     request_load(
         self, ref->node, ref->spec,
         [self, sub = load.sub, ref](shard_actor h) {
@@ -76,6 +85,8 @@ void fill_resilience_status(coordinator_state& st, cluster_status& out) {
   out.hedges_sent = st.router.hedges().sent;
   out.hedges_won = st.router.hedges().won;
   out.under_replicated = replacement_planner::under_replicated(st.reg, up_fn(st));
+  const auto& stuck = st.planner.stuck();
+  out.under_replicated.insert(out.under_replicated.end(), stuck.begin(), stuck.end());
 }
 
 }  // namespace tessera

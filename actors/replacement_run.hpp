@@ -9,12 +9,15 @@ namespace tessera {
 // Sets the router's hedging and the planner's grace from the coordinator's options.
 void configure_resilience(coordinator_state& st);
 
-// One tick: notes which members are down (and since when), sends the unloads of spares
-// released at an earlier tick, releases spares no longer needed, and places and loads spares
-// for shards whose replicas sit on nodes down past the grace.
+// One tick: notes which members are down (and since when), sends the unloads of replicas
+// released at an earlier tick, finishes moves whose new copy is ready (and persists the
+// registry then), releases spares no longer needed, and places and loads the copies that move
+// replicas off retiring nodes and the spares for shards whose replicas sit on nodes down past
+// the grace.
 void replacement_tick(coordinator_self self);
 
-// Status: hedges sent and won, and the shards with fewer than R ready replicas.
+// Status: hedges sent and won, the shards with fewer than R ready replicas, and the replicas
+// that cannot move off a retiring node (replacement_planner::stuck).
 void fill_resilience_status(coordinator_state& st, cluster_status& out);
 
 }  // namespace tessera

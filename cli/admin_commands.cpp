@@ -1,4 +1,5 @@
-// Admin and listing subcommands: status, load, unload, activate, rollback, label, models.
+// Admin and listing subcommands: status, load, unload, activate, rollback, label, models,
+// drain and undrain.
 #include <unistd.h>
 
 #include <algorithm>
@@ -229,6 +230,24 @@ int run_label(const client_options& c, const std::string& name, const std::strin
   req.setLabel(label);
   req.setVersion(version);
   conn.wait(req.send());
+  return 0;
+}
+
+int run_drain(const client_options& c, const std::string& node, bool drain) {
+  connection conn(c);
+  if (drain) {
+    auto req = conn.admin().drainRequest();
+    req.setNode(node);
+    conn.wait(req.send());
+    std::cout << node << " is draining: its replicas move to other members; `tessera status` "
+              << "shows it DRAINED when it holds none, then it can be stopped and removed\n";
+  } else {
+    auto req = conn.admin().undrainRequest();
+    req.setNode(node);
+    conn.wait(req.send());
+    std::cout << node << " is no longer draining (replicas already moved stay where they are)\n";
+  }
+  std::cout.flush();
   return 0;
 }
 

@@ -43,6 +43,8 @@ int run_rollback(const client_options& c, const std::string& name);
 int run_label(const client_options& c, const std::string& name, const std::string& label,
               uint64_t version);
 int run_models(const client_options& c, bool json);
+// Admin.drain (or, with drain false, Admin.undrain) of shard node `node`; prints what follows.
+int run_drain(const client_options& c, const std::string& node, bool drain);
 
 struct predict_options {
   client_options client;

@@ -123,15 +123,21 @@ nlohmann::json models_json(capnp::List<::ModelInfo>::Reader models) {
   return out;
 }
 
+std::string member_state(::Member::Reader m) {
+  if (!m.getUp()) return "DOWN";
+  if (!m.getDraining()) return "up";
+  return m.getReplicas() == 0 ? "DRAINED" : "DRAINING";
+}
+
 std::string render_status_text(::Status::Reader status) {
   std::ostringstream os;
   os << "cluster: " << (status.getReady() ? "ready" : "NOT READY") << "\n";
-  os << pad("NAME", 14) << pad("ADDRESS", 22) << pad("ROLES", 18) << pad("STATE", 6)
+  os << pad("NAME", 14) << pad("ADDRESS", 22) << pad("ROLES", 18) << pad("STATE", 9)
      << pad("USED/BUDGET", 26) << pad("RSS", 12) << pad("REPLICAS", 9) << "LOADING\n";
   for (auto m : status.getMembers()) {
     std::string budget = m.getBudgetBytes() == 0 ? "unlimited" : human_bytes(m.getBudgetBytes());
     os << pad(text(m.getName()), 14) << pad(text(m.getAddress()), 22)
-       << pad(join_roles(m.getRoles()), 18) << pad(m.getUp() ? "up" : "DOWN", 6)
+       << pad(join_roles(m.getRoles()), 18) << pad(member_state(m), 9)
        << pad(human_bytes(m.getUsedBytes()) + " / " + budget, 26)
        << pad(human_bytes(m.getRssBytes()), 12) << pad(std::to_string(m.getReplicas()), 9)
        << progress_figures(m.getLoadingBytesDone(), m.getLoadingBytesTotal(),
@@ -166,7 +172,8 @@ nlohmann::json status_json(::Status::Reader status) {
                        {"loading_bytes_total", m.getLoadingBytesTotal()},
                        {"loading_bytes_per_s", m.getLoadingBytesPerS()},
                        {"loading_ms_left", m.getLoadingMsLeft()},
-                       {"overhead_bytes", m.getOverheadBytes()}});
+                       {"overhead_bytes", m.getOverheadBytes()},
+                       {"draining", m.getDraining()}});
   }
   std::vector<std::string> under;
   for (auto u : status.getUnderReplicated()) under.push_back(text(u));

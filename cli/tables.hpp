@@ -22,6 +22,9 @@ std::string render_models_text(capnp::List<::ModelInfo>::Reader models);
 nlohmann::json models_json(capnp::List<::ModelInfo>::Reader models);
 
 std::string render_status_text(::Status::Reader status);
+// A member's STATE in status: "up", "DOWN", "DRAINING", or "DRAINED" (draining, up and holding
+// no replica: it can be stopped and its entry removed from the config).
+std::string member_state(::Member::Reader m);
 nlohmann::json status_json(::Status::Reader status);
 
 }  // namespace tessera::cli

@@ -121,6 +121,14 @@ void wire_admin(CLI::App& app, globals& g, action& run) {
   lb->add_option("VERSION", version)->required();
   lb->callback([&] { run = [&] { return run_label(g.resolved(30), name, label, version); }; });
 
+  static std::string node;
+  auto* dr = client_sub(app, g, "drain", "move a shard node's replicas to other members");
+  dr->add_option("NODE", node, "a shard node's name in the config")->required();
+  dr->callback([&] { run = [&] { return run_drain(g.resolved(30), node, true); }; });
+  auto* ud = client_sub(app, g, "undrain", "stop draining a shard node");
+  ud->add_option("NODE", node, "a shard node's name in the config")->required();
+  ud->callback([&] { run = [&] { return run_drain(g.resolved(30), node, false); }; });
+
   static bool models_json = false;
   auto* m = client_sub(app, g, "models", "models, versions, shards and replicas");
   m->add_flag("--json", models_json, "JSON array");

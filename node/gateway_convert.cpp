@@ -137,6 +137,7 @@ void fill(Member::Builder b, const member_info& m) {
   b.setLoadingBytesPerS(m.loading.bytes_per_s);
   b.setLoadingMsLeft(m.loading.ms_left);
   b.setOverheadBytes(m.overhead_bytes);
+  b.setDraining(m.draining);
 }
 
 void fill(Status::Builder b, const cluster_status& s) {

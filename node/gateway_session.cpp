@@ -148,6 +148,14 @@ class admin_impl final : public Admin::Server {
     return ask_model<bool>(unload_atom::value, p.getName(), p.getVersion()).ignoreResult();
   }
 
+  kj::Promise<void> drain(DrainContext ctx) override {
+    return ask_member(drain_atom::value, ctx.getParams().getNode());
+  }
+
+  kj::Promise<void> undrain(UndrainContext ctx) override {
+    return ask_member(undrain_atom::value, ctx.getParams().getNode());
+  }
+
   // The default tenant's admins run the cluster: they see every tenant's models, under their
   // registry names. Any other tenant's admins see their own models only.
   kj::Promise<void> status(StatusContext ctx) override {
@@ -195,6 +203,18 @@ class admin_impl final : public Admin::Server {
   }
 
  private:
+  // Asks the coordinator (atom, node) about a member: the cluster's nodes are the default
+  // tenant's admins' to run (permission_denied for any other tenant).
+  template <class Atom>
+  kj::Promise<void> ask_member(Atom atom, capnp::Text::Reader node) {
+    if (scope_.tenant() != k_default_tenant)
+      return refuse(
+          errc::permission_denied,
+          "nodes are run by the default tenant's admins, not tenant '" + scope_.tenant() + "'");
+    return env_.bridge.ask<bool>(env_.coord, env_.call_timeout(), atom, std::string{node})
+        .ignoreResult();
+  }
+
   // Asks the coordinator (atom, the registry name of this tenant's `name`, rest...); a name
   // outside the tenant's namespace is unknown_model.
   template <class R, class Atom, class... Ts>

@@ -47,7 +47,7 @@ void write_node(prom_writer& w, const node_status& n) {
 
 void write_members(prom_writer& w, const cluster_status& s) {
   double up = 0;
-  gauge_rows member_up, used, budget, rss, load_done, load_total;
+  gauge_rows member_up, used, budget, rss, load_done, load_total, draining;
   for (const auto& m : s.members) {
     prom_labels l{{"member", m.name}};
     up += m.up ? 1 : 0;
@@ -57,6 +57,7 @@ void write_members(prom_writer& w, const cluster_status& s) {
     rss.push_back({l, static_cast<double>(m.rss_bytes)});
     load_done.push_back({l, static_cast<double>(m.loading_done)});
     load_total.push_back({l, static_cast<double>(m.loading_total)});
+    draining.push_back({l, m.draining ? 1.0 : 0.0});
   }
   gauge(w, "tessera_members", "Shard-role members in the config.",
         static_cast<double>(s.members.size()));
@@ -73,6 +74,8 @@ void write_members(prom_writer& w, const cluster_status& s) {
          "Bytes read so far by replicas loading on each member.", load_done);
   family(w, "tessera_member_load_total_bytes", prom_type::gauge,
          "Bytes the replicas loading on each member will hold.", load_total);
+  family(w, "tessera_member_draining", prom_type::gauge,
+         "1 while the member drains (tessera drain): its replicas move away, else 0.", draining);
 }
 
 void write_models(prom_writer& w, const cluster_status& s) {

@@ -106,6 +106,7 @@ struct Member {
   loadingMsLeft @11 :Int64;      # time left at that rate; -1 = not known (or nothing loading)
   overheadBytes @12 :UInt64;     # RSS beyond the replicas' rows: the process itself, which
                                  # the budget holds too (docs/CONFIG.md, memory_budget)
+  draining @13 :Bool;            # Admin.drain: its replicas move to other members
 }
 
 struct Status {
@@ -118,7 +119,9 @@ struct Status {
   underReplicated @5 :List(Text);
   coordinator @6 :CoordinatorInfo;  # the coordinator process and its gateway
   # shards of ready or serving versions with fewer than R ready replicas on live nodes, e.g.
-  # "m v1 embedder.input[0:1000) has 1 of 2 replicas"; empty when every shard has R
+  # "m v1 embedder.input[0:1000) has 1 of 2 replicas"; empty when every shard has R. Also
+  # the replicas a drain cannot move for want of room, e.g. "m v1 embedder.input[0:1000)
+  # cannot move off draining shard-2: no other member has room"
 }
 
 struct CoordinatorInfo {
@@ -170,4 +173,12 @@ interface Admin {
   # version 0 unloads the whole model.
   status @5 () -> (status :Status);
   members @6 () -> (members :List(Member));
+  drain @7 (node :Text) -> ();
+  # Drains a shard node (a [[nodes]] name): nothing new is placed on it, and each replica it
+  # holds of a ready or serving version moves to another member (the old copy serves until the
+  # new one is ready). Status shows it draining, and with 0 replicas it can be stopped and its
+  # entry removed. Idempotent. Errors: invalid_argument (no shard node of that name),
+  # permission_denied (an admin of another tenant than the default one).
+  undrain @8 (node :Text) -> ();
+  # Ends a drain: no further moves; replicas already moved stay where they are.
 }

@@ -12,6 +12,7 @@
 
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
+#include "tests/support/process.hpp"
 
 using namespace tessera;
 using namespace tessera::test;
@@ -19,14 +20,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// 102,000 x 64 floats (26 MB): above the 16 MiB whole-tensor limit, so the table is split
-// over all three nodes and every node holds a part of two shards' copies.
+// The table is split over all three nodes, so every node holds a part of two shards' copies.
 synthetic_spec split_model() {
-  synthetic_spec s;
-  s.vocab = 2000;
-  s.buckets = 100000;
-  s.seed = 77;
-  return s;
+  return split_table_model(77);
 }
 
 cluster_options with_grace(const std::string& budget) {

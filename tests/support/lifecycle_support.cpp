@@ -30,7 +30,8 @@ status_snapshot take_status(client& cl) {
   for (auto u : st.getUnderReplicated()) out.under_replicated.emplace_back(u.cStr());
   for (auto m : st.getMembers())
     out.members[m.getName()] = {m.getUp(),          m.getUsedBytes(), m.getRssBytes(),
-                                m.getBudgetBytes(), m.getReplicas(),  m.getOverheadBytes()};
+                                m.getBudgetBytes(), m.getReplicas(),  m.getOverheadBytes(),
+                                m.getDraining()};
   for (auto m : st.getModels()) {
     out.active[m.getName()] = m.getActiveVersion();
     for (auto v : m.getVersions()) {

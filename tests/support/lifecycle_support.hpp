@@ -24,6 +24,7 @@ struct member_snapshot {
   uint64_t budget = 0;
   uint32_t replicas = 0;
   uint64_t overhead = 0;  // RSS beyond replica rows, inside the budget too
+  bool draining = false;  // Admin.drain
 };
 
 struct shard_snapshot {

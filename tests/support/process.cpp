@@ -86,4 +86,10 @@ synthetic_spec small_model(uint64_t seed, uint64_t classifier_seed) {
   return s;
 }
 
+synthetic_spec split_table_model(uint64_t seed) {
+  auto s = small_model(seed);
+  s.buckets = 100000;
+  return s;
+}
+
 }  // namespace tessera::test

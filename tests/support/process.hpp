@@ -57,4 +57,8 @@ int listen_loopback(uint16_t* port, int backlog = 1);
 // drawn from `seed`; `classifier_seed` 0 = from `seed` too.
 synthetic_spec small_model(uint64_t seed, uint64_t classifier_seed = 0);
 
+// A synthetic model whose table (102,000 x 64 floats, 26 MB) is above the 16 MiB whole-tensor
+// limit, so placement splits it over all the shard nodes; drawn from `seed`.
+synthetic_spec split_table_model(uint64_t seed);
+
 }  // namespace tessera::test
