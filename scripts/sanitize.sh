@@ -6,7 +6,7 @@
 # sanitized binaries of build-asan/bin (CMake gives them TESSERA_BIN_DIR), so every node, the
 # launcher and the CLI are checked too.
 #
-#   bash scripts/sanitize.sh [extra ctest arguments, e.g. -L unit or -LE large]
+#   bash scripts/sanitize.sh [extra ctest arguments, e.g. -L unit or -LE release]
 #
 # Every process of the run (tests, and the nodes and clients they start) writes its sanitizer
 # reports to build-asan/sanitizer-logs/ (log_path) instead of stderr. Any report fails the run,

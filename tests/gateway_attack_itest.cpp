@@ -288,8 +288,11 @@ class stalling_relay {
 
 }  // namespace
 
+// [release]: runs in the Release build only (CMakeLists.txt). Under ASan the quarantine and
+// redzones of the answers in flight alone pass the 48 MiB bound, which then no longer tells a
+// bounded gateway from one that holds all 94 MiB of answers.
 TEST_CASE("a client pipelining 1,500 large embeds that never reads is held to a bounded memory",
-          "[gateway-attack]") {
+          "[gateway-attack][release]") {
   auto& c = cluster();
   client normal{c.gateway(), c.user_token()};
   const pid_t coord = c.node_pid("coord");
