@@ -355,8 +355,9 @@ caf::error bin_parser::parse(bin_reader& r) {
     if (e.word.find('\n') != std::string::npos)
       return corrupt("dictionary entry " + std::to_string(i) + " holds a newline");
   }
+  // Each entry takes 8 bytes; divided, not multiplied, so a size near 2^63 cannot wrap.
   if (d.prune_size < -1 ||
-      (d.prune_size > 0 && static_cast<uint64_t>(d.prune_size) * 8 > c.remaining()))
+      (d.prune_size > 0 && static_cast<uint64_t>(d.prune_size) > c.remaining() / 8))
     return corrupt("prune index size " + std::to_string(d.prune_size) +
                    " is negative or longer than the file");
   if (d.prune_size > 0) {

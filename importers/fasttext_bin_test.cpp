@@ -219,6 +219,26 @@ TEST_CASE("a dictionary entry holding a newline is refused as corrupt, naming th
   }
 }
 
+TEST_CASE("a prune index size whose byte count wraps past 2^64 is refused as corrupt") {
+  // Found by fuzz/fasttext_bin_fuzz.cpp in a 10-minute run: 2^61 entries of 8 bytes passed
+  // the check as 0 bytes, and resizing the index threw std::length_error out of the reader.
+  bin_builder b;
+  b.quant_input = true;
+  b.prune_size = 0;
+  std::string bytes = b.bytes();
+  // The header's prune size follows the dictionary's size, nwords, nlabels and ntokens.
+  const size_t at = 4 + 4 + 48 + 8 + 4 + 4 + 4 + 8;
+  int64_t was = -1;
+  std::memcpy(&was, &bytes[at], 8);
+  REQUIRE(was == 0);  // the premise: this is the field
+  const int64_t wraps = int64_t{1} << 61;
+  std::memcpy(&bytes[at], &wraps, 8);
+  auto r = open_bytes(bytes);
+  REQUIRE_FALSE(r);
+  CHECK(is(r.error(), errc::corrupt_package));
+  CHECK(message_of(r.error()).find("prune index size") != std::string::npos);
+}
+
 TEST_CASE("a missing file is an io_error") {
   auto r = ft::bin_reader::open("/nonexistent/model.bin");
   REQUIRE_FALSE(r);
