@@ -19,7 +19,8 @@
 # 1 GiB table read in 64 MiB ranges; nodes giving an unloaded model's rows back) measure RSS,
 # which a larger quarantine fills with buffers already freed. Use after free of the last
 # 32 MiB freed is still caught.
-# JOBS (default 2) sets the build's parallelism.
+# JOBS (default 2) sets the build's parallelism. SANITIZE_STEP=build only builds, =test only
+# runs the suite of the tree built before (scripts/test.sh runs other work between the two).
 # Exits with the suite's status, or 1 when a sanitizer reported anything.
 set -euo pipefail
 
@@ -29,6 +30,8 @@ say() { echo "sanitize: $*" >&2; }
 
 mkdir -p build-asan
 start=$(date +%s)
+step="${SANITIZE_STEP:-all}"
+if [[ "$step" != test ]]; then
 if ! CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release \
   -DTESSERA_SANITIZE=ON -DTESSERA_FUZZ=ON \
   -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" \
@@ -43,6 +46,8 @@ if ! nice cmake --build build-asan -j"$JOBS" >build-asan/build.log 2>&1; then
   exit 1
 fi
 say "built in $(($(date +%s) - start)) s"
+[[ "$step" == build ]] && exit 0
+fi
 
 logs="$PWD/build-asan/sanitizer-logs"
 rm -rf "$logs"
