@@ -50,6 +50,9 @@ local_cluster& cluster() {
     cluster_options o;
     o.shard_nodes = 2;
     o.limits_toml = "max_connections = 100\n";
+    // The 64 x 430 KB call asks for 60 s; a call's deadline is capped at request_timeout_ms,
+    // and one 1 MiB slice of it can take over the default 5 s on sanitized nodes.
+    o.request_timeout_ms = 60000;
     return o;
   }()};
   static bool loaded = [] {
