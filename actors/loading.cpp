@@ -106,8 +106,7 @@ caf::error place(coordinator_self self, const manifest& meta,
   uint64_t scratch = 0;
   for (auto* s : fresh)
     for (auto& t : s->tensors)
-      if (const auto* info = meta.find_tensor(t.tensor))
-        scratch += std::min(info->block_rows, info->rows) * info->cols * sizeof(float);
+      if (const auto* info = meta.find_tensor(t.tensor)) scratch += info->block_bytes();
   std::vector<placement_member> members;
   for (auto& [n, m] : st.members)
     if (m.up && !m.draining)  // a draining node gets nothing new

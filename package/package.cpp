@@ -200,7 +200,7 @@ caf::error check_tensor(const std::string& dir, const tensor_info& t) {
                             " block checksums, but " + std::to_string(t.rows) +
                             " rows in blocks of " + std::to_string(t.block_rows) + " need " +
                             std::to_string(blocks));
-  if (std::min(t.block_rows, t.rows) * t.cols * sizeof(float) > max_block_bytes)
+  if (t.block_bytes() > max_block_bytes)
     return corrupt(dir, id + " has checksum blocks larger than 1 GiB");
   auto size = file_size(dir, t.file, id);
   if (!size) return size.error();
@@ -424,7 +424,7 @@ uint64_t package::read_scratch_bytes(const std::string& tensor, uint64_t begin,
   if (!t || begin >= end || end > t->rows || t->block_rows == 0) return 0;
   const uint64_t br = t->block_rows;
   const bool aligned = begin % br == 0 && (end % br == 0 || end == t->rows);
-  return aligned ? 0 : std::min(br, t->rows) * t->cols * sizeof(float);
+  return aligned ? 0 : t->block_bytes();
 }
 
 caf::expected<row_block> package::read_rows(const std::string& tensor, uint64_t begin, uint64_t end,
@@ -467,7 +467,7 @@ caf::expected<row_block> package::read_rows(const std::string& tensor, uint64_t 
     const uint64_t b0 = b * br, b1 = std::min(b0 + br, t->rows), nbytes = (b1 - b0) * row_bytes;
     const bool inside = b0 >= begin && b1 <= end;
     if (!inside && !scratch) {
-      scratch = aligned_floats(std::min(br, t->rows) * t->cols);
+      scratch = aligned_floats(t->block_bytes() / sizeof(float));
       if (!scratch) return make_error(errc::insufficient_memory, "cannot allocate a block");
     }
     char* buf = inside ? dst + (b0 - begin) * row_bytes : reinterpret_cast<char*>(scratch.get());

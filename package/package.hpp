@@ -6,6 +6,7 @@
 // one XXH3-128 checksum per block, so a replica that reads rows [begin, end) verifies exactly
 // the blocks it touches and never reads a table it does not own. Text files carry one checksum.
 // The same checksums name content: rows_digest() identifies rows by them.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -54,6 +55,9 @@ struct tensor_info {
   uint64_t block_rows = 0;                   // rows per checksum block (the last may be shorter)
   std::vector<checksum128> block_checksums;  // XXH3-128 of each block's bytes
   uint64_t bytes() const { return rows * cols * sizeof(float); }
+  // Bytes of one checksum block (the whole tensor when it is shorter): what a ranged read
+  // needs as scratch when its range cuts a block.
+  uint64_t block_bytes() const { return std::min(block_rows, rows) * cols * sizeof(float); }
 };
 
 struct text_file_info {
