@@ -118,10 +118,6 @@ std::string state_file(const local_cluster& c) {
       (std::filesystem::path(c.config_path()).parent_path() / "state" / "registry.json").string());
 }
 
-std::string failure(const traffic& t) {
-  return t.errors.empty() ? std::string{} : t.errors.front();
-}
-
 }  // namespace
 
 TEST_CASE(
@@ -167,7 +163,7 @@ TEST_CASE(
 
   stop = true;
   p.wait(users->wait_scope());
-  INFO(failure(during));
+  INFO(during.first_error());
   CHECK(during.failed == 0);
 
   // Stopped by pid: nothing was left on it, so no request notices.
@@ -175,7 +171,7 @@ TEST_CASE(
   REQUIRE(wait_for_status(*admin, 60s,
                           [](const status_snapshot& s) { return !s.members.at("shard-2").up; }));
   auto without = traffic_n(*users, "m", texts, refs, 4, 200);
-  INFO(failure(without));
+  INFO(without.first_error());
   CHECK(without.failed == 0);
   CHECK(without.ok == 200);
 
@@ -190,7 +186,7 @@ TEST_CASE(
   CHECK(replicas_on(seen, "shard-2") == 0);
   users = std::make_unique<client>(c.gateway(), c.user_token());
   auto restarted = traffic_n(*users, "m", texts, refs, 4, 200);
-  INFO(failure(restarted));
+  INFO(restarted.first_error());
   CHECK(restarted.failed == 0);
   CHECK(restarted.ok == 200);
   CHECK(state_file(c).find("shard-2") == std::string::npos);
@@ -217,7 +213,7 @@ TEST_CASE(
   REQUIRE(wait_for_answers(users, during, during.answered() + 100));
   stop = true;
   p.wait(users.wait_scope());
-  INFO(failure(during));
+  INFO(during.first_error());
   CHECK(during.failed == 0);
 
   REQUIRE(c.cli({"undrain", "shard-2"}, &out, &err) == 0);
@@ -253,7 +249,7 @@ TEST_CASE(
   client users{c.gateway(), c.user_token()};
   auto texts = random_texts(m.spec, 200, 47);
   auto t = traffic_n(users, "m", texts, {{1, m.ref.get()}}, 4, 200);
-  INFO(failure(t));
+  INFO(t.first_error());
   CHECK(t.failed == 0);
   CHECK(t.ok == 200);
   // The moves were persisted: the state names the new nodes only.

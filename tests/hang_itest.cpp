@@ -64,7 +64,7 @@ TEST_CASE("with two replicas, a node hung for 3 s costs no request; it rejoins a
   REQUIRE(wait_for_answers(users, during, during.answered() + 100));
   stop = true;
   p.wait(users.wait_scope());
-  INFO((during.errors.empty() ? std::string{} : during.errors.front()));
+  INFO(during.first_error());
   CHECK(during.failed == 0);
   // It kept its rows: the same bytes as before the hang, nothing read again.
   CHECK(take_status(admin).members.at("shard-2").used == held_before);

@@ -78,7 +78,7 @@ TEST_CASE("a stopped replica is hedged around: requests keep being answered, hed
   REQUIRE(wait_for_answers(users, during, at_resume + 100));
   stop = true;
   p.wait(users.wait_scope());
-  INFO((during.errors.empty() ? std::string{} : during.errors.front()));
+  INFO(during.first_error());
   CHECK(during.failed == 0);
   CHECK(during.ok > 300);
   auto after = take_status(admin);
@@ -114,7 +114,7 @@ TEST_CASE(
   REQUIRE(wait_for_answers(users, during, during.answered() + 100));
   stop = true;
   p.wait(users.wait_scope());
-  INFO((during.errors.empty() ? std::string{} : during.errors.front()));
+  INFO(during.first_error());
   CHECK(during.failed == 0);  // they waited for the node (1 s < the 5 s deadline)
   auto after = take_status(admin);
   CHECK(after.hedges_sent == 0);

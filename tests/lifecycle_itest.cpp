@@ -218,8 +218,8 @@ TEST_CASE("v2 activates, rolls back and activates again under load with zero fai
   stop = true;
   generator.wait(admin.wait_scope());
   second.wait(admin.wait_scope());
-  INFO((t.errors.empty() ? std::string{} : t.errors.front()));
-  INFO((u.errors.empty() ? std::string{} : u.errors.front()));
+  INFO(t.first_error());
+  INFO(u.first_error());
   CHECK(t.failed + u.failed == 0);
   CHECK(take_status(admin).active["m"] == 2);
 }
@@ -352,10 +352,10 @@ TEST_CASE("with two replicas a killed node costs no request, during or after its
   p.wait(users.wait_scope());
   REQUIRE(down);
   // In-flight requests to the dead node were retried on the other replica.
-  INFO((during.errors.empty() ? std::string{} : during.errors.front()));
+  INFO(during.first_error());
   CHECK(during.failed == 0);
   auto after_down = traffic_n(users, "m", texts, {{1, m.ref.get()}}, 4, 200);
-  INFO((after_down.errors.empty() ? std::string{} : after_down.errors.front()));
+  INFO(after_down.first_error());
   CHECK(after_down.failed == 0);
   CHECK(after_down.ok == 200);
 }

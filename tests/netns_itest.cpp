@@ -375,10 +375,10 @@ TEST_CASE(
   WARN("R = 2: member down seen after " << down_ms << " ms; during the partition " << during.ok
                                         << " ok, " << during.failed << " failed");
   REQUIRE(down_ms >= 0);
-  INFO((during.errors.empty() ? std::string{} : during.errors.front()));
+  INFO(during.first_error());
   CHECK(during.failed == 0);
   auto after = traffic_n(users, "m2", texts, refs, 4, 200);
-  INFO((after.errors.empty() ? std::string{} : after.errors.front()));
+  INFO(after.first_error());
   CHECK(after.failed == 0);
   CHECK(after.ok == 200);
 }

@@ -136,7 +136,7 @@ TEST_CASE(
   client users{c.gateway(), c.user_token()};
   auto texts = random_texts(b.spec, 200, 12);
   auto t = traffic_n(users, "m", texts, {{1, b.ref.get()}}, 4, 200);
-  INFO((t.errors.empty() ? std::string{} : t.errors.front()));
+  INFO(t.first_error());
   CHECK(t.failed == 0);
   CHECK(t.ok == 200);
   // a's replicas are orphans: released, so the nodes hold only b's bytes.
@@ -190,7 +190,7 @@ TEST_CASE(
   REQUIRE(wait_for_answers(users, during, during.answered() + 100));
   stop = true;
   p.wait(users.wait_scope());
-  INFO((during.errors.empty() ? std::string{} : during.errors.front()));
+  INFO(during.first_error());
   CHECK(during.failed == 0);  // every answer equals a's reference, from the other replica
   // The coordinator's log says why (the node refused the load).
   CHECK(c.node_log("coord").find("changed since replica") != std::string::npos);

@@ -129,7 +129,7 @@ TEST_CASE(
   REQUIRE(wait_for_answers(users, during, during.answered() + 100));
   stop = true;
   p.wait(users.wait_scope());
-  INFO((during.errors.empty() ? std::string{} : during.errors.front()));
+  INFO(during.first_error());
   CHECK(during.failed == 0);
   CHECK(seen.ready);
   WARN("R restored " << restored_ms << " ms after kill -9 (grace 2000 ms); spares released "
@@ -180,6 +180,6 @@ TEST_CASE(
   REQUIRE(wait_for_answers(users, during, during.answered() + 100));
   stop = true;
   p.wait(users.wait_scope());
-  INFO((during.errors.empty() ? std::string{} : during.errors.front()));
+  INFO(during.first_error());
   CHECK(during.failed == 0);
 }

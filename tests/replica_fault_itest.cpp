@@ -120,7 +120,7 @@ TEST_CASE(
   REQUIRE(wait_for_answers(users, during, at_back + 50));
   stop = true;
   p.wait(users.wait_scope());
-  INFO((during.errors.empty() ? std::string{} : during.errors.front()));
+  INFO(during.first_error());
   CHECK(during.failed == 0);
   CHECK(take_status(admin).members.at("shard-2").used > 0);
 }

@@ -80,6 +80,8 @@ struct traffic {
   std::vector<std::string> errors;        // descriptions of failures (first few)
   std::map<std::string, size_t> by_code;  // failures by tessera code ("overloaded", ...)
   std::vector<double> ok_ms;              // latency of each ok answer, send to answer, in ms
+  // The first failure's description, "" when none failed (for INFO).
+  std::string first_error() const { return errors.empty() ? std::string{} : errors.front(); }
 };
 
 // The q-quantile (0..1) of `ms` (sorted copy); 0 when empty.
