@@ -161,7 +161,9 @@ cluster_status make_status(coordinator_state& st) {
     out.members.push_back(std::move(mi));
   }
   out.models = st.reg.infos();
-  out.ready = all_up && st.reg.all_active_served();
+  out.persist_error = st.persistence.error;
+  out.persist_failures = st.persistence.failures;
+  out.ready = all_up && st.reg.all_active_served() && out.persist_error.empty();
   fill_resilience_status(st, out);
   return out;
 }
@@ -218,8 +220,13 @@ caf::error set_draining(coordinator_self self, const std::string& node, bool dra
     log()->info(
         "member {} {}", node,
         draining ? "is draining: its replicas move to other members" : "is no longer draining");
+  const bool was = it->second.draining;
   it->second.draining = draining;
-  persist_registry(self);
+  if (auto err = persist_registry(self)) {
+    it->second.draining = was;
+    return make_error(errc::io_error, "the change was not applied: cannot persist the registry (" +
+                                          message_of(err) + ")");
+  }
   return caf::none;
 }
 
@@ -288,33 +295,32 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         return rp;
       },
       [self](unload_atom, const std::string& name, uint64_t version) -> caf::result<bool> {
-        auto err = self->state.reg.unload(name, version);
-        if (!err) {
-          reap_drained(self);
-          persist_registry(self);
-        }
+        auto err = commit_change(self, name, [&] { return self->state.reg.unload(name, version); });
+        if (!err) reap_drained(self);  // only once durable: a refused unload frees nothing
         return done(std::move(err));
       },
       [self](activate_atom, const std::string& name, uint64_t version) -> caf::result<bool> {
-        auto err = self->state.reg.activate(name, version);
-        if (!err) {
-          log()->info("model {} now serves v{}", name, version);
-          persist_registry(self);
-        }
+        auto err =
+            commit_change(self, name, [&] { return self->state.reg.activate(name, version); });
+        if (!err) log()->info("model {} now serves v{}", name, version);
         return done(std::move(err));
       },
       [self](rollback_atom, const std::string& name) -> caf::result<uint64_t> {
-        auto r = self->state.reg.rollback(name);
-        if (!r) return r.error();
-        log()->info("model {} rolled back to v{}", name, *r);
-        persist_registry(self);
-        return *r;
+        uint64_t target = 0;
+        auto err = commit_change(self, name, [&]() -> caf::error {
+          auto r = self->state.reg.rollback(name);
+          if (!r) return r.error();
+          target = *r;
+          return caf::none;
+        });
+        if (err) return err;
+        log()->info("model {} rolled back to v{}", name, target);
+        return target;
       },
       [self](label_atom, const std::string& name, const std::string& label,
              uint64_t version) -> caf::result<bool> {
-        auto err = self->state.reg.set_label(name, label, version);
-        if (!err) persist_registry(self);
-        return done(std::move(err));
+        return done(commit_change(self, name,
+                                  [&] { return self->state.reg.set_label(name, label, version); }));
       },
       [self](drain_atom, const std::string& node) -> caf::result<bool> {
         return done(set_draining(self, node, true));
@@ -329,6 +335,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         for (auto& [name, m] : self->state.members)
           if (!m.up && !m.connecting && !m.local) connect(self, m);
         poll_health(self, nullptr);
+        if (self->state.persistence.dirty) persist_registry(self);  // a background change
         reap_drained(self);
         replacement_tick(self);
         self->delayed_send(self, tick_interval, tick_atom::value);

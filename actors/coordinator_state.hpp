@@ -29,6 +29,13 @@ struct member_entry {
   bool draining = false;
 };
 
+// Whether the registry on disk matches the one in memory (actors/recovery.hpp).
+struct persistence_status {
+  uint64_t failures = 0;  // writes of registry.json that failed, since start
+  std::string error;      // the last failure while it lasts; empty once a write succeeded
+  bool dirty = false;     // memory holds changes not on disk (a background change failed)
+};
+
 struct coordinator_state {
   coordinator_options cfg;
   std::string incarnation;  // the cluster's id (persisted); part of every replica id
@@ -42,6 +49,7 @@ struct coordinator_state {
   coalescer<predict_call> predicts;  // keyed by version epoch
   replacement_planner planner{std::chrono::milliseconds(30000)};  // reset from cfg at start
   request_metrics metrics;  // reset from cfg.count_requests at start
+  persistence_status persistence;
   static inline const char* name = "tessera.coordinator";
 };
 

@@ -23,6 +23,10 @@ struct model_ref {
   std::string name;
   uint64_t version = 0;  // 0 = not given
   std::string label;     // empty = not given
+  // The version epoch a call is pinned to (0 = none): set by the gateway on every slice of a
+  // sliced call after the first, so all its slices run on the build that served the first or
+  // the call fails whole (epoch_mismatch). With `version` set, that version must carry it.
+  uint64_t epoch = 0;
 };
 
 struct input_item {
@@ -136,6 +140,11 @@ struct cluster_status {
   // Shards of ready or serving versions with fewer than R ready replicas on live nodes:
   // "model vN tensor[begin:end) has K of R replicas".
   std::vector<std::string> under_replicated;
+  // The last failure to write the registry to state_dir while it lasts (empty: what status
+  // shows is on disk), and how many writes failed since the coordinator started. While it is
+  // set, admin changes are refused (io_error) and `ready` is false.
+  std::string persist_error;
+  uint64_t persist_failures = 0;
 };
 
 // What /metrics and /readyz read from the coordinator (metrics_atom). Its status is built from

@@ -84,15 +84,21 @@ void fail_load(std::shared_ptr<load_run> run, caf::error err) {
 
 void finish_load(std::shared_ptr<load_run> run) {
   if (run->answered) return;
-  run->answered = true;
   auto& v = *run->v;
-  if (auto err = run->self->state.reg.finish_load(v, run->req.activate)) {
+  // Acknowledged means durable: the version becomes ready only with the registry on disk.
+  auto err = commit_change(run->self, v.model,
+                           [&] { return run->self->state.reg.finish_load(v, run->req.activate); });
+  if (err && v.state == version_state::loading) {  // not durable: the load fails whole
+    fail_load(run, std::move(err));
+    return;
+  }
+  run->answered = true;
+  if (err) {  // unloaded while it loaded
     run->rp.deliver(std::move(err));
     return;
   }
   log()->info("model {} v{} (epoch {}) {}{}", v.model, v.version, v.epoch, to_string(v.state),
               v.embedder_reused ? ", sharing embedder " + v.embedder->name : "");
-  persist_registry(run->self);
   run->rp.deliver(load_reply{v.model, v.version});
 }
 
@@ -216,8 +222,16 @@ void start_load(coordinator_self self, load_request req,
   if (v->classifier) v->classifier->epoch = v->epoch;
   if (auto err = place(self, v->meta, *fresh, std::max<uint32_t>(req.replicas, 1)))
     return refuse(std::move(err));
-  // Committed: from here the version is visible in status, in state loading.
-  st.reg.add_version(name, v);
+  // Committed: from here the version is visible in status, in state loading. Its number is
+  // on disk before any row is read, so no later load (nor a restarted coordinator) issues it.
+  if (auto err = commit_change(
+          self, name,
+          [&]() -> caf::error {
+            st.reg.add_version(name, v);
+            return caf::none;
+          },
+          v))
+    return refuse(std::move(err));
   log()->info("loading model {} v{} (epoch {}) from {}{}", name, v->version, v->epoch, v->path,
               v->embedder_reused ? " reusing embedder " + v->embedder->name : "");
   auto run = std::make_shared<load_run>(

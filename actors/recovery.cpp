@@ -121,6 +121,7 @@ void recover_registry(coordinator_self self, const registry_snapshot& snap) {
   auto& st = self->state;
   st.incarnation = snap.incarnation;
   st.reg.resume_epochs(snap.epoch);
+  st.reg.restore_retired(snap.retired);
   std::map<std::string, std::shared_ptr<submodel_entry>> embedders;
   size_t versions = 0;
   for (const auto& m : snap.models) {
@@ -148,14 +149,41 @@ void recover_registry(coordinator_self self, const registry_snapshot& snap) {
               versions, st.incarnation, snap.epoch);
 }
 
-void persist_registry(coordinator_self self) {
+caf::error persist_registry(coordinator_self self) {
   auto& st = self->state;
-  if (st.cfg.state_dir.empty()) return;
+  if (st.cfg.state_dir.empty()) return caf::none;
   auto snap = snapshot_of(st.reg, st.incarnation);
   for (const auto& [name, m] : st.members)
     if (m.draining) snap.draining.push_back(name);
-  if (auto err = write_snapshot(st.cfg.state_dir, snap))
-    log()->error("cannot persist the registry: {}", describe(err));
+  auto err = write_snapshot(st.cfg.state_dir, snap);
+  auto& p = st.persistence;
+  if (err) {
+    ++p.failures;
+    if (p.error.empty())  // logged once per outage, not once per tick
+      log()->error("cannot persist the registry: {}; changes are refused until it can",
+                   describe(err));
+    p.error = describe(err);
+    p.dirty = true;
+    return err;
+  }
+  if (!p.error.empty()) log()->info("the registry is persisted again");
+  p.error.clear();
+  p.dirty = false;
+  return caf::none;
+}
+
+caf::error commit_change(coordinator_self self, const std::string& model,
+                         const std::function<caf::error()>& change,
+                         std::shared_ptr<version_entry> adding) {
+  auto& st = self->state;
+  auto undo = st.reg.save(model, std::move(adding));
+  if (auto err = change()) return err;  // refused: the registry is as it was
+  if (auto err = persist_registry(self)) {
+    st.reg.restore(std::move(undo));
+    return make_error(errc::io_error, "the change was not applied: cannot persist the registry (" +
+                                          message_of(err) + ")");
+  }
+  return caf::none;
 }
 
 void release_orphans(coordinator_self self, const std::string& node) {

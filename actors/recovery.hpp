@@ -2,6 +2,8 @@
 // Coordinator state that survives a restart (actors/registry_store.hpp): persisting the
 // registry after every change, rebuilding it at start, and releasing what no version claims.
 // Coordinator thread only.
+#include <functional>
+
 #include "actors/coordinator_state.hpp"
 
 namespace tessera {
@@ -13,9 +15,19 @@ namespace tessera {
 // A version whose package is gone or changed is dropped and logged.
 void recover_registry(coordinator_self self, const registry_snapshot& snap);
 
-// Writes the registry to cfg.state_dir (nothing without one). A failure is logged; serving
-// goes on.
-void persist_registry(coordinator_self self);
+// Writes the registry to cfg.state_dir (nothing without one). A failure is logged, counted and
+// kept in st.persistence (status and /metrics show it) and returned; serving goes on, and the
+// tick tries again while st.persistence.dirty. Errors: io_error.
+caf::error persist_registry(coordinator_self self);
+
+// Acknowledged means durable: runs `change` on the registry (it touches model `model` only)
+// and persists the result. When `change` fails, its error is returned; when the result cannot
+// be persisted, the registry is put back as it was (registry::undo_point) and the answer is
+// io_error ("the change was not applied: ..."). Nothing may release replicas inside `change`.
+// `adding`: a version `change` adds to the model (a load), saved with it.
+caf::error commit_change(coordinator_self self, const std::string& model,
+                         const std::function<caf::error()>& change,
+                         std::shared_ptr<version_entry> adding = nullptr);
 
 // Asks `node` for its replicas and unloads those that no version claims (left by a coordinator
 // that died, or by a version that was loading then).

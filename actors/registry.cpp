@@ -143,6 +143,10 @@ caf::expected<std::shared_ptr<version_entry>> registry::resolve(const model_ref&
   auto vit = m.versions.find(v);
   if (v == 0 || vit == m.versions.end())
     return make_error(errc::unknown_model, "model '" + ref.name + "' has no " + what);
+  if (ref.epoch != 0 && vit->second->epoch != ref.epoch)
+    return make_error(errc::epoch_mismatch,
+                      "model '" + ref.name + "' " + what + " is no longer the build (epoch " +
+                          std::to_string(ref.epoch) + ") that served the first part of this call");
   if (!vit->second->serves())
     return make_error(errc::unknown_model,
                       "model '" + ref.name + "' " + what + " is " + to_string(vit->second->state));
@@ -161,7 +165,13 @@ std::shared_ptr<submodel_entry> registry::embedder(const std::string& fingerprin
 
 void registry::add_version(const std::string& name, const std::shared_ptr<version_entry>& v) {
   auto& m = models_[name];
-  m.name = name;
+  if (m.name.empty()) {  // a new model: it continues the numbers of an earlier one of its name
+    m.name = name;
+    if (auto r = retired_.find(name); r != retired_.end()) {
+      m.next_version = std::max(m.next_version, r->second);
+      retired_.erase(r);
+    }
+  }
   v->model = name;
   v->version = m.next_version++;
   m.versions[v->version] = v;
@@ -175,6 +185,7 @@ void registry::restore_model(const std::string& name, uint64_t next_version, uin
   auto& m = models_[name];
   m.name = name;
   m.next_version = next_version;
+  retired_.erase(name);
   for (const auto& v : versions) {
     TESSERA_CHECK(v->serves(), "restored version in state " + std::string{to_string(v->state)});
     v->model = name;
@@ -186,7 +197,49 @@ void registry::restore_model(const std::string& name, uint64_t next_version, uin
   m.previous = m.versions.count(previous) ? previous : 0;
   for (const auto& [l, v] : labels)
     if (m.versions.count(v)) m.labels[l] = v;
-  if (m.versions.empty()) models_.erase(name);
+  if (m.versions.empty()) {  // every version was dropped: its numbers stay used
+    retired_[name] = std::max(retired_[name], m.next_version);
+    models_.erase(name);
+  }
+}
+
+registry::undo_point registry::save(const std::string& name,
+                                    std::shared_ptr<version_entry> extra) const {
+  undo_point u;
+  u.model = name;
+  if (auto it = models_.find(name); it != models_.end()) u.entry = it->second;
+  std::vector<std::shared_ptr<version_entry>> vs;
+  if (u.entry)
+    for (const auto& [n, v] : u.entry->versions) vs.push_back(v);
+  if (extra) vs.push_back(std::move(extra));
+  for (const auto& v : vs) {
+    u.versions.emplace_back(v, v->state, v->error);
+    for (const auto& s : {v->embedder, v->classifier})
+      if (s) u.submodels.emplace_back(s, s->state, s->users);
+  }
+  u.embedders = embedders_;
+  u.retired = retired_;
+  u.draining = draining_.size();
+  return u;
+}
+
+void registry::restore(undo_point u) {
+  TESSERA_CHECK(draining_.size() >= u.draining, "registry restore after a reap");
+  draining_.resize(u.draining);
+  for (auto& [v, state, error] : u.versions) {
+    v->state = state;  // a state it was in a moment ago: not a transition
+    v->error = std::move(error);
+  }
+  for (auto& [s, state, users] : u.submodels) {
+    s->state = state;
+    s->users = users;  // add_version pinned it; no release ran since save()
+  }
+  if (u.entry)
+    models_[u.model] = std::move(*u.entry);
+  else
+    models_.erase(u.model);
+  embedders_ = std::move(u.embedders);
+  retired_ = std::move(u.retired);
 }
 
 caf::error registry::finish_load(version_entry& v, bool activate) {
@@ -295,7 +348,10 @@ caf::error registry::unload(const std::string& name, uint64_t version) {
     if (m->active == n) m->active = 0;
     if (m->previous == n) m->previous = 0;
   }
-  if (m->versions.empty()) models_.erase(name);
+  if (m->versions.empty()) {
+    retired_[name] = m->next_version;
+    models_.erase(name);
+  }
   return caf::none;
 }
 

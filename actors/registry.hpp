@@ -17,7 +17,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "actors/coordinator_types.hpp"
@@ -154,6 +156,8 @@ struct model_entry {
   uint64_t active = 0;    // 0 = none
   uint64_t previous = 0;  // what rollback returns to
   std::map<std::string, uint64_t> labels;
+  // The number the next load gets. Never reused: when a model goes away with its last version,
+  // registry keeps its next number (retired()), and a later model of that name continues it.
   uint64_t next_version = 1;
   model_info info() const;
 };
@@ -169,6 +173,26 @@ struct replica_release {
 
 class registry {
  public:
+  // What a change to one model may touch, saved so that the change can be taken back when it
+  // cannot be made durable (actors/recovery.hpp, commit_change): the model's entry, the states
+  // of its versions and their sub-models, the shared-embedder table, the draining list's length
+  // and the retired numbers. Valid only until the next change to the registry.
+  struct undo_point {
+    std::string model;
+    std::optional<model_entry> entry;  // none: the model did not exist
+    std::vector<std::tuple<std::shared_ptr<version_entry>, version_state, std::string>> versions;
+    std::vector<std::tuple<std::shared_ptr<submodel_entry>, submodel_state, uint64_t>> submodels;
+    std::map<std::string, std::shared_ptr<submodel_entry>> embedders;
+    std::map<std::string, uint64_t> retired;
+    size_t draining = 0;
+  };
+  // Saves what a change to model `name` may touch; `extra` is a version not (yet) in the model
+  // (a load about to be added) whose state is saved too.
+  undo_point save(const std::string& name, std::shared_ptr<version_entry> extra = nullptr) const;
+  // Puts back what `u` saved. Only for a change made right after save() and before any other
+  // (no reap, no release in between): versions get back their state, the model its entry.
+  void restore(undo_point u);
+
   // The version a request names: explicit number, label, or the active one. Only versions in
   // state ready or serving resolve. Errors: unknown_model.
   caf::expected<std::shared_ptr<version_entry>> resolve(const model_ref& ref) const;
@@ -228,6 +252,10 @@ class registry {
   // --- recovery --------------------------------------------------------------------------
   // Continues epochs after `epoch` (the last one a previous coordinator handed out).
   void resume_epochs(uint64_t epoch) { epoch_ = std::max(epoch_, epoch); }
+  // Names whose models went away with their last version, and the number their next version
+  // gets (persisted, so a version number of a name is never issued twice).
+  const std::map<std::string, uint64_t>& retired() const { return retired_; }
+  void restore_retired(std::map<std::string, uint64_t> r) { retired_ = std::move(r); }
   // Re-creates model `name` from persisted state. Each version is described and placed
   // (replicas lost, no handles yet) and in state ready or serving; embedders with one
   // fingerprint must already be one shared entry. Versions keep their numbers.
@@ -243,6 +271,7 @@ class registry {
   std::map<std::string, model_entry> models_;
   std::map<std::string, std::shared_ptr<submodel_entry>> embedders_;  // by fingerprint
   std::vector<std::shared_ptr<version_entry>> draining_;
+  std::map<std::string, uint64_t> retired_;  // see retired()
   uint64_t epoch_ = 0;
 };
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -85,6 +86,7 @@ registry_snapshot snapshot_of(const registry& reg, const std::string& incarnatio
   registry_snapshot out;
   out.incarnation = incarnation;
   out.epoch = reg.epoch();
+  out.retired = reg.retired();
   for (const auto& [name, m] : reg.models()) {
     model_record mr;
     mr.name = name;
@@ -112,7 +114,10 @@ registry_snapshot snapshot_of(const registry& reg, const std::string& incarnatio
     mr.previous = kept(m.previous) ? m.previous : 0;
     for (const auto& [l, v] : m.labels)
       if (kept(v)) mr.labels[l] = v;
-    if (!mr.versions.empty()) out.models.push_back(std::move(mr));
+    if (!mr.versions.empty())
+      out.models.push_back(std::move(mr));
+    else  // only versions still loading: their numbers are issued all the same
+      out.retired[name] = std::max(out.retired[name], m.next_version);
   }
   return out;
 }
@@ -142,7 +147,8 @@ std::string to_json(const registry_snapshot& s) {
                {"incarnation", s.incarnation},
                {"epoch", s.epoch},
                {"models", models},
-               {"draining", s.draining}};
+               {"draining", s.draining},
+               {"retired", s.retired}};
   return root.dump(1) + "\n";
 }
 
@@ -158,6 +164,8 @@ caf::expected<registry_snapshot> snapshot_from_json(const std::string& text) {
     s.epoch = root.at("epoch").get<uint64_t>();
     if (root.contains("draining"))  // absent in files written before drains existed
       s.draining = root.at("draining").get<std::vector<std::string>>();
+    if (root.contains("retired"))  // absent in files written before names were retired
+      s.retired = root.at("retired").get<std::map<std::string, uint64_t>>();
     for (const auto& m : root.at("models")) {
       model_record mr;
       mr.name = m.at("name").get<std::string>();
@@ -176,17 +184,81 @@ caf::expected<registry_snapshot> snapshot_from_json(const std::string& text) {
         vr.exact_pooling = v.at("exact_pooling").get<bool>();
         vr.embedder = parse_tensors(v.at("embedder"));
         vr.classifier = parse_tensors(v.at("classifier"));
-        if (vr.epoch == 0 || vr.epoch > s.epoch || vr.embedder_epoch > s.epoch)
-          throw std::runtime_error("version " + std::to_string(vr.version) + " of " + mr.name +
-                                   " has an epoch beyond the registry's");
         mr.versions.push_back(std::move(vr));
       }
       s.models.push_back(std::move(mr));
     }
+    if (auto err = validate_snapshot(s)) return err;
     return s;
   } catch (const std::exception& e) {
     return make_error(errc::invalid_argument, std::string{"registry state: "} + e.what());
   }
+}
+
+namespace {
+
+// A registry name: a model name, optionally after its tenant's "T/" (cluster/tenant_scope.hpp).
+bool valid_registry_name(const std::string& n) {
+  auto slash = n.find('/');
+  if (slash == std::string::npos) return valid_name(n);
+  return valid_name(n.substr(0, slash)) && valid_name(n.substr(slash + 1));
+}
+
+}  // namespace
+
+caf::error validate_snapshot(const registry_snapshot& s) {
+  auto bad = [](const std::string& what) {
+    return make_error(errc::invalid_argument, "registry state: " + what);
+  };
+  std::set<std::string> names;
+  std::set<uint64_t> classifier_epochs;
+  std::map<uint64_t, std::string> embedder_epochs;  // epoch -> the first version naming it
+  for (const auto& m : s.models) {
+    const auto who = "model '" + m.name + "'";
+    if (!valid_registry_name(m.name)) return bad(who + " has an invalid name");
+    if (!names.insert(m.name).second) return bad(who + " is listed twice");
+    if (s.retired.count(m.name)) return bad(who + " is both a model and retired");
+    if (m.versions.empty()) return bad(who + " has no versions");
+    std::set<uint64_t> numbers;
+    uint64_t serving = 0;
+    for (const auto& v : m.versions) {
+      const auto vwho = who + " v" + std::to_string(v.version);
+      if (v.version == 0) return bad(who + " has a version 0");
+      if (!numbers.insert(v.version).second) return bad(vwho + " is listed twice");
+      if (v.version >= m.next_version)
+        return bad(vwho + " is not below its next_version " + std::to_string(m.next_version) +
+                   " (a new load would issue that number again)");
+      if (v.epoch == 0 || v.epoch > s.epoch || v.embedder_epoch == 0 || v.embedder_epoch > s.epoch)
+        return bad(vwho + " has an epoch of 0 or beyond the registry's epoch " +
+                   std::to_string(s.epoch));
+      if (!classifier_epochs.insert(v.epoch).second)
+        return bad(vwho + " reuses epoch " + std::to_string(v.epoch));
+      embedder_epochs.emplace(v.embedder_epoch, vwho);
+      if (v.state == version_state::serving) {
+        if (serving != 0) return bad(who + " has two serving versions");
+        serving = v.version;
+      }
+    }
+    if (m.active != serving)
+      return bad(who + " has active " + std::to_string(m.active) + " but its serving version is " +
+                 std::to_string(serving) + " (0: none)");
+    if (m.previous != 0 && (m.previous == m.active || !numbers.count(m.previous)))
+      return bad(who + " has previous " + std::to_string(m.previous) +
+                 ", not another of its versions");
+    for (const auto& [label, v] : m.labels) {
+      if (!valid_name(label) || std::all_of(label.begin(), label.end(), ::isdigit))
+        return bad(who + " has an invalid label name '" + label + "'");
+      if (!numbers.count(v))
+        return bad(who + " label '" + label + "' points at missing version " + std::to_string(v));
+    }
+  }
+  for (const auto& [e, vwho] : embedder_epochs)
+    if (classifier_epochs.count(e))
+      return bad(vwho + "'s embedder epoch " + std::to_string(e) + " is also a classifier's");
+  for (const auto& [name, next] : s.retired)
+    if (!valid_registry_name(name) || next == 0)
+      return bad("retired name '" + name + "' is invalid or has next version 0");
+  return caf::none;
 }
 
 caf::error write_snapshot(const std::string& dir, const registry_snapshot& s) {
@@ -213,6 +285,9 @@ caf::error write_snapshot(const std::string& dir, const registry_snapshot& s) {
 
 caf::expected<std::optional<registry_snapshot>> read_snapshot(const std::string& dir) {
   const std::string path = dir + "/registry.json";
+  struct stat sb {};
+  if (::stat(path.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode))
+    return make_error(errc::io_error, "cannot read " + path + ": is a directory");
   std::ifstream in(path);
   if (!in) {
     if (errno == ENOENT) return std::optional<registry_snapshot>{};

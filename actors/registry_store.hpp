@@ -63,6 +63,9 @@ struct registry_snapshot {
   uint64_t epoch = 0;       // the last epoch handed out; a restart continues after it
   std::vector<model_record> models;
   std::vector<std::string> draining;  // members being drained (`tessera drain`), by name
+  // Names whose models went away, with the number their next version gets (registry::retired):
+  // a version number of a name is never issued twice, across unloads and restarts.
+  std::map<std::string, uint64_t> retired;
 };
 
 // The persistent part of `reg`: ready and serving versions only; labels and active/previous
@@ -70,8 +73,16 @@ struct registry_snapshot {
 registry_snapshot snapshot_of(const registry& reg, const std::string& incarnation);
 
 std::string to_json(const registry_snapshot& s);
-// Errors: corrupt_package-like invalid_argument naming what is wrong (never throws).
+// Parses and validates (validate_snapshot). Errors: invalid_argument naming what is wrong
+// (never throws).
 caf::expected<registry_snapshot> snapshot_from_json(const std::string& text);
+// Checks every invariant a coordinator relies on, and names the first one broken
+// (invalid_argument): model and label names valid and unique; each model's version numbers
+// unique, positive and below its next_version; epochs unique, positive and at most the
+// registry's epoch (a classifier's epoch is its own; an embedder's epoch names one embedder);
+// `active` is 0 or a version in state serving, and no other version serves; `previous` is 0 or
+// another version; labels point at versions; a retired name is not also a model.
+caf::error validate_snapshot(const registry_snapshot& s);
 
 // Writes <dir>/registry.json atomically, creating `dir` if needed. Errors: io_error.
 caf::error write_snapshot(const std::string& dir, const registry_snapshot& s);

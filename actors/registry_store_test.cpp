@@ -1,6 +1,8 @@
 // The persisted registry's JSON, without an actor system or files.
 #include "actors/registry_store.hpp"
 
+#include <functional>
+
 #include <catch2/catch.hpp>
 
 using namespace tessera;
@@ -20,4 +22,83 @@ TEST_CASE("a snapshot keeps the draining members by name, and a file without the
           "models": []})");
   REQUIRE(old);
   CHECK(old->draining.empty());
+}
+
+namespace {
+
+// A valid snapshot: model m with v1 serving (epochs 2, embedder 1), v2 ready (epoch 3).
+registry_snapshot valid_snapshot() {
+  registry_snapshot s;
+  s.incarnation = "0123456789abcdef0123456789abcdef";
+  s.epoch = 3;
+  model_record m;
+  m.name = "m";
+  m.next_version = 3;
+  m.active = 1;
+  m.labels = {{"stable", 1}};
+  version_record v1;
+  v1.version = 1;
+  v1.epoch = 2;
+  v1.embedder_epoch = 1;
+  v1.state = version_state::serving;
+  version_record v2 = v1;
+  v2.version = 2;
+  v2.epoch = 3;
+  v2.state = version_state::ready;
+  m.versions = {v1, v2};
+  s.models = {m};
+  s.retired = {{"acme/gone", 4}};
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("retired names and their next numbers survive the file") {
+  auto back = snapshot_from_json(to_json(valid_snapshot()));
+  REQUIRE(back);
+  CHECK(back->retired == std::map<std::string, uint64_t>{{"acme/gone", 4}});
+}
+
+TEST_CASE("recovery refuses a registry that breaks an invariant, naming it, table-style") {
+  struct bad_case {
+    const char* scenario;
+    std::function<void(registry_snapshot&)> spoil;
+    const char* named;  // a part of the message that names the broken invariant
+  };
+  std::vector<bad_case> cases = {
+      {"next_version below an existing version",
+       [](registry_snapshot& s) { s.models[0].next_version = 2; }, "next_version"},
+      {"active names a version that does not exist",
+       [](registry_snapshot& s) { s.models[0].active = 99; }, "active 99"},
+      {"two serving versions",
+       [](registry_snapshot& s) { s.models[0].versions[1].state = version_state::serving; },
+       "two serving"},
+      {"previous is the active version", [](registry_snapshot& s) { s.models[0].previous = 1; },
+       "previous 1"},
+      {"a label points nowhere", [](registry_snapshot& s) { s.models[0].labels["x"] = 7; },
+       "label 'x'"},
+      {"a version listed twice", [](registry_snapshot& s) { s.models[0].versions[1].version = 1; },
+       "listed twice"},
+      {"two versions with one epoch",
+       [](registry_snapshot& s) { s.models[0].versions[1].epoch = 2; }, "reuses epoch 2"},
+      {"an epoch beyond the registry's", [](registry_snapshot& s) { s.epoch = 2; },
+       "beyond the registry"},
+      {"a model listed twice", [](registry_snapshot& s) { s.models.push_back(s.models[0]); },
+       "listed twice"},
+      {"a retired name that is also a model", [](registry_snapshot& s) { s.retired["m"] = 5; },
+       "retired"},
+      {"an invalid model name", [](registry_snapshot& s) { s.models[0].name = "a b"; },
+       "invalid name"},
+  };
+  REQUIRE_FALSE(validate_snapshot(valid_snapshot()));
+  for (const auto& c : cases) {
+    SECTION(c.scenario) {
+      auto s = valid_snapshot();
+      c.spoil(s);
+      auto back = snapshot_from_json(to_json(s));
+      REQUIRE_FALSE(back);
+      CHECK(is(back.error(), errc::invalid_argument));
+      CHECK_THAT(message_of(back.error()), Catch::Contains(c.named));
+    }
+  }
 }

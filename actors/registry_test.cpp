@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <functional>
 #include <optional>
 
 #include <catch2/catch.hpp>
@@ -277,4 +278,104 @@ TEST_CASE("an illegal state move aborts the process, in Release builds too") {
   REQUIRE(waitpid(pid, &status, 0) == pid);
   CHECK(WIFSIGNALED(status));
   CHECK(WTERMSIG(status) == SIGABRT);
+}
+
+TEST_CASE("a model's version numbers are never issued twice, also after it went away") {
+  registry reg;
+  loaded(reg, "m", submodel("e", {"n1"}), "c1");
+  loaded(reg, "m", submodel("e", {"n1"}), "c2");
+  REQUIRE_FALSE(reg.unload("m", 0));
+  CHECK(reg.find("m") == nullptr);
+  CHECK(reg.retired().at("m") == 3);
+  // `unload m; load OTHER --name m` continues after the last number: no second m@1.
+  auto v = loaded(reg, "m", submodel("other", {"n2"}), "c3");
+  CHECK(v->version == 3);
+  CHECK(reg.retired().count("m") == 0);
+  CHECK_FALSE(reg.resolve(ref("m", 1)));
+}
+
+TEST_CASE("a call pinned to an epoch resolves only that build of the version") {
+  registry reg;
+  auto v1 = loaded(reg, "m", submodel("e", {"n1"}), "c1");
+  v1->epoch = 11;
+  model_ref pinned{"m", 1, ""};
+  pinned.epoch = 11;
+  REQUIRE(reg.resolve(pinned));
+  pinned.epoch = 12;
+  auto r = reg.resolve(pinned);
+  REQUIRE_FALSE(r);
+  CHECK(is(r.error(), errc::epoch_mismatch));
+}
+
+TEST_CASE("restore takes back a change to one model exactly, table-style") {
+  struct change_case {
+    const char* scenario;
+    std::function<void(registry&)> change;
+  };
+  std::vector<change_case> cases = {
+      {"activate flips serving and ready", [](registry& r) { REQUIRE_FALSE(r.activate("m", 2)); }},
+      {"rollback after an activate",
+       [](registry& r) {
+         REQUIRE_FALSE(r.activate("m", 2));
+         REQUIRE(r.rollback("m"));
+       }},
+      {"a label", [](registry& r) { REQUIRE_FALSE(r.set_label("m", "canary", 2)); }},
+      {"unload of one version", [](registry& r) { REQUIRE_FALSE(r.unload("m", 2)); }},
+      {"unload of the whole model retires its name",
+       [](registry& r) { REQUIRE_FALSE(r.unload("m", 0)); }},
+  };
+  for (const auto& c : cases) {
+    SECTION(c.scenario) {
+      registry reg;
+      auto v1 = loaded(reg, "m", submodel("e", {"n1"}), "c1");
+      auto v2 = loaded(reg, "m", submodel("e", {"n1"}), "c2");
+      REQUIRE_FALSE(reg.set_label("m", "stable", 1));
+      auto before = reg.infos();
+      auto undo = reg.save("m");
+      c.change(reg);
+      reg.restore(std::move(undo));
+      auto after = reg.infos();
+      REQUIRE(after.size() == 1);
+      CHECK(after[0].active_version == 1);
+      CHECK(after[0].labels == before[0].labels);
+      REQUIRE(after[0].versions.size() == 2);
+      CHECK(after[0].versions[0].state == version_state::serving);
+      CHECK(after[0].versions[1].state == version_state::ready);
+      CHECK(reg.draining() == 0);
+      CHECK(reg.retired().empty());
+      CHECK(v1->embedder->users == 2);
+      CHECK(reg.reap_drained().empty());  // nothing was released
+      auto* m = reg.find("m");
+      REQUIRE(m);
+      CHECK(m->next_version == 3);
+      CHECK(m->previous == 0);
+    }
+  }
+}
+
+TEST_CASE("restore takes back an added version and its finished load") {
+  registry reg;
+  auto e = submodel("e", {"n1"});
+  auto v1 = loaded(reg, "m", e, "c1");
+  auto v2 = version(e, "c2", true);
+  auto undo = reg.save("m", v2);
+  reg.add_version("m", v2);
+  CHECK(e->users == 2);
+  reg.restore(std::move(undo));
+  CHECK(e->users == 1);
+  CHECK(reg.find("m")->versions.size() == 1);
+  CHECK(reg.find("m")->next_version == 2);
+
+  // A finished load taken back is loading again, and its sub-models too.
+  auto fresh = version(submodel("f", {"n2"}), "c3");
+  reg.add_version("n", fresh);
+  all_ready(*fresh);
+  auto undo2 = reg.save("n");
+  REQUIRE_FALSE(reg.finish_load(*fresh, true));
+  CHECK(fresh->state == version_state::serving);
+  reg.restore(std::move(undo2));
+  CHECK(fresh->state == version_state::loading);
+  CHECK(fresh->classifier->state == submodel_state::loading);
+  CHECK(reg.find("n")->active == 0);
+  CHECK_FALSE(reg.fail_load(*fresh, "cannot persist").empty());
 }

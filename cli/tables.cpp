@@ -152,6 +152,9 @@ std::string render_status_text(::Status::Reader status) {
      << co.getConnections() << " connections; refused " << co.getRefusedQuota() << " by quotas, "
      << co.getRefusedMemory() << " for memory; " << co.getFailedLogins() << " failed logins\n";
   for (auto u : status.getUnderReplicated()) os << "UNDER-REPLICATED: " << text(u) << "\n";
+  if (status.getPersistError().size() > 0)
+    os << "NOT PERSISTED: " << text(status.getPersistError())
+       << " (admin changes are refused until the registry can be written)\n";
   return os.str();
 }
 
@@ -183,6 +186,8 @@ nlohmann::json status_json(::Status::Reader status) {
           {"hedges_sent", status.getHedgesSent()},
           {"hedges_won", status.getHedgesWon()},
           {"under_replicated", under},
+          {"persist_error", text(status.getPersistError())},
+          {"persist_failures", status.getPersistFailures()},
           {"coordinator",
            {{"name", text(status.getCoordinator().getName())},
             {"rss_bytes", status.getCoordinator().getRssBytes()},

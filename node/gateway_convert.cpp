@@ -150,6 +150,8 @@ void fill(Status::Builder b, const cluster_status& s) {
   b.setHedgesWon(s.hedges_won);
   auto under = b.initUnderReplicated(static_cast<unsigned>(s.under_replicated.size()));
   for (size_t i = 0; i < s.under_replicated.size(); ++i) under.set(i, s.under_replicated[i]);
+  b.setPersistError(s.persist_error);
+  b.setPersistFailures(s.persist_failures);
 }
 
 void fill(ServedBy::Builder b, uint64_t version, uint64_t epoch) {

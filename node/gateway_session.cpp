@@ -60,8 +60,14 @@ void append(predict_reply& total, predict_reply&& part) {
   std::move(part.results.begin(), part.results.end(), std::back_inserter(total.results));
 }
 
+// Our own invariants (the coordinator answers every slice on the version and epoch the first
+// was served by): a broken one is an `internal` error, never a bad-input one.
+kj::Exception broken(std::string what) {
+  return refuse(errc::internal, std::move(what));
+}
+
 void append(embed_reply& total, embed_reply&& part) {
-  KJ_REQUIRE(part.dim == total.dim, "slices of one call came back with different dimensions");
+  if (part.dim != total.dim) throw broken("slices of one call came back with different dimensions");
   total.vectors.insert(total.vectors.end(), part.vectors.begin(), part.vectors.end());
 }
 
@@ -87,11 +93,14 @@ kj::Promise<Reply> run_slices(gateway_env& env, std::shared_ptr<sliced_call<Repl
       .then([&env, c, i](Reply part) -> kj::Promise<Reply> {
         if (i == 0) {
           c->total = std::move(part);
-          // Every later slice runs on the version the first one was served by.
+          // Every later slice runs on the build the first one was served by: its version and
+          // its epoch (version numbers are never reused, epochs are unique), or fails whole.
           c->base.model.version = c->total.version;
+          c->base.model.epoch = c->total.epoch;
           c->base.model.label.clear();
         } else {
-          KJ_REQUIRE(part.version == c->total.version, "a slice ran on another version");
+          if (part.version != c->total.version || part.epoch != c->total.epoch)
+            throw broken("a slice ran on another version than the first");
           append(c->total, std::move(part));
         }
         if (i + 2 >= c->bounds.size()) return std::move(c->total);

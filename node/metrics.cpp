@@ -133,6 +133,13 @@ void write_coordinator(prom_writer& w, const coordinator_metrics& c) {
         c.status.ready ? 1 : 0);
   gauge(w, "tessera_draining_versions", "Unloaded versions still held by calls in flight.",
         static_cast<double>(c.draining));
+  gauge(w, "tessera_registry_persisted",
+        "1 when the registry in state_dir matches the coordinator's (0: the last write failed; "
+        "admin changes are refused).",
+        c.status.persist_error.empty() ? 1 : 0);
+  w.family("tessera_registry_persist_failures_total", prom_type::counter,
+           "Writes of the registry to state_dir that failed.");
+  w.sample({}, static_cast<double>(c.status.persist_failures));
   write_members(w, c.status);
   write_models(w, c.status);
 }

@@ -118,6 +118,9 @@ struct Status {
   hedgesWon @4 :UInt64;    # hedges whose answer came first
   underReplicated @5 :List(Text);
   coordinator @6 :CoordinatorInfo;  # the coordinator process and its gateway
+  persistError @7 :Text;            # the registry cannot be written to state_dir (while it
+                                    # lasts): admin changes are refused, ready is false
+  persistFailures @8 :UInt64;       # failed writes of the registry since the coordinator started
   # shards of ready or serving versions with fewer than R ready replicas on live nodes, e.g.
   # "m v1 embedder.input[0:1000) has 1 of 2 replicas"; empty when every shard has R. Also
   # the replicas a drain cannot move for want of room, e.g. "m v1 embedder.input[0:1000)

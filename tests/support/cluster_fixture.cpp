@@ -167,7 +167,10 @@ local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supe
   std::ostringstream toml;
   // Each cluster keeps its coordinator state in its own temp dir (never the cwd's data/state).
   toml << "name = \"itest\"\nlog_level = \"info\"\nstate_dir = \""
-       << (opts.persist_state ? dir_ / "state" : std::string{}) << "\"\n"
+       << (!opts.persist_state      ? std::string{}
+           : opts.state_dir.empty() ? dir_ / "state"
+                                    : opts.state_dir)
+       << "\"\n"
        << opts.top_toml << "\n[limits]\nmax_inputs = " << opts.max_inputs
        << "\nrequest_timeout_ms = " << opts.request_timeout_ms
        << "\nmax_inflight = " << opts.max_inflight << "\nmax_text_bytes = " << opts.max_text_bytes

@@ -45,6 +45,7 @@ struct cluster_options {
   bool supervise = false;
   // The coordinator persists its registry in the cluster's temp dir; false = state_dir "".
   bool persist_state = true;
+  std::string state_dir;  // where it persists when persist_state; empty = <temp dir>/state
   uint32_t max_text_bytes = 1 << 20;
   uint32_t max_ids_per_input = 1 << 20;
   // [tls]: node-to-node mutual TLS is on unless tls_insecure; tls_dir empty = <temp dir>/tls,

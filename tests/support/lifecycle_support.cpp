@@ -32,8 +32,12 @@ status_snapshot take_status(client& cl) {
     out.members[m.getName()] = {m.getUp(),          m.getUsedBytes(), m.getRssBytes(),
                                 m.getBudgetBytes(), m.getReplicas(),  m.getOverheadBytes(),
                                 m.getDraining()};
+  out.persist_error = st.getPersistError();
+  out.persist_failures = st.getPersistFailures();
   for (auto m : st.getModels()) {
     out.active[m.getName()] = m.getActiveVersion();
+    for (auto l : m.getLabels())
+      out.labels[std::string{m.getName().cStr()} + "@" + l.getLabel().cStr()] = l.getVersion();
     for (auto v : m.getVersions()) {
       auto key = std::string{m.getName().cStr()} + "@" + std::to_string(v.getVersion());
       out.embedder[key] = v.getEmbedder();

@@ -43,6 +43,9 @@ struct status_snapshot {
   uint64_t hedges_sent = 0;
   uint64_t hedges_won = 0;
   std::vector<std::string> under_replicated;  // "model vN tensor[b:e) has K of R replicas"
+  std::map<std::string, uint64_t> labels;     // "model@label" -> version
+  std::string persist_error;                  // Status.persistError
+  uint64_t persist_failures = 0;
 };
 
 status_snapshot take_status(client& cl);
