@@ -130,8 +130,12 @@ caf::expected<std::vector<std::string>> place(coordinator_self self, version_ent
     for (auto& t : s.tensors)
       if (const auto* info = meta.find_tensor(t.tensor)) scratch += info->block_bytes();
   };
+  bool raise = false;  // the reused embedder lacks copies for this R
   for (auto* s : fresh) blocks_of(*s);
-  if (v.embedder_reused) blocks_of(*v.embedder);
+  if (v.embedder_reused)
+    for (const auto& t : v.embedder->tensors)
+      for (const auto& s : t.shards) raise = raise || copies_of(s) < replicas;
+  if (raise) blocks_of(*v.embedder);
   std::vector<placement_member> members;
   for (auto& [n, m] : st.members)
     if (m.up && !m.draining)  // a draining node gets nothing new
@@ -167,7 +171,7 @@ caf::expected<std::vector<std::string>> place(coordinator_self self, version_ent
     s.next_id = a.nodes.size();
     t->shards.push_back(std::move(s));
   }
-  if (!v.embedder_reused) return std::vector<std::string>{};
+  if (!raise) return std::vector<std::string>{};
   for (auto& m : members) m.used_bytes += added[m.name];
   return raise_replication(*v.embedder, replicas, members);
 }

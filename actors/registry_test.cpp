@@ -296,6 +296,24 @@ TEST_CASE(
   CHECK(emb->state == submodel_state::ready);
 }
 
+TEST_CASE("restored versions give a shared embedder the largest of their persisted R") {
+  registry reg;
+  auto emb = submodel("emb", {"n1", "n2"});
+  emb->state = submodel_state::ready;
+  std::vector<std::shared_ptr<version_entry>> vs;
+  for (uint32_t r : {1u, 2u}) {
+    auto v = version(emb, "c" + std::to_string(r), r > 1);
+    v->version = r;
+    v->replicas = r;
+    v->move_to(version_state::ready);
+    vs.push_back(v);
+  }
+  reg.restore_model("m", 3, 2, 1, {}, vs);
+  CHECK(emb->replicas == 2);
+  CHECK(vs[0]->classifier->replicas == 1);
+  CHECK(vs[1]->classifier->replicas == 2);
+}
+
 TEST_CASE("released replicas are erased from their shards; the others are found by id") {
   registry reg;
   auto emb = submodel("emb", {"n1", "n2"});
