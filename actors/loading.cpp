@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 
 #include "actors/recovery.hpp"
+#include "actors/replication.hpp"
 #include "actors/version_builder.hpp"
 #include "cluster/placement.hpp"
 
@@ -64,11 +65,26 @@ struct load_run {
   coordinator_self self;
   std::shared_ptr<version_entry> v;
   std::vector<submodel_entry*> fresh;
+  std::vector<std::string> extras;  // copies added to the reused embedder (raise_replication)
   load_request req;
   caf::typed_response_promise<load_reply> rp;
   size_t pending = 0;
   bool answered = false;
 };
+
+// The copies this load added to a shared embedder go with the load that failed or was
+// cancelled; the embedder's own replicas stay.
+void release_extras(load_run& run) {
+  std::vector<replica_release> out;
+  for (const auto& id : run.extras) {
+    auto* r = run.v->embedder->find_replica(id);
+    if (!r || r->state == replica_state::unloaded) continue;
+    out.push_back({r->node, r->replica_id});
+    r->state = replica_state::unloaded;
+    r->handle = nullptr;
+  }
+  send_releases(run.self, out);  // erased from the shard at the next tick
+}
 
 void fail_load(std::shared_ptr<load_run> run, caf::error err) {
   if (run->answered) return;
@@ -78,6 +94,7 @@ void fail_load(std::shared_ptr<load_run> run, caf::error err) {
     err = make_error(errc::unknown_model, "model '" + v.model + "' v" + std::to_string(v.version) +
                                               " was unloaded while it loaded");
   log()->warn("load of {} v{} failed: {}", v.model, v.version, describe(err));
+  release_extras(*run);
   send_releases(run->self, run->self->state.reg.fail_load(v, describe(err)));
   run->rp.deliver(std::move(err));
 }
@@ -94,6 +111,7 @@ void finish_load(std::shared_ptr<load_run> run) {
   }
   run->answered = true;
   if (err) {  // unloaded while it loaded
+    release_extras(*run);
     run->rp.deliver(std::move(err));
     return;
   }
@@ -102,17 +120,28 @@ void finish_load(std::shared_ptr<load_run> run) {
   run->rp.deliver(load_reply{v.model, v.version});
 }
 
-// Places the fresh sub-models over the live shard nodes, against what is already loaded.
-caf::error place(coordinator_self self, const manifest& meta,
-                 const std::vector<submodel_entry*>& fresh, uint32_t replicas) {
+// Places the fresh sub-models over the live shard nodes, against what is already loaded, and
+// when the version reuses an embedder with fewer than `replicas` copies per shard, the missing
+// copies too (appended to the embedder only once everything fits; returns their ids).
+caf::expected<std::vector<std::string>> place(coordinator_self self, version_entry& v,
+                                              const std::vector<submodel_entry*>& fresh,
+                                              uint32_t replicas) {
   auto& st = self->state;
+  const auto& meta = v.meta;
   // A node's budget also holds the process itself (its last reported overhead, at most about a
   // second old) and a scratch block per replica it reads at once; one block per tensor of
   // this model bounds that. The node checks again, with a fresh measure, before it reads.
   uint64_t scratch = 0;
-  for (auto* s : fresh)
-    for (auto& t : s->tensors)
+  auto blocks_of = [&](const submodel_entry& s) {
+    for (auto& t : s.tensors)
       if (const auto* info = meta.find_tensor(t.tensor)) scratch += info->block_bytes();
+  };
+  bool raise = false;  // the reused embedder lacks copies for this R
+  for (auto* s : fresh) blocks_of(*s);
+  if (v.embedder_reused)
+    for (const auto& t : v.embedder->tensors)
+      for (const auto& s : t.shards) raise = raise || copies_of(s) < replicas;
+  if (raise) blocks_of(*v.embedder);
   std::vector<placement_member> members;
   for (auto& [n, m] : st.members)
     if (m.up && !m.draining)  // a draining node gets nothing new
@@ -128,6 +157,7 @@ caf::error place(coordinator_self self, const manifest& meta,
     }
   auto placed = place_model(tensors, members, replicas, whole_tensor_max_bytes);
   if (!placed) return placed.error();
+  std::map<std::string, uint64_t> added;  // bytes this placement puts on each node
   for (auto& a : *placed) {
     auto [owner, t] = targets.at(a.tensor);
     shard_ref s;
@@ -142,10 +172,14 @@ caf::error place(coordinator_self self, const manifest& meta,
       ref.spec = std::move(*spec);
       ref.replica_id = ref.spec.replica_id;
       s.replicas.push_back(std::move(ref));
+      added[a.nodes[r]] += a.bytes;
     }
+    s.next_id = a.nodes.size();
     t->shards.push_back(std::move(s));
   }
-  return caf::none;
+  if (!raise) return std::vector<std::string>{};
+  for (auto& m : members) m.used_bytes += added[m.name];
+  return raise_replication(*v.embedder, replicas, members);
 }
 
 }  // namespace
@@ -176,25 +210,33 @@ void request_load(coordinator_self self, const std::string& node, const shard_sp
 namespace {
 
 void load_replicas(std::shared_ptr<load_run> run) {
-  for (auto* sub : run->fresh) sub->for_each_replica([&](replica_ref&) { ++run->pending; });
-  if (run->pending == 0) return finish_load(run);
+  // What to load, by sub-model and id: an answer finds its replica again by id, since the
+  // shared embedder's released replicas may be erased meanwhile.
+  std::vector<std::pair<submodel_entry*, std::string>> todo;
   for (auto* sub : run->fresh)
-    sub->for_each_replica([&](replica_ref& r) {
-      request_load(
-          run->self, r.node, r.spec,
-          [run, ref = &r](shard_actor h) {
-            // A load cancelled by unload (or failed elsewhere) keeps its replicas released.
-            if (run->answered || ref->state != replica_state::loading) return;
-            ref->handle = h;
-            ref->state = replica_state::ready;
-            watch_replica(run->self, h);
-            if (--run->pending == 0) finish_load(run);
-          },
-          [run, node = r.node](caf::error err) {
-            fail_load(run,
-                      make_error(code_of(err), "loading on node " + node + ": " + message_of(err)));
-          });
-    });
+    sub->for_each_replica([&](replica_ref& r) { todo.emplace_back(sub, r.replica_id); });
+  for (const auto& id : run->extras) todo.emplace_back(run->v->embedder.get(), id);
+  run->pending = todo.size();
+  if (run->pending == 0) return finish_load(run);
+  for (const auto& [sub, id] : todo) {
+    const auto* r = sub->find_replica(id);
+    // `run` holds the version, and so both of its sub-models.
+    request_load(
+        run->self, r->node, r->spec,
+        [run, sub = sub, id = id](shard_actor h) {
+          // A load cancelled by unload (or failed elsewhere) keeps its replicas released.
+          auto* ref = sub->find_replica(id);
+          if (run->answered || !ref || ref->state != replica_state::loading) return;
+          ref->handle = h;
+          ref->state = replica_state::ready;
+          watch_replica(run->self, h);
+          if (--run->pending == 0) finish_load(run);
+        },
+        [run, node = r->node](caf::error err) {
+          fail_load(run,
+                    make_error(code_of(err), "loading on node " + node + ": " + message_of(err)));
+        });
+  }
 }
 
 }  // namespace
@@ -213,6 +255,7 @@ void start_load(coordinator_self self, load_request req,
   auto v = std::make_shared<version_entry>();
   v->model = name;
   v->exact_pooling = req.exact_pooling;
+  v->replicas = std::max<uint32_t>(req.replicas, 1);
   if (auto err = describe_version(*v, *pkg)) return refuse(std::move(err));
   auto fresh = share_or_new(st.reg, *v);
   if (!fresh) return refuse(fresh.error());
@@ -220,8 +263,8 @@ void start_load(coordinator_self self, load_request req,
   v->epoch = st.reg.next_epoch();
   if (!v->embedder_reused) v->embedder->epoch = st.reg.next_epoch();
   if (v->classifier) v->classifier->epoch = v->epoch;
-  if (auto err = place(self, v->meta, *fresh, std::max<uint32_t>(req.replicas, 1)))
-    return refuse(std::move(err));
+  auto extras = place(self, *v, *fresh, v->replicas);
+  if (!extras) return refuse(extras.error());
   // Committed: from here the version is visible in status, in state loading. Its number is
   // on disk before any row is read, so no later load (nor a restarted coordinator) issues it.
   if (auto err = commit_change(
@@ -230,12 +273,19 @@ void start_load(coordinator_self self, load_request req,
             st.reg.add_version(name, v);
             return caf::none;
           },
-          v))
+          v)) {
+    // The copies place() added to a shared embedder were never asked for: drop them.
+    for (const auto& id : *extras)
+      if (auto* r = v->embedder->find_replica(id)) r->state = replica_state::unloaded;
     return refuse(std::move(err));
+  }
   log()->info("loading model {} v{} (epoch {}) from {}{}", name, v->version, v->epoch, v->path,
               v->embedder_reused ? " reusing embedder " + v->embedder->name : "");
+  if (!extras->empty())
+    log()->info("raising embedder {} to {} copies per shard: {} more", v->embedder->name,
+                v->replicas, extras->size());
   auto run = std::make_shared<load_run>(
-      load_run{self, v, std::move(*fresh), std::move(req), std::move(rp)});
+      load_run{self, v, std::move(*fresh), std::move(*extras), std::move(req), std::move(rp)});
   load_replicas(run);
 }
 
@@ -249,23 +299,26 @@ void restore_replicas(coordinator_self self, const std::string& node) {
     sub->for_each_replica([&](replica_ref& r) {
       if (r.node != node || r.state != replica_state::lost) return;
       r.state = replica_state::loading;
-      // `sub` keeps `r` alive; the state checks skip a replica released meanwhile.
+      // `sub` stays alive; the answer finds the replica by id and skips one released (or
+      // erased) meanwhile.
       request_load(
           self, node, r.spec,
-          [self, sub, ref = &r](shard_actor h) {
-            if (ref->state != replica_state::loading) return;
+          [self, sub, id = r.replica_id](shard_actor h) {
+            auto* ref = sub->find_replica(id);
+            if (!ref || ref->state != replica_state::loading) return;
             ref->handle = h;
             ref->state = replica_state::ready;
             watch_replica(self, h);
           },
-          [sub, ref = &r](caf::error err) {
-            if (ref->state == replica_state::loading) {
+          [sub, id = r.replica_id](caf::error err) {
+            auto* ref = sub->find_replica(id);
+            if (ref && ref->state == replica_state::loading) {
               // Other content than recorded is never served, nor asked for again.
               ref->state =
                   is(err, errc::corrupt_package) ? replica_state::error : replica_state::lost;
               ref->error = describe(err);
             }
-            log()->warn("restoring {} failed: {}", ref->replica_id, describe(err));
+            log()->warn("restoring {} failed: {}", id, describe(err));
           });
     });
   });

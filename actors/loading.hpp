@@ -10,7 +10,10 @@ namespace tessera {
 // Phase 1 loads every replica while the current version keeps serving; phase 2 flips the
 // active version in one step (always for a model's first version, else only with
 // req.activate). A failed load frees what it loaded and leaves serving versions untouched.
-// An unload of the version meanwhile cancels the load (answered unknown_model).
+// An unload of the version meanwhile cancels the load (answered unknown_model). A version
+// that reuses a loaded embedder with fewer copies per shard than its R places and loads the
+// missing copies in phase 1 too (actors/replication.hpp), or is refused (insufficient_memory)
+// when they do not fit; a failed or cancelled load releases them.
 void start_load(coordinator_self self, load_request req,
                 caf::typed_response_promise<load_reply> rp);
 

@@ -1,5 +1,6 @@
 #include "actors/recovery.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <optional>
 #include <set>
@@ -82,6 +83,15 @@ caf::error attach(const std::string& incarnation, const manifest& meta, submodel
   return caf::none;
 }
 
+// R of a version recorded before R was persisted: the most copies any of its shards has.
+uint32_t recorded_replicas(const version_record& rec) {
+  size_t r = 1;
+  for (const auto* ts : {&rec.embedder, &rec.classifier})
+    for (const auto& t : *ts)
+      for (const auto& s : t.shards) r = std::max(r, s.replicas.size());
+  return static_cast<uint32_t>(r);
+}
+
 // Rebuilds one version; shares an embedder already rebuilt for the same fingerprint.
 caf::expected<std::shared_ptr<version_entry>> rebuild(
     const std::string& incarnation, const version_record& rec,
@@ -92,6 +102,7 @@ caf::expected<std::shared_ptr<version_entry>> rebuild(
   v->version = rec.version;
   v->epoch = rec.epoch;
   v->exact_pooling = rec.exact_pooling;
+  v->replicas = rec.replicas > 0 ? rec.replicas : recorded_replicas(rec);
   if (auto err = describe_version(*v, *pkg)) return err;
   if (v->content != rec.content)
     return make_error(errc::corrupt_package,

@@ -69,6 +69,29 @@ void submodel_entry::for_each_replica(const std::function<void(replica_ref&)>& f
       for (auto& r : s.replicas) f(r);
 }
 
+replica_ref* submodel_entry::find_replica(const std::string& id) {
+  for (auto& t : tensors)
+    for (auto& s : t.shards)
+      for (auto& r : s.replicas)
+        if (r.replica_id == id) return &r;
+  return nullptr;
+}
+
+size_t submodel_entry::drop_released() {
+  size_t dropped = 0;
+  for (auto& t : tensors)
+    for (auto& s : t.shards) {
+      const auto before = s.replicas.size();
+      s.replicas.erase(
+          std::remove_if(s.replicas.begin(), s.replicas.end(),
+                         [](const replica_ref& r) { return r.state == replica_state::unloaded; }),
+          s.replicas.end());
+      dropped += before - s.replicas.size();
+      if (s.next >= s.replicas.size()) s.next = 0;
+    }
+  return dropped;
+}
+
 bool version_entry::fully_served() const {
   return embedder && embedder->fully_served() && (!classifier || classifier->fully_served());
 }
@@ -177,6 +200,19 @@ void registry::add_version(const std::string& name, const std::shared_ptr<versio
   m.versions[v->version] = v;
   ++v->embedder->users;
   if (!v->embedder_reused) embedders_[v->embedder->fingerprint] = v->embedder;
+  if (v->classifier) v->classifier->replicas = v->replicas;
+  recount_replicas(*v->embedder);
+}
+
+void registry::recount_replicas(submodel_entry& embedder) {
+  uint32_t r = 0;
+  auto count = [&](const version_entry& v) {
+    if (!v.released && v.embedder.get() == &embedder) r = std::max(r, v.replicas);
+  };
+  for (const auto& [name, m] : models_)
+    for (const auto& [n, v] : m.versions) count(*v);
+  for (const auto& v : draining_) count(*v);
+  embedder.replicas = r;
 }
 
 void registry::restore_model(const std::string& name, uint64_t next_version, uint64_t active,
@@ -192,6 +228,8 @@ void registry::restore_model(const std::string& name, uint64_t next_version, uin
     m.versions[v->version] = v;
     ++v->embedder->users;
     embedders_.emplace(v->embedder->fingerprint, v->embedder);
+    if (v->classifier) v->classifier->replicas = v->replicas;
+    recount_replicas(*v->embedder);
   }
   m.active = m.versions.count(active) ? active : 0;
   m.previous = m.versions.count(previous) ? previous : 0;
@@ -381,8 +419,18 @@ std::vector<replica_release> registry::release_version(version_entry& v) {
     release_submodel(*v.embedder, out);
     auto it = embedders_.find(v.embedder->fingerprint);
     if (it != embedders_.end() && it->second == v.embedder) embedders_.erase(it);
+  } else if (v.embedder) {
+    recount_replicas(*v.embedder);  // may fall back; the copies beyond it stay loaded
   }
   return out;
+}
+
+size_t registry::drop_released() {
+  size_t dropped = 0;
+  for_each_submodel([&](const std::shared_ptr<submodel_entry>& s) {
+    if (s->state == submodel_state::ready) dropped += s->drop_released();
+  });
+  return dropped;
 }
 
 void registry::for_each_submodel(

@@ -52,9 +52,14 @@ struct shard_ref {
   size_t index = 0;
   row_range rows;
   uint64_t bytes = 0;  // bytes of one replica
-  // A deque: re-placement appends spares while pending loads hold references to replicas.
+  // A deque: re-placement appends several copies to a shard and hands out pointers to them
+  // for the same tick. Nothing keeps a pointer across messages (a pending load finds its
+  // replica by id), so released replicas are erased (submodel_entry::drop_released).
   std::deque<replica_ref> replicas;
   size_t next = 0;  // round-robin cursor over replicas (shard_router)
+  // Lower bound of the index the next copy's id gets (new_replica_id): ids are never reused
+  // while the coordinator runs, so a late answer to a dropped replica's load finds nothing.
+  size_t next_id = 0;
 };
 
 struct tensor_shards {
@@ -76,10 +81,19 @@ struct submodel_entry {
   submodel_state state = submodel_state::loading;
   std::vector<tensor_shards> tensors;
   uint64_t users = 0;  // model versions that pin it
+  // R, the copies each shard must hold: the largest R asked by the versions that use it (a
+  // shared embedder's falls back when its largest user goes; copies beyond it stay loaded).
+  // 0 = not known (a test's sub-model): a shard's own non-spare replicas count instead.
+  uint32_t replicas = 0;
   // Every shard has a ready replica.
   bool fully_served() const;
   uint64_t bytes_on(const std::string& node) const;
   void for_each_replica(const std::function<void(replica_ref&)>& f);
+  // The replica with this id (ids are unique within a sub-model), or null once dropped.
+  replica_ref* find_replica(const std::string& id);
+  // Erases every released (unloaded) replica from its shard; returns how many. Their unloads
+  // must already be sent or queued (by value): nothing refers to them afterwards.
+  size_t drop_released();
 };
 
 struct version_entry {
@@ -102,6 +116,7 @@ struct version_entry {
   bool exact_pooling = false;  // gather rows, sum in id order on the coordinator
   output_kind output = output_kind::softmax;
   std::vector<activation_kind> activations;
+  uint32_t replicas = 0;  // R its load asked for (0 = not known); persisted
   uint64_t pins = 0;      // live version_pins: requests running on this version
   bool released = false;  // its hold on its sub-models was dropped (once)
 
@@ -204,7 +219,9 @@ class registry {
   // The loaded embedder with this fingerprint, or null.
   std::shared_ptr<submodel_entry> embedder(const std::string& fingerprint) const;
   // Commits a described, placed version (state loading) to model `name`: gives it the next
-  // version number, pins its embedder and registers a new embedder for sharing.
+  // version number, pins its embedder and registers a new embedder for sharing. The
+  // sub-models' R becomes at least the version's (a reused embedder's extra copies must be
+  // placed before: actors/replication.hpp).
   void add_version(const std::string& name, const std::shared_ptr<version_entry>& v);
   // Every replica of the version's fresh sub-models is ready: the version becomes ready, and
   // serving when it is the model's first version or `activate` is set. Errors: unknown_model
@@ -231,6 +248,9 @@ class registry {
   // Versions that drained (no pin left) become unloaded; returns the replicas of every
   // sub-model no version uses any more (a shared embedder only with its last user).
   std::vector<replica_release> reap_drained();
+
+  // Erases the released replicas of every ready sub-model (drop_released); returns how many.
+  size_t drop_released();
 
   // --- membership ------------------------------------------------------------------------
   // Marks every replica on `node` lost (its process went away).
@@ -266,6 +286,8 @@ class registry {
  private:
   // Drops a version's hold on its sub-models; returns the replicas of those nobody uses.
   std::vector<replica_release> release_version(version_entry& v);
+  // Sets a shared embedder's R to the largest R of the versions that still pin it.
+  void recount_replicas(submodel_entry& embedder);
   void flip(model_entry& m, uint64_t version);
 
   std::map<std::string, model_entry> models_;

@@ -101,6 +101,7 @@ registry_snapshot snapshot_of(const registry& reg, const std::string& incarnatio
       vr.content = v->content;
       vr.state = v->state;
       vr.exact_pooling = v->exact_pooling;
+      vr.replicas = v->replicas;
       if (v->embedder) vr.embedder = tensors_of(*v->embedder);
       if (v->classifier) vr.classifier = tensors_of(*v->classifier);
       mr.versions.push_back(std::move(vr));
@@ -134,6 +135,7 @@ std::string to_json(const registry_snapshot& s) {
                           {"content", v.content},
                           {"state", to_string(v.state)},
                           {"exact_pooling", v.exact_pooling},
+                          {"replicas", v.replicas},
                           {"embedder", tensors_json(v.embedder)},
                           {"classifier", tensors_json(v.classifier)}});
     models.push_back({{"name", m.name},
@@ -182,6 +184,8 @@ caf::expected<registry_snapshot> snapshot_from_json(const std::string& text) {
         vr.content = v.at("content").get<std::string>();
         vr.state = state_from(v.at("state").get<std::string>());
         vr.exact_pooling = v.at("exact_pooling").get<bool>();
+        if (v.contains("replicas"))  // absent in files written before R was kept
+          vr.replicas = v.at("replicas").get<uint32_t>();
         vr.embedder = parse_tensors(v.at("embedder"));
         vr.classifier = parse_tensors(v.at("classifier"));
         mr.versions.push_back(std::move(vr));

@@ -44,6 +44,9 @@ struct version_record {
   std::string content;                         // manifest_digest of the package when it was loaded
   version_state state = version_state::ready;  // ready or serving
   bool exact_pooling = false;
+  // R its load asked for; a shared embedder holds the largest of its users'. 0 in files
+  // written before it was kept: recovery counts the recorded replicas instead.
+  uint32_t replicas = 0;
   std::vector<tensor_record> embedder;
   std::vector<tensor_record> classifier;
 };

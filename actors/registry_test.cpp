@@ -264,6 +264,85 @@ TEST_CASE("a lost node's replicas stop serving; readiness follows") {
   CHECK(v->info().shards[1].replicas[0].state == replica_state::lost);
 }
 
+TEST_CASE(
+    "a shared embedder's R is the largest its users asked for, falls back when that user goes, "
+    "and a failed load's R does not count") {
+  registry reg;
+  auto emb = submodel("emb", {"n1", "n2"});
+  auto with_r = [&](const std::string& model, uint32_t r) {
+    auto reused = reg.embedder(emb->fingerprint) != nullptr;
+    auto v = version(emb, "c-" + model, reused);
+    v->replicas = r;
+    reg.add_version(model, v);
+    return v;
+  };
+  auto x = with_r("x", 1);
+  all_ready(*x);
+  REQUIRE_FALSE(reg.finish_load(*x, false));
+  CHECK(emb->replicas == 1);
+  CHECK(x->classifier->replicas == 1);
+  auto y = with_r("y", 2);
+  CHECK(emb->replicas == 2);  // raised as soon as the load is committed
+  CHECK(y->classifier->replicas == 2);
+  auto z = with_r("z", 3);
+  CHECK(emb->replicas == 3);
+  reg.fail_load(*z, "no room");
+  CHECK(emb->replicas == 2);
+  all_ready(*y);
+  REQUIRE_FALSE(reg.finish_load(*y, false));
+  REQUIRE_FALSE(reg.unload("y", 0));
+  CHECK(emb->replicas == 2);  // y still drains: its requests run on the embedder
+  reg.reap_drained();
+  CHECK(emb->replicas == 1);
+  CHECK(emb->state == submodel_state::ready);
+}
+
+TEST_CASE("restored versions give a shared embedder the largest of their persisted R") {
+  registry reg;
+  auto emb = submodel("emb", {"n1", "n2"});
+  emb->state = submodel_state::ready;
+  std::vector<std::shared_ptr<version_entry>> vs;
+  for (uint32_t r : {1u, 2u}) {
+    auto v = version(emb, "c" + std::to_string(r), r > 1);
+    v->version = r;
+    v->replicas = r;
+    v->move_to(version_state::ready);
+    vs.push_back(v);
+  }
+  reg.restore_model("m", 3, 2, 1, {}, vs);
+  CHECK(emb->replicas == 2);
+  CHECK(vs[0]->classifier->replicas == 1);
+  CHECK(vs[1]->classifier->replicas == 2);
+}
+
+TEST_CASE("released replicas are erased from their shards; the others are found by id") {
+  registry reg;
+  auto emb = submodel("emb", {"n1", "n2"});
+  auto v = loaded(reg, "m", emb, "c1");
+  auto& shard = emb->tensors[0].shards[0];
+  for (int i = 0; i < 3; ++i) {
+    replica_ref spare;
+    spare.node = "n" + std::to_string(3 + i);
+    spare.replica_id = "emb/0/r" + std::to_string(2 + i);
+    spare.spare = true;
+    spare.state = i == 1 ? replica_state::ready : replica_state::unloaded;
+    shard.replicas.push_back(spare);
+  }
+  shard.next = 3;
+  CHECK(reg.drop_released() == 2);
+  REQUIRE(shard.replicas.size() == 2);
+  CHECK(shard.replicas[1].replica_id == "emb/0/r3");
+  CHECK(shard.next < shard.replicas.size());
+  CHECK(emb->find_replica("emb/0/r3") == &shard.replicas[1]);
+  CHECK(emb->find_replica("emb/0/r2") == nullptr);
+  CHECK(emb->find_replica("emb/1") == &emb->tensors[0].shards[1].replicas[0]);
+  // A sub-model on its way out (released as a whole) is left as it is.
+  REQUIRE_FALSE(reg.unload("m", 0));
+  reg.reap_drained();
+  CHECK(reg.drop_released() == 0);
+  CHECK(v->classifier->tensors[0].shards[0].replicas.size() == 1);
+}
+
 TEST_CASE("an illegal state move aborts the process, in Release builds too") {
   // Forked so the abort ends only the child; the parent checks how it ended.
   auto pid = fork();

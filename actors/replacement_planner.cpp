@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "actors/replication.hpp"
 #include "actors/shard_router.hpp"
 #include "cluster/replacement.hpp"
 
@@ -30,13 +31,6 @@ void for_each_served(registry& reg, bool once, F f) {
     }
 }
 
-// R: the shard's non-spare replicas that are not released (a moved one is released).
-uint32_t replication(const shard_ref& s) {
-  uint32_t r = 0;
-  for (const auto& x : s.replicas) r += x.spare || x.state == replica_state::unloaded ? 0 : 1;
-  return r;
-}
-
 // The members by name: who is up, and who retires (draining, or not in the config at all).
 struct roster {
   std::map<std::string, const replacement_planner::member_view*> by_name;
@@ -56,16 +50,6 @@ struct roster {
     return member(n) ? "draining " + n : n + " (not in the config)";
   }
 };
-
-// An id no replica of `s` has: spare_replica_id at the first free index from its size.
-std::string fresh_replica_id(const shard_ref& s, const std::string& model_id) {
-  for (size_t i = s.replicas.size();; ++i) {
-    auto id = spare_replica_id(model_id, i);
-    if (std::none_of(s.replicas.begin(), s.replicas.end(),
-                     [&](const replica_ref& x) { return x.replica_id == id; }))
-      return id;
-  }
-}
 
 }  // namespace
 
@@ -120,7 +104,7 @@ replacement_planner::plan replacement_planner::place(registry& reg,
       reg, true, [&](const std::string& label, const std::shared_ptr<submodel_entry>& sub) {
         for (auto& t : sub->tensors)
           for (auto& s : t.shards) {
-            const auto r = replication(s);
+            const auto r = replication_of(*sub, s);
             std::set<std::string> moving;  // ids with a live successor
             for (const auto& x : s.replicas)
               if (!x.replaces.empty() && x.state != replica_state::unloaded && live(x, is_up))
@@ -165,7 +149,7 @@ replacement_planner::plan replacement_planner::place(registry& reg,
     if (!model) continue;
     replica_ref copy;
     copy.node = c.node;
-    copy.replica_id = fresh_replica_id(s, model->replica_id);
+    copy.replica_id = new_replica_id(s, model->replica_id);
     copy.spec = model->spec;
     copy.spec.replica_id = copy.replica_id;
     copy.state = replica_state::loading;
@@ -237,7 +221,7 @@ void replacement_planner::release_surplus(registry& reg, const node_up_fn& up) {
   for_each_served(reg, true, [&](const std::string&, const std::shared_ptr<submodel_entry>& sub) {
     for (auto& t : sub->tensors)
       for (auto& s : t.shards) {
-        const auto r = replication(s);
+        const auto r = replication_of(*sub, s);
         uint32_t ready = 0;
         std::vector<replica_ref*> spares;
         for (auto& x : s.replicas) {
@@ -267,16 +251,17 @@ void replacement_planner::release_surplus(registry& reg, const node_up_fn& up) {
   });
 }
 
-std::vector<replica_release> replacement_planner::due(const node_up_fn& up) {
+std::vector<replica_release> replacement_planner::due(const std::vector<member_view>& members) {
+  const roster who{members};
   std::vector<replica_release> out;
-  for (auto it = queued_.begin(); it != queued_.end();) {
-    if (up(it->node)) {
-      out.push_back(*it);
-      it = queued_.erase(it);
-    } else {
-      ++it;
-    }
+  std::vector<replica_release> wait;
+  for (auto& q : queued_) {
+    if (who.up(q.node))
+      out.push_back(std::move(q));
+    else if (who.member(q.node))  // a node that left the config can never be sent to
+      wait.push_back(std::move(q));
   }
+  queued_ = std::move(wait);
   return out;
 }
 
@@ -293,7 +278,7 @@ std::vector<std::string> replacement_planner::under_replicated(registry& reg,
       reg, false, [&](const std::string& label, const std::shared_ptr<submodel_entry>& sub) {
         for (const auto& t : sub->tensors)
           for (const auto& s : t.shards) {
-            const auto r = replication(s);
+            const auto r = replication_of(*sub, s);
             uint32_t ready = 0;
             for (const auto& x : s.replicas)
               ready += x.state == replica_state::ready && up(x.node) ? 1 : 0;

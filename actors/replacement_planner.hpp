@@ -5,7 +5,8 @@
 // original replicas (R of them), and the lost ones come back when their node rejoins
 // (restore_replicas). Rules, each applied per shard of a ready sub-model of a ready or serving
 // version:
-//   - R = the shard's non-spare replicas. Live = ready or loading on an up node.
+//   - R = the sub-model's replication factor (actors/replication.hpp: the largest R of the
+//     versions using it). Live = ready or loading on an up node.
 //   - Place: when live < R and replicas sit on nodes down past the grace, up to that many
 //     spares go to up nodes that hold no copy of the shard (largest shards first, each to the
 //     node with the most free budget). What does not fit is logged and left; status names the
@@ -14,7 +15,10 @@
 //     reloaded them), every spare is released; while fewer, live spares beyond what the shard
 //     lacks are released (loading ones first). A released spare stops being routed to at once;
 //     its unload is sent at the next tick (so the sub-requests in flight to it finish), or when
-//     its node is up again.
+//     its node is up again; dropped if its node leaves the config.
+//   - A released replica (spare, moved copy) is erased from its shard's list at the tick
+//     (registry::drop_released): the queue keeps what its unload needs, so a node that comes
+//     and goes leaves neither list growing.
 // So a returning node is given its replicas again while the spares keep serving, and the
 // cluster goes back to exactly R copies, on the original nodes, with no failed request.
 //
@@ -63,7 +67,8 @@ class replacement_planner {
     std::string replica_id, node, old_id, from;
   };
 
-  // A spare to load: `replica` lives in a shard of `sub` (a deque element: stable).
+  // A spare to load: `replica` lives in a shard of `sub` (a deque element: stable until
+  // registry::drop_released; the caller keeps its id, not the pointer, across messages).
   struct spare_load {
     std::shared_ptr<submodel_entry> sub;
     replica_ref* replica = nullptr;
@@ -98,8 +103,12 @@ class replacement_planner {
 
   // Marks surplus spares unloaded and queues their release (sent by due()).
   void release_surplus(registry& reg, const node_up_fn& up);
-  // Queued releases whose node is up now; they leave the queue.
-  std::vector<replica_release> due(const node_up_fn& up);
+  // Queued releases whose node is up now; they leave the queue, and so do those whose node
+  // is no longer a member (nothing can be sent there; if it comes back under its name, the
+  // coordinator's release_orphans frees what no version claims). Only releases for members
+  // that are down stay: at most one per replica released on them, since nothing new is
+  // placed on a down node.
+  std::vector<replica_release> due(const std::vector<member_view>& members);
   size_t queued() const { return queued_.size(); }
 
   // Every shard of a ready or serving version with fewer than R ready replicas on up nodes:
@@ -121,7 +130,7 @@ class replacement_planner {
 };
 
 // The id of a shard's spare number `index`: `id` without a trailing "/r<digits>", then
-// "/r<index>" (the index is the replica's position in its shard, unique there).
+// "/r<index>" (new_replica_id, actors/replication.hpp, picks an index unique in the shard).
 std::string spare_replica_id(const std::string& id, size_t index);
 // `id` without the "/r<digits>" a spare's id ends with: the id of the replica it copies, as
 // spec_for made it ("<...>/r<K>/<digest>").

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <set>
 
 using namespace tessera;
@@ -90,6 +91,7 @@ struct fixture {
     for (auto& [n, u] : up) planner.observe(n, u, now);
     moved = planner.finish_moves(reg, members());
     planner.release_surplus(reg, up_fn());
+    reg.drop_released();  // as replacement_tick does
     return planner.place(reg, members(), now);
   }
   // Replicas on `node` that are not released, over both sub-models.
@@ -200,7 +202,7 @@ TEST_CASE("a returning node reloads its replicas; the spares go only once those 
   f.tick(t0 + 41s);
   CHECK(f.spares().empty());  // surplus: released, no longer routed to
   CHECK(f.planner.queued() == 3);
-  auto due = f.planner.due(f.up_fn());
+  auto due = f.planner.due(f.members());
   CHECK(due.size() == 3);
   CHECK(f.planner.queued() == 0);
   CHECK(replacement_planner::under_replicated(f.reg, f.up_fn()).empty());
@@ -250,10 +252,10 @@ TEST_CASE("released spares on a down node wait in the queue until it is up") {
   // Shard 0's and the classifier's spares (both on c) are surplus; shard 2's (on b) still
   // stands in for c's own copy.
   CHECK(f.spares().size() == 1);
-  CHECK(f.planner.due(f.up_fn()).empty());
+  CHECK(f.planner.due(f.members()).empty());
   CHECK(f.planner.queued() == 2);
   f.up["c"] = true;
-  CHECK(f.planner.due(f.up_fn()).size() == 2);
+  CHECK(f.planner.due(f.members()).size() == 2);
 }
 
 TEST_CASE("a spare's id replaces a trailing /rN with its own index") {
@@ -294,7 +296,7 @@ TEST_CASE(
   CHECK(replacement_planner::held_on(f.reg, "a") == 0);
   CHECK(f.spares().empty());  // the successors are regular replicas now
   CHECK(replacement_planner::under_replicated(f.reg, f.up_fn()).empty());
-  auto due = f.planner.due(f.up_fn());
+  auto due = f.planner.due(f.members());
   REQUIRE(due.size() == 3);  // the unloads of a's copies, sent at the next tick
   for (const auto& d : due) CHECK(d.node == "a");
   CHECK(f.tick(t0 + 3s).loads.empty());  // settled: exactly R copies, none on a
@@ -420,14 +422,104 @@ TEST_CASE("a successor whose load failed on an up node stays, and the move goes 
     if (l.replica->replaces == moving) failed = l.replica;
   REQUIRE(failed);
   failed->state = replica_state::lost;  // what the load's failure callback does
+  const auto failed_id = failed->replica_id, failed_node = failed->node;
   auto again = f.tick(t0 + 1s);
   REQUIRE(again.loads.size() == 1);
   CHECK(again.loads[0].replica->replaces == moving);
-  CHECK(again.loads[0].replica->node != failed->node);  // not chosen again
+  CHECK(again.loads[0].replica->node != failed_node);  // not chosen again
   CHECK(failed->state == replica_state::lost);
   CHECK(f.tick(t0 + 2s).loads.empty());  // no retry every tick
   again.loads[0].replica->state = replica_state::ready;
   f.tick(t0 + 3s);
   CHECK(f.moved.size() == 1);
-  CHECK(failed->state == replica_state::unloaded);  // a surplus spare once the move is done
+  // A surplus spare once the move is done: released, its unload queued, gone from the shard.
+  CHECK(f.v->embedder->find_replica(failed_id) == nullptr);
+  CHECK(f.v->embedder->find_replica(moving) == nullptr);
+  CHECK(f.v->embedder->tensors[0].shards[0].replicas.size() == 2);
+  auto due = f.planner.due(f.members());
+  CHECK(std::count_if(due.begin(), due.end(), [&](const replica_release& r) {
+          return r.replica_id == failed_id && r.node == failed_node;
+        }) == 1);
+}
+
+TEST_CASE(
+    "released spares and moved copies leave their shard's list; a node that keeps going away "
+    "and coming back leaves the lists and the queue bounded") {
+  fixture f;
+  auto sizes = [&] {
+    std::vector<size_t> out;
+    for (auto* sub : {f.v->embedder.get(), f.v->classifier.get()})
+      for (const auto& s : sub->tensors[0].shards) out.push_back(s.replicas.size());
+    return out;
+  };
+  const auto start = sizes();
+  std::set<std::string> spare_ids;  // every spare ever placed: ids are never reused
+  auto now = t0;
+  for (int round = 0; round < 6; ++round) {
+    f.kill("a", now);
+    now += 31s;
+    auto plan = f.tick(now);
+    REQUIRE(plan.loads.size() == 3);
+    for (const auto& l : plan.loads) {
+      CHECK(spare_ids.insert(l.replica->replica_id).second);
+      l.replica->state = replica_state::ready;
+    }
+    // a comes back and reloads its replicas (restore_replicas); the spares become surplus.
+    f.up["a"] = true;
+    for (auto* sub : {f.v->embedder.get(), f.v->classifier.get()})
+      sub->for_each_replica([&](replica_ref& r) {
+        if (r.node == "a") r.state = replica_state::ready;
+      });
+    now += 1s;
+    f.tick(now);
+    CHECK(sizes() == start);
+    CHECK(f.planner.queued() == 3);
+    CHECK(f.planner.due(f.members()).size() == 3);
+    CHECK(f.planner.queued() == 0);
+    CHECK(replacement_planner::under_replicated(f.reg, f.up_fn()).empty());
+  }
+  // Moves too: a drains; once its successors are ready the old copies leave the lists.
+  f.draining.insert("a");
+  auto plan = f.tick(now + 1s);
+  REQUIRE(plan.loads.size() == 3);
+  for (const auto& l : plan.loads) l.replica->state = replica_state::ready;
+  f.tick(now + 2s);
+  CHECK(f.moved.size() == 3);
+  CHECK(sizes() == start);
+}
+
+TEST_CASE("unloads queued for a node that leaves the config are dropped, not kept forever") {
+  fixture f;
+  f.kill("a", t0);
+  auto plan = f.tick(t0 + 31s);
+  for (const auto& l : plan.loads) l.replica->state = replica_state::ready;
+  f.kill("c", t0 + 32s);  // holds two spares
+  f.up["a"] = true;
+  for (auto* sub : {f.v->embedder.get(), f.v->classifier.get()})
+    sub->for_each_replica([&](replica_ref& r) {
+      if (r.node == "a") r.state = replica_state::ready;
+    });
+  f.tick(t0 + 33s);
+  CHECK(f.planner.queued() == 2);  // c's surplus spares, waiting for c
+  f.removed.insert("c");           // the config no longer names c
+  CHECK(f.planner.due(f.members()).empty());
+  CHECK(f.planner.queued() == 0);
+}
+
+TEST_CASE("status and re-placement measure a shard against its sub-model's R, not its copies") {
+  fixture f;
+  // The embedder's shards hold two copies each, but a version using it asked for three.
+  f.v->embedder->replicas = 3;
+  auto under = replacement_planner::under_replicated(f.reg, f.up_fn());
+  CHECK(under == std::vector<std::string>{"m v1 m.embedder@1.w[0:10) has 2 of 3 replicas",
+                                          "m v1 m.embedder@1.w[10:20) has 2 of 3 replicas",
+                                          "m v1 m.embedder@1.w[20:30) has 2 of 3 replicas"});
+  // R falls back to 1 (its largest user went): one copy lost is no shortfall, and no spare.
+  f.v->embedder->replicas = 1;
+  f.kill("a", t0);
+  auto left = replacement_planner::under_replicated(f.reg, f.up_fn());
+  CHECK(left == std::vector<std::string>{"m v1 m.classifier@1.w[0:10) has 1 of 2 replicas"});
+  auto plan = f.tick(t0 + 31s);
+  REQUIRE(plan.loads.size() == 1);
+  CHECK(plan.loads[0].sub == f.v->classifier);
 }

@@ -49,34 +49,38 @@ void replacement_tick(coordinator_self self) {
     st.planner.observe(name, m.up, now);
     members.push_back({name, m.up, m.cfg.memory_budget, m.health.overhead_bytes, m.draining});
   }
-  send_unloads(self, st.planner.due(up));
+  send_unloads(self, st.planner.due(members));
   auto moved = st.planner.finish_moves(st.reg, members);
   for (const auto& mv : moved)
     log()->info("moved {} off {}: {} on {} serves instead", mv.old_id, mv.from, mv.replica_id,
                 mv.node);
   if (!moved.empty()) persist_registry(self);  // the placement changed
   st.planner.release_surplus(st.reg, up);
+  st.reg.drop_released();  // their unloads are queued (or their node is gone)
   auto plan = st.planner.place(st.reg, members, now);
   if (st.planner.unplaced_changed(plan.unplaced))
     for (const auto& u : plan.unplaced) log()->warn("cannot re-place: {}", u);
   for (auto& load : plan.loads) {
-    auto* ref = load.replica;
+    const auto* ref = load.replica;
     if (ref->replaces.empty())
       log()->info("re-placing {} on {}", ref->replica_id, ref->node);
     else
       log()->info("moving {} to {} as {}", ref->replaces, ref->node, ref->replica_id);
+    // The answer finds the copy by id: it may have been released and dropped meanwhile.
     request_load(
         self, ref->node, ref->spec,
-        [self, sub = load.sub, ref](shard_actor h) {
-          if (ref->state != replica_state::loading) return;  // released meanwhile
-          ref->handle = h;
-          ref->state = replica_state::ready;
+        [self, sub = load.sub, id = ref->replica_id](shard_actor h) {
+          auto* r = sub->find_replica(id);
+          if (!r || r->state != replica_state::loading) return;  // released meanwhile
+          r->handle = h;
+          r->state = replica_state::ready;
           if (h) self->monitor(h);
-          log()->info("spare {} on {} is ready", ref->replica_id, ref->node);
+          log()->info("spare {} on {} is ready", id, r->node);
         },
-        [sub = load.sub, ref](caf::error err) {
-          if (ref->state == replica_state::loading) ref->state = replica_state::lost;
-          log()->warn("re-placing {} on {} failed: {}", ref->replica_id, ref->node, describe(err));
+        [sub = load.sub, id = ref->replica_id, node = ref->node](caf::error err) {
+          auto* r = sub->find_replica(id);
+          if (r && r->state == replica_state::loading) r->state = replica_state::lost;
+          log()->warn("re-placing {} on {} failed: {}", id, node, describe(err));
         });
   }
 }
