@@ -245,6 +245,23 @@ std::string describe_rpc_failure(const kj::Exception& e, const std::string& addr
   return "tessera." + type_code(e.getType()) + ": " + desc;
 }
 
+std::string describe_connection_failure(const kj::Exception& e, const std::string& address,
+                                        double timeout_s, bool tls, bool answered) {
+  const std::string desc = e.getDescription().cStr();
+  // The transport failed (not an answer of the gateway's, not our own deadline).
+  const bool transport =
+      desc.find("tessera.") == std::string::npos &&
+      (e.getType() == kj::Exception::Type::DISCONNECTED || !tls_reason(desc).empty());
+  if (answered && transport)
+    return "tessera.unavailable: connection to " + address + " failed: " + desc +
+           " (the gateway had answered on it: the coordinator may have stopped or restarted)";
+  std::string d = describe_rpc_failure(e, address, timeout_s);
+  if (!tls && !answered && d.rfind("tessera.unavailable: connection to", 0) == 0)
+    d += " (ended before any answer: a gateway with TLS ends plaintext connections, give "
+         "--tls-ca; one at its connection cap ends new ones)";
+  return d;
+}
+
 std::string error_code_of(const std::string& description) {
   if (description.rfind("tessera.", 0) != 0) return "tessera.unknown";
   auto colon = description.find(':');
@@ -268,6 +285,7 @@ connection::connection(client_options opts) : opts_(std::move(opts)), session_(n
   req.setToken(opts_.token);
   auto resp = wait(req.send());
   session_ = resp.getSession();
+  answered_ = true;
 }
 
 connection::~connection() {
@@ -277,10 +295,7 @@ connection::~connection() {
 }
 
 std::string connection::describe(const kj::Exception& e, double timeout_s) const {
-  std::string d = describe_rpc_failure(e, opts_.address, timeout_s);
-  if (!opts_.tls.enabled() && d.rfind("tessera.unavailable: connection to", 0) == 0)
-    d += " (a gateway with TLS ends plaintext connections: give --tls-ca)";
-  return d;
+  return describe_connection_failure(e, opts_.address, timeout_s, opts_.tls.enabled(), answered_);
 }
 
 ::Admin::Client connection::admin() {

@@ -95,6 +95,16 @@ class gateway_link {
 std::string describe_rpc_failure(const kj::Exception& e, const std::string& address,
                                  double timeout_s);
 
+// describe_rpc_failure for a failure on one connection, with what its history makes likely.
+// `answered`: the gateway has answered a call on this connection. A plaintext connection the
+// gateway ended before its first answer probably reached a gateway with TLS (which ends a
+// plaintext connection at its first bytes, sending nothing) or one at its connection cap: the
+// description says so and to give --tls-ca. A connection lost after an answer lost its
+// coordinator (stopped or restarted): the description says so, with the transport's words and
+// no TLS hint (a TLS stream cut without a close reads like a failed handshake).
+std::string describe_connection_failure(const kj::Exception& e, const std::string& address,
+                                        double timeout_s, bool tls, bool answered);
+
 // The "tessera.<code>" prefix of a description ("tessera.unknown" when there is none).
 std::string error_code_of(const std::string& description);
 
@@ -122,10 +132,11 @@ class connection {
   T wait(kj::Promise<T>&& promise, double timeout_s = 0);
 
  private:
-  // describe_rpc_failure, with a hint for a plaintext connection the gateway ended.
+  // describe_connection_failure for this connection.
   std::string describe(const kj::Exception& e, double timeout_s) const;
 
   client_options opts_;
+  bool answered_ = false;  // authenticate was answered: the gateway spoke on this connection
   std::unique_ptr<gateway_link> link_;
   ::Session::Client session_;
 };

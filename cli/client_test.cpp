@@ -144,6 +144,46 @@ TEST_CASE("TLS failures are described as unavailable, naming the address and wha
         "tessera.unavailable: connection to gw:7300 failed: Peer disconnected.");
 }
 
+TEST_CASE("a lost connection is described by what its history makes likely") {
+  using type = kj::Exception::Type;
+  auto ex = [](type t, const char* text) {
+    return kj::Exception(t, __FILE__, __LINE__, kj::str(text));
+  };
+  auto described = [](const kj::Exception& e, bool tls, bool answered) {
+    return describe_connection_failure(e, "gw:7300", 5, tls, answered);
+  };
+  const std::string lost = "tessera.unavailable: connection to gw:7300 failed: ";
+  const std::string coordinator_gone =
+      " (the gateway had answered on it: the coordinator may have stopped or restarted)";
+  const auto eof = ex(type::DISCONNECTED, "Peer disconnected.");
+  // Plaintext, ended before any answer: a gateway with TLS is likely.
+  CHECK_THAT(described(eof, false, false),
+             Catch::StartsWith(lost + "Peer disconnected.") && Catch::Contains("give --tls-ca"));
+  // Ended after an answer: the coordinator went away, over TLS or not; no TLS hint.
+  CHECK(described(eof, false, true) == lost + "Peer disconnected." + coordinator_gone);
+  CHECK(described(eof, true, true) == lost + "Peer disconnected." + coordinator_gone);
+  // A TLS client gets no --tls-ca hint: its failures have their own words.
+  CHECK(described(eof, true, false) == describe_rpc_failure(eof, "gw:7300", 5));
+  // A TLS stream cut without a close, in OpenSSL's words: a handshake problem only when the
+  // gateway never answered.
+  const char* cut =
+      "OpenSSL error; message = error:0A000126:SSL routines::unexpected eof while reading";
+  const auto cut_ex = ex(type::FAILED, cut);
+  CHECK_THAT(described(cut_ex, true, false),
+             Catch::StartsWith("tessera.unavailable: TLS with gw:7300 failed: no TLS handshake"));
+  CHECK(described(cut_ex, true, true) == lost + cut + coordinator_gone);
+  // The gateway's own answers and the client's deadline read the same whatever the history.
+  for (const auto& e :
+       {ex(type::OVERLOADED, "remote exception: tessera.unavailable: no live replica"),
+        ex(type::DISCONNECTED, "tessera.unavailable: TLS handshake with gw:7300 failed: x"),
+        ex(type::OVERLOADED, "operation timed out")})
+    for (bool tls : {false, true})
+      for (bool answered : {false, true}) {
+        INFO(e.getDescription().cStr() << " tls " << tls << " answered " << answered);
+        CHECK(described(e, tls, answered) == describe_rpc_failure(e, "gw:7300", 5));
+      }
+}
+
 TEST_CASE("a link trusting the gateway's CA reaches it over TLS; others fail typed") {
   certs c;
   test_gateway gw{c.server(false)};
@@ -155,6 +195,14 @@ TEST_CASE("a link trusting the gateway's CA reaches it over TLS; others fail typ
                                         " failed: the gateway's certificate is not trusted"));
   std::string plain = outcome(gw.address, {});
   CHECK_THAT(plain, Catch::StartsWith("tessera.unavailable: connection to " + gw.address));
+  // A command's connection says what is likely: this gateway wants TLS.
+  try {
+    connection conn({gw.address, "t", 30, {}});
+    FAIL("a plaintext connection to a TLS gateway logged in");
+  } catch (const command_error& e) {
+    CHECK_THAT(e.what(), Catch::StartsWith("tessera.unavailable: connection to " + gw.address) &&
+                             Catch::Contains("give --tls-ca"));
+  }
   CHECK(outcome(gw.address, c.client(false)) == k_reached);  // still serving
 }
 

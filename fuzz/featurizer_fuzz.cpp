@@ -6,7 +6,7 @@
 //    line by line as `fasttext predict` reads it (Dictionary::getLine on a stream, libfasttext)
 //    and by fasttext_featurizer::featurize_line; the ids must be equal, and each line must end
 //    where fastText's stream stops.
-// 2. The hashing featurizer against tests/support/hashing_reference (written from the spec
+// 2. The hashing featurizer against testing/hashing_reference (written from the spec
 //    without cluster/ code): byte 0 picks word_ngrams and buckets, the vocabulary is the
 //    tokens of the first line (duplicates included), the text is the rest.
 // 3. fasttext_featurizer::make on a dictionary made from the input (byte 0 and 1: n-gram
@@ -19,7 +19,7 @@
 
 #include "fuzz/fuzz_support.hpp"
 #include "testing/fasttext_predict.hpp"
-#include "tests/support/hashing_reference.hpp"
+#include "testing/hashing_reference.hpp"
 
 using namespace tessera;
 using namespace tessera::fuzz;
@@ -82,7 +82,7 @@ void check_hashing(uint8_t params, std::string_view first_line, std::string_view
   const uint64_t b = buckets[(params >> 2) & 3];
   std::vector<std::string> vocab = tokens(first_line);
   auto f = make_hashing_featurizer(vocab, b, ngrams);
-  test::hashing_reference ref(vocab, b, ngrams);
+  testing::hashing_reference ref(vocab, b, ngrams);
   std::vector<int64_t> ids;
   f->featurize(text, ids);
   FUZZ_REQUIRE(ids == ref.ids(text),

@@ -52,7 +52,7 @@ struct limits_config {
   uint32_t max_prelogin_bytes = 4096;      // bytes of one message before authenticate succeeds
   uint32_t max_connections = 1024;         // open client connections (also capped by the fd limit)
   uint32_t max_calls_per_connection = 32;  // calls one connection has unanswered at once
-  uint64_t slice_bytes = uint64_t{1} << 20;  // text bytes (or 8 x ids) featurized per slice
+  uint64_t slice_bytes = uint64_t{1} << 20;  // text bytes (12 per id) per slice of a call
   uint32_t capacity = 256;  // calls at once before the gateway sheds by tenant priority
 };
 

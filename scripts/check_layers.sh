@@ -6,6 +6,9 @@
 #
 # Layers, lowest first (docs/ARCHITECTURE.md): base < package < cluster < {importers, actors}
 # < {testing (test-only), node} < cli. Unit tests (*_test.cpp) may also include testing/.
+# Above them, each using what it links (CMakeLists.txt, fuzz/CMakeLists.txt): tests/ and
+# tests/support/ (integration tests) anything; bench/ anything but tests/; fuzz/ everything
+# but cli/ and tests/ (it links the pure parts of node/ and testing/, not the itest support).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +21,10 @@ declare -A allowed=(
   [testing]="base package cluster importers testing"
   [node]="base package cluster actors node schemas generated"
   [cli]="base package cluster importers node cli schemas generated"
+  [tests]="base package cluster importers actors testing node cli schemas generated tests"
+  [tests/support]="base package cluster importers actors testing node cli schemas generated tests"
+  [bench]="base package cluster importers actors testing node cli schemas generated"
+  [fuzz]="base package cluster importers actors testing node schemas generated fuzz"
 )
 
 bad=0

@@ -1,6 +1,8 @@
 // The `tessera` CLI against a real local cluster: what a user of the command line sees.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -141,5 +143,41 @@ TEST_CASE(
       CHECK(mem.at("loading_bytes_per_s").get<uint64_t>() == 0);
       CHECK(mem.at("loading_ms_left").get<int64_t>() == -1);
     }
+  }
+}
+
+TEST_CASE(
+    "a connection whose coordinator dies during a call is described as lost, without the "
+    "TLS hint, over plaintext and over TLS",
+    "[cli]") {
+  for (bool tls : {false, true}) {
+    INFO("gateway TLS " << tls);
+    cluster_options o;
+    o.shard_nodes = 1;
+    o.gateway_tls = tls;
+    local_cluster c{o};
+    cli::client_options co;
+    co.address = c.gateway();
+    co.token = c.user_token();
+    co.timeout_s = 20;
+    co.tls = c.client_tls();
+    cli::connection conn(co);
+    conn.wait(conn.session().listModelsRequest().send());  // the gateway has answered
+    // Stopped, the coordinator cannot answer the call; killed, its sockets close under it.
+    const pid_t coord = c.node_pid("coord");
+    REQUIRE(::kill(coord, SIGSTOP) == 0);
+    auto call = conn.session().listModelsRequest().send();
+    conn.wait_scope().poll();  // the call is written
+    REQUIRE(::kill(coord, SIGKILL) == 0);
+    std::string failure;
+    try {
+      conn.wait(kj::mv(call));
+    } catch (const cli::command_error& e) {
+      failure = e.what();
+    }
+    INFO(failure);
+    CHECK(failure.rfind("tessera.unavailable: connection to " + c.gateway() + " failed", 0) == 0);
+    CHECK_THAT(failure, Catch::Contains("the coordinator may have stopped"));
+    CHECK_THAT(failure, !Catch::Contains("--tls-ca") && !Catch::Contains("handshake"));
   }
 }

@@ -1,7 +1,7 @@
 // End to end over real processes: `tessera up` with a coordinator and 3 shard nodes, a
 // generated model of 205,000 x 64 rows plus two dense layers, and every answer compared with
 // the in-process Eigen reference. Texts are featurized for the reference by the test's own
-// implementation of the hashing featurizer (tests/support/hashing_reference.hpp), never by the
+// implementation of the hashing featurizer (testing/hashing_reference.hpp), never by the
 // server's code, so a featurizer bug cannot cancel out.
 //
 // The same cluster also serves generated 20,000-label models (softmax, ova, hs) whose output

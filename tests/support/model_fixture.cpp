@@ -18,8 +18,8 @@ model_fixture::model_fixture(synthetic_spec s) : spec(std::move(s)) {
   auto r = reference_model::load(path);
   if (!r) throw std::runtime_error("cannot load reference: " + describe(r.error()));
   ref = std::make_unique<reference_model>(std::move(*r));
-  features = std::make_unique<hashing_reference>(
-      hashing_reference::from_package(path, spec.buckets, spec.word_ngrams));
+  features = std::make_unique<testing::hashing_reference>(
+      testing::hashing_reference::from_package(path, spec.buckets, spec.word_ngrams));
   if (features->vocab_size() != spec.vocab)
     throw std::runtime_error("the package's vocab.txt does not have the spec's word count");
 }

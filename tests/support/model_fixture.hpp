@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "importers/synthetic_model.hpp"
+#include "testing/hashing_reference.hpp"
 #include "testing/reference_model.hpp"
 #include "tests/support/cluster_fixture.hpp"
-#include "tests/support/hashing_reference.hpp"
 
 namespace tessera::test {
 
@@ -17,9 +17,9 @@ struct model_fixture {
   synthetic_spec spec;
   std::string path;
   std::unique_ptr<reference_model> ref;
-  // The test's own featurizer (tests/support/hashing_reference.hpp), independent of the
+  // The test's own featurizer (testing/hashing_reference.hpp), independent of the
   // server's: `ref->pool_text` featurizes with the server's code, `pool_text` below does not.
-  std::unique_ptr<hashing_reference> features;
+  std::unique_ptr<testing::hashing_reference> features;
   // Writes the package for `spec` under a temp dir and loads the reference.
   explicit model_fixture(synthetic_spec s);
   // The reference pooled vector of `text`: the independent featurizer's ids, pooled by the

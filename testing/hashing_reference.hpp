@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace tessera::test {
+namespace tessera::testing {
 
 class hashing_reference {
  public:
@@ -35,4 +35,4 @@ class hashing_reference {
   uint32_t word_ngrams_;
 };
 
-}  // namespace tessera::test
+}  // namespace tessera::testing

@@ -1,9 +1,9 @@
-#include "tests/support/hashing_reference.hpp"
+#include "testing/hashing_reference.hpp"
 
 #include <fstream>
 #include <stdexcept>
 
-namespace tessera::test {
+namespace tessera::testing {
 namespace {
 
 bool separator(char c) {
@@ -65,4 +65,4 @@ std::vector<int64_t> hashing_reference::ids(std::string_view text) const {
   return out;
 }
 
-}  // namespace tessera::test
+}  // namespace tessera::testing
