@@ -228,6 +228,9 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   auto& st = self->state;
   st.cfg = std::move(opts);
   st.admitted = admission{st.cfg.max_inflight};
+  coalescer<predict_call>::options batching;
+  batching.max_batch_bytes = st.cfg.max_gather_bytes;
+  st.predicts = coalescer<predict_call>{batching};
   st.metrics = request_metrics{st.cfg.count_requests};
   st.router.metrics() = shard_metrics{st.cfg.count_requests};
   for (const auto& n : st.cfg.members) st.members[n.name].cfg = n;  // before recovery: drains
@@ -260,9 +263,11 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
                          ctx->version->version);
         auto bags = build_bags(*ctx->version, st.cfg.max_ids_per_input, req.inputs);
         if (!bags) return refused(st, "predict", req, bags.error(), ctx->version->version);
+        auto held = held_bytes(*ctx->version, *bags, st.cfg.max_gather_bytes);
+        if (!held) return refused(st, "predict", req, held.error(), ctx->version->version);
         auto rp = self->make_response_promise<predict_reply>();
-        submit_predict(self,
-                       predict_call{std::move(*ctx), std::move(*bags), req.k, req.threshold, rp});
+        submit_predict(
+            self, predict_call{std::move(*ctx), std::move(*bags), req.k, req.threshold, rp, *held});
         return rp;
       },
       [self](embed_atom, predict_request& req) -> caf::result<embed_reply> {
@@ -271,6 +276,8 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         if (!ctx) return refused(st, "embed", req, ctx.error());
         auto bags = build_bags(*ctx->version, st.cfg.max_ids_per_input, req.inputs);
         if (!bags) return refused(st, "embed", req, bags.error(), ctx->version->version);
+        if (auto held = held_bytes(*ctx->version, *bags, st.cfg.max_gather_bytes); !held)
+          return refused(st, "embed", req, held.error(), ctx->version->version);
         auto rp = self->make_response_promise<embed_reply>();
         run_embed(self, std::move(*ctx), std::move(*bags), rp);
         return rp;

@@ -23,9 +23,12 @@ struct member_options {
 
 struct coordinator_options {
   std::vector<member_options> members;
-  std::string local_member;                        // name of the member in this process ("" = none)
-  uint32_t max_inflight = 4096;                    // requests admitted at once; more get overloaded
-  uint32_t max_ids_per_input = 1 << 20;            // ids per input after featurizing
+  std::string local_member;              // name of the member in this process ("" = none)
+  uint32_t max_inflight = 4096;          // requests admitted at once; more get overloaded
+  uint32_t max_ids_per_input = 1 << 20;  // ids per input after featurizing
+  // Bytes of rows one call may gather on an exact-pooling version (more is refused with
+  // limit_exceeded), and the bytes a coalesced batch holds (cluster/coalescer.hpp).
+  uint64_t max_gather_bytes = uint64_t{64} << 20;
   std::chrono::milliseconds load_timeout{600000};  // deadline of one model load
   // Absolute directory of the persisted registry (actors/registry_store.hpp); "" = none.
   std::string state_dir;

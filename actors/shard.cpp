@@ -1,5 +1,6 @@
 #include "actors/shard.hpp"
 
+#include <cstring>
 #include <string>
 
 #include "base/bytes.hpp"
@@ -63,15 +64,16 @@ caf::expected<std::vector<char>> handle_gather(const shard_data& d, const pool_r
   if (auto err = check(d, req.epoch, shard_kind::embedding)) return err;
   std::vector<uint32_t> rows;
   if (!from_bytes(req.rows, rows)) return make_error(errc::invalid_argument, "ragged gather ids");
-  std::vector<float> out;
-  out.reserve(rows.size() * d.rows.cols);
-  for (auto r : rows) {
+  for (auto r : rows)
     if (r >= d.rows.rows)
       return make_error(errc::id_out_of_range,
                         "local row " + std::to_string(r) + " outside replica " + where(d));
-    out.insert(out.end(), d.rows.row(r), d.rows.row(r) + d.rows.cols);
-  }
-  return to_bytes(out);
+  // The reply's bytes are written once, row after row (no float copy in between).
+  const uint64_t row_bytes = d.rows.cols * sizeof(float);
+  std::vector<char> out(rows.size() * row_bytes);
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (row_bytes != 0) std::memcpy(out.data() + i * row_bytes, d.rows.row(rows[i]), row_bytes);
+  return out;
 }
 
 caf::expected<layer_reply> handle_layer(const shard_data& d, const layer_request& req) {

@@ -38,6 +38,7 @@ coordinator_options coordinator_options_of(const cluster_config& cfg) {
   out.hedging = cfg.hedging;
   out.replacement_grace = cfg.replacement_grace;
   out.count_requests = cfg.http_metrics;
+  out.max_gather_bytes = cfg.limits.max_gather_bytes;
   return out;
 }
 
