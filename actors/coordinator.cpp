@@ -2,6 +2,7 @@
 #include "base/logger.hpp"
 
 #include <set>
+#include <stdexcept>
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -12,6 +13,7 @@
 #include "actors/recovery.hpp"
 #include "actors/replacement_run.hpp"
 #include "actors/request_run.hpp"
+#include "actors/unhandled.hpp"
 #include "cluster/predict_options.hpp"
 #include "cluster/tenant_scope.hpp"
 
@@ -198,6 +200,13 @@ coordinator_metrics make_metrics(coordinator_state& st) {
   return out;
 }
 
+// The test-only fault (coordinator_options::test_throw_on_model): throws as a bug would.
+void test_fault(const coordinator_options& cfg, const std::string& model) {
+  if (!cfg.test_throw_on_model.empty() && model == cfg.test_throw_on_model)
+    throw std::runtime_error("test fault: a predict on '" + model +
+                             "' (TESSERA_TEST_THROW_ON_MODEL)");
+}
+
 // Answers `r` (true) or its error: the admin calls' common shape.
 caf::result<bool> done(caf::error err) {
   if (err) return err;
@@ -225,6 +234,7 @@ caf::error set_draining(coordinator_self self, const std::string& node, bool dra
 
 coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordinator_options opts,
                                                   node_actor local_node) {
+  end_on_exception(self, "coordinator");
   auto& st = self->state;
   st.cfg = std::move(opts);
   st.admitted = admission{st.cfg.max_inflight};
@@ -252,6 +262,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   return {
       [self](predict_atom, predict_request& req) -> caf::result<predict_reply> {
         auto& st = self->state;
+        test_fault(st.cfg, req.model.name);
         if (auto err = check_predict_options(req.k, req.threshold))
           return refused(st, "predict", req, std::move(err));
         auto ctx = open_request(st.admitted, st.reg, req, st.cfg.request_timeout);

@@ -48,6 +48,10 @@ struct coordinator_options {
   // Count client calls by model and outcome for /metrics ([http] metrics); false skips the
   // counting on the request path (the benchmark's baseline).
   bool count_requests = true;
+  // Test only: a predict naming this model throws inside the coordinator, as a bug would, so
+  // tests can watch what an actor's unhandled exception does to its process. node/ sets it
+  // from TESSERA_TEST_THROW_ON_MODEL, and only when that is set; "" = never.
+  std::string test_throw_on_model;
 };
 
 }  // namespace tessera

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "actors/unhandled.hpp"
 #include "base/bytes.hpp"
 #include "cluster/sharding.hpp"
 #include "cluster/topk.hpp"
@@ -103,6 +104,8 @@ caf::expected<layer_reply> handle_topk(const shard_data& d, const layer_request&
 
 shard_actor::behavior_type shard_impl(shard_actor::stateful_pointer<shard_state> self,
                                       std::shared_ptr<const shard_data> data) {
+  // An exception ends this replica alone: its node and the coordinator load it again.
+  end_on_exception(self, "shard actor " + data->spec.replica_id);
   self->state.data = std::move(data);
   return {
       [self](pool_atom, const pool_request& req) -> caf::result<pool_reply> {
