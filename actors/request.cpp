@@ -83,6 +83,7 @@ caf::expected<uint64_t> held_bytes(const version_entry& v, const bag_inputs& bag
   for (const auto& bag : bags.ids) ids += bag.size();
   uint64_t held = ids * (sizeof(int64_t) + (bags.weights.empty() ? 0 : sizeof(float)));
   if (!v.exact_pooling) return held;
+  // TODO(perf): plan_gather sorts the same ids again when the call's batch runs.
   const uint64_t rows = distinct_ids(bags.ids);
   if (auto err = check_gather_bytes(rows, v.table().cols, max_gather_bytes)) return err;
   return held + gather_bytes(rows, v.table().cols);

@@ -110,8 +110,14 @@ TEST_CASE(
   local_cluster c{o};
   client admin{c.gateway(), c.admin_token()};
   client users{c.gateway(), c.user_token()};
+  client side{c.gateway(), c.user_token()};
   load_exact(admin, m.path, "m");
   const auto text = distinct_words(20000, 94);  // ~18,000 distinct bucket rows of 100,000
+  bool stop = false;
+  traffic during;
+  auto p =
+      run_traffic(side, "m", random_texts(m.spec, 200, 96), {{1, m.ref.get()}}, 2, stop, during);
+  REQUIRE(wait_for_answers(side, during, 20));
   for (bool predict : {true, false}) {
     INFO((predict ? "predict" : "embed"));
     std::string error;
@@ -136,6 +142,11 @@ TEST_CASE(
     CHECK(error.find("1048576 bytes per call") != std::string::npos);
     CHECK(error.find("max_gather_bytes") != std::string::npos);
   }
+  REQUIRE(wait_for_answers(side, during, during.answered() + 20));
+  stop = true;
+  p.wait(side.wait_scope());
+  INFO(during.first_error());
+  CHECK(during.failed == 0);
   // Short texts gather a few rows each: served, and correct.
   expect_reference_predictions(users, m, "m", 50, 95);
   // The one-letter line needs a few hundred distinct rows: under the limit too.
