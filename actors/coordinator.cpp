@@ -2,6 +2,7 @@
 #include "base/logger.hpp"
 
 #include <set>
+#include <stdexcept>
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -12,6 +13,7 @@
 #include "actors/recovery.hpp"
 #include "actors/replacement_run.hpp"
 #include "actors/request_run.hpp"
+#include "actors/unhandled.hpp"
 #include "cluster/predict_options.hpp"
 #include "cluster/tenant_scope.hpp"
 
@@ -200,6 +202,13 @@ coordinator_metrics make_metrics(coordinator_state& st) {
   return out;
 }
 
+// The test-only fault (coordinator_options::test_throw_on_model): throws as a bug would.
+void test_fault(const coordinator_options& cfg, const std::string& model) {
+  if (!cfg.test_throw_on_model.empty() && model == cfg.test_throw_on_model)
+    throw std::runtime_error("test fault: a predict on '" + model +
+                             "' (TESSERA_TEST_THROW_ON_MODEL)");
+}
+
 // Answers `r` (true) or its error: the admin calls' common shape.
 caf::result<bool> done(caf::error err) {
   if (err) return err;
@@ -232,9 +241,13 @@ caf::error set_draining(coordinator_self self, const std::string& node, bool dra
 
 coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordinator_options opts,
                                                   node_actor local_node) {
+  end_on_exception(self, "coordinator");
   auto& st = self->state;
   st.cfg = std::move(opts);
   st.admitted = admission{st.cfg.max_inflight};
+  coalescer<predict_call>::options batching;
+  batching.max_batch_bytes = st.cfg.max_gather_bytes;
+  st.predicts = coalescer<predict_call>{batching};
   st.metrics = request_metrics{st.cfg.count_requests};
   st.router.metrics() = shard_metrics{st.cfg.count_requests};
   for (const auto& n : st.cfg.members) st.members[n.name].cfg = n;  // before recovery: drains
@@ -256,6 +269,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   return {
       [self](predict_atom, predict_request& req) -> caf::result<predict_reply> {
         auto& st = self->state;
+        test_fault(st.cfg, req.model.name);
         if (auto err = check_predict_options(req.k, req.threshold))
           return refused(st, "predict", req, std::move(err));
         auto ctx = open_request(st.admitted, st.reg, req, st.cfg.request_timeout);
@@ -267,9 +281,11 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
                          ctx->version->version);
         auto bags = build_bags(*ctx->version, st.cfg.max_ids_per_input, req.inputs);
         if (!bags) return refused(st, "predict", req, bags.error(), ctx->version->version);
+        auto held = held_bytes(*ctx->version, *bags, st.cfg.max_gather_bytes);
+        if (!held) return refused(st, "predict", req, held.error(), ctx->version->version);
         auto rp = self->make_response_promise<predict_reply>();
-        submit_predict(self,
-                       predict_call{std::move(*ctx), std::move(*bags), req.k, req.threshold, rp});
+        submit_predict(
+            self, predict_call{std::move(*ctx), std::move(*bags), req.k, req.threshold, rp, *held});
         return rp;
       },
       [self](embed_atom, predict_request& req) -> caf::result<embed_reply> {
@@ -278,6 +294,8 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         if (!ctx) return refused(st, "embed", req, ctx.error());
         auto bags = build_bags(*ctx->version, st.cfg.max_ids_per_input, req.inputs);
         if (!bags) return refused(st, "embed", req, bags.error(), ctx->version->version);
+        if (auto held = held_bytes(*ctx->version, *bags, st.cfg.max_gather_bytes); !held)
+          return refused(st, "embed", req, held.error(), ctx->version->version);
         auto rp = self->make_response_promise<embed_reply>();
         run_embed(self, std::move(*ctx), std::move(*bags), rp);
         return rp;

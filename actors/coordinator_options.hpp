@@ -23,9 +23,12 @@ struct member_options {
 
 struct coordinator_options {
   std::vector<member_options> members;
-  std::string local_member;                        // name of the member in this process ("" = none)
-  uint32_t max_inflight = 4096;                    // requests admitted at once; more get overloaded
-  uint32_t max_ids_per_input = 1 << 20;            // ids per input after featurizing
+  std::string local_member;              // name of the member in this process ("" = none)
+  uint32_t max_inflight = 4096;          // requests admitted at once; more get overloaded
+  uint32_t max_ids_per_input = 1 << 20;  // ids per input after featurizing
+  // Bytes of rows one call may gather on an exact-pooling version (more is refused with
+  // limit_exceeded), and the bytes a coalesced batch holds (cluster/coalescer.hpp).
+  uint64_t max_gather_bytes = uint64_t{64} << 20;
   std::chrono::milliseconds load_timeout{600000};  // deadline of one model load
   // Absolute directory of the persisted registry (actors/registry_store.hpp); "" = none.
   std::string state_dir;
@@ -45,6 +48,10 @@ struct coordinator_options {
   // Count client calls by model and outcome for /metrics ([http] metrics); false skips the
   // counting on the request path (the benchmark's baseline).
   bool count_requests = true;
+  // Test only: a predict naming this model throws inside the coordinator, as a bug would, so
+  // tests can watch what an actor's unhandled exception does to its process. node/ sets it
+  // from TESSERA_TEST_THROW_ON_MODEL, and only when that is set; "" = never.
+  std::string test_throw_on_model;
 };
 
 }  // namespace tessera

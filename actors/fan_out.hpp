@@ -18,6 +18,10 @@
 // observed by node and shard; a retry after a retryable failure and an attempt that reached
 // the deadline are counted by the node that failed.
 //
+// Replies can be checked per shard (`check`, optional): a reply that fails its check is that
+// attempt's failure, errc::internal (a replica's bug, not the caller's), and is retried on the
+// shard's next replica like an unavailable one; when none is left the fan-out fails internal.
+//
 // The fan-out sees the coordinator only through a shard_router (replica choice, in-flight
 // registration, hedging state).
 // Thread: the coordinator's only.
@@ -74,6 +78,9 @@ struct shard_job {
   std::chrono::steady_clock::time_point deadline;
   std::string key;  // shard_key: the latency tracker's key
   shard_call call;
+  // Checks shard `index`'s reply (none: every reply is taken); an error retries the shard.
+  std::function<caf::error(size_t, const Reply&)> check;
+  caf::error bad_reply;  // the last reply that failed `check`: the error when no replica is left
 };
 
 template <class Job>
@@ -115,10 +122,11 @@ void observe_answer(Job& job, const shard_call::attempt& a,
   });
 }
 
-// Attempt `i` failed: a retryable failure moves to the next replica not yet asked while time
-// remains (or waits for another attempt still in flight); any other failure fails the fan-out.
+// Attempt `i` failed: a retryable failure (or any, with `retry`: a reply that failed its
+// check) moves to the next replica not yet asked while time remains (or waits for another
+// attempt still in flight); any other failure fails the fan-out.
 template <class Job>
-void attempt_failed(const std::shared_ptr<Job>& job, size_t i, caf::error err) {
+void attempt_failed(const std::shared_ptr<Job>& job, size_t i, caf::error err, bool retry = false) {
   auto& call = job->call;
   auto* router = job->router;
   const auto& node = call.at(i).node;
@@ -130,7 +138,11 @@ void attempt_failed(const std::shared_ptr<Job>& job, size_t i, caf::error err) {
   bool matters = call.fail(i);
   router->settle(node, call.at(i).sub);
   if (!matters || job->ctx->finished) return;
-  if (retryable(err)) {
+  if (retry)
+    job->bad_reply = make_error(
+        code_of(err), "shard " + shard_name(*job->tensor, job->tensor->shards[job->index]) +
+                          " on node " + node + ": " + message_of(err));
+  if (retry || retryable(err)) {
     if (remaining(job->deadline).count() > 0) {
       router->metrics().retried(node);
       return send_attempt(job, false);
@@ -188,6 +200,7 @@ void send_attempt(std::shared_ptr<Job> job, bool hedge) {
   auto* replica = router->pick(shard, call.tried());
   if (!replica) {
     if (hedge || call.open() > 0) return;
+    if (job->bad_reply) return ctx.finish_error(job->bad_reply);
     const auto& tried = call.tried();
     std::string detail = tried.empty() ? "" : " (tried";
     for (const auto& n : tried) detail += " " + n;
@@ -209,19 +222,26 @@ void send_attempt(std::shared_ptr<Job> job, bool hedge) {
                     [job, i](caf::error err) { attempt_failed(job, i, std::move(err)); });
   using reply_type = typename std::decay_t<decltype(ctx.replies)>::value_type;
   job->self->request(replica->handle, left, job->atom, *job->msg)
-      .then([job, i](reply_type& reply) { attempt_answered(job, i, reply); },
-            [job, i](caf::error& err) { attempt_failed(job, i, std::move(err)); });
+      .then(
+          [job, i](reply_type& reply) {
+            if (job->check)
+              if (auto err = job->check(job->index, reply))
+                return attempt_failed(job, i, std::move(err), true);
+            attempt_answered(job, i, reply);
+          },
+          [job, i](caf::error& err) { attempt_failed(job, i, std::move(err)); });
   if (!hedge && call.timer == 0 && !call.hedged()) arm_hedge(job, left);
 }
 
 // Sends msgs[i] to shard i of `tensor` (one message per shard). `tensor` is shared (usually
 // an alias of the pinned version) so it outlives every reply; `owner` names its sub-model
-// (for metrics) and must live as long as `tensor`.
+// (for metrics) and must live as long as `tensor`. `check` (optional) checks each reply.
 template <class Reply, class Self, class Atom, class Msg>
 void fan_out(Self self, shard_router& router, std::shared_ptr<tensor_shards> tensor,
              const std::string& owner, Atom atom, std::vector<Msg> msgs,
              std::chrono::steady_clock::time_point deadline,
-             std::function<void(std::vector<Reply>)> done, std::function<void(caf::error)> fail) {
+             std::function<void(std::vector<Reply>)> done, std::function<void(caf::error)> fail,
+             std::function<caf::error(size_t, const Reply&)> check = {}) {
   auto ctx = std::make_shared<fan_out_ctx<Reply>>();
   ctx->replies.resize(tensor->shards.size());
   ctx->pending = tensor->shards.size();
@@ -235,7 +255,7 @@ void fan_out(Self self, shard_router& router, std::shared_ptr<tensor_shards> ten
   for (size_t i = 0; i < tensor->shards.size(); ++i) {
     auto job = std::make_shared<job_type>(job_type{
         self, &router, tensor, &owner, i, atom, std::make_shared<const Msg>(std::move(msgs[i])),
-        ctx, deadline, shard_key(*tensor, tensor->shards[i]), shard_call{}});
+        ctx, deadline, shard_key(*tensor, tensor->shards[i]), shard_call{}, check, caf::error{}});
     send_attempt(job, false);
   }
 }

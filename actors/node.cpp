@@ -5,6 +5,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/unhandled.hpp"
 #include "base/process_stats.hpp"
 
 namespace tessera {
@@ -100,6 +101,7 @@ caf::expected<uint64_t> replica_bytes(const package& pkg, const shard_spec& spec
 
 node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> self,
                                     node_options opts) {
+  end_on_exception(self, "node actor " + opts.name);
   self->state.opts = std::move(opts);
   self->state.mem.budget = self->state.opts.budget_bytes;
   self->set_down_handler([self](const caf::down_msg& dm) {

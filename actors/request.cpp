@@ -3,6 +3,8 @@
 #include <cmath>
 #include <string>
 
+#include "cluster/gather.hpp"
+
 namespace tessera {
 
 caf::expected<request_context> open_request(admission& adm, const registry& reg,
@@ -73,6 +75,18 @@ caf::expected<bag_inputs> build_bags(const version_entry& v, uint32_t max_ids_pe
                                                      std::to_string(v.table().rows) + ")");
   }
   return out;
+}
+
+caf::expected<uint64_t> held_bytes(const version_entry& v, const bag_inputs& bags,
+                                   uint64_t max_gather_bytes) {
+  uint64_t ids = 0;
+  for (const auto& bag : bags.ids) ids += bag.size();
+  uint64_t held = ids * (sizeof(int64_t) + (bags.weights.empty() ? 0 : sizeof(float)));
+  if (!v.exact_pooling) return held;
+  // TODO(perf): plan_gather sorts the same ids again when the call's batch runs.
+  const uint64_t rows = distinct_ids(bags.ids);
+  if (auto err = check_gather_bytes(rows, v.table().cols, max_gather_bytes)) return err;
+  return held + gather_bytes(rows, v.table().cols);
 }
 
 }  // namespace tessera

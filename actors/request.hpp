@@ -50,6 +50,12 @@ struct bag_inputs {
 caf::expected<bag_inputs> build_bags(const version_entry& v, uint32_t max_ids_per_input,
                                      const std::vector<input_item>& inputs);
 
+// What a call's inputs hold on the coordinator while it runs: its ids and weights and, on an
+// exact-pooling version, the distinct rows gathered for them (cluster/gather.hpp), in bytes.
+// Errors: limit_exceeded when those rows are over `max_gather_bytes` (check_gather_bytes).
+caf::expected<uint64_t> held_bytes(const version_entry& v, const bag_inputs& bags,
+                                   uint64_t max_gather_bytes);
+
 // One predict call, waiting to be coalesced or running (the coalescer's Call).
 struct predict_call {
   request_context ctx;
@@ -57,8 +63,10 @@ struct predict_call {
   int32_t k = 1;
   float threshold = 0;
   caf::typed_response_promise<predict_reply> rp;
+  uint64_t held = 0;  // held_bytes of its inputs: the coalescer bounds a batch by their sum
 
   size_t inputs() const { return bags.ids.size(); }
+  uint64_t bytes() const { return held; }
   std::chrono::steady_clock::time_point deadline() const { return ctx.deadline; }
 };
 

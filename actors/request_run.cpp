@@ -5,6 +5,7 @@
 
 #include "actors/fan_out.hpp"
 #include "base/bytes.hpp"
+#include "cluster/gather.hpp"
 
 namespace tessera {
 namespace {
@@ -92,40 +93,49 @@ std::shared_ptr<run_state<Reply>> start(coordinator_self self, std::shared_ptr<v
   return rs;
 }
 
-// Stage 1, exact: gather every bag's rows from the shards and sum them in id order here.
+// Stage 1, exact: gather the batch's distinct rows from the shards (each once) and sum every
+// bag in its own id order here, reading the rows where they arrived (cluster/gather.hpp). A
+// reply that is not exactly the rows asked is that sub-request's internal error, asked again
+// of another replica.
 template <class Reply>
-void gather_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
-                  std::vector<pool_request> msgs, std::function<void(std::vector<float>)> next) {
-  // The bags must outlive the fan-out: keep a copy with the run. Shards need only the rows.
-  auto kept = std::make_shared<bag_inputs>(bags);
-  for (auto& m : msgs) {
-    m.offsets.clear();
-    m.weights.clear();
+void gather_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
+                  std::function<void(std::vector<float>)> next) {
+  auto& v = *rs->v;
+  auto plan = std::make_shared<gather_plan>(plan_gather(v.table().ranges(), bags.ids));
+  bags.ids = {};  // the plan holds what pooling needs of them
+  auto weights = std::make_shared<std::vector<std::vector<float>>>(std::move(bags.weights));
+  std::vector<pool_request> msgs(plan->shards());
+  for (size_t s = 0; s < msgs.size(); ++s) {
+    msgs[s].epoch = v.embedder->epoch;
+    msgs[s].bags = static_cast<uint32_t>(rs->batch);
+    msgs[s].rows = to_bytes(plan->rows[s]);
+    plan->rows[s] = {};
   }
+  const uint64_t cols = v.table().cols;
   fan_out<std::vector<char>>(
       rs->self, rs->self->state.router, rs->share(rs->v->table()), rs->v->embedder->name,
       gather_atom::value, std::move(msgs), rs->deadline,
-      [rs, kept, next](std::vector<std::vector<char>> replies) {
-        auto& v = *rs->v;
-        std::vector<std::vector<float>> rows(replies.size());
-        for (size_t s = 0; s < replies.size(); ++s)
-          if (!from_bytes(replies[s], rows[s]) || rows[s].size() % v.table().cols != 0)
-            return rs->finish(make_error(errc::internal,
-                                         "malformed gather reply from shard " + std::to_string(s)));
+      [rs, plan, weights, next](std::vector<std::vector<char>> replies) {
         std::vector<float> pooled;
-        pool_gathered(v.table().ranges(), kept->ids, kept->weights, rows, v.table().cols, v.pooling,
-                      pooled, rs->counts);
+        pool_gathered(*plan, *weights, replies, rs->v->table().cols, rs->v->pooling, pooled,
+                      rs->counts);
+        replies = {};  // the rows go before the layers run
         next(std::move(pooled));
       },
-      [rs](caf::error err) { rs->finish(std::move(err)); });
+      [rs](caf::error err) { rs->finish(std::move(err)); },
+      [plan, cols](size_t s, const std::vector<char>& reply) {
+        return check_gather_reply(*plan, s, cols, reply.size());
+      });
 }
 
 // Stage 1: pool every bag over the embedding shards, then reduce into `pooled` (batch x dim).
 template <class Reply>
-void pool_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
+void pool_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
                 std::function<void(std::vector<float>)> next) {
   auto& v = *rs->v;
+  if (v.exact_pooling) return gather_stage(rs, std::move(bags), std::move(next));
   auto split = split_bags(v.table().ranges(), bags.ids, bags.weights);
+  bags = {};
   std::vector<pool_request> msgs(split.size());
   for (size_t s = 0; s < split.size(); ++s) {
     msgs[s].epoch = v.embedder->epoch;
@@ -134,7 +144,6 @@ void pool_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
     msgs[s].offsets = to_bytes(split[s].offsets);
     msgs[s].weights = to_bytes(split[s].weights);
   }
-  if (v.exact_pooling) return gather_stage(rs, bags, std::move(msgs), std::move(next));
   fan_out<pool_reply>(
       rs->self, rs->self->state.router, rs->share(rs->v->table()), rs->v->embedder->name,
       pool_atom::value, std::move(msgs), rs->deadline,
@@ -296,7 +305,8 @@ void run_batch(coordinator_self self, uint64_t key, std::vector<predict_call> ca
   rs->after = [self, key] {
     start_steps(self, key, self->state.predicts.finished(key, clock::now()));
   };
-  pool_stage(rs, bags, [rs](std::vector<float> pooled) { layer_stage(rs, 0, std::move(pooled)); });
+  pool_stage(rs, std::move(bags),
+             [rs](std::vector<float> pooled) { layer_stage(rs, 0, std::move(pooled)); });
 }
 
 // Carries out a coalescer step: answers expired calls, runs the batches it started.
@@ -334,7 +344,7 @@ void run_embed(coordinator_self self, request_context ctx, bag_inputs bags,
   auto rs = start<embed_reply>(self, ctx.version.get(), bags.ids.size());
   rs->deadline = ctx.deadline;
   rs->members.push_back({std::move(rp), 0, bags.ids.size(), std::move(ctx)});
-  pool_stage(rs, bags, [rs](std::vector<float> pooled) {
+  pool_stage(rs, std::move(bags), [rs](std::vector<float> pooled) {
     embed_reply reply;
     reply.dim = rs->v->dim();
     reply.vectors = std::move(pooled);

@@ -1,7 +1,9 @@
 #include "actors/shard.hpp"
 
+#include <cstring>
 #include <string>
 
+#include "actors/unhandled.hpp"
 #include "base/bytes.hpp"
 #include "cluster/sharding.hpp"
 #include "cluster/topk.hpp"
@@ -63,15 +65,16 @@ caf::expected<std::vector<char>> handle_gather(const shard_data& d, const pool_r
   if (auto err = check(d, req.epoch, shard_kind::embedding)) return err;
   std::vector<uint32_t> rows;
   if (!from_bytes(req.rows, rows)) return make_error(errc::invalid_argument, "ragged gather ids");
-  std::vector<float> out;
-  out.reserve(rows.size() * d.rows.cols);
-  for (auto r : rows) {
+  for (auto r : rows)
     if (r >= d.rows.rows)
       return make_error(errc::id_out_of_range,
                         "local row " + std::to_string(r) + " outside replica " + where(d));
-    out.insert(out.end(), d.rows.row(r), d.rows.row(r) + d.rows.cols);
-  }
-  return to_bytes(out);
+  // The reply's bytes are written once, row after row (no float copy in between).
+  const uint64_t row_bytes = d.rows.cols * sizeof(float);
+  std::vector<char> out(rows.size() * row_bytes);
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (row_bytes != 0) std::memcpy(out.data() + i * row_bytes, d.rows.row(rows[i]), row_bytes);
+  return out;
 }
 
 caf::expected<layer_reply> handle_layer(const shard_data& d, const layer_request& req) {
@@ -101,6 +104,8 @@ caf::expected<layer_reply> handle_topk(const shard_data& d, const layer_request&
 
 shard_actor::behavior_type shard_impl(shard_actor::stateful_pointer<shard_state> self,
                                       std::shared_ptr<const shard_data> data) {
+  // An exception ends this replica alone: its node and the coordinator load it again.
+  end_on_exception(self, "shard actor " + data->spec.replica_id);
   self->state.data = std::move(data);
   return {
       [self](pool_atom, const pool_request& req) -> caf::result<pool_reply> {

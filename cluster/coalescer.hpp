@@ -1,13 +1,15 @@
 #pragma once
 // Coalescing of concurrent calls on one key (a model version's epoch). At most
 // `max_parallel` batches of a key run at once; calls that arrive meanwhile wait, oldest
-// first, and go out together as one batch of at most `max_batch_inputs` inputs (a single call
-// may be larger) when a running batch finishes. At low load a call runs at once; under load
+// first, and go out together as one batch of at most `max_batch_inputs` inputs and
+// `max_batch_bytes` bytes (a single call may be larger) when a running batch finishes. At low
+// load a call runs at once; under load
 // the per-batch cost is shared. Calls whose deadline passes while they wait are handed back
 // as expired, never run: at the next drain, or by expire() from the owner's timer.
 //
 // Pure logic: the caller runs the batches it is given and reports each one finished.
-// `Call` is movable and has `size_t inputs() const` and
+// `Call` is movable and has `size_t inputs() const`, `uint64_t bytes() const` (what its
+// inputs hold while it runs: ids, weights, gathered rows) and
 // `std::chrono::steady_clock::time_point deadline() const`.
 // Thread: not thread-safe; one owner (the coordinator actor).
 #include <chrono>
@@ -29,6 +31,7 @@ class coalescer {
   struct options {
     size_t max_parallel = 2;         // batches of one key running at once
     size_t max_batch_inputs = 4096;  // inputs of one coalesced batch (a lone call may exceed)
+    uint64_t max_batch_bytes = uint64_t{64} << 20;  // bytes() of one batch (likewise)
   };
 
   // What the caller must do now: run each batch (each already counts as running for its key),
@@ -107,6 +110,7 @@ class coalescer {
     while (q.running < opts_.max_parallel && !q.waiting.empty()) {
       std::vector<Call> batch;
       size_t inputs = 0;
+      uint64_t bytes = 0;
       while (!q.waiting.empty()) {
         auto& next = q.waiting.front();
         if (next.deadline() <= now) {
@@ -114,8 +118,11 @@ class coalescer {
           q.waiting.pop_front();
           continue;
         }
-        if (!batch.empty() && inputs + next.inputs() > opts_.max_batch_inputs) break;
+        if (!batch.empty() && (inputs + next.inputs() > opts_.max_batch_inputs ||
+                               bytes + next.bytes() > opts_.max_batch_bytes))
+          break;
         inputs += next.inputs();
+        bytes += next.bytes();
         batch.push_back(std::move(next));
         q.waiting.pop_front();
       }

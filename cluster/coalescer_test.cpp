@@ -15,7 +15,9 @@ struct fake_call {
   int id = 0;
   size_t n = 1;
   clock_type::time_point due;
+  uint64_t held = 0;
   size_t inputs() const { return n; }
+  uint64_t bytes() const { return held; }
   clock_type::time_point deadline() const { return due; }
 };
 
@@ -97,6 +99,43 @@ TEST_CASE("a batch stops at max_batch_inputs; the rest start when slots allow") 
     for (auto n : r.sizes) CHECK(co.submit(9, call(id++, n), t0).start.empty());
     auto s = co.finished(9, t0);   // one slot frees
     auto s2 = co.finished(9, t0);  // the second slot frees
+    std::vector<std::vector<int>> got;
+    for (auto& b : s.start) got.push_back(ids(b));
+    for (auto& b : s2.start) got.push_back(ids(b));
+    CHECK(got == r.batches);
+  }
+}
+
+TEST_CASE("a batch stops at max_batch_bytes as well; an oversized call goes alone") {
+  struct row {
+    const char* scenario;
+    std::vector<uint64_t> bytes;  // waiting calls' bytes, oldest first (one input each)
+    uint64_t max_bytes;
+    std::vector<std::vector<int>> batches;  // started after one finish with 2 free slots
+  };
+  const std::vector<row> rows = {
+      {"all fit in one batch", {10, 20, 30}, 100, {{1, 2, 3}}},
+      {"the third would overflow: two batches", {40, 40, 40}, 100, {{1, 2}, {3}}},
+      {"an oversized call goes alone", {500, 10}, 100, {{1}, {2}}},
+      {"exactly the limit fits", {50, 50, 1}, 100, {{1, 2}, {3}}},
+      {"many small calls under a big input limit still split by bytes",
+       {30, 30, 30, 30, 30},
+       60,
+       {{1, 2}, {3, 4}}},
+  };
+  for (const auto& r : rows) {
+    INFO(r.scenario);
+    coalescer<fake_call> co{{2, 4096, r.max_bytes}};
+    co.submit(9, call(100), t0);
+    co.submit(9, call(101), t0);  // both slots busy
+    int id = 1;
+    for (auto b : r.bytes) {
+      auto c = call(id++);
+      c.held = b;
+      CHECK(co.submit(9, c, t0).start.empty());
+    }
+    auto s = co.finished(9, t0);
+    auto s2 = co.finished(9, t0);
     std::vector<std::vector<int>> got;
     for (auto& b : s.start) got.push_back(ids(b));
     for (auto& b : s2.start) got.push_back(ids(b));

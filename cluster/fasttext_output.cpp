@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "base/check.hpp"
+#include "cluster/predict_options.hpp"
 
 namespace tessera {
 
@@ -121,7 +122,8 @@ std::vector<scored_label> fasttext_hs_tree::predict(const float* inner_logits, i
                                                     float threshold) const {
   std::vector<scored_label> out;
   if (nlabels_ == 0) return out;
-  if (k < 0) k = static_cast<int32_t>(nlabels_);
+  // A k above the label count walks exactly like k = nlabels: the heap never fills first.
+  k = static_cast<int32_t>(labels_for_k(k, nlabels_));
   if (k == 0) return out;
   heap_t heap;
   heap.reserve(static_cast<size_t>(k) + 1);

@@ -18,7 +18,7 @@ float fasttext_table_sigmoid(float x);
 float fasttext_std_log(float x);
 
 // ova (and supervised ns): table sigmoid per label, then fastText's findKBest.
-// logits[i] belongs to label i; k < 0 means every label.
+// logits[i] belongs to label i; k < 0 or above nlabels means every label.
 std::vector<scored_label> fasttext_ova_topk(const float* logits, uint32_t nlabels, int32_t k,
                                             float threshold);
 
@@ -43,8 +43,9 @@ class fasttext_hs_tree {
   uint32_t inner_nodes() const { return nlabels_ == 0 ? 0 : nlabels_ - 1; }
 
   // HierarchicalSoftmaxLoss::predict: `inner_logits[n - nlabels]` is the logit of inner node
-  // n (inner_nodes() values). Depth-first walk with fastText's pruning; k < 0 means every
-  // label (fastText's k = output rows = nlabels). Best first.
+  // n (inner_nodes() values). Depth-first walk with fastText's pruning; k < 0 or above
+  // nlabels means every label (fastText's k = output rows = nlabels), and nothing is sized by
+  // a larger k (labels_for_k). Best first.
   std::vector<scored_label> predict(const float* inner_logits, int32_t k, float threshold) const;
 
  private:

@@ -15,4 +15,9 @@ caf::error check_predict_options(int32_t k, float threshold) {
   return caf::none;
 }
 
+uint32_t labels_for_k(int32_t k, uint32_t labels) {
+  if (k < 0 || static_cast<uint32_t>(k) > labels) return labels;
+  return static_cast<uint32_t>(k);
+}
+
 }  // namespace tessera

@@ -13,4 +13,9 @@ namespace tessera {
 // Errors: invalid_argument naming the bad value.
 caf::error check_predict_options(int32_t k, float threshold);
 
+// The number of labels an output ranks for k over `labels` labels: every label when k < 0 or
+// k > labels, else k. Every output rule (softmax, ova, hs) goes through it before it sizes
+// anything by k, so a huge k costs what k = -1 costs and nothing more.
+uint32_t labels_for_k(int32_t k, uint32_t labels);
+
 }  // namespace tessera

@@ -84,43 +84,6 @@ void pool_bags(const row_block& table, const bag_batch& batch, std::vector<float
   }
 }
 
-void pool_gathered(const std::vector<row_range>& ranges,
-                   const std::vector<std::vector<int64_t>>& bags,
-                   const std::vector<std::vector<float>>& weights,
-                   const std::vector<std::vector<float>>& rows, uint64_t cols, pooling_kind pooling,
-                   std::vector<float>& out, std::vector<float>& counts) {
-  // One table of every gathered row (shard 0's first), then one bag batch that names, for each
-  // id in bag order, its row in that table: pool_bags then sums exactly as one shard would.
-  std::vector<uint64_t> base(rows.size(), 0);
-  uint64_t total = 0;
-  for (size_t s = 0; s < rows.size(); ++s) {
-    base[s] = total;
-    total += rows[s].size() / std::max<uint64_t>(cols, 1);
-  }
-  row_block table;
-  table.rows = total;
-  table.cols = cols;
-  table.data = std::shared_ptr<float>(new float[std::max<uint64_t>(total * cols, 1)],
-                                      std::default_delete<float[]>());
-  for (size_t s = 0; s < rows.size(); ++s)
-    std::copy(rows[s].begin(), rows[s].end(), table.data.get() + base[s] * cols);
-  bag_batch batch;
-  batch.offsets.push_back(0);
-  std::vector<uint64_t> cursor = base;
-  const bool weighted = !weights.empty();
-  for (size_t b = 0; b < bags.size(); ++b) {
-    for (size_t e = 0; e < bags[b].size(); ++e) {
-      auto s = shard_of(ranges, static_cast<uint64_t>(bags[b][e]));
-      batch.rows.push_back(static_cast<uint32_t>(cursor[s]++));
-      if (weighted) batch.weights.push_back(weights[b].empty() ? 1.0f : weights[b][e]);
-    }
-    batch.offsets.push_back(static_cast<uint32_t>(batch.rows.size()));
-  }
-  std::vector<float> sums;
-  pool_bags(table, batch, sums, counts);
-  reduce_pools({sums}, {counts}, bags.size(), cols, pooling, out);
-}
-
 void reduce_pools(const std::vector<std::vector<float>>& partials,
                   const std::vector<std::vector<float>>& counts, size_t bags, uint64_t cols,
                   pooling_kind pooling, std::vector<float>& out) {

@@ -53,17 +53,6 @@ void reduce_pools(const std::vector<std::vector<float>>& partials,
                   const std::vector<std::vector<float>>& counts, size_t bags, uint64_t cols,
                   pooling_kind pooling, std::vector<float>& out);
 
-// Coordinator side of exact pooling: `rows[s]` holds shard s's rows (cols floats each) for the
-// ids split_bags(ranges, bags, weights)[s].rows names, in that order. Sums each bag's rows in
-// its own id order and scales like reduce_pools, so the result is bit-identical to pooling
-// the whole table in one shard (fastText's order) however the table is split. `counts` gets
-// each bag's total weight. Requires every id inside `ranges` and rows[s] of the right size.
-void pool_gathered(const std::vector<row_range>& ranges,
-                   const std::vector<std::vector<int64_t>>& bags,
-                   const std::vector<std::vector<float>>& weights,
-                   const std::vector<std::vector<float>>& rows, uint64_t cols, pooling_kind pooling,
-                   std::vector<float>& out, std::vector<float>& counts);
-
 // Shard side of a layer sharded by output rows: out (batch x weight.rows) = W x + b, each dot
 // a sequential float32 sum over the input (no reassociation). bias may be null.
 void layer_partial(const row_block& weight, const row_block* bias, const std::vector<float>& x,

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "cluster/predict_options.hpp"
+
 // Parity notes (fastText 0.9.2, src/loss.cc and src/fasttext.cc):
 // - softmax: e_i = (float)exp((double)(x_i - max)), z = sequential float sum in label order,
 //   p_i = e_i / z (a float division);
@@ -88,13 +90,13 @@ topk_partial shard_topk(const float* logits, uint32_t n, uint32_t label_offset, 
   out.sumexp = z;
 
   std::vector<uint32_t> picked;
-  if (k < 0 || static_cast<uint32_t>(k) >= n) {
+  const size_t kk = labels_for_k(k, n);
+  if (kk == n) {
     picked.resize(n);
     for (uint32_t i = 0; i < n; ++i) picked[i] = i;
-  } else if (k > 0) {
+  } else if (kk > 0) {
     std::vector<uint32_t> order(n);
     for (uint32_t i = 0; i < n; ++i) order[i] = i;
-    const auto kk = static_cast<size_t>(k);
     // Largest logit first; equal logits by lower index first.
     std::partial_sort(order.begin(), order.begin() + kk, order.end(),
                       [logits](uint32_t a, uint32_t b) {
@@ -113,11 +115,11 @@ topk_partial shard_topk(const float* logits, uint32_t n, uint32_t label_offset, 
 
 std::vector<scored_label> select_topk(const std::vector<std::pair<uint32_t, float>>& probs,
                                       int32_t k, float threshold) {
-  const size_t limit = k < 0 ? probs.size() : static_cast<size_t>(k);
+  const size_t limit = labels_for_k(k, static_cast<uint32_t>(probs.size()));
   std::vector<scored_label> out;
   if (limit == 0) return out;
   std::vector<heap_entry> heap;
-  heap.reserve(std::min(limit, probs.size()) + 1);
+  heap.reserve(limit + 1);
   for (const auto& [label, p] : probs) {
     if (p < threshold) continue;
     const float score = std_log(p);

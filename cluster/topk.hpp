@@ -19,7 +19,7 @@ struct topk_partial {
 };
 
 // Shard side, for one input: logits of rows [label_offset, label_offset + n).
-// k < 0 means all rows are candidates.
+// k < 0 or k >= n: all rows are candidates (labels_for_k, cluster/predict_options.hpp).
 topk_partial shard_topk(const float* logits, uint32_t n, uint32_t label_offset, int32_t k);
 
 struct scored_label {
@@ -28,8 +28,8 @@ struct scored_label {
   float score = 0;  // (float)log(p + 1e-5)
 };
 
-// Coordinator side, for one input: exact top-k (k < 0: all) with probabilities >= threshold,
-// best first, in fastText's order.
+// Coordinator side, for one input: exact top-k (k < 0 or above the candidates: all) with
+// probabilities >= threshold, best first, in fastText's order.
 std::vector<scored_label> merge_topk(const std::vector<topk_partial>& parts, int32_t k,
                                      float threshold);
 // Among labels with exactly equal scores, fastText's pick and order depend on every label its
@@ -43,7 +43,8 @@ std::vector<scored_label> merge_topk(const std::vector<topk_partial>& parts, int
 topk_partial join_all_logits(const std::vector<topk_partial>& parts, uint32_t labels);
 
 // fastText's heap selection over explicit (label, p) in label order: the ranking step shared
-// with the ova and hs outputs. Keeps probabilities >= threshold; k < 0 means all.
+// with the ova and hs outputs. Keeps probabilities >= threshold; k < 0 or k above the labels
+// means all, sized by the labels (labels_for_k), never by k.
 std::vector<scored_label> select_topk(const std::vector<std::pair<uint32_t, float>>& probs,
                                       int32_t k, float threshold);
 

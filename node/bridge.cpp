@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/unhandled.hpp"
+
 namespace tessera {
 
 kj::Exception to_kj_exception(const caf::error& e) {
@@ -33,6 +35,7 @@ errc code_of_description(const std::string& description) {
 
 kj_bridge::kj_bridge(caf::actor_system& sys)
     : worker_(sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+        end_on_exception(self, "bridge");
         return {[self](bridge_job& job) { job(self); }};
       })) {}
 

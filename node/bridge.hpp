@@ -60,6 +60,9 @@ class kj_bridge {
     return kj::mv(paf.promise);
   }
 
+  // The bridge's actor, for node/actor_watch.hpp.
+  const caf::actor& actor() const { return worker_; }
+
  private:
   void submit(bridge_job job);
   caf::actor worker_;

@@ -23,7 +23,8 @@
 //   state_dir, replacement_grace_ms
 //   [limits]   max_inputs, max_text_bytes, max_ids_per_input, request_timeout_ms,
 //              load_timeout_ms, max_inflight, max_message_bytes, max_prelogin_bytes,
-//              max_connections, max_calls_per_connection, slice_bytes, capacity
+//              max_connections, max_calls_per_connection, slice_bytes, capacity,
+//              max_gather_bytes
 //   [hedging]  enabled, percentile, min_delay_ms, min_samples
 //   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port
 //   [[tokens]] hash, name, admin, models, tenant
@@ -416,10 +417,11 @@ tenant_config parse_tenant(const toml::table& t, const std::string& prefix) {
 
 limits_config parse_limits(const toml::table& t) {
   const std::string p = "limits";
-  check_keys(t, p,
-             {"max_inputs", "max_text_bytes", "max_ids_per_input", "request_timeout_ms",
-              "load_timeout_ms", "max_inflight", "max_message_bytes", "max_prelogin_bytes",
-              "max_connections", "max_calls_per_connection", "slice_bytes", "capacity"});
+  check_keys(
+      t, p,
+      {"max_inputs", "max_text_bytes", "max_ids_per_input", "request_timeout_ms", "load_timeout_ms",
+       "max_inflight", "max_message_bytes", "max_prelogin_bytes", "max_connections",
+       "max_calls_per_connection", "slice_bytes", "capacity", "max_gather_bytes"});
   limits_config l;
   l.max_inputs = get_u32(t, p, "max_inputs", l.max_inputs);
   l.max_text_bytes = get_u32(t, p, "max_text_bytes", l.max_text_bytes);
@@ -434,10 +436,13 @@ limits_config parse_limits(const toml::table& t) {
       get_u32(t, p, "max_calls_per_connection", l.max_calls_per_connection);
   l.slice_bytes = get_size_or(t, p, "slice_bytes", l.slice_bytes);
   l.capacity = get_u32(t, p, "capacity", l.capacity);
+  l.max_gather_bytes = get_size_or(t, p, "max_gather_bytes", l.max_gather_bytes);
   if (l.max_prelogin_bytes < 512 || l.max_prelogin_bytes > (1u << 20))
     fail(key_of(p, "max_prelogin_bytes"), "must be 512..1048576");
   if (l.max_message_bytes < (uint64_t{1} << 16) || l.max_message_bytes > (uint64_t{1} << 31))
     fail(key_of(p, "max_message_bytes"), "must be 64KiB..2GiB");
+  if (l.max_gather_bytes < (uint64_t{1} << 16) || l.max_gather_bytes > (uint64_t{1} << 40))
+    fail(key_of(p, "max_gather_bytes"), "must be 64KiB..1TiB");
   return l;
 }
 

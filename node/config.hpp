@@ -40,9 +40,12 @@ struct tenant_config {
 };
 
 struct limits_config {
-  uint32_t max_inputs = 1024;                       // inputs per predict/embed call
-  uint32_t max_text_bytes = 1 << 20;                // bytes per text input
-  uint32_t max_ids_per_input = 1 << 20;             // ids per input (given or featurized)
+  uint32_t max_inputs = 1024;            // inputs per predict/embed call
+  uint32_t max_text_bytes = 1 << 20;     // bytes per text input
+  uint32_t max_ids_per_input = 1 << 20;  // ids per input (given or featurized)
+  // Bytes of rows one call may gather on an exact-pooling version, and of ids plus gathered
+  // rows in one coalesced batch (actors/coordinator_options.hpp).
+  uint64_t max_gather_bytes = uint64_t{64} << 20;
   std::chrono::milliseconds request_timeout{5000};  // deadline of one client request
   std::chrono::milliseconds load_timeout{600000};   // deadline of one model load
   uint32_t max_inflight = 4096;  // requests in the coordinator at once; more get overloaded

@@ -317,6 +317,18 @@ TEST_CASE("gateway bounds parse with units and refuse values that would disable 
   check_rejected("[limits]\nmax_connections = 0\n" + nodes, "limits.max_connections");
 }
 
+TEST_CASE("max_gather_bytes parses with units, defaults to 64 MiB and refuses tiny values") {
+  const std::string nodes = k_coord + k_shard;
+  auto plain = parse_config(nodes);
+  REQUIRE(plain);
+  CHECK(plain->limits.max_gather_bytes == uint64_t{64} << 20);
+  auto cfg = parse_config("[limits]\nmax_gather_bytes = \"256MiB\"\n" + nodes);
+  REQUIRE(cfg);
+  CHECK(cfg->limits.max_gather_bytes == uint64_t{256} << 20);
+  check_rejected("[limits]\nmax_gather_bytes = 1000\n" + nodes, "limits.max_gather_bytes");
+  check_rejected("[limits]\nmax_gather_bytes = \"2TiB\"\n" + nodes, "limits.max_gather_bytes");
+}
+
 TEST_CASE("limits and top-level settings are validated") {
   const std::string nodes = k_coord + k_shard;
   for (const char* key : {"max_inputs", "max_text_bytes", "max_ids_per_input", "request_timeout_ms",

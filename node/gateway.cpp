@@ -161,6 +161,9 @@ void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_
                  const gateway_options& opts, kj::AsyncIoContext& io, kj::Promise<void> stop,
                  std::function<void(uint16_t)> on_listen) {
   kj_bridge bridge{sys};
+  // Released before `bridge` stops its actor on return.
+  auto watched =
+      opts.watch ? opts.watch->watch(bridge.actor(), "gateway bridge") : actor_watch::ticket{};
   std::map<std::string, tenant_limits> quotas;
   for (const auto& t : cfg.tenants) quotas[t.name] = t.limits;
   // A coordinator-only node's memory_budget bounds the process (node/memory_gate.hpp); on a

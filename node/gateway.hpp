@@ -19,6 +19,7 @@
 #include <caf/actor_system.hpp>
 
 #include "actors/coordinator.hpp"
+#include "node/actor_watch.hpp"
 #include "node/config.hpp"
 #include "node/gateway_stats.hpp"
 #include "node/gateway_tls.hpp"
@@ -32,6 +33,8 @@ struct gateway_options {
   gateway_tls_options tls;
   // Counters for /metrics, written by the gateway thread (null = none); outlives run_gateway.
   gateway_stats* stats = nullptr;
+  // Watches the gateway's bridge actor (null = none): its death ends the process.
+  actor_watch* watch = nullptr;
 };
 
 // Serves on the calling thread (which must own `io`) until `stop` resolves. Calls `on_listen`

@@ -35,6 +35,9 @@ struct http_endpoints_options {
 
 class http_endpoints final : public http_handler {
  public:
+  // The bridge these endpoints ask through (its actor is watched: node/actor_watch.hpp).
+  const kj_bridge& bridge() const { return bridge_; }
+
   // `node` and `coordinator` are this process's actors; either may be invalid (role absent).
   // `gateway` (may be null) are the counters of this process's gateway.
   http_endpoints(caf::actor_system& sys, node_actor node, coordinator_actor coordinator,

@@ -3,7 +3,10 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cstdlib>
+#include <exception>
 #include <thread>
+#include <vector>
 
 #include <kj/async-io.h>
 #include <spdlog/spdlog.h>
@@ -13,6 +16,9 @@
 
 #include "actors/coordinator.hpp"
 #include "actors/node.hpp"
+#include "actors/unhandled.hpp"
+#include "base/logger.hpp"
+#include "node/actor_watch.hpp"
 #include "node/gateway.hpp"
 #include "node/http_endpoints.hpp"
 #include "node/logging.hpp"
@@ -38,6 +44,9 @@ coordinator_options coordinator_options_of(const cluster_config& cfg) {
   out.hedging = cfg.hedging;
   out.replacement_grace = cfg.replacement_grace;
   out.count_requests = cfg.http_metrics;
+  out.max_gather_bytes = cfg.limits.max_gather_bytes;
+  if (const char* model = std::getenv("TESSERA_TEST_THROW_ON_MODEL"); model && *model)
+    out.test_throw_on_model = model;
   return out;
 }
 
@@ -80,6 +89,17 @@ int wait_signal(const sigset_t& set) {
   return sig;
 }
 
+// An exception that escapes a thread of ours (not an actor: those end as in
+// actors/unhandled.hpp) ends the process through std::terminate; say why first.
+void log_terminate() {
+  auto why = std::current_exception() ? describe_exception(std::current_exception())
+                                      : std::string{"std::terminate without an exception"};
+  component_logger("node")->critical("fatal: {}; exiting so that supervision restarts the process",
+                                     why);
+  spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { l->flush(); });
+  std::abort();
+}
+
 }  // namespace
 
 int run_node(const cluster_config& cfg, const std::string& name) {
@@ -89,6 +109,7 @@ int run_node(const cluster_config& cfg, const std::string& name) {
     return 2;
   }
   setup_logging(name, cfg.log_level);
+  std::set_terminate(log_terminate);
   auto log = spdlog::get("node");
   const bool tls = !cfg.tls.insecure;
   const tls_files files = tls_files_for(cfg.tls, name);
@@ -131,14 +152,20 @@ int run_node(const cluster_config& cfg, const std::string& name) {
   auto signals = block_stop_signals();
   node_system_config caf_cfg{cfg, tls ? &files : nullptr};
   caf::actor_system sys{caf_cfg};
+  // From here on, the death of an actor this process serves with ends the process; every
+  // path that stops them on purpose calls watch.stopping() first.
+  actor_watch watch;
+  std::vector<actor_watch::ticket> watched;
   node_actor local;
   if (me->has_role("shard")) {
     local = sys.spawn(node_impl, node_options{name, me->memory_budget});
+    watched.push_back(watch.watch(local, "node"));
     auto port = tls ? caf::openssl::publish(local, me->port, me->host.c_str(), true)
                     : sys.middleman().publish(local, me->port, me->host.c_str(), true);
     if (!port) {
       log->error("cannot publish the node actor on {}:{}: {}", me->host, me->port,
                  sys.render(port.error()));
+      watch.stopping();
       caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
       return 1;
     }
@@ -155,6 +182,7 @@ int run_node(const cluster_config& cfg, const std::string& name) {
     hopts.node_tls = tls;
     endpoints =
         std::make_unique<http_endpoints>(sys, local, coord, coord ? &gstats : nullptr, hopts);
+    watched.push_back(watch.watch(endpoints->bridge().actor(), "http bridge"));
     auto s = http_server::start({me->host, me->http_port}, *endpoints);
     if (!s) {
       log->error("{}", message_of(s.error()));
@@ -174,13 +202,22 @@ int run_node(const cluster_config& cfg, const std::string& name) {
       if (!snap) {
         log->error("cannot recover the registry: {}; move the file away to start with no models",
                    describe(snap.error()));
+        watch.stopping();
         if (local) caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
         return 1;
       }
       copts.recovered = std::move(*snap);
     }
+    if (!copts.test_throw_on_model.empty())
+      log->warn(
+          "test fault armed (TESSERA_TEST_THROW_ON_MODEL): a predict on model '{}' throws "
+          "inside the coordinator",
+          copts.test_throw_on_model);
     auto coord = spawn_coordinator(sys, std::move(copts), local);
+    watched.push_back(watch.watch(coord, "coordinator"));
+    gopts.watch = &watch;
     if (!start_http(coord)) {
+      watch.stopping();
       caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
       if (local) caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
       return 1;
@@ -189,13 +226,15 @@ int run_node(const cluster_config& cfg, const std::string& name) {
     auto stop = kj::newPromiseAndCrossThreadFulfiller<void>();
     auto fulfiller =
         std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<void>>>(kj::mv(stop.fulfiller));
-    std::thread watcher{[&signals, fulfiller] {
+    std::thread watcher{[&signals, &watch, fulfiller] {
       wait_signal(signals);
+      watch.stopping();
       (*fulfiller)->fulfill();
     }};
     try {
       run_gateway(sys, coord, cfg, gopts, io, kj::mv(stop.promise));
     } catch (const kj::Exception& e) {
+      watch.stopping();
       log->error("gateway failed: {}", e.getDescription().cStr());
       code = 1;
       pthread_kill(watcher.native_handle(), SIGTERM);
@@ -205,11 +244,13 @@ int run_node(const cluster_config& cfg, const std::string& name) {
     caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
   } else {
     if (!start_http(coordinator_actor{})) {
+      watch.stopping();
       if (local) caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
       return 1;
     }
     wait_signal(signals);
   }
+  watch.stopping();
   http.reset();
   endpoints.reset();
   log->info("stopping");

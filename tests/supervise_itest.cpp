@@ -2,19 +2,72 @@
 // restarted by `up` with backoff; meanwhile requests fail typed (unavailable, naming the
 // shard) and never hang; once it is back the coordinator loads its replicas again and every
 // answer is correct.
+//
+// No actor of a node dies while its process lives on: a node actor ended by an exit message,
+// and a coordinator whose handler throws, end their process with one "fatal: actor ... died"
+// line and exit code 70, and `up` restarts it. The coordinator's exception comes from a
+// test-only trigger (TESSERA_TEST_THROW_ON_MODEL, honoured only when set): once k is clamped
+// (cluster/predict_options.hpp) no client input is known to make it throw.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
 
+#include <stdlib.h>
+
 #include <fstream>
 #include <sstream>
 
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
+
+#include "actors/interfaces.hpp"
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
+#include "tests/support/process.hpp"
 
 using namespace tessera;
 using namespace tessera::test;
 using namespace std::chrono_literals;
+
+namespace {
+
+// `tessera up`'s log (stderr) of the cluster.
+std::string up_log(const local_cluster& c) {
+  return read_text(c.config_path().substr(0, c.config_path().rfind('/')) + "/up.log");
+}
+
+// A member of the cluster (it holds shard-1's certificate) that ends another node's node actor
+// with an exit message, as any authenticated peer can.
+void end_node_actor(const local_cluster& c, const std::string& node) {
+  struct config : caf::actor_system_config {
+    explicit config(const std::string& tls_dir) {
+      load<caf::io::middleman>();
+      load<caf::openssl::manager>();
+      openssl_certificate = tls_dir + "/shard-1.pem";
+      openssl_key = tls_dir + "/shard-1.key";
+      openssl_cafile = tls_dir + "/ca.pem";
+      register_message_types(*this);
+      set("logger.console", caf::atom("none"));
+    }
+  };
+  config cfg{c.tls_dir()};
+  caf::actor_system sys{cfg};
+  auto h = caf::openssl::remote_actor<node_actor>(sys, "127.0.0.1", c.node_port(node));
+  REQUIRE(h);
+  caf::anon_send_exit(*h, caf::exit_reason::kill);
+}
+
+// Sets an environment variable for the scope (the nodes `up` starts inherit it).
+struct scoped_env {
+  std::string name;
+  scoped_env(std::string n, const std::string& value) : name(std::move(n)) {
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~scoped_env() { ::unsetenv(name.c_str()); }
+};
+
+}  // namespace
 
 TEST_CASE(
     "up restarts a killed shard node; with R = 1 its shards fail typed until it is back, "
@@ -64,4 +117,71 @@ TEST_CASE(
   log << up_log.rdbuf();
   CHECK(log.str().find("node shard-2 exited (signal 9") != std::string::npos);
   CHECK(log.str().find("node shard-2 restarted") != std::string::npos);
+}
+
+TEST_CASE(
+    "a node actor ended by an exit message ends its process with one fatal line; up restarts "
+    "it and it serves again") {
+  model_fixture m{small_model(84)};
+  cluster_options o;
+  o.supervise = true;
+  local_cluster c{o};
+  client admin{c.gateway(), c.admin_token()};
+  client users{c.gateway(), c.user_token()};
+  load_model(admin, m.path, "m", 1);
+  auto texts = random_texts(m.spec, 200, 85);
+  REQUIRE(traffic_n(users, "m", texts, {{1, m.ref.get()}}, 4, 50).ok == 50);
+  const pid_t victim = c.node_pid("shard-2");
+  REQUIRE(victim > 0);
+  end_node_actor(c, "shard-2");
+  REQUIRE(wait_until(admin, 60s, [&] {
+    auto now = c.node_pid("shard-2");
+    return now > 0 && now != victim;
+  }));
+  const auto log = c.node_log("shard-2");
+  CHECK(log.find("fatal: actor node died: exit_reason(kill); exiting so that supervision "
+                 "restarts the process") != std::string::npos);
+  CHECK(up_log(c).find("node shard-2 exited (exit code 70") != std::string::npos);
+  REQUIRE(wait_for_status(admin, 60s, [](const status_snapshot& s) { return s.ready; }));
+  auto after = traffic_n(users, "m", texts, {{1, m.ref.get()}}, 4, 100);
+  INFO(after.first_error());
+  CHECK(after.ok == 100);
+}
+
+TEST_CASE(
+    "an exception inside the coordinator ends its process with one fatal line; up restarts "
+    "it and it serves again") {
+  model_fixture m{small_model(86)};
+  cluster_options o;
+  o.supervise = true;
+  scoped_env fault{"TESSERA_TEST_THROW_ON_MODEL", "boom"};
+  local_cluster c{o};
+  auto texts = random_texts(m.spec, 200, 87);
+  const pid_t victim = c.node_pid("coord");
+  REQUIRE(victim > 0);
+  {
+    client admin{c.gateway(), c.admin_token()};
+    client users{c.gateway(), c.user_token()};
+    load_model(admin, m.path, "m", 1);
+    REQUIRE(traffic_n(users, "m", texts, {{1, m.ref.get()}}, 4, 50).ok == 50);
+    auto req = users.session().predictRequest();
+    req.initModel().setName("boom");
+    req.initInputs(1)[0].setText(texts[0]);
+    CHECK_THROWS_AS(req.send().wait(users.wait_scope()), kj::Exception);
+    REQUIRE(wait_until(users, 60s, [&] {
+      auto now = c.node_pid("coord");
+      return now > 0 && now != victim;
+    }));
+  }
+  CHECK(c.node_log("coord").find(
+            "fatal: actor coordinator died: tessera.internal: unhandled exception in coordinator: "
+            "std::runtime_error: test fault: a predict on 'boom' (TESSERA_TEST_THROW_ON_MODEL); "
+            "exiting so that supervision restarts the process") != std::string::npos);
+  CHECK(up_log(c).find("node coord exited (exit code 70") != std::string::npos);
+  // The restarted coordinator recovers its registry and serves the model again.
+  REQUIRE(wait_cluster_ready(c.gateway(), c.admin_token(), 60s));
+  client users{c.gateway(), c.user_token()};
+  auto after = traffic_n(users, "m", texts, {{1, m.ref.get()}}, 4, 100);
+  INFO(after.first_error());
+  CHECK(after.ok == 100);
 }
