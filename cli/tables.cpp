@@ -145,12 +145,15 @@ std::string render_status_text(::Status::Reader status) {
        << "\n";
   }
   os << render_models_text(status.getModels());
-  os << "hedges: " << status.getHedgesSent() << " sent, " << status.getHedgesWon() << " won\n";
-  auto co = status.getCoordinator();
-  os << "coordinator " << text(co.getName()) << ": RSS " << human_bytes(co.getRssBytes())
-     << (co.getBudgetBytes() ? " / budget " + human_bytes(co.getBudgetBytes()) : "") << ", "
-     << co.getConnections() << " connections; refused " << co.getRefusedQuota() << " by quotas, "
-     << co.getRefusedMemory() << " for memory; " << co.getFailedLogins() << " failed logins\n";
+  // A tenant's view (no cluster_admin) has no cluster-wide figures: no coordinator.
+  if (status.hasCoordinator()) {
+    os << "hedges: " << status.getHedgesSent() << " sent, " << status.getHedgesWon() << " won\n";
+    auto co = status.getCoordinator();
+    os << "coordinator " << text(co.getName()) << ": RSS " << human_bytes(co.getRssBytes())
+       << (co.getBudgetBytes() ? " / budget " + human_bytes(co.getBudgetBytes()) : "") << ", "
+       << co.getConnections() << " connections; refused " << co.getRefusedQuota() << " by quotas, "
+       << co.getRefusedMemory() << " for memory; " << co.getFailedLogins() << " failed logins\n";
+  }
   for (auto u : status.getUnderReplicated()) os << "UNDER-REPLICATED: " << text(u) << "\n";
   if (status.getPersistError().size() > 0)
     os << "NOT PERSISTED: " << text(status.getPersistError())
