@@ -66,9 +66,12 @@ struct netns_cluster {
   uint16_t http_port = 0;  // the coordinator's (0 = none)
 
   // `request_timeout_ms` is the [limits] deadline of one client request. `http_table`: when
-  // not empty, the coordinator serves HTTP on http_port and this is the config's [http] table.
+  // not empty, the coordinator serves HTTP on http_port and this is the config's [http] table
+  // ("@DIR@" in it stands for the cluster's directory).
   explicit netns_cluster(uint32_t request_timeout_ms = default_request_timeout_ms,
-                         const std::string& http_table = "") {
+                         std::string http_table = "") {
+    for (auto at = http_table.find("@DIR@"); at != std::string::npos; at = http_table.find("@DIR@"))
+      http_table.replace(at, 5, dir.path());
     auto coord_port = lab.free_root_port();
     auto gateway_port = lab.free_root_port();
     if (!http_table.empty()) http_port = lab.free_root_port();
@@ -480,4 +483,43 @@ TEST_CASE("a public /metrics answers only with its bearer token (401 without)", 
   CHECK(metric_value(with.body, "tessera_members_up") == static_cast<double>(shard_hosts.size()));
   // Health stays open (it tells nothing of tenants).
   CHECK(http_get(at, c.http_port, "/healthz").status == 200);
+}
+
+TEST_CASE("with [http] cert and key, /metrics is HTTPS with its bearer token", "[netns]") {
+  require_netns();
+  if (::access("/usr/bin/curl", X_OK) != 0) {
+    WARN("curl not found: HTTPS on the HTTP port not tested");
+    return;
+  }
+  const std::string scrape_token = "scrape-secret";
+  // The certificate `certs init` makes for the gateway names the coordinator's host.
+  netns_cluster c(default_request_timeout_ms,
+                  "[http]\npublic = true\ntoken_hash = \"" + to_string(hash_token(scrape_token)) +
+                      "\"\ncert = \"@DIR@/tls/gateway.pem\"\nkey = \"@DIR@/tls/gateway.key\"\n");
+  if (!wait_cluster_ready(c.gateway, c.admin_token, 30s))
+    FAIL("not ready within 30 s\n" << c.logs());
+  const std::string url =
+      "https://" + c.lab.root_address() + ":" + std::to_string(c.http_port) + "/metrics";
+  auto curl = [&](const std::string& header, std::string* out) {
+    std::string err;
+    // The body, then a line with the status code.
+    std::vector<std::string> argv{
+        "/usr/bin/curl",      "-s", "-m", "10", "-w", "\n%{http_code}", "--cacert",
+        c.dir / "tls/ca.pem", url};
+    if (!header.empty()) argv.insert(argv.end(), {"-H", header});
+    int rc = run_capture(argv, out, &err);
+    INFO(err);
+    while (!out->empty() && (out->back() == '\n' || out->back() == '\r')) out->pop_back();
+    return rc;
+  };
+  std::string out;
+  REQUIRE(curl("Authorization: Bearer " + scrape_token, &out) == 0);
+  CHECK(out.substr(out.rfind('\n') + 1) == "200");
+  CHECK(metric_value(out, "tessera_members_up") == static_cast<double>(shard_hosts.size()));
+  REQUIRE(curl("", &out) == 0);
+  CHECK(out.substr(out.rfind('\n') + 1) == "401");
+  // Plain HTTP gets no answer from the TLS port.
+  CHECK(http_get(c.lab.root_address(), c.http_port, "/metrics", "GET", 5s,
+                 "Authorization: Bearer " + scrape_token + "\r\n")
+            .status == 0);
 }
