@@ -72,7 +72,8 @@ void render_version(std::ostringstream& os, ::ModelInfo::Reader m, ::VersionInfo
      << (v.getExactPooling() ? "  exact pooling" : "");
   if (v.getError().size() > 0) os << "  error: " << text(v.getError());
   os << "\n";
-  // Sub-models: a shared embedder shows its user count; its bytes count once per node.
+  // Sub-models: a shared embedder shows its user count (to cluster admins); its bytes count
+  // once per node.
   if (v.getEmbedder().size() > 0) os << "    embedder " << text(v.getEmbedder()) << "\n";
   if (v.getClassifier().size() > 0) os << "    classifier " << text(v.getClassifier()) << "\n";
   std::map<std::string, uint64_t> per_node;

@@ -309,8 +309,9 @@ class session_impl final : public Session::Server {
     return env_.bridge
         .ask<std::vector<model_info>>(env_.coord, env_.call_timeout(), models_atom::value)
         .then([this, ctx](std::vector<model_info> ms) mutable {
-          keep_tenant_models(ms, scope_,
-                             [this](const std::string& m) { return may_use(token_, m); });
+          keep_tenant_models(
+              ms, scope_, [this](const std::string& m) { return may_use(token_, m); },
+              token_.cluster_admin);
           // Where packages sit on the servers is for admins only.
           if (!token_.admin)
             for (auto& m : ms)

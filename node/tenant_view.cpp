@@ -15,7 +15,7 @@ std::string sub_model_name(const std::string& shown, const tenant_scope& scope) 
 }  // namespace
 
 void keep_tenant_models(std::vector<model_info>& models, const tenant_scope& scope,
-                        const model_filter& allowed) {
+                        const model_filter& allowed, bool cluster_view) {
   models.erase(std::remove_if(models.begin(), models.end(),
                               [&](const model_info& m) {
                                 auto local = scope.local_name(m.name);
@@ -24,6 +24,7 @@ void keep_tenant_models(std::vector<model_info>& models, const tenant_scope& sco
                models.end());
   for (auto& m : models) {
     m.name = *scope.local_name(m.name);
+    if (cluster_view) continue;
     for (auto& v : m.versions) {
       v.embedder = sub_model_name(v.embedder, scope);
       v.classifier = sub_model_name(v.classifier, scope);

@@ -18,10 +18,11 @@ namespace tessera {
 using model_filter = std::function<bool(const std::string& name)>;
 
 // Keeps the models of `scope`'s tenant that `allowed` admits, under their bare names, and
-// takes out what tells of other tenants: a shared sub-model (embedder, classifier) another
-// tenant registered is named "shared", and no sub-model shows its user count or epoch.
+// (unless `cluster_view`: a cluster admin's, who may see all) takes out what tells of other
+// tenants: a shared sub-model (embedder, classifier) another tenant registered is named
+// "shared", and no sub-model shows its user count or epoch.
 void keep_tenant_models(std::vector<model_info>& models, const tenant_scope& scope,
-                        const model_filter& allowed);
+                        const model_filter& allowed, bool cluster_view = false);
 
 // `s` reduced to the tenant's view: its models (keep_tenant_models), its under-replicated
 // lines under bare names; no members, hedge counters or persist failure count; a persist

@@ -74,4 +74,8 @@ TEST_CASE("a tenant whose models all serve in full is ready whatever others do")
   keep_tenant_models(ms, tenant_scope("default"), all);
   REQUIRE(ms.size() == 1);
   CHECK(ms[0].versions[0].embedder == "m.embedder@1");  // no count, no epoch
+  std::vector<model_info> admin = {
+      model("m", "m.embedder@1 (epoch 4, 3 users)", version_state::serving)};
+  keep_tenant_models(admin, tenant_scope("default"), all, true);  // a cluster admin's
+  CHECK(admin[0].versions[0].embedder == "m.embedder@1 (epoch 4, 3 users)");
 }
