@@ -45,8 +45,8 @@ tenant_tokens() {
     printf '%s\n' "tenant-$t-secret" | "$BIN/tessera" token hash
     printf 'name = "%s"\nadmin = true\nmodels = ["*"]\ntenant = "%s"\n' "$t" "$t"
   done
-  printf '\n[[tenants]]\nname = "hi"\npriority = "high"\n'
-  printf '\n[[tenants]]\nname = "lo"\npriority = "low"\n'
+  printf '\n[[tenants]]\nname = "hi"\npriority = "high"\npackage_root = "%s"\n' "$WORK"
+  printf '\n[[tenants]]\nname = "lo"\npriority = "low"\npackage_root = "%s"\n' "$WORK"
 }
 
 as() { local t=$1; shift; "$BIN/tessera" --connect "$GATEWAY" --token "tenant-$t-secret" "$@"; }

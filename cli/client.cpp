@@ -157,6 +157,15 @@ void check_tls_options(const tls_client_options& tls) {
         2);
 }
 
+void check_transport(const std::string& address, const tls_client_options& tls) {
+  if (tls.enabled() || tls.insecure || is_loopback_host(host_of(address))) return;
+  throw command_error("tessera.permission_denied: refusing to send a token in plain text to " +
+                          address +
+                          ", which is not a loopback address: give --tls-ca (TLS), or "
+                          "--insecure to send it readable anyway",
+                      2);
+}
+
 std::string host_of(const std::string& address) {
   if (!address.empty() && address[0] == '[') {
     auto close = address.find(']');
@@ -182,6 +191,7 @@ struct gateway_link::state {
 gateway_link::gateway_link(const std::string& address, const tls_client_options& tls,
                            capnp::ReaderOptions reader)
     : state_(std::make_unique<state>()) {
+  check_transport(address, tls);
   state* s = state_.get();
   s->address = address;
   s->reader = reader;

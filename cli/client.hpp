@@ -34,6 +34,10 @@ struct tls_client_options {
   std::string ca;    // PEM CA the gateway's certificate must chain to; set = TLS, else plaintext
   std::string cert;  // PEM client certificate for a gateway that requires one (mTLS), with key
   std::string key;   // its private key, unencrypted
+  // --insecure: plaintext to a gateway that is not on loopback is allowed (tokens and data
+  // then cross the network readable); without it such a connection is refused before any
+  // byte is sent (check_transport).
+  bool insecure = false;
   bool enabled() const { return !ca.empty(); }
 };
 
@@ -56,6 +60,11 @@ tls_client_options default_tls();
 // or the reverse, or either without a CA. Throws command_error (exit 2).
 void check_tls_options(const tls_client_options& tls);
 
+// Refuses, before any connection, plaintext (no tls.ca) to a gateway whose host is not loopback
+// (node/config.hpp is_loopback_host: a name other than "localhost" counts as remote) unless
+// tls.insecure: the token would cross the network readable. Throws command_error (exit 2).
+void check_transport(const std::string& address, const tls_client_options& tls);
+
 // The host of "host:port", "[v6]:port" or "host": the name the gateway's certificate must carry
 // (a DNS name, or an IP address as an IP SAN).
 std::string host_of(const std::string& address);
@@ -70,7 +79,8 @@ std::shared_ptr<kj::AsyncIoContext> thread_io();
 // two-party RPC. Nothing blocks: bootstrap() is usable at once, and calls on it fail with the
 // connection's failure, a TLS one described "tessera.unavailable: TLS with ADDRESS failed: ...".
 // All links of a thread share one kj::AsyncIoContext, made by the first and released with the
-// last. Throws command_error (invalid_argument, io_error) when a TLS file is unusable. Drop
+// last. Throws command_error (invalid_argument, io_error) when a TLS file is unusable, and
+// check_transport's refusal. Drop
 // every capability of the link before the link.
 class gateway_link {
  public:

@@ -74,8 +74,13 @@ void prepare_tls(const cluster_config& cfg) {
 // How `up` itself reaches a gateway with client TLS: $TESSERA_TLS_CA (and _CERT, _KEY) when
 // set, else the files `tessera certs init` makes in the [tls] dir: ca.pem, which signs
 // gateway.pem, and with [gateway] client_ca the client certificate client.pem + client.key.
+// A plaintext gateway the config itself declares `insecure = true` is reached in plaintext.
 tls_client_options up_client_tls(const cluster_config& cfg) {
-  if (!cfg.gateway.tls()) return {};
+  if (!cfg.gateway.tls()) {
+    tls_client_options plain;
+    plain.insecure = cfg.gateway.insecure;
+    return plain;
+  }
   if (auto err = check_gateway_tls(gateway_tls_options_of(cfg.gateway)))
     throw command_error(describe(err));
   tls_client_options env = default_tls();

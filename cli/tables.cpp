@@ -72,7 +72,8 @@ void render_version(std::ostringstream& os, ::ModelInfo::Reader m, ::VersionInfo
      << (v.getExactPooling() ? "  exact pooling" : "");
   if (v.getError().size() > 0) os << "  error: " << text(v.getError());
   os << "\n";
-  // Sub-models: a shared embedder shows its user count; its bytes count once per node.
+  // Sub-models: a shared embedder shows its user count (to cluster admins); its bytes count
+  // once per node.
   if (v.getEmbedder().size() > 0) os << "    embedder " << text(v.getEmbedder()) << "\n";
   if (v.getClassifier().size() > 0) os << "    classifier " << text(v.getClassifier()) << "\n";
   std::map<std::string, uint64_t> per_node;
@@ -145,12 +146,15 @@ std::string render_status_text(::Status::Reader status) {
        << "\n";
   }
   os << render_models_text(status.getModels());
-  os << "hedges: " << status.getHedgesSent() << " sent, " << status.getHedgesWon() << " won\n";
-  auto co = status.getCoordinator();
-  os << "coordinator " << text(co.getName()) << ": RSS " << human_bytes(co.getRssBytes())
-     << (co.getBudgetBytes() ? " / budget " + human_bytes(co.getBudgetBytes()) : "") << ", "
-     << co.getConnections() << " connections; refused " << co.getRefusedQuota() << " by quotas, "
-     << co.getRefusedMemory() << " for memory; " << co.getFailedLogins() << " failed logins\n";
+  // A tenant's view (no cluster_admin) has no cluster-wide figures: no coordinator.
+  if (status.hasCoordinator()) {
+    os << "hedges: " << status.getHedgesSent() << " sent, " << status.getHedgesWon() << " won\n";
+    auto co = status.getCoordinator();
+    os << "coordinator " << text(co.getName()) << ": RSS " << human_bytes(co.getRssBytes())
+       << (co.getBudgetBytes() ? " / budget " + human_bytes(co.getBudgetBytes()) : "") << ", "
+       << co.getConnections() << " connections; refused " << co.getRefusedQuota() << " by quotas, "
+       << co.getRefusedMemory() << " for memory; " << co.getFailedLogins() << " failed logins\n";
+  }
   for (auto u : status.getUnderReplicated()) os << "UNDER-REPLICATED: " << text(u) << "\n";
   if (status.getPersistError().size() > 0)
     os << "NOT PERSISTED: " << text(status.getPersistError())

@@ -41,6 +41,9 @@ void add_client_flags(CLI::App* app, globals& g) {
                   "$TESSERA_TLS_CERT)");
   app->add_option("--tls-key", g.client.tls.key,
                   "PEM private key of --tls-cert (default: $TESSERA_TLS_KEY)");
+  app->add_flag("--insecure", g.client.tls.insecure,
+                "allow plaintext (no --tls-ca) to a gateway that is not on loopback: the token "
+                "and data cross the network readable");
 }
 
 CLI::App* client_sub(CLI::App& app, globals& g, const char* name, const char* help) {

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "base/toml.hpp"
+#include "cluster/tenant_scope.hpp"
 
 #include "generated/embedded_config.hpp"
 
@@ -27,11 +28,12 @@
 //              max_gather_bytes
 //   [hedging]  enabled, percentile, min_delay_ms, min_samples
 //   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port
-//   [[tokens]] hash, name, admin, models, tenant
-//   [[tenants]] name, priority, requests_per_s, inputs_per_s, max_concurrent, max_batch
+//   [[tokens]] hash, name, admin, models, tenant, cluster_admin
+//   [[tenants]] name, priority, requests_per_s, inputs_per_s, max_concurrent, max_batch,
+//               package_root
 //   [tls]      dir, insecure
 //   [gateway]  cert, key, client_ca, insecure, handshake_timeout_ms
-//   [http]     metrics
+//   [http]     metrics, public, token_hash, cert, key, client_ca, insecure
 // Unknown keys are refused so that a typo never silently falls back to a default.
 
 namespace tessera {
@@ -43,6 +45,12 @@ bool node_config::has_role(const std::string& r) const {
 const node_config* cluster_config::find_node(const std::string& n) const {
   for (const auto& node : nodes)
     if (node.name == n) return &node;
+  return nullptr;
+}
+
+const tenant_config* cluster_config::find_tenant(const std::string& n) const {
+  for (const auto& t : tenants)
+    if (t.name == n) return &t;
   return nullptr;
 }
 
@@ -362,7 +370,7 @@ token_config parse_token(const toml::table& t, const std::string& prefix) {
     fail(key_of(prefix, "token"),
          "plain-text tokens are not accepted; store its `hash` instead (`tessera token create` "
          "prints a new token with its hash, `tessera token hash` hashes an existing one)");
-  check_keys(t, prefix, {"hash", "name", "admin", "models", "tenant"});
+  check_keys(t, prefix, {"hash", "name", "admin", "models", "tenant", "cluster_admin"});
   token_config tok;
   auto hash = get_string(t, prefix, "hash");
   if (!hash) fail(key_of(prefix, "hash"), "is required");
@@ -378,6 +386,9 @@ token_config parse_token(const toml::table& t, const std::string& prefix) {
   tok.tenant = get_string(t, prefix, "tenant").value_or(tok.tenant);
   if (!valid_tenant_name(tok.tenant))
     fail(key_of(prefix, "tenant"), "must be 1-128 of [A-Za-z0-9_.-]");
+  tok.cluster_admin =
+      get_bool(t, prefix, "cluster_admin").value_or(tok.admin && tok.tenant == k_default_tenant);
+  if (tok.cluster_admin && !tok.admin) fail(key_of(prefix, "cluster_admin"), "needs admin = true");
   return tok;
 }
 
@@ -401,7 +412,8 @@ uint32_t get_count(const toml::table& t, const std::string& prefix, const char* 
 
 tenant_config parse_tenant(const toml::table& t, const std::string& prefix) {
   check_keys(t, prefix,
-             {"name", "priority", "requests_per_s", "inputs_per_s", "max_concurrent", "max_batch"});
+             {"name", "priority", "requests_per_s", "inputs_per_s", "max_concurrent", "max_batch",
+              "package_root"});
   tenant_config ten;
   ten.name = get_string(t, prefix, "name").value_or("");
   if (!valid_tenant_name(ten.name)) fail(key_of(prefix, "name"), "must be 1-128 of [A-Za-z0-9_.-]");
@@ -412,6 +424,9 @@ tenant_config parse_tenant(const toml::table& t, const std::string& prefix) {
   ten.limits.inputs_per_s = get_rate(t, prefix, "inputs_per_s");
   ten.limits.max_concurrent = get_count(t, prefix, "max_concurrent");
   ten.limits.max_batch = get_count(t, prefix, "max_batch");
+  ten.package_root = get_string(t, prefix, "package_root").value_or("");
+  if (t.get("package_root") != nullptr && ten.package_root.empty())
+    fail(key_of(prefix, "package_root"), "must be a non-empty path");
   return ten;
 }
 
@@ -507,6 +522,46 @@ void validate_tokens(const cluster_config& cfg) {
       fail("tenants[" + std::to_string(i) + "].name",
            "duplicates tenants[" + std::to_string(it->second) + "].name");
   }
+  // Until rows ship from the client, a tenant's admin makes the servers read a directory: one
+  // the config names for that tenant (node/package_root.hpp).
+  for (size_t i = 0; i < cfg.tokens.size(); ++i) {
+    const auto& tok = cfg.tokens[i];
+    if (!tok.admin || tok.tenant == k_default_tenant) continue;
+    const tenant_config* ten = cfg.find_tenant(tok.tenant);
+    if (ten == nullptr || ten->package_root.empty())
+      fail("tokens[" + std::to_string(i) + "].admin",
+           "an admin of tenant '" + tok.tenant + "' needs a [[tenants]] entry for '" + tok.tenant +
+               "' with package_root (the directory its packages are loaded from)");
+  }
+}
+
+// [http] access: public (bool), token_hash (a token hash), cert, key, client_ca (non-empty
+// strings), insecure (bool). cert needs key and the reverse; client_ca needs cert; public
+// needs a token, TLS or insecure = true.
+http_access_config parse_http_access(const toml::table& t) {
+  const std::string p = "http";
+  http_access_config a;
+  a.public_bind = get_bool(t, p, "public").value_or(false);
+  if (auto h = get_string(t, p, "token_hash")) {
+    auto parsed = parse_token_hash(*h);
+    if (!parsed) fail(key_of(p, "token_hash"), message_of(parsed.error()));
+    a.token = std::move(*parsed);
+    a.has_token = true;
+  }
+  for (auto [key, field] : {std::pair{"cert", &a.cert}, std::pair{"key", &a.key},
+                            std::pair{"client_ca", &a.client_ca}}) {
+    *field = get_string(t, p, key).value_or("");
+    if (t.get(key) != nullptr && field->empty()) fail(key_of(p, key), "must be a non-empty path");
+  }
+  if (a.cert.empty() != a.key.empty())
+    fail(key_of(p, a.cert.empty() ? "cert" : "key"), "cert and key go together");
+  if (!a.client_ca.empty() && a.cert.empty()) fail(key_of(p, "client_ca"), "needs cert and key");
+  a.insecure = get_bool(t, p, "insecure").value_or(false);
+  if (a.public_bind && !a.has_token && !a.tls() && !a.insecure)
+    fail(key_of(p, "public"),
+         "is true without token_hash or cert: /metrics would serve every tenant's model names "
+         "to anyone; set token_hash and/or cert and key, or insecure = true");
+  return a;
 }
 
 tls_config parse_tls(const toml::node& n);          // defined at the end of this namespace
@@ -582,8 +637,11 @@ cluster_config parse_root(const toml::table& root) {
   if (const toml::node* g = root.get("gateway")) cfg.gateway = parse_gateway(*g);
   if (const toml::node* h = root.get("http")) {
     if (!h->is_table()) fail("http", "must be a table");
-    check_keys(*h->as_table(), "http", {"metrics"});
-    cfg.http_metrics = get_bool(*h->as_table(), "http", "metrics").value_or(true);
+    const toml::table& t = *h->as_table();
+    check_keys(t, "http",
+               {"metrics", "public", "token_hash", "cert", "key", "client_ca", "insecure"});
+    cfg.http_metrics = get_bool(t, "http", "metrics").value_or(true);
+    cfg.http = parse_http_access(t);
   }
   validate_nodes(cfg);
   validate_tokens(cfg);

@@ -29,14 +29,22 @@ struct token_config {
   token_hash hash;
   std::string name;                 // who it is, for logs (never the token itself)
   bool admin = false;               // may call Admin
-  std::vector<std::string> models;  // models of its tenant it may use; "*" = all
+  std::vector<std::string> models;  // models of its tenant it may use (also as admin); "*" = all
   std::string tenant = "default";   // whose models it sees (cluster/tenant_scope.hpp)
+  // May run the cluster (members, drain, undrain, the cluster-wide status with every tenant's
+  // models). Needs admin. Default: true for the default tenant's admins (they are the cluster
+  // admins), false for every other token (docs/SECURITY.md).
+  bool cluster_admin = false;
 };
 
 // A tenant's quotas ([[tenants]]); tenants without an entry are unlimited, normal priority.
 struct tenant_config {
   std::string name;
   tenant_limits limits;
+  // The directory its admins' load paths must lie under (node/package_root.hpp), as written.
+  // Required for a tenant other than the default one that has admin tokens; "" for the
+  // default tenant = its admins load from anywhere.
+  std::string package_root;
 };
 
 struct limits_config {
@@ -80,6 +88,22 @@ struct gateway_config {
   bool tls() const { return !cert.empty(); }
 };
 
+// Who may read a node's HTTP endpoints ([http]). /metrics names every tenant's models and
+// counts, so it is served on 127.0.0.1 only unless `public = true`, which binds the node's host
+// and takes a bearer token, TLS, or an explicit `insecure = true`.
+struct http_access_config {
+  bool public_bind = false;  // [http] public: bind the node's host instead of 127.0.0.1
+  bool has_token = false;    // [http] token_hash set: /metrics needs `Authorization: Bearer`
+  token_hash token;          // its salted hash (node/token_hash.hpp)
+  // PEM files as written, resolved like [gateway]'s; cert set = HTTPS; client_ca set = the
+  // scraper must present a certificate signed by it.
+  std::string cert;
+  std::string key;
+  std::string client_ca;
+  bool insecure = false;  // true = public without token or TLS; warned about at every start
+  bool tls() const { return !cert.empty(); }
+};
+
 // Whether clients reach `host` from this machine only: 127.0.0.0/8, ::1 (also as
 // ::ffff:127.x.y.z) or "localhost". Anything else, 0.0.0.0 and :: included, is not.
 bool is_loopback_host(const std::string& host);
@@ -110,8 +134,10 @@ struct cluster_config {
   // [http] metrics: the coordinator counts client calls for /metrics (false: the benchmark's
   // baseline without counting; the endpoints still answer).
   bool http_metrics = true;
+  http_access_config http;  // [http] public, token_hash, cert, key, client_ca, insecure
 
   const node_config* find_node(const std::string& name) const;
+  const tenant_config* find_tenant(const std::string& name) const;
   const node_config* coordinator() const;  // the first node with role coordinator
 };
 

@@ -575,4 +575,53 @@ TEST_CASE("[http] metrics: on by default, switched off by false, anything else r
   check_rejected("http = 3\n" + nodes, "http");
 }
 
+TEST_CASE("a non-default tenant's admins need its package_root; cluster_admin defaults by tenant") {
+  const std::string nodes = k_coord + k_shard;
+  const std::string h = "hash = \"" + to_string(hash_token("t")) + "\"\n";
+  auto tok = [&](const std::string& name, const std::string& rest) {
+    return "[[tokens]]\n" + h + "name = \"" + name + "\"\n" + rest;
+  };
+  // A tenant admin without a root, or whose tenant entry has none: refused.
+  check_rejected(nodes + tok("a", "admin = true\ntenant = \"acme\"\n"), "tokens[0].admin");
+  check_rejected(
+      nodes + tok("a", "admin = true\ntenant = \"acme\"\n") + "[[tenants]]\nname = \"acme\"\n",
+      "tokens[0].admin");
+  check_rejected(nodes + "[[tenants]]\nname = \"acme\"\npackage_root = \"\"\n",
+                 "tenants[0].package_root");
+  check_rejected(nodes + tok("a", "cluster_admin = true\n"), "tokens[0].cluster_admin");
+  auto cfg = parse_config(nodes + tok("a", "admin = true\ntenant = \"acme\"\n") +
+                          tok("b", "admin = true\n") +
+                          tok("c", "admin = true\ncluster_admin = false\n") + tok("d", "") +
+                          tok("e", "admin = true\ntenant = \"acme\"\ncluster_admin = true\n") +
+                          "[[tenants]]\nname = \"acme\"\npackage_root = \"/srv/acme\"\n");
+  REQUIRE(cfg);
+  CHECK_FALSE(cfg->tokens[0].cluster_admin);  // a tenant's admin
+  CHECK(cfg->tokens[1].cluster_admin);        // the default tenant's admin: the cluster's
+  CHECK_FALSE(cfg->tokens[2].cluster_admin);  // unless the config says otherwise
+  CHECK_FALSE(cfg->tokens[3].cluster_admin);  // not an admin
+  CHECK(cfg->tokens[4].cluster_admin);        // given explicitly
+  CHECK(cfg->find_tenant("acme")->package_root == "/srv/acme");
+  // Non-admin tokens of a tenant need no root.
+  CHECK(parse_config(nodes + tok("u", "tenant = \"beta\"\n")));
+}
+
+TEST_CASE("[http] is loopback unless public, and public needs a token, TLS or insecure") {
+  const std::string nodes = k_coord + k_shard;
+  auto plain = parse_config(nodes);
+  REQUIRE(plain);
+  CHECK_FALSE(plain->http.public_bind);
+  CHECK_FALSE(plain->http.has_token);
+  check_rejected(nodes + "[http]\npublic = true\n", "http.public");
+  check_rejected(nodes + "[http]\ntoken_hash = \"x\"\n", "http.token_hash");
+  check_rejected(nodes + "[http]\ncert = \"c.pem\"\n", "http.key");
+  check_rejected(nodes + "[http]\nclient_ca = \"ca.pem\"\n", "http.client_ca");
+  auto tok = parse_config(nodes + "[http]\npublic = true\ntoken_hash = \"" +
+                          to_string(hash_token("scrape")) + "\"\n");
+  REQUIRE(tok);
+  CHECK(tok->http.public_bind);
+  CHECK(token_matches(tok->http.token, "scrape"));
+  CHECK(parse_config(nodes + "[http]\npublic = true\ncert = \"c.pem\"\nkey = \"c.key\"\n"));
+  CHECK(parse_config(nodes + "[http]\npublic = true\ninsecure = true\n"));
+}
+
 }  // namespace tessera

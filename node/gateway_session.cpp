@@ -12,6 +12,9 @@
 #include "base/process_stats.hpp"
 #include "cluster/tenant_scope.hpp"
 #include "node/gateway_convert.hpp"
+#include "node/package_root.hpp"
+#include "node/tenant_view.hpp"
+#include "node/tls.hpp"
 
 namespace tessera {
 
@@ -108,9 +111,24 @@ kj::Promise<Reply> run_slices(gateway_env& env, std::shared_ptr<sliced_call<Repl
       });
 }
 
+// Whether `token` may use (or administer) its tenant's model `model`: its `models` list.
+bool may_use(const token_config& token, const std::string& model) {
+  return std::any_of(token.models.begin(), token.models.end(),
+                     [&](const std::string& m) { return m == "*" || m == model; });
+}
+
+kj::Exception not_yours(const token_config& token, const std::string& model) {
+  return refuse(errc::permission_denied,
+                "token '" + token.name + "' may not use model '" + model + "'");
+}
+
+// An admin token's rights (docs/SECURITY.md): models of its tenant that its `models` list
+// names, load paths under its tenant's package_root when the config sets one, and the
+// cluster-wide calls (members, drain, undrain, the whole status) with cluster_admin only.
 class admin_impl final : public Admin::Server {
  public:
-  admin_impl(gateway_env& env, tenant_scope scope) : env_(env), scope_(std::move(scope)) {}
+  admin_impl(gateway_env& env, token_config token, tenant_scope scope)
+      : env_(env), token_(std::move(token)), scope_(std::move(scope)) {}
 
   kj::Promise<void> load(LoadContext ctx) override {
     auto o = ctx.getParams().getOptions();
@@ -121,9 +139,22 @@ class admin_impl final : public Admin::Server {
     req.activate = o.getActivate();
     req.exact_pooling = o.getExactPooling();
     if (req.path.empty()) return refuse(errc::invalid_argument, "package path is empty");
+    if (const auto* ten = env_.cfg.find_tenant(scope_.tenant());
+        ten != nullptr && !ten->package_root.empty()) {
+      auto confined =
+          confine_to_root(resolve_state_path(ten->package_root), req.path, scope_.tenant());
+      if (!confined) return to_kj_exception(confined.error());
+      req.path = std::move(*confined);
+    }
     if (!req.name.empty()) {
       auto q = scope_.qualify(req.name);
       if (!q) return to_kj_exception(q.error());
+      if (!may_use(token_, req.name)) return not_yours(token_, req.name);
+    } else if (!may_use(token_, "*")) {
+      // The manifest's name is known only once loaded: a token limited to some models names it.
+      return refuse(errc::permission_denied, "token '" + token_.name +
+                                                 "' may load only the models it lists: give "
+                                                 "the model's name");
     }
     req.name_prefix = *scope_.qualify("");
     return localized(env_.bridge.ask<load_reply>(env_.coord, env_.load_timeout(), load_atom::value,
@@ -165,24 +196,17 @@ class admin_impl final : public Admin::Server {
     return ask_member(undrain_atom::value, ctx.getParams().getNode());
   }
 
-  // The default tenant's admins run the cluster: they see every tenant's models, under their
-  // registry names. Any other tenant's admins see their own models only.
+  // cluster_admin: every tenant's models under their registry names, the members and the
+  // coordinator's counters. Anyone else: the tenant's view (node/tenant_view.hpp).
   kj::Promise<void> status(StatusContext ctx) override {
     return env_.bridge.ask<cluster_status>(env_.coord, env_.call_timeout(), status_atom::value)
-        .then([this, ctx, scope = scope_](cluster_status s) mutable {
-          if (scope.tenant() != k_default_tenant) {
-            keep_visible(s.models, scope);
-            auto& lines = s.under_replicated;
-            lines.erase(std::remove_if(lines.begin(), lines.end(),
-                                       [&](const std::string& l) {
-                                         return !scope.local_name(l.substr(0, l.find(' ')));
-                                       }),
-                        lines.end());
-            for (auto& l : lines)
-              l = *scope.local_name(l.substr(0, l.find(' '))) +
-                  l.substr(l.find(' ') == std::string::npos ? l.size() : l.find(' '));
-          }
+        .then([this, ctx](cluster_status s) mutable {
           auto out = ctx.getResults().initStatus();
+          if (!token_.cluster_admin) {
+            to_tenant_view(s, scope_, [this](const std::string& m) { return may_use(token_, m); });
+            fill(out, s);
+            return;
+          }
           fill(out, s);
           auto co = out.initCoordinator();
           if (const auto* me = env_.cfg.coordinator()) co.setName(me->name);
@@ -196,6 +220,7 @@ class admin_impl final : public Admin::Server {
   }
 
   kj::Promise<void> members(MembersContext ctx) override {
+    if (!token_.cluster_admin) return not_cluster_admin();
     return env_.bridge.ask<cluster_status>(env_.coord, env_.call_timeout(), status_atom::value)
         .then([ctx](cluster_status s) mutable {
           auto ms = ctx.getResults().initMembers(static_cast<unsigned>(s.members.size()));
@@ -203,39 +228,36 @@ class admin_impl final : public Admin::Server {
         });
   }
 
-  // Drops other tenants' models and names the rest by their bare names.
-  static void keep_visible(std::vector<model_info>& ms, const tenant_scope& scope) {
-    ms.erase(std::remove_if(ms.begin(), ms.end(),
-                            [&](const model_info& m) { return !scope.local_name(m.name); }),
-             ms.end());
-    for (auto& m : ms) m.name = *scope.local_name(m.name);
+ private:
+  kj::Exception not_cluster_admin() const {
+    return refuse(errc::permission_denied, "token '" + token_.name +
+                                               "' has no cluster_admin role (nodes are the cluster "
+                                               "admins' to run)");
   }
 
- private:
-  // Asks the coordinator (atom, node) about a member: the cluster's nodes are the default
-  // tenant's admins' to run (permission_denied for any other tenant).
+  // Asks the coordinator (atom, node) about a member: cluster_admin only.
   template <class Atom>
   kj::Promise<void> ask_member(Atom atom, capnp::Text::Reader node) {
-    if (scope_.tenant() != k_default_tenant)
-      return refuse(
-          errc::permission_denied,
-          "nodes are run by the default tenant's admins, not tenant '" + scope_.tenant() + "'");
+    if (!token_.cluster_admin) return not_cluster_admin();
     return env_.bridge.ask<bool>(env_.coord, env_.call_timeout(), atom, std::string{node})
         .ignoreResult();
   }
 
   // Asks the coordinator (atom, the registry name of this tenant's `name`, rest...); a name
-  // outside the tenant's namespace is unknown_model.
+  // outside the tenant's namespace is unknown_model, one outside the token's models
+  // permission_denied.
   template <class R, class Atom, class... Ts>
   kj::Promise<R> ask_model(Atom atom, capnp::Text::Reader name, Ts&&... rest) {
     auto q = scope_.qualify(name);
     if (!q) return to_kj_exception(q.error());
+    if (!may_use(token_, name.cStr())) return not_yours(token_, name.cStr());
     return localized(env_.bridge.ask<R>(env_.coord, env_.call_timeout(), atom, std::move(*q),
                                         std::forward<Ts>(rest)...),
                      scope_);
   }
 
   gateway_env& env_;
+  token_config token_;
   tenant_scope scope_;
 };
 
@@ -287,10 +309,9 @@ class session_impl final : public Session::Server {
     return env_.bridge
         .ask<std::vector<model_info>>(env_.coord, env_.call_timeout(), models_atom::value)
         .then([this, ctx](std::vector<model_info> ms) mutable {
-          admin_impl::keep_visible(ms, scope_);
-          ms.erase(std::remove_if(ms.begin(), ms.end(),
-                                  [&](const model_info& m) { return !may_use(m.name); }),
-                   ms.end());
+          keep_tenant_models(
+              ms, scope_, [this](const std::string& m) { return may_use(token_, m); },
+              token_.cluster_admin);
           // Where packages sit on the servers is for admins only.
           if (!token_.admin)
             for (auto& m : ms)
@@ -303,16 +324,11 @@ class session_impl final : public Session::Server {
   kj::Promise<void> admin(AdminContext ctx) override {
     if (!token_.admin)
       return refuse(errc::permission_denied, "token '" + token_.name + "' has no admin role");
-    ctx.getResults().setAdmin(kj::heap<admin_impl>(env_, scope_));
+    ctx.getResults().setAdmin(kj::heap<admin_impl>(env_, token_, scope_));
     return kj::READY_NOW;
   }
 
  private:
-  bool may_use(const std::string& model) const {
-    return std::any_of(token_.models.begin(), token_.models.end(),
-                       [&](const std::string& m) { return m == "*" || m == model; });
-  }
-
   // Reads and checks a call: model in this tenant's namespace, the token's models, the limits.
   template <class Reply>
   caf::expected<std::shared_ptr<sliced_call<Reply>>> start(ModelRef::Reader model,
@@ -322,7 +338,7 @@ class session_impl final : public Session::Server {
     c->base.deadline = env_.deadline(timeout_ms);
     auto ref = read_model_ref(model);
     if (!ref) return ref.error();
-    if (!may_use(ref->name))
+    if (!may_use(token_, ref->name))
       return make_error(errc::permission_denied,
                         "token '" + token_.name + "' may not use model '" + ref->name + "'");
     auto qualified = scope_.qualify(ref->name);

@@ -1,6 +1,7 @@
 #include "node/http_server.hpp"
 
 #include <future>
+#include <string_view>
 
 #include <kj/async-io.h>
 #include <kj/compat/http.h>
@@ -15,6 +16,8 @@ kj::StringPtr reason_of(uint32_t status) {
   switch (status) {
     case 200:
       return "OK";
+    case 401:
+      return "Unauthorized";
     case 404:
       return "Not Found";
     case 405:
@@ -32,6 +35,7 @@ kj::Promise<void> send(kj::HttpService::Response& response, const kj::HttpHeader
   headers.set(kj::HttpHeaderId::CONTENT_TYPE, r.content_type);
   headers.add("Cache-Control", "no-store");
   if (r.status == 405) headers.add("Allow", "GET, HEAD");
+  if (r.status == 401) headers.add("WWW-Authenticate", "Bearer");
   auto body = kj::heapString(r.body.data(), r.body.size());
   // HEAD: kj-http sends the Content-Length and drops the body written.
   auto stream = response.send(r.status, reason_of(r.status), headers, body.size());
@@ -41,21 +45,39 @@ kj::Promise<void> send(kj::HttpService::Response& response, const kj::HttpHeader
 
 class service final : public kj::HttpService {
  public:
-  service(http_handler& h, const kj::HttpHeaderTable& table) : handler_(h), table_(table) {}
+  service(http_handler& h, const kj::HttpHeaderTable& table, const http_server_options& opts,
+          kj::HttpHeaderId authorization)
+      : handler_(h), table_(table), opts_(opts), authorization_(authorization) {}
 
-  kj::Promise<void> request(kj::HttpMethod method, kj::StringPtr url, const kj::HttpHeaders&,
-                            kj::AsyncInputStream&, Response& response) override {
+  kj::Promise<void> request(kj::HttpMethod method, kj::StringPtr url,
+                            const kj::HttpHeaders& headers, kj::AsyncInputStream&,
+                            Response& response) override {
     if (method != kj::HttpMethod::GET && method != kj::HttpMethod::HEAD)
       return send(response, table_, {405, "text/plain; charset=utf-8", "only GET and HEAD\n"});
     std::string path(url.cStr());
     if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
+    if (path == "/metrics" && opts_.has_bearer && !authorized(headers))
+      return send(response, table_,
+                  {401, "text/plain; charset=utf-8", "/metrics needs a bearer token\n"});
     return handler_.get(path).then(
         [this, &response](http_reply r) { return send(response, table_, r); });
   }
 
  private:
+  bool authorized(const kj::HttpHeaders& headers) const {
+    static constexpr std::string_view scheme = "Bearer ";
+    KJ_IF_MAYBE (value, headers.get(authorization_)) {
+      std::string_view v(value->cStr(), value->size());
+      if (v.size() <= scheme.size() || v.substr(0, scheme.size()) != scheme) return false;
+      return token_matches(opts_.bearer, std::string(v.substr(scheme.size())));
+    }
+    return false;
+  }
+
   http_handler& handler_;
   const kj::HttpHeaderTable& table_;
+  const http_server_options& opts_;
+  kj::HttpHeaderId authorization_;
 };
 
 // Accepts connections and serves each with `server`, within the options' bounds.
@@ -119,10 +141,23 @@ void serve(http_server_options opts, http_handler& handler,
   }
   started ok;
   ok.port = static_cast<uint16_t>(listener->getPort());
+  if (opts.tls.enabled()) {
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&] {
+                   listener = secure_listener(kj::mv(listener), opts.tls, io.provider->getTimer());
+                 })) {
+      started failed;
+      failed.error = "cannot set up HTTPS: " + std::string(e->getDescription().cStr());
+      ready.set_value(std::move(failed));
+      return;
+    }
+  }
   ok.stop = kj::mv(stop.fulfiller);
   ready.set_value(std::move(ok));
-  kj::HttpHeaderTable table;
-  service svc(handler, table);
+  kj::HttpHeaderTable::Builder builder;
+  const kj::HttpHeaderId authorization = builder.add("Authorization");
+  auto table_own = builder.build();
+  const kj::HttpHeaderTable& table = *table_own;
+  service svc(handler, table, opts, authorization);
   kj::HttpServerSettings settings;
   settings.headerTimeout = opts.header_timeout.count() * kj::MILLISECONDS;
   settings.pipelineTimeout = opts.header_timeout.count() * kj::MILLISECONDS;

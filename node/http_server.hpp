@@ -8,6 +8,9 @@
 //   arrive within header_timeout; a body is never read (at most 4 KiB is drained);
 // - at most max_connections open at once (more are closed as soon as they are accepted);
 // - a connection lives at most connection_lifetime, answered or not, then is closed.
+// Access: with `bearer`, /metrics answers 401 unless the request carries
+// `Authorization: Bearer <token>` of that hash (/healthz and /readyz stay open: they tell
+// nothing of tenants); with `tls` enabled, every connection is HTTPS (node/gateway_tls.hpp).
 // Thread: start() and the destructor on any one thread; the handler only on the server's.
 #include <chrono>
 #include <cstdint>
@@ -17,6 +20,9 @@
 
 #include <kj/async.h>
 #include <caf/expected.hpp>
+
+#include "node/gateway_tls.hpp"
+#include "node/token_hash.hpp"
 
 namespace tessera {
 
@@ -40,6 +46,9 @@ struct http_server_options {
   uint32_t max_connections = 64;
   std::chrono::milliseconds header_timeout{5000};        // for a request's head to arrive
   std::chrono::milliseconds connection_lifetime{30000};  // then the connection is closed
+  bool has_bearer = false;  // /metrics needs `Authorization: Bearer` of `bearer`
+  token_hash bearer;
+  gateway_tls_options tls;  // absolute paths; cert empty = plain HTTP
 };
 
 class http_server {

@@ -20,6 +20,7 @@
 #include "base/logger.hpp"
 #include "node/actor_watch.hpp"
 #include "node/gateway.hpp"
+#include "node/gateway_tls.hpp"
 #include "node/http_endpoints.hpp"
 #include "node/logging.hpp"
 #include "node/ssl_error_queue.hpp"
@@ -27,6 +28,21 @@
 
 namespace tessera {
 namespace {
+
+// [http] as server options: 127.0.0.1 unless public; the bearer token and TLS files.
+http_server_options http_options_of(const cluster_config& cfg, const node_config& me) {
+  http_server_options o;
+  o.host = cfg.http.public_bind ? me.host : "127.0.0.1";
+  o.port = me.http_port;
+  o.has_bearer = cfg.http.has_token;
+  o.bearer = cfg.http.token;
+  if (cfg.http.tls()) {
+    o.tls.cert = resolve_state_path(cfg.http.cert);
+    o.tls.key = resolve_state_path(cfg.http.key);
+    o.tls.client_ca = resolve_state_path(cfg.http.client_ca);
+  }
+  return o;
+}
 
 // The coordinator's view of the config: its shard-role members and its limits.
 coordinator_options coordinator_options_of(const cluster_config& cfg) {
@@ -183,13 +199,25 @@ int run_node(const cluster_config& cfg, const std::string& name) {
     endpoints =
         std::make_unique<http_endpoints>(sys, local, coord, coord ? &gstats : nullptr, hopts);
     watched.push_back(watch.watch(endpoints->bridge().actor(), "http bridge"));
-    auto s = http_server::start({me->host, me->http_port}, *endpoints);
+    auto hs = http_options_of(cfg, *me);
+    if (auto err = check_gateway_tls(hs.tls)) {
+      log->error("[http] TLS: {}", message_of(err));
+      return false;
+    }
+    auto s = http_server::start(hs, *endpoints);
     if (!s) {
       log->error("{}", message_of(s.error()));
       return false;
     }
     http = std::move(*s);
-    log->info("http endpoints on {}:{}", me->host, http->port());
+    log->info("http endpoints on {}:{}{}{}", cfg.http.public_bind ? me->host : "127.0.0.1",
+              http->port(), cfg.http.tls() ? " (HTTPS)" : "",
+              cfg.http.has_token ? ", /metrics with a bearer token" : "");
+    if (cfg.http.public_bind && cfg.http.insecure)
+      log->warn(
+          "/metrics is public without a token or TLS ([http] insecure = true): anyone "
+          "who reaches {}:{} reads every tenant's model names and counts",
+          me->host, http->port());
     return true;
   };
   int code = 0;

@@ -100,14 +100,16 @@ TEST_CASE(
   const std::string table = out.substr(out.find('\n') + 1);
   REQUIRE(secret.rfind("tsr_", 0) == 0);
   REQUIRE(table.find(secret) == std::string::npos);
-  cluster_options o;
-  o.shard_nodes = 1;
-  o.extra_toml = table;
-  local_cluster c{o};
   synthetic_spec spec;
   spec.vocab = 2000;
   spec.buckets = 50000;
   model_fixture m{spec};
+  cluster_options o;
+  o.shard_nodes = 1;
+  // A tenant's admins load from its package_root only (docs/SECURITY.md).
+  o.extra_toml =
+      table + "[[tenants]]\nname = \"scripts\"\npackage_root = \"" + m.dir.path() + "\"\n";
+  local_cluster c{o};
   // The CLI as a script would run it, with a token of its choice.
   auto as = [&](const std::string& token, std::vector<std::string> args) {
     args.insert(args.begin(), {bin_path("tessera"), "--connect", c.gateway(), "--token", token});

@@ -38,6 +38,8 @@ const program_precondition needs_lab{[] {
 const std::vector<std::string> node_names{"coord", "shard-a", "shard-b", "shard-c"};
 constexpr uint16_t gateway_port = 7300;  // multihost.toml, the same on every host
 constexpr uint16_t http_port = 7500;
+const std::string scrape_token = "deploy-itest-scrape";
+const std::string scrape_header = "Authorization: Bearer " + scrape_token + "\r\n";
 
 synthetic_spec model_spec(uint64_t seed) {
   synthetic_spec s;  // a 102,000-row table: over 16 MiB, so it is split across nodes
@@ -63,6 +65,9 @@ class deployment {
     // The shipped token hashes are placeholders; the operator adds a real one.
     config += "\n[[tokens]]\nhash = \"" + to_string(hash_token(token_)) +
               "\"\nname = \"deploy-itest\"\nadmin = true\nmodels = [\"*\"]\n";
+    // Prometheus scrapes each host from elsewhere: /metrics public, with a bearer token.
+    config +=
+        "\n[http]\npublic = true\ntoken_hash = \"" + to_string(hash_token(scrape_token)) + "\"\n";
     fs::create_directories(ops("tls"));
     std::ofstream(ops("cluster.toml")) << config;
     make_certs();
@@ -241,7 +246,8 @@ TEST_CASE(
     CHECK(wait_until(
         cl, 60s, [&] { return http_get(d.address(node), http_port, "/readyz").status == 200; }));
     CHECK(http_get(d.address(node), http_port, "/healthz").status == 200);
-    auto metrics = http_get(d.address(node), http_port, "/metrics");
+    CHECK(http_get(d.address(node), http_port, "/metrics").status == 401);
+    auto metrics = http_get(d.address(node), http_port, "/metrics", "GET", 10s, scrape_header);
     REQUIRE(metrics.status == 200);
     std::string complaints;
     int rc = promtool_check(metrics.body, &complaints);
@@ -249,7 +255,7 @@ TEST_CASE(
     CHECK(rc == 0);
     CHECK(metric_value(metrics.body, "tessera_node_replica_bytes") > 0);
   }
-  auto coord = http_get(d.address("coord"), http_port, "/metrics").body;
+  auto coord = http_get(d.address("coord"), http_port, "/metrics", "GET", 10s, scrape_header).body;
   CHECK(metric_value(coord, "tessera_members_up") == 4);
   CHECK(metric_value(coord, "tessera_serving") == 1);
   CHECK(metric_value(coord, "tessera_model_active_version{model=\"m\"}") == 1);

@@ -163,7 +163,8 @@ TEST_CASE(
   spec.buckets = 100000;  // a 26 MB table: split over the nodes (tensors up to 16 MiB stay whole)
   model_fixture m{spec};
   cluster_options o = with_http();
-  o.extra_toml = tenant_token("acme-admin", "acme");
+  o.extra_toml = tenant_token("acme-admin", "acme") +
+                 "[[tenants]]\nname = \"acme\"\npackage_root = \"" + m.dir.path() + "\"\n";
   local_cluster c{o};
   client admin{c.gateway(), c.admin_token()};
   client users{c.gateway(), c.user_token()};

@@ -6,12 +6,19 @@
 // has them); without them the program exits 77, which ctest reports as skipped and CI fails.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "node/token_hash.hpp"
+#include "tests/support/http_get.hpp"
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/netns.hpp"
 #include "tests/support/skip.hpp"
@@ -56,11 +63,18 @@ struct netns_cluster {
   netns_lab lab{shard_hosts.size()};
   std::string gateway;
   std::string admin_token = "itest-admin";
+  uint16_t http_port = 0;  // the coordinator's (0 = none)
 
-  // `request_timeout_ms` is the [limits] deadline of one client request.
-  explicit netns_cluster(uint32_t request_timeout_ms = default_request_timeout_ms) {
+  // `request_timeout_ms` is the [limits] deadline of one client request. `http_table`: when
+  // not empty, the coordinator serves HTTP on http_port and this is the config's [http] table
+  // ("@DIR@" in it stands for the cluster's directory).
+  explicit netns_cluster(uint32_t request_timeout_ms = default_request_timeout_ms,
+                         std::string http_table = "") {
+    for (auto at = http_table.find("@DIR@"); at != std::string::npos; at = http_table.find("@DIR@"))
+      http_table.replace(at, 5, dir.path());
     auto coord_port = lab.free_root_port();
     auto gateway_port = lab.free_root_port();
+    if (!http_table.empty()) http_port = lab.free_root_port();
     std::ostringstream toml;
     toml << "name = \"netns-itest\"\nlog_level = \"info\"\nstate_dir = \"" << dir / "state"
          << "\"\n"
@@ -71,9 +85,10 @@ struct netns_cluster {
          << "\"\n"
          // The gateway is on the lab's private network, not loopback: plaintext must be said.
          << "[gateway]\ninsecure = true\n"
-         << "[[nodes]]\nname = \"coord\"\nhost = \"" << lab.root_address()
+         << http_table << "[[nodes]]\nname = \"coord\"\nhost = \"" << lab.root_address()
          << "\"\nport = " << coord_port
          << "\nroles = [\"coordinator\"]\ngateway_port = " << gateway_port << "\n";
+    if (http_port != 0) toml << "http_port = " << http_port << "\n";
     for (auto h : shard_hosts)
       toml << "[[nodes]]\nname = \"" << shard_name(h) << "\"\nhost = \"" << lab.address(h)
            << "\"\nport = " << shard_port << "\nroles = [\"shard\"]\nmemory_budget = \"1GiB\"\n";
@@ -381,4 +396,130 @@ TEST_CASE(
   INFO(after.first_error());
   CHECK(after.failed == 0);
   CHECK(after.ok == 200);
+}
+
+namespace {
+
+// A TCP listener on `address`:port that never accepts by itself: listening() says whether
+// anyone connected (a pending connection in its queue).
+struct silent_listener {
+  int fd = -1;
+  silent_listener(const std::string& address, uint16_t port) {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    ::inet_pton(AF_INET, address.c_str(), &a.sin_addr);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd, 8) == 0);
+  }
+  ~silent_listener() { ::close(fd); }
+  bool connected() const {
+    int c = ::accept(fd, nullptr, nullptr);
+    if (c < 0) return false;
+    ::close(c);
+    return true;
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "the CLI refuses a plaintext gateway off loopback before sending anything, unless "
+    "--insecure; /metrics is on loopback only by default",
+    "[netns]") {
+  require_netns();
+  netns_cluster c(default_request_timeout_ms, "[http]\n");
+  if (!wait_cluster_ready(c.gateway, c.admin_token, 30s))
+    FAIL("not ready within 30 s\n" << c.logs());
+  // A listener at a non-loopback address of this machine: nothing reaches it without
+  // --insecure, not even a connect.
+  const auto port = c.lab.free_root_port();
+  silent_listener trap(c.lab.root_address(), port);
+  const std::string trap_address = c.lab.root_address() + ":" + std::to_string(port);
+  std::string out, err;
+  CHECK(run_capture(
+            {bin_path("tessera"), "--connect", trap_address, "--token", c.admin_token, "models"},
+            &out, &err) == 2);
+  CHECK_THAT(err, Catch::Contains("tessera.permission_denied: refusing to send a token in plain "
+                                  "text to " +
+                                  trap_address));
+  CHECK_THAT(err, Catch::Contains("--insecure"));
+  CHECK_FALSE(trap.connected());
+  // The same against the real gateway: refused; with --insecure it answers.
+  CHECK(
+      run_capture({bin_path("tessera"), "--connect", c.gateway, "--token", c.admin_token, "models"},
+                  &out, &err) == 2);
+  CHECK(run_capture({bin_path("tessera"), "--connect", c.gateway, "--token", c.admin_token,
+                     "--insecure", "models"},
+                    &out, &err) == 0);
+  INFO(err);
+  CHECK_THAT(out, Catch::Contains("no models loaded"));
+  // /metrics: answered on 127.0.0.1, not at the node's own (non-loopback) address.
+  CHECK(http_get("127.0.0.1", c.http_port, "/metrics").status == 200);
+  CHECK(http_get(c.lab.root_address(), c.http_port, "/metrics", "GET", 3s).status == 0);
+}
+
+TEST_CASE("a public /metrics answers only with its bearer token (401 without)", "[netns]") {
+  require_netns();
+  const std::string scrape_token = "scrape-secret";
+  netns_cluster c(default_request_timeout_ms, "[http]\npublic = true\ntoken_hash = \"" +
+                                                  to_string(hash_token(scrape_token)) + "\"\n");
+  if (!wait_cluster_ready(c.gateway, c.admin_token, 30s))
+    FAIL("not ready within 30 s\n" << c.logs());
+  const auto at = c.lab.root_address();
+  auto without = http_get(at, c.http_port, "/metrics");
+  CHECK(without.status == 401);
+  CHECK(without.headers["www-authenticate"] == "Bearer");
+  CHECK(without.body.find("tessera_") == std::string::npos);
+  CHECK(
+      http_get(at, c.http_port, "/metrics", "GET", 10s, "Authorization: Bearer wrong\r\n").status ==
+      401);
+  auto with = http_get(at, c.http_port, "/metrics", "GET", 10s,
+                       "Authorization: Bearer " + scrape_token + "\r\n");
+  CHECK(with.status == 200);
+  CHECK(metric_value(with.body, "tessera_members_up") == static_cast<double>(shard_hosts.size()));
+  // Health stays open (it tells nothing of tenants).
+  CHECK(http_get(at, c.http_port, "/healthz").status == 200);
+}
+
+TEST_CASE("with [http] cert and key, /metrics is HTTPS with its bearer token", "[netns]") {
+  require_netns();
+  if (::access("/usr/bin/curl", X_OK) != 0) {
+    WARN("curl not found: HTTPS on the HTTP port not tested");
+    return;
+  }
+  const std::string scrape_token = "scrape-secret";
+  // The certificate `certs init` makes for the gateway names the coordinator's host.
+  netns_cluster c(default_request_timeout_ms,
+                  "[http]\npublic = true\ntoken_hash = \"" + to_string(hash_token(scrape_token)) +
+                      "\"\ncert = \"@DIR@/tls/gateway.pem\"\nkey = \"@DIR@/tls/gateway.key\"\n");
+  if (!wait_cluster_ready(c.gateway, c.admin_token, 30s))
+    FAIL("not ready within 30 s\n" << c.logs());
+  const std::string url =
+      "https://" + c.lab.root_address() + ":" + std::to_string(c.http_port) + "/metrics";
+  auto curl = [&](const std::string& header, std::string* out) {
+    std::string err;
+    // The body, then a line with the status code.
+    std::vector<std::string> argv{
+        "/usr/bin/curl",      "-s", "-m", "10", "-w", "\n%{http_code}", "--cacert",
+        c.dir / "tls/ca.pem", url};
+    if (!header.empty()) argv.insert(argv.end(), {"-H", header});
+    int rc = run_capture(argv, out, &err);
+    INFO(err);
+    while (!out->empty() && (out->back() == '\n' || out->back() == '\r')) out->pop_back();
+    return rc;
+  };
+  std::string out;
+  REQUIRE(curl("Authorization: Bearer " + scrape_token, &out) == 0);
+  CHECK(out.substr(out.rfind('\n') + 1) == "200");
+  CHECK(metric_value(out, "tessera_members_up") == static_cast<double>(shard_hosts.size()));
+  REQUIRE(curl("", &out) == 0);
+  CHECK(out.substr(out.rfind('\n') + 1) == "401");
+  // Plain HTTP gets no answer from the TLS port.
+  CHECK(http_get(c.lab.root_address(), c.http_port, "/metrics", "GET", 5s,
+                 "Authorization: Bearer " + scrape_token + "\r\n")
+            .status == 0);
 }

@@ -7,7 +7,10 @@
 // while a high-priority one is always served (its latency is measured in bench/tenants.sh).
 #include <catch2/catch.hpp>
 
+#include <capnp/pretty-print.h>
+
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <string>
@@ -22,6 +25,7 @@ using namespace tessera;
 using namespace tessera::test;
 using steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -30,6 +34,11 @@ std::string token_entry(const std::string& secret, const std::string& name, bool
   return "[[tokens]]\nhash = \"" + to_string(hash_token(secret)) + "\"\nname = \"" + name +
          "\"\nadmin = " + (admin ? "true" : "false") + "\nmodels = [\"*\"]\ntenant = \"" + tenant +
          "\"\n";
+}
+
+std::string tenant_entry(const std::string& tenant, const std::string& package_root,
+                         const std::string& more = "") {
+  return "[[tenants]]\nname = \"" + tenant + "\"\npackage_root = \"" + package_root + "\"\n" + more;
 }
 
 model_fixture& model_of(const std::string& tenant) {
@@ -45,10 +54,18 @@ local_cluster& tenants_cluster() {
   static local_cluster c{[] {
     cluster_options o;
     o.shard_nodes = 2;
-    o.extra_toml = token_entry("acme-admin", "acme-admin", true, "acme") +
-                   token_entry("acme-user", "acme-user", false, "acme") +
-                   token_entry("beta-admin", "beta-admin", true, "beta") +
-                   token_entry("beta-user", "beta-user", false, "beta");
+    // Each tenant's admins load from the directory of its own package only.
+    o.extra_toml =
+        token_entry("acme-admin", "acme-admin", true, "acme") +
+        token_entry("acme-user", "acme-user", false, "acme") +
+        token_entry("beta-admin", "beta-admin", true, "beta") +
+        token_entry("beta-user", "beta-user", false, "beta") +
+        // The default tenant's admin that is not the cluster's.
+        token_entry("ops-limited", "ops-limited", true, "default") + "cluster_admin = false\n" +
+        "[[tokens]]\nhash = \"" + to_string(hash_token("beta-narrow")) +
+        "\"\nname = \"beta-narrow\"\nadmin = true\nmodels = [\"m\"]\ntenant = \"beta\"\n" +
+        tenant_entry("acme", model_of("acme").dir.path()) +
+        tenant_entry("beta", model_of("beta").dir.path());
     return o;
   }()};
   static bool loaded = [] {
@@ -268,19 +285,206 @@ TEST_CASE("a tenant's admin cannot load over, unload, relabel or roll back anoth
   }
 }
 
+// Everything of `r` as text (capnp's pretty print).
+template <class Reader>
+std::string text_of(Reader r) {
+  return capnp::prettyPrint(capnp::toDynamic(r)).flatten().cStr();
+}
+
+TEST_CASE("a tenant's admin loads only under its package_root; outside, one refusal for all",
+          "[tenants]") {
+  auto& c = tenants_cluster();
+  client beta{c.gateway(), "beta-admin"};
+  const fs::path acme_dir = model_of("acme").dir.path();
+  const fs::path beta_dir = model_of("beta").dir.path();
+  // A link inside beta's root to acme's package, as an operator's mistake might leave.
+  const fs::path link = beta_dir / "acme-link";
+  fs::create_directory_symlink(model_of("acme").path, link);
+  auto before =
+      text_of(beta.session().listModelsRequest().send().wait(beta.wait_scope()).getModels());
+  std::set<std::string> refusals;
+  for (const std::string& path :
+       {model_of("acme").path, (acme_dir / "no-such-package").string(),
+        (beta_dir / ".." / acme_dir.filename() / "model").string(),
+        "../" + acme_dir.filename().string() + "/model", link.string(),
+        (beta_dir / "missing" / ".." / ".." / acme_dir.filename() / "model").string(),
+        std::string("/etc"), std::string("/no/such/dir")}) {
+    INFO(path);
+    auto r = beta.admin().loadRequest();
+    r.initOptions().setPath(path);
+    r.getOptions().setName("stolen");
+    try {
+      r.send().wait(beta.wait_scope());
+      FAIL("loaded");
+    } catch (const kj::Exception& e) {
+      CHECK(error_code(e) == "permission_denied");
+      refusals.insert(without_remote_prefix(e.getDescription().cStr()));
+    }
+  }
+  fs::remove(link);
+  // Whether the path exists or not, inside a link or behind "..": the same words, no path.
+  CHECK(refusals.size() == 1);
+  for (const auto& r : refusals) {
+    CHECK(r.find("acme") == std::string::npos);
+    CHECK(r.find("/") == std::string::npos);
+  }
+  // Nothing was loaded; loading from inside its root still works (the fixture's loads did).
+  CHECK(text_of(beta.session().listModelsRequest().send().wait(beta.wait_scope()).getModels()) ==
+        before);
+  CHECK(before.find("stolen") == std::string::npos);
+}
+
+TEST_CASE("cluster-wide calls need cluster_admin, and nothing of another tenant's reaches a tenant",
+          "[tenants]") {
+  auto& c = tenants_cluster();
+  client ops{c.gateway(), c.admin_token()};  // the default tenant's admin: the cluster admin
+  // The default tenant loads beta's package too: beta's "m" now shares its embedder.
+  REQUIRE(load_model(ops, model_of("beta").path, "default-secret", 1, true) == 1);
+  client acme{c.gateway(), "acme-admin"};
+  REQUIRE(load_model(acme, model_of("acme").path, "acme-private", 1, true) == 1);
+  auto full = take_status(ops);
+  REQUIRE(full.embedder.at("beta/m@1").find(" users") != std::string::npos);  // 2 or more
+  REQUIRE(ops.admin().membersRequest().send().wait(ops.wait_scope()).getMembers().size() > 0);
+
+  for (const std::string token : {"beta-admin", "ops-limited"}) {
+    INFO(token);
+    client cl{c.gateway(), token};
+    auto& ws = cl.wait_scope();
+    CHECK(error_code_of_failure(cl, cl.admin().membersRequest().send()) == "permission_denied");
+    for (int undo = 0; undo < 2; ++undo) {
+      auto fail = [&](auto req) {
+        req.setNode("shard-1");
+        return error_code_of_failure(cl, req.send());
+      };
+      CHECK((undo ? fail(cl.admin().undrainRequest()) : fail(cl.admin().drainRequest())) ==
+            "permission_denied");
+    }
+    // Its status: its own models only, no members, no coordinator figures.
+    auto st = cl.admin().statusRequest().send().wait(ws);
+    CHECK(st.getStatus().getMembers().size() == 0);
+    CHECK(st.getStatus().getCoordinator().getRssBytes() == 0);
+    CHECK(st.getStatus().getCoordinator().getName().size() == 0);
+  }
+  // No member was drained by those calls.
+  for (const auto& [name, m] : take_status(ops).members) CHECK_FALSE(m.draining);
+
+  // Everything beta's admin and user can read: not a word of acme's or the default tenant's,
+  // no node address, no user count of the shared embedder.
+  client beta{c.gateway(), "beta-admin"};
+  client beta_user{c.gateway(), "beta-user"};
+  auto& ws = beta.wait_scope();
+  std::string seen =
+      text_of(beta.admin().statusRequest().send().wait(ws).getStatus()) +
+      text_of(beta.session().listModelsRequest().send().wait(ws).getModels()) +
+      text_of(
+          beta_user.session().listModelsRequest().send().wait(beta_user.wait_scope()).getModels());
+  CHECK(seen.find("embedder") != std::string::npos);  // the premise: it shows its embedder
+  for (const std::string& secret :
+       std::vector<std::string>{"acme/", "acme-private", "default-secret", "only-default", "users",
+                                "127.0.0.1", model_of("acme").dir.path()}) {
+    INFO(secret);
+    CHECK(seen.find(secret) == std::string::npos);
+  }
+  // Another tenant's model and no model at all: the same error, but for the name given.
+  std::set<std::string> errors;
+  for (std::string name : {"acme-private", "default-secret", "only-default", "no-such-model"}) {
+    auto r = beta.admin().unloadRequest();
+    r.setName(name);
+    r.setVersion(1);
+    auto e = without_remote_prefix(failure_of(beta, r.send()));
+    REQUIRE(e.find(name) != std::string::npos);
+    errors.insert(e.replace(e.find(name), name.size(), "NAME"));
+  }
+  CHECK(errors.size() == 1);
+  client limited{c.gateway(), "ops-limited"};
+  auto own = take_status(limited);
+  CHECK(own.active.count("acme/m") == 0);
+  CHECK(own.active.count("m") == 1);
+  auto r = ops.admin().unloadRequest();
+  r.setName("default-secret");
+  r.setVersion(0);
+  r.send().wait(ops.wait_scope());
+  auto a = acme.admin().unloadRequest();
+  a.setName("acme-private");
+  a.setVersion(0);
+  a.send().wait(acme.wait_scope());
+}
+
+TEST_CASE("an admin token's models list holds for load, unload, activate and label", "[tenants]") {
+  auto& c = tenants_cluster();
+  client beta{c.gateway(), "beta-admin"};
+  REQUIRE(load_model(beta, model_of("beta").path, "other", 1, true) == 1);
+  client narrow{c.gateway(), "beta-narrow"};  // admin of beta, models = ["m"]
+  auto code = [&](auto req) { return error_code_of_failure(narrow, req.send()); };
+  auto load = [&](const std::string& name) {
+    auto r = narrow.admin().loadRequest();
+    r.initOptions().setPath(model_of("beta").path);
+    r.getOptions().setName(name);
+    return r;
+  };
+  CHECK(code(load("other")) == "permission_denied");
+  CHECK(code(load("")) == "permission_denied");  // the manifest's name: unknown until loaded
+  {
+    auto r = narrow.admin().unloadRequest();
+    r.setName("other");
+    r.setVersion(1);
+    CHECK(code(std::move(r)) == "permission_denied");
+  }
+  {
+    auto r = narrow.admin().activateRequest();
+    r.setName("other");
+    r.setVersion(1);
+    CHECK(code(std::move(r)) == "permission_denied");
+  }
+  {
+    auto r = narrow.admin().setLabelRequest();
+    r.setName("other");
+    r.setLabel("x");
+    r.setVersion(1);
+    CHECK(code(std::move(r)) == "permission_denied");
+  }
+  {
+    auto r = narrow.admin().rollbackRequest();
+    r.setName("other");
+    CHECK(code(std::move(r)) == "permission_denied");
+  }
+  auto st = narrow.admin().statusRequest().send().wait(narrow.wait_scope());
+  std::set<std::string> names;
+  for (auto m : st.getStatus().getModels()) names.insert(m.getName());
+  CHECK(names == std::set<std::string>{"m"});
+  // Its own model it may run: a label on "m" takes.
+  {
+    auto r = narrow.admin().setLabelRequest();
+    r.setName("m");
+    r.setLabel("narrow");
+    r.setVersion(1);
+    CHECK(code(std::move(r)) == "");
+  }
+  // "other" is untouched: still active at v1, serving beta's user.
+  auto text = random_texts(model_of("beta").spec, 1, 79)[0];
+  client user{c.gateway(), "beta-user"};
+  auto res = predict(user, "other", text).wait(user.wait_scope());
+  CHECK(res.getServedBy().getVersion() == 1);
+  auto u = beta.admin().unloadRequest();
+  u.setName("other");
+  u.setVersion(0);
+  u.send().wait(beta.wait_scope());
+}
+
 namespace {
 
 local_cluster& quota_cluster() {
   static local_cluster c{[] {
     cluster_options o;
     o.shard_nodes = 2;
+    const std::string root = model_of("acme").dir.path();  // every tenant loads acme's package
     o.extra_toml = token_entry("metered", "metered", true, "metered") +
                    token_entry("batchy", "batchy", true, "batchy") +
                    token_entry("hi", "hi", true, "hi") + token_entry("lo", "lo", true, "lo") +
-                   "[[tenants]]\nname = \"metered\"\nrequests_per_s = 40\n"
-                   "[[tenants]]\nname = \"batchy\"\nmax_concurrent = 2\nmax_batch = 8\n"
-                   "[[tenants]]\nname = \"hi\"\npriority = \"high\"\n"
-                   "[[tenants]]\nname = \"lo\"\npriority = \"low\"\n";
+                   tenant_entry("metered", root, "requests_per_s = 40\n") +
+                   tenant_entry("batchy", root, "max_concurrent = 2\nmax_batch = 8\n") +
+                   tenant_entry("hi", root, "priority = \"high\"\n") +
+                   tenant_entry("lo", root, "priority = \"low\"\n");
     // Shedding starts at 8 calls for low priority, 12 for normal, 16 for high.
     o.limits_toml = "capacity = 16\n";
     return o;

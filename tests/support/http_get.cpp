@@ -66,13 +66,15 @@ http_result http_get(uint16_t port, const std::string& path, const std::string& 
 }
 
 http_result http_get(const std::string& host, uint16_t port, const std::string& path,
-                     const std::string& method, std::chrono::milliseconds limit) {
+                     const std::string& method, std::chrono::milliseconds limit,
+                     const std::string& extra_headers) {
   http_result r;
   int fd = connect_to(host, port);
   if (fd < 0) return r;
   const auto deadline = clock::now() + limit;
   std::string raw;
-  if (send_all(fd, method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n")) {
+  if (send_all(fd, method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\n" + extra_headers +
+                       "\r\n")) {
     const bool head = method == "HEAD";
     read_until(fd, raw, deadline, [&](const std::string& s) {
       auto end = s.find("\r\n\r\n");

@@ -19,10 +19,12 @@ struct http_result {
 http_result http_get(uint16_t port, const std::string& path, const std::string& method = "GET",
                      std::chrono::milliseconds limit = std::chrono::seconds(10));
 
-// The same to IPv4 address `host` (e.g. a host in a network namespace lab).
+// The same to IPv4 address `host` (e.g. a host in a network namespace lab), with
+// `extra_headers` (whole lines, each ending "\r\n", e.g. "Authorization: Bearer t\r\n").
 http_result http_get(const std::string& host, uint16_t port, const std::string& path,
                      const std::string& method = "GET",
-                     std::chrono::milliseconds limit = std::chrono::seconds(10));
+                     std::chrono::milliseconds limit = std::chrono::seconds(10),
+                     const std::string& extra_headers = "");
 
 // Sends `bytes` as they are and returns whatever comes back until the peer closes or `limit`
 // passes.
