@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <caf/io/middleman_actor.hpp>
+
 #include "actors/registry_store.hpp"
 #include "cluster/hedging.hpp"
 
@@ -37,6 +39,9 @@ struct coordinator_options {
   // Connect to members with caf::openssl::remote_actor (mutual TLS; the actor system must have
   // the OpenSSL module loaded with certificate, key and CA file) instead of plain BASP.
   bool tls = true;
+  // When set, members are dialed through this middleman actor (node/node_transport.hpp: TLS
+  // with the member's certificate name checked, BASP frames guarded) instead of CAF's own.
+  caf::io::middleman_actor node_dialer;
   // Hedged requests (cluster/hedging.hpp, actors/fan_out.hpp).
   hedging_options hedging;
   // A member down this long has its replicas placed again on the survivors

@@ -16,6 +16,7 @@
 #include "node/gateway.hpp"
 #include "node/http_endpoints.hpp"
 #include "node/logging.hpp"
+#include "node/node_transport.hpp"
 #include "node/ssl_error_queue.hpp"
 #include "node/tls.hpp"
 
@@ -42,17 +43,10 @@ coordinator_options coordinator_options_of(const cluster_config& cfg) {
 }
 
 struct node_system_config : caf::actor_system_config {
-  // `tls`: this node's checked files, or nullptr for plain BASP ([tls] insecure = true).
-  node_system_config(const cluster_config& cfg, const tls_files* tls) {
+  // With TLS the node transport (node/node_transport.hpp) carries BASP; CAF's OpenSSL module
+  // is not loaded.
+  explicit node_system_config(const cluster_config& cfg) {
     load<caf::io::middleman>();
-    if (tls != nullptr) {
-      // With a certificate, key and CA file, CAF's OpenSSL module requires a valid peer
-      // certificate on both sides (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT).
-      load<caf::openssl::manager>();
-      openssl_certificate = tls->cert;
-      openssl_key = tls->key;
-      openssl_cafile = tls->ca;
-    }
     register_message_types(*this);
     set("scheduler.policy",
         cfg.scheduler == "stealing" ? caf::atom("stealing") : caf::atom("sharing"));
@@ -129,20 +123,44 @@ int run_node(const cluster_config& cfg, const std::string& name) {
           me->host);
   }
   auto signals = block_stop_signals();
-  node_system_config caf_cfg{cfg, tls ? &files : nullptr};
+  node_system_config caf_cfg{cfg};
   caf::actor_system sys{caf_cfg};
+  // With TLS: the node transport; a shard admits the coordinator only, the coordinator dials.
+  std::unique_ptr<node_transport> transport;
+  if (tls) {
+    node_transport_options topts;
+    topts.self = name;
+    topts.files = files;
+    if (const auto* c = cfg.coordinator()) topts.coordinator = c->name;
+    for (const auto& n : cfg.nodes)
+      if (n.has_role("shard") && n.name != name)
+        topts.members[n.host + ":" + std::to_string(n.port)] = n.name;
+    auto t = node_transport::start(sys, std::move(topts));
+    if (!t) {
+      log->error("refusing to start: {}", message_of(t.error()));
+      return 2;
+    }
+    transport = std::move(*t);
+  }
   node_actor local;
+  const bool is_coordinator = me->has_role("coordinator");
   if (me->has_role("shard")) {
     local = sys.spawn(node_impl, node_options{name, me->memory_budget});
-    auto port = tls ? caf::openssl::publish(local, me->port, me->host.c_str(), true)
-                    : sys.middleman().publish(local, me->port, me->host.c_str(), true);
+    // The coordinator accepts no node connection: its own shard actor is local.
+    caf::expected<uint16_t> port{me->port};
+    if (!tls)
+      port = sys.middleman().publish(local, me->port, me->host.c_str(), true);
+    else if (!is_coordinator)
+      port = transport->publish(caf::actor_cast<caf::strong_actor_ptr>(local),
+                                sys.message_types<node_actor>(), me->host, me->port);
     if (!port) {
       log->error("cannot publish the node actor on {}:{}: {}", me->host, me->port,
                  sys.render(port.error()));
       caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
       return 1;
     }
-    log->info("node actor published on {}:{}{}", me->host, *port, tls ? " (TLS)" : " (plain)");
+    if (!tls || !is_coordinator)
+      log->info("node actor published on {}:{}{}", me->host, *port, tls ? " (TLS)" : " (plain)");
     if (tls) count_inbound_handshakes_on(*port);
   }
   // /metrics, /healthz, /readyz on the node's http_port (node/http_endpoints.hpp), on its own
@@ -167,6 +185,7 @@ int run_node(const cluster_config& cfg, const std::string& name) {
   int code = 0;
   if (me->has_role("coordinator")) {
     auto copts = coordinator_options_of(cfg);
+    if (transport) copts.node_dialer = transport->dialer();
     if (!copts.state_dir.empty()) {
       // A state file that cannot be read stops the coordinator: starting empty would drop
       // every model the nodes hold.
