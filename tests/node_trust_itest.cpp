@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 
 #include "node/config.hpp"
+#include "node/token_hash.hpp"
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
 #include "tests/support/process.hpp"
@@ -200,12 +201,33 @@ TEST_CASE("a stolen shard certificate opens no other node and no way to the coor
   const std::string cert = c.tls_dir() + "/shard-1.pem", key = c.tls_dir() + "/shard-1.key";
   std::map<std::string, pid_t> pids;
   for (const auto& [name, port] : ports) pids[name] = c.node_pid(name);
-  // Every shard port, shard-1's own too: the certificate is not the coordinator's, so no
-  // BASP byte comes back (CAF 0.17.6 alone sends its server handshake to any cluster cert).
+  // Every shard port, shard-1's own too: the certificate is not the coordinator's (nor, as
+  // `certs init` makes it, a client certificate), so no BASP byte comes back (CAF 0.17.6
+  // alone sends its server handshake to any certificate of the cluster CA).
   for (std::string n : {"shard-1", "shard-2", "shard-3"}) {
     INFO(n);
     for (int i = 0; i < 3; ++i) CHECK_FALSE(node_speaks_basp(ports.at(n), ca, cert, key));
   }
+  // A certificate for shard-1 with clientAuth too (as `certs init` made them before roles),
+  // signed by the cluster CA: refused by name.
+  temp_dir legacy;
+  for (std::string f : {"ca.pem", "ca.key"})
+    write_lines(legacy / f, lines_of(read_text(c.tls_dir() + "/" + f)));
+  write_lines(
+      legacy / "legacy.toml",
+      {"name = \"legacy\"", "state_dir = \"\"", "[[nodes]]", "name = \"shard-1\"", "port = 1",
+       "roles = [\"coordinator\"]", "gateway_port = 2", "[[nodes]]", "name = \"x\"", "port = 3",
+       "roles = [\"shard\"]", "[[tokens]]", "hash = \"" + to_string(hash_token("adm")) + "\"",
+       "name = \"adm\"", "admin = true", "models = [\"*\"]"});
+  std::string out, err;
+  REQUIRE(run_capture({bin_path("tessera"), "certs", "init", "--config", legacy / "legacy.toml",
+                       "--dir", legacy.path()},
+                      &out, &err) == 0);
+  for (std::string n : {"shard-1", "shard-2", "shard-3"}) {
+    INFO(n);
+    CHECK_FALSE(node_speaks_basp(ports.at(n), ca, legacy / "shard-1.pem", legacy / "shard-1.key"));
+  }
+  CHECK_THAT(c.node_log("shard-2"), Catch::Contains("certificate of 'shard-1', not of 'coord'"));
   // The coordinator accepts no node connection at all: nothing listens on its node port.
   CHECK_FALSE(can_connect(ports.at("coord")));
   // The coordinator's own certificate is admitted by a shard (the BASP server handshake).
@@ -215,7 +237,6 @@ TEST_CASE("a stolen shard certificate opens no other node and no way to the coor
     INFO(name);
     CHECK(alive(pid));
   }
-  CHECK_THAT(c.node_log("shard-2"), Catch::Contains("certificate of 'shard-1'"));
   expect_cluster_whole(c, 1);
 }
 
