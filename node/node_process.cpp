@@ -1,8 +1,10 @@
 #include "node/node_process.hpp"
 
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 
+#include <set>
 #include <thread>
 
 #include <kj/async-io.h>
@@ -56,6 +58,22 @@ struct node_system_config : caf::actor_system_config {
     set("logger.console", caf::atom("none"));
   }
 };
+
+// The numeric addresses `host` resolves to (empty when it does not).
+std::set<std::string> addresses_of(const std::string& host) {
+  std::set<std::string> out;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) return out;
+  for (auto* r = res; r != nullptr; r = r->ai_next) {
+    char buf[NI_MAXHOST];
+    if (::getnameinfo(r->ai_addr, r->ai_addrlen, buf, sizeof buf, nullptr, 0, NI_NUMERICHOST) == 0)
+      out.insert(buf);
+  }
+  ::freeaddrinfo(res);
+  return out;
+}
 
 // Blocks SIGINT/SIGTERM in this thread (and every thread started after) so one thread can
 // sigwait for them.
@@ -131,7 +149,10 @@ int run_node(const cluster_config& cfg, const std::string& name) {
     node_transport_options topts;
     topts.self = name;
     topts.files = files;
-    if (const auto* c = cfg.coordinator()) topts.coordinator = c->name;
+    if (const auto* c = cfg.coordinator()) {
+      topts.coordinator = c->name;
+      topts.coordinator_addresses = addresses_of(c->host);
+    }
     for (const auto& n : cfg.nodes)
       if (n.has_role("shard") && n.name != name)
         topts.members[n.host + ":" + std::to_string(n.port)] = n.name;

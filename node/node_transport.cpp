@@ -416,6 +416,7 @@ struct node_transport::impl : std::enable_shared_from_this<impl> {
     int reserve = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     std::vector<pending> hs;
     std::map<std::string, size_t> per_source;
+    size_t from_coordinator_host = 0;  // of hs
     std::vector<pollfd> fds;
     while (!stopping) {
       fds.clear();
@@ -441,7 +442,9 @@ struct node_transport::impl : std::enable_shared_from_this<impl> {
             break;
           }
           std::string src = address_of(a);
-          if (hs.size() >= opts.max_unauthenticated ||
+          const bool coordinator_host = opts.coordinator_addresses.count(src) != 0;
+          if ((!coordinator_host &&
+               hs.size() - from_coordinator_host >= opts.max_unauthenticated) ||
               per_source[src] >= opts.max_unauthenticated_per_source) {
             ++shed;
             ::close(fd);
@@ -456,6 +459,7 @@ struct node_transport::impl : std::enable_shared_from_this<impl> {
           SSL_set_fd(ssl, fd);
           SSL_set_accept_state(ssl);
           ++per_source[src];
+          if (coordinator_host) ++from_coordinator_host;
           hs.push_back({fd, ssl, steady::now() + opts.handshake_timeout, src});
         }
       }
@@ -477,6 +481,7 @@ struct node_transport::impl : std::enable_shared_from_this<impl> {
         }
         if (done) {
           if (--per_source[p.source] == 0) per_source.erase(p.source);
+          if (opts.coordinator_addresses.count(p.source) != 0) --from_coordinator_host;
           hs[i] = hs.back();
           hs.pop_back();
         } else {

@@ -44,6 +44,9 @@ struct node_transport_options {
   size_t max_unauthenticated = 64;            // handshakes in progress, in all
   size_t max_unauthenticated_per_source = 8;  // ... per source address
   size_t max_peers = 4;                       // authenticated connections into a shard
+  // Addresses of the coordinator's host: their handshakes count against the per-source bound
+  // only, so strangers filling the overall bound cannot keep the coordinator out.
+  std::set<std::string> coordinator_addresses;
 };
 
 // Counters, read from any thread.
