@@ -25,10 +25,6 @@ std::shared_ptr<spdlog::logger> log() {
   return component_logger("coordinator");
 }
 
-// Connects to a member's published node actor from a detached actor, because
-// remote_actor() blocks; the answer comes back as a member message (invalid handle: failed).
-// With TLS the connection is mutual TLS (caf::openssl); a peer whose certificate the cluster
-// CA does not verify fails here. Failures are logged on the 1st, 2nd, 4th, 8th... attempt.
 // The node actor published at host:port, asked of `dialer` like caf::io::remote_actor does.
 caf::expected<node_actor> remote_node(caf::actor_system& sys,
                                       const caf::io::middleman_actor& dialer,
@@ -49,6 +45,12 @@ caf::expected<node_actor> remote_node(caf::actor_system& sys,
   return out;
 }
 
+// Connects to a member's published node actor from a detached actor, because
+// remote_actor() blocks; the answer comes back as a member message (invalid handle: failed).
+// With a node_dialer (node/node_transport.hpp) the connection is mutual TLS in which the
+// member's certificate must name it; a peer whose certificate the cluster CA does not verify,
+// or that names another node, fails here. Failures are logged on the 1st, 2nd, 4th, 8th...
+// attempt.
 void connect(coordinator_self self, member_entry& m) {
   m.connecting = true;
   auto me = coordinator_actor{self};

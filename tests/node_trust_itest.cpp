@@ -280,6 +280,9 @@ TEST_CASE("an authenticated peer's malformed and 1 GiB BASP frames close only it
     CHECK(alive(pid));
     CHECK(vm_rss_kib(pid) < rss_before[n] + 64 * 1024);  // a 1 GiB allocation would show
   }
+  for (std::string n : {"shard-1", "shard-2", "shard-3"})
+    WARN(n << " RSS " << rss_before[n] / 1024 << " -> " << vm_rss_kib(c.node_pid(n)) / 1024
+           << " MiB after malformed and 1 GiB headers");
   CHECK_THAT(c.node_log("shard-2"), Catch::Contains("BASP payload of 1073741824"));
   expect_cluster_whole(c, 2);
 }
@@ -332,6 +335,8 @@ TEST_CASE("silent, half-handshake and connect/close floods above a node's fd lim
                << rss_peak / 1024 << " MiB; "
                << std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count()
                << " ms");
+  WARN("flood: held " << held.size() << " connections, 2000 connect/close; shard-2 RSS "
+                      << rss_before / 1024 << " -> " << rss_peak / 1024 << " MiB");
   CHECK(held.size() >= 2000);
   CHECK(rss_peak < rss_before + 64 * 1024);
   CHECK(alive(pid));
