@@ -27,10 +27,32 @@ std::shared_ptr<spdlog::logger> log() {
   return component_logger("coordinator");
 }
 
+// The node actor published at host:port, asked of `dialer` like caf::io::remote_actor does.
+caf::expected<node_actor> remote_node(caf::actor_system& sys,
+                                      const caf::io::middleman_actor& dialer,
+                                      const std::string& host, uint16_t port) {
+  caf::expected<node_actor> out{caf::sec::cannot_connect_to_node};
+  caf::scoped_actor self{sys};
+  self->request(dialer, std::chrono::seconds(60), caf::connect_atom::value, host, port)
+      .receive(
+          [&](const caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
+            if (!ptr)
+              out = caf::make_error(caf::sec::no_actor_published_at_port);
+            else if (!sys.assignable(ifs, sys.message_types<node_actor>()))
+              out = caf::make_error(caf::sec::unexpected_actor_messaging_interface);
+            else
+              out = caf::actor_cast<node_actor>(std::move(ptr));
+          },
+          [&](caf::error& e) { out = std::move(e); });
+  return out;
+}
+
 // Connects to a member's published node actor from a detached actor, because
 // remote_actor() blocks; the answer comes back as a member message (invalid handle: failed).
-// With TLS the connection is mutual TLS (caf::openssl); a peer whose certificate the cluster
-// CA does not verify fails here. Failures are logged on the 1st, 2nd, 4th, 8th... attempt.
+// With a node_dialer (node/node_transport.hpp) the connection is mutual TLS in which the
+// member's certificate must name it; a peer whose certificate the cluster CA does not verify,
+// or that names another node, fails here. Failures are logged on the 1st, 2nd, 4th, 8th...
+// attempt.
 void connect(coordinator_self self, member_entry& m) {
   m.connecting = true;
   auto me = coordinator_actor{self};
@@ -39,11 +61,13 @@ void connect(coordinator_self self, member_entry& m) {
   auto port = m.cfg.port;
   auto tls = self->state.cfg.tls;
   auto attempt = ++m.connect_attempts;
+  auto dialer = self->state.cfg.node_dialer;
   self->system().spawn<caf::detached>(
-      [me, name, host, port, tls, attempt](caf::event_based_actor* worker) {
+      [me, name, host, port, tls, attempt, dialer](caf::event_based_actor* worker) {
         auto& sys = worker->system();
-        auto h = tls ? caf::openssl::remote_actor<node_actor>(sys, host, port)
-                     : sys.middleman().remote_actor<node_actor>(host, port);
+        auto h = dialer ? remote_node(sys, dialer, host, port)
+                 : tls  ? caf::openssl::remote_actor<node_actor>(sys, host, port)
+                        : sys.middleman().remote_actor<node_actor>(host, port);
         // The first attempt often races the member's start: info; later ones warn.
         if (!h && (attempt & (attempt - 1)) == 0)
           log()->log(attempt == 1 ? spdlog::level::info : spdlog::level::warn,

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <caf/io/middleman_actor.hpp>
+
 #include "actors/registry_store.hpp"
 #include "cluster/hedging.hpp"
 
@@ -37,9 +39,13 @@ struct coordinator_options {
   std::optional<registry_snapshot> recovered;
   // Deadline of a request whose caller set none (the gateway always sets one).
   std::chrono::milliseconds request_timeout{5000};
-  // Connect to members with caf::openssl::remote_actor (mutual TLS; the actor system must have
-  // the OpenSSL module loaded with certificate, key and CA file) instead of plain BASP.
+  // Without a node_dialer: connect to members with caf::openssl::remote_actor (the actor
+  // system must have the OpenSSL module loaded) instead of plain BASP. Node processes set
+  // node_dialer whenever TLS is on.
   bool tls = true;
+  // When set, members are dialed through this middleman actor (node/node_transport.hpp: TLS
+  // with the member's certificate name checked, BASP frames guarded) instead of CAF's own.
+  caf::io::middleman_actor node_dialer;
   // Hedged requests (cluster/hedging.hpp, actors/fan_out.hpp).
   hedging_options hedging;
   // A member down this long has its replicas placed again on the survivors

@@ -104,7 +104,7 @@ void add_ext(X509* cert, X509* issuer, int nid, const std::string& value) {
 
 // A certificate for `cn` and `key`, not yet signed: v3, random 128-bit serial, valid from an
 // hour ago (clock skew) for k_validity_days.
-x509_ptr new_cert(const std::string& cn, EVP_PKEY* key) {
+x509_ptr new_cert(const std::string& cn, EVP_PKEY* key, const std::string& ou = "") {
   x509_ptr cert{X509_new()};
   if (!cert) fail("cannot allocate a certificate");
   X509_set_version(cert.get(), 2);
@@ -117,6 +117,9 @@ x509_ptr new_cert(const std::string& cn, EVP_PKEY* key) {
   X509_NAME* name = X509_get_subject_name(cert.get());
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
                              reinterpret_cast<const unsigned char*>("tessera"), -1, -1, 0);
+  if (!ou.empty())
+    X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>(ou.c_str()), -1, -1, 0);
   if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
                                  0) != 1)
@@ -225,6 +228,7 @@ struct cert_spec {
   std::string cn;
   std::string san;  // subjectAltName value; empty = none
   std::string eku;  // extendedKeyUsage value
+  std::string ou;   // organizational unit: the role ("" = none)
 };
 
 // Makes <dir>/<stem>.pem + .key signed by `ca` unless both exist; a half-present pair is an
@@ -239,7 +243,7 @@ void issue(const std::string& dir, const cert_spec& spec, authority& ca,
                         " exists without " + (has_pem ? key_path : pem) +
                         "; remove it to have both made again");
   auto key = new_key();
-  auto cert = new_cert(spec.cn, key.get());
+  auto cert = new_cert(spec.cn, key.get(), spec.ou);
   // sign() adds the authority key identifier, which needs the CA's certificate.
   add_ext(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:FALSE");
   add_ext(cert.get(), cert.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment");
@@ -269,6 +273,16 @@ std::string gateway_san(const cluster_config& cfg) {
   return san;
 }
 
+// A node's certificate by role (node/node_transport.hpp): the coordinator only dials members
+// (clientAuth; its own shard actor, if any, is local), a shard only accepts the coordinator
+// (serverAuth). A certificate of one role cannot complete a handshake in the other.
+cert_spec node_cert_spec(const node_config& node, const std::string& san) {
+  if (node.has_role("coordinator"))
+    return {node.name, node.name, san, "clientAuth", "tessera coordinator"};
+  if (node.has_role("shard")) return {node.name, node.name, san, "serverAuth", "tessera shard"};
+  return {node.name, node.name, san, "serverAuth,clientAuth", ""};
+}
+
 }  // namespace
 
 std::vector<std::string> ensure_certs(const cluster_config& cfg, const std::string& dir) {
@@ -279,17 +293,20 @@ std::vector<std::string> ensure_certs(const cluster_config& cfg, const std::stri
   for (const auto& node : cfg.nodes) {
     std::string san = "DNS:" + node.name;
     if (node.host != node.name) san += "," + san_of(node.host);
-    issue(dir, {node.name, node.name, san, "serverAuth,clientAuth"}, ca, written);
+    issue(dir, node_cert_spec(node, san), ca, written);
   }
   // Client TLS files, made only where the cluster CA's key is (the machine that makes
   // certificates): a host holding ca.pem and its own node files needs none of them.
   if (!ca.can_sign()) return written;
-  issue(dir, {"gateway", "tessera " + cfg.name + " gateway", gateway_san(cfg), "serverAuth"}, ca,
-        written);
+  issue(dir,
+        {"gateway", "tessera " + cfg.name + " gateway", gateway_san(cfg), "serverAuth",
+         "tessera gateway"},
+        ca, written);
   // Client certificates come from a CA of their own: the cluster CA admits node peers, and a
   // client certificate must never open a node port.
   authority client_ca(dir, "client-ca", "tessera " + cfg.name + " client CA", written);
-  issue(dir, {"client", "tessera " + cfg.name + " client", "", "clientAuth"}, client_ca, written);
+  issue(dir, {"client", "tessera " + cfg.name + " client", "", "clientAuth", "tessera client"},
+        client_ca, written);
   return written;
 }
 

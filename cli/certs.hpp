@@ -13,8 +13,9 @@ namespace tessera::cli {
 //   ca.pem + ca.key          the cluster CA, self-signed (CN "tessera <cluster> CA", CA:TRUE,
 //                            10 years), made only when ca.pem does not exist;
 //   <node>.pem + <node>.key  per node of `cfg` lacking them: CN and DNS SAN = the node name,
-//                            plus its host (IP or DNS SAN), serverAuth + clientAuth, signed by
-//                            the cluster CA;
+//                            plus its host (IP or DNS SAN), signed by the cluster CA; by role
+//                            (OU): the coordinator clientAuth only (it dials), a shard
+//                            serverAuth only (it accepts the coordinator); other nodes both;
 //   gateway.pem + .key       the gateway's server certificate ([gateway] cert and key): SAN
 //                            localhost, 127.0.0.1, ::1 and the coordinator's host, serverAuth
 //                            only, signed by the cluster CA (clients trust ca.pem);

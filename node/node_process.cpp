@@ -1,10 +1,12 @@
 #include "node/node_process.hpp"
 
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 
 #include <cstdlib>
 #include <exception>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #include "node/gateway_tls.hpp"
 #include "node/http_endpoints.hpp"
 #include "node/logging.hpp"
+#include "node/node_transport.hpp"
 #include "node/ssl_error_queue.hpp"
 #include "node/tls.hpp"
 
@@ -67,17 +70,10 @@ coordinator_options coordinator_options_of(const cluster_config& cfg) {
 }
 
 struct node_system_config : caf::actor_system_config {
-  // `tls`: this node's checked files, or nullptr for plain BASP ([tls] insecure = true).
-  node_system_config(const cluster_config& cfg, const tls_files* tls) {
+  // With TLS the node transport (node/node_transport.hpp) carries BASP; CAF's OpenSSL module
+  // is not loaded.
+  explicit node_system_config(const cluster_config& cfg) {
     load<caf::io::middleman>();
-    if (tls != nullptr) {
-      // With a certificate, key and CA file, CAF's OpenSSL module requires a valid peer
-      // certificate on both sides (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT).
-      load<caf::openssl::manager>();
-      openssl_certificate = tls->cert;
-      openssl_key = tls->key;
-      openssl_cafile = tls->ca;
-    }
     register_message_types(*this);
     set("scheduler.policy",
         cfg.scheduler == "stealing" ? caf::atom("stealing") : caf::atom("sharing"));
@@ -87,6 +83,22 @@ struct node_system_config : caf::actor_system_config {
     set("logger.console", caf::atom("none"));
   }
 };
+
+// The numeric addresses `host` resolves to (empty when it does not).
+std::set<std::string> addresses_of(const std::string& host) {
+  std::set<std::string> out;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) return out;
+  for (auto* r = res; r != nullptr; r = r->ai_next) {
+    char buf[NI_MAXHOST];
+    if (::getnameinfo(r->ai_addr, r->ai_addrlen, buf, sizeof buf, nullptr, 0, NI_NUMERICHOST) == 0)
+      out.insert(buf);
+  }
+  ::freeaddrinfo(res);
+  return out;
+}
 
 // Blocks SIGINT/SIGTERM in this thread (and every thread started after) so one thread can
 // sigwait for them.
@@ -166,18 +178,44 @@ int run_node(const cluster_config& cfg, const std::string& name) {
           me->host);
   }
   auto signals = block_stop_signals();
-  node_system_config caf_cfg{cfg, tls ? &files : nullptr};
+  node_system_config caf_cfg{cfg};
   caf::actor_system sys{caf_cfg};
   // From here on, the death of an actor this process serves with ends the process; every
   // path that stops them on purpose calls watch.stopping() first.
   actor_watch watch;
   std::vector<actor_watch::ticket> watched;
+  // With TLS: the node transport; a shard admits the coordinator only, the coordinator dials.
+  std::unique_ptr<node_transport> transport;
+  if (tls) {
+    node_transport_options topts;
+    topts.self = name;
+    topts.files = files;
+    if (const auto* c = cfg.coordinator()) {
+      topts.coordinator = c->name;
+      topts.coordinator_addresses = addresses_of(c->host);
+    }
+    for (const auto& n : cfg.nodes)
+      if (n.has_role("shard") && n.name != name)
+        topts.members[n.host + ":" + std::to_string(n.port)] = n.name;
+    auto t = node_transport::start(sys, std::move(topts));
+    if (!t) {
+      log->error("refusing to start: {}", message_of(t.error()));
+      return 2;
+    }
+    transport = std::move(*t);
+  }
   node_actor local;
+  const bool is_coordinator = me->has_role("coordinator");
   if (me->has_role("shard")) {
     local = sys.spawn(node_impl, node_options{name, me->memory_budget});
     watched.push_back(watch.watch(local, "node"));
-    auto port = tls ? caf::openssl::publish(local, me->port, me->host.c_str(), true)
-                    : sys.middleman().publish(local, me->port, me->host.c_str(), true);
+    // The coordinator accepts no node connection: its own shard actor is local.
+    caf::expected<uint16_t> port{me->port};
+    if (!tls)
+      port = sys.middleman().publish(local, me->port, me->host.c_str(), true);
+    else if (!is_coordinator)
+      port = transport->publish(caf::actor_cast<caf::strong_actor_ptr>(local),
+                                sys.message_types<node_actor>(), me->host, me->port);
     if (!port) {
       log->error("cannot publish the node actor on {}:{}: {}", me->host, me->port,
                  sys.render(port.error()));
@@ -185,7 +223,8 @@ int run_node(const cluster_config& cfg, const std::string& name) {
       caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
       return 1;
     }
-    log->info("node actor published on {}:{}{}", me->host, *port, tls ? " (TLS)" : " (plain)");
+    if (!tls || !is_coordinator)
+      log->info("node actor published on {}:{}{}", me->host, *port, tls ? " (TLS)" : " (plain)");
     if (tls) count_inbound_handshakes_on(*port);
   }
   // /metrics, /healthz, /readyz on the node's http_port (node/http_endpoints.hpp), on its own
@@ -223,6 +262,7 @@ int run_node(const cluster_config& cfg, const std::string& name) {
   int code = 0;
   if (me->has_role("coordinator")) {
     auto copts = coordinator_options_of(cfg);
+    if (transport) copts.node_dialer = transport->dialer();
     if (!copts.state_dir.empty()) {
       // A state file that cannot be read stops the coordinator: starting empty would drop
       // every model the nodes hold.

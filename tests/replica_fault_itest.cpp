@@ -51,15 +51,15 @@ bool cluster_ready(client& cl) {
 }
 
 // A CAF peer of the cluster's nodes, as the test's stand-in for a crash: it tells a node to
-// drop replicas without the coordinator knowing. It holds shard-1's cluster certificate (node
-// ports accept only mutual TLS with the cluster CA).
+// drop replicas without the coordinator knowing. It holds the coordinator's certificate: a
+// shard's node port admits no other (node/node_transport.hpp, node_trust_itest).
 struct rogue_peer {
   struct config : caf::actor_system_config {
     explicit config(const std::string& tls_dir) {
       load<caf::io::middleman>();
       load<caf::openssl::manager>();
-      openssl_certificate = tls_dir + "/shard-1.pem";
-      openssl_key = tls_dir + "/shard-1.key";
+      openssl_certificate = tls_dir + "/coord.pem";
+      openssl_key = tls_dir + "/coord.key";
       openssl_cafile = tls_dir + "/ca.pem";
       register_message_types(*this);
       set("logger.console", caf::atom("none"));
