@@ -23,11 +23,15 @@
 //   state_dir, replacement_grace_ms
 //   [limits]   max_inputs, max_text_bytes, max_ids_per_input, request_timeout_ms,
 //              load_timeout_ms, max_inflight, max_message_bytes, max_prelogin_bytes,
-//              max_connections, max_calls_per_connection, slice_bytes, capacity
+//              max_connections, max_calls_per_connection, slice_bytes, capacity,
+//              capacity_inputs, max_request_bytes, max_connection_request_bytes,
+//              login_timeout_ms, max_prelogin_connections, max_prelogin_per_source,
+//              max_failed_logins_per_connection, max_failed_logins_per_source
 //   [hedging]  enabled, percentile, min_delay_ms, min_samples
 //   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port
 //   [[tokens]] hash, name, admin, models, tenant
-//   [[tenants]] name, priority, requests_per_s, inputs_per_s, max_concurrent, max_batch
+//   [[tenants]] name, priority, requests_per_s, inputs_per_s, max_concurrent, max_batch,
+//               max_request_bytes
 //   [tls]      dir, insecure
 //   [gateway]  cert, key, client_ca, insecure, handshake_timeout_ms
 //   [http]     metrics
@@ -400,7 +404,8 @@ uint32_t get_count(const toml::table& t, const std::string& prefix, const char* 
 
 tenant_config parse_tenant(const toml::table& t, const std::string& prefix) {
   check_keys(t, prefix,
-             {"name", "priority", "requests_per_s", "inputs_per_s", "max_concurrent", "max_batch"});
+             {"name", "priority", "requests_per_s", "inputs_per_s", "max_concurrent", "max_batch",
+              "max_request_bytes"});
   tenant_config ten;
   ten.name = get_string(t, prefix, "name").value_or("");
   if (!valid_tenant_name(ten.name)) fail(key_of(prefix, "name"), "must be 1-128 of [A-Za-z0-9_.-]");
@@ -411,15 +416,34 @@ tenant_config parse_tenant(const toml::table& t, const std::string& prefix) {
   ten.limits.inputs_per_s = get_rate(t, prefix, "inputs_per_s");
   ten.limits.max_concurrent = get_count(t, prefix, "max_concurrent");
   ten.limits.max_batch = get_count(t, prefix, "max_batch");
+  if (t.get("max_request_bytes") != nullptr)
+    ten.limits.max_request_bytes = get_size(t, prefix, "max_request_bytes");
   return ten;
 }
 
 limits_config parse_limits(const toml::table& t) {
   const std::string p = "limits";
   check_keys(t, p,
-             {"max_inputs", "max_text_bytes", "max_ids_per_input", "request_timeout_ms",
-              "load_timeout_ms", "max_inflight", "max_message_bytes", "max_prelogin_bytes",
-              "max_connections", "max_calls_per_connection", "slice_bytes", "capacity"});
+             {"max_inputs",
+              "max_text_bytes",
+              "max_ids_per_input",
+              "request_timeout_ms",
+              "load_timeout_ms",
+              "max_inflight",
+              "max_message_bytes",
+              "max_prelogin_bytes",
+              "max_connections",
+              "max_calls_per_connection",
+              "slice_bytes",
+              "capacity",
+              "capacity_inputs",
+              "max_request_bytes",
+              "max_connection_request_bytes",
+              "login_timeout_ms",
+              "max_prelogin_connections",
+              "max_prelogin_per_source",
+              "max_failed_logins_per_connection",
+              "max_failed_logins_per_source"});
   limits_config l;
   l.max_inputs = get_u32(t, p, "max_inputs", l.max_inputs);
   l.max_text_bytes = get_u32(t, p, "max_text_bytes", l.max_text_bytes);
@@ -434,6 +458,23 @@ limits_config parse_limits(const toml::table& t) {
       get_u32(t, p, "max_calls_per_connection", l.max_calls_per_connection);
   l.slice_bytes = get_size_or(t, p, "slice_bytes", l.slice_bytes);
   l.capacity = get_u32(t, p, "capacity", l.capacity);
+  l.capacity_inputs = get_u32(t, p, "capacity_inputs", l.capacity_inputs);
+  l.max_request_bytes = get_size_or(t, p, "max_request_bytes", l.max_request_bytes);
+  l.max_connection_request_bytes =
+      get_size_or(t, p, "max_connection_request_bytes", l.max_connection_request_bytes);
+  l.login_timeout = get_ms(t, p, "login_timeout_ms", l.login_timeout);
+  l.max_prelogin_connections =
+      get_u32(t, p, "max_prelogin_connections", l.max_prelogin_connections);
+  l.max_prelogin_per_source = get_u32(t, p, "max_prelogin_per_source", l.max_prelogin_per_source);
+  l.max_failed_logins_per_connection =
+      get_u32(t, p, "max_failed_logins_per_connection", l.max_failed_logins_per_connection);
+  l.max_failed_logins_per_source =
+      get_u32(t, p, "max_failed_logins_per_source", l.max_failed_logins_per_source);
+  for (const char* k : {"capacity_inputs", "max_prelogin_connections", "max_prelogin_per_source",
+                        "max_failed_logins_per_connection", "max_failed_logins_per_source"})
+    if (t.get(k) != nullptr && get_u32(t, p, k, 0) == 0) fail(key_of(p, k), "must be at least 1");
+  if (l.login_timeout.count() < 100 || l.login_timeout.count() > 600000)
+    fail(key_of(p, "login_timeout_ms"), "must be 100..600000");
   if (l.max_prelogin_bytes < 512 || l.max_prelogin_bytes > (1u << 20))
     fail(key_of(p, "max_prelogin_bytes"), "must be 512..1048576");
   if (l.max_message_bytes < (uint64_t{1} << 16) || l.max_message_bytes > (uint64_t{1} << 31))
