@@ -7,12 +7,13 @@
 #   noshed   capacity = 100000: nothing is shed
 # With FLOOD=huge, "lo" instead sends calls of 1,024 texts of about 2 KB at concurrency 6 (few
 # calls, much work each), and the modes are:
-#   weighed  [limits] capacity_inputs = 4096 (the default): shedding weighs calls by inputs
+#   weighed  [limits] capacity_inputs = $CAPACITY_INPUTS (default 4096, the config's default):
+#            shedding weighs calls by their inputs
 #   counted  capacity_inputs = 100000000: calls are counted only (6 calls are never shed)
 # Rows per mode: hi alone, hi during the flood (and the flood's own figures).
 #
 # Env: DURATION (s per row, default 10), ROUNDS (default 2), FLOOD (default "calls", or
-# "huge"), KEEP=1 keeps scratch.
+# "huge"), CAPACITY_INPUTS (FLOOD=huge), KEEP=1 keeps scratch.
 # Results: bench/out/tenants/ (gitignored): table.txt.
 set -euo pipefail
 
@@ -22,6 +23,7 @@ OUT=${OUT:-$ROOT/bench/out/tenants}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-2}
 FLOOD=${FLOOD:-calls}
+CAPACITY_INPUTS=${CAPACITY_INPUTS:-4096}
 WORK=$(mktemp -d /tmp/tessera-bench-tenants.XXXXXX)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
@@ -80,7 +82,7 @@ for round in $(seq 1 "$ROUNDS"); do
     case $mode in
       shed) BENCH_LIMITS_EXTRA="capacity = 16" ;;
       noshed) BENCH_LIMITS_EXTRA="capacity = 100000" ;;
-      weighed) BENCH_LIMITS_EXTRA="capacity_inputs = 4096" ;;
+      weighed) BENCH_LIMITS_EXTRA="capacity_inputs = $CAPACITY_INPUTS" ;;
       counted) BENCH_LIMITS_EXTRA="capacity_inputs = 100000000" ;;
     esac
     export BENCH_LIMITS_EXTRA
@@ -107,7 +109,7 @@ done
 
 {
   if [ "$FLOOD" = huge ]; then
-    echo "work-weighed shedding: tenant hi (high, concurrency 2) alone and while tenant lo (low) sends 6 concurrent calls of 1,024 x 2 KB texts"
+    echo "work-weighed shedding (weighed: capacity_inputs = $CAPACITY_INPUTS): tenant hi (high, concurrency 2) alone and while tenant lo (low) sends 6 concurrent calls of 1,024 x 2 KB texts"
   else
     echo "priority shedding: tenant hi (high, concurrency 2) alone and while tenant lo (low, concurrency 64) floods"
   fi

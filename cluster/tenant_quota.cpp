@@ -120,8 +120,12 @@ caf::expected<quota_ticket> tenant_quotas::admit(const std::string& tenant, uint
     return cap;
   };
   const uint64_t bound = share(capacity_);
-  if (capacity_inputs_ > 0 && counts_->inputs > 0 &&
-      counts_->inputs + inputs > share(capacity_inputs_))
+  if (capacity_inputs_ > 0 && inputs > share(capacity_inputs_))
+    return make_error(errc::limit_exceeded,
+                      std::to_string(inputs) + " inputs exceed what priority " +
+                          to_string(lim.priority) + " may run at once (" +
+                          std::to_string(share(capacity_inputs_)) + " of capacity_inputs)");
+  if (capacity_inputs_ > 0 && counts_->inputs + inputs > share(capacity_inputs_))
     return overloaded(tenant,
                       std::string("shed: the gateway runs calls of ") +
                           std::to_string(counts_->inputs) + " inputs, the bound for priority " +

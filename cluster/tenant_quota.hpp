@@ -12,8 +12,10 @@
 // capacity/2 calls run, a normal one below 3*capacity/4, a high one below capacity: as load
 // grows, low-priority work is refused first and high-priority work last. Calls are also
 // weighed by their work: with `capacity_inputs` set, a call of n inputs is admitted only while
-// the inputs of the calls running plus n stay within the same fraction of capacity_inputs (or
-// nothing runs), so a few huge batches count as what they cost, not as a few calls.
+// the inputs of the calls running plus n stay within the same fraction of capacity_inputs, so
+// a few huge batches count as what they cost, not as a few calls. A call larger than its
+// priority's share never fits: limit_exceeded (the config keeps capacity_inputs at least twice
+// max_inputs, so no call within max_inputs is).
 //
 // Thread: not thread-safe; one owner (the gateway's kj thread) admits and destroys tickets.
 // Times are passed in, so the logic is tested without clocks.

@@ -126,9 +126,13 @@ TEST_CASE("shedding weighs calls by their inputs: a few huge batches are shed li
   held.erase(held.begin());  // a huge batch ends: its inputs are given back
   CHECK(q.running_inputs() == 2024);
   CHECK(q.admit("lo", 24));
-  // A call larger than the whole capacity still runs when nothing else does.
+  // A call larger than its priority's share never fits: limit_exceeded, even when idle, so a
+  // low-priority call never takes the high-priority headroom.
   tenant_quotas q2(l, 256, clk::now(), 100);
-  CHECK(q2.admit("hi", 1000));
+  auto big = q2.admit("lo", 51);
+  REQUIRE_FALSE(big);
+  CHECK(is(big.error(), errc::limit_exceeded));
+  CHECK(q2.admit("hi", 100));
 }
 
 TEST_CASE("priorities parse from their names only") {

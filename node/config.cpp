@@ -458,7 +458,10 @@ limits_config parse_limits(const toml::table& t) {
       get_u32(t, p, "max_calls_per_connection", l.max_calls_per_connection);
   l.slice_bytes = get_size_or(t, p, "slice_bytes", l.slice_bytes);
   l.capacity = get_u32(t, p, "capacity", l.capacity);
-  l.capacity_inputs = get_u32(t, p, "capacity_inputs", l.capacity_inputs);
+  // Omitted: four full batches, so a low-priority tenant may run two at once.
+  l.capacity_inputs =
+      get_u32(t, p, "capacity_inputs",
+              static_cast<uint32_t>(std::min<uint64_t>(4 * uint64_t{l.max_inputs}, UINT32_MAX)));
   l.max_request_bytes = get_size_or(t, p, "max_request_bytes", l.max_request_bytes);
   l.max_connection_request_bytes =
       get_size_or(t, p, "max_connection_request_bytes", l.max_connection_request_bytes);
@@ -473,6 +476,10 @@ limits_config parse_limits(const toml::table& t) {
   for (const char* k : {"capacity_inputs", "max_prelogin_connections", "max_prelogin_per_source",
                         "max_failed_logins_per_connection", "max_failed_logins_per_source"})
     if (t.get(k) != nullptr && get_u32(t, p, k, 0) == 0) fail(key_of(p, k), "must be at least 1");
+  if (uint64_t{l.capacity_inputs} < 2 * uint64_t{l.max_inputs})
+    fail(key_of(p, "capacity_inputs"), "must be at least twice max_inputs (" +
+                                           std::to_string(2 * uint64_t{l.max_inputs}) +
+                                           "), so a low-priority call of max_inputs fits its half");
   if (l.login_timeout.count() < 100 || l.login_timeout.count() > 600000)
     fail(key_of(p, "login_timeout_ms"), "must be 100..600000");
   if (l.max_prelogin_bytes < 512 || l.max_prelogin_bytes > (1u << 20))

@@ -56,6 +56,7 @@ struct limits_config {
   uint32_t capacity = 256;  // calls at once before the gateway sheds by tenant priority
   // Inputs of the calls running at once, over all tenants, before the gateway sheds by
   // priority: shedding weighs a call by its inputs, not only by count (cluster/tenant_quota.hpp).
+  // At least 2 x max_inputs; omitted in the file = 4 x max_inputs.
   uint32_t capacity_inputs = 4096;
   // Bytes of request messages the gateway holds at once (read, not yet answered), over all
   // connections; a connection's next message is not read off its socket while it would not
