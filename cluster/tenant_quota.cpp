@@ -55,6 +55,7 @@ quota_ticket& quota_ticket::operator=(quota_ticket&& o) noexcept {
     release();
     counts_ = std::move(o.counts_);
     tenant_ = o.tenant_;
+    inputs_ = o.inputs_;
   }
   return *this;
 }
@@ -62,13 +63,16 @@ quota_ticket& quota_ticket::operator=(quota_ticket&& o) noexcept {
 void quota_ticket::release() {
   if (!counts_) return;
   --counts_->total;
+  counts_->inputs -= inputs_;
   --counts_->per_tenant[*tenant_];
   counts_.reset();
 }
 
 tenant_quotas::tenant_quotas(std::map<std::string, tenant_limits> limits, uint32_t capacity,
-                             clock::time_point now)
-    : limits_(std::move(limits)), capacity_(std::max<uint32_t>(capacity, 1)) {
+                             clock::time_point now, uint32_t capacity_inputs)
+    : limits_(std::move(limits)),
+      capacity_(std::max<uint32_t>(capacity, 1)),
+      capacity_inputs_(capacity_inputs) {
   for (const auto& [name, l] : limits_) state_of(name, now);
 }
 
@@ -109,9 +113,26 @@ caf::expected<quota_ticket> tenant_quotas::admit(const std::string& tenant, uint
                       std::to_string(inputs) + " inputs exceed what tenant '" + tenant +
                           "' inputs_per_s quota admits in one call (" +
                           std::to_string(static_cast<uint64_t>(s.inputs.burst())) + ")");
-  uint64_t bound = capacity_;
-  if (lim.priority == tenant_priority::normal) bound = (uint64_t{capacity_} * 3 + 3) / 4;
-  if (lim.priority == tenant_priority::low) bound = (uint64_t{capacity_} + 1) / 2;
+  // The share of a capacity this priority may fill.
+  auto share = [&](uint64_t cap) {
+    if (lim.priority == tenant_priority::normal) return (cap * 3 + 3) / 4;
+    if (lim.priority == tenant_priority::low) return (cap + 1) / 2;
+    return cap;
+  };
+  const uint64_t bound = share(capacity_);
+  if (capacity_inputs_ > 0 && inputs > share(capacity_inputs_))
+    return make_error(errc::limit_exceeded,
+                      std::to_string(inputs) + " inputs exceed what priority " +
+                          to_string(lim.priority) + " may run at once (" +
+                          std::to_string(share(capacity_inputs_)) + " of capacity_inputs)");
+  if (capacity_inputs_ > 0 && counts_->inputs + inputs > share(capacity_inputs_))
+    return overloaded(tenant,
+                      std::string("shed: the gateway runs calls of ") +
+                          std::to_string(counts_->inputs) + " inputs, the bound for priority " +
+                          to_string(lim.priority) + " is " +
+                          std::to_string(share(capacity_inputs_)) + " (this call has " +
+                          std::to_string(inputs) + ")",
+                      std::chrono::milliseconds{50});
   if (counts_->total >= bound)
     return overloaded(tenant,
                       std::string("shed: the gateway runs ") + std::to_string(counts_->total) +
@@ -130,8 +151,9 @@ caf::expected<quota_ticket> tenant_quotas::admit(const std::string& tenant, uint
   s.inputs.take(inputs, now);
   ++mine;
   ++counts_->total;
+  counts_->inputs += inputs;
   // The key's address is stable: std::map nodes never move.
-  return quota_ticket(counts_, &counts_->per_tenant.find(tenant)->first);
+  return quota_ticket(counts_, &counts_->per_tenant.find(tenant)->first, inputs);
 }
 
 uint64_t tenant_quotas::running(const std::string& tenant) const {

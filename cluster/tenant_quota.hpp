@@ -10,7 +10,12 @@
 // Shedding: `capacity` is the number of calls, over all tenants, the cluster serves at once
 // before it counts as overloaded. A low-priority call is admitted only while fewer than
 // capacity/2 calls run, a normal one below 3*capacity/4, a high one below capacity: as load
-// grows, low-priority work is refused first and high-priority work last.
+// grows, low-priority work is refused first and high-priority work last. Calls are also
+// weighed by their work: with `capacity_inputs` set, a call of n inputs is admitted only while
+// the inputs of the calls running plus n stay within the same fraction of capacity_inputs, so
+// a few huge batches count as what they cost, not as a few calls. A call larger than its
+// priority's share never fits: limit_exceeded (the config keeps capacity_inputs at least twice
+// max_inputs, so no call within max_inputs is).
 //
 // Thread: not thread-safe; one owner (the gateway's kj thread) admits and destroys tickets.
 // Times are passed in, so the logic is tested without clocks.
@@ -36,6 +41,9 @@ struct tenant_limits {
   uint32_t max_concurrent = 0;  // calls of this tenant at once; 0 = unlimited
   uint32_t max_batch = 0;       // inputs per call; 0 = only the cluster's max_inputs
   tenant_priority priority = tenant_priority::normal;
+  // Bytes of this tenant's request messages the gateway holds at once (node/byte_budget.hpp);
+  // 0 = only the gateway-wide bound.
+  uint64_t max_request_bytes = 0;
 };
 
 // Tokens refill at `rate` per second up to `burst`. A rate of 0 means unlimited.
@@ -63,7 +71,8 @@ class token_bucket {
 class quota_ticket {
  public:
   quota_ticket() = default;
-  quota_ticket(quota_ticket&& o) noexcept : counts_(std::move(o.counts_)), tenant_(o.tenant_) {}
+  quota_ticket(quota_ticket&& o) noexcept
+      : counts_(std::move(o.counts_)), tenant_(o.tenant_), inputs_(o.inputs_) {}
   quota_ticket& operator=(quota_ticket&& o) noexcept;
   quota_ticket(const quota_ticket&) = delete;
   quota_ticket& operator=(const quota_ticket&) = delete;
@@ -74,21 +83,24 @@ class quota_ticket {
   friend class tenant_quotas;
   struct counts {
     uint64_t total = 0;
+    uint64_t inputs = 0;  // of the calls running
     std::map<std::string, uint64_t> per_tenant;
   };
-  quota_ticket(std::shared_ptr<counts> c, const std::string* tenant)
-      : counts_(std::move(c)), tenant_(tenant) {}
+  quota_ticket(std::shared_ptr<counts> c, const std::string* tenant, uint64_t inputs)
+      : counts_(std::move(c)), tenant_(tenant), inputs_(inputs) {}
   void release();
   std::shared_ptr<counts> counts_;
   const std::string* tenant_ = nullptr;  // key in counts::per_tenant, owned by tenant_quotas
+  uint64_t inputs_ = 0;
 };
 
 class tenant_quotas {
  public:
   using clock = token_bucket::clock;
-  // Tenants without an entry in `limits` are unlimited, of normal priority. capacity >= 1.
+  // Tenants without an entry in `limits` are unlimited, of normal priority. capacity >= 1;
+  // capacity_inputs 0 = calls are not weighed by their inputs.
   tenant_quotas(std::map<std::string, tenant_limits> limits, uint32_t capacity,
-                clock::time_point now = clock::now());
+                clock::time_point now = clock::now(), uint32_t capacity_inputs = 0);
 
   // Admits one call of `inputs` inputs for `tenant`. Checks, in this order: batch size,
   // shedding by priority, the tenant's concurrency, its request rate, its input rate (tokens
@@ -98,6 +110,7 @@ class tenant_quotas {
                                     clock::time_point now = clock::now());
 
   uint64_t running() const { return counts_->total; }
+  uint64_t running_inputs() const { return counts_->inputs; }
   uint64_t running(const std::string& tenant) const;
   uint32_t capacity() const { return capacity_; }
   // Calls refused as overloaded so far, all tenants.
@@ -115,6 +128,7 @@ class tenant_quotas {
   std::map<std::string, tenant_limits> limits_;
   std::map<std::string, tenant_state> states_;
   uint32_t capacity_;
+  uint32_t capacity_inputs_;
   std::shared_ptr<quota_ticket::counts> counts_ = std::make_shared<quota_ticket::counts>();
   uint64_t refused_ = 0;
 };

@@ -106,6 +106,35 @@ TEST_CASE("under load, low-priority calls are shed first and high-priority calls
   CHECK_FALSE(q.admit("lo", 1));
 }
 
+TEST_CASE("shedding weighs calls by their inputs: a few huge batches are shed like many calls") {
+  std::map<std::string, tenant_limits> l;
+  l["lo"].priority = tenant_priority::low;
+  l["hi"].priority = tenant_priority::high;
+  // 256 calls of capacity, 4096 inputs: low may fill 2048 inputs, high all 4096.
+  tenant_quotas q(l, 256, clk::now(), 4096);
+  std::vector<quota_ticket> held;
+  held.push_back(std::move(*q.admit("lo", 1024)));
+  held.push_back(std::move(*q.admit("lo", 1024)));
+  CHECK(q.running_inputs() == 2048);
+  auto shed = q.admit("lo", 1024);  // only 2 calls run, far below 128: weighed, it is shed
+  REQUIRE_FALSE(shed);
+  CHECK(is(shed.error(), errc::overloaded));
+  CHECK(message(shed.error()).find("inputs") != std::string::npos);
+  CHECK_FALSE(q.admit("lo", 1));
+  for (int i = 0; i < 100; ++i) held.push_back(std::move(*q.admit("hi", 10)));
+  CHECK(q.running_inputs() == 3048);
+  held.erase(held.begin());  // a huge batch ends: its inputs are given back
+  CHECK(q.running_inputs() == 2024);
+  CHECK(q.admit("lo", 24));
+  // A call larger than its priority's share never fits: limit_exceeded, even when idle, so a
+  // low-priority call never takes the high-priority headroom.
+  tenant_quotas q2(l, 256, clk::now(), 100);
+  auto big = q2.admit("lo", 51);
+  REQUIRE_FALSE(big);
+  CHECK(is(big.error(), errc::limit_exceeded));
+  CHECK(q2.admit("hi", 100));
+}
+
 TEST_CASE("priorities parse from their names only") {
   tenant_priority p{};
   CHECK(parse_priority("high", p));

@@ -25,12 +25,15 @@
 //   [limits]   max_inputs, max_text_bytes, max_ids_per_input, request_timeout_ms,
 //              load_timeout_ms, max_inflight, max_message_bytes, max_prelogin_bytes,
 //              max_connections, max_calls_per_connection, slice_bytes, capacity,
-//              max_gather_bytes
+//              max_gather_bytes, capacity_inputs, max_request_bytes,
+//              max_connection_request_bytes, login_timeout_ms, max_prelogin_connections,
+//              max_prelogin_per_source, max_failed_logins_per_connection,
+//              max_failed_logins_per_source
 //   [hedging]  enabled, percentile, min_delay_ms, min_samples
 //   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port
 //   [[tokens]] hash, name, admin, models, tenant, cluster_admin
 //   [[tenants]] name, priority, requests_per_s, inputs_per_s, max_concurrent, max_batch,
-//               package_root
+//               package_root, max_request_bytes
 //   [tls]      dir, insecure
 //   [gateway]  cert, key, client_ca, insecure, handshake_timeout_ms
 //   [http]     metrics, public, token_hash, cert, key, client_ca, insecure
@@ -413,7 +416,7 @@ uint32_t get_count(const toml::table& t, const std::string& prefix, const char* 
 tenant_config parse_tenant(const toml::table& t, const std::string& prefix) {
   check_keys(t, prefix,
              {"name", "priority", "requests_per_s", "inputs_per_s", "max_concurrent", "max_batch",
-              "package_root"});
+              "package_root", "max_request_bytes"});
   tenant_config ten;
   ten.name = get_string(t, prefix, "name").value_or("");
   if (!valid_tenant_name(ten.name)) fail(key_of(prefix, "name"), "must be 1-128 of [A-Za-z0-9_.-]");
@@ -427,16 +430,35 @@ tenant_config parse_tenant(const toml::table& t, const std::string& prefix) {
   ten.package_root = get_string(t, prefix, "package_root").value_or("");
   if (t.get("package_root") != nullptr && ten.package_root.empty())
     fail(key_of(prefix, "package_root"), "must be a non-empty path");
+  if (t.get("max_request_bytes") != nullptr)
+    ten.limits.max_request_bytes = get_size(t, prefix, "max_request_bytes");
   return ten;
 }
 
 limits_config parse_limits(const toml::table& t) {
   const std::string p = "limits";
-  check_keys(
-      t, p,
-      {"max_inputs", "max_text_bytes", "max_ids_per_input", "request_timeout_ms", "load_timeout_ms",
-       "max_inflight", "max_message_bytes", "max_prelogin_bytes", "max_connections",
-       "max_calls_per_connection", "slice_bytes", "capacity", "max_gather_bytes"});
+  check_keys(t, p,
+             {"max_inputs",
+              "max_text_bytes",
+              "max_ids_per_input",
+              "request_timeout_ms",
+              "load_timeout_ms",
+              "max_inflight",
+              "max_message_bytes",
+              "max_prelogin_bytes",
+              "max_connections",
+              "max_calls_per_connection",
+              "slice_bytes",
+              "capacity",
+              "max_gather_bytes",
+              "capacity_inputs",
+              "max_request_bytes",
+              "max_connection_request_bytes",
+              "login_timeout_ms",
+              "max_prelogin_connections",
+              "max_prelogin_per_source",
+              "max_failed_logins_per_connection",
+              "max_failed_logins_per_source"});
   limits_config l;
   l.max_inputs = get_u32(t, p, "max_inputs", l.max_inputs);
   l.max_text_bytes = get_u32(t, p, "max_text_bytes", l.max_text_bytes);
@@ -452,6 +474,30 @@ limits_config parse_limits(const toml::table& t) {
   l.slice_bytes = get_size_or(t, p, "slice_bytes", l.slice_bytes);
   l.capacity = get_u32(t, p, "capacity", l.capacity);
   l.max_gather_bytes = get_size_or(t, p, "max_gather_bytes", l.max_gather_bytes);
+  // Omitted: four full batches, so a low-priority tenant may run two at once.
+  l.capacity_inputs =
+      get_u32(t, p, "capacity_inputs",
+              static_cast<uint32_t>(std::min<uint64_t>(4 * uint64_t{l.max_inputs}, UINT32_MAX)));
+  l.max_request_bytes = get_size_or(t, p, "max_request_bytes", l.max_request_bytes);
+  l.max_connection_request_bytes =
+      get_size_or(t, p, "max_connection_request_bytes", l.max_connection_request_bytes);
+  l.login_timeout = get_ms(t, p, "login_timeout_ms", l.login_timeout);
+  l.max_prelogin_connections =
+      get_u32(t, p, "max_prelogin_connections", l.max_prelogin_connections);
+  l.max_prelogin_per_source = get_u32(t, p, "max_prelogin_per_source", l.max_prelogin_per_source);
+  l.max_failed_logins_per_connection =
+      get_u32(t, p, "max_failed_logins_per_connection", l.max_failed_logins_per_connection);
+  l.max_failed_logins_per_source =
+      get_u32(t, p, "max_failed_logins_per_source", l.max_failed_logins_per_source);
+  for (const char* k : {"capacity_inputs", "max_prelogin_connections", "max_prelogin_per_source",
+                        "max_failed_logins_per_connection", "max_failed_logins_per_source"})
+    if (t.get(k) != nullptr && get_u32(t, p, k, 0) == 0) fail(key_of(p, k), "must be at least 1");
+  if (uint64_t{l.capacity_inputs} < 2 * uint64_t{l.max_inputs})
+    fail(key_of(p, "capacity_inputs"), "must be at least twice max_inputs (" +
+                                           std::to_string(2 * uint64_t{l.max_inputs}) +
+                                           "), so a low-priority call of max_inputs fits its half");
+  if (l.login_timeout.count() < 100 || l.login_timeout.count() > 600000)
+    fail(key_of(p, "login_timeout_ms"), "must be 100..600000");
   if (l.max_prelogin_bytes < 512 || l.max_prelogin_bytes > (1u << 20))
     fail(key_of(p, "max_prelogin_bytes"), "must be 512..1048576");
   if (l.max_message_bytes < (uint64_t{1} << 16) || l.max_message_bytes > (uint64_t{1} << 31))

@@ -65,6 +65,28 @@ struct limits_config {
   uint32_t max_calls_per_connection = 32;  // calls one connection has unanswered at once
   uint64_t slice_bytes = uint64_t{1} << 20;  // text bytes (12 per id) per slice of a call
   uint32_t capacity = 256;  // calls at once before the gateway sheds by tenant priority
+  // Inputs of the calls running at once, over all tenants, before the gateway sheds by
+  // priority: shedding weighs a call by its inputs, not only by count (cluster/tenant_quota.hpp).
+  // At least 2 x max_inputs; omitted in the file = 4 x max_inputs.
+  uint32_t capacity_inputs = 4096;
+  // Bytes of request messages the gateway holds at once (read, not yet answered), over all
+  // connections; a connection's next message is not read off its socket while it would not
+  // fit (node/byte_budget.hpp). 0 = derived: a coordinator-only node's memory_budget / 4, else
+  // 256 MiB; never below max_message_bytes.
+  uint64_t max_request_bytes = 0;
+  uint64_t max_connection_request_bytes = 0;  // the same per connection; 0 = max_message_bytes
+  // Pre-login: a connection that has not authenticated within login_timeout is closed; at most
+  // max_prelogin_connections are open at once (below max_connections, so the rest of the cap
+  // and of the fds is kept for logged-in clients), at most max_prelogin_per_source from one
+  // source address; more are closed at once.
+  std::chrono::milliseconds login_timeout{3000};
+  uint32_t max_prelogin_connections = 256;
+  uint32_t max_prelogin_per_source = 32;
+  // Failed logins: a connection is closed at its max_failed_logins_per_connection-th; a source
+  // address with max_failed_logins_per_source failures in the last minute has every
+  // authenticate refused, unhashed, until the minute has passed.
+  uint32_t max_failed_logins_per_connection = 3;
+  uint32_t max_failed_logins_per_source = 30;
 };
 
 // Mutual TLS between nodes ([tls]). On unless the config says `insecure = true`.

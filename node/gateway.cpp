@@ -11,7 +11,10 @@
 #include <capnp/rpc-twoparty.h>
 #include <kj/debug.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include "base/process_stats.hpp"
 #include "node/bridge.hpp"
@@ -24,8 +27,6 @@ std::shared_ptr<spdlog::logger> log() {
   return component_logger("gateway");
 }
 
-// A connection that has not authenticated within this long is closed.
-constexpr auto k_login_window = std::chrono::seconds(10);
 // File descriptors kept free of client connections: node links, packages, logs.
 constexpr uint64_t k_reserved_fds = 128;
 
@@ -35,7 +36,32 @@ class tessera_impl final : public Tessera::Server {
   tessera_impl(gateway_env& env, std::shared_ptr<client_state> client)
       : env_(env), client_(std::move(client)) {}
 
+  // authenticate holds a place among the connection's unanswered calls like any call, so a
+  // client pipelining guesses has at most max_calls_per_connection of them in the gateway.
+  DispatchCallResult dispatchCall(
+      uint64_t iid, uint16_t mid,
+      capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> ctx) override {
+    call_hold hold{client_};
+    auto r = Tessera::Server::dispatchCall(iid, mid, ctx);
+    return {r.promise.attach(kj::mv(hold)), r.isStreaming};
+  }
+
+  // Limits, checked before any hashing: a connection has max_failed_logins_per_connection
+  // tries (then it is closed), a source address max_failed_logins_per_source per minute.
   kj::Promise<void> authenticate(AuthenticateContext ctx) override {
+    const auto& lim = env_.cfg.limits;
+    if (client_->authenticated)
+      return to_kj_exception(make_error(errc::invalid_argument, "already logged in"));
+    if (client_->failed_logins >= lim.max_failed_logins_per_connection ||
+        !env_.sources.may_try_login(client_->source)) {
+      if (client_->failed_logins >= lim.max_failed_logins_per_connection)
+        ++env_.refused_logins_connection;
+      env_.publish();
+      // The answer may be lost with the connection: that is the point.
+      if (client_->close) client_->close();
+      return to_kj_exception(
+          make_error(errc::unauthenticated, "too many failed logins; connection closed"));
+    }
     std::string token = ctx.getParams().getToken();
     // Every entry is hashed and compared (in constant time), so the time taken does not tell
     // which entry, if any, matched.
@@ -44,14 +70,19 @@ class tessera_impl final : public Tessera::Server {
       if (token_matches(t.hash, token) && match == nullptr) match = &t;
     if (match != nullptr && !token.empty()) {
       client_->authenticated = true;
+      env_.sources.close_prelogin(client_->source);
+      auto acc = env_.tenant_bytes.find(match->tenant);
+      if (acc != env_.tenant_bytes.end()) client_->tenant_bytes = acc->second;
       ctx.getResults().setSession(make_session(env_, *match, client_));
       return kj::READY_NOW;
     }
     // Never log the token; one summary line per interval for all failures.
+    ++client_->failed_logins;
+    env_.sources.login_failed(client_->source);
     auto line = env_.logins.on_failure(std::chrono::steady_clock::now());
     env_.publish();
     if (line) log()->warn("{}", *line);
-    auto delay = login_guard::delay_for(++client_->failed_logins);
+    auto delay = login_guard::delay_for(client_->failed_logins);
     auto refusal = to_kj_exception(make_error(errc::unauthenticated, "unknown token"));
     if (delay.count() == 0) return kj::mv(refusal);
     return env_.timer.afterDelay(delay.count() * kj::MILLISECONDS)
@@ -66,40 +97,85 @@ class tessera_impl final : public Tessera::Server {
 
 // One client connection: its guarded stream, network and RPC system live until it
 // disconnects. It counts itself in env.connections.
+// It holds a pre-login place of its source (env.sources) until it logs in or closes.
 struct connection {
   gateway_env& env;
   std::shared_ptr<client_state> client;
   guarded_stream stream;
   capnp::TwoPartyVatNetwork network;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
-  connection(gateway_env& e, kj::Own<kj::AsyncIoStream> s, capnp::ReaderOptions opts)
+  kj::ForkedPromise<void> closed;
+  connection(gateway_env& e, kj::Own<kj::AsyncIoStream> s, capnp::ReaderOptions opts,
+             std::string source, uint64_t max_bytes)
       : env(e),
-        client(std::make_shared<client_state>(e.cfg.limits.max_calls_per_connection)),
-        stream(kj::mv(s), client->gate,
-               [c = client.get(), &e]() -> uint64_t {
-                 return c->authenticated ? e.cfg.limits.max_message_bytes
-                                         : e.cfg.limits.max_prelogin_bytes;
-               }),
+        client(std::make_shared<client_state>(e.cfg.limits.max_calls_per_connection, max_bytes)),
+        stream(
+            kj::mv(s), client->gate,
+            [c = client.get(), &e]() -> uint64_t {
+              return c->authenticated ? e.cfg.limits.max_message_bytes
+                                      : e.cfg.limits.max_prelogin_bytes;
+            },
+            [this](uint64_t bytes) { return admit(bytes); }),
         network(stream, capnp::rpc::twoparty::Side::SERVER, opts),
-        rpc(capnp::makeRpcServer(network, kj::heap<tessera_impl>(e, client))) {
+        rpc(capnp::makeRpcServer(network, kj::heap<tessera_impl>(e, client))),
+        closed(nullptr) {
+    client->source = std::move(source);
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    closed = paf.promise.fork();
+    auto f = std::make_shared<kj::Own<kj::PromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
+    client->close = [f] { (*f)->reject(KJ_EXCEPTION(DISCONNECTED, "closed by the gateway")); };
     ++env.connections;
     env.publish();
   }
   ~connection() {
+    if (!client->authenticated) env.sources.close_prelogin(client->source);
+    client->close = nullptr;
+    client->pending.reset();
     --env.connections;
     env.publish();
   }
 
-  // Resolves when the client disconnects, or fails when it has not logged in in time.
+  // Holds the read of a message's body until its bytes fit the connection's, its tenant's
+  // and the gateway's accounts; the previous message's lease, if no call claimed it, ends.
+  kj::Promise<void> admit(uint64_t bytes) {
+    client->pending.reset();
+    std::vector<std::shared_ptr<byte_account>> accounts{client->bytes, env.all_bytes};
+    if (client->tenant_bytes) accounts.push_back(client->tenant_bytes);
+    return env.bytes.acquire(std::move(accounts), bytes)
+        .then([this](std::shared_ptr<byte_lease> l) {
+          client->pending = std::move(l);
+          env.publish();
+        });
+  }
+
+  // Resolves when the client disconnects, or fails when it has not logged in in time or the
+  // gateway closes it.
   kj::Promise<void> run() {
-    auto login = env.timer.afterDelay(k_login_window.count() * kj::SECONDS)
+    auto login = env.timer.afterDelay(env.cfg.limits.login_timeout.count() * kj::MILLISECONDS)
                      .then([c = client]() -> kj::Promise<void> {
                        if (c->authenticated) return kj::NEVER_DONE;
-                       return KJ_EXCEPTION(DISCONNECTED, "no login within the login window");
+                       return KJ_EXCEPTION(DISCONNECTED, "no login within login_timeout_ms");
                      });
-    return network.onDisconnect().exclusiveJoin(kj::mv(login));
+    return network.onDisconnect().exclusiveJoin(kj::mv(login)).exclusiveJoin(closed.addBranch());
   }
 };
+
+// The client's address without its port ("127.0.0.2", "::1"); "" when unknown.
+std::string source_of(kj::AsyncIoStream& s) {
+  struct sockaddr_storage ss {};
+  kj::uint len = sizeof(ss);
+  try {
+    s.getpeername(reinterpret_cast<struct sockaddr*>(&ss), &len);
+  } catch (...) {
+    return "";
+  }
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof(buf));
+  else if (ss.ss_family == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof(buf));
+  return buf;
+}
 
 // The connection cap: [limits] max_connections, and never closer than k_reserved_fds to the
 // process's file descriptor limit, so accept() never fails for lack of descriptors.
@@ -118,7 +194,7 @@ struct accept_state {
   capnp::ReaderOptions opts;
   kj::TaskSet& tasks;
   uint64_t cap;
-  uint64_t refused = 0;
+  uint64_t connection_bytes;  // each connection's byte account
   uint64_t accept_failures = 0;
 };
 
@@ -129,12 +205,24 @@ kj::Promise<void> accept_loop(accept_state& st) {
           [&st](kj::Own<kj::AsyncIoStream> stream) -> kj::Promise<void> {
             if (st.env.connections >= st.cap) {
               // A clean close: the client sees EOF, the gateway keeps serving the others.
-              if (st.refused++ % 1000 == 0)
+              if (st.env.refused_connections++ % 1000 == 0)
                 log()->warn("connection refused: {} open connections is the cap ({} refused)",
-                            st.env.connections, st.refused);
+                            st.env.connections, st.env.refused_connections);
+              st.env.publish();
               return kj::READY_NOW;
             }
-            auto conn = kj::heap<connection>(st.env, kj::mv(stream), st.opts);
+            // Pre-login places are bounded per source and in all, below the cap, so holding
+            // connections open leaves room (and fds) for other sources and logged-in clients.
+            auto source = source_of(*stream);
+            if (!st.env.sources.open_prelogin(source)) {
+              if (st.env.sources.refused_connections() % 1000 == 1)
+                log()->warn("connection from {} refused: pre-login bound ({} refused)", source,
+                            st.env.sources.refused_connections());
+              st.env.publish();
+              return kj::READY_NOW;
+            }
+            auto conn = kj::heap<connection>(st.env, kj::mv(stream), st.opts, std::move(source),
+                                             st.connection_bytes);
             auto done = conn->run();
             st.tasks.add(done.attach(kj::mv(conn)));
             return kj::READY_NOW;
@@ -170,14 +258,32 @@ void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_
   // node that is also a shard it bounds that node's replicas instead.
   const auto* me = cfg.coordinator();
   const uint64_t budget = me && !me->has_role("shard") ? me->memory_budget : 0;
-  gateway_env env{bridge,
-                  std::move(coord),
-                  cfg,
-                  io.provider->getTimer(),
-                  tenant_quotas{std::move(quotas), cfg.limits.capacity},
-                  login_guard{},
-                  memory_gate{budget, current_rss_bytes}};
+  const auto& lim = cfg.limits;
+  const uint64_t cap = connection_cap(lim);
+  gateway_env env{
+      bridge,
+      std::move(coord),
+      cfg,
+      io.provider->getTimer(),
+      tenant_quotas{std::move(quotas), lim.capacity, std::chrono::steady_clock::now(),
+                    lim.capacity_inputs},
+      login_guard{},
+      memory_gate{budget, current_rss_bytes},
+      source_guard{static_cast<uint32_t>(std::min<uint64_t>(lim.max_prelogin_connections, cap)),
+                   lim.max_prelogin_per_source, lim.max_failed_logins_per_source}};
   env.stats = opts.stats;
+  // Request bytes held: [limits] max_request_bytes, else a quarter of a coordinator-only
+  // node's memory_budget, else 256 MiB; never below one largest message.
+  uint64_t all_bytes = lim.max_request_bytes;
+  if (all_bytes == 0) all_bytes = budget > 0 ? budget / 4 : uint64_t{256} << 20;
+  all_bytes = std::max(all_bytes, lim.max_message_bytes);
+  env.all_bytes = std::make_shared<byte_account>(all_bytes);
+  for (const auto& t : cfg.tenants)
+    if (t.limits.max_request_bytes > 0)
+      env.tenant_bytes[t.name] = std::make_shared<byte_account>(t.limits.max_request_bytes);
+  const uint64_t conn_bytes = lim.max_connection_request_bytes > 0
+                                  ? lim.max_connection_request_bytes
+                                  : lim.max_message_bytes;
   auto addr = io.provider->getNetwork().parseAddress(opts.host, opts.port).wait(io.waitScope);
   auto listener = secure_listener(addr->listen(), opts.tls, io.provider->getTimer(),
                                   opts.stats ? &opts.stats->tls_handshake_failures : nullptr);
@@ -187,9 +293,13 @@ void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_
   ropts.traversalLimitInWords = cfg.limits.max_message_bytes / 8;
   log_errors handler;
   kj::TaskSet tasks(handler);
-  accept_state st{env, *listener, ropts, tasks, connection_cap(cfg.limits)};
-  log()->info("gateway listening on {}:{}{} (at most {} connections)", opts.host, port,
-              opts.tls.enabled() ? " (TLS)" : "", st.cap);
+  accept_state st{env, *listener, ropts, tasks, cap, conn_bytes};
+  log()->info(
+      "gateway listening on {}:{}{} (at most {} connections, {} before login, {} per source; "
+      "{} request bytes held)",
+      opts.host, port, opts.tls.enabled() ? " (TLS)" : "", st.cap,
+      std::min<uint64_t>(lim.max_prelogin_connections, cap), lim.max_prelogin_per_source,
+      all_bytes);
   if (on_listen) on_listen(port);
   auto serving = accept_loop(st);
   stop.exclusiveJoin(kj::mv(serving)).wait(io.waitScope);

@@ -30,6 +30,13 @@ void gateway_env::publish() const {
   stats->refused_quota.store(quotas.refused(), std::memory_order_relaxed);
   stats->refused_memory.store(memory.refused(), std::memory_order_relaxed);
   stats->failed_logins.store(logins.failures(), std::memory_order_relaxed);
+  stats->refused_connections_cap.store(refused_connections, std::memory_order_relaxed);
+  stats->refused_connections_prelogin.store(sources.refused_connections(),
+                                            std::memory_order_relaxed);
+  stats->refused_logins_connection.store(refused_logins_connection, std::memory_order_relaxed);
+  stats->refused_logins_source.store(sources.refused_logins(), std::memory_order_relaxed);
+  stats->request_bytes_held.store(all_bytes ? all_bytes->held : 0, std::memory_order_relaxed);
+  stats->request_byte_waits.store(bytes.waits(), std::memory_order_relaxed);
 }
 
 namespace {
@@ -46,18 +53,6 @@ kj::Promise<T> localized(kj::Promise<T> p, const tenant_scope& scope) {
                          kj::str(scope.localize(e.getDescription().cStr())));
   });
 }
-
-// Gives a connection's call place back when the call's promise is done or dropped.
-struct call_slot {
-  explicit call_slot(std::shared_ptr<client_state> c) : client(std::move(c)) {
-    client->gate.call_started();
-  }
-  call_slot(call_slot&& o) noexcept : client(std::move(o.client)) {}
-  ~call_slot() {
-    if (client) client->gate.call_finished();
-  }
-  std::shared_ptr<client_state> client;
-};
 
 void append(predict_reply& total, predict_reply&& part) {
   std::move(part.results.begin(), part.results.end(), std::back_inserter(total.results));
@@ -127,8 +122,18 @@ kj::Exception not_yours(const token_config& token, const std::string& model) {
 // cluster-wide calls (members, drain, undrain, the whole status) with cluster_admin only.
 class admin_impl final : public Admin::Server {
  public:
-  admin_impl(gateway_env& env, token_config token, tenant_scope scope)
-      : env_(env), token_(std::move(token)), scope_(std::move(scope)) {}
+  admin_impl(gateway_env& env, token_config token, tenant_scope scope,
+             std::shared_ptr<client_state> client)
+      : env_(env), token_(std::move(token)), scope_(std::move(scope)), client_(std::move(client)) {}
+
+  // Every admin call holds a place among the connection's unanswered calls.
+  DispatchCallResult dispatchCall(
+      uint64_t iid, uint16_t mid,
+      capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> ctx) override {
+    call_hold hold{client_};
+    auto r = Admin::Server::dispatchCall(iid, mid, ctx);
+    return {r.promise.attach(kj::mv(hold)), r.isStreaming};
+  }
 
   kj::Promise<void> load(LoadContext ctx) override {
     auto o = ctx.getParams().getOptions();
@@ -259,12 +264,23 @@ class admin_impl final : public Admin::Server {
   gateway_env& env_;
   token_config token_;
   tenant_scope scope_;
+  std::shared_ptr<client_state> client_;
 };
 
 class session_impl final : public Session::Server {
  public:
   session_impl(gateway_env& env, token_config token, std::shared_ptr<client_state> client)
       : env_(env), token_(std::move(token)), scope_(token_.tenant), client_(std::move(client)) {}
+
+  // Every call, whatever its method, holds a place among the connection's unanswered calls
+  // and its message's byte lease until it is answered.
+  DispatchCallResult dispatchCall(
+      uint64_t iid, uint16_t mid,
+      capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> ctx) override {
+    call_hold hold{client_};
+    auto r = Session::Server::dispatchCall(iid, mid, ctx);
+    return {r.promise.attach(kj::mv(hold)), r.isStreaming};
+  }
 
   kj::Promise<void> predict(PredictContext ctx) override {
     auto p = ctx.getParams();
@@ -324,7 +340,7 @@ class session_impl final : public Session::Server {
   kj::Promise<void> admin(AdminContext ctx) override {
     if (!token_.admin)
       return refuse(errc::permission_denied, "token '" + token_.name + "' has no admin role");
-    ctx.getResults().setAdmin(kj::heap<admin_impl>(env_, token_, scope_));
+    ctx.getResults().setAdmin(kj::heap<admin_impl>(env_, token_, scope_, client_));
     return kj::READY_NOW;
   }
 
@@ -352,20 +368,21 @@ class session_impl final : public Session::Server {
     return c;
   }
 
-  // Admits the call under its tenant's quotas and runs it, holding the quota ticket and the
-  // connection's call place until it is answered or dropped.
+  // Admits the call under its tenant's quotas and runs it, holding the quota ticket until it
+  // is answered or dropped (dispatchCall holds the connection's call place).
   template <class Reply, class Atom>
   kj::Promise<Reply> run(std::shared_ptr<sliced_call<Reply>> c) {
     if (auto err = env_.memory.check()) return held_refusal<Reply>(err);
     auto ticket = env_.quotas.admit(scope_.tenant(), static_cast<uint32_t>(c->inputs.size()));
     if (!ticket) return held_refusal<Reply>(ticket.error());
     return localized(run_slices<Reply, Atom>(env_, std::move(c), 0), scope_)
-        .attach(std::move(*ticket), call_slot{client_});
+        .attach(std::move(*ticket));
   }
 
   // An overloaded refusal is answered after its retry-after hint (at most 250 ms), holding the
-  // connection's call place meanwhile: a client that retries at once can cost the gateway at
-  // most max_calls_per_connection refusals per 250 ms, not a busy loop. Other errors at once.
+  // connection's call place (dispatchCall) meanwhile: a client that retries at once can cost the
+  // gateway at most max_calls_per_connection refusals per 250 ms, not a busy loop. Other errors at
+  // once.
   template <class Reply>
   kj::Promise<Reply> held_refusal(const caf::error& err) {
     env_.publish();
@@ -373,8 +390,7 @@ class session_impl final : public Session::Server {
     if (!is(err, errc::overloaded)) return kj::mv(ex);
     auto wait = std::min<uint64_t>(retry_after_ms_of(message_of(err)), 250);
     return env_.timer.afterDelay(wait * kj::MILLISECONDS)
-        .then([ex = kj::mv(ex)]() mutable -> kj::Promise<Reply> { return kj::mv(ex); })
-        .attach(call_slot{client_});
+        .then([ex = kj::mv(ex)]() mutable -> kj::Promise<Reply> { return kj::mv(ex); });
   }
 
   gateway_env& env_;

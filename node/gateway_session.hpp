@@ -8,6 +8,8 @@
 //
 // Thread: the gateway's kj thread. Every object here lives on it.
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
 
 #include <kj/timer.h>
@@ -15,11 +17,13 @@
 #include "actors/coordinator.hpp"
 #include "cluster/tenant_quota.hpp"
 #include "node/bridge.hpp"
+#include "node/byte_budget.hpp"
 #include "node/config.hpp"
 #include "node/gateway_stats.hpp"
 #include "node/guarded_stream.hpp"
 #include "node/login_guard.hpp"
 #include "node/memory_gate.hpp"
+#include "node/source_guard.hpp"
 #include "schemas/tessera.capnp.h"
 
 namespace tessera {
@@ -32,9 +36,16 @@ struct gateway_env {
   kj::Timer& timer;
   tenant_quotas quotas;
   login_guard logins;
-  memory_gate memory;              // the coordinator's memory_budget
-  uint64_t connections = 0;        // open client connections
-  gateway_stats* stats = nullptr;  // mirrors of the counters for /metrics (may be null)
+  memory_gate memory;                         // the coordinator's memory_budget
+  source_guard sources;                       // pre-login connections and failed logins per address
+  byte_budget bytes{};                        // request bytes held (node/byte_budget.hpp)
+  std::shared_ptr<byte_account> all_bytes{};  // the gateway-wide account ([limits])
+  // Per-tenant accounts, for tenants with a max_request_bytes.
+  std::map<std::string, std::shared_ptr<byte_account>> tenant_bytes{};
+  uint64_t connections = 0;                // open client connections
+  uint64_t refused_connections = 0;        // closed at once: over the connection cap
+  uint64_t refused_logins_connection = 0;  // authenticate after a connection's last try
+  gateway_stats* stats = nullptr;          // mirrors of the counters for /metrics (may be null)
 
   // Copies the counters into `stats`, for the HTTP thread.
   void publish() const;
@@ -52,10 +63,35 @@ struct gateway_env {
 
 // One client connection's state, shared by its bootstrap and session capabilities.
 struct client_state {
-  explicit client_state(uint32_t max_calls) : gate(max_calls) {}
+  client_state(uint32_t max_calls, uint64_t max_bytes)
+      : gate(max_calls), bytes(std::make_shared<byte_account>(max_bytes)) {}
   read_gate gate;
   bool authenticated = false;
   uint32_t failed_logins = 0;
+  std::string source;                          // the client's address, without port
+  std::shared_ptr<byte_account> bytes;         // this connection's request bytes
+  std::shared_ptr<byte_account> tenant_bytes;  // its tenant's, once logged in (may be null)
+  // The lease of the last message read, until the call it carries claims it (or the next
+  // message is read).
+  std::shared_ptr<byte_lease> pending;
+  std::function<void()> close;  // ends the connection now (set by the gateway)
+};
+
+// What a call holds from dispatch until it is answered or dropped: a place among its
+// connection's unanswered calls and the byte lease of the message that carried it. Every
+// method of every capability of a connection takes one, authenticate included.
+struct call_hold {
+  explicit call_hold(std::shared_ptr<client_state> c) : client(std::move(c)) {
+    client->gate.call_started();
+    lease = std::move(client->pending);
+  }
+  call_hold(call_hold&& o) noexcept : client(std::move(o.client)), lease(std::move(o.lease)) {}
+  call_hold(const call_hold&) = delete;
+  ~call_hold() {
+    if (client) client->gate.call_finished();
+  }
+  std::shared_ptr<client_state> client;
+  std::shared_ptr<byte_lease> lease;
 };
 
 // The Session capability for `token` on a connection.

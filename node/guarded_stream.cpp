@@ -38,6 +38,7 @@ bool frame_meter::feed(const unsigned char* data, size_t n,
     const uint64_t total = header + padding + body_words_ * 8;
     if (total > limit()) return false;
     ++messages_;
+    declared_ += total;
     largest_ = std::max(largest_, total);
     remaining_ = padding + body_words_ * 8;
     phase_ = remaining_ == 0 ? phase::count : phase::body;
@@ -64,14 +65,19 @@ void read_gate::wake() {
 
 kj::Promise<size_t> guarded_stream::tryRead(void* buffer, size_t minBytes, size_t maxBytes) {
   return gate_.when_open().then([this, buffer, minBytes, maxBytes]() {
-    return inner_->tryRead(buffer, minBytes, maxBytes).then([this, buffer](size_t n) -> size_t {
-      if (failed_ || !meter_.feed(static_cast<const unsigned char*>(buffer), n, limit_)) {
-        failed_ = true;
-        // Closes this connection only: the RPC system ends it on a failed read.
-        kj::throwFatalException(KJ_EXCEPTION(DISCONNECTED, "message over the connection's limit"));
-      }
-      return n;
-    });
+    return inner_->tryRead(buffer, minBytes, maxBytes)
+        .then([this, buffer](size_t n) -> kj::Promise<size_t> {
+          const uint64_t before = meter_.declared();
+          if (failed_ || !meter_.feed(static_cast<const unsigned char*>(buffer), n, limit_)) {
+            failed_ = true;
+            // Closes this connection only: the RPC system ends it on a failed read.
+            kj::throwFatalException(
+                KJ_EXCEPTION(DISCONNECTED, "message over the connection's limit"));
+          }
+          const uint64_t declared = meter_.declared() - before;
+          if (declared == 0 || !admit_) return n;
+          return admit_(declared).then([n] { return n; });
+        });
   });
 }
 

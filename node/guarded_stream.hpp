@@ -5,6 +5,9 @@
 //     message as its bytes pass, and fails the connection when a message declares more bytes
 //     than allowed *now* (a small limit before login, a larger one after), before the RPC
 //     layer allocates room for it;
+//   - when a message's header has been read, `admit` may hold back handing it to the RPC
+//     layer (which would then allocate its body) until the bytes it declares fit the gateway's
+//     byte budget (node/byte_budget.hpp): flow control before the body leaves the socket;
 //   - read_gate holds back reads while the connection has too many calls unanswered or while
 //     an answer is still being written (the client does not read), so the client's further
 //     calls stay in its own socket buffers, not in ours.
@@ -32,7 +35,8 @@ class frame_meter {
   bool feed(const unsigned char* data, size_t n, const std::function<uint64_t()>& limit);
 
   uint64_t messages() const { return messages_; }
-  uint64_t largest() const { return largest_; }  // bytes of the largest declared message
+  uint64_t declared() const { return declared_; }  // bytes of all message headers complete
+  uint64_t largest() const { return largest_; }    // bytes of the largest declared message
 
  private:
   enum class phase { count, sizes, body };
@@ -43,7 +47,7 @@ class frame_meter {
   uint32_t sizes_read_ = 0;
   uint64_t body_words_ = 0;
   uint64_t remaining_ = 0;  // bytes left of the current message's padding and body
-  uint64_t messages_ = 0, largest_ = 0;
+  uint64_t messages_ = 0, largest_ = 0, declared_ = 0;
 };
 
 // When a connection may read its next message.
@@ -75,11 +79,15 @@ class read_gate {
 };
 
 // Wraps a client stream with a frame_meter on reads and a read_gate on both directions.
-// `limit` gives the largest message allowed at the moment it is asked.
+// `limit` gives the largest message allowed at the moment it is asked. `admit` (may be empty)
+// is called with the declared bytes of the message(s) whose header a read completed; the read
+// is answered when its promise resolves.
 class guarded_stream final : public kj::AsyncIoStream {
  public:
-  guarded_stream(kj::Own<kj::AsyncIoStream> inner, read_gate& gate, std::function<uint64_t()> limit)
-      : inner_(kj::mv(inner)), gate_(gate), limit_(std::move(limit)) {}
+  using admit_fn = std::function<kj::Promise<void>(uint64_t bytes)>;
+  guarded_stream(kj::Own<kj::AsyncIoStream> inner, read_gate& gate, std::function<uint64_t()> limit,
+                 admit_fn admit = {})
+      : inner_(kj::mv(inner)), gate_(gate), limit_(std::move(limit)), admit_(std::move(admit)) {}
 
   kj::Promise<size_t> tryRead(void* buffer, size_t minBytes, size_t maxBytes) override;
   kj::Promise<void> write(const void* buffer, size_t size) override;
@@ -107,6 +115,7 @@ class guarded_stream final : public kj::AsyncIoStream {
   kj::Own<kj::AsyncIoStream> inner_;
   read_gate& gate_;
   std::function<uint64_t()> limit_;
+  admit_fn admit_;
   frame_meter meter_;
   bool failed_ = false;
 };

@@ -26,6 +26,12 @@ node_scrape::gateway_figures figures_of(const gateway_stats& st) {
   g.refused_memory = st.refused_memory.load(std::memory_order_relaxed);
   g.failed_logins = st.failed_logins.load(std::memory_order_relaxed);
   g.tls_handshake_failures = st.tls_handshake_failures.load(std::memory_order_relaxed);
+  g.refused_connections_cap = st.refused_connections_cap.load(std::memory_order_relaxed);
+  g.refused_connections_prelogin = st.refused_connections_prelogin.load(std::memory_order_relaxed);
+  g.refused_logins_connection = st.refused_logins_connection.load(std::memory_order_relaxed);
+  g.refused_logins_source = st.refused_logins_source.load(std::memory_order_relaxed);
+  g.request_bytes_held = st.request_bytes_held.load(std::memory_order_relaxed);
+  g.request_byte_waits = st.request_byte_waits.load(std::memory_order_relaxed);
   return g;
 }
 

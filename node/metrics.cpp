@@ -175,6 +175,23 @@ std::string metrics_text(const node_scrape& s) {
            "Client connections whose TLS handshake failed (plaintext, untrusted or missing "
            "certificates, garbage) or did not finish within handshake_timeout_ms.",
            {{{}, static_cast<double>(s.gateway->tls_handshake_failures)}});
+    const auto& g = *s.gateway;
+    family(w, "tessera_gateway_refused_connections_total", prom_type::counter,
+           "Client connections the gateway closed at once, by reason: cap (max_connections or "
+           "the fd limit) or prelogin (max_prelogin_connections, max_prelogin_per_source).",
+           {{{{"reason", "cap"}}, static_cast<double>(g.refused_connections_cap)},
+            {{{"reason", "prelogin"}}, static_cast<double>(g.refused_connections_prelogin)}});
+    family(w, "tessera_gateway_refused_logins_total", prom_type::counter,
+           "authenticate calls refused without hashing, by reason: connection (its tries used) "
+           "or source (its address over max_failed_logins_per_source per minute).",
+           {{{{"reason", "connection"}}, static_cast<double>(g.refused_logins_connection)},
+            {{{"reason", "source"}}, static_cast<double>(g.refused_logins_source)}});
+    gauge(w, "tessera_gateway_request_bytes_held",
+          "Bytes of client request messages the gateway holds now (read, not yet answered).",
+          static_cast<double>(g.request_bytes_held));
+    family(w, "tessera_gateway_request_byte_waits_total", prom_type::counter,
+           "Client messages whose reading waited until their bytes fit the request byte bounds.",
+           {{{}, static_cast<double>(g.request_byte_waits)}});
   }
   if (s.node_tls)
     family(w, "tessera_node_tls_handshake_failures_total", prom_type::counter,

@@ -49,7 +49,12 @@ local_cluster& cluster() {
   static local_cluster c{[] {
     cluster_options o;
     o.shard_nodes = 2;
-    o.limits_toml = "max_connections = 100\n";
+    // The cap, the fd limit and the login throttle are what these cases attack: the pre-login
+    // and failed-login bounds (gateway_limits_itest.cpp) are set out of their way.
+    o.limits_toml =
+        "max_connections = 100\nmax_prelogin_connections = 1000\nmax_prelogin_per_source = "
+        "1000\nlogin_timeout_ms = 10000\nmax_failed_logins_per_connection = 100\n"
+        "max_failed_logins_per_source = 100000\n";
     // The 64 x 430 KB call asks for 60 s; a call's deadline is capped at request_timeout_ms,
     // and one 1 MiB slice of it can take over the default 5 s on sanitized nodes.
     o.request_timeout_ms = 60000;
