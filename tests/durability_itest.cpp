@@ -64,26 +64,6 @@ std::string code_of_call(client& cl, Request req) {
   }
 }
 
-// Waits until a new coordinator process (not `old_pid`) answers status; returns a client.
-std::unique_ptr<client> reconnect(local_cluster& c, pid_t old_pid) {
-  auto until = std::chrono::steady_clock::now() + 90s;
-  while (std::chrono::steady_clock::now() < until) {
-    auto pid = c.node_pid("coord");
-    if (pid > 0 && pid != old_pid) {
-      try {
-        auto cl = std::make_unique<client>(c.gateway(), c.admin_token());
-        auto st = take_status(*cl);
-        if (st.ready) return cl;
-      } catch (const kj::Exception&) {
-        // not listening yet
-      }
-    }
-    std::this_thread::sleep_for(100ms);  // polling a process that is starting; no event loop
-  }
-  FAIL("the coordinator did not come back ready");
-  return nullptr;
-}
-
 // The parts of status an admin change may move.
 struct registry_view {
   std::map<std::string, uint64_t> active;
@@ -244,7 +224,7 @@ TEST_CASE(
   const auto coord = c.node_pid("coord");
   admin.reset();
   REQUIRE(::kill(coord, SIGKILL) == 0);
-  auto back = reconnect(c, coord);
+  auto back = reconnect_coordinator(c, coord, c.admin_token());
   auto after = take_status(*back);
   INFO("acknowledged: " << describe(view_of(acknowledged))
                         << "\nafter restart: " << describe(view_of(after)));
@@ -331,7 +311,7 @@ TEST_CASE(
   const auto coord = c.node_pid("coord");
   admin.reset();
   REQUIRE(::kill(coord, SIGKILL) == 0);
-  auto back = reconnect(c, coord);
+  auto back = reconnect_coordinator(c, coord, c.admin_token());
   CHECK(load_model(*back, other.path, "m") == next);
 }
 

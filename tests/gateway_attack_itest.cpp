@@ -84,30 +84,6 @@ bool closed_by_peer(int fd) {
   }
 }
 
-// Samples a process's RSS every 20 ms on a thread; peak() is the largest seen, in KiB.
-class rss_sampler {
- public:
-  explicit rss_sampler(pid_t pid) : pid_(pid), peak_(vm_rss_kib(pid)) {
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        peak_ = std::max<uint64_t>(peak_, vm_rss_kib(pid_));
-        std::this_thread::sleep_for(20ms);
-      }
-    });
-  }
-  ~rss_sampler() {
-    stop_ = true;
-    thread_.join();
-  }
-  uint64_t peak() const { return peak_; }
-
- private:
-  pid_t pid_;
-  std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> peak_;
-  std::thread thread_;
-};
-
 // One correct predict on `cl`.
 void expect_serving(client& cl, uint64_t seed) {
   auto text = random_texts(model().spec, 1, seed)[0];

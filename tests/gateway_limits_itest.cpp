@@ -191,30 +191,6 @@ void raise_fd_limit() {
   ::setrlimit(RLIMIT_NOFILE, &r);
 }
 
-// Samples a process's RSS every 20 ms on a thread; peak() is the largest seen, in KiB.
-class rss_sampler {
- public:
-  explicit rss_sampler(pid_t pid) : pid_(pid), peak_(vm_rss_kib(pid)) {
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        peak_ = std::max<uint64_t>(peak_, vm_rss_kib(pid_));
-        std::this_thread::sleep_for(20ms);
-      }
-    });
-  }
-  ~rss_sampler() {
-    stop_ = true;
-    thread_.join();
-  }
-  uint64_t peak() const { return peak_; }
-
- private:
-  pid_t pid_;
-  std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> peak_;
-  std::thread thread_;
-};
-
 constexpr uint64_t k_mib = 1024;  // KiB per MiB
 
 }  // namespace
@@ -433,15 +409,13 @@ TEST_CASE("a low-priority tenant's huge batches are shed by their work", "[gatew
     o.request_timeout_ms = 30000;
     // A tenant's admins load from under its package_root: the model's parent directory.
     const auto root = std::filesystem::path(model().path).parent_path().string();
-    o.extra_toml =
-        "[[tenants]]\nname = \"lo\"\npriority = \"low\"\npackage_root = \"" + root +
-        "\"\n[[tenants]]\nname = \"hi\"\npriority = \"high\"\npackage_root = \"" + root +
-        "\"\n[[tokens]]\nhash = \"" +
-        to_string(hash_token(lo)) +
-        "\"\nname = \"lo\"\nadmin = true\nmodels = [\"*\"]\ntenant = \"lo\"\n"
-        "[[tokens]]\nhash = \"" +
-        to_string(hash_token(hi)) +
-        "\"\nname = \"hi\"\nadmin = true\nmodels = [\"*\"]\ntenant = \"hi\"\n";
+    o.extra_toml = "[[tenants]]\nname = \"lo\"\npriority = \"low\"\npackage_root = \"" + root +
+                   "\"\n[[tenants]]\nname = \"hi\"\npriority = \"high\"\npackage_root = \"" + root +
+                   "\"\n[[tokens]]\nhash = \"" + to_string(hash_token(lo)) +
+                   "\"\nname = \"lo\"\nadmin = true\nmodels = [\"*\"]\ntenant = \"lo\"\n"
+                   "[[tokens]]\nhash = \"" +
+                   to_string(hash_token(hi)) +
+                   "\"\nname = \"hi\"\nadmin = true\nmodels = [\"*\"]\ntenant = \"hi\"\n";
     return o;
   }()};
   client low{c.gateway(), lo}, high{c.gateway(), hi};

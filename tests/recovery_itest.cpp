@@ -32,27 +32,6 @@ size_t loads_on(const local_cluster& c, const std::string& node) {
   return n;
 }
 
-// Waits until the coordinator (a new process after `old_pid`) answers status with the cluster
-// ready; returns a client connected to it.
-std::unique_ptr<client> reconnect(local_cluster& c, pid_t old_pid, const std::string& token) {
-  auto until = std::chrono::steady_clock::now() + 90s;
-  while (std::chrono::steady_clock::now() < until) {
-    auto pid = c.node_pid("coord");
-    if (pid > 0 && pid != old_pid) {
-      try {
-        auto cl = std::make_unique<client>(c.gateway(), token);
-        auto st = cl->admin().statusRequest().send().wait(cl->wait_scope());
-        if (st.getStatus().getReady()) return cl;
-      } catch (const kj::Exception&) {
-        // not listening yet
-      }
-    }
-    std::this_thread::sleep_for(100ms);  // polling a process that is starting; no event loop
-  }
-  FAIL("the coordinator did not come back ready");
-  return nullptr;
-}
-
 std::vector<std::pair<std::string, std::string>> replicas_of(client& cl, const std::string& model) {
   std::vector<std::pair<std::string, std::string>> out;  // (node, state)
   auto res = cl.admin().statusRequest().send().wait(cl.wait_scope());
@@ -92,7 +71,7 @@ TEST_CASE(
   const auto coord = c.node_pid("coord");
   auto killed_at = std::chrono::steady_clock::now();
   REQUIRE(::kill(coord, SIGKILL) == 0);
-  auto admin = reconnect(c, coord, c.admin_token());
+  auto admin = reconnect_coordinator(c, coord, c.admin_token());
   auto back_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - killed_at)
                      .count();
@@ -130,7 +109,7 @@ TEST_CASE(
   }
   const auto coord = c.node_pid("coord");
   REQUIRE(::kill(coord, SIGKILL) == 0);
-  auto admin = reconnect(c, coord, c.admin_token());
+  auto admin = reconnect_coordinator(c, coord, c.admin_token());
   CHECK(take_status(*admin).active.count("m") == 0);  // it knows no models
   CHECK(load_model(*admin, b.path, "m") == 1);        // the same name, version and epoch as a's
   client users{c.gateway(), c.user_token()};

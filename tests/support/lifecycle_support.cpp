@@ -53,6 +53,26 @@ status_snapshot take_status(client& cl) {
   return out;
 }
 
+std::unique_ptr<client> reconnect_coordinator(local_cluster& c, pid_t old_pid,
+                                              const std::string& token) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (std::chrono::steady_clock::now() < until) {
+    auto pid = c.node_pid("coord");
+    if (pid > 0 && pid != old_pid) {
+      try {
+        auto cl = std::make_unique<client>(c.gateway(), token);
+        if (take_status(*cl).ready) return cl;
+      } catch (const kj::Exception&) {
+        // not listening yet
+      }
+    }
+    // Polling a process that is starting; there is no event loop to wait on.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  FAIL("the coordinator did not come back ready");
+  return nullptr;
+}
+
 bool wait_cluster_ready(const std::string& gateway, const std::string& token,
                         std::chrono::milliseconds limit, const cli::tls_client_options& tls) {
   auto until = std::chrono::steady_clock::now() + limit;

@@ -50,6 +50,12 @@ struct status_snapshot {
 
 status_snapshot take_status(client& cl);
 
+// Waits (up to 90 s) until a coordinator process other than `old_pid` (one `tessera up`
+// restarted) answers status with the cluster ready; returns a client connected to it with
+// `token`. FAILs when none does.
+std::unique_ptr<client> reconnect_coordinator(local_cluster& c, pid_t old_pid,
+                                              const std::string& token);
+
 // Polls Admin.status at `gateway` (a fresh connection each time, until the gateway answers)
 // until it reports ready (every member up, every active model fully served), for at most
 // `limit`. Returns whether it did. For clusters started otherwise than by local_cluster.

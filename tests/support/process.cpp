@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -40,6 +41,20 @@ uint64_t vm_rss_kib(pid_t pid) {
 
 uint64_t vm_hwm_kib(pid_t pid) {
   return proc_status_kib(pid, "VmHWM:");
+}
+
+rss_sampler::rss_sampler(pid_t pid) : pid_(pid), peak_(vm_rss_kib(pid)) {
+  thread_ = std::thread([this] {
+    while (!stop_) {
+      peak_ = std::max<uint64_t>(peak_, vm_rss_kib(pid_));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a sampling period
+    }
+  });
+}
+
+rss_sampler::~rss_sampler() {
+  stop_ = true;
+  thread_.join();
 }
 
 bool alive(pid_t pid) {

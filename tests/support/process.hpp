@@ -3,7 +3,9 @@
 // SIGSTOP that holds for a scope.
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 #include "importers/synthetic_model.hpp"
 
@@ -32,6 +34,23 @@ class stopped_process {
 uint64_t vm_rss_kib(pid_t pid);
 // Peak resident memory of `pid` since it started, in KiB (VmHWM); 0 when it is gone.
 uint64_t vm_hwm_kib(pid_t pid);
+
+// Samples a process's RSS every 20 ms on a thread of its own while it lives; peak() is the
+// largest seen, in KiB. For a peak inside a window (VmHWM counts since the process started).
+class rss_sampler {
+ public:
+  explicit rss_sampler(pid_t pid);
+  ~rss_sampler();
+  rss_sampler(const rss_sampler&) = delete;
+  rss_sampler& operator=(const rss_sampler&) = delete;
+  uint64_t peak() const { return peak_; }
+
+ private:
+  pid_t pid_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> peak_;
+  std::thread thread_;
+};
 
 // Whether this build has AddressSanitizer (scripts/sanitize.sh builds the tests and the nodes
 // alike). Its shadow memory adds an eighth of every allocation to a process's RSS.
