@@ -5,6 +5,7 @@
 
 #include "actors/fan_out.hpp"
 #include "base/bytes.hpp"
+#include "cluster/message_parts.hpp"
 
 namespace tessera {
 namespace {
@@ -93,23 +94,32 @@ std::shared_ptr<run_state<Reply>> start(coordinator_self self, std::shared_ptr<v
 }
 
 // Stage 1, exact: gather every bag's rows from the shards and sum them in id order here.
+// Each shard's ids go out in parts whose replies are at most gather_part_bytes
+// (cluster/message_parts.hpp): one reply of tens of MB held a node's middleman long enough
+// for its peers to drop it as silent.
 template <class Reply>
 void gather_stage(std::shared_ptr<run_state<Reply>> rs, const bag_inputs& bags,
                   std::vector<pool_request> msgs, std::function<void(std::vector<float>)> next) {
   // The bags must outlive the fan-out: keep a copy with the run. Shards need only the rows.
   auto kept = std::make_shared<bag_inputs>(bags);
-  for (auto& m : msgs) {
-    m.offsets.clear();
-    m.weights.clear();
-  }
-  fan_out<std::vector<char>>(
+  const size_t part_rows = rows_per_part(rs->v->table().cols, gather_part_bytes);
+  std::vector<std::vector<pool_request>> parts(msgs.size());
+  for (size_t s = 0; s < msgs.size(); ++s)
+    for (auto& ids : split_row_ids(msgs[s].rows, part_rows)) {
+      pool_request part;
+      part.epoch = msgs[s].epoch;
+      part.bags = msgs[s].bags;
+      part.rows = std::move(ids);
+      parts[s].push_back(std::move(part));
+    }
+  fan_out_parts<std::vector<char>>(
       rs->self, rs->self->state.router, rs->share(rs->v->table()), rs->v->embedder->name,
-      gather_atom::value, std::move(msgs), rs->deadline,
-      [rs, kept, next](std::vector<std::vector<char>> replies) {
+      gather_atom::value, std::move(parts), gather_part_window, rs->deadline,
+      [rs, kept, next](std::vector<std::vector<std::vector<char>>> replies) {
         auto& v = *rs->v;
         std::vector<std::vector<float>> rows(replies.size());
         for (size_t s = 0; s < replies.size(); ++s)
-          if (!from_bytes(replies[s], rows[s]) || rows[s].size() % v.table().cols != 0)
+          if (!join_float_parts(replies[s], rows[s]) || rows[s].size() % v.table().cols != 0)
             return rs->finish(make_error(errc::internal,
                                          "malformed gather reply from shard " + std::to_string(s)));
         std::vector<float> pooled;
