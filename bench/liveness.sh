@@ -14,7 +14,8 @@
 # member marked down).
 #
 # Env: DURATION (s per row, default 20), BUCKETS (2000000), REPLICAS (1), HOGS (4),
-# WORDS_MIN/WORDS_MAX (100/300), KEEP=1 keeps the scratch dir.
+# WORDS_MIN/WORDS_MAX (100/300), ROWS (all three, e.g. "exact-c1 exact-c8"), KEEP=1 keeps
+# the scratch dir. BIN=DIR runs other binaries (e.g. a build without the fix, to compare).
 # Results: bench/out/liveness/ (gitignored): table.txt, one JSON per row, coord.log.
 set -euo pipefail
 
@@ -84,14 +85,20 @@ row() {
   tcli status --wait-ready 120 >/dev/null || die "not ready again after $label"
 }
 
-row exact-c1 1 0
-row exact-c8 8 0
-row exact-c8-hog 8 "$HOGS"
+ROWS=${ROWS:-exact-c1 exact-c8 exact-c8-hog}
+for r in $ROWS; do
+  case $r in
+    exact-c1) row exact-c1 1 0 ;;
+    exact-c8) row exact-c8 8 0 ;;
+    exact-c8-hog) row exact-c8-hog 8 "$HOGS" ;;
+    *) die "unknown row $r" ;;
+  esac
+done
 cp "$COORD_LOG" "$OUT/coord.log"
 
 {
   printf "%-13s %6s %7s %9s %8s  %s\n" row calls errors lines/s downs codes
-  for r in exact-c1 exact-c8 exact-c8-hog; do
+  for r in $ROWS; do
     if [ -s "$OUT/$r.json" ]; then
       jq -r --arg r "$r" --arg d "$(cat "$OUT/$r.downs")" \
         '[$r, .requests, .error_count, (.inputs_per_s | floor), $d, (.errors | tostring)] | @tsv' \

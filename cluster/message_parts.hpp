@@ -16,8 +16,10 @@ namespace tessera {
 // cores under load (issue 16): single 50 MB replies held a node's middleman for 1.5 s.
 constexpr size_t gather_part_bytes = size_t{1} << 20;
 // Parts of one shard's gather in flight at once: enough to keep the shard busy while replies
-// travel, few enough that a shard never queues more than this many parts' bytes.
-constexpr size_t gather_part_window = 2;
+// travel, and a bound on the replies a shard holds queued for one gather. How many of them a
+// middleman serializes without touching its sockets is bounded by scheduler.max-throughput
+// (node/node_process.cpp).
+constexpr size_t gather_part_window = 8;
 
 // Rows of `cols` float32 columns that fit in `max_bytes`; at least 1.
 size_t rows_per_part(size_t cols, size_t max_bytes);
