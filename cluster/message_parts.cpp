@@ -7,18 +7,18 @@
 
 namespace tessera {
 
-size_t rows_per_part(size_t cols, size_t max_bytes) {
-  const size_t row_bytes = std::max<size_t>(cols, 1) * sizeof(float);
-  return std::max<size_t>(max_bytes / row_bytes, 1);
+size_t items_per_part(size_t item_bytes, size_t max_bytes) {
+  return std::max<size_t>(max_bytes / std::max<size_t>(item_bytes, 1), 1);
 }
 
-std::vector<std::vector<char>> split_row_ids(const std::vector<char>& ids, size_t rows) {
-  TESSERA_CHECK(rows > 0 && ids.size() % sizeof(uint32_t) == 0,
-                "split_row_ids: rows >= 1 and whole uint32 ids");
-  const size_t step = rows * sizeof(uint32_t);
+std::vector<std::vector<char>> split_items(const std::vector<char>& bytes, size_t item_bytes,
+                                           size_t items) {
+  TESSERA_CHECK(item_bytes > 0 && items > 0 && bytes.size() % item_bytes == 0,
+                "split_items: whole items, at least one per part");
+  const size_t step = items * item_bytes;
   std::vector<std::vector<char>> out;
-  for (size_t at = 0; at < ids.size(); at += step)
-    out.emplace_back(ids.begin() + at, ids.begin() + std::min(ids.size(), at + step));
+  for (size_t at = 0; at < bytes.size(); at += step)
+    out.emplace_back(bytes.begin() + at, bytes.begin() + std::min(bytes.size(), at + step));
   if (out.empty()) out.emplace_back();
   return out;
 }

@@ -1,4 +1,4 @@
-// Splitting a gather's row ids into bounded parts and joining the parts' rows again.
+// Splitting a sub-request's items into bounded parts and joining the parts' replies again.
 #include "cluster/message_parts.hpp"
 
 #include <random>
@@ -9,36 +9,37 @@
 
 using namespace tessera;
 
-TEST_CASE("rows per part fill the byte bound and are never zero") {
-  CHECK(rows_per_part(64, 1 << 20) == 4096);
-  CHECK(rows_per_part(100, 1000) == 2);
-  CHECK(rows_per_part(1 << 20, 1000) == 1);  // a row larger than the bound still goes alone
-  CHECK(rows_per_part(0, 1000) == 250);
+TEST_CASE("items per part fill the byte bound and are never zero") {
+  CHECK(items_per_part(64 * 4, 1 << 20) == 4096);
+  CHECK(items_per_part(400, 1000) == 2);
+  CHECK(items_per_part(4 << 20, 1000) == 1);  // an item larger than the bound still goes alone
+  CHECK(items_per_part(0, 1000) == 1000);
 }
 
-TEST_CASE("split row ids keep every id once, in order, at most `rows` per part") {
+TEST_CASE("split items keep every item once, whole and in order, at most `items` per part") {
   std::mt19937 rng(16);
-  for (size_t n : {0, 1, 7, 8, 9, 100, 4097}) {
-    for (size_t rows : {1, 3, 8, 5000}) {
-      std::vector<uint32_t> ids(n);
-      for (auto& id : ids) id = static_cast<uint32_t>(rng());
-      auto parts = split_row_ids(to_bytes(ids), rows);
-      REQUIRE(!parts.empty());
-      std::vector<uint32_t> joined;
-      for (const auto& p : parts) {
-        std::vector<uint32_t> got;
-        REQUIRE(from_bytes(p, got));
-        CHECK(got.size() <= rows);
-        CHECK((got.size() > 0 || n == 0));
-        joined.insert(joined.end(), got.begin(), got.end());
+  for (size_t item : {1, 4, 12}) {
+    for (size_t n : {0, 1, 7, 8, 9, 100, 4097}) {
+      for (size_t per : {1, 3, 8, 5000}) {
+        std::vector<char> bytes(n * item);
+        for (auto& b : bytes) b = static_cast<char>(rng());
+        auto parts = split_items(bytes, item, per);
+        REQUIRE(!parts.empty());
+        std::vector<char> joined;
+        for (const auto& p : parts) {
+          CHECK(p.size() % item == 0);
+          CHECK(p.size() <= per * item);
+          CHECK((!p.empty() || n == 0));
+          joined.insert(joined.end(), p.begin(), p.end());
+        }
+        CHECK(joined == bytes);
+        CHECK(parts.size() == std::max<size_t>(1, (n + per - 1) / per));
       }
-      CHECK(joined == ids);
-      CHECK(parts.size() == std::max<size_t>(1, (n + rows - 1) / rows));
     }
   }
 }
 
-TEST_CASE("joined float parts equal the rows gathered in one piece") {
+TEST_CASE("joined float parts equal the rows answered in one piece") {
   std::vector<float> all(1000);
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<float>(i) * 0.5f - 7.0f;
   std::vector<std::vector<char>> parts;
