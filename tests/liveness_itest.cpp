@@ -200,6 +200,40 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "eight concurrent calls of 1024 inputs on a 4,000-label model beside CPU hogs: no member is "
+    "ever marked down and every answer matches the reference",
+    "[liveness][release]") {
+  // An output layer of up to 4,096 rows is asked for every logit; coalesced calls of 4,096
+  // inputs used to get it back as one reply of 131 MB from the node that holds the layer.
+  auto spec = small_model(18);
+  spec.labels = 4000;
+  model_fixture m{spec};
+  cluster_options o;
+  o.request_timeout_ms = 60000;
+  local_cluster c{o};
+  client admin{c.gateway(), c.admin_token()};
+  load_model(admin, m.path, "m", 1, true);
+  auto texts = random_texts(m.spec, 2048, 18);
+
+  client users{c.gateway(), c.user_token()};
+  batches got;
+  bool stop = false;
+  {
+    cpu_hogs hogs{2};
+    auto load = run_batches(users, m, "m", texts, 8, 1024, stop, got);
+    users.timer().afterDelay(10 * kj::SECONDS).wait(users.wait_scope());
+    stop = true;
+    load.wait(users.wait_scope());
+  }
+  auto downs = downs_in(c.node_log("coord"));
+  INFO("first error: " << got.first_error);
+  INFO(describe(downs));
+  CHECK(downs.empty());
+  CHECK(got.failures.empty());
+  CHECK(got.ok >= 8);
+}
+
+TEST_CASE(
     "twenty kills of one shard node beside CPU hogs, R = 2 under concurrent exact-pooling "
     "batches: only the killed node is marked down, and every answer is exact or unavailable "
     "while it is down",
