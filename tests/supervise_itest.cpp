@@ -37,15 +37,15 @@ std::string up_log(const local_cluster& c) {
   return read_text(c.config_path().substr(0, c.config_path().rfind('/')) + "/up.log");
 }
 
-// A member of the cluster (it holds shard-1's certificate) that ends another node's node actor
-// with an exit message, as any authenticated peer can.
+// A process holding the coordinator's certificate (the only peer a shard node admits, see
+// node/node_transport.hpp) that ends a shard's node actor with an exit message.
 void end_node_actor(const local_cluster& c, const std::string& node) {
   struct config : caf::actor_system_config {
     explicit config(const std::string& tls_dir) {
       load<caf::io::middleman>();
       load<caf::openssl::manager>();
-      openssl_certificate = tls_dir + "/shard-1.pem";
-      openssl_key = tls_dir + "/shard-1.key";
+      openssl_certificate = tls_dir + "/coord.pem";
+      openssl_key = tls_dir + "/coord.key";
       openssl_cafile = tls_dir + "/ca.pem";
       register_message_types(*this);
       set("logger.console", caf::atom("none"));
