@@ -177,6 +177,10 @@ int run_node(const cluster_config& cfg, const std::string& name) {
           "cross the network in plain text",
           me->host);
   }
+  // A write to a socket its peer closed (the node transport's pumps, http, the gateway) is an
+  // error for that connection (EPIPE), never the end of the process: SIGPIPE killed shard
+  // nodes under the sanitizers.
+  ::signal(SIGPIPE, SIG_IGN);
   auto signals = block_stop_signals();
   node_system_config caf_cfg{cfg};
   caf::actor_system sys{caf_cfg};
