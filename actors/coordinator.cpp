@@ -257,8 +257,7 @@ caf::error set_draining(coordinator_self self, const std::string& node, bool dra
   it->second.draining = draining;
   if (auto err = persist_registry(self)) {
     it->second.draining = was;
-    return make_error(errc::io_error, "the change was not applied: cannot persist the registry (" +
-                                          message_of(err) + ")");
+    return not_persisted(err);
   }
   return caf::none;
 }

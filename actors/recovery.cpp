@@ -183,6 +183,11 @@ caf::error persist_registry(coordinator_self self) {
   return caf::none;
 }
 
+caf::error not_persisted(const caf::error& persist_err) {
+  return make_error(errc::io_error, "the change was not applied: cannot persist the registry (" +
+                                        message_of(persist_err) + ")");
+}
+
 caf::error commit_change(coordinator_self self, const std::string& model,
                          const std::function<caf::error()>& change,
                          std::shared_ptr<version_entry> adding) {
@@ -191,8 +196,7 @@ caf::error commit_change(coordinator_self self, const std::string& model,
   if (auto err = change()) return err;  // refused: the registry is as it was
   if (auto err = persist_registry(self)) {
     st.reg.restore(std::move(undo));
-    return make_error(errc::io_error, "the change was not applied: cannot persist the registry (" +
-                                          message_of(err) + ")");
+    return not_persisted(err);
   }
   return caf::none;
 }

@@ -20,6 +20,10 @@ void recover_registry(coordinator_self self, const registry_snapshot& snap);
 // tick tries again while st.persistence.dirty. Errors: io_error.
 caf::error persist_registry(coordinator_self self);
 
+// The answer to a change that was taken back because `persist_err` (persist_registry's error)
+// kept it from disk: io_error "the change was not applied: cannot persist the registry (...)".
+caf::error not_persisted(const caf::error& persist_err);
+
 // Acknowledged means durable: runs `change` on the registry (it touches model `model` only)
 // and persists the result. When `change` fails, its error is returned; when the result cannot
 // be persisted, the registry is put back as it was (registry::undo_point) and the answer is
