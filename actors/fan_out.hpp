@@ -18,7 +18,17 @@
 // observed by node and shard; a retry after a retryable failure and an attempt that reached
 // the deadline are counted by the node that failed.
 //
-// Replies can be checked per shard (`check`, optional): a reply that fails its check is that
+// Parts (fan_out_parts): a shard's sub-request may be split into parts, each its own request
+// with its own retries; replies are delivered in part order. At most `window` parts of one
+// shard are in flight at once; the next is sent when one is answered. A shard of several parts
+// is never hedged and its part times are not recorded for hedging. Parts keep every BASP
+// message small, and the window bounds how many bytes of replies a shard's middleman has to
+// serialize at once: CAF 0.17 serializes messages in the middleman's one thread without
+// returning to its event loop, and a peer counts as alive only when a whole message (or a
+// heartbeat queued behind one) has arrived, so single replies of tens of MB under CPU
+// contention held a middleman past connection_timeout_ms and got healthy nodes dropped.
+//
+// Replies can be checked per part (`check`, optional): a reply that fails its check is that
 // attempt's failure, errc::internal (a replica's bug, not the caller's), and is retried on the
 // shard's next replica like an unavailable one; when none is left the fan-out fails internal.
 //
@@ -35,6 +45,7 @@
 
 #include "actors/shard_call.hpp"
 #include "actors/shard_router.hpp"
+#include "base/check.hpp"
 
 namespace tessera {
 
@@ -47,10 +58,10 @@ inline std::chrono::milliseconds remaining(std::chrono::steady_clock::time_point
 
 template <class Reply>
 struct fan_out_ctx {
-  std::vector<Reply> replies;
-  size_t pending = 0;
+  std::vector<std::vector<Reply>> replies;  // [shard][part]
+  size_t pending = 0;                       // parts not answered yet
   bool finished = false;
-  std::function<void(std::vector<Reply>)> done;
+  std::function<void(std::vector<std::vector<Reply>>)> done;
   std::function<void(caf::error)> fail;
 
   void finish_error(caf::error err) {
@@ -64,32 +75,51 @@ inline bool retryable(const caf::error& e) {
   return code_of(e) == errc::unavailable;
 }
 
-// Everything the attempts of one shard's sub-request share.
+// The parts of one shard's sub-request, and how many of them were sent.
+template <class Msg>
+struct shard_parts {
+  std::vector<Msg> msgs;
+  size_t sent = 0;
+};
+
+// Everything the attempts of one part of one shard's sub-request share.
 template <class Reply, class Self, class Atom, class Msg>
 struct shard_job {
   Self self;
   shard_router* router;
   std::shared_ptr<tensor_shards> tensor;
   const std::string* owner;  // the sub-model's name; lives as long as `tensor`
-  size_t index;
+  size_t index;              // the shard
+  size_t part;               // the part of the shard's sub-request
   Atom atom;
-  std::shared_ptr<const Msg> msg;
+  std::shared_ptr<shard_parts<Msg>> parts;
   std::shared_ptr<fan_out_ctx<Reply>> ctx;
   std::chrono::steady_clock::time_point deadline;
   std::string key;  // shard_key: the latency tracker's key
   shard_call call;
-  // Checks shard `index`'s reply (none: every reply is taken); an error retries the shard.
-  std::function<caf::error(size_t, const Reply&)> check;
+  std::function<caf::error(size_t, size_t, const Reply&)> check;  // (shard, part, reply)
   caf::error bad_reply;  // the last reply that failed `check`: the error when no replica is left
 };
 
 template <class Job>
 void send_attempt(std::shared_ptr<Job> job, bool hedge);
 
+// Sends the next unsent part of `job`'s shard, if any, as a new job.
+template <class Job>
+void send_next_part(const Job& job) {
+  auto& parts = *job.parts;
+  if (parts.sent == parts.msgs.size()) return;
+  auto next = std::make_shared<Job>(Job{job.self, job.router, job.tensor, job.owner, job.index,
+                                        parts.sent++, job.atom, job.parts, job.ctx, job.deadline,
+                                        job.key, shard_call{}, job.check, caf::error{}});
+  send_attempt(next, false);
+}
+
 // Arms the hedge timer of a first send when the shard's recent replies say when
 // (hedge_policy) and the shard has another ready replica to ask.
 template <class Job>
 void arm_hedge(const std::shared_ptr<Job>& job, std::chrono::milliseconds left) {
+  if (job->parts->msgs.size() > 1) return;
   auto& shard = job->tensor->shards[job->index];
   size_t ready = 0;
   for (const auto& r : shard.replicas) ready += r.state == replica_state::ready ? 1 : 0;
@@ -177,14 +207,16 @@ void attempt_answered(const std::shared_ptr<Job>& job, size_t i, Reply& reply) {
   disarm_hedge(*job);
   auto& ctx = *job->ctx;
   if (ctx.finished) return;
-  router->hedging().record(
-      job->key, std::chrono::duration_cast<std::chrono::microseconds>(now - won->winner.sent));
+  if (job->parts->msgs.size() == 1)
+    router->hedging().record(
+        job->key, std::chrono::duration_cast<std::chrono::microseconds>(now - won->winner.sent));
   if (won->winner.hedge) ++router->hedges().won;
-  ctx.replies[job->index] = std::move(reply);
+  ctx.replies[job->index][job->part] = std::move(reply);
   if (--ctx.pending == 0) {
     ctx.finished = true;
-    ctx.done(std::move(ctx.replies));
+    return ctx.done(std::move(ctx.replies));
   }
+  send_next_part(*job);
 }
 
 // Sends the shard's message to one replica it has not asked yet. A hedge (`hedge`) goes only
@@ -220,12 +252,12 @@ void send_attempt(std::shared_ptr<Job> job, bool hedge) {
   call.at(i).sub =
       router->track(replica->node, replica->handle.address(),
                     [job, i](caf::error err) { attempt_failed(job, i, std::move(err)); });
-  using reply_type = typename std::decay_t<decltype(ctx.replies)>::value_type;
-  job->self->request(replica->handle, left, job->atom, *job->msg)
+  using reply_type = typename std::decay_t<decltype(ctx.replies)>::value_type::value_type;
+  job->self->request(replica->handle, left, job->atom, job->parts->msgs[job->part])
       .then(
           [job, i](reply_type& reply) {
             if (job->check)
-              if (auto err = job->check(job->index, reply))
+              if (auto err = job->check(job->index, job->part, reply))
                 return attempt_failed(job, i, std::move(err), true);
             attempt_answered(job, i, reply);
           },
@@ -233,18 +265,27 @@ void send_attempt(std::shared_ptr<Job> job, bool hedge) {
   if (!hedge && call.timer == 0 && !call.hedged()) arm_hedge(job, left);
 }
 
-// Sends msgs[i] to shard i of `tensor` (one message per shard). `tensor` is shared (usually
-// an alias of the pinned version) so it outlives every reply; `owner` names its sub-model
-// (for metrics) and must live as long as `tensor`. `check` (optional) checks each reply.
+// Sends parts[i][j] to shard i of `tensor`, at most `window` (>= 1) parts of one shard in
+// flight at once, and delivers the replies as replies[i][j]; every shard needs at least one
+// part. `tensor` is shared (usually an alias of the pinned version) so it outlives every
+// reply; `owner` names its sub-model (for metrics) and must live as long as `tensor`.
+// `check` (optional) checks each part's reply.
 template <class Reply, class Self, class Atom, class Msg>
-void fan_out(Self self, shard_router& router, std::shared_ptr<tensor_shards> tensor,
-             const std::string& owner, Atom atom, std::vector<Msg> msgs,
-             std::chrono::steady_clock::time_point deadline,
-             std::function<void(std::vector<Reply>)> done, std::function<void(caf::error)> fail,
-             std::function<caf::error(size_t, const Reply&)> check = {}) {
+void fan_out_parts(Self self, shard_router& router, std::shared_ptr<tensor_shards> tensor,
+                   const std::string& owner, Atom atom, std::vector<std::vector<Msg>> parts,
+                   size_t window, std::chrono::steady_clock::time_point deadline,
+                   std::function<void(std::vector<std::vector<Reply>>)> done,
+                   std::function<void(caf::error)> fail,
+                   std::function<caf::error(size_t, size_t, const Reply&)> check = {}) {
+  TESSERA_CHECK(parts.size() == tensor->shards.size() && window > 0,
+                "fan_out_parts: one list of parts per shard, window >= 1");
   auto ctx = std::make_shared<fan_out_ctx<Reply>>();
-  ctx->replies.resize(tensor->shards.size());
-  ctx->pending = tensor->shards.size();
+  ctx->replies.resize(parts.size());
+  for (size_t i = 0; i < parts.size(); ++i) {
+    TESSERA_CHECK(!parts[i].empty(), "fan_out_parts: a shard without parts");
+    ctx->replies[i].resize(parts[i].size());
+    ctx->pending += parts[i].size();
+  }
   ctx->done = std::move(done);
   ctx->fail = std::move(fail);
   if (ctx->pending == 0) {
@@ -252,12 +293,49 @@ void fan_out(Self self, shard_router& router, std::shared_ptr<tensor_shards> ten
     return ctx->done({});
   }
   using job_type = shard_job<Reply, Self, Atom, Msg>;
-  for (size_t i = 0; i < tensor->shards.size(); ++i) {
-    auto job = std::make_shared<job_type>(job_type{
-        self, &router, tensor, &owner, i, atom, std::make_shared<const Msg>(std::move(msgs[i])),
-        ctx, deadline, shard_key(*tensor, tensor->shards[i]), shard_call{}, check, caf::error{}});
-    send_attempt(job, false);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    auto shared = std::make_shared<shard_parts<Msg>>();
+    shared->msgs = std::move(parts[i]);
+    job_type first{self,
+                   &router,
+                   tensor,
+                   &owner,
+                   i,
+                   0,
+                   atom,
+                   shared,
+                   ctx,
+                   deadline,
+                   shard_key(*tensor, tensor->shards[i]),
+                   shard_call{},
+                   check,
+                   caf::error{}};
+    for (size_t w = 0; w < window && shared->sent < shared->msgs.size() && !ctx->finished; ++w)
+      send_next_part(first);
   }
+}
+
+// Sends msgs[i] to shard i of `tensor` (one message per shard): fan_out_parts with one part
+// each. `check` (optional) checks each shard's reply.
+template <class Reply, class Self, class Atom, class Msg>
+void fan_out(Self self, shard_router& router, std::shared_ptr<tensor_shards> tensor,
+             const std::string& owner, Atom atom, std::vector<Msg> msgs,
+             std::chrono::steady_clock::time_point deadline,
+             std::function<void(std::vector<Reply>)> done, std::function<void(caf::error)> fail,
+             std::function<caf::error(size_t, const Reply&)> check = {}) {
+  std::vector<std::vector<Msg>> parts(msgs.size());
+  for (size_t i = 0; i < msgs.size(); ++i) parts[i].push_back(std::move(msgs[i]));
+  fan_out_parts<Reply>(
+      self, router, std::move(tensor), owner, atom, std::move(parts), 1, deadline,
+      [done = std::move(done)](std::vector<std::vector<Reply>> all) {
+        std::vector<Reply> one(all.size());
+        for (size_t i = 0; i < all.size(); ++i) one[i] = std::move(all[i].front());
+        done(std::move(one));
+      },
+      std::move(fail),
+      check ? std::function<caf::error(size_t, size_t, const Reply&)>(
+                  [check](size_t shard, size_t, const Reply& r) { return check(shard, r); })
+            : nullptr);
 }
 
 }  // namespace tessera

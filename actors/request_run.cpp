@@ -6,6 +6,7 @@
 #include "actors/fan_out.hpp"
 #include "base/bytes.hpp"
 #include "cluster/gather.hpp"
+#include "cluster/message_parts.hpp"
 
 namespace tessera {
 namespace {
@@ -94,9 +95,11 @@ std::shared_ptr<run_state<Reply>> start(coordinator_self self, std::shared_ptr<v
 }
 
 // Stage 1, exact: gather the batch's distinct rows from the shards (each once) and sum every
-// bag in its own id order here, reading the rows where they arrived (cluster/gather.hpp). A
-// reply that is not exactly the rows asked is that sub-request's internal error, asked again
-// of another replica.
+// bag in its own id order here, reading the rows where they arrived (cluster/gather.hpp).
+// Each shard's rows are asked in parts whose replies are at most max_part_bytes
+// (cluster/message_parts.hpp): one reply of tens of MB held a node's middleman long enough
+// for its peers to drop it as silent. A part's reply that is not exactly the rows it asked is
+// that sub-request's internal error, asked again of another replica.
 template <class Reply>
 void gather_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
                   std::function<void(std::vector<float>)> next) {
@@ -104,27 +107,56 @@ void gather_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
   auto plan = std::make_shared<gather_plan>(plan_gather(v.table().ranges(), bags.ids));
   bags.ids = {};  // the plan holds what pooling needs of them
   auto weights = std::make_shared<std::vector<std::vector<float>>>(std::move(bags.weights));
-  std::vector<pool_request> msgs(plan->shards());
-  for (size_t s = 0; s < msgs.size(); ++s) {
-    msgs[s].epoch = v.embedder->epoch;
-    msgs[s].bags = static_cast<uint32_t>(rs->batch);
-    msgs[s].rows = to_bytes(plan->rows[s]);
+  const uint64_t cols = v.table().cols;
+  const uint64_t row_bytes = cols * sizeof(float);
+  const size_t part_rows = items_per_part(row_bytes, max_part_bytes);
+  std::vector<std::vector<pool_request>> parts(plan->shards());
+  auto want = std::make_shared<std::vector<std::vector<uint64_t>>>(parts.size());  // bytes
+  for (size_t s = 0; s < parts.size(); ++s) {
+    for (auto& ids : split_items(to_bytes(plan->rows[s]), sizeof(uint32_t), part_rows)) {
+      (*want)[s].push_back(ids.size() / sizeof(uint32_t) * row_bytes);
+      pool_request part;
+      part.epoch = v.embedder->epoch;
+      part.bags = static_cast<uint32_t>(rs->batch);
+      part.rows = std::move(ids);
+      parts[s].push_back(std::move(part));
+    }
     plan->rows[s] = {};
   }
-  const uint64_t cols = v.table().cols;
-  fan_out<std::vector<char>>(
+  fan_out_parts<std::vector<char>>(
       rs->self, rs->self->state.router, rs->share(rs->v->table()), rs->v->embedder->name,
-      gather_atom::value, std::move(msgs), rs->deadline,
-      [rs, plan, weights, next](std::vector<std::vector<char>> replies) {
+      gather_atom::value, std::move(parts), part_window, rs->deadline,
+      [rs, plan, weights, next](std::vector<std::vector<std::vector<char>>> replies) {
+        // Each shard's parts, in order, are its rows: one buffer per shard for pooling.
+        std::vector<std::vector<char>> rows(replies.size());
+        for (size_t s = 0; s < replies.size(); ++s) {
+          if (replies[s].size() == 1) {
+            rows[s] = std::move(replies[s].front());
+            continue;
+          }
+          size_t total = 0;
+          for (const auto& p : replies[s]) total += p.size();
+          rows[s].reserve(total);
+          for (auto& p : replies[s]) {
+            rows[s].insert(rows[s].end(), p.begin(), p.end());
+            p = {};
+          }
+        }
+        replies = {};
         std::vector<float> pooled;
-        pool_gathered(*plan, *weights, replies, rs->v->table().cols, rs->v->pooling, pooled,
+        pool_gathered(*plan, *weights, rows, rs->v->table().cols, rs->v->pooling, pooled,
                       rs->counts);
-        replies = {};  // the rows go before the layers run
+        rows = {};  // the rows go before the layers run
         next(std::move(pooled));
       },
       [rs](caf::error err) { rs->finish(std::move(err)); },
-      [plan, cols](size_t s, const std::vector<char>& reply) {
-        return check_gather_reply(*plan, s, cols, reply.size());
+      [want, cols](size_t s, size_t part, const std::vector<char>& reply) -> caf::error {
+        const uint64_t expected = (*want)[s][part];
+        if (reply.size() == expected) return caf::none;
+        return make_error(errc::internal, "gather reply of " + std::to_string(reply.size()) +
+                                              " bytes; expected " + std::to_string(expected) +
+                                              " (" + std::to_string(expected / (cols * 4)) +
+                                              " rows of " + std::to_string(cols) + " floats)");
       });
 }
 
@@ -204,31 +236,76 @@ int32_t shard_k_for(const version_entry& v, const tensor_shards& output,
   return most;
 }
 
+// `all` (for every input of the batch) as parts per shard of `t`: runs of inputs whose
+// replies (a topk partial, or one float per row, per input) stay under max_part_bytes, like
+// gather_stage's.
+std::vector<std::vector<layer_request>> layer_parts(const tensor_shards& t,
+                                                    const layer_request& all, bool topk) {
+  std::vector<std::vector<layer_request>> out(t.shards.size());
+  const size_t input_bytes = all.batch == 0 ? 0 : all.inputs.size() / all.batch;
+  for (size_t s = 0; s < t.shards.size(); ++s) {
+    const uint64_t rows = t.shards[s].rows.size();
+    const uint64_t kept = all.k < 0 ? rows : std::min<uint64_t>(rows, uint64_t(all.k));
+    const size_t reply_bytes = topk ? 12 + 8 * kept : sizeof(float) * rows;
+    if (input_bytes == 0) {
+      out[s].push_back(all);
+      continue;
+    }
+    for (auto& inputs :
+         split_items(all.inputs, input_bytes, items_per_part(reply_bytes, max_part_bytes))) {
+      layer_request part;
+      part.epoch = all.epoch;
+      part.k = all.k;
+      part.batch = static_cast<uint32_t>(inputs.size() / input_bytes);
+      part.inputs = std::move(inputs);
+      out[s].push_back(std::move(part));
+    }
+  }
+  return out;
+}
+
+// One shard's topk partials, its parts' in input order; false when a part is malformed.
+bool join_topk(const std::vector<layer_reply>& parts, std::vector<topk_partial>& out) {
+  out.clear();
+  std::vector<topk_partial> one;
+  for (const auto& p : parts) {
+    if (!decode_topk(p.payload, one)) return false;
+    out.insert(out.end(), std::make_move_iterator(one.begin()), std::make_move_iterator(one.end()));
+  }
+  return true;
+}
+
+// One shard's layer outputs (batch x rows floats), its parts' in input order.
+bool join_layer(std::vector<layer_reply>& parts, std::vector<float>& out) {
+  std::vector<std::vector<char>> bytes(parts.size());
+  for (size_t i = 0; i < parts.size(); ++i) bytes[i] = std::move(parts[i].payload);
+  out.clear();
+  return join_float_parts(bytes, out);
+}
+
 // Stage 2..: layer `l` on `x` (batch x in); the last layer applies the output rule.
 void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::vector<float> x) {
   auto& v = *rs->v;
   auto& tensor = v.layers()[l];
   bool last = l + 1 == v.layers().size();
-  std::vector<layer_request> msgs(tensor.shards.size());
-  auto payload = to_bytes(x);
   const bool softmax_topk = last && v.output == output_kind::softmax;
-  const int32_t shard_k = softmax_topk ? shard_k_for(v, tensor, rs->ks) : -1;
-  for (auto& m : msgs) {
-    m.epoch = v.epoch;
-    m.batch = static_cast<uint32_t>(rs->batch);
-    m.k = shard_k;
-    m.inputs = payload;
-  }
+  layer_request all;
+  all.epoch = v.epoch;
+  all.batch = static_cast<uint32_t>(rs->batch);
+  all.k = softmax_topk ? shard_k_for(v, tensor, rs->ks) : -1;
+  all.inputs = to_bytes(x);
+  const int32_t shard_k = all.k;
+  auto msgs = layer_parts(tensor, all, softmax_topk);
   auto fail = [rs](caf::error err) { rs->finish(std::move(err)); };
   auto& router = rs->self->state.router;
   if (softmax_topk) {
-    return fan_out<layer_reply>(
+    return fan_out_parts<layer_reply>(
         rs->self, router, rs->share(tensor), v.classifier->name, topk_atom::value, std::move(msgs),
-        rs->deadline,
-        [rs, shard_k, labels = tensor.rows](std::vector<layer_reply> replies) {
+        part_window, rs->deadline,
+        [rs, shard_k, labels = tensor.rows](std::vector<std::vector<layer_reply>> replies) {
           std::vector<std::vector<topk_partial>> parts(replies.size());
           for (size_t s = 0; s < replies.size(); ++s)
-            if (!decode_topk(replies[s].payload, parts[s]) || parts[s].size() != rs->batch)
+            if (!join_topk(replies[s], parts[s]) || parts[s].size() != rs->batch)
               return rs->finish(make_error(errc::internal, "malformed topk reply"));
           // Exact mode sums the softmax over every label in label order, as one shard would.
           const bool join = rs->v->exact_pooling && shard_k < 0 && parts.size() > 1;
@@ -248,17 +325,17 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
         },
         fail);
   }
-  fan_out<layer_reply>(
+  fan_out_parts<layer_reply>(
       rs->self, router, rs->share(tensor), v.classifier->name, layer_atom::value, std::move(msgs),
-      rs->deadline,
-      [rs, l, last](std::vector<layer_reply> replies) {
+      part_window, rs->deadline,
+      [rs, l, last](std::vector<std::vector<layer_reply>> replies) {
         auto& v = *rs->v;
         auto& t = v.layers()[l];
         std::vector<std::vector<float>> parts(replies.size());
         std::vector<uint64_t> sizes(replies.size());
         for (size_t s = 0; s < replies.size(); ++s) {
           sizes[s] = t.shards[s].rows.size();
-          if (!from_bytes(replies[s].payload, parts[s]) || parts[s].size() != rs->batch * sizes[s])
+          if (!join_layer(replies[s], parts[s]) || parts[s].size() != rs->batch * sizes[s])
             return rs->finish(make_error(errc::internal, "malformed layer reply"));
         }
         std::vector<float> y;

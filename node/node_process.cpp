@@ -47,6 +47,9 @@ http_server_options http_options_of(const cluster_config& cfg, const node_config
   return o;
 }
 
+// scheduler.max-throughput: see node_system_config.
+constexpr size_t max_throughput = 2;
+
 // The coordinator's view of the config: its shard-role members and its limits.
 coordinator_options coordinator_options_of(const cluster_config& cfg) {
   coordinator_options out;
@@ -78,6 +81,13 @@ struct node_system_config : caf::actor_system_config {
     set("scheduler.policy",
         cfg.scheduler == "stealing" ? caf::atom("stealing") : caf::atom("sharing"));
     if (cfg.worker_threads > 0) set("scheduler.max-threads", size_t{cfg.worker_threads});
+    // Messages an actor handles per run before it yields its thread. CAF 0.17's middleman
+    // runs its broker with this too, and serializes every outgoing message it has queued
+    // without reading or writing a socket meanwhile; the default (no limit) let a shard's
+    // middleman serialize many gather replies in one go while peers heard nothing from it
+    // (issue 16). With gathers in parts of at most 1 MiB (cluster/message_parts.hpp), this
+    // bounds that run to a few MiB.
+    set("scheduler.max-throughput", max_throughput);
     set("middleman.heartbeat-interval", caf::timespan{cfg.heartbeat});
     set("middleman.connection-timeout", caf::timespan{cfg.connection_timeout});
     set("logger.console", caf::atom("none"));
