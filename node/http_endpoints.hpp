@@ -12,6 +12,7 @@
 //   connected member: the coordinator can place replicas on it and route to them), else 503.
 // - anything else: 404.
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include <caf/actor_system.hpp>
@@ -21,6 +22,7 @@
 #include "node/bridge.hpp"
 #include "node/gateway_stats.hpp"
 #include "node/http_server.hpp"
+#include "node/metrics.hpp"
 
 namespace tessera {
 
@@ -31,6 +33,9 @@ struct http_endpoints_options {
   // Nodes speak mutual TLS: /metrics shows the failed node-to-node handshakes
   // (node/ssl_error_queue.hpp).
   bool node_tls = false;
+  // The node transport's counters (node/node_transport.hpp), asked at each scrape; empty when
+  // nodes speak plain BASP. Any thread.
+  std::function<node_scrape::transport_figures()> transport;
 };
 
 class http_endpoints final : public http_handler {

@@ -199,6 +199,15 @@ std::string metrics_text(const node_scrape& s) {
            "node's port) and outbound (this node connecting to a member).",
            {{{{"direction", "inbound"}}, static_cast<double>(s.node_tls->inbound)},
             {{{"direction", "outbound"}}, static_cast<double>(s.node_tls->outbound)}});
+  if (s.transport)
+    family(w, "tessera_node_transport_refused_connections_total", prom_type::counter,
+           "Node-to-node connections the node transport closed, by reason: handshake (failed, "
+           "timed out or naming another node), shed (over the bound on unauthenticated "
+           "connections, in all or per source, or out of fds) or guard (a malformed, oversized, "
+           "relayed or out-of-place BASP frame from an authenticated peer).",
+           {{{{"reason", "handshake"}}, static_cast<double>(s.transport->refused_handshakes)},
+            {{{"reason", "shed"}}, static_cast<double>(s.transport->shed_connections)},
+            {{{"reason", "guard"}}, static_cast<double>(s.transport->closed_by_guard)}});
   return w.text();
 }
 

@@ -244,15 +244,22 @@ TEST_CASE(
   // Plaintext bytes at a node's mutual-TLS port: one failed inbound handshake on that node.
   const std::string inbound = "tessera_node_tls_handshake_failures_total{direction=\"inbound\"}";
   const auto port = c.node_port("shard-1");
-  const double was = metric_value(scrape(c, "shard-1"), inbound);
+  const std::string refused =
+      "tessera_node_transport_refused_connections_total{reason=\"handshake\"}";
+  const auto shard_before = scrape(c, "shard-1");
+  const double was = metric_value(shard_before, inbound);
+  const double refused_was = metric_value(shard_before, refused);
   REQUIRE(was >= 0);
+  REQUIRE(refused_was >= 0);
   int fd = connect_loopback(port);
   REQUIRE(fd >= 0);
   const std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   CHECK(::send(fd, junk.data(), junk.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(junk.size()));
   CHECK(closed_by_peer(fd, 20s));  // the node failed the handshake, then closed
   ::close(fd);
-  CHECK(metric_value(scrape(c, "shard-1"), inbound) - was == 1);
+  const auto after_junk = scrape(c, "shard-1");
+  CHECK(metric_value(after_junk, inbound) - was == 1);
+  CHECK(metric_value(after_junk, refused) - refused_was == 1);  // the transport's count too
 }
 
 TEST_CASE("bad requests get a bounded answer and leave the endpoints working") {
