@@ -208,6 +208,11 @@ std::string metrics_text(const node_scrape& s) {
            {{{{"reason", "handshake"}}, static_cast<double>(s.transport->refused_handshakes)},
             {{{"reason", "shed"}}, static_cast<double>(s.transport->shed_connections)},
             {{{"reason", "guard"}}, static_cast<double>(s.transport->closed_by_guard)}});
+  if (s.transport)
+    family(w, "tessera_node_transport_dropped_messages_total", prom_type::counter,
+           "Messages from a member that are no response to a request this node sent on that "
+           "connection (a member answers, it never commands), dropped before CAF saw them.",
+           {{{}, static_cast<double>(s.transport->dropped_commands)}});
   return w.text();
 }
 

@@ -33,6 +33,7 @@ struct node_scrape {
     uint64_t refused_handshakes = 0;  // failed, timed out or naming the wrong node
     uint64_t shed_connections = 0;    // closed at once: over a bound or out of fds
     uint64_t closed_by_guard = 0;     // connections a BASP frame closed
+    uint64_t dropped_commands = 0;    // a member's messages that answer no request
   };
   const transport_figures* transport = nullptr;
 };

@@ -253,7 +253,7 @@ int run_node(const cluster_config& cfg, const std::string& name) {
       hopts.transport = [t = transport.get()] {
         auto st = t->stats();
         return node_scrape::transport_figures{st.refused_handshakes, st.shed_connections,
-                                              st.closed_by_guard};
+                                              st.closed_by_guard, st.dropped_commands};
       };
     endpoints =
         std::make_unique<http_endpoints>(sys, local, coord, coord ? &gstats : nullptr, hopts);

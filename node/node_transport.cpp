@@ -46,7 +46,7 @@ struct node_transport::impl : std::enable_shared_from_this<impl> {
   SSL_CTX* ctx = nullptr;
   std::shared_ptr<spdlog::logger> log;
   std::atomic<bool> stopping{false};
-  std::atomic<uint64_t> refused{0}, shed{0}, guard_closed{0};
+  std::atomic<uint64_t> refused{0}, shed{0}, guard_closed{0}, dropped{0};
   std::atomic<size_t> pumps{0}, inbound_peers{0};
   std::mutex mu;
   std::set<uint16_t> admitted;  // local ports of loopback connections made for the doorman
@@ -119,10 +119,15 @@ struct node_transport::impl : std::enable_shared_from_this<impl> {
         ERR_clear_error();
         int r = SSL_read(ssl, buf.data(), static_cast<int>(buf.size()));
         if (r > 0) {
+          const uint64_t dropped_before = guard.dropped_frames();
           if (!guard.inbound(buf.data(), static_cast<size_t>(r), to_local)) {
             ++guard_closed;
             reason = "refused BASP from " + peer + ": " + guard.error();
             log->warn("node transport: {}; closing the connection", reason);
+          }
+          if (const uint64_t n = guard.dropped_frames() - dropped_before; n > 0) {
+            if (dropped.fetch_add(n) % 1000 == 0)
+              log->warn("node transport: dropped a message from {} that answers no request", peer);
           }
           continue;
         }
@@ -480,7 +485,8 @@ caf::io::middleman_actor node_transport::dialer() const {
 }
 
 node_transport_stats node_transport::stats() const {
-  return {impl_->refused.load(), impl_->shed.load(), impl_->guard_closed.load()};
+  return {impl_->refused.load(), impl_->shed.load(), impl_->guard_closed.load(),
+          impl_->dropped.load()};
 }
 
 caf::expected<uint16_t> node_transport::publish(const caf::strong_actor_ptr& whom,

@@ -54,6 +54,7 @@ struct node_transport_stats {
   uint64_t refused_handshakes = 0;  // failed, timed out or wrong name
   uint64_t shed_connections = 0;    // closed at once: over a bound or out of fds
   uint64_t closed_by_guard = 0;     // BASP frames that closed a connection
+  uint64_t dropped_commands = 0;    // a member's messages that answer no request (dropped)
 };
 
 class node_transport {

@@ -23,8 +23,15 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
+
+#include "actors/coordinator.hpp"
 #include "node/config.hpp"
 #include "node/token_hash.hpp"
+#include "tests/support/caf_peer.hpp"
+#include "tests/support/http_get.hpp"
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
 #include "tests/support/process.hpp"
@@ -51,6 +58,7 @@ local_cluster& trust_cluster() {
   static local_cluster c{[] {
     cluster_options o;
     o.memory_budget = "1GiB";
+    o.http = true;  // /metrics: the node transport's counters
     return o;
   }()};
   static bool loaded = [] {
@@ -191,7 +199,119 @@ void expect_cluster_whole(local_cluster& c, uint64_t seed) {
   }
 }
 
+// What a rogue shard (rogue_shard) saw and did; written on its actor's thread, read by the test.
+struct rogue_counts {
+  std::atomic<int> asked{0};     // messages the rogue got (the coordinator's polls)
+  std::atomic<int> commands{0};  // requests it sent back to their senders
+  std::atomic<int> answered{0};  // ... that got an answer: a command obeyed or a leak
+  std::atomic<int> failed{0};    // ... that failed (unanswered until their timeout)
+  std::atomic<int> sent{0};      // messages without a reply it sent (member registration)
+};
+
+// An insider's shard-1: a real CAF node actor stand-in holding shard-1's certificate and key.
+// It answers nothing, and turns every sender that asks it something (the coordinator polling
+// its member) into a target: unload, drain, label, rollback, activate, status, and
+// registering itself as shard-2. (A load cannot even be put on the wire: its request type is
+// not among the types nodes exchange, actors/messages.hpp.)
+caf::behavior rogue_shard(caf::event_based_actor* self, std::shared_ptr<rogue_counts> n) {
+  auto attacked = std::make_shared<std::set<caf::actor_addr>>();
+  self->set_default_handler([self, n, attacked](caf::scheduled_actor*,
+                                                caf::message_view&) -> caf::result<caf::message> {
+    ++n->asked;
+    auto sender = self->current_sender();
+    if (!sender || !attacked->insert(caf::actor_cast<caf::actor_addr>(sender)).second)
+      return caf::make_error(caf::sec::unexpected_message);
+    auto target = caf::actor_cast<caf::actor>(sender);
+    auto fail = [n](caf::error&) { ++n->failed; };
+    auto obeyed = [n](auto&&...) { ++n->answered; };
+    const auto t = std::chrono::seconds(5);
+    n->commands += 6;
+    self->request(target, t, unload_atom::value, std::string("m"), uint64_t{0})
+        .then([obeyed](bool) { obeyed(); }, fail);
+    self->request(target, t, drain_atom::value, std::string("shard-2"))
+        .then([obeyed](bool) { obeyed(); }, fail);
+    self->request(target, t, label_atom::value, std::string("m"), std::string("evil"), uint64_t{1})
+        .then([obeyed](bool) { obeyed(); }, fail);
+    self->request(target, t, rollback_atom::value, std::string("m"))
+        .then([obeyed](uint64_t) { obeyed(); }, fail);
+    self->request(target, t, activate_atom::value, std::string("m"), uint64_t{1})
+        .then([obeyed](bool) { obeyed(); }, fail);
+    self->request(target, t, status_atom::value)
+        .then([obeyed](cluster_status&) { obeyed(); }, fail);
+    self->send(target, member_atom::value, std::string("shard-2"),
+               caf::actor_cast<node_actor>(self));
+    ++n->sent;
+    return caf::make_error(caf::sec::unexpected_message);
+  });
+  return {[](tick_atom) {}};
+}
+
+// The counter `series` of `node`'s /metrics; -1 when absent.
+double node_metric(const local_cluster& c, const std::string& node, const std::string& series) {
+  return metric_value(http_get(c.http_port(node), "/metrics").body, series);
+}
+
 }  // namespace
+
+TEST_CASE(
+    "every command that an insider's shard-1 (a real CAF stack with shard-1's key) sends to the "
+    "coordinator dialing it is dropped unanswered",
+    "[trust]") {
+  auto& c = trust_cluster();
+  const auto ports = node_ports(c.config_path());
+  const pid_t coord = c.node_pid("coord");
+  const std::string dropped_series = "tessera_node_transport_dropped_messages_total";
+  const double dropped_before = node_metric(c, "coord", dropped_series);
+  REQUIRE(dropped_before >= 0);
+  const pid_t shard1 = c.node_pid("shard-1");
+  REQUIRE(::kill(shard1, SIGTERM) == 0);
+  for (auto until = steady::now() + 20s; alive(shard1) && steady::now() < until;)
+    std::this_thread::sleep_for(50ms);
+  REQUIRE_FALSE(alive(shard1));
+  auto n = std::make_shared<rogue_counts>();
+  {
+    // The rogue publishes on shard-1's port with shard-1's own certificate, announcing the
+    // node actor's interface, as the real node does.
+    caf_peer_config cfg{c.tls_dir(), "shard-1"};
+    caf::actor_system sys{cfg};
+    auto rogue = sys.spawn(rogue_shard, n);
+    caf::expected<uint16_t> port{caf::sec::runtime_error};
+    {
+      caf::scoped_actor self{sys};
+      self->request(sys.openssl_manager().actor_handle(), caf::infinite, caf::publish_atom::value,
+                    ports.at("shard-1"), caf::actor_cast<caf::strong_actor_ptr>(rogue),
+                    sys.message_types<node_actor>(), std::string("127.0.0.1"), true)
+          .receive([&](uint16_t p) { port = p; }, [&](caf::error& e) { port = std::move(e); });
+    }
+    REQUIRE(port);
+    // The coordinator dials shard-1 (once a second) and polls what answers there.
+    for (auto until = steady::now() + 30s; n->commands == 0 && steady::now() < until;)
+      std::this_thread::sleep_for(100ms);
+    REQUIRE(n->commands > 0);  // the premise: the rogue got the coordinator's handle
+    for (auto until = steady::now() + 30s;
+         n->answered + n->failed < n->commands && steady::now() < until;)
+      std::this_thread::sleep_for(100ms);
+    CHECK(n->answered == 0);
+    CHECK(n->failed == n->commands);
+    // Every command and the registration were dropped by the coordinator's transport.
+    CHECK(node_metric(c, "coord", dropped_series) - dropped_before >= n->commands + n->sent);
+    caf::anon_send_exit(rogue, caf::exit_reason::user_shutdown);
+  }
+  CHECK(alive(coord));
+  client adm{c.gateway(), c.admin_token()};
+  auto st = take_status(adm);
+  CHECK(st.active["m"] == 1);
+  CHECK(st.active.count("evil") == 0);
+  CHECK(st.labels.count("m@evil") == 0);
+  CHECK_FALSE(st.members.at("shard-2").draining);
+  CHECK(st.members.at("shard-2").up);
+  c.restart_node("shard-1");
+  CHECK(wait_for_status(adm, 30000ms, [](const status_snapshot& s) {
+    auto it = s.members.find("shard-1");
+    return it != s.members.end() && it->second.up;
+  }));
+  expect_cluster_whole(c, 11);
+}
 
 TEST_CASE("a stolen shard certificate opens no other node and no way to the coordinator",
           "[trust]") {

@@ -10,6 +10,7 @@
 
 #include "actors/interfaces.hpp"
 #include "node/config.hpp"
+#include "tests/support/caf_peer.hpp"
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
 #include "tests/support/process.hpp"
@@ -54,20 +55,9 @@ bool cluster_ready(client& cl) {
 // drop replicas without the coordinator knowing. It holds the coordinator's certificate: a
 // shard's node port admits no other (node/node_transport.hpp, node_trust_itest).
 struct rogue_peer {
-  struct config : caf::actor_system_config {
-    explicit config(const std::string& tls_dir) {
-      load<caf::io::middleman>();
-      load<caf::openssl::manager>();
-      openssl_certificate = tls_dir + "/coord.pem";
-      openssl_key = tls_dir + "/coord.key";
-      openssl_cafile = tls_dir + "/ca.pem";
-      register_message_types(*this);
-      set("logger.console", caf::atom("none"));
-    }
-  };
-  config cfg;
+  caf_peer_config cfg;
   caf::actor_system sys{cfg};
-  explicit rogue_peer(const std::string& tls_dir) : cfg(tls_dir) {}
+  explicit rogue_peer(const std::string& tls_dir) : cfg(tls_dir, "coord") {}
 
   // Unloads `ids` on the node published at host:port; returns how many it dropped.
   size_t unload(const std::string& host, uint16_t port, const std::vector<std::string>& ids) {

@@ -22,6 +22,7 @@
 #include <caf/openssl/all.hpp>
 
 #include "actors/interfaces.hpp"
+#include "tests/support/caf_peer.hpp"
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
 #include "tests/support/process.hpp"
@@ -40,18 +41,7 @@ std::string up_log(const local_cluster& c) {
 // A process holding the coordinator's certificate (the only peer a shard node admits, see
 // node/node_transport.hpp) that ends a shard's node actor with an exit message.
 void end_node_actor(const local_cluster& c, const std::string& node) {
-  struct config : caf::actor_system_config {
-    explicit config(const std::string& tls_dir) {
-      load<caf::io::middleman>();
-      load<caf::openssl::manager>();
-      openssl_certificate = tls_dir + "/coord.pem";
-      openssl_key = tls_dir + "/coord.key";
-      openssl_cafile = tls_dir + "/ca.pem";
-      register_message_types(*this);
-      set("logger.console", caf::atom("none"));
-    }
-  };
-  config cfg{c.tls_dir()};
+  caf_peer_config cfg{c.tls_dir(), "coord"};
   caf::actor_system sys{cfg};
   auto h = caf::openssl::remote_actor<node_actor>(sys, "127.0.0.1", c.node_port(node));
   REQUIRE(h);
