@@ -285,8 +285,12 @@ void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_
                                   ? lim.max_connection_request_bytes
                                   : lim.max_message_bytes;
   auto addr = io.provider->getNetwork().parseAddress(opts.host, opts.port).wait(io.waitScope);
-  auto listener = secure_listener(addr->listen(), opts.tls, io.provider->getTimer(),
-                                  opts.stats ? &opts.stats->tls_handshake_failures : nullptr);
+  auto tls_opts = opts.tls;
+  tls_opts.max_pending_per_source = lim.max_prelogin_per_source;
+  auto listener =
+      secure_listener(addr->listen(), tls_opts, io.provider->getTimer(),
+                      opts.stats ? &opts.stats->tls_handshake_failures : nullptr,
+                      opts.stats ? &opts.stats->refused_connections_tls_source : nullptr);
   auto port = static_cast<uint16_t>(listener->getPort());
   // The frame meter bounds messages before they are read; this bounds what one may point at.
   capnp::ReaderOptions ropts;

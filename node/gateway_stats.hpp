@@ -16,6 +16,9 @@ struct gateway_stats {
   // source or in all).
   std::atomic<uint64_t> refused_connections_cap{0};
   std::atomic<uint64_t> refused_connections_prelogin{0};
+  // Closed before their TLS handshake: max_prelogin_per_source handshakes from that address
+  // were under way (node/gateway_tls.hpp).
+  std::atomic<uint64_t> refused_connections_tls_source{0};
   // authenticate calls refused unhashed: the connection had used its tries, or its source
   // address is over its failed logins per minute.
   std::atomic<uint64_t> refused_logins_connection{0};

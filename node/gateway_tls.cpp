@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <vector>
 
@@ -64,13 +65,26 @@ std::string peer_of(kj::AuthenticatedStream& s) {
   return "a client";
 }
 
+// The address of "addr:port" or "[v6]:port", without the port.
+std::string address_of(const std::string& peer) {
+  if (!peer.empty() && peer.front() == '[') return peer.substr(0, peer.find(']') + 1);
+  return peer.substr(0, peer.rfind(':'));
+}
+
 // Accepts continuously; each connection's handshake runs as its own task, and finished ones
-// wait in `ready_` for accept(). Pending (handshaking + ready) connections are bounded.
+// wait in `ready_` for accept(). Pending (handshaking + ready) connections are bounded, in all
+// and (handshakes) per source address.
 class tls_listener final : public kj::ConnectionReceiver, private kj::TaskSet::ErrorHandler {
  public:
   tls_listener(kj::Own<kj::ConnectionReceiver> inner, kj::Own<kj::TlsContext> tls,
-               size_t max_pending, std::atomic<uint64_t>* failures)
-      : inner_(kj::mv(inner)), tls_(kj::mv(tls)), max_pending_(max_pending), counted_(failures) {
+               size_t max_pending, size_t max_per_source, std::atomic<uint64_t>* failures,
+               std::atomic<uint64_t>* refused)
+      : inner_(kj::mv(inner)),
+        tls_(kj::mv(tls)),
+        max_pending_(max_pending),
+        max_per_source_(max_per_source),
+        counted_(failures),
+        refused_(refused) {
     accepting_ =
         accept_loop().eagerlyEvaluate([this](kj::Exception&& e) { inner_failed(kj::mv(e)); });
   }
@@ -117,16 +131,35 @@ class tls_listener final : public kj::ConnectionReceiver, private kj::TaskSet::E
   }
 
   void handshake(kj::AuthenticatedStream s) {
-    ++pending_;
     std::string peer = peer_of(s);
+    std::string source = address_of(peer);
+    if (max_per_source_ > 0 && per_source_[source] >= max_per_source_) {
+      // Closed at once (s goes out of scope): this address holds its share of the slots.
+      if (refused_ && refused_->fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
+        log()->warn("TLS connection from {} refused: {} handshakes from it under way ({} refused)",
+                    source, per_source_[source], refused_->load(std::memory_order_relaxed));
+      return;
+    }
+    ++pending_;
+    ++per_source_[source];
     tasks_.add(tls_->wrapServer(kj::mv(s.stream))
-                   .then([this](kj::Own<kj::AsyncIoStream> stream) { done(kj::mv(stream)); },
-                         [this, peer](kj::Exception&& e) {
-                           failures_.note(peer, e);
-                           if (counted_) counted_->fetch_add(1, std::memory_order_relaxed);
-                           --pending_;
-                           slot_freed();
-                         }));
+                   .then(
+                       [this, source](kj::Own<kj::AsyncIoStream> stream) {
+                         handshake_ended(source);
+                         done(kj::mv(stream));
+                       },
+                       [this, peer, source](kj::Exception&& e) {
+                         handshake_ended(source);
+                         failures_.note(peer, e);
+                         if (counted_) counted_->fetch_add(1, std::memory_order_relaxed);
+                         --pending_;
+                         slot_freed();
+                       }));
+  }
+
+  void handshake_ended(const std::string& source) {
+    auto it = per_source_.find(source);
+    if (it != per_source_.end() && --it->second == 0) per_source_.erase(it);
   }
 
   void done(kj::Own<kj::AsyncIoStream> stream) {
@@ -157,8 +190,11 @@ class tls_listener final : public kj::ConnectionReceiver, private kj::TaskSet::E
   kj::Own<kj::ConnectionReceiver> inner_;
   kj::Own<kj::TlsContext> tls_;
   const size_t max_pending_;
+  const size_t max_per_source_;     // handshakes under way from one address; 0 = unbounded
   std::atomic<uint64_t>* counted_;  // failed handshakes, for /metrics; may be null
+  std::atomic<uint64_t>* refused_;  // connections over max_per_source_; may be null
   size_t pending_ = 0;              // handshakes under way + connections in ready_
+  std::map<std::string, size_t> per_source_;  // handshakes under way by source address
   std::deque<kj::Own<kj::AsyncIoStream>> ready_;
   kj::Own<kj::PromiseFulfiller<kj::Own<kj::AsyncIoStream>>> waiter_;
   kj::Own<kj::PromiseFulfiller<void>> slot_waiter_;
@@ -189,7 +225,8 @@ caf::error check_gateway_tls(const gateway_tls_options& opts) {
 
 kj::Own<kj::ConnectionReceiver> secure_listener(kj::Own<kj::ConnectionReceiver> plain,
                                                 const gateway_tls_options& opts, kj::Timer& timer,
-                                                std::atomic<uint64_t>* failures) {
+                                                std::atomic<uint64_t>* failures,
+                                                std::atomic<uint64_t>* refused) {
   if (!opts.enabled()) return plain;
   kj::TlsKeypair keypair{kj::TlsPrivateKey(read_pem_file(opts.key)),
                          kj::TlsCertificate(read_pem_file(opts.cert))};
@@ -209,7 +246,8 @@ kj::Own<kj::ConnectionReceiver> secure_listener(kj::Own<kj::ConnectionReceiver> 
               client_cas.empty() ? std::string("no client certificates asked for")
                                  : "client certificates required, signed by " + opts.client_ca,
               opts.handshake_timeout.count());
-  return kj::heap<tls_listener>(kj::mv(plain), kj::mv(tls), opts.max_pending, failures);
+  return kj::heap<tls_listener>(kj::mv(plain), kj::mv(tls), opts.max_pending,
+                                opts.max_pending_per_source, failures, refused);
 }
 
 kj::String read_pem_file(const std::string& path) {

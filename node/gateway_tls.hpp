@@ -33,6 +33,10 @@ struct gateway_tls_options {
   // Handshakes under way, plus finished ones the gateway has not taken yet, at once. At this
   // many the listener stops accepting until one ends; the kernel's backlog holds the rest.
   size_t max_pending = 256;
+  // ... of them from one source address; a connection past it is closed at once, before any
+  // TLS byte, so one address holding silent connections cannot take every handshake slot
+  // (the gateway sets [limits] max_prelogin_per_source). 0 = no bound per source.
+  size_t max_pending_per_source = 0;
   bool enabled() const { return !cert.empty(); }
 };
 
@@ -48,11 +52,13 @@ caf::error check_gateway_tls(const gateway_tls_options& opts);
 // whose TLS handshake (and, with client_ca, client certificate check) has completed; only one
 // accept() may be pending at a time. Logs the TLS settings once. Must be called, used and
 // destroyed on the thread that owns `timer`'s event loop; `timer` must outlive the listener,
-// and so must `failures` (may be null), which counts every failed or timed-out handshake.
+// and so must `failures` (may be null), which counts every failed or timed-out handshake, and
+// `refused` (may be null), which counts connections closed over max_pending_per_source.
 // Throws kj::Exception when the files cannot be loaded (check_gateway_tls first).
 kj::Own<kj::ConnectionReceiver> secure_listener(kj::Own<kj::ConnectionReceiver> plain,
                                                 const gateway_tls_options& opts, kj::Timer& timer,
-                                                std::atomic<uint64_t>* failures = nullptr);
+                                                std::atomic<uint64_t>* failures = nullptr,
+                                                std::atomic<uint64_t>* refused = nullptr);
 
 // Every certificate of a PEM file, each its own kj::TlsCertificate (kj trusts only the first
 // certificate of one, so a CA bundle must be split). Throws kj::Exception when the file cannot

@@ -28,6 +28,8 @@ node_scrape::gateway_figures figures_of(const gateway_stats& st) {
   g.tls_handshake_failures = st.tls_handshake_failures.load(std::memory_order_relaxed);
   g.refused_connections_cap = st.refused_connections_cap.load(std::memory_order_relaxed);
   g.refused_connections_prelogin = st.refused_connections_prelogin.load(std::memory_order_relaxed);
+  g.refused_connections_tls_source =
+      st.refused_connections_tls_source.load(std::memory_order_relaxed);
   g.refused_logins_connection = st.refused_logins_connection.load(std::memory_order_relaxed);
   g.refused_logins_source = st.refused_logins_source.load(std::memory_order_relaxed);
   g.request_bytes_held = st.request_bytes_held.load(std::memory_order_relaxed);

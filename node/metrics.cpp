@@ -178,9 +178,12 @@ std::string metrics_text(const node_scrape& s) {
     const auto& g = *s.gateway;
     family(w, "tessera_gateway_refused_connections_total", prom_type::counter,
            "Client connections the gateway closed at once, by reason: cap (max_connections or "
-           "the fd limit) or prelogin (max_prelogin_connections, max_prelogin_per_source).",
+           "the fd limit), prelogin (max_prelogin_connections, max_prelogin_per_source) or "
+           "tls_source (before the TLS handshake: max_prelogin_per_source handshakes from that "
+           "address under way).",
            {{{{"reason", "cap"}}, static_cast<double>(g.refused_connections_cap)},
-            {{{"reason", "prelogin"}}, static_cast<double>(g.refused_connections_prelogin)}});
+            {{{"reason", "prelogin"}}, static_cast<double>(g.refused_connections_prelogin)},
+            {{{"reason", "tls_source"}}, static_cast<double>(g.refused_connections_tls_source)}});
     family(w, "tessera_gateway_refused_logins_total", prom_type::counter,
            "authenticate calls refused without hashing, by reason: connection (its tries used) "
            "or source (its address over max_failed_logins_per_source per minute).",

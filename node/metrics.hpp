@@ -22,6 +22,7 @@ struct node_scrape {
     uint64_t connections = 0, refused_quota = 0, refused_memory = 0, failed_logins = 0;
     uint64_t tls_handshake_failures = 0;
     uint64_t refused_connections_cap = 0, refused_connections_prelogin = 0;
+    uint64_t refused_connections_tls_source = 0;
     uint64_t refused_logins_connection = 0, refused_logins_source = 0;
     uint64_t request_bytes_held = 0, request_byte_waits = 0;
   };

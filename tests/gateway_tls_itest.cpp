@@ -2,16 +2,22 @@
 // reference's answers; a client that does not, a plaintext client, and raw connections that
 // send garbage or nothing each fail or end alone while the gateway keeps serving (a failed
 // handshake is counted in /metrics); with mutual TLS only a client certificate of the client
-// CA gets in; and a gateway that would serve plaintext on a non-loopback host never starts.
+// CA gets in; one address holding hundreds of silent connections takes only its share of the
+// handshake slots; and a gateway that would serve plaintext on a non-loopback host never
+// starts.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "cli/client.hpp"
 #include "tests/support/http_get.hpp"
@@ -19,6 +25,8 @@
 
 using namespace tessera;
 using namespace tessera::test;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
 
 namespace {
 
@@ -113,6 +121,30 @@ bool closed_by_peer(int fd) {
     if (n > 0) continue;  // a TLS alert
     return n == 0 || errno == ECONNRESET;
   }
+}
+
+// A TCP connection from `source` (any 127/8 address) to 127.0.0.1:port; -1 when refused.
+int connect_from(const std::string& source, uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source.c_str(), &a.sin_addr);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  a.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Whether the peer has closed `fd` (EOF or reset), without waiting.
+bool closed_now(int fd) {
+  char b;
+  ssize_t n = ::recv(fd, &b, 1, MSG_DONTWAIT | MSG_PEEK);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 }  // namespace
@@ -221,6 +253,52 @@ TEST_CASE("raw connections that send garbage or nothing hold up no other client"
     ::close(fd);
   }
   expect_serving(c, 6);
+  CHECK(::kill(c.node_pid("coord"), 0) == 0);
+}
+
+TEST_CASE("300 silent connections from one address take only its share of handshake slots",
+          "[gateway_tls]") {
+  // Silent connections hold their slot for the whole handshake timeout (60 s here): without
+  // a bound per address, 256 of them took every slot and new clients waited that long.
+  local_cluster c{[] {
+    cluster_options o;
+    o.shard_nodes = 1;
+    o.gateway_tls = true;
+    o.gateway_client_ca = true;
+    o.handshake_timeout_ms = 60000;
+    o.http = true;
+    return o;
+  }()};
+  {
+    client cl{c.gateway(), c.admin_token(), c.client_tls()};
+    load_model(cl, model().path, "m");
+  }
+  const auto port =
+      static_cast<uint16_t>(std::stoi(c.gateway().substr(c.gateway().rfind(':') + 1)));
+  std::vector<int> held;
+  for (int i = 0; i < 300; ++i) {
+    int fd = connect_from("127.0.0.5", port);
+    if (fd >= 0) held.push_back(fd);
+  }
+  REQUIRE(held.size() == 300);
+  // Past max_prelogin_per_source (32) handshakes from 127.0.0.5, each is closed at once.
+  size_t closed = 0;
+  for (auto until = steady::now() + 20s; steady::now() < until;
+       std::this_thread::sleep_for(100ms)) {
+    closed = 0;
+    for (int fd : held) closed += closed_now(fd) ? 1 : 0;
+    if (closed >= 300 - 32) break;
+  }
+  CHECK(closed == 300 - 32);
+  // A client from 127.0.0.1 gets its handshake, logs in and is answered right ...
+  expect_serving(c, 21);
+  // ... while the attacker's 32 still hold their slots (they would time out after 60 s).
+  size_t open = 0;
+  for (int fd : held) open += closed_now(fd) ? 0 : 1;
+  CHECK(open == 32);
+  const std::string refused = "tessera_gateway_refused_connections_total{reason=\"tls_source\"}";
+  CHECK(metric_value(http_get(c.http_port("coord"), "/metrics").body, refused) == 300 - 32);
+  for (int fd : held) ::close(fd);
   CHECK(::kill(c.node_pid("coord"), 0) == 0);
 }
 
