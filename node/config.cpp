@@ -11,11 +11,10 @@
 #include <optional>
 #include <set>
 #include <sstream>
-#include <string_view>
 #include <utility>
 
 #include "base/toml.hpp"
-#include "cluster/tenant_scope.hpp"
+#include "node/config_parse.hpp"
 
 #include "generated/embedded_config.hpp"
 
@@ -31,9 +30,7 @@
 //              max_failed_logins_per_source
 //   [hedging]  enabled, percentile, min_delay_ms, min_samples
 //   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port
-//   [[tokens]] hash, name, admin, models, tenant, cluster_admin
-//   [[tenants]] name, priority, requests_per_s, inputs_per_s, max_concurrent, max_batch,
-//               package_root, max_request_bytes
+//   [[tokens]], [[tenants]]: see node/config_tenants.cpp
 //   [tls]      dir, insecure
 //   [gateway]  cert, key, client_ca, insecure, handshake_timeout_ms
 //   [http]     metrics, public, token_hash, cert, key, client_ca, insecure
@@ -76,21 +73,7 @@ const node_config* cluster_config::coordinator() const {
   return nullptr;
 }
 
-namespace {
-
-// Thrown inside the parser only; parse_config turns it into an invalid_argument error.
-struct config_error {
-  std::string key;
-  std::string what;
-};
-
-[[noreturn]] void fail(const std::string& key, const std::string& what) {
-  throw config_error{key, what};
-}
-
-std::string key_of(const std::string& prefix, const std::string& name) {
-  return prefix.empty() ? name : prefix + "." + name;
-}
+namespace config_detail {
 
 // Refuses keys of `t` outside `allowed`.
 void check_keys(const toml::table& t, const std::string& prefix,
@@ -139,6 +122,12 @@ std::optional<std::vector<std::string>> get_strings(const toml::table& t, const 
   return out;
 }
 
+}  // namespace config_detail
+
+namespace {
+
+using namespace config_detail;
+
 // A port in 1..65535; 0 when absent and not required.
 uint16_t get_port(const toml::table& t, const std::string& prefix, const char* name,
                   bool required) {
@@ -175,166 +164,6 @@ uint32_t get_u32(const toml::table& t, const std::string& prefix, const char* na
       get_positive(t, prefix, name, fallback, std::numeric_limits<uint32_t>::max()));
 }
 
-}  // namespace
-
-namespace {
-
-struct size_unit {
-  const char* name;
-  uint64_t factor;
-};
-
-constexpr size_unit k_size_units[] = {
-    {"", 1},
-    {"B", 1},
-    {"KB", 1000},
-    {"MB", 1000 * 1000},
-    {"GB", 1000 * 1000 * 1000},
-    {"TB", 1000ull * 1000 * 1000 * 1000},
-    {"KiB", 1ull << 10},
-    {"MiB", 1ull << 20},
-    {"GiB", 1ull << 30},
-    {"TiB", 1ull << 40},
-};
-
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-// The decimal number at the start of `s`: its significant digits and a power of ten, so that
-// the number is digits * 10^scale. Reads digits, an optional fraction (".5", "1.", "1.25") and
-// an optional exponent ("e3", "E-2"); `used` gets the characters read (0: no number).
-struct decimal {
-  std::string digits;
-  int64_t scale = 0;
-};
-
-decimal read_decimal(std::string_view s, size_t& used) {
-  decimal d;
-  size_t i = 0;
-  bool any = false;
-  for (; i < s.size() && is_digit(s[i]); ++i, any = true) d.digits += s[i];
-  if (i < s.size() && s[i] == '.') {
-    size_t j = i + 1;
-    for (; j < s.size() && is_digit(s[j]); ++j, any = true) {
-      d.digits += s[j];
-      --d.scale;
-    }
-    if (any) i = j;
-  }
-  if (!any) {
-    used = 0;
-    return d;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    size_t j = i + 1;
-    const bool minus = j < s.size() && s[j] == '-';
-    if (j < s.size() && (s[j] == '+' || s[j] == '-')) ++j;
-    if (j < s.size() && is_digit(s[j])) {
-      int64_t e = 0;
-      for (; j < s.size() && is_digit(s[j]); ++j)
-        e = std::min<int64_t>(e * 10 + (s[j] - '0'), 1000000);
-      d.scale += minus ? -e : e;
-      i = j;
-    }
-  }
-  used = i;
-  // Only significant digits stay: no leading zeros, trailing ones folded into the scale.
-  const size_t lead = d.digits.find_first_not_of('0');
-  if (lead == std::string::npos) return decimal{};
-  d.digits.erase(0, lead);
-  while (d.digits.back() == '0') {
-    d.digits.pop_back();
-    ++d.scale;
-  }
-  return d;
-}
-
-}  // namespace
-
-caf::expected<uint64_t> parse_size(const std::string& text) {
-  using u128 = unsigned __int128;
-  const std::string quoted = "'" + text + "'";
-  auto wrong = [&](const std::string& what) {
-    return make_error(errc::invalid_argument, quoted + " " + what);
-  };
-  const size_t first = text.find_first_not_of(" \t");
-  if (first == std::string::npos)
-    return make_error(errc::invalid_argument, "is empty (write bytes or a size like \"1.5GiB\")");
-  const size_t last = text.find_last_not_of(" \t");
-  const std::string_view s(text.data() + first, last - first + 1);
-  if (s[0] == '-') return wrong("is negative");
-  size_t used = 0;
-  const decimal number = read_decimal(s, used);
-  if (used == 0) return wrong("does not start with a number");
-  size_t unit_at = used;
-  while (unit_at < s.size() && (s[unit_at] == ' ' || s[unit_at] == '\t')) ++unit_at;
-  const std::string unit(s.substr(unit_at));
-  const size_unit* found = nullptr;
-  for (const auto& u : k_size_units)
-    if (unit == u.name) found = &u;
-  if (found == nullptr) {
-    if (!unit.empty() && (is_digit(unit[0]) || unit[0] == '.' || unit[0] == 'e'))
-      return wrong("is not a number followed by a unit");
-    return wrong("has unknown unit '" + unit + "' (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)");
-  }
-  constexpr uint64_t max = std::numeric_limits<uint64_t>::max();
-  const std::string too_large = "is too large (at most " + std::to_string(max) + " bytes)";
-  if (number.digits.empty()) return uint64_t{0};
-  // At most 20 significant digits (max has 20): the product below then fits 128 bits.
-  if (number.digits.size() > 20) return wrong("has more than 20 significant digits");
-  u128 value = 0;
-  for (char c : number.digits) value = value * 10 + static_cast<u128>(c - '0');
-  value *= found->factor;  // < 10^20 * 2^40 < 2^107
-  if (number.scale >= 0) {
-    for (int64_t i = 0; i < number.scale; ++i) {
-      value *= 10;
-      if (value > max) return wrong(too_large);
-    }
-    if (value > max) return wrong(too_large);
-    return static_cast<uint64_t>(value);
-  }
-  // A fraction: round down to whole bytes, but a byte count itself must be whole.
-  if (number.scale < -38) {  // value < 10^33: below one byte
-    if (found->factor == 1) return wrong("is not a whole number of bytes");
-    return uint64_t{0};
-  }
-  u128 divisor = 1;
-  for (int64_t i = 0; i < -number.scale; ++i) divisor *= 10;
-  if (found->factor == 1 && value % divisor != 0) return wrong("is not a whole number of bytes");
-  value /= divisor;
-  if (value > max) return wrong(too_large);
-  return static_cast<uint64_t>(value);
-}
-
-namespace {
-
-uint64_t get_size(const toml::table& t, const std::string& prefix, const char* name) {
-  const toml::node* n = t.get(name);
-  if (n == nullptr) return 0;
-  if (n->is_integer()) {
-    const int64_t v = *n->value<int64_t>();
-    if (v < 0) fail(key_of(prefix, name), "must not be negative");
-    return static_cast<uint64_t>(v);
-  }
-  if (n->is_floating_point())
-    fail(key_of(prefix, name),
-         "is a number with a fraction; write whole bytes or a string like \"1.5GiB\"");
-  if (!n->is_string()) fail(key_of(prefix, name), "must be bytes or a size like \"2GiB\"");
-  auto size = parse_size(*n->value<std::string>());
-  if (!size) fail(key_of(prefix, name), message_of(size.error()));
-  return *size;
-}
-
-// A size key that keeps `fallback` when absent; present, it must be above zero.
-uint64_t get_size_or(const toml::table& t, const std::string& prefix, const char* name,
-                     uint64_t fallback) {
-  if (t.get(name) == nullptr) return fallback;
-  auto v = get_size(t, prefix, name);
-  if (v == 0) fail(key_of(prefix, name), "must be greater than zero");
-  return v;
-}
-
 node_config parse_node(const toml::table& t, const std::string& prefix) {
   check_keys(t, prefix,
              {"name", "host", "port", "roles", "memory_budget", "gateway_port", "http_port"});
@@ -359,80 +188,6 @@ node_config parse_node(const toml::table& t, const std::string& prefix) {
   if (n.gateway_port != 0 && !n.has_role("coordinator"))
     fail(key_of(prefix, "gateway_port"), "only the coordinator has a gateway");
   return n;
-}
-
-// A tenant or model name as the registry accepts it: 1-128 of [A-Za-z0-9_.-].
-bool valid_tenant_name(const std::string& n) {
-  return !n.empty() && n.size() <= 128 && std::all_of(n.begin(), n.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
-  });
-}
-
-token_config parse_token(const toml::table& t, const std::string& prefix) {
-  if (t.get("token") != nullptr)
-    fail(key_of(prefix, "token"),
-         "plain-text tokens are not accepted; store its `hash` instead (`tessera token create` "
-         "prints a new token with its hash, `tessera token hash` hashes an existing one)");
-  check_keys(t, prefix, {"hash", "name", "admin", "models", "tenant", "cluster_admin"});
-  token_config tok;
-  auto hash = get_string(t, prefix, "hash");
-  if (!hash) fail(key_of(prefix, "hash"), "is required");
-  auto parsed = parse_token_hash(*hash);
-  if (!parsed) fail(key_of(prefix, "hash"), message_of(parsed.error()));
-  tok.hash = std::move(*parsed);
-  tok.name = get_string(t, prefix, "name").value_or("");
-  if (tok.name.empty()) fail(key_of(prefix, "name"), "must be a non-empty string");
-  tok.admin = get_bool(t, prefix, "admin").value_or(false);
-  tok.models = get_strings(t, prefix, "models").value_or(std::vector<std::string>{});
-  for (const auto& m : tok.models)
-    if (m.empty()) fail(key_of(prefix, "models"), "model names must not be empty");
-  tok.tenant = get_string(t, prefix, "tenant").value_or(tok.tenant);
-  if (!valid_tenant_name(tok.tenant))
-    fail(key_of(prefix, "tenant"), "must be 1-128 of [A-Za-z0-9_.-]");
-  tok.cluster_admin =
-      get_bool(t, prefix, "cluster_admin").value_or(tok.admin && tok.tenant == k_default_tenant);
-  if (tok.cluster_admin && !tok.admin) fail(key_of(prefix, "cluster_admin"), "needs admin = true");
-  return tok;
-}
-
-// A rate in calls or inputs per second: a number >= 0 (0 = unlimited).
-double get_rate(const toml::table& t, const std::string& prefix, const char* name) {
-  const toml::node* n = t.get(name);
-  if (n == nullptr) return 0;
-  if (!n->is_number()) fail(key_of(prefix, name), "must be a number");
-  const double v =
-      n->is_integer() ? static_cast<double>(*n->value<int64_t>()) : *n->value<double>();
-  if (!(v >= 0 && v <= 1e9)) fail(key_of(prefix, name), "must be in 0..1e9 (0 = unlimited)");
-  return v;
-}
-
-uint32_t get_count(const toml::table& t, const std::string& prefix, const char* name) {
-  auto v = get_int(t, prefix, name);
-  if (!v) return 0;
-  if (*v < 0 || *v > 100000000) fail(key_of(prefix, name), "must be 0..100000000 (0 = unlimited)");
-  return static_cast<uint32_t>(*v);
-}
-
-tenant_config parse_tenant(const toml::table& t, const std::string& prefix) {
-  check_keys(t, prefix,
-             {"name", "priority", "requests_per_s", "inputs_per_s", "max_concurrent", "max_batch",
-              "package_root", "max_request_bytes"});
-  tenant_config ten;
-  ten.name = get_string(t, prefix, "name").value_or("");
-  if (!valid_tenant_name(ten.name)) fail(key_of(prefix, "name"), "must be 1-128 of [A-Za-z0-9_.-]");
-  auto prio = get_string(t, prefix, "priority").value_or("normal");
-  if (!parse_priority(prio, ten.limits.priority))
-    fail(key_of(prefix, "priority"), "must be \"low\", \"normal\" or \"high\"");
-  ten.limits.requests_per_s = get_rate(t, prefix, "requests_per_s");
-  ten.limits.inputs_per_s = get_rate(t, prefix, "inputs_per_s");
-  ten.limits.max_concurrent = get_count(t, prefix, "max_concurrent");
-  ten.limits.max_batch = get_count(t, prefix, "max_batch");
-  ten.package_root = get_string(t, prefix, "package_root").value_or("");
-  if (t.get("package_root") != nullptr && ten.package_root.empty())
-    fail(key_of(prefix, "package_root"), "must be a non-empty path");
-  if (t.get("max_request_bytes") != nullptr)
-    ten.limits.max_request_bytes = get_size(t, prefix, "max_request_bytes");
-  return ten;
 }
 
 limits_config parse_limits(const toml::table& t) {
@@ -552,33 +307,6 @@ void validate_nodes(const cluster_config& cfg) {
   }
   if (coordinators == 0) fail("nodes", "exactly one node must have the role coordinator");
   if (shards == 0) fail("nodes", "at least one node must have the role shard");
-}
-
-void validate_tokens(const cluster_config& cfg) {
-  std::map<std::string, size_t> names, tenants;
-  for (size_t i = 0; i < cfg.tokens.size(); ++i) {
-    auto [it, fresh] = names.emplace(cfg.tokens[i].name, i);
-    if (!fresh)
-      fail("tokens[" + std::to_string(i) + "].name",
-           "duplicates tokens[" + std::to_string(it->second) + "].name");
-  }
-  for (size_t i = 0; i < cfg.tenants.size(); ++i) {
-    auto [it, fresh] = tenants.emplace(cfg.tenants[i].name, i);
-    if (!fresh)
-      fail("tenants[" + std::to_string(i) + "].name",
-           "duplicates tenants[" + std::to_string(it->second) + "].name");
-  }
-  // Until rows ship from the client, a tenant's admin makes the servers read a directory: one
-  // the config names for that tenant (node/package_root.hpp).
-  for (size_t i = 0; i < cfg.tokens.size(); ++i) {
-    const auto& tok = cfg.tokens[i];
-    if (!tok.admin || tok.tenant == k_default_tenant) continue;
-    const tenant_config* ten = cfg.find_tenant(tok.tenant);
-    if (ten == nullptr || ten->package_root.empty())
-      fail("tokens[" + std::to_string(i) + "].admin",
-           "an admin of tenant '" + tok.tenant + "' needs a [[tenants]] entry for '" + tok.tenant +
-               "' with package_root (the directory its packages are loaded from)");
-  }
 }
 
 // [http] access: public (bool), token_hash (a token hash), cert, key, client_ca (non-empty
@@ -755,7 +483,7 @@ caf::expected<cluster_config> parse_config(const std::string& toml_text) {
     return make_error(errc::invalid_argument, "config: line " + std::to_string(where.line) +
                                                   ", column " + std::to_string(where.column) +
                                                   ": " + std::string(e.description()));
-  } catch (const config_error& e) {
+  } catch (const config_detail::config_error& e) {
     return make_error(errc::invalid_argument, "config: " + e.key + ": " + e.what);
   }
 }
