@@ -21,6 +21,11 @@ void set_nonblocking(int fd) {
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+void set_nodelay(int fd) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 std::string ssl_errors() {
   std::string out;
   while (unsigned long e = ERR_get_error()) {
@@ -121,9 +126,8 @@ std::pair<int, int> loopback_pair() {
   }
   set_nonblocking(one);
   set_nonblocking(other);
-  int nodelay = 1;
-  ::setsockopt(other, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
-  ::setsockopt(one, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
+  set_nodelay(one);
+  set_nodelay(other);
   return {one, other};
 }
 

@@ -14,6 +14,10 @@ namespace tessera {
 
 void set_nonblocking(int fd);
 
+// TCP_NODELAY: BASP messages are written as they are ready; with Nagle's algorithm a small
+// message behind an unacknowledged one waited for the peer's delayed ACK (40 ms on Linux).
+void set_nodelay(int fd);
+
 // OpenSSL's queued errors as one string (the queue cleared).
 std::string ssl_errors();
 

@@ -94,6 +94,7 @@ struct node_transport::impl : std::enable_shared_from_this<impl> {
       return -1;
     }
     set_nonblocking(fd);
+    set_nodelay(fd);
     return fd;
   }
 
@@ -230,8 +231,7 @@ struct node_transport::impl : std::enable_shared_from_this<impl> {
       ::close(fd);
       return fail(soerr != 0 ? std::strerror(soerr) : "connect timed out");
     }
-    int nodelay = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
+    set_nodelay(fd);
     SSL* ssl = SSL_new(ctx);
     if (ssl == nullptr) {
       ::close(fd);
@@ -338,6 +338,7 @@ struct node_transport::impl : std::enable_shared_from_this<impl> {
             }
             break;
           }
+          set_nodelay(fd);
           std::string src = address_of(a);
           const bool coordinator_host = opts.coordinator_addresses.count(src) != 0;
           if ((!coordinator_host &&
