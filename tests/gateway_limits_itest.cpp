@@ -266,7 +266,7 @@ TEST_CASE("32 concurrent calls of 64 x 430 KB on each of 3 connections: held byt
   INFO("coordinator RSS before " << before / k_mib << " MiB, peak " << peak / k_mib
                                  << " MiB; calls sent " << sent << ", answered " << answered
                                  << "; side ok " << side.ok << " failed " << side.failed << " p99 "
-                                 << quantile(side.ok_ms, 0.99) << " ms");
+                                 << quantile(side.ok_ms, 0.99) << " ms; " << side.first_error());
   CHECK(side.failed == 0);
   CHECK(side.ok > 0);
   // 96 calls of 27.5 MB would be 2.6 GB. The bound: 64 MiB of request messages held plus one
@@ -386,7 +386,7 @@ TEST_CASE("10,000 pipelined logins on one connection and 1,000 one-try connectio
                      << one_try_answers << " answered; hashed " << hashed << ", refused per "
                      << "connection " << by_conn << ", per source " << by_source << "; side ok "
                      << side.ok << " failed " << side.failed << " p99 "
-                     << quantile(side.ok_ms, 0.99) << " ms");
+                     << quantile(side.ok_ms, 0.99) << " ms; " << side.first_error());
   // Defaults: 3 tries per connection, 30 failures per source per minute. Every wrong token
   // hashed is one of those: 3 on the pipelining connection, the rest up to 30 from the source.
   CHECK(hashed <= 30);
@@ -461,7 +461,7 @@ TEST_CASE("a low-priority tenant's huge batches are shed by their work", "[gatew
   for (auto& f : flood) f.wait(low.wait_scope());
   INFO("low: " << served << " served, " << shed << " shed, " << other << " other (" << other_error
                << "); high: ok " << side.ok << " failed " << side.failed << " p99 "
-               << quantile(side.ok_ms, 0.99) << " ms");
+               << quantile(side.ok_ms, 0.99) << " ms; " << side.first_error());
   CHECK(shed > 0);    // 6 x 1,024 inputs is over the low share (2,048) of capacity_inputs
   CHECK(served > 0);  // not starved: a huge batch still runs when it fits
   CHECK(side.failed == 0);
