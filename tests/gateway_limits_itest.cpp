@@ -81,19 +81,8 @@ struct answer {
 // bootstrap, authenticate calls target it, session calls target an authenticate's answer.
 class raw_conn {
  public:
-  raw_conn(const std::string& source, uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd_ >= 0);
-    timeval tv{20, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    ::inet_pton(AF_INET, source.c_str(), &a.sin_addr);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    a.sin_port = htons(port);
-    ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  }
+  raw_conn(const std::string& source, uint16_t port)
+      : fd_(connect_from(source, port)), ok_(fd_ >= 0) {}
   ~raw_conn() {
     if (fd_ >= 0) ::close(fd_);
   }

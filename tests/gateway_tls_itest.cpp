@@ -7,8 +7,6 @@
 // starts.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -121,23 +119,6 @@ bool closed_by_peer(int fd) {
     if (n > 0) continue;  // a TLS alert
     return n == 0 || errno == ECONNRESET;
   }
-}
-
-// A TCP connection from `source` (any 127/8 address) to 127.0.0.1:port; -1 when refused.
-int connect_from(const std::string& source, uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source.c_str(), &a.sin_addr);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  a.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 // Whether the peer has closed `fd` (EOF or reset), without waiting.

@@ -93,14 +93,7 @@ std::vector<std::string> long_texts(const synthetic_spec& spec, size_t n, size_t
 }
 
 void load_exact(client& cl, const std::string& path, const std::string& name, uint32_t replicas) {
-  auto req = cl.admin().loadRequest();
-  auto o = req.initOptions();
-  o.setPath(path);
-  o.setName(name);
-  o.setReplicas(replicas);
-  o.setActivate(true);
-  o.setExactPooling(true);
-  req.send().wait(cl.wait_scope());
+  load_model(cl, path, name, replicas, true, true);
 }
 
 // Outcomes of batch_streams: answers checked against the reference, failures with their code
@@ -160,6 +153,28 @@ kj::Promise<void> run_batches(client& cl, const model_fixture& m, const std::str
   return kj::joinPromises(all.releaseAsArray());
 }
 
+// Eight streams of `batch`-text calls on "m" beside two CPU hogs for `seconds`: every answer
+// matches the reference, none fails, and the coordinator never marks a member down.
+void expect_live_under_load(local_cluster& c, const model_fixture& m,
+                            const std::vector<std::string>& texts, size_t batch, unsigned seconds) {
+  client users{c.gateway(), c.user_token()};
+  batches got;
+  bool stop = false;
+  {
+    cpu_hogs hogs{2};
+    auto load = run_batches(users, m, "m", texts, 8, batch, stop, got);
+    users.timer().afterDelay(seconds * kj::SECONDS).wait(users.wait_scope());
+    stop = true;
+    load.wait(users.wait_scope());
+  }
+  auto downs = downs_in(c.node_log("coord"));
+  INFO("first error: " << got.first_error);
+  INFO(describe(downs));
+  CHECK(downs.empty());
+  CHECK(got.failures.empty());
+  CHECK(got.ok >= 8);
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -180,22 +195,7 @@ TEST_CASE(
   REQUIRE(tensor_row_ranges(admin, "m", "embedder.input").size() == 3);
   auto texts = long_texts(m.spec, 256, 150, 16);
 
-  client users{c.gateway(), c.user_token()};
-  batches got;
-  bool stop = false;
-  {
-    cpu_hogs hogs{2};
-    auto load = run_batches(users, m, "m", texts, 8, 64, stop, got);
-    users.timer().afterDelay(12 * kj::SECONDS).wait(users.wait_scope());
-    stop = true;
-    load.wait(users.wait_scope());
-  }
-  auto downs = downs_in(c.node_log("coord"));
-  INFO("first error: " << got.first_error);
-  INFO(describe(downs));
-  CHECK(downs.empty());
-  CHECK(got.failures.empty());
-  CHECK(got.ok >= 8);
+  expect_live_under_load(c, m, texts, 64, 12);
   // Every member is still up, and nothing was lost.
   auto st = take_status(admin);
   CHECK(st.ready);
@@ -220,22 +220,7 @@ TEST_CASE(
   load_model(admin, m.path, "m", 1, true);
   auto texts = random_texts(m.spec, 2048, 18);
 
-  client users{c.gateway(), c.user_token()};
-  batches got;
-  bool stop = false;
-  {
-    cpu_hogs hogs{2};
-    auto load = run_batches(users, m, "m", texts, 8, 1024, stop, got);
-    users.timer().afterDelay(10 * kj::SECONDS).wait(users.wait_scope());
-    stop = true;
-    load.wait(users.wait_scope());
-  }
-  auto downs = downs_in(c.node_log("coord"));
-  INFO("first error: " << got.first_error);
-  INFO(describe(downs));
-  CHECK(downs.empty());
-  CHECK(got.failures.empty());
-  CHECK(got.ok >= 8);
+  expect_live_under_load(c, m, texts, 1024, 10);
 }
 
 TEST_CASE(

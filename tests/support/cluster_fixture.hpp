@@ -151,6 +151,11 @@ int wait_child(pid_t pid);
 // > 0 shrinks its receive buffer before connecting. Throws std::runtime_error on failure.
 int connect_loopback(uint16_t port, int rcvbuf = 0);
 
+// A TCP connection from `source` (any 127/8 address, so tests can act as several client
+// addresses) to 127.0.0.1:`port`, with connect_loopback's 30 s guards; -1 when the connect
+// fails. The caller closes it.
+int connect_from(const std::string& source, uint16_t port);
+
 // The tessera error code in a kj exception description, e.g. "unknown_model".
 std::string error_code(const kj::Exception& e);
 

@@ -10,13 +10,14 @@
 namespace tessera::test {
 
 uint64_t load_model(client& cl, const std::string& path, const std::string& name, uint32_t replicas,
-                    bool activate) {
+                    bool activate, bool exact_pooling) {
   auto req = cl.admin().loadRequest();
   auto o = req.initOptions();
   o.setPath(path);
   o.setName(name);
   o.setReplicas(replicas);
   o.setActivate(activate);
+  o.setExactPooling(exact_pooling);
   return req.send().wait(cl.wait_scope()).getVersion();
 }
 

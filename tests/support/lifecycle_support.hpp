@@ -13,9 +13,10 @@
 
 namespace tessera::test {
 
-// Loads a package through Admin.load; returns the new version.
+// Loads a package through Admin.load (with `exact_pooling`: LoadOptions.exactPooling); returns
+// the new version.
 uint64_t load_model(client& cl, const std::string& path, const std::string& name,
-                    uint32_t replicas = 1, bool activate = false);
+                    uint32_t replicas = 1, bool activate = false, bool exact_pooling = false);
 
 struct member_snapshot {
   bool up = false;
