@@ -70,8 +70,7 @@ local_cluster& cluster() {
 }
 
 uint16_t gateway_port() {
-  const auto& g = cluster().gateway();
-  return static_cast<uint16_t>(std::stoi(g.substr(g.rfind(':') + 1)));
+  return port_of(cluster().gateway());
 }
 
 // True when the peer closed `fd` (EOF or reset) within its receive timeout.

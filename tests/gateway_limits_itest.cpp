@@ -57,10 +57,6 @@ std::map<uint64_t, const reference_model*> refs() {
   return {{1, model().ref.get()}};
 }
 
-uint16_t port_of(const std::string& address) {
-  return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
-}
-
 // A counter of the coordinator's /metrics, e.g. `tessera_gateway_refused_logins_total{reason=
 // "source"}`; -1 when absent.
 double metric(const local_cluster& c, const std::string& line_start) {

@@ -108,7 +108,7 @@ std::string connect_failure(const local_cluster& c, const cli::tls_client_option
 }
 
 int connect_raw(const std::string& gateway) {
-  return connect_loopback(static_cast<uint16_t>(std::stoi(gateway.substr(gateway.rfind(':') + 1))));
+  return connect_loopback(port_of(gateway));
 }
 
 // Reads until the peer closes; true when it did (EOF or reset), false on the 30 s guard.
@@ -254,8 +254,7 @@ TEST_CASE("300 silent connections from one address take only its share of handsh
     client cl{c.gateway(), c.admin_token(), c.client_tls()};
     load_model(cl, model().path, "m");
   }
-  const auto port =
-      static_cast<uint16_t>(std::stoi(c.gateway().substr(c.gateway().rfind(':') + 1)));
+  const auto port = port_of(c.gateway());
   std::vector<int> held;
   for (int i = 0; i < 300; ++i) {
     int fd = connect_from("127.0.0.5", port);

@@ -368,6 +368,10 @@ int connect_loopback(uint16_t port, int rcvbuf) {
   return fd;
 }
 
+uint16_t port_of(const std::string& address) {
+  return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+}
+
 int connect_from(const std::string& source, uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("socket failed");

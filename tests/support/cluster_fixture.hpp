@@ -151,6 +151,9 @@ int wait_child(pid_t pid);
 // > 0 shrinks its receive buffer before connecting. Throws std::runtime_error on failure.
 int connect_loopback(uint16_t port, int rcvbuf = 0);
 
+// The port of a "host:port" address (e.g. local_cluster::gateway()).
+uint16_t port_of(const std::string& address);
+
 // A TCP connection from `source` (any 127/8 address, so tests can act as several client
 // addresses) to 127.0.0.1:`port`, with connect_loopback's 30 s guards; -1 when the connect
 // fails. The caller closes it.
