@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <stdexcept>
@@ -60,19 +61,26 @@ std::future<void> ended(const caf::actor& a) {
   return f;
 }
 
-}  // namespace
-
-TEST_CASE("an unhandled exception in a watched actor is fatal, naming the actor and exception") {
+// What the watch reports when a worker watched as `name` is ended by `end`.
+std::vector<std::string> reported_when(const std::string& name,
+                                       const std::function<void(const caf::actor&)>& end) {
   quiet_config cfg;
   caf::actor_system sys{cfg};
   recorder rec;
   actor_watch watch{rec.fn()};
   auto a = sys.spawn(worker);
   auto done = ended(a);
-  auto t = watch.watch(a, "coordinator");
-  caf::anon_send(a, throw_atom::value);
+  auto t = watch.watch(a, name);
+  end(a);
   REQUIRE(done.wait_for(30s) == std::future_status::ready);
-  auto lines = rec.taken();
+  return rec.taken();
+}
+
+}  // namespace
+
+TEST_CASE("an unhandled exception in a watched actor is fatal, naming the actor and exception") {
+  auto lines = reported_when("coordinator",
+                             [](const caf::actor& a) { caf::anon_send(a, throw_atom::value); });
   REQUIRE(lines.size() == 1);
   CHECK(lines[0] ==
         "fatal: actor coordinator died: tessera.internal: unhandled exception in worker: "
@@ -80,16 +88,8 @@ TEST_CASE("an unhandled exception in a watched actor is fatal, naming the actor 
 }
 
 TEST_CASE("an exit message to a watched actor is fatal, naming the exit reason") {
-  quiet_config cfg;
-  caf::actor_system sys{cfg};
-  recorder rec;
-  actor_watch watch{rec.fn()};
-  auto a = sys.spawn(worker);
-  auto done = ended(a);
-  auto t = watch.watch(a, "node");
-  caf::anon_send_exit(a, caf::exit_reason::kill);
-  REQUIRE(done.wait_for(30s) == std::future_status::ready);
-  auto lines = rec.taken();
+  auto lines = reported_when(
+      "node", [](const caf::actor& a) { caf::anon_send_exit(a, caf::exit_reason::kill); });
   REQUIRE(lines.size() == 1);
   CHECK(lines[0] ==
         "fatal: actor node died: exit_reason(kill); exiting so that supervision restarts the "
