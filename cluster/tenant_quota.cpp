@@ -132,7 +132,9 @@ caf::expected<quota_ticket> tenant_quotas::admit(const std::string& tenant, uint
                           to_string(lim.priority) + " is " +
                           std::to_string(share(capacity_inputs_)) + " (this call has " +
                           std::to_string(inputs) + ")",
-                      std::chrono::milliseconds{50});
+                      // A large call is worth retrying only after running calls of its size
+                      // had time to end: a quarter of a millisecond per input, 50 ms to 1 s.
+                      std::chrono::milliseconds{std::clamp<uint64_t>(inputs / 4, 50, 1000)});
   if (counts_->total >= bound)
     return overloaded(tenant,
                       std::string("shed: the gateway runs ") + std::to_string(counts_->total) +

@@ -69,6 +69,24 @@ TEST_CASE("a refusal for rate carries a retry-after hint that is enough time") {
   CHECK(q.refused() == 2);
 }
 
+TEST_CASE("a call shed by capacity_inputs is told to retry later the larger it is") {
+  // Low priority may run half of capacity_inputs (2048); a high-priority call fills it.
+  tenant_quotas q({{"lo", tenant_limits{0, 0, 0, 0, tenant_priority::low}},
+                   {"hi", tenant_limits{0, 0, 0, 0, tenant_priority::high}}},
+                  100, clk::now(), 4096);
+  auto held = q.admit("hi", 2048);
+  REQUIRE(held);
+  auto hint = [&](uint32_t inputs) {
+    auto r = q.admit("lo", inputs);
+    REQUIRE_FALSE(r);
+    REQUIRE(is(r.error(), errc::overloaded));
+    return retry_after_ms_of(message(r.error()));
+  };
+  CHECK(hint(1) == 50);      // at least 50 ms
+  CHECK(hint(1024) == 256);  // a quarter of a millisecond per input
+  CHECK(hint(2048) == 512);
+}
+
 TEST_CASE("concurrency is held by tickets and given back when they are destroyed") {
   tenant_quotas q({{"acme", tenant_limits{0, 0, 2, 0, tenant_priority::normal}}}, 100);
   auto a = q.admit("acme", 1);

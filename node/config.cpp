@@ -24,7 +24,7 @@
 //   [limits]   max_inputs, max_text_bytes, max_ids_per_input, request_timeout_ms,
 //              load_timeout_ms, max_inflight, max_message_bytes, max_prelogin_bytes,
 //              max_connections, max_calls_per_connection, slice_bytes, capacity,
-//              max_gather_bytes, capacity_inputs, max_request_bytes,
+//              max_gather_bytes, capacity_inputs, max_request_bytes, low_priority_gap_ms,
 //              max_connection_request_bytes, login_timeout_ms, max_prelogin_connections,
 //              max_prelogin_per_source, max_failed_logins_per_connection,
 //              max_failed_logins_per_source
@@ -213,7 +213,8 @@ limits_config parse_limits(const toml::table& t) {
               "max_prelogin_connections",
               "max_prelogin_per_source",
               "max_failed_logins_per_connection",
-              "max_failed_logins_per_source"});
+              "max_failed_logins_per_source",
+              "low_priority_gap_ms"});
   limits_config l;
   l.max_inputs = get_u32(t, p, "max_inputs", l.max_inputs);
   l.max_text_bytes = get_u32(t, p, "max_text_bytes", l.max_text_bytes);
@@ -244,6 +245,10 @@ limits_config parse_limits(const toml::table& t) {
       get_u32(t, p, "max_failed_logins_per_connection", l.max_failed_logins_per_connection);
   l.max_failed_logins_per_source =
       get_u32(t, p, "max_failed_logins_per_source", l.max_failed_logins_per_source);
+  if (const auto gap = get_int(t, p, "low_priority_gap_ms")) {  // 0 = no pacing
+    if (*gap < 0 || *gap > 60000) fail(key_of(p, "low_priority_gap_ms"), "must be in 0..60000");
+    l.low_priority_gap = std::chrono::milliseconds{*gap};
+  }
   for (const char* k : {"capacity_inputs", "max_prelogin_connections", "max_prelogin_per_source",
                         "max_failed_logins_per_connection", "max_failed_logins_per_source"})
     if (t.get(k) != nullptr && get_u32(t, p, k, 0) == 0) fail(key_of(p, k), "must be at least 1");

@@ -69,6 +69,9 @@ struct limits_config {
   // priority: shedding weighs a call by its inputs, not only by count (cluster/tenant_quota.hpp).
   // At least 2 x max_inputs; omitted in the file = 4 x max_inputs.
   uint32_t capacity_inputs = 4096;
+  // While a high-priority tenant's call runs, at most one slice of a low-priority call starts
+  // per this gap (cluster/priority_pacer.hpp); 0 = no pacing.
+  std::chrono::milliseconds low_priority_gap{20};
   // Bytes of request messages the gateway holds at once (read, not yet answered), over all
   // connections; a connection's next message is not read off its socket while it would not
   // fit (node/byte_budget.hpp). 0 = derived: a coordinator-only node's memory_budget / 4, else

@@ -329,6 +329,20 @@ TEST_CASE("max_gather_bytes parses with units, defaults to 64 MiB and refuses ti
   check_rejected("[limits]\nmax_gather_bytes = \"2TiB\"\n" + nodes, "limits.max_gather_bytes");
 }
 
+TEST_CASE("low_priority_gap_ms defaults to 20, takes 0 (no pacing) to 60000, refuses the rest") {
+  const std::string nodes = k_coord + k_shard;
+  auto plain = parse_config(nodes);
+  REQUIRE(plain);
+  CHECK(plain->limits.low_priority_gap == std::chrono::milliseconds{20});
+  for (int ms : {0, 5, 60000}) {
+    auto cfg = parse_config("[limits]\nlow_priority_gap_ms = " + std::to_string(ms) + "\n" + nodes);
+    REQUIRE(cfg);
+    CHECK(cfg->limits.low_priority_gap == std::chrono::milliseconds{ms});
+  }
+  check_rejected("[limits]\nlow_priority_gap_ms = -1\n" + nodes, "limits.low_priority_gap_ms");
+  check_rejected("[limits]\nlow_priority_gap_ms = 60001\n" + nodes, "limits.low_priority_gap_ms");
+}
+
 TEST_CASE("limits and top-level settings are validated") {
   const std::string nodes = k_coord + k_shard;
   for (const char* key : {"max_inputs", "max_text_bytes", "max_ids_per_input", "request_timeout_ms",

@@ -272,6 +272,7 @@ void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_
       source_guard{static_cast<uint32_t>(std::min<uint64_t>(lim.max_prelogin_connections, cap)),
                    lim.max_prelogin_per_source, lim.max_failed_logins_per_source}};
   env.stats = opts.stats;
+  env.pacer = priority_pacer{lim.low_priority_gap};
   // Request bytes held: [limits] max_request_bytes, else a quarter of a coordinator-only
   // node's memory_budget, else 256 MiB; never below one largest message.
   uint64_t all_bytes = lim.max_request_bytes;

@@ -24,6 +24,12 @@ std::chrono::steady_clock::time_point gateway_env::deadline(uint32_t timeout_ms)
   return std::chrono::steady_clock::now() + t;
 }
 
+tenant_priority gateway_env::priority(const std::string& tenant) const {
+  for (const auto& t : cfg.tenants)
+    if (t.name == tenant) return t.limits.priority;
+  return tenant_priority::normal;
+}
+
 void gateway_env::publish() const {
   if (!stats) return;
   stats->connections.store(connections, std::memory_order_relaxed);
@@ -75,11 +81,28 @@ struct sliced_call {
   predict_request base;  // model, k, threshold, deadline; no inputs
   std::vector<input_item> inputs;
   std::vector<size_t> bounds;  // slice i is inputs [bounds[i], bounds[i+1])
+  bool paced = false;          // a low-priority call: each slice waits for env.pacer's slot
   Reply total;
 };
 
 template <class Reply, class Atom>
+kj::Promise<Reply> send_slice(gateway_env& env, std::shared_ptr<sliced_call<Reply>> c, size_t i);
+
+// Runs slice i and the ones after it; a paced call's slice first waits for its slot.
+template <class Reply, class Atom>
 kj::Promise<Reply> run_slices(gateway_env& env, std::shared_ptr<sliced_call<Reply>> c, size_t i) {
+  if (!c->paced) return send_slice<Reply, Atom>(env, std::move(c), i);
+  const auto now = std::chrono::steady_clock::now();
+  const auto wait =
+      std::chrono::duration_cast<std::chrono::microseconds>(env.pacer.low_slot(now) - now);
+  if (wait.count() <= 0) return send_slice<Reply, Atom>(env, std::move(c), i);
+  return env.timer.afterDelay(wait.count() * kj::MICROSECONDS).then([&env, c, i]() mutable {
+    return send_slice<Reply, Atom>(env, std::move(c), i);
+  });
+}
+
+template <class Reply, class Atom>
+kj::Promise<Reply> send_slice(gateway_env& env, std::shared_ptr<sliced_call<Reply>> c, size_t i) {
   predict_request r;
   r.model = c->base.model;
   r.k = c->base.k;
@@ -364,7 +387,12 @@ class session_impl final : public Session::Server {
     if (!in) return in.error();
     c->base.model = std::move(*ref);
     c->inputs = std::move(*in);
-    c->bounds = slice_bounds(c->inputs, env_.cfg.limits.slice_bytes);
+    // A low-priority call goes in small slices, each paced while high-priority calls run
+    // (cluster/priority_pacer.hpp).
+    c->paced = env_.priority(scope_.tenant()) == tenant_priority::low;
+    const uint64_t slice = env_.cfg.limits.slice_bytes;
+    c->bounds =
+        slice_bounds(c->inputs, c->paced ? std::max<uint64_t>(slice / 16, 64 << 10) : slice);
     return c;
   }
 
@@ -375,8 +403,12 @@ class session_impl final : public Session::Server {
     if (auto err = env_.memory.check()) return held_refusal<Reply>(err);
     auto ticket = env_.quotas.admit(scope_.tenant(), static_cast<uint32_t>(c->inputs.size()));
     if (!ticket) return held_refusal<Reply>(ticket.error());
-    return localized(run_slices<Reply, Atom>(env_, std::move(c), 0), scope_)
-        .attach(std::move(*ticket));
+    auto call = localized(run_slices<Reply, Atom>(env_, std::move(c), 0), scope_)
+                    .attach(std::move(*ticket));
+    if (env_.priority(scope_.tenant()) != tenant_priority::high) return call;
+    // While it runs, low-priority slices are paced; ended once, however the call ends.
+    env_.pacer.high_started();
+    return call.attach(kj::defer([&env = env_] { env.pacer.high_finished(); }));
   }
 
   // An overloaded refusal is answered after its retry-after hint (at most 250 ms), holding the

@@ -15,6 +15,7 @@
 #include <kj/timer.h>
 
 #include "actors/coordinator.hpp"
+#include "cluster/priority_pacer.hpp"
 #include "cluster/tenant_quota.hpp"
 #include "node/bridge.hpp"
 #include "node/byte_budget.hpp"
@@ -46,6 +47,8 @@ struct gateway_env {
   uint64_t refused_connections = 0;        // closed at once: over the connection cap
   uint64_t refused_logins_connection = 0;  // authenticate after a connection's last try
   gateway_stats* stats = nullptr;          // mirrors of the counters for /metrics (may be null)
+  // Paces low-priority slices while high-priority calls run ([limits] low_priority_gap_ms).
+  priority_pacer pacer{};
 
   // Copies the counters into `stats`, for the HTTP thread.
   void publish() const;
@@ -56,6 +59,8 @@ struct gateway_env {
   }
   // A client's deadline: timeout_ms from now (0 = request_timeout), capped at request_timeout.
   std::chrono::steady_clock::time_point deadline(uint32_t timeout_ms) const;
+  // `tenant`'s priority ([[tenants]] priority; normal for a tenant without an entry).
+  tenant_priority priority(const std::string& tenant) const;
   std::chrono::milliseconds load_timeout() const {
     return cfg.limits.load_timeout + std::chrono::seconds(10);
   }
