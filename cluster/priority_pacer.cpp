@@ -21,6 +21,7 @@ priority_pacer::clock::time_point priority_pacer::low_slot(clock::time_point now
   if (high_ == 0 || gap_.count() == 0) return now;
   const auto at = std::max(now, next_);
   next_ = at + gap_;
+  if (at > now) ++waits_;
   return at;
 }
 

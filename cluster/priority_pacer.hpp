@@ -24,6 +24,8 @@ class priority_pacer {
   void high_started();
   void high_finished();
   size_t high_running() const { return high_; }
+  // Slots given later than asked: low-priority slices that waited.
+  uint64_t waits() const { return waits_; }
 
   // When the next low-priority slice may start, asked at `now`, and taken: `now` while no
   // high-priority call runs, else the first free slot at least `gap` after the last one given.
@@ -33,6 +35,7 @@ class priority_pacer {
   std::chrono::milliseconds gap_;
   size_t high_ = 0;
   clock::time_point next_{};  // the earliest slot not yet given while high-priority calls run
+  uint64_t waits_ = 0;
 };
 
 }  // namespace tessera

@@ -23,6 +23,7 @@ TEST_CASE("while a high-priority call runs, low-priority slices get one slot per
   // A later ask after the slots ran out starts a new slot at once.
   CHECK(p.low_slot(t0 + 100ms) == t0 + 100ms);
   CHECK(p.low_slot(t0 + 100ms) == t0 + 120ms);
+  CHECK(p.waits() == 3);  // the slots given later than asked
   p.high_finished();
   CHECK(p.high_running() == 0);
   CHECK(p.low_slot(t0 + 101ms) == t0 + 101ms);  // unpaced again

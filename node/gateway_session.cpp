@@ -43,6 +43,7 @@ void gateway_env::publish() const {
   stats->refused_logins_source.store(sources.refused_logins(), std::memory_order_relaxed);
   stats->request_bytes_held.store(all_bytes ? all_bytes->held : 0, std::memory_order_relaxed);
   stats->request_byte_waits.store(bytes.waits(), std::memory_order_relaxed);
+  stats->paced_slices.store(pacer.waits(), std::memory_order_relaxed);
 }
 
 namespace {
@@ -96,6 +97,7 @@ kj::Promise<Reply> run_slices(gateway_env& env, std::shared_ptr<sliced_call<Repl
   const auto wait =
       std::chrono::duration_cast<std::chrono::microseconds>(env.pacer.low_slot(now) - now);
   if (wait.count() <= 0) return send_slice<Reply, Atom>(env, std::move(c), i);
+  env.publish();  // the pacer counted a wait
   return env.timer.afterDelay(wait.count() * kj::MICROSECONDS).then([&env, c, i]() mutable {
     return send_slice<Reply, Atom>(env, std::move(c), i);
   });

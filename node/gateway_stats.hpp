@@ -25,6 +25,8 @@ struct gateway_stats {
   std::atomic<uint64_t> refused_logins_source{0};
   std::atomic<uint64_t> request_bytes_held{0};  // request message bytes held now, all clients
   std::atomic<uint64_t> request_byte_waits{0};  // reads held back until their bytes fit
+  // Low-priority slices that waited for their slot (cluster/priority_pacer.hpp).
+  std::atomic<uint64_t> paced_slices{0};
   // Client connections whose TLS handshake failed or timed out (node/gateway_tls.hpp); written
   // by the TLS listener on the gateway's thread.
   std::atomic<uint64_t> tls_handshake_failures{0};

@@ -34,6 +34,7 @@ node_scrape::gateway_figures figures_of(const gateway_stats& st) {
   g.refused_logins_source = st.refused_logins_source.load(std::memory_order_relaxed);
   g.request_bytes_held = st.request_bytes_held.load(std::memory_order_relaxed);
   g.request_byte_waits = st.request_byte_waits.load(std::memory_order_relaxed);
+  g.paced_slices = st.paced_slices.load(std::memory_order_relaxed);
   return g;
 }
 

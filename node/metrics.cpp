@@ -195,6 +195,10 @@ std::string metrics_text(const node_scrape& s) {
     family(w, "tessera_gateway_request_byte_waits_total", prom_type::counter,
            "Client messages whose reading waited until their bytes fit the request byte bounds.",
            {{{}, static_cast<double>(g.request_byte_waits)}});
+    family(w, "tessera_gateway_paced_slices_total", prom_type::counter,
+           "Slices of low-priority calls that waited for their slot while high-priority calls "
+           "ran ([limits] low_priority_gap_ms).",
+           {{{}, static_cast<double>(g.paced_slices)}});
   }
   if (s.node_tls)
     family(w, "tessera_node_tls_handshake_failures_total", prom_type::counter,

@@ -25,6 +25,7 @@ struct node_scrape {
     uint64_t refused_connections_tls_source = 0;
     uint64_t refused_logins_connection = 0, refused_logins_source = 0;
     uint64_t request_bytes_held = 0, request_byte_waits = 0;
+    uint64_t paced_slices = 0;
   };
   const gateway_figures* gateway = nullptr;
   // Failed node-to-node TLS handshakes of this process; null when nodes speak plain BASP.

@@ -385,12 +385,14 @@ TEST_CASE("10,000 pipelined logins on one connection and 1,000 one-try connectio
   CHECK(login_from("127.0.0.2", port, c.user_token()));
 }
 
-TEST_CASE("a low-priority tenant's huge batches are shed by their work", "[gateway-limits]") {
+TEST_CASE("a low-priority tenant's huge batches are shed by their work and paced",
+          "[gateway-limits]") {
   raise_fd_limit();
   const std::string lo = "lo-admin-token-7d1e", hi = "hi-admin-token-93a0";
   local_cluster c{[&] {
     cluster_options o;
     o.shard_nodes = 1;
+    o.http = true;  // /metrics: the paced slices
     o.request_timeout_ms = 30000;
     // A tenant's admins load from under its package_root: the model's parent directory.
     const auto root = std::filesystem::path(model().path).parent_path().string();
@@ -451,4 +453,6 @@ TEST_CASE("a low-priority tenant's huge batches are shed by their work", "[gatew
   CHECK(served > 0);  // not starved: a huge batch still runs when it fits
   CHECK(side.failed == 0);
   CHECK(side.ok > 0);
+  // The admitted huge batches went in small slices that waited for the high-priority calls.
+  CHECK(metric(c, "tessera_gateway_paced_slices_total") > 0);
 }
