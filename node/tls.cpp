@@ -1,5 +1,6 @@
 #include "node/tls.hpp"
 
+#include "node/node_sockets.hpp"
 #include "node/openssl_ptr.hpp"
 
 #include <fcntl.h>
@@ -25,15 +26,10 @@ const char* k_hint =
     " (make the files with `tessera certs init --config FILE`, or turn TLS off with [tls] "
     "insecure = true)";
 
-// OpenSSL's queued errors as one string (and the queue cleared).
+// OpenSSL's queued errors as one string (and the queue cleared); a PEM read that failed
+// without queuing one had no PEM data.
 std::string openssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
+  auto out = ssl_errors();
   return out.empty() ? "no PEM data" : out;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // Mutual TLS between nodes: where a node's certificate files are and whether they are usable.
-// Every node port is published with caf::openssl (CAF's OpenSSL module); with a certificate, a
-// key and a CA file set it demands a valid peer certificate on both sides, so a peer without a
+// The node transport (node/node_transport.hpp) makes one TLS context of these files and
+// demands a valid peer certificate naming the expected node on both sides, so a peer without a
 // certificate of the cluster CA never gets past the TLS handshake to the BASP parser.
 #include <string>
 
@@ -31,7 +31,7 @@ std::string resolve_state_path(const std::string& dir);
 
 tls_files tls_files_for(const tls_config& tls, const std::string& node);
 
-// Checks, before a node starts, everything CAF's OpenSSL module would otherwise find out late
+// Checks, before a node starts, everything the node transport would otherwise find out late
 // or never: each file exists and is readable, the certificate and the key are PEM and match,
 // and the CA verifies the certificate, which must name `node` (CN or DNS SAN). Error:
 // invalid_argument naming the file and what is wrong.
