@@ -41,9 +41,7 @@ class tessera_impl final : public Tessera::Server {
   DispatchCallResult dispatchCall(
       uint64_t iid, uint16_t mid,
       capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> ctx) override {
-    call_hold hold{client_};
-    auto r = Tessera::Server::dispatchCall(iid, mid, ctx);
-    return {r.promise.attach(kj::mv(hold)), r.isStreaming};
+    return held_dispatch(client_, [&] { return Tessera::Server::dispatchCall(iid, mid, ctx); });
   }
 
   // Limits, checked before any hashing: a connection has max_failed_logins_per_connection

@@ -155,9 +155,7 @@ class admin_impl final : public Admin::Server {
   DispatchCallResult dispatchCall(
       uint64_t iid, uint16_t mid,
       capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> ctx) override {
-    call_hold hold{client_};
-    auto r = Admin::Server::dispatchCall(iid, mid, ctx);
-    return {r.promise.attach(kj::mv(hold)), r.isStreaming};
+    return held_dispatch(client_, [&] { return Admin::Server::dispatchCall(iid, mid, ctx); });
   }
 
   kj::Promise<void> load(LoadContext ctx) override {
@@ -302,9 +300,7 @@ class session_impl final : public Session::Server {
   DispatchCallResult dispatchCall(
       uint64_t iid, uint16_t mid,
       capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer> ctx) override {
-    call_hold hold{client_};
-    auto r = Session::Server::dispatchCall(iid, mid, ctx);
-    return {r.promise.attach(kj::mv(hold)), r.isStreaming};
+    return held_dispatch(client_, [&] { return Session::Server::dispatchCall(iid, mid, ctx); });
   }
 
   kj::Promise<void> predict(PredictContext ctx) override {

@@ -99,6 +99,16 @@ struct call_hold {
   std::shared_ptr<byte_lease> lease;
 };
 
+// A capability's dispatchCall with the call counted: `dispatch()` (the generated
+// Server::dispatchCall) runs under a call_hold that lives until the call's promise ends.
+template <class Dispatch>
+capnp::Capability::Server::DispatchCallResult held_dispatch(
+    const std::shared_ptr<client_state>& client, Dispatch&& dispatch) {
+  call_hold hold{client};
+  auto r = dispatch();
+  return {r.promise.attach(kj::mv(hold)), r.isStreaming};
+}
+
 // The Session capability for `token` on a connection.
 kj::Own<Session::Server> make_session(gateway_env& env, const token_config& token,
                                       std::shared_ptr<client_state> client);
