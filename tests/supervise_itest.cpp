@@ -14,8 +14,6 @@
 
 #include <stdlib.h>
 
-#include <fstream>
-#include <sstream>
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -102,11 +100,9 @@ TEST_CASE(
   auto after = traffic_n(users, "m", texts, {{1, m.ref.get()}}, 4, 200);
   CHECK(after.failed == 0);
   CHECK(after.ok == 200);
-  std::ifstream up_log(c.config_path().substr(0, c.config_path().rfind('/')) + "/up.log");
-  std::stringstream log;
-  log << up_log.rdbuf();
-  CHECK(log.str().find("node shard-2 exited (signal 9") != std::string::npos);
-  CHECK(log.str().find("node shard-2 restarted") != std::string::npos);
+  const auto log = up_log(c);
+  CHECK(log.find("node shard-2 exited (signal 9") != std::string::npos);
+  CHECK(log.find("node shard-2 restarted") != std::string::npos);
 }
 
 TEST_CASE(
