@@ -293,7 +293,11 @@ class admin_impl final : public Admin::Server {
 class session_impl final : public Session::Server {
  public:
   session_impl(gateway_env& env, token_config token, std::shared_ptr<client_state> client)
-      : env_(env), token_(std::move(token)), scope_(token_.tenant), client_(std::move(client)) {}
+      : env_(env),
+        token_(std::move(token)),
+        scope_(token_.tenant),
+        priority_(env_.priority(token_.tenant)),
+        client_(std::move(client)) {}
 
   // Every call, whatever its method, holds a place among the connection's unanswered calls
   // and its message's byte lease until it is answered.
@@ -387,7 +391,7 @@ class session_impl final : public Session::Server {
     c->inputs = std::move(*in);
     // A low-priority call goes in small slices, each paced while high-priority calls run
     // (cluster/priority_pacer.hpp).
-    c->paced = env_.priority(scope_.tenant()) == tenant_priority::low;
+    c->paced = priority_ == tenant_priority::low;
     const uint64_t slice = env_.cfg.limits.slice_bytes;
     c->bounds =
         slice_bounds(c->inputs, c->paced ? std::max<uint64_t>(slice / 16, 64 << 10) : slice);
@@ -403,7 +407,7 @@ class session_impl final : public Session::Server {
     if (!ticket) return held_refusal<Reply>(ticket.error());
     auto call = localized(run_slices<Reply, Atom>(env_, std::move(c), 0), scope_)
                     .attach(std::move(*ticket));
-    if (env_.priority(scope_.tenant()) != tenant_priority::high) return call;
+    if (priority_ != tenant_priority::high) return call;
     // While it runs, low-priority slices are paced; ended once, however the call ends.
     env_.pacer.high_started();
     return call.attach(kj::defer([&env = env_] { env.pacer.high_finished(); }));
@@ -426,6 +430,7 @@ class session_impl final : public Session::Server {
   gateway_env& env_;
   token_config token_;
   tenant_scope scope_;
+  tenant_priority priority_;  // its tenant's, looked up once per session
   std::shared_ptr<client_state> client_;
 };
 
