@@ -81,7 +81,7 @@ kj::Promise<http_reply> http_endpoints::metrics() {
           if (gateway_) s.gateway = &(g = figures_of(*gateway_));
           node_tls_failures tls;
           if (opts_.node_tls) s.node_tls = &(tls = node_tls_handshake_failures());
-          node_scrape::transport_figures t;
+          node_transport_stats t;
           if (opts_.transport) s.transport = &(t = opts_.transport());
           return http_reply{200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(s)};
         });

@@ -35,7 +35,7 @@ struct http_endpoints_options {
   bool node_tls = false;
   // The node transport's counters (node/node_transport.hpp), asked at each scrape; empty when
   // nodes speak plain BASP. Any thread.
-  std::function<node_scrape::transport_figures()> transport;
+  std::function<node_transport_stats()> transport;
 };
 
 class http_endpoints final : public http_handler {

@@ -6,6 +6,7 @@
 
 #include "actors/coordinator_types.hpp"
 #include "actors/messages.hpp"
+#include "node/node_transport_stats.hpp"
 #include "node/ssl_error_queue.hpp"
 
 namespace tessera {
@@ -30,14 +31,8 @@ struct node_scrape {
   const gateway_figures* gateway = nullptr;
   // Failed node-to-node TLS handshakes of this process; null when nodes speak plain BASP.
   const node_tls_failures* node_tls = nullptr;
-  // The node transport's refusals (node/node_transport.hpp); null when nodes speak plain BASP.
-  struct transport_figures {
-    uint64_t refused_handshakes = 0;  // failed, timed out or naming the wrong node
-    uint64_t shed_connections = 0;    // closed at once: over a bound or out of fds
-    uint64_t closed_by_guard = 0;     // connections a BASP frame closed
-    uint64_t dropped_commands = 0;    // a member's messages that answer no request
-  };
-  const transport_figures* transport = nullptr;
+  // The node transport's counters; null when nodes speak plain BASP.
+  const node_transport_stats* transport = nullptr;
 };
 
 std::string metrics_text(const node_scrape& s);

@@ -249,12 +249,7 @@ int run_node(const cluster_config& cfg, const std::string& name) {
     if (me->http_port == 0) return true;
     http_endpoints_options hopts;
     hopts.node_tls = tls;
-    if (transport)
-      hopts.transport = [t = transport.get()] {
-        auto st = t->stats();
-        return node_scrape::transport_figures{st.refused_handshakes, st.shed_connections,
-                                              st.closed_by_guard, st.dropped_commands};
-      };
+    if (transport) hopts.transport = [t = transport.get()] { return t->stats(); };
     endpoints =
         std::make_unique<http_endpoints>(sys, local, coord, coord ? &gstats : nullptr, hopts);
     watched.push_back(watch.watch(endpoints->bridge().actor(), "http bridge"));

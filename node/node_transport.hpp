@@ -27,6 +27,7 @@
 #include <set>
 #include <string>
 
+#include "node/node_transport_stats.hpp"
 #include "node/tls.hpp"
 
 namespace tessera {
@@ -47,14 +48,6 @@ struct node_transport_options {
   // Addresses of the coordinator's host: their handshakes count against the per-source bound
   // only, so strangers filling the overall bound cannot keep the coordinator out.
   std::set<std::string> coordinator_addresses;
-};
-
-// Counters, read from any thread.
-struct node_transport_stats {
-  uint64_t refused_handshakes = 0;  // failed, timed out or wrong name
-  uint64_t shed_connections = 0;    // closed at once: over a bound or out of fds
-  uint64_t closed_by_guard = 0;     // BASP frames that closed a connection
-  uint64_t dropped_commands = 0;    // a member's messages that answer no request (dropped)
 };
 
 class node_transport {
