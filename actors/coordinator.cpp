@@ -15,7 +15,6 @@
 #include "actors/request_run.hpp"
 #include "actors/unhandled.hpp"
 #include "cluster/predict_options.hpp"
-#include "cluster/tenant_scope.hpp"
 
 namespace tessera {
 namespace {
@@ -195,16 +194,14 @@ cluster_status make_status(coordinator_state& st) {
 }
 
 // A predict or embed call refused before it ran: counted under its model when the registry
-// knows that name, else under its tenant's prefix alone ("T/" or ""; the gateway qualified the
-// name with its token's tenant), so client-chosen names cannot grow the series. `version`: the
-// one it was resolved to, 0 when it was refused before that.
+// knows it, else under its tenant with an empty model name, so client-chosen names cannot grow
+// the series. `version`: the one it was resolved to, 0 when it was refused before that.
 caf::error refused(coordinator_state& st, const char* kind, const predict_request& req,
                    caf::error err, uint64_t version = 0) {
   if (st.metrics.enabled()) {
-    const auto& name = req.model.name;
-    const bool known = st.reg.models().count(name) > 0;
-    st.metrics.answered(known ? name : tenant_prefix_of(name), version, kind,
-                        to_string(code_of(err)), req.inputs.size(), -1);
+    auto key = req.model.key();
+    if (st.reg.models().count(key) == 0) key.name.clear();
+    st.metrics.answered(key, version, kind, to_string(code_of(err)), req.inputs.size(), -1);
   }
   return err;
 }
@@ -335,18 +332,18 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         start_load(self, std::move(req), rp);
         return rp;
       },
-      [self](unload_atom, const std::string& name, uint64_t version) -> caf::result<bool> {
+      [self](unload_atom, const model_key& name, uint64_t version) -> caf::result<bool> {
         auto err = commit_change(self, name, [&] { return self->state.reg.unload(name, version); });
         if (!err) reap_drained(self);  // only once durable: a refused unload frees nothing
         return done(std::move(err));
       },
-      [self](activate_atom, const std::string& name, uint64_t version) -> caf::result<bool> {
+      [self](activate_atom, const model_key& name, uint64_t version) -> caf::result<bool> {
         auto err =
             commit_change(self, name, [&] { return self->state.reg.activate(name, version); });
-        if (!err) log()->info("model {} now serves v{}", name, version);
+        if (!err) log()->info("model {} now serves v{}", name.display(), version);
         return done(std::move(err));
       },
-      [self](rollback_atom, const std::string& name) -> caf::result<uint64_t> {
+      [self](rollback_atom, const model_key& name) -> caf::result<uint64_t> {
         uint64_t target = 0;
         auto err = commit_change(self, name, [&]() -> caf::error {
           auto r = self->state.reg.rollback(name);
@@ -355,10 +352,10 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
           return caf::none;
         });
         if (err) return err;
-        log()->info("model {} rolled back to v{}", name, target);
+        log()->info("model {} rolled back to v{}", name.display(), target);
         return target;
       },
-      [self](label_atom, const std::string& name, const std::string& label,
+      [self](label_atom, const model_key& name, const std::string& label,
              uint64_t version) -> caf::result<bool> {
         return done(commit_change(self, name,
                                   [&] { return self->state.reg.set_label(name, label, version); }));

@@ -24,13 +24,13 @@ using coordinator_actor = caf::typed_actor<
     // Places and loads a package as a new version of a model (two-phase: load, then flip).
     caf::replies_to<load_atom, load_request>::with<load_reply>,
     // Unloads one version (or, with 0, every version) of a model.
-    caf::replies_to<unload_atom, std::string, uint64_t>::with<bool>,
+    caf::replies_to<unload_atom, model_key, uint64_t>::with<bool>,
     // Makes a ready version the active one, in one step.
-    caf::replies_to<activate_atom, std::string, uint64_t>::with<bool>,
+    caf::replies_to<activate_atom, model_key, uint64_t>::with<bool>,
     // Flips back to the previously active version; answers it.
-    caf::replies_to<rollback_atom, std::string>::with<uint64_t>,
+    caf::replies_to<rollback_atom, model_key>::with<uint64_t>,
     // Points a label at a version.
-    caf::replies_to<label_atom, std::string, std::string, uint64_t>::with<bool>,
+    caf::replies_to<label_atom, model_key, std::string, uint64_t>::with<bool>,
     // Drains a shard node: nothing new is placed on it, and every replica it holds of a ready
     // or serving version moves to another member (actors/replacement_planner.hpp).
     // Idempotent. Errors: invalid_argument (no shard node of that name in the config).

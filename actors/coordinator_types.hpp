@@ -10,6 +10,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 
 #include "cluster/load_progress.hpp"
+#include "cluster/model_key.hpp"
 #include "cluster/replica_state.hpp"
 #include "cluster/request_metrics.hpp"
 #include "cluster/shard_metrics.hpp"
@@ -18,8 +19,9 @@
 
 namespace tessera {
 
-// A model name plus an optional version number or label; neither means the active version.
+// A tenant's model plus an optional version number or label; neither means the active version.
 struct model_ref {
+  tenant_id tenant;  // set by the gateway from the session's token, never from the client
   std::string name;
   uint64_t version = 0;  // 0 = not given
   std::string label;     // empty = not given
@@ -27,6 +29,8 @@ struct model_ref {
   // sliced call after the first, so all its slices run on the build that served the first or
   // the call fails whole (epoch_mismatch). With `version` set, that version must carry it.
   uint64_t epoch = 0;
+
+  model_key key() const { return {tenant, name}; }
 };
 
 struct input_item {
@@ -67,13 +71,11 @@ struct load_request {
   uint32_t replicas = 1;
   bool activate = false;
   bool exact_pooling = false;  // gather rows and sum in id order (see schemas/tessera.capnp)
-  // Put before the model name in the registry: a tenant's namespace ("T/", see
-  // cluster/tenant_scope.hpp), "" for the default tenant. Set by the gateway only.
-  std::string name_prefix;
+  tenant_id tenant;  // whose model it becomes: the admin token's tenant (set by the gateway)
 };
 
 struct load_reply {
-  std::string name;
+  std::string name;  // the tenant's name of the model
   uint64_t version = 0;
 };
 
@@ -97,7 +99,8 @@ struct version_info {
   version_state state = version_state::new_;
   uint64_t epoch = 0;
   std::string path;
-  std::string embedder;
+  std::string embedder;      // "NAME (epoch E, N users)"
+  tenant_id embedder_owner;  // whose load registered the embedder (others may share it)
   std::string classifier;
   uint32_t dim = 0;
   uint64_t rows = 0;
@@ -109,7 +112,8 @@ struct version_info {
 };
 
 struct model_info {
-  std::string name;
+  tenant_id tenant;
+  std::string name;  // the tenant's name of the model
   uint64_t active_version = 0;
   std::vector<version_info> versions;
   std::vector<std::pair<std::string, uint64_t>> labels;
@@ -131,15 +135,24 @@ struct member_info {
   bool draining = false;        // `tessera drain`: its replicas move to other members
 };
 
+// A shard short of replicas, or a version stuck without them, of one tenant's model.
+struct shard_shortfall {
+  model_key model;
+  std::string detail;  // "vN tensor[begin:end) has K of R replicas" and the like
+  // "<model> <detail>", the model shown by display() (operators) or by name (its tenant).
+  std::string line(bool tenant_view = false) const {
+    return (tenant_view ? model.name : model.display()) + " " + detail;
+  }
+};
+
 struct cluster_status {
   bool ready = false;
   std::vector<member_info> members;
   std::vector<model_info> models;
   uint64_t hedges_sent = 0;  // sub-requests sent to a second replica because the first was slow
   uint64_t hedges_won = 0;   // of those, how many answered first
-  // Shards of ready or serving versions with fewer than R ready replicas on live nodes:
-  // "model vN tensor[begin:end) has K of R replicas".
-  std::vector<std::string> under_replicated;
+  // Shards of ready or serving versions with fewer than R ready replicas on live nodes.
+  std::vector<shard_shortfall> under_replicated;
   // The last failure to write the registry to state_dir while it lasts (empty: what status
   // shows is on disk), and how many writes failed since the coordinator started. While it is
   // set, admin changes are refused (io_error) and `ready` is false.
@@ -173,4 +186,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::embed_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::load_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::load_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::cluster_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::model_key)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<tessera::model_info>)

@@ -91,9 +91,10 @@ void fail_load(std::shared_ptr<load_run> run, caf::error err) {
   run->answered = true;
   auto& v = *run->v;
   if (v.state != version_state::loading)  // unloaded meanwhile: that, not the node, is why
-    err = make_error(errc::unknown_model, "model '" + v.model + "' v" + std::to_string(v.version) +
+    err = make_error(errc::unknown_model, "model '" + v.model.name + "' v" +
+                                              std::to_string(v.version) +
                                               " was unloaded while it loaded");
-  log()->warn("load of {} v{} failed: {}", v.model, v.version, describe(err));
+  log()->warn("load of {} v{} failed: {}", v.model.display(), v.version, describe(err));
   release_extras(*run);
   send_releases(run->self, run->self->state.reg.fail_load(v, describe(err)));
   run->rp.deliver(std::move(err));
@@ -115,9 +116,10 @@ void finish_load(std::shared_ptr<load_run> run) {
     run->rp.deliver(std::move(err));
     return;
   }
-  log()->info("model {} v{} (epoch {}) {}{}", v.model, v.version, v.epoch, to_string(v.state),
+  log()->info("model {} v{} (epoch {}) {}{}", v.model.display(), v.version, v.epoch,
+              to_string(v.state),
               v.embedder_reused ? ", sharing embedder " + v.embedder->name : "");
-  run->rp.deliver(load_reply{v.model, v.version});
+  run->rp.deliver(load_reply{v.model.name, v.version});
 }
 
 // Places the fresh sub-models over the live shard nodes, against what is already loaded, and
@@ -251,7 +253,7 @@ void start_load(coordinator_self self, load_request req,
   if (!valid_name(bare))
     return refuse(make_error(errc::invalid_argument,
                              "model name '" + bare + "' must be 1-128 of [A-Za-z0-9_.-]"));
-  auto name = req.name_prefix + bare;
+  const model_key name{req.tenant, bare};
   auto v = std::make_shared<version_entry>();
   v->model = name;
   v->exact_pooling = req.exact_pooling;
@@ -279,8 +281,8 @@ void start_load(coordinator_self self, load_request req,
       if (auto* r = v->embedder->find_replica(id)) r->state = replica_state::unloaded;
     return refuse(std::move(err));
   }
-  log()->info("loading model {} v{} (epoch {}) from {}{}", name, v->version, v->epoch, v->path,
-              v->embedder_reused ? " reusing embedder " + v->embedder->name : "");
+  log()->info("loading model {} v{} (epoch {}) from {}{}", name.display(), v->version, v->epoch,
+              v->path, v->embedder_reused ? " reusing embedder " + v->embedder->name : "");
   if (!extras->empty())
     log()->info("raising embedder {} to {} copies per shard: {} more", v->embedder->name,
                 v->replicas, extras->size());

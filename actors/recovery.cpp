@@ -140,14 +140,14 @@ void recover_registry(coordinator_self self, const registry_snapshot& snap) {
     for (const auto& rec : m.versions) {
       auto v = rebuild(snap.incarnation, rec, embedders);
       if (!v) {
-        log()->error("recovery: dropping model {} v{}: {}", m.name, rec.version,
+        log()->error("recovery: dropping model {} v{}: {}", m.key.display(), rec.version,
                      describe(v.error()));
         continue;
       }
       rebuilt.push_back(std::move(*v));
     }
     versions += rebuilt.size();
-    st.reg.restore_model(m.name, m.next_version, m.active, m.previous, m.labels, rebuilt);
+    st.reg.restore_model(m.key, m.next_version, m.active, m.previous, m.labels, rebuilt);
   }
   for (const auto& name : snap.draining) {
     auto it = st.members.find(name);
@@ -188,7 +188,7 @@ caf::error not_persisted(const caf::error& persist_err) {
                                         message_of(persist_err) + ")");
 }
 
-caf::error commit_change(coordinator_self self, const std::string& model,
+caf::error commit_change(coordinator_self self, const model_key& model,
                          const std::function<caf::error()>& change,
                          std::shared_ptr<version_entry> adding) {
   auto& st = self->state;

@@ -29,7 +29,7 @@ caf::error not_persisted(const caf::error& persist_err);
 // be persisted, the registry is put back as it was (registry::undo_point) and the answer is
 // io_error ("the change was not applied: ..."). Nothing may release replicas inside `change`.
 // `adding`: a version `change` adds to the model (a load), saved with it.
-caf::error commit_change(coordinator_self self, const std::string& model,
+caf::error commit_change(coordinator_self self, const model_key& model,
                          const std::function<caf::error()>& change,
                          std::shared_ptr<version_entry> adding = nullptr);
 

@@ -18,12 +18,13 @@ void release_submodel(submodel_entry& s, std::vector<replica_release>& out) {
   s.state = submodel_state::unloaded;
 }
 
-std::string no_model(const std::string& name) {
-  return "no model '" + name + "'";
+// Error texts reach the model's tenant: they name its model as the tenant does.
+std::string no_model(const model_key& key) {
+  return "no model '" + key.name + "'";
 }
 
-std::string no_version(const std::string& name, uint64_t version) {
-  return "model '" + name + "' has no version " + std::to_string(version);
+std::string no_version(const model_key& key, uint64_t version) {
+  return "model '" + key.name + "' has no version " + std::to_string(version);
 }
 
 }  // namespace
@@ -97,7 +98,7 @@ bool version_entry::fully_served() const {
 }
 
 void version_entry::move_to(version_state to) {
-  TESSERA_CHECK(can_transition(state, to), model + " v" + std::to_string(version) + ": " +
+  TESSERA_CHECK(can_transition(state, to), model.display() + " v" + std::to_string(version) + ": " +
                                                to_string(state) + " -> " + to_string(to));
   state = to;
 }
@@ -112,6 +113,7 @@ version_info version_entry::info() const {
     vi.embedder = embedder->name + " (epoch " + std::to_string(embedder->epoch) + ", " +
                   std::to_string(embedder->users) + " user" + (embedder->users == 1 ? "" : "s") +
                   ")";
+    vi.embedder_owner = embedder->owner;
     vi.dim = dim();
     vi.rows = table().rows;
   }
@@ -139,7 +141,8 @@ version_info version_entry::info() const {
 
 model_info model_entry::info() const {
   model_info mi;
-  mi.name = name;
+  mi.tenant = key.tenant;
+  mi.name = key.name;
   mi.active_version = active;
   for (const auto& [n, v] : versions) mi.versions.push_back(v->info());
   for (const auto& [l, v] : labels) mi.labels.emplace_back(l, v);
@@ -147,8 +150,8 @@ model_info model_entry::info() const {
 }
 
 caf::expected<std::shared_ptr<version_entry>> registry::resolve(const model_ref& ref) const {
-  auto it = models_.find(ref.name);
-  if (it == models_.end()) return make_error(errc::unknown_model, no_model(ref.name));
+  auto it = models_.find(ref.key());
+  if (it == models_.end()) return make_error(errc::unknown_model, no_model(ref.key()));
   const auto& m = it->second;
   uint64_t v = m.active;
   std::string what = "active version";
@@ -176,8 +179,8 @@ caf::expected<std::shared_ptr<version_entry>> registry::resolve(const model_ref&
   return vit->second;
 }
 
-model_entry* registry::find(const std::string& name) {
-  auto it = models_.find(name);
+model_entry* registry::find(const model_key& key) {
+  auto it = models_.find(key);
   return it == models_.end() ? nullptr : &it->second;
 }
 
@@ -186,21 +189,28 @@ std::shared_ptr<submodel_entry> registry::embedder(const std::string& fingerprin
   return it == embedders_.end() ? nullptr : it->second;
 }
 
-void registry::add_version(const std::string& name, const std::shared_ptr<version_entry>& v) {
-  auto& m = models_[name];
-  if (m.name.empty()) {  // a new model: it continues the numbers of an earlier one of its name
-    m.name = name;
-    if (auto r = retired_.find(name); r != retired_.end()) {
+void registry::add_version(const model_key& key, const std::shared_ptr<version_entry>& v) {
+  auto [it, fresh] = models_.try_emplace(key);
+  auto& m = it->second;
+  if (fresh) {  // a new model: it continues the numbers of an earlier one of its name
+    m.key = key;
+    if (auto r = retired_.find(key); r != retired_.end()) {
       m.next_version = std::max(m.next_version, r->second);
       retired_.erase(r);
     }
   }
-  v->model = name;
+  v->model = key;
   v->version = m.next_version++;
   m.versions[v->version] = v;
   ++v->embedder->users;
-  if (!v->embedder_reused) embedders_[v->embedder->fingerprint] = v->embedder;
-  if (v->classifier) v->classifier->replicas = v->replicas;
+  if (!v->embedder_reused) {
+    v->embedder->owner = key.tenant;
+    embedders_[v->embedder->fingerprint] = v->embedder;
+  }
+  if (v->classifier) {
+    v->classifier->owner = key.tenant;
+    v->classifier->replicas = v->replicas;
+  }
   recount_replicas(*v->embedder);
 }
 
@@ -215,20 +225,24 @@ void registry::recount_replicas(submodel_entry& embedder) {
   embedder.replicas = r;
 }
 
-void registry::restore_model(const std::string& name, uint64_t next_version, uint64_t active,
+void registry::restore_model(const model_key& key, uint64_t next_version, uint64_t active,
                              uint64_t previous, const std::map<std::string, uint64_t>& labels,
                              const std::vector<std::shared_ptr<version_entry>>& versions) {
-  auto& m = models_[name];
-  m.name = name;
+  auto& m = models_[key];
+  m.key = key;
   m.next_version = next_version;
-  retired_.erase(name);
+  retired_.erase(key);
   for (const auto& v : versions) {
     TESSERA_CHECK(v->serves(), "restored version in state " + std::string{to_string(v->state)});
-    v->model = name;
+    v->model = key;
     m.versions[v->version] = v;
     ++v->embedder->users;
-    embedders_.emplace(v->embedder->fingerprint, v->embedder);
-    if (v->classifier) v->classifier->replicas = v->replicas;
+    if (embedders_.emplace(v->embedder->fingerprint, v->embedder).second)
+      v->embedder->owner = key.tenant;  // the first model restored that uses it
+    if (v->classifier) {
+      v->classifier->owner = key.tenant;
+      v->classifier->replicas = v->replicas;
+    }
     recount_replicas(*v->embedder);
   }
   m.active = m.versions.count(active) ? active : 0;
@@ -236,16 +250,16 @@ void registry::restore_model(const std::string& name, uint64_t next_version, uin
   for (const auto& [l, v] : labels)
     if (m.versions.count(v)) m.labels[l] = v;
   if (m.versions.empty()) {  // every version was dropped: its numbers stay used
-    retired_[name] = std::max(retired_[name], m.next_version);
-    models_.erase(name);
+    retired_[key] = std::max(retired_[key], m.next_version);
+    models_.erase(key);
   }
 }
 
-registry::undo_point registry::save(const std::string& name,
+registry::undo_point registry::save(const model_key& key,
                                     std::shared_ptr<version_entry> extra) const {
   undo_point u;
-  u.model = name;
-  if (auto it = models_.find(name); it != models_.end()) u.entry = it->second;
+  u.model = key;
+  if (auto it = models_.find(key); it != models_.end()) u.entry = it->second;
   std::vector<std::shared_ptr<version_entry>> vs;
   if (u.entry)
     for (const auto& [n, v] : u.entry->versions) vs.push_back(v);
@@ -283,7 +297,8 @@ void registry::restore(undo_point u) {
 caf::error registry::finish_load(version_entry& v, bool activate) {
   auto* m = find(v.model);
   if (v.state != version_state::loading || !m || !m->versions.count(v.version))
-    return make_error(errc::unknown_model, "model '" + v.model + "' v" + std::to_string(v.version) +
+    return make_error(errc::unknown_model, "model '" + v.model.name + "' v" +
+                                               std::to_string(v.version) +
                                                " was unloaded while it loaded");
   for (auto* s : {v.embedder.get(), v.classifier.get()})
     if (s && s->state == submodel_state::loading) s->state = submodel_state::ready;
@@ -311,7 +326,7 @@ void registry::flip(model_entry& m, uint64_t version) {
   m.versions.at(version)->move_to(version_state::serving);
 }
 
-caf::error registry::activate(const std::string& name, uint64_t version) {
+caf::error registry::activate(const model_key& name, uint64_t version) {
   auto* m = find(name);
   if (!m) return make_error(errc::unknown_model, no_model(name));
   auto it = m->versions.find(version);
@@ -323,18 +338,17 @@ caf::error registry::activate(const std::string& name, uint64_t version) {
   return caf::none;
 }
 
-caf::expected<uint64_t> registry::rollback(const std::string& name) {
+caf::expected<uint64_t> registry::rollback(const model_key& name) {
   auto* m = find(name);
   if (!m) return make_error(errc::unknown_model, no_model(name));
   if (m->previous == 0 || !m->versions.count(m->previous))
-    return make_error(errc::invalid_argument, "model '" + name + "' has no previous version");
+    return make_error(errc::invalid_argument, "model '" + name.name + "' has no previous version");
   auto target = m->previous;
   if (auto err = activate(name, target)) return err;
   return target;
 }
 
-caf::error registry::set_label(const std::string& name, const std::string& label,
-                               uint64_t version) {
+caf::error registry::set_label(const model_key& name, const std::string& label, uint64_t version) {
   auto* m = find(name);
   if (!m) return make_error(errc::unknown_model, no_model(name));
   if (!m->versions.count(version))
@@ -345,7 +359,7 @@ caf::error registry::set_label(const std::string& name, const std::string& label
   return caf::none;
 }
 
-caf::error registry::unload(const std::string& name, uint64_t version) {
+caf::error registry::unload(const model_key& name, uint64_t version) {
   auto* m = find(name);
   if (!m) return make_error(errc::unknown_model, no_model(name));
   std::vector<uint64_t> victims;
@@ -356,7 +370,7 @@ caf::error registry::unload(const std::string& name, uint64_t version) {
       return make_error(errc::unknown_model, no_version(name, version));
     if (version == m->active && m->versions.size() > 1)
       return make_error(errc::invalid_argument,
-                        "version " + std::to_string(version) + " of '" + name +
+                        "version " + std::to_string(version) + " of '" + name.name +
                             "' is active; activate another version first or unload the model");
     victims.push_back(version);
   }
@@ -471,13 +485,14 @@ bool registry::all_active_served() const {
 }
 
 std::vector<model_info> registry::infos() const {
-  std::map<std::string, model_info> by_name;
-  for (const auto& [name, m] : models_) by_name[name] = m.info();
+  std::map<model_key, model_info> by_name;
+  for (const auto& [key, m] : models_) by_name[key] = m.info();
   // Unloaded versions still held by requests are listed (draining) until they are freed,
   // under their model even when the model itself is gone.
   for (const auto& v : draining_) {
     auto& mi = by_name[v->model];
-    mi.name = v->model;
+    mi.tenant = v->model.tenant;
+    mi.name = v->model.name;
     mi.versions.push_back(v->info());
   }
   std::vector<model_info> out;

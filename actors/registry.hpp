@@ -76,6 +76,7 @@ struct tensor_shards {
 struct submodel_entry {
   std::string name;         // "sections.embedder@1"
   std::string fingerprint;  // embedders: name@version and table checksums (the sharing key)
+  tenant_id owner;          // whose load registered it (an embedder may serve other tenants too)
   uint64_t epoch = 0;       // unique in the cluster; every shard message to it carries it
   std::string path;         // package it was loaded from
   submodel_state state = submodel_state::loading;
@@ -97,7 +98,7 @@ struct submodel_entry {
 };
 
 struct version_entry {
-  std::string model;
+  model_key model;
   uint64_t version = 0;
   uint64_t epoch = 0;  // unique in the cluster; the classifier's replicas carry it
   std::string path;
@@ -166,7 +167,7 @@ class version_pin {
 };
 
 struct model_entry {
-  std::string name;
+  model_key key;
   std::map<uint64_t, std::shared_ptr<version_entry>> versions;
   uint64_t active = 0;    // 0 = none
   uint64_t previous = 0;  // what rollback returns to
@@ -193,17 +194,17 @@ class registry {
   // of its versions and their sub-models, the shared-embedder table, the draining list's length
   // and the retired numbers. Valid only until the next change to the registry.
   struct undo_point {
-    std::string model;
+    model_key model;
     std::optional<model_entry> entry;  // none: the model did not exist
     std::vector<std::tuple<std::shared_ptr<version_entry>, version_state, std::string>> versions;
     std::vector<std::tuple<std::shared_ptr<submodel_entry>, submodel_state, uint64_t>> submodels;
     std::map<std::string, std::shared_ptr<submodel_entry>> embedders;
-    std::map<std::string, uint64_t> retired;
+    std::map<model_key, uint64_t> retired;
     size_t draining = 0;
   };
-  // Saves what a change to model `name` may touch; `extra` is a version not (yet) in the model
+  // Saves what a change to model `key` may touch; `extra` is a version not (yet) in the model
   // (a load about to be added) whose state is saved too.
-  undo_point save(const std::string& name, std::shared_ptr<version_entry> extra = nullptr) const;
+  undo_point save(const model_key& key, std::shared_ptr<version_entry> extra = nullptr) const;
   // Puts back what `u` saved. Only for a change made right after save() and before any other
   // (no reap, no release in between): versions get back their state, the model its entry.
   void restore(undo_point u);
@@ -212,17 +213,17 @@ class registry {
   // state ready or serving resolve. Errors: unknown_model.
   caf::expected<std::shared_ptr<version_entry>> resolve(const model_ref& ref) const;
 
-  model_entry* find(const std::string& name);
-  const std::map<std::string, model_entry>& models() const { return models_; }
+  model_entry* find(const model_key& key);
+  const std::map<model_key, model_entry>& models() const { return models_; }
 
   // --- loading ---------------------------------------------------------------------------
   // The loaded embedder with this fingerprint, or null.
   std::shared_ptr<submodel_entry> embedder(const std::string& fingerprint) const;
-  // Commits a described, placed version (state loading) to model `name`: gives it the next
+  // Commits a described, placed version (state loading) to model `key`: gives it the next
   // version number, pins its embedder and registers a new embedder for sharing. The
   // sub-models' R becomes at least the version's (a reused embedder's extra copies must be
   // placed before: actors/replication.hpp).
-  void add_version(const std::string& name, const std::shared_ptr<version_entry>& v);
+  void add_version(const model_key& key, const std::shared_ptr<version_entry>& v);
   // Every replica of the version's fresh sub-models is ready: the version becomes ready, and
   // serving when it is the model's first version or `activate` is set. Errors: unknown_model
   // when the version was unloaded while it loaded (its replicas are then already released).
@@ -233,18 +234,18 @@ class registry {
   // --- lifecycle rules -------------------------------------------------------------------
   // Makes a ready version the active one, in one step. Errors: unknown_model, invalid_argument
   // (not ready).
-  caf::error activate(const std::string& name, uint64_t version);
+  caf::error activate(const model_key& key, uint64_t version);
   // Flips back to the previously active version and returns it. Errors: unknown_model,
   // invalid_argument (no previous version).
-  caf::expected<uint64_t> rollback(const std::string& name);
+  caf::expected<uint64_t> rollback(const model_key& key);
   // Points `label` (a name, not all digits) at `version`. Errors: unknown_model,
   // invalid_argument.
-  caf::error set_label(const std::string& name, const std::string& label, uint64_t version);
-  // Removes `version` of `name` (0: every version) from the model and starts its drain; the
+  caf::error set_label(const model_key& key, const std::string& label, uint64_t version);
+  // Removes `version` of `key` (0: every version) from the model and starts its drain; the
   // model goes away with its last version. Refused (invalid_argument) for the active version
   // while the model has other versions: activate another first, so a model never loses its
   // only serving version by accident. Errors: unknown_model.
-  caf::error unload(const std::string& name, uint64_t version);
+  caf::error unload(const model_key& key, uint64_t version);
   // Versions that drained (no pin left) become unloaded; returns the replicas of every
   // sub-model no version uses any more (a shared embedder only with its last user).
   std::vector<replica_release> reap_drained();
@@ -272,14 +273,14 @@ class registry {
   // --- recovery --------------------------------------------------------------------------
   // Continues epochs after `epoch` (the last one a previous coordinator handed out).
   void resume_epochs(uint64_t epoch) { epoch_ = std::max(epoch_, epoch); }
-  // Names whose models went away with their last version, and the number their next version
-  // gets (persisted, so a version number of a name is never issued twice).
-  const std::map<std::string, uint64_t>& retired() const { return retired_; }
-  void restore_retired(std::map<std::string, uint64_t> r) { retired_ = std::move(r); }
-  // Re-creates model `name` from persisted state. Each version is described and placed
+  // Models that went away with their last version, and the number their next version gets
+  // (persisted, so a version number of a tenant's model name is never issued twice).
+  const std::map<model_key, uint64_t>& retired() const { return retired_; }
+  void restore_retired(std::map<model_key, uint64_t> r) { retired_ = std::move(r); }
+  // Re-creates model `key` from persisted state. Each version is described and placed
   // (replicas lost, no handles yet) and in state ready or serving; embedders with one
   // fingerprint must already be one shared entry. Versions keep their numbers.
-  void restore_model(const std::string& name, uint64_t next_version, uint64_t active,
+  void restore_model(const model_key& key, uint64_t next_version, uint64_t active,
                      uint64_t previous, const std::map<std::string, uint64_t>& labels,
                      const std::vector<std::shared_ptr<version_entry>>& versions);
 
@@ -290,10 +291,10 @@ class registry {
   void recount_replicas(submodel_entry& embedder);
   void flip(model_entry& m, uint64_t version);
 
-  std::map<std::string, model_entry> models_;
+  std::map<model_key, model_entry> models_;
   std::map<std::string, std::shared_ptr<submodel_entry>> embedders_;  // by fingerprint
   std::vector<std::shared_ptr<version_entry>> draining_;
-  std::map<std::string, uint64_t> retired_;  // see retired()
+  std::map<model_key, uint64_t> retired_;  // see retired()
   uint64_t epoch_ = 0;
 };
 

@@ -87,9 +87,9 @@ registry_snapshot snapshot_of(const registry& reg, const std::string& incarnatio
   out.incarnation = incarnation;
   out.epoch = reg.epoch();
   out.retired = reg.retired();
-  for (const auto& [name, m] : reg.models()) {
+  for (const auto& [key, m] : reg.models()) {
     model_record mr;
-    mr.name = name;
+    mr.key = key;
     mr.next_version = m.next_version;
     for (const auto& [n, v] : m.versions) {
       if (!v->serves()) continue;
@@ -118,7 +118,7 @@ registry_snapshot snapshot_of(const registry& reg, const std::string& incarnatio
     if (!mr.versions.empty())
       out.models.push_back(std::move(mr));
     else  // only versions still loading: their numbers are issued all the same
-      out.retired[name] = std::max(out.retired[name], m.next_version);
+      out.retired[key] = std::max(out.retired[key], m.next_version);
   }
   return out;
 }
@@ -138,39 +138,53 @@ std::string to_json(const registry_snapshot& s) {
                           {"replicas", v.replicas},
                           {"embedder", tensors_json(v.embedder)},
                           {"classifier", tensors_json(v.classifier)}});
-    models.push_back({{"name", m.name},
+    models.push_back({{"tenant", m.key.tenant.name()},
+                      {"name", m.key.name},
                       {"next_version", m.next_version},
                       {"active", m.active},
                       {"previous", m.previous},
                       {"labels", m.labels},
                       {"versions", versions}});
   }
+  json retired = json::array();
+  for (const auto& [key, next] : s.retired)
+    retired.push_back({{"tenant", key.tenant.name()}, {"name", key.name}, {"next_version", next}});
   json root = {{"format", registry_snapshot::current_format},
                {"incarnation", s.incarnation},
                {"epoch", s.epoch},
                {"models", models},
                {"draining", s.draining},
-               {"retired", s.retired}};
+               {"retired", retired}};
   return root.dump(1) + "\n";
 }
 
 caf::expected<registry_snapshot> snapshot_from_json(const std::string& text) {
   try {
     auto root = json::parse(text);
-    if (root.at("format").get<uint32_t>() != registry_snapshot::current_format)
+    const auto format = root.at("format").get<uint32_t>();
+    if (format != registry_snapshot::current_format && format != 1)
       return make_error(errc::invalid_argument,
-                        "registry state has format " + root.at("format").dump() + ", expected " +
-                            std::to_string(registry_snapshot::current_format));
+                        "registry state has format " + root.at("format").dump() +
+                            ", expected 1 or " + std::to_string(registry_snapshot::current_format));
+    // Format 1 named a tenant's model "T/N"; format 2 keeps the tenant in its own field.
+    auto key_of = [format](const json& j) -> model_key {
+      if (format == 1) return model_key::from_display(j.at("name").get<std::string>());
+      return {tenant_id{j.at("tenant").get<std::string>()}, j.at("name").get<std::string>()};
+    };
     registry_snapshot s;
     s.incarnation = root.at("incarnation").get<std::string>();
     s.epoch = root.at("epoch").get<uint64_t>();
     if (root.contains("draining"))  // absent in files written before drains existed
       s.draining = root.at("draining").get<std::vector<std::string>>();
-    if (root.contains("retired"))  // absent in files written before names were retired
-      s.retired = root.at("retired").get<std::map<std::string, uint64_t>>();
+    if (root.contains("retired") && format == 1)  // absent in files before names were retired
+      for (const auto& [name, next] : root.at("retired").get<std::map<std::string, uint64_t>>())
+        s.retired[model_key::from_display(name)] = next;
+    if (format != 1)
+      for (const auto& r : root.at("retired"))
+        s.retired[key_of(r)] = r.at("next_version").get<uint64_t>();
     for (const auto& m : root.at("models")) {
       model_record mr;
-      mr.name = m.at("name").get<std::string>();
+      mr.key = key_of(m);
       mr.next_version = m.at("next_version").get<uint64_t>();
       mr.active = m.at("active").get<uint64_t>();
       mr.previous = m.at("previous").get<uint64_t>();
@@ -201,11 +215,8 @@ caf::expected<registry_snapshot> snapshot_from_json(const std::string& text) {
 
 namespace {
 
-// A registry name: a model name, optionally after its tenant's "T/" (cluster/tenant_scope.hpp).
-bool valid_registry_name(const std::string& n) {
-  auto slash = n.find('/');
-  if (slash == std::string::npos) return valid_name(n);
-  return valid_name(n.substr(0, slash)) && valid_name(n.substr(slash + 1));
+bool valid_key(const model_key& k) {
+  return valid_name(k.tenant.name()) && valid_name(k.name);
 }
 
 }  // namespace
@@ -214,14 +225,14 @@ caf::error validate_snapshot(const registry_snapshot& s) {
   auto bad = [](const std::string& what) {
     return make_error(errc::invalid_argument, "registry state: " + what);
   };
-  std::set<std::string> names;
+  std::set<model_key> names;
   std::set<uint64_t> classifier_epochs;
   std::map<uint64_t, std::string> embedder_epochs;  // epoch -> the first version naming it
   for (const auto& m : s.models) {
-    const auto who = "model '" + m.name + "'";
-    if (!valid_registry_name(m.name)) return bad(who + " has an invalid name");
-    if (!names.insert(m.name).second) return bad(who + " is listed twice");
-    if (s.retired.count(m.name)) return bad(who + " is both a model and retired");
+    const auto who = "model '" + m.key.display() + "'";
+    if (!valid_key(m.key)) return bad(who + " has an invalid name or tenant");
+    if (!names.insert(m.key).second) return bad(who + " is listed twice");
+    if (s.retired.count(m.key)) return bad(who + " is both a model and retired");
     if (m.versions.empty()) return bad(who + " has no versions");
     std::set<uint64_t> numbers;
     uint64_t serving = 0;
@@ -259,9 +270,9 @@ caf::error validate_snapshot(const registry_snapshot& s) {
   for (const auto& [e, vwho] : embedder_epochs)
     if (classifier_epochs.count(e))
       return bad(vwho + "'s embedder epoch " + std::to_string(e) + " is also a classifier's");
-  for (const auto& [name, next] : s.retired)
-    if (!valid_registry_name(name) || next == 0)
-      return bad("retired name '" + name + "' is invalid or has next version 0");
+  for (const auto& [key, next] : s.retired)
+    if (!valid_key(key) || next == 0)
+      return bad("retired name '" + key.display() + "' is invalid or has next version 0");
   return caf::none;
 }
 

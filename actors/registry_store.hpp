@@ -52,7 +52,7 @@ struct version_record {
 };
 
 struct model_record {
-  std::string name;
+  model_key key;
   uint64_t next_version = 1;
   uint64_t active = 0;
   uint64_t previous = 0;
@@ -61,14 +61,16 @@ struct model_record {
 };
 
 struct registry_snapshot {
-  static constexpr uint32_t current_format = 1;
+  // 2: each model and retired name carries its tenant in a field of its own. Format 1 files
+  // (a tenant's model named "T/N") are read and migrated; the next write is format 2.
+  static constexpr uint32_t current_format = 2;
   std::string incarnation;  // the cluster's id, kept across coordinator restarts
   uint64_t epoch = 0;       // the last epoch handed out; a restart continues after it
   std::vector<model_record> models;
   std::vector<std::string> draining;  // members being drained (`tessera drain`), by name
-  // Names whose models went away, with the number their next version gets (registry::retired):
-  // a version number of a name is never issued twice, across unloads and restarts.
-  std::map<std::string, uint64_t> retired;
+  // Models that went away, with the number their next version gets (registry::retired): a
+  // version number of a tenant's model name is never issued twice, across unloads and restarts.
+  std::map<model_key, uint64_t> retired;
 };
 
 // The persistent part of `reg`: ready and serving versions only; labels and active/previous

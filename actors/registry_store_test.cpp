@@ -32,7 +32,7 @@ registry_snapshot valid_snapshot() {
   s.incarnation = "0123456789abcdef0123456789abcdef";
   s.epoch = 3;
   model_record m;
-  m.name = "m";
+  m.key = {tenant_id{}, "m"};
   m.next_version = 3;
   m.active = 1;
   m.labels = {{"stable", 1}};
@@ -47,7 +47,7 @@ registry_snapshot valid_snapshot() {
   v2.state = version_state::ready;
   m.versions = {v1, v2};
   s.models = {m};
-  s.retired = {{"acme/gone", 4}};
+  s.retired = {{{tenant_id{"acme"}, "gone"}, 4}};
   return s;
 }
 
@@ -56,7 +56,50 @@ registry_snapshot valid_snapshot() {
 TEST_CASE("retired names and their next numbers survive the file") {
   auto back = snapshot_from_json(to_json(valid_snapshot()));
   REQUIRE(back);
-  CHECK(back->retired == std::map<std::string, uint64_t>{{"acme/gone", 4}});
+  CHECK(back->retired == std::map<model_key, uint64_t>{{{tenant_id{"acme"}, "gone"}, 4}});
+}
+
+TEST_CASE("a tenant's model keeps its tenant in a field of its own, and two tenants one name") {
+  auto s = valid_snapshot();
+  auto theirs = s.models[0];
+  theirs.key = {tenant_id{"acme"}, "m"};
+  for (auto& v : theirs.versions) v.epoch += 10;
+  s.epoch = 13;
+  s.models.push_back(theirs);
+  const auto text = to_json(s);
+  CHECK_THAT(text, Catch::Contains("\"tenant\": \"acme\""));
+  CHECK_THAT(text, !Catch::Contains("acme/"));
+  auto back = snapshot_from_json(text);
+  REQUIRE(back);
+  REQUIRE(back->models.size() == 2);
+  CHECK(back->models[0].key == model_key{tenant_id{}, "m"});
+  CHECK(back->models[1].key == model_key{tenant_id{"acme"}, "m"});
+}
+
+TEST_CASE("a format-1 file's 'T/N' names are migrated to tenant T's model N") {
+  auto old = snapshot_from_json(
+      R"({"format": 1, "incarnation": "0123456789abcdef0123456789abcdef", "epoch": 7,
+          "models": [{"name": "acme/y", "next_version": 2, "active": 1, "previous": 0,
+                      "labels": {},
+                      "versions": [{"version": 1, "epoch": 5, "embedder_epoch": 4,
+                                    "path": "/pkg", "content": "xxh3-128:00",
+                                    "state": "serving", "exact_pooling": false,
+                                    "embedder": [], "classifier": []}]}],
+          "retired": {"acme/gone": 3, "old": 2}})");
+  REQUIRE(old);
+  CHECK(old->models.at(0).key == model_key{tenant_id{"acme"}, "y"});
+  CHECK(old->retired ==
+        std::map<model_key, uint64_t>{{{tenant_id{"acme"}, "gone"}, 3}, {{tenant_id{}, "old"}, 2}});
+  // Written again, it is format 2 and reads back the same.
+  auto again = snapshot_from_json(to_json(*old));
+  REQUIRE(again);
+  CHECK_THAT(to_json(*old), Catch::Contains("\"format\": 2"));
+  CHECK(again->models.at(0).key == old->models.at(0).key);
+  CHECK(again->retired == old->retired);
+  auto future =
+      snapshot_from_json(R"({"format": 3, "incarnation": "x", "epoch": 1, "models": []})");
+  REQUIRE_FALSE(future);
+  CHECK_THAT(message_of(future.error()), Catch::Contains("format 3"));
 }
 
 TEST_CASE("recovery refuses a registry that breaks an invariant, naming it, table-style") {
@@ -85,10 +128,15 @@ TEST_CASE("recovery refuses a registry that breaks an invariant, naming it, tabl
        "beyond the registry"},
       {"a model listed twice", [](registry_snapshot& s) { s.models.push_back(s.models[0]); },
        "listed twice"},
-      {"a retired name that is also a model", [](registry_snapshot& s) { s.retired["m"] = 5; },
+      {"a retired name that is also a model",
+       [](registry_snapshot& s) {
+         s.retired[{tenant_id{}, "m"}] = 5;
+       },
        "retired"},
-      {"an invalid model name", [](registry_snapshot& s) { s.models[0].name = "a b"; },
+      {"an invalid model name", [](registry_snapshot& s) { s.models[0].key.name = "a b"; },
        "invalid name"},
+      {"an invalid tenant name",
+       [](registry_snapshot& s) { s.models[0].key.tenant = tenant_id{"a/b"}; }, "invalid name"},
   };
   REQUIRE_FALSE(validate_snapshot(valid_snapshot()));
   for (const auto& c : cases) {
@@ -108,7 +156,7 @@ TEST_CASE("a version's R is kept; a file written before R was kept reads it as 0
   s.incarnation = "0123456789abcdef0123456789abcdef";
   s.epoch = 7;
   model_record m;
-  m.name = "y";
+  m.key = {tenant_id{}, "y"};
   m.next_version = 2;
   m.active = 1;
   version_record v;

@@ -63,7 +63,7 @@ std::shared_ptr<version_entry> loaded(registry& reg, const std::string& model,
   auto reused = reg.embedder(embedder->fingerprint) != nullptr;
   if (reused) embedder = reg.embedder(embedder->fingerprint);
   auto v = version(embedder, classifier, reused);
-  reg.add_version(model, v);
+  reg.add_version(model_key{tenant_id{}, model}, v);
   all_ready(*v);
   REQUIRE_FALSE(reg.finish_load(*v, activate));
   return v;
@@ -77,8 +77,18 @@ std::vector<std::string> ids(const std::vector<replica_release>& rs) {
 }
 
 model_ref ref(const std::string& name, uint64_t version = 0, const std::string& label = "") {
-  return {name, version, label};
+  model_ref r;
+  r.name = name;
+  r.version = version;
+  r.label = label;
+  return r;
 }
+
+// The default tenant's model `name`.
+model_key key(const std::string& name) {
+  return {tenant_id{}, name};
+}
+const model_key M = key("m");
 
 }  // namespace
 
@@ -90,7 +100,7 @@ TEST_CASE("versions are numbered from 1; the first serves at once, later ones wa
   CHECK(v2->version == 2);
   CHECK(v1->state == version_state::serving);
   CHECK(v2->state == version_state::ready);
-  CHECK(reg.find("m")->active == 1);
+  CHECK(reg.find(M)->active == 1);
   CHECK(v2->embedder == v1->embedder);  // same fingerprint: shared
   CHECK(v1->embedder->users == 2);
 }
@@ -100,8 +110,8 @@ TEST_CASE("a load with activate flips the active version when it is ready") {
   loaded(reg, "m", submodel("emb", {"n1"}), "c1");
   auto v2 = loaded(reg, "m", submodel("emb", {"n1"}), "c2", true);
   CHECK(v2->state == version_state::serving);
-  CHECK(reg.find("m")->active == 2);
-  CHECK(reg.find("m")->previous == 1);
+  CHECK(reg.find(M)->active == 2);
+  CHECK(reg.find(M)->previous == 1);
 }
 
 TEST_CASE("activate and rollback flip in one step, table-style") {
@@ -112,22 +122,22 @@ TEST_CASE("activate and rollback flip in one step, table-style") {
     uint64_t active_after;
   };
   const std::vector<row> rows = {
-      {"activate a ready version", [](registry& r) { return r.activate("m", 2); }, errc::ok, 2},
-      {"activate the serving version again", [](registry& r) { return r.activate("m", 1); },
-       errc::ok, 1},
-      {"activate an unknown version", [](registry& r) { return r.activate("m", 9); },
+      {"activate a ready version", [](registry& r) { return r.activate(M, 2); }, errc::ok, 2},
+      {"activate the serving version again", [](registry& r) { return r.activate(M, 1); }, errc::ok,
+       1},
+      {"activate an unknown version", [](registry& r) { return r.activate(M, 9); },
        errc::unknown_model, 1},
-      {"activate in an unknown model", [](registry& r) { return r.activate("x", 1); },
+      {"activate in an unknown model", [](registry& r) { return r.activate(key("x"), 1); },
        errc::unknown_model, 1},
-      {"activate a version still loading", [](registry& r) { return r.activate("m", 3); },
+      {"activate a version still loading", [](registry& r) { return r.activate(M, 3); },
        errc::invalid_argument, 1},
       {"rollback with no previous version",
-       [](registry& r) { return r.rollback("m") ? caf::error{} : r.rollback("m").error(); },
+       [](registry& r) { return r.rollback(M) ? caf::error{} : r.rollback(M).error(); },
        errc::invalid_argument, 1},
       {"activate then rollback returns to the first",
        [](registry& r) {
-         if (auto e = r.activate("m", 2)) return e;
-         auto back = r.rollback("m");
+         if (auto e = r.activate(M, 2)) return e;
+         auto back = r.rollback(M);
          if (!back) return back.error();
          return *back == 1 ? caf::error{} : make_error(errc::internal, "wrong target");
        },
@@ -138,10 +148,10 @@ TEST_CASE("activate and rollback flip in one step, table-style") {
     registry reg;
     loaded(reg, "m", submodel("emb", {"n1"}), "c1");
     loaded(reg, "m", submodel("emb", {"n1"}), "c2");
-    reg.add_version("m", version(reg.embedder("emb#fp"), "c3", true));  // v3 stays loading
+    reg.add_version(M, version(reg.embedder("emb#fp"), "c3", true));  // v3 stays loading
     CHECK(code_of(r.act(reg)) == r.expected);
-    CHECK(reg.find("m")->active == r.active_after);
-    for (auto& [n, v] : reg.find("m")->versions)
+    CHECK(reg.find(M)->active == r.active_after);
+    for (auto& [n, v] : reg.find(M)->versions)
       if (n != 3)
         CHECK(v->state == (n == r.active_after ? version_state::serving : version_state::ready));
   }
@@ -151,11 +161,11 @@ TEST_CASE("labels point at versions; bad names and unknown versions are refused"
   registry reg;
   loaded(reg, "m", submodel("emb", {"n1"}), "c1");
   loaded(reg, "m", submodel("emb", {"n1"}), "c2");
-  CHECK_FALSE(reg.set_label("m", "canary", 2));
-  CHECK(is(reg.set_label("m", "42", 2), errc::invalid_argument));  // would read as a version
-  CHECK(is(reg.set_label("m", "no spaces", 2), errc::invalid_argument));
-  CHECK(is(reg.set_label("m", "canary", 7), errc::unknown_model));
-  CHECK(is(reg.set_label("x", "canary", 1), errc::unknown_model));
+  CHECK_FALSE(reg.set_label(M, "canary", 2));
+  CHECK(is(reg.set_label(M, "42", 2), errc::invalid_argument));  // would read as a version
+  CHECK(is(reg.set_label(M, "no spaces", 2), errc::invalid_argument));
+  CHECK(is(reg.set_label(M, "canary", 7), errc::unknown_model));
+  CHECK(is(reg.set_label(key("x"), "canary", 1), errc::unknown_model));
   auto v = reg.resolve(ref("m", 0, "canary"));
   REQUIRE(v);
   CHECK((*v)->version == 2);
@@ -168,7 +178,7 @@ TEST_CASE("labels point at versions; bad names and unknown versions are refused"
 TEST_CASE("a version that is still loading does not resolve") {
   registry reg;
   loaded(reg, "m", submodel("emb", {"n1"}), "c1");
-  reg.add_version("m", version(reg.embedder("emb#fp"), "c2", true));
+  reg.add_version(M, version(reg.embedder("emb#fp"), "c2", true));
   CHECK(is(reg.resolve(ref("m", 2)).error(), errc::unknown_model));
 }
 
@@ -176,20 +186,20 @@ TEST_CASE("unloading the active version is refused while the model has other ver
   registry reg;
   loaded(reg, "m", submodel("emb", {"n1"}), "c1");
   loaded(reg, "m", submodel("emb", {"n1"}), "c2");
-  CHECK(is(reg.unload("m", 1), errc::invalid_argument));
-  CHECK(is(reg.unload("m", 9), errc::unknown_model));
-  CHECK(is(reg.unload("x", 0), errc::unknown_model));
-  CHECK(reg.find("m")->versions.size() == 2);
+  CHECK(is(reg.unload(M, 1), errc::invalid_argument));
+  CHECK(is(reg.unload(M, 9), errc::unknown_model));
+  CHECK(is(reg.unload(key("x"), 0), errc::unknown_model));
+  CHECK(reg.find(M)->versions.size() == 2);
 }
 
 TEST_CASE("an unloaded version drains: its replicas are freed only when no request pins it") {
   registry reg;
   loaded(reg, "m", submodel("emb", {"n1", "n2"}), "c1");
   auto v2 = loaded(reg, "m", submodel("emb", {"n1", "n2"}), "c2");
-  reg.set_label("m", "canary", 2);
+  reg.set_label(M, "canary", 2);
   std::optional<version_pin> pin{version_pin{v2}};
   CHECK(v2->pins == 1);
-  REQUIRE_FALSE(reg.unload("m", 2));
+  REQUIRE_FALSE(reg.unload(M, 2));
   CHECK(v2->state == version_state::draining);
   CHECK(is(reg.resolve(ref("m", 0, "canary")).error(), errc::unknown_model));  // label gone
   CHECK(reg.reap_drained().empty());                                           // still pinned
@@ -209,11 +219,11 @@ TEST_CASE("a shared embedder is freed with its last user only") {
   loaded(reg, "a", emb, "ca");
   loaded(reg, "b", emb, "cb");
   CHECK(emb->users == 2);
-  REQUIRE_FALSE(reg.unload("a", 0));
-  CHECK(reg.find("a") == nullptr);
+  REQUIRE_FALSE(reg.unload(key("a"), 0));
+  CHECK(reg.find(key("a")) == nullptr);
   CHECK(ids(reg.reap_drained()) == std::vector<std::string>{"ca/0"});
   CHECK(emb->state == submodel_state::ready);
-  REQUIRE_FALSE(reg.unload("b", 0));
+  REQUIRE_FALSE(reg.unload(key("b"), 0));
   CHECK(ids(reg.reap_drained()) == std::vector<std::string>{"cb/0", "emb/0", "emb/1"});
   CHECK(emb->state == submodel_state::unloaded);
   CHECK(reg.embedder("emb#fp") == nullptr);
@@ -224,16 +234,16 @@ TEST_CASE("a failed load frees what it loaded once and leaves the serving versio
   registry reg;
   loaded(reg, "m", submodel("emb", {"n1"}), "c1");
   auto v2 = version(submodel("emb2", {"n1", "n2"}), "c2");
-  reg.add_version("m", v2);
+  reg.add_version(M, v2);
   auto freed = reg.fail_load(*v2, "node n2 went down");
   CHECK(ids(freed) == std::vector<std::string>{"c2/0", "emb2/0", "emb2/1"});
   CHECK(v2->state == version_state::error);
   CHECK(v2->error == "node n2 went down");
   CHECK(reg.fail_load(*v2, "again").empty());
-  CHECK(reg.find("m")->active == 1);
+  CHECK(reg.find(M)->active == 1);
   CHECK(reg.resolve(ref("m")));
   // Unloading the failed version later frees nothing twice.
-  REQUIRE_FALSE(reg.unload("m", 2));
+  REQUIRE_FALSE(reg.unload(M, 2));
   CHECK(reg.reap_drained().empty());
   CHECK(v2->state == version_state::unloaded);
 }
@@ -242,14 +252,14 @@ TEST_CASE("unloading a version that is still loading cancels it and frees its re
   registry reg;
   loaded(reg, "m", submodel("emb", {"n1"}), "c1");
   auto v2 = version(reg.embedder("emb#fp"), "c2", true);
-  reg.add_version("m", v2);
-  REQUIRE_FALSE(reg.unload("m", 2));
+  reg.add_version(M, v2);
+  REQUIRE_FALSE(reg.unload(M, 2));
   CHECK(v2->state == version_state::error);
   CHECK(ids(reg.reap_drained()) == std::vector<std::string>{"c2/0"});
   // The load's late completion is refused, not served.
   all_ready(*v2);
   CHECK(is(reg.finish_load(*v2, true), errc::unknown_model));
-  CHECK(reg.find("m")->active == 1);
+  CHECK(reg.find(M)->active == 1);
 }
 
 TEST_CASE("a lost node's replicas stop serving; readiness follows") {
@@ -273,7 +283,7 @@ TEST_CASE(
     auto reused = reg.embedder(emb->fingerprint) != nullptr;
     auto v = version(emb, "c-" + model, reused);
     v->replicas = r;
-    reg.add_version(model, v);
+    reg.add_version(key(model), v);
     return v;
   };
   auto x = with_r("x", 1);
@@ -290,7 +300,7 @@ TEST_CASE(
   CHECK(emb->replicas == 2);
   all_ready(*y);
   REQUIRE_FALSE(reg.finish_load(*y, false));
-  REQUIRE_FALSE(reg.unload("y", 0));
+  REQUIRE_FALSE(reg.unload(key("y"), 0));
   CHECK(emb->replicas == 2);  // y still drains: its requests run on the embedder
   reg.reap_drained();
   CHECK(emb->replicas == 1);
@@ -309,7 +319,7 @@ TEST_CASE("restored versions give a shared embedder the largest of their persist
     v->move_to(version_state::ready);
     vs.push_back(v);
   }
-  reg.restore_model("m", 3, 2, 1, {}, vs);
+  reg.restore_model(M, 3, 2, 1, {}, vs);
   CHECK(emb->replicas == 2);
   CHECK(vs[0]->classifier->replicas == 1);
   CHECK(vs[1]->classifier->replicas == 2);
@@ -337,7 +347,7 @@ TEST_CASE("released replicas are erased from their shards; the others are found 
   CHECK(emb->find_replica("emb/0/r2") == nullptr);
   CHECK(emb->find_replica("emb/1") == &emb->tensors[0].shards[1].replicas[0]);
   // A sub-model on its way out (released as a whole) is left as it is.
-  REQUIRE_FALSE(reg.unload("m", 0));
+  REQUIRE_FALSE(reg.unload(M, 0));
   reg.reap_drained();
   CHECK(reg.drop_released() == 0);
   CHECK(v->classifier->tensors[0].shards[0].replicas.size() == 1);
@@ -363,13 +373,13 @@ TEST_CASE("a model's version numbers are never issued twice, also after it went 
   registry reg;
   loaded(reg, "m", submodel("e", {"n1"}), "c1");
   loaded(reg, "m", submodel("e", {"n1"}), "c2");
-  REQUIRE_FALSE(reg.unload("m", 0));
-  CHECK(reg.find("m") == nullptr);
-  CHECK(reg.retired().at("m") == 3);
+  REQUIRE_FALSE(reg.unload(M, 0));
+  CHECK(reg.find(M) == nullptr);
+  CHECK(reg.retired().at(M) == 3);
   // `unload m; load OTHER --name m` continues after the last number: no second m@1.
   auto v = loaded(reg, "m", submodel("other", {"n2"}), "c3");
   CHECK(v->version == 3);
-  CHECK(reg.retired().count("m") == 0);
+  CHECK(reg.retired().count(M) == 0);
   CHECK_FALSE(reg.resolve(ref("m", 1)));
 }
 
@@ -377,7 +387,7 @@ TEST_CASE("a call pinned to an epoch resolves only that build of the version") {
   registry reg;
   auto v1 = loaded(reg, "m", submodel("e", {"n1"}), "c1");
   v1->epoch = 11;
-  model_ref pinned{"m", 1, ""};
+  model_ref pinned = ref("m", 1);
   pinned.epoch = 11;
   REQUIRE(reg.resolve(pinned));
   pinned.epoch = 12;
@@ -392,25 +402,25 @@ TEST_CASE("restore takes back a change to one model exactly, table-style") {
     std::function<void(registry&)> change;
   };
   std::vector<change_case> cases = {
-      {"activate flips serving and ready", [](registry& r) { REQUIRE_FALSE(r.activate("m", 2)); }},
+      {"activate flips serving and ready", [](registry& r) { REQUIRE_FALSE(r.activate(M, 2)); }},
       {"rollback after an activate",
        [](registry& r) {
-         REQUIRE_FALSE(r.activate("m", 2));
-         REQUIRE(r.rollback("m"));
+         REQUIRE_FALSE(r.activate(M, 2));
+         REQUIRE(r.rollback(M));
        }},
-      {"a label", [](registry& r) { REQUIRE_FALSE(r.set_label("m", "canary", 2)); }},
-      {"unload of one version", [](registry& r) { REQUIRE_FALSE(r.unload("m", 2)); }},
+      {"a label", [](registry& r) { REQUIRE_FALSE(r.set_label(M, "canary", 2)); }},
+      {"unload of one version", [](registry& r) { REQUIRE_FALSE(r.unload(M, 2)); }},
       {"unload of the whole model retires its name",
-       [](registry& r) { REQUIRE_FALSE(r.unload("m", 0)); }},
+       [](registry& r) { REQUIRE_FALSE(r.unload(M, 0)); }},
   };
   for (const auto& c : cases) {
     SECTION(c.scenario) {
       registry reg;
       auto v1 = loaded(reg, "m", submodel("e", {"n1"}), "c1");
       auto v2 = loaded(reg, "m", submodel("e", {"n1"}), "c2");
-      REQUIRE_FALSE(reg.set_label("m", "stable", 1));
+      REQUIRE_FALSE(reg.set_label(M, "stable", 1));
       auto before = reg.infos();
-      auto undo = reg.save("m");
+      auto undo = reg.save(M);
       c.change(reg);
       reg.restore(std::move(undo));
       auto after = reg.infos();
@@ -424,7 +434,7 @@ TEST_CASE("restore takes back a change to one model exactly, table-style") {
       CHECK(reg.retired().empty());
       CHECK(v1->embedder->users == 2);
       CHECK(reg.reap_drained().empty());  // nothing was released
-      auto* m = reg.find("m");
+      auto* m = reg.find(M);
       REQUIRE(m);
       CHECK(m->next_version == 3);
       CHECK(m->previous == 0);
@@ -437,24 +447,24 @@ TEST_CASE("restore takes back an added version and its finished load") {
   auto e = submodel("e", {"n1"});
   auto v1 = loaded(reg, "m", e, "c1");
   auto v2 = version(e, "c2", true);
-  auto undo = reg.save("m", v2);
-  reg.add_version("m", v2);
+  auto undo = reg.save(M, v2);
+  reg.add_version(M, v2);
   CHECK(e->users == 2);
   reg.restore(std::move(undo));
   CHECK(e->users == 1);
-  CHECK(reg.find("m")->versions.size() == 1);
-  CHECK(reg.find("m")->next_version == 2);
+  CHECK(reg.find(M)->versions.size() == 1);
+  CHECK(reg.find(M)->next_version == 2);
 
   // A finished load taken back is loading again, and its sub-models too.
   auto fresh = version(submodel("f", {"n2"}), "c3");
-  reg.add_version("n", fresh);
+  reg.add_version(key("n"), fresh);
   all_ready(*fresh);
-  auto undo2 = reg.save("n");
+  auto undo2 = reg.save(key("n"));
   REQUIRE_FALSE(reg.finish_load(*fresh, true));
   CHECK(fresh->state == version_state::serving);
   reg.restore(std::move(undo2));
   CHECK(fresh->state == version_state::loading);
   CHECK(fresh->classifier->state == submodel_state::loading);
-  CHECK(reg.find("n")->active == 0);
+  CHECK(reg.find(key("n"))->active == 0);
   CHECK_FALSE(reg.fail_load(*fresh, "cannot persist").empty());
 }

@@ -14,19 +14,19 @@ bool live(const replica_ref& r, const replacement_planner::node_up_fn& up) {
   return (r.state == replica_state::ready || r.state == replica_state::loading) && up(r.node);
 }
 
-// Calls f("model vN", sub-model) for the ready sub-models of every ready or serving version;
+// Calls f(model, "vN", sub-model) for the ready sub-models of every ready or serving version;
 // with `once`, a shared embedder only for the first version that pins it.
 template <class F>
 void for_each_served(registry& reg, bool once, F f) {
   std::set<const submodel_entry*> seen;
-  for (const auto& [name, m] : reg.models())
+  for (const auto& [key, m] : reg.models())
     for (const auto& [n, v] : m.versions) {
       if (!v->serves()) continue;
-      const auto label = name + " v" + std::to_string(n);
+      const auto version = "v" + std::to_string(n);
       for (const auto& sub : {v->embedder, v->classifier}) {
         if (!sub || sub->state != submodel_state::ready) continue;
         if (once && !seen.insert(sub.get()).second) continue;
-        f(label, sub);
+        f(key, version, sub);
       }
     }
 }
@@ -92,6 +92,7 @@ replacement_planner::plan replacement_planner::place(registry& reg,
   const roster who{members};
   auto is_up = [&](const std::string& n) { return who.up(n); };
   struct target {
+    shard_shortfall named;  // model, "vN tensor[b:e)"
     std::shared_ptr<submodel_entry> sub;
     shard_ref* shard;
     uint32_t r;
@@ -101,7 +102,9 @@ replacement_planner::plan replacement_planner::place(registry& reg,
   std::vector<spare_need> needs;
   std::vector<target> targets;
   for_each_served(
-      reg, true, [&](const std::string& label, const std::shared_ptr<submodel_entry>& sub) {
+      reg, true,
+      [&](const model_key& key, const std::string& version,
+          const std::shared_ptr<submodel_entry>& sub) {
         for (auto& t : sub->tensors)
           for (auto& s : t.shards) {
             const auto r = replication_of(*sub, s);
@@ -126,9 +129,10 @@ replacement_planner::plan replacement_planner::place(registry& reg,
             const auto covered = alive + static_cast<uint32_t>(moves.size());
             const uint32_t spares = covered >= r ? 0 : std::min(r - covered, gone);
             if (moves.empty() && spares == 0) continue;
-            needs.push_back({label + " " + shard_name(t, s), s.bytes,
-                             static_cast<uint32_t>(moves.size()) + spares, std::move(holders)});
-            targets.push_back({sub, &s, r, std::move(moves), spares});
+            shard_shortfall named{key, version + " " + shard_name(t, s)};
+            needs.push_back({named.line(), s.bytes, static_cast<uint32_t>(moves.size()) + spares,
+                             std::move(holders)});
+            targets.push_back({std::move(named), sub, &s, r, std::move(moves), spares});
           }
       });
   if (needs.empty()) return out;
@@ -161,15 +165,16 @@ replacement_planner::plan replacement_planner::place(registry& reg,
   for (size_t i = 0; i < needs.size(); ++i) {
     const auto& tg = targets[i];
     for (size_t k = placed[i]; k < tg.moves.size(); ++k)
-      stuck_.push_back(needs[i].shard + " cannot move off " + who.why(tg.moves[k]->node) +
-                       ": no other member has room");
+      stuck_.push_back({tg.named.model, tg.named.detail + " cannot move off " +
+                                            who.why(tg.moves[k]->node) +
+                                            ": no other member has room"});
     const size_t spares_placed = placed[i] > tg.moves.size() ? placed[i] - tg.moves.size() : 0;
     if (spares_placed < tg.spares)
       out.unplaced.push_back(needs[i].shard + " lacks " +
                              std::to_string(tg.spares - spares_placed) + " of " +
                              std::to_string(tg.r) + " replicas");
   }
-  out.unplaced.insert(out.unplaced.end(), stuck_.begin(), stuck_.end());
+  for (const auto& st : stuck_) out.unplaced.push_back(st.line());
   return out;
 }
 
@@ -178,33 +183,37 @@ std::vector<replacement_planner::move_done> replacement_planner::finish_moves(
   std::vector<move_done> out;
   const roster who{members};
   auto is_up = [&](const std::string& n) { return who.up(n); };
-  for_each_served(reg, true, [&](const std::string&, const std::shared_ptr<submodel_entry>& sub) {
-    for (auto& t : sub->tensors)
-      for (auto& s : t.shards)
-        for (auto& x : s.replicas) {
-          if (x.state == replica_state::unloaded) continue;
-          if (x.replaces.empty()) {
-            if (x.spare && who.retiring(x.node) && !live(x, is_up)) release(x, who.member(x.node));
-            continue;
-          }
-          auto old = std::find_if(s.replicas.begin(), s.replicas.end(), [&](replica_ref& o) {
-            return o.replica_id == x.replaces && o.state != replica_state::unloaded;
-          });
-          if (old == s.replicas.end()) {
-            x.replaces.clear();  // nothing left to replace: a plain spare now
-          } else if (who.retiring(x.node) || !who.up(x.node)) {
-            release(x, who.member(x.node));  // placed anew; a failed load stays, as a holder
-          } else if (x.state == replica_state::ready) {
-            x.spare = old->spare;
-            x.replaces.clear();
-            out.push_back({x.replica_id, x.node, old->replica_id, old->node});
-            for (auto& y : s.replicas)  // other successors of it, e.g. a failed load
-              if (&y != &x && y.replaces == old->replica_id && y.state != replica_state::unloaded)
-                release(y, who.member(y.node));
-            release(*old, who.member(old->node));
-          }
-        }
-  });
+  for_each_served(
+      reg, true,
+      [&](const model_key&, const std::string&, const std::shared_ptr<submodel_entry>& sub) {
+        for (auto& t : sub->tensors)
+          for (auto& s : t.shards)
+            for (auto& x : s.replicas) {
+              if (x.state == replica_state::unloaded) continue;
+              if (x.replaces.empty()) {
+                if (x.spare && who.retiring(x.node) && !live(x, is_up))
+                  release(x, who.member(x.node));
+                continue;
+              }
+              auto old = std::find_if(s.replicas.begin(), s.replicas.end(), [&](replica_ref& o) {
+                return o.replica_id == x.replaces && o.state != replica_state::unloaded;
+              });
+              if (old == s.replicas.end()) {
+                x.replaces.clear();  // nothing left to replace: a plain spare now
+              } else if (who.retiring(x.node) || !who.up(x.node)) {
+                release(x, who.member(x.node));  // placed anew; a failed load stays, as a holder
+              } else if (x.state == replica_state::ready) {
+                x.spare = old->spare;
+                x.replaces.clear();
+                out.push_back({x.replica_id, x.node, old->replica_id, old->node});
+                for (auto& y : s.replicas)  // other successors of it, e.g. a failed load
+                  if (&y != &x && y.replaces == old->replica_id &&
+                      y.state != replica_state::unloaded)
+                    release(y, who.member(y.node));
+                release(*old, who.member(old->node));
+              }
+            }
+      });
   return out;
 }
 
@@ -218,37 +227,39 @@ size_t replacement_planner::held_on(registry& reg, const std::string& node) {
 }
 
 void replacement_planner::release_surplus(registry& reg, const node_up_fn& up) {
-  for_each_served(reg, true, [&](const std::string&, const std::shared_ptr<submodel_entry>& sub) {
-    for (auto& t : sub->tensors)
-      for (auto& s : t.shards) {
-        const auto r = replication_of(*sub, s);
-        uint32_t ready = 0;
-        std::vector<replica_ref*> spares;
-        for (auto& x : s.replicas) {
-          if (!x.spare && x.state == replica_state::ready && up(x.node)) ++ready;
-          if (x.spare && x.replaces.empty() && x.state != replica_state::unloaded)
-            spares.push_back(&x);
-        }
-        if (spares.empty()) continue;
-        // Spares worth keeping: live ones, ready first, up to what the shard lacks.
-        std::stable_sort(spares.begin(), spares.end(), [&](replica_ref* a, replica_ref* b) {
-          auto rank = [&](replica_ref* x) {
-            return !live(*x, up) ? 2 : x->state == replica_state::ready ? 0 : 1;
-          };
-          return rank(a) < rank(b);
-        });
-        uint32_t keep = ready >= r ? 0 : r - ready;
-        for (auto* x : spares) {
-          bool is_live = live(*x, up);
-          if (is_live && keep > 0) {
-            --keep;
-            continue;
+  for_each_served(
+      reg, true,
+      [&](const model_key&, const std::string&, const std::shared_ptr<submodel_entry>& sub) {
+        for (auto& t : sub->tensors)
+          for (auto& s : t.shards) {
+            const auto r = replication_of(*sub, s);
+            uint32_t ready = 0;
+            std::vector<replica_ref*> spares;
+            for (auto& x : s.replicas) {
+              if (!x.spare && x.state == replica_state::ready && up(x.node)) ++ready;
+              if (x.spare && x.replaces.empty() && x.state != replica_state::unloaded)
+                spares.push_back(&x);
+            }
+            if (spares.empty()) continue;
+            // Spares worth keeping: live ones, ready first, up to what the shard lacks.
+            std::stable_sort(spares.begin(), spares.end(), [&](replica_ref* a, replica_ref* b) {
+              auto rank = [&](replica_ref* x) {
+                return !live(*x, up) ? 2 : x->state == replica_state::ready ? 0 : 1;
+              };
+              return rank(a) < rank(b);
+            });
+            uint32_t keep = ready >= r ? 0 : r - ready;
+            for (auto* x : spares) {
+              bool is_live = live(*x, up);
+              if (is_live && keep > 0) {
+                --keep;
+                continue;
+              }
+              if (!is_live && ready < r) continue;  // lost: restored if its node comes back
+              release(*x, true);
+            }
           }
-          if (!is_live && ready < r) continue;  // lost: restored if its node comes back
-          release(*x, true);
-        }
-      }
-  });
+      });
 }
 
 std::vector<replica_release> replacement_planner::due(const std::vector<member_view>& members) {
@@ -271,22 +282,24 @@ bool replacement_planner::unplaced_changed(const std::vector<std::string>& unpla
   return true;
 }
 
-std::vector<std::string> replacement_planner::under_replicated(registry& reg,
-                                                               const node_up_fn& up) {
-  std::vector<std::string> out;
-  for_each_served(
-      reg, false, [&](const std::string& label, const std::shared_ptr<submodel_entry>& sub) {
-        for (const auto& t : sub->tensors)
-          for (const auto& s : t.shards) {
-            const auto r = replication_of(*sub, s);
-            uint32_t ready = 0;
-            for (const auto& x : s.replicas)
-              ready += x.state == replica_state::ready && up(x.node) ? 1 : 0;
-            if (ready < r)
-              out.push_back(label + " " + shard_name(t, s) + " has " + std::to_string(ready) +
-                            " of " + std::to_string(r) + " replicas");
-          }
-      });
+std::vector<shard_shortfall> replacement_planner::under_replicated(registry& reg,
+                                                                   const node_up_fn& up) {
+  std::vector<shard_shortfall> out;
+  for_each_served(reg, false,
+                  [&](const model_key& key, const std::string& version,
+                      const std::shared_ptr<submodel_entry>& sub) {
+                    for (const auto& t : sub->tensors)
+                      for (const auto& s : t.shards) {
+                        const auto r = replication_of(*sub, s);
+                        uint32_t ready = 0;
+                        for (const auto& x : s.replicas)
+                          ready += x.state == replica_state::ready && up(x.node) ? 1 : 0;
+                        if (ready < r)
+                          out.push_back({key, version + " " + shard_name(t, s) + " has " +
+                                                  std::to_string(ready) + " of " +
+                                                  std::to_string(r) + " replicas"});
+                      }
+                  });
   return out;
 }
 

@@ -96,8 +96,8 @@ class replacement_planner {
   // release); lost or retiring successors, and a retiring node's lost spares, are released.
   std::vector<move_done> finish_moves(registry& reg, const std::vector<member_view>& members);
   // The replicas the last place() could not move off a retiring node, e.g.
-  // "m v1 embedder.input[0:100) cannot move off draining shard-2: no other member has room".
-  const std::vector<std::string>& stuck() const { return stuck_; }
+  // (m, "v1 embedder.input[0:100) cannot move off draining shard-2: no other member has room").
+  const std::vector<shard_shortfall>& stuck() const { return stuck_; }
   // Replicas the registry places on `node` that are not released (any version, any state).
   static size_t held_on(registry& reg, const std::string& node);
 
@@ -112,8 +112,8 @@ class replacement_planner {
   size_t queued() const { return queued_.size(); }
 
   // Every shard of a ready or serving version with fewer than R ready replicas on up nodes:
-  // "model vN tensor[b:e) has K of R replicas".
-  static std::vector<std::string> under_replicated(registry& reg, const node_up_fn& up);
+  // (model, "vN tensor[b:e) has K of R replicas").
+  static std::vector<shard_shortfall> under_replicated(registry& reg, const node_up_fn& up);
 
   // Whether `unplaced` differs from the last list given (so the caller logs changes only).
   bool unplaced_changed(const std::vector<std::string>& unplaced);
@@ -126,7 +126,7 @@ class replacement_planner {
   std::map<std::string, time_point> down_since_;
   std::vector<replica_release> queued_;
   std::vector<std::string> last_unplaced_;
-  std::vector<std::string> stuck_;
+  std::vector<shard_shortfall> stuck_;
 };
 
 // The id of a shard's spare number `index`: `id` without a trailing "/r<digits>", then

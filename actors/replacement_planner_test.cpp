@@ -12,6 +12,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// Shortfalls as a cluster admin's status shows them.
+std::vector<std::string> lines(const std::vector<shard_shortfall>& shortfalls) {
+  std::vector<std::string> out;
+  for (const auto& s : shortfalls) out.push_back(s.line());
+  return out;
+}
+
 using clock_type = std::chrono::steady_clock;
 const auto t0 = clock_type::time_point{} + std::chrono::hours(1);
 
@@ -65,7 +72,7 @@ struct fixture {
     v = std::make_shared<version_entry>();
     v->embedder = submodel("m.embedder@1", {{"a", "b"}, {"b", "c"}, {"c", "a"}});
     v->classifier = submodel("m.classifier@1", {{"a", "b"}}, 50);
-    reg.add_version("m", v);
+    reg.add_version({tenant_id{}, "m"}, v);
     REQUIRE_FALSE(reg.finish_load(*v, true));
   }
   // A new member, up, with an unlimited budget.
@@ -123,9 +130,10 @@ TEST_CASE("within the grace nothing is re-placed, but status names the shards sh
   CHECK(plan.loads.empty());
   CHECK(plan.unplaced.empty());
   auto under = replacement_planner::under_replicated(f.reg, f.up_fn());
-  CHECK(under == std::vector<std::string>{"m v1 m.embedder@1.w[0:10) has 1 of 2 replicas",
-                                          "m v1 m.embedder@1.w[20:30) has 1 of 2 replicas",
-                                          "m v1 m.classifier@1.w[0:10) has 1 of 2 replicas"});
+  CHECK(lines(under) ==
+        std::vector<std::string>{"m v1 m.embedder@1.w[0:10) has 1 of 2 replicas",
+                                 "m v1 m.embedder@1.w[20:30) has 1 of 2 replicas",
+                                 "m v1 m.classifier@1.w[0:10) has 1 of 2 replicas"});
 }
 
 TEST_CASE("past the grace each lost replica gets a spare on the survivor without the shard") {
@@ -306,7 +314,7 @@ TEST_CASE("with R=1 the draining node's copy is the one served until its success
   registry reg;
   auto v = std::make_shared<version_entry>();
   v->embedder = submodel("m.embedder@1", {{"a"}, {"b"}, {"c"}});
-  reg.add_version("m", v);
+  reg.add_version({tenant_id{}, "m"}, v);
   REQUIRE_FALSE(reg.finish_load(*v, true));
   replacement_planner planner{30s};
   std::vector<replacement_planner::member_view> members{
@@ -338,7 +346,7 @@ TEST_CASE("a draining node gets no copies, and a replica no other member has roo
   auto plan = f.tick(t0);
   REQUIRE(plan.loads.size() == 1);
   CHECK(plan.loads[0].replica->node == "b");
-  CHECK(f.planner.stuck() ==
+  CHECK(lines(f.planner.stuck()) ==
         std::vector<std::string>{
             "m v1 m.embedder@1.w[0:10) cannot move off draining a: no other member has room",
             "m v1 m.classifier@1.w[0:10) cannot move off draining a: no other member has room"});
@@ -511,14 +519,14 @@ TEST_CASE("status and re-placement measure a shard against its sub-model's R, no
   // The embedder's shards hold two copies each, but a version using it asked for three.
   f.v->embedder->replicas = 3;
   auto under = replacement_planner::under_replicated(f.reg, f.up_fn());
-  CHECK(under == std::vector<std::string>{"m v1 m.embedder@1.w[0:10) has 2 of 3 replicas",
-                                          "m v1 m.embedder@1.w[10:20) has 2 of 3 replicas",
-                                          "m v1 m.embedder@1.w[20:30) has 2 of 3 replicas"});
+  CHECK(lines(under) == std::vector<std::string>{"m v1 m.embedder@1.w[0:10) has 2 of 3 replicas",
+                                                 "m v1 m.embedder@1.w[10:20) has 2 of 3 replicas",
+                                                 "m v1 m.embedder@1.w[20:30) has 2 of 3 replicas"});
   // R falls back to 1 (its largest user went): one copy lost is no shortfall, and no spare.
   f.v->embedder->replicas = 1;
   f.kill("a", t0);
   auto left = replacement_planner::under_replicated(f.reg, f.up_fn());
-  CHECK(left == std::vector<std::string>{"m v1 m.classifier@1.w[0:10) has 1 of 2 replicas"});
+  CHECK(lines(left) == std::vector<std::string>{"m v1 m.classifier@1.w[0:10) has 1 of 2 replicas"});
   auto plan = f.tick(t0 + 31s);
   REQUIRE(plan.loads.size() == 1);
   CHECK(plan.loads[0].sub == f.v->classifier);

@@ -27,7 +27,7 @@ caf::expected<request_context> open_request(admission& adm, const registry& reg,
 void count_answer(request_metrics& m, const request_context& ctx, const char* kind, uint64_t inputs,
                   const caf::error& err) {
   if (!m.enabled()) return;
-  static const std::string no_model;
+  static const model_key no_model;
   const auto& model = ctx.version ? ctx.version->model : no_model;
   const uint64_t version = ctx.version ? ctx.version->version : 0;
   if (err) return m.answered(model, version, kind, to_string(code_of(err)), inputs, -1);

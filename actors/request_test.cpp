@@ -18,7 +18,7 @@ struct fixture {
     v = std::make_shared<version_entry>();
     v->embedder = std::make_shared<submodel_entry>();
     v->embedder->fingerprint = "e";
-    reg.add_version("m", v);
+    reg.add_version({tenant_id{}, "m"}, v);
     REQUIRE_FALSE(reg.finish_load(*v, false));
   }
   predict_request req(const std::string& model = "m") {

@@ -2,8 +2,6 @@
 
 #include <cstring>
 
-#include "cluster/tenant_scope.hpp"
-
 namespace tessera {
 namespace {
 
@@ -13,19 +11,18 @@ const std::vector<double>& size_bounds() {
   return b;
 }
 
-// model, version and tenant labels of a registry name; version 0 is "".
-prom_labels model_labels(const std::string& registry_name, uint64_t version) {
-  auto parts = split_registry_name(registry_name);
-  return {{"model", std::move(parts.model)},
+// model, version and tenant labels; version 0 is "".
+prom_labels model_labels(const model_key& model, uint64_t version) {
+  return {{"model", model.name},
           {"version", version == 0 ? std::string() : std::to_string(version)},
-          {"tenant", std::move(parts.tenant)}};
+          {"tenant", model.tenant.name()}};
 }
 
 }  // namespace
 
 request_metrics::batches::batches() : calls(size_bounds()), inputs(size_bounds()) {}
 
-void request_metrics::answered(const std::string& model, uint64_t version, const char* kind,
+void request_metrics::answered(const model_key& model, uint64_t version, const char* kind,
                                const char* status, uint64_t inputs, double seconds) {
   if (!enabled_) return;
   auto& c = by_outcome_[{model, version, kind, status}];
@@ -35,14 +32,14 @@ void request_metrics::answered(const std::string& model, uint64_t version, const
     latency_[{model, version, kind}].observe(seconds);
 }
 
-void request_metrics::batched(const std::string& model, uint64_t calls, uint64_t inputs) {
+void request_metrics::batched(const model_key& model, uint64_t calls, uint64_t inputs) {
   if (!enabled_) return;
   auto& b = batches_[model];
   b.calls.observe(static_cast<double>(calls));
   b.inputs.observe(static_cast<double>(inputs));
 }
 
-uint64_t request_metrics::requests(const std::string& model, uint64_t version,
+uint64_t request_metrics::requests(const model_key& model, uint64_t version,
                                    const std::string& kind, const std::string& status) const {
   auto it = by_outcome_.find({model, version, kind, status});
   return it == by_outcome_.end() ? 0 : it->second.requests;
@@ -70,9 +67,8 @@ void request_metrics::write(prom_writer& w) const {
     l.emplace_back("kind", std::get<2>(key));
     w.histogram(l, h);
   }
-  auto by_model = [](const std::string& registry_name) {
-    auto parts = split_registry_name(registry_name);
-    return prom_labels{{"model", std::move(parts.model)}, {"tenant", std::move(parts.tenant)}};
+  auto by_model = [](const model_key& model) {
+    return prom_labels{{"model", model.name}, {"tenant", model.tenant.name()}};
   };
   w.family("tessera_batch_calls", prom_type::histogram,
            "Predict calls per coalesced run (one sub-request per shard carries them all), by "

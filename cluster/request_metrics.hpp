@@ -4,17 +4,17 @@
 // sizes of the coalesced runs (calls and inputs one shard sub-request carries). A plain value
 // owned by the coordinator actor (one thread); the HTTP side gets a copy.
 //
-// Models are keyed by their registry name ("T/N" is tenant T's model N; cluster/tenant_scope.hpp)
-// and split into the model and tenant labels only when written, so a call costs no string work
-// beyond the map lookup. Series are bounded: versions the registry knows (plus "" for a name it
-// does not know, counted under its tenant's prefix alone, "T/" or "") x 2 kinds x the error codes
-// of base/errors.hpp; tenants are bounded by the config's tokens.
+// Models are keyed by (tenant, name) (cluster/model_key.hpp), the model and tenant labels.
+// Series are bounded: versions the registry knows (plus, for a name it does not know, one
+// series per tenant with an empty model name) x 2 kinds x the error codes of base/errors.hpp;
+// tenants are bounded by the config's tokens.
 #include <cstdint>
 #include <map>
 #include <string>
 #include <tuple>
 
 #include "base/prometheus.hpp"
+#include "cluster/model_key.hpp"
 
 namespace tessera {
 
@@ -24,19 +24,19 @@ class request_metrics {
   // samples: the benchmark's "without metrics" arm ([http] metrics = false).
   explicit request_metrics(bool enabled = true) : enabled_(enabled) {}
 
-  // One call answered. `model` is the registry name (see above), `version` the version it was
+  // One call answered. `model` is the tenant's model (see above), `version` the version it was
   // resolved to (0: none); `kind` is "predict" or "embed"; `status` is "ok" or an error code's
   // name; `inputs` the call's inputs; `seconds` from admission to answer, observed only when
   // status is "ok" (seconds < 0: not observed).
-  void answered(const std::string& model, uint64_t version, const char* kind, const char* status,
+  void answered(const model_key& model, uint64_t version, const char* kind, const char* status,
                 uint64_t inputs, double seconds);
 
   // One coalesced predict run of `model` started: `calls` calls with `inputs` inputs in all
   // went out together, one sub-request per shard.
-  void batched(const std::string& model, uint64_t calls, uint64_t inputs);
+  void batched(const model_key& model, uint64_t calls, uint64_t inputs);
 
   bool enabled() const { return enabled_; }
-  uint64_t requests(const std::string& model, uint64_t version, const std::string& kind,
+  uint64_t requests(const model_key& model, uint64_t version, const std::string& kind,
                     const std::string& status) const;
 
   // tessera_requests_total, tessera_request_inputs_total, tessera_request_duration_seconds,
@@ -52,13 +52,13 @@ class request_metrics {
     prom_histogram calls, inputs;
     batches();
   };
-  using outcome = std::tuple<std::string, uint64_t, std::string, std::string>;
-  using served = std::tuple<std::string, uint64_t, std::string>;
+  using outcome = std::tuple<model_key, uint64_t, std::string, std::string>;
+  using served = std::tuple<model_key, uint64_t, std::string>;
 
   bool enabled_;
   std::map<outcome, counts> by_outcome_;      // (model, version, kind, status)
   std::map<served, prom_histogram> latency_;  // (model, version, kind)
-  std::map<std::string, batches> batches_;    // by model
+  std::map<model_key, batches> batches_;      // by model
 };
 
 }  // namespace tessera

@@ -6,6 +6,8 @@ using namespace tessera;
 
 namespace {
 
+const model_key m_default{tenant_id{}, "m"}, no_default{tenant_id{}, ""};
+
 bool has(const std::string& text, const std::string& line) {
   return text.find(line) != std::string::npos;
 }
@@ -21,15 +23,15 @@ std::string text_of(const request_metrics& m) {
 
 TEST_CASE("answered calls are counted by model, version, tenant, kind and status") {
   request_metrics m;
-  m.answered("m", 1, "predict", "ok", 3, 0.002);
-  m.answered("m", 1, "predict", "ok", 1, 0.004);
-  m.answered("m", 2, "predict", "ok", 1, 0.004);
-  m.answered("m", 1, "predict", "unavailable", 2, 0.1);
-  m.answered("", 0, "embed", "unknown_model", 1, -1);
-  CHECK(m.requests("m", 1, "predict", "ok") == 2);
-  CHECK(m.requests("m", 2, "predict", "ok") == 1);
-  CHECK(m.requests("m", 1, "predict", "unavailable") == 1);
-  CHECK(m.requests("", 0, "embed", "unknown_model") == 1);
+  m.answered(m_default, 1, "predict", "ok", 3, 0.002);
+  m.answered(m_default, 1, "predict", "ok", 1, 0.004);
+  m.answered(m_default, 2, "predict", "ok", 1, 0.004);
+  m.answered(m_default, 1, "predict", "unavailable", 2, 0.1);
+  m.answered(no_default, 0, "embed", "unknown_model", 1, -1);
+  CHECK(m.requests(m_default, 1, "predict", "ok") == 2);
+  CHECK(m.requests(m_default, 2, "predict", "ok") == 1);
+  CHECK(m.requests(m_default, 1, "predict", "unavailable") == 1);
+  CHECK(m.requests(no_default, 0, "embed", "unknown_model") == 1);
   const auto t = text_of(m);
   const std::string v1 = "{model=\"m\",version=\"1\",tenant=\"default\",kind=\"predict\"";
   CHECK(has(t, "tessera_requests_total" + v1 + ",status=\"ok\"} 2\n"));
@@ -47,8 +49,8 @@ TEST_CASE("answered calls are counted by model, version, tenant, kind and status
 
 TEST_CASE("a tenant's model is labelled by its bare name and its tenant") {
   request_metrics m;
-  m.answered("acme/m", 3, "predict", "ok", 2, 0.001);
-  m.answered("acme/", 0, "predict", "unknown_model", 1, -1);  // a name acme's registry lacks
+  m.answered({tenant_id{"acme"}, "m"}, 3, "predict", "ok", 2, 0.001);
+  m.answered({tenant_id{"acme"}, ""}, 0, "predict", "unknown_model", 1, -1);  // unknown to acme
   const auto t = text_of(m);
   CHECK(has(t,
             "tessera_requests_total{model=\"m\",version=\"3\",tenant=\"acme\",kind=\"predict\","
@@ -63,8 +65,8 @@ TEST_CASE("a tenant's model is labelled by its bare name and its tenant") {
 
 TEST_CASE("coalesced runs are counted by how many calls and inputs each carried") {
   request_metrics m;
-  m.batched("m", 1, 1);
-  m.batched("m", 3, 40);
+  m.batched(m_default, 1, 1);
+  m.batched(m_default, 3, 40);
   const auto t = text_of(m);
   const std::string l = "{model=\"m\",tenant=\"default\"";
   CHECK(has(t, "tessera_batch_calls_count" + l + "} 2\n"));
@@ -77,9 +79,9 @@ TEST_CASE("coalesced runs are counted by how many calls and inputs each carried"
 
 TEST_CASE("disabled metrics count nothing but still declare their families") {
   request_metrics m(false);
-  m.answered("m", 1, "predict", "ok", 3, 0.002);
-  m.batched("m", 2, 2);
-  CHECK(m.requests("m", 1, "predict", "ok") == 0);
+  m.answered(m_default, 1, "predict", "ok", 3, 0.002);
+  m.batched(m_default, 2, 2);
+  CHECK(m.requests(m_default, 1, "predict", "ok") == 0);
   const auto t = text_of(m);
   CHECK(has(t, "# TYPE tessera_requests_total counter"));
   CHECK(has(t, "# TYPE tessera_batch_calls histogram"));

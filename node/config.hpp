@@ -30,7 +30,7 @@ struct token_config {
   std::string name;                 // who it is, for logs (never the token itself)
   bool admin = false;               // may call Admin
   std::vector<std::string> models;  // models of its tenant it may use (also as admin); "*" = all
-  std::string tenant = "default";   // whose models it sees (cluster/tenant_scope.hpp)
+  std::string tenant = "default";   // whose models it sees (cluster/model_key.hpp)
   // May run the cluster (members, drain, undrain, the cluster-wide status with every tenant's
   // models). Needs admin. Default: true for the default tenant's admins (they are the cluster
   // admins), false for every other token (docs/SECURITY.md).

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "cluster/tenant_scope.hpp"
+#include "cluster/model_key.hpp"
 #include "node/config.hpp"
 #include "node/config_parse.hpp"
 

@@ -79,8 +79,9 @@ std::vector<size_t> slice_bounds(const std::vector<input_item>& inputs, uint64_t
   return bounds;
 }
 
-void fill(ModelInfo::Builder b, const model_info& m) {
-  b.setName(m.name);
+void fill(ModelInfo::Builder b, const model_info& m, model_naming naming) {
+  b.setName(naming == model_naming::qualified ? model_key{m.tenant, m.name}.display() : m.name);
+  b.setTenant(m.tenant.name());
   b.setActiveVersion(m.active_version);
   auto vs = b.initVersions(static_cast<unsigned>(m.versions.size()));
   for (size_t i = 0; i < m.versions.size(); ++i) {
@@ -140,16 +141,17 @@ void fill(Member::Builder b, const member_info& m) {
   b.setDraining(m.draining);
 }
 
-void fill(Status::Builder b, const cluster_status& s) {
+void fill(Status::Builder b, const cluster_status& s, model_naming naming) {
   b.setReady(s.ready);
   auto ms = b.initMembers(static_cast<unsigned>(s.members.size()));
   for (size_t i = 0; i < s.members.size(); ++i) fill(ms[i], s.members[i]);
   auto mods = b.initModels(static_cast<unsigned>(s.models.size()));
-  for (size_t i = 0; i < s.models.size(); ++i) fill(mods[i], s.models[i]);
+  for (size_t i = 0; i < s.models.size(); ++i) fill(mods[i], s.models[i], naming);
   b.setHedgesSent(s.hedges_sent);
   b.setHedgesWon(s.hedges_won);
   auto under = b.initUnderReplicated(static_cast<unsigned>(s.under_replicated.size()));
-  for (size_t i = 0; i < s.under_replicated.size(); ++i) under.set(i, s.under_replicated[i]);
+  for (size_t i = 0; i < s.under_replicated.size(); ++i)
+    under.set(i, s.under_replicated[i].line(naming == model_naming::tenant));
   b.setPersistError(s.persist_error);
   b.setPersistFailures(s.persist_failures);
 }

@@ -22,9 +22,13 @@ caf::expected<std::vector<input_item>> read_inputs(capnp::List<Input>::Reader in
 // [b_i, b_{i+1}). Empty inputs give {0}.
 std::vector<size_t> slice_bounds(const std::vector<input_item>& inputs, uint64_t slice_bytes);
 
-void fill(ModelInfo::Builder b, const model_info& m);
+// How a model is named on the wire: by its tenant's name of it, or (a cluster admin's status,
+// which lists every tenant's models) qualified as model_key::display() shows it.
+enum class model_naming { tenant, qualified };
+
+void fill(ModelInfo::Builder b, const model_info& m, model_naming naming = model_naming::tenant);
 void fill(Member::Builder b, const member_info& m);
-void fill(Status::Builder b, const cluster_status& s);
+void fill(Status::Builder b, const cluster_status& s, model_naming naming = model_naming::tenant);
 void fill(ServedBy::Builder b, uint64_t version, uint64_t epoch);
 
 }  // namespace tessera

@@ -10,7 +10,6 @@
 #include <kj/debug.h>
 
 #include "base/process_stats.hpp"
-#include "cluster/tenant_scope.hpp"
 #include "node/gateway_convert.hpp"
 #include "node/package_root.hpp"
 #include "node/tenant_view.hpp"
@@ -50,15 +49,6 @@ namespace {
 
 kj::Exception refuse(errc code, std::string message) {
   return to_kj_exception(make_error(code, std::move(message)));
-}
-
-// Rewrites a failure's description so it names the tenant's models by their bare names.
-template <class T>
-kj::Promise<T> localized(kj::Promise<T> p, const tenant_scope& scope) {
-  return p.catch_([scope](kj::Exception&& e) -> kj::Promise<T> {
-    return kj::Exception(e.getType(), __FILE__, __LINE__,
-                         kj::str(scope.localize(e.getDescription().cStr())));
-  });
 }
 
 void append(predict_reply& total, predict_reply&& part) {
@@ -147,9 +137,12 @@ kj::Exception not_yours(const token_config& token, const std::string& model) {
 // cluster-wide calls (members, drain, undrain, the whole status) with cluster_admin only.
 class admin_impl final : public Admin::Server {
  public:
-  admin_impl(gateway_env& env, token_config token, tenant_scope scope,
+  admin_impl(gateway_env& env, token_config token, tenant_id tenant,
              std::shared_ptr<client_state> client)
-      : env_(env), token_(std::move(token)), scope_(std::move(scope)), client_(std::move(client)) {}
+      : env_(env),
+        token_(std::move(token)),
+        tenant_(std::move(tenant)),
+        client_(std::move(client)) {}
 
   // Every admin call holds a place among the connection's unanswered calls.
   DispatchCallResult dispatchCall(
@@ -167,16 +160,18 @@ class admin_impl final : public Admin::Server {
     req.activate = o.getActivate();
     req.exact_pooling = o.getExactPooling();
     if (req.path.empty()) return refuse(errc::invalid_argument, "package path is empty");
-    if (const auto* ten = env_.cfg.find_tenant(scope_.tenant());
+    if (const auto* ten = env_.cfg.find_tenant(tenant_.name());
         ten != nullptr && !ten->package_root.empty()) {
       auto confined =
-          confine_to_root(resolve_state_path(ten->package_root), req.path, scope_.tenant());
+          confine_to_root(resolve_state_path(ten->package_root), req.path, tenant_.name());
       if (!confined) return to_kj_exception(confined.error());
       req.path = std::move(*confined);
     }
     if (!req.name.empty()) {
-      auto q = scope_.qualify(req.name);
-      if (!q) return to_kj_exception(q.error());
+      // A name with '/' is how operators see another tenant's model (model_key::display());
+      // loading under it answers as any call naming a model that is not the tenant's.
+      if (req.name.find('/') != std::string::npos)
+        return refuse(errc::unknown_model, "no model '" + req.name + "'");
       if (!may_use(token_, req.name)) return not_yours(token_, req.name);
     } else if (!may_use(token_, "*")) {
       // The manifest's name is known only once loaded: a token limited to some models names it.
@@ -184,12 +179,11 @@ class admin_impl final : public Admin::Server {
                                                  "' may load only the models it lists: give "
                                                  "the model's name");
     }
-    req.name_prefix = *scope_.qualify("");
-    return localized(env_.bridge.ask<load_reply>(env_.coord, env_.load_timeout(), load_atom::value,
-                                                 std::move(req)),
-                     scope_)
-        .then([ctx, scope = scope_](load_reply r) mutable {
-          ctx.getResults().setName(scope.local_name(r.name).value_or(r.name));
+    req.tenant = tenant_;
+    return env_.bridge
+        .ask<load_reply>(env_.coord, env_.load_timeout(), load_atom::value, std::move(req))
+        .then([ctx](load_reply r) mutable {
+          ctx.getResults().setName(r.name);
           ctx.getResults().setVersion(r.version);
         });
   }
@@ -224,18 +218,18 @@ class admin_impl final : public Admin::Server {
     return ask_member(undrain_atom::value, ctx.getParams().getNode());
   }
 
-  // cluster_admin: every tenant's models under their registry names, the members and the
-  // coordinator's counters. Anyone else: the tenant's view (node/tenant_view.hpp).
+  // cluster_admin: every tenant's models (qualified: model_key::display()), the members and
+  // the coordinator's counters. Anyone else: the tenant's view (node/tenant_view.hpp).
   kj::Promise<void> status(StatusContext ctx) override {
     return env_.bridge.ask<cluster_status>(env_.coord, env_.call_timeout(), status_atom::value)
         .then([this, ctx](cluster_status s) mutable {
           auto out = ctx.getResults().initStatus();
           if (!token_.cluster_admin) {
-            to_tenant_view(s, scope_, [this](const std::string& m) { return may_use(token_, m); });
+            to_tenant_view(s, tenant_, [this](const std::string& m) { return may_use(token_, m); });
             fill(out, s);
             return;
           }
-          fill(out, s);
+          fill(out, s, model_naming::qualified);
           auto co = out.initCoordinator();
           if (const auto* me = env_.cfg.coordinator()) co.setName(me->name);
           co.setRssBytes(current_rss_bytes());
@@ -271,22 +265,19 @@ class admin_impl final : public Admin::Server {
         .ignoreResult();
   }
 
-  // Asks the coordinator (atom, the registry name of this tenant's `name`, rest...); a name
-  // outside the tenant's namespace is unknown_model, one outside the token's models
+  // Asks the coordinator (atom, this tenant's model `name`, rest...); another tenant's model is
+  // unknown_model (the key holds this session's tenant), one outside the token's models
   // permission_denied.
   template <class R, class Atom, class... Ts>
   kj::Promise<R> ask_model(Atom atom, capnp::Text::Reader name, Ts&&... rest) {
-    auto q = scope_.qualify(name);
-    if (!q) return to_kj_exception(q.error());
     if (!may_use(token_, name.cStr())) return not_yours(token_, name.cStr());
-    return localized(env_.bridge.ask<R>(env_.coord, env_.call_timeout(), atom, std::move(*q),
-                                        std::forward<Ts>(rest)...),
-                     scope_);
+    return env_.bridge.ask<R>(env_.coord, env_.call_timeout(), atom,
+                              model_key{tenant_, name.cStr()}, std::forward<Ts>(rest)...);
   }
 
   gateway_env& env_;
   token_config token_;
-  tenant_scope scope_;
+  tenant_id tenant_;
   std::shared_ptr<client_state> client_;
 };
 
@@ -295,7 +286,7 @@ class session_impl final : public Session::Server {
   session_impl(gateway_env& env, token_config token, std::shared_ptr<client_state> client)
       : env_(env),
         token_(std::move(token)),
-        scope_(token_.tenant),
+        tenant_(token_.tenant),
         priority_(env_.priority(token_.tenant)),
         client_(std::move(client)) {}
 
@@ -351,7 +342,7 @@ class session_impl final : public Session::Server {
         .ask<std::vector<model_info>>(env_.coord, env_.call_timeout(), models_atom::value)
         .then([this, ctx](std::vector<model_info> ms) mutable {
           keep_tenant_models(
-              ms, scope_, [this](const std::string& m) { return may_use(token_, m); },
+              ms, tenant_, [this](const std::string& m) { return may_use(token_, m); },
               token_.cluster_admin);
           // Where packages sit on the servers is for admins only.
           if (!token_.admin)
@@ -365,12 +356,13 @@ class session_impl final : public Session::Server {
   kj::Promise<void> admin(AdminContext ctx) override {
     if (!token_.admin)
       return refuse(errc::permission_denied, "token '" + token_.name + "' has no admin role");
-    ctx.getResults().setAdmin(kj::heap<admin_impl>(env_, token_, scope_, client_));
+    ctx.getResults().setAdmin(kj::heap<admin_impl>(env_, token_, tenant_, client_));
     return kj::READY_NOW;
   }
 
  private:
-  // Reads and checks a call: model in this tenant's namespace, the token's models, the limits.
+  // Reads and checks a call: the model (of this session's tenant), the token's models, the
+  // limits.
   template <class Reply>
   caf::expected<std::shared_ptr<sliced_call<Reply>>> start(ModelRef::Reader model,
                                                            capnp::List<Input>::Reader inputs,
@@ -382,9 +374,7 @@ class session_impl final : public Session::Server {
     if (!may_use(token_, ref->name))
       return make_error(errc::permission_denied,
                         "token '" + token_.name + "' may not use model '" + ref->name + "'");
-    auto qualified = scope_.qualify(ref->name);
-    if (!qualified) return qualified.error();
-    ref->name = std::move(*qualified);
+    ref->tenant = tenant_;
     auto in = read_inputs(inputs, env_.cfg.limits);
     if (!in) return in.error();
     c->base.model = std::move(*ref);
@@ -403,10 +393,9 @@ class session_impl final : public Session::Server {
   template <class Reply, class Atom>
   kj::Promise<Reply> run(std::shared_ptr<sliced_call<Reply>> c) {
     if (auto err = env_.memory.check()) return held_refusal<Reply>(err);
-    auto ticket = env_.quotas.admit(scope_.tenant(), static_cast<uint32_t>(c->inputs.size()));
+    auto ticket = env_.quotas.admit(tenant_.name(), static_cast<uint32_t>(c->inputs.size()));
     if (!ticket) return held_refusal<Reply>(ticket.error());
-    auto call = localized(run_slices<Reply, Atom>(env_, std::move(c), 0), scope_)
-                    .attach(std::move(*ticket));
+    auto call = run_slices<Reply, Atom>(env_, std::move(c), 0).attach(std::move(*ticket));
     if (priority_ != tenant_priority::high) return call;
     // While it runs, low-priority slices are paced; ended once, however the call ends.
     env_.pacer.high_started();
@@ -429,7 +418,7 @@ class session_impl final : public Session::Server {
 
   gateway_env& env_;
   token_config token_;
-  tenant_scope scope_;
+  tenant_id tenant_;
   tenant_priority priority_;  // its tenant's, looked up once per session
   std::shared_ptr<client_state> client_;
 };

@@ -1,10 +1,11 @@
 #pragma once
 // What an authenticated client may do: the Session and Admin capabilities of the gateway.
-// A session belongs to one token and one tenant. It names models in its tenant's namespace
-// (cluster/tenant_scope.hpp), passes each predict/embed call through its tenant's quotas
-// (cluster/tenant_quota.hpp), and sends a call's inputs to the coordinator in slices of about
-// [limits] slice_bytes, one slice at a time, all pinned to the version the first slice was
-// served by, so one call never holds more than one slice's featurization in the cluster.
+// A session belongs to one token and one tenant. Every model it names is that tenant's (a
+// model_key built from the token's tenant, cluster/model_key.hpp), it passes each predict/embed
+// call through its tenant's quotas (cluster/tenant_quota.hpp), and sends a call's inputs to the
+// coordinator in slices of about [limits] slice_bytes, one slice at a time, all pinned to the
+// version the first slice was served by, so one call never holds more than one slice's
+// featurization in the cluster.
 //
 // Thread: the gateway's kj thread. Every object here lives on it.
 #include <chrono>

@@ -3,56 +3,38 @@
 #include <algorithm>
 
 namespace tessera {
-namespace {
 
-// "NAME (epoch E, N users)" or "NAME" -> the tenant's name of NAME, or "shared".
-std::string sub_model_name(const std::string& shown, const tenant_scope& scope) {
-  if (shown.empty()) return shown;
-  auto registry_name = shown.substr(0, shown.find(" ("));
-  return scope.local_name(registry_name).value_or("shared");
-}
-
-}  // namespace
-
-void keep_tenant_models(std::vector<model_info>& models, const tenant_scope& scope,
+void keep_tenant_models(std::vector<model_info>& models, const tenant_id& tenant,
                         const model_filter& allowed, bool cluster_view) {
-  models.erase(std::remove_if(models.begin(), models.end(),
-                              [&](const model_info& m) {
-                                auto local = scope.local_name(m.name);
-                                return !local || !allowed(*local);
-                              }),
-               models.end());
-  for (auto& m : models) {
-    m.name = *scope.local_name(m.name);
-    if (cluster_view) continue;
+  models.erase(
+      std::remove_if(models.begin(), models.end(),
+                     [&](const model_info& m) { return m.tenant != tenant || !allowed(m.name); }),
+      models.end());
+  if (cluster_view) return;
+  for (auto& m : models)
     for (auto& v : m.versions) {
-      v.embedder = sub_model_name(v.embedder, scope);
-      v.classifier = sub_model_name(v.classifier, scope);
+      if (v.embedder.empty()) continue;
+      // "NAME (epoch E, N users)": the users may be other tenants' models.
+      v.embedder =
+          v.embedder_owner == tenant ? v.embedder.substr(0, v.embedder.find(" (")) : "shared";
     }
-  }
 }
 
-void to_tenant_view(cluster_status& s, const tenant_scope& scope, const model_filter& allowed) {
-  keep_tenant_models(s.models, scope, allowed);
-  auto& lines = s.under_replicated;
-  // A line starts with the model's registry name: "acme/m v1 embedder.input[0:10) has ...".
-  lines.erase(std::remove_if(lines.begin(), lines.end(),
-                             [&](const std::string& l) {
-                               auto local = scope.local_name(l.substr(0, l.find(' ')));
-                               return !local || !allowed(*local);
+void to_tenant_view(cluster_status& s, const tenant_id& tenant, const model_filter& allowed) {
+  keep_tenant_models(s.models, tenant, allowed);
+  auto& under = s.under_replicated;
+  under.erase(std::remove_if(under.begin(), under.end(),
+                             [&](const shard_shortfall& u) {
+                               return u.model.tenant != tenant || !allowed(u.model.name);
                              }),
-              lines.end());
-  for (auto& l : lines) {
-    auto space = std::min(l.find(' '), l.size());
-    l = *scope.local_name(l.substr(0, space)) + l.substr(space);
-  }
+              under.end());
   s.members.clear();
   s.hedges_sent = 0;
   s.hedges_won = 0;
   s.persist_failures = 0;
   if (!s.persist_error.empty())
     s.persist_error = "the coordinator cannot save its registry: admin changes are refused";
-  bool ready = s.persist_error.empty() && lines.empty();
+  bool ready = s.persist_error.empty() && under.empty();
   for (const auto& m : s.models)
     for (const auto& v : m.versions)
       if (v.version == m.active_version && v.state != version_state::serving) ready = false;

@@ -49,10 +49,13 @@ struct ServedBy {
 }
 
 struct ModelInfo {
+  # The tenant's name of the model; in a cluster admin's status, "TENANT/NAME" for the models
+  # of tenants other than the default one.
   name @0 :Text;
   activeVersion @1 :UInt64;
   versions @2 :List(VersionInfo);
   labels @3 :List(LabelPin);
+  tenant @4 :Text;  # whose model it is ("default" for the default tenant)
 }
 
 struct LabelPin {

@@ -20,6 +20,7 @@
 #include "tests/support/lifecycle_support.hpp"
 #include "tests/support/model_fixture.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/tenant_config.hpp"
 
 using namespace tessera;
 using namespace tessera::test;
@@ -28,18 +29,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string token_entry(const std::string& secret, const std::string& name, bool admin,
-                        const std::string& tenant) {
-  return "[[tokens]]\nhash = \"" + to_string(hash_token(secret)) + "\"\nname = \"" + name +
-         "\"\nadmin = " + (admin ? "true" : "false") + "\nmodels = [\"*\"]\ntenant = \"" + tenant +
-         "\"\n";
-}
-
-std::string tenant_entry(const std::string& tenant, const std::string& package_root,
-                         const std::string& more = "") {
-  return "[[tenants]]\nname = \"" + tenant + "\"\npackage_root = \"" + package_root + "\"\n" + more;
-}
 
 model_fixture& model_of(const std::string& tenant) {
   static std::map<std::string, std::unique_ptr<model_fixture>> models;
@@ -205,7 +194,7 @@ TEST_CASE("listings show a tenant only its models, and paths only to admins", "[
   CHECK(names("beta-user", false) == std::set<std::string>{"m", "only-beta"});
   CHECK(names(c.user_token(), false) == std::set<std::string>{"m", "only-default"});
   // A tenant admin's status shows its models only; the default tenant's admins run the
-  // cluster and see every model under its registry name.
+  // cluster and see every model, other tenants' as T/N.
   client acme{c.gateway(), "acme-admin"};
   auto st = take_status(acme);
   CHECK(st.active == std::map<std::string, uint64_t>{{"m", 1}, {"only-acme", 1}});
