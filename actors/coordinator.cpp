@@ -8,6 +8,7 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/remote_actor.hpp>
 
+#include "actors/commit_queue.hpp"
 #include "actors/coordinator_state.hpp"
 #include "actors/loading.hpp"
 #include "actors/recovery.hpp"
@@ -230,14 +231,35 @@ void test_fault(const coordinator_options& cfg, const std::string& model) {
                              "' (TESSERA_TEST_THROW_ON_MODEL)");
 }
 
-// Answers `r` (true) or its error: the admin calls' common shape.
-caf::result<bool> done(caf::error err) {
-  if (err) return err;
-  return true;
+// A promise of the admin calls' common answer, and how a commit delivers it: true once the
+// change is durable, else its error.
+using admin_promise = caf::typed_response_promise<bool>;
+commit_done answer(admin_promise rp) {
+  return [rp](caf::error err) mutable {
+    if (err)
+      rp.deliver(std::move(err));
+    else
+      rp.deliver(true);
+  };
 }
 
-// Sets a member's draining flag and persists it. Errors: invalid_argument (no such member).
-caf::error set_draining(coordinator_self self, const std::string& node, bool draining) {
+// Sets a member's draining flag, durably (a member left the config meanwhile: invalid_argument).
+durable_change draining_change(coordinator_self self, const std::string& node, bool draining) {
+  auto was = std::make_shared<bool>(false);
+  return {[self, node, draining, was]() -> caf::error {
+            auto it = self->state.members.find(node);
+            if (it == self->state.members.end())
+              return make_error(errc::invalid_argument, "no shard node named '" + node + "'");
+            *was = it->second.draining;
+            it->second.draining = draining;
+            return caf::none;
+          },
+          [self, node, was] { self->state.members.at(node).draining = *was; }};
+}
+
+// Drains or undrains a member once the change is durable. Errors: invalid_argument (no such
+// member).
+caf::result<bool> set_draining(coordinator_self self, const std::string& node, bool draining) {
   auto& st = self->state;
   auto it = st.members.find(node);
   if (it == st.members.end()) {
@@ -246,17 +268,16 @@ caf::error set_draining(coordinator_self self, const std::string& node, bool dra
     return make_error(errc::invalid_argument, "no shard node named '" + node +
                                                   "' in the config (shard nodes: " + names + ")");
   }
-  if (it->second.draining != draining)
-    log()->info(
-        "member {} {}", node,
-        draining ? "is draining: its replicas move to other members" : "is no longer draining");
-  const bool was = it->second.draining;
-  it->second.draining = draining;
-  if (auto err = persist_registry(self)) {
-    it->second.draining = was;
-    return not_persisted(err);
-  }
-  return caf::none;
+  auto rp = self->make_response_promise<bool>();
+  commit(self, draining_change(self, node, draining),
+         [rp, node, draining, changed = it->second.draining != draining](caf::error err) mutable {
+           if (!err && changed)
+             log()->info("member {} {}", node,
+                         draining ? "is draining: its replicas move to other members"
+                                  : "is no longer draining");
+           answer(rp)(std::move(err));
+         });
+  return rp;
 }
 
 coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordinator_options opts,
@@ -276,7 +297,10 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   else
     st.incarnation = new_incarnation();
   st.cfg.recovered.reset();
-  persist_registry(self);
+  persist_registry_now(self);  // before any call: later writes go to the writer's thread
+  if (!st.cfg.state_dir.empty())
+    st.writer = self->spawn<caf::linked + caf::detached>(registry_writer_impl);
+  st.reader = self->spawn<caf::linked + caf::detached>(package_reader_impl);
   configure_resilience(st);
   if (local_node && st.members.count(st.cfg.local_member)) {
     st.members[st.cfg.local_member].local = true;
@@ -333,38 +357,62 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         return rp;
       },
       [self](unload_atom, const model_key& name, uint64_t version) -> caf::result<bool> {
-        auto err = commit_change(self, name, [&] { return self->state.reg.unload(name, version); });
-        if (!err) reap_drained(self);  // only once durable: a refused unload frees nothing
-        return done(std::move(err));
+        auto rp = self->make_response_promise<bool>();
+        commit_change(
+            self, name, [self, name, version] { return self->state.reg.unload(name, version); },
+            [self, rp](caf::error err) mutable {
+              if (!err) reap_drained(self);  // only once durable: a refused unload frees nothing
+              answer(rp)(std::move(err));
+            });
+        return rp;
       },
       [self](activate_atom, const model_key& name, uint64_t version) -> caf::result<bool> {
-        auto err =
-            commit_change(self, name, [&] { return self->state.reg.activate(name, version); });
-        if (!err) log()->info("model {} now serves v{}", name.display(), version);
-        return done(std::move(err));
+        auto rp = self->make_response_promise<bool>();
+        commit_change(
+            self, name, [self, name, version] { return self->state.reg.activate(name, version); },
+            [rp, name, version](caf::error err) mutable {
+              if (!err) log()->info("model {} now serves v{}", name.display(), version);
+              answer(rp)(std::move(err));
+            });
+        return rp;
       },
       [self](rollback_atom, const model_key& name) -> caf::result<uint64_t> {
-        uint64_t target = 0;
-        auto err = commit_change(self, name, [&]() -> caf::error {
-          auto r = self->state.reg.rollback(name);
-          if (!r) return r.error();
-          target = *r;
-          return caf::none;
-        });
-        if (err) return err;
-        log()->info("model {} rolled back to v{}", name.display(), target);
-        return target;
+        auto rp = self->make_response_promise<uint64_t>();
+        auto target = std::make_shared<uint64_t>(0);
+        commit_change(
+            self, name,
+            [self, name, target]() -> caf::error {
+              auto r = self->state.reg.rollback(name);
+              if (!r) return r.error();
+              *target = *r;
+              return caf::none;
+            },
+            [rp, name, target](caf::error err) mutable {
+              if (err) {
+                rp.deliver(std::move(err));
+                return;
+              }
+              log()->info("model {} rolled back to v{}", name.display(), *target);
+              rp.deliver(*target);
+            });
+        return rp;
       },
       [self](label_atom, const model_key& name, const std::string& label,
              uint64_t version) -> caf::result<bool> {
-        return done(commit_change(self, name,
-                                  [&] { return self->state.reg.set_label(name, label, version); }));
+        auto rp = self->make_response_promise<bool>();
+        commit_change(
+            self, name,
+            [self, name, label, version] {
+              return self->state.reg.set_label(name, label, version);
+            },
+            answer(rp));
+        return rp;
       },
       [self](drain_atom, const std::string& node) -> caf::result<bool> {
-        return done(set_draining(self, node, true));
+        return set_draining(self, node, true);
       },
       [self](undrain_atom, const std::string& node) -> caf::result<bool> {
-        return done(set_draining(self, node, false));
+        return set_draining(self, node, false);
       },
       [self](member_atom, const std::string& name, node_actor h) { on_member(self, name, h); },
       [self](expire_atom, uint64_t key) { expire_predicts(self, key); },
@@ -373,7 +421,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         for (auto& [name, m] : self->state.members)
           if (!m.up && !m.connecting && !m.local) connect(self, m);
         poll_health(self, nullptr);
-        if (self->state.persistence.dirty) persist_registry(self);  // a background change
+        if (self->state.persistence.dirty) persist_in_background(self);  // a write failed
         reap_drained(self);
         replacement_tick(self);
         self->delayed_send(self, tick_interval, tick_atom::value);

@@ -6,8 +6,11 @@
 #include <map>
 #include <string>
 
+#include "actors/commit_queue.hpp"
 #include "actors/coordinator.hpp"
+#include "actors/package_reader.hpp"
 #include "actors/registry.hpp"
+#include "actors/registry_writer.hpp"
 #include "actors/replacement_planner.hpp"
 #include "actors/request.hpp"
 #include "actors/shard_router.hpp"
@@ -50,6 +53,9 @@ struct coordinator_state {
   replacement_planner planner{std::chrono::milliseconds(30000)};  // reset from cfg at start
   request_metrics metrics;  // reset from cfg.count_requests at start
   persistence_status persistence;
+  commit_queue commits;
+  registry_writer_actor writer;  // spawned at start when cfg.state_dir is set
+  package_reader_actor reader;   // spawned at start: reads the packages of loads
   static inline const char* name = "tessera.coordinator";
 };
 

@@ -7,6 +7,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/commit_queue.hpp"
 #include "actors/recovery.hpp"
 #include "actors/replication.hpp"
 #include "actors/version_builder.hpp"
@@ -18,6 +19,9 @@ namespace {
 std::shared_ptr<spdlog::logger> log() {
   return component_logger("coordinator");
 }
+
+// How long reading a package may take (a vocabulary of millions of words takes seconds).
+constexpr auto describe_timeout = std::chrono::minutes(30);
 
 // Tensors up to this size (one copy) are not split: cutting a small classifier layer across
 // nodes only adds a round trip per shard to every request.
@@ -102,24 +106,30 @@ void fail_load(std::shared_ptr<load_run> run, caf::error err) {
 
 void finish_load(std::shared_ptr<load_run> run) {
   if (run->answered) return;
-  auto& v = *run->v;
   // Acknowledged means durable: the version becomes ready only with the registry on disk.
-  auto err = commit_change(run->self, v.model,
-                           [&] { return run->self->state.reg.finish_load(v, run->req.activate); });
-  if (err && v.state == version_state::loading) {  // not durable: the load fails whole
-    fail_load(run, std::move(err));
-    return;
-  }
-  run->answered = true;
-  if (err) {  // unloaded while it loaded
-    release_extras(*run);
-    run->rp.deliver(std::move(err));
-    return;
-  }
-  log()->info("model {} v{} (epoch {}) {}{}", v.model.display(), v.version, v.epoch,
-              to_string(v.state),
-              v.embedder_reused ? ", sharing embedder " + v.embedder->name : "");
-  run->rp.deliver(load_reply{v.model.name, v.version});
+  auto self = run->self;
+  auto v = run->v;
+  const bool activate = run->req.activate;
+  commit_change(
+      self, v->model, [self, v, activate] { return self->state.reg.finish_load(*v, activate); },
+      [run](caf::error err) {
+        if (run->answered) return;  // failed while its commit was written
+        auto& v = *run->v;
+        if (err && v.state == version_state::loading) {  // not durable: the load fails whole
+          fail_load(run, std::move(err));
+          return;
+        }
+        run->answered = true;
+        if (err) {  // unloaded while it loaded
+          release_extras(*run);
+          run->rp.deliver(std::move(err));
+          return;
+        }
+        log()->info("model {} v{} (epoch {}) {}{}", v.model.display(), v.version, v.epoch,
+                    to_string(v.state),
+                    v.embedder_reused ? ", sharing embedder " + v.embedder->name : "");
+        run->rp.deliver(load_reply{v.model.name, v.version});
+      });
 }
 
 // Places the fresh sub-models over the live shard nodes, against what is already loaded, and
@@ -241,54 +251,73 @@ void load_replicas(std::shared_ptr<load_run> run) {
   }
 }
 
-}  // namespace
-
-void start_load(coordinator_self self, load_request req,
-                caf::typed_response_promise<load_reply> rp) {
+// The second half of start_load, on the registry as every earlier change left it: shares or
+// places the sub-models, then commits the version (state loading) and loads its replicas.
+void place_and_commit(coordinator_self self, std::shared_ptr<version_entry> v, load_request req,
+                      caf::typed_response_promise<load_reply> rp) {
   auto& st = self->state;
-  auto refuse = [&](caf::error err) { rp.deliver(std::move(err)); };
-  auto pkg = package::open(req.path);
-  if (!pkg) return refuse(pkg.error());
-  auto bare = req.name.empty() ? pkg->meta().name : req.name;
-  if (!valid_name(bare))
-    return refuse(make_error(errc::invalid_argument,
-                             "model name '" + bare + "' must be 1-128 of [A-Za-z0-9_.-]"));
-  const model_key name{req.tenant, bare};
-  auto v = std::make_shared<version_entry>();
-  v->model = name;
-  v->exact_pooling = req.exact_pooling;
-  v->replicas = std::max<uint32_t>(req.replicas, 1);
-  if (auto err = describe_version(*v, *pkg)) return refuse(std::move(err));
   auto fresh = share_or_new(st.reg, *v);
-  if (!fresh) return refuse(fresh.error());
+  if (!fresh) {
+    rp.deliver(fresh.error());
+    return;
+  }
   // Epochs first: replica ids and specs carry them.
   v->epoch = st.reg.next_epoch();
   if (!v->embedder_reused) v->embedder->epoch = st.reg.next_epoch();
   if (v->classifier) v->classifier->epoch = v->epoch;
   auto extras = place(self, *v, *fresh, v->replicas);
-  if (!extras) return refuse(extras.error());
+  if (!extras) {
+    rp.deliver(extras.error());
+    return;
+  }
   // Committed: from here the version is visible in status, in state loading. Its number is
   // on disk before any row is read, so no later load (nor a restarted coordinator) issues it.
-  if (auto err = commit_change(
-          self, name,
-          [&]() -> caf::error {
-            st.reg.add_version(name, v);
-            return caf::none;
-          },
-          v)) {
-    // The copies place() added to a shared embedder were never asked for: drop them.
-    for (const auto& id : *extras)
-      if (auto* r = v->embedder->find_replica(id)) r->state = replica_state::unloaded;
-    return refuse(std::move(err));
-  }
-  log()->info("loading model {} v{} (epoch {}) from {}{}", name.display(), v->version, v->epoch,
-              v->path, v->embedder_reused ? " reusing embedder " + v->embedder->name : "");
-  if (!extras->empty())
-    log()->info("raising embedder {} to {} copies per shard: {} more", v->embedder->name,
-                v->replicas, extras->size());
+  // `next`: no other step may run before it is applied.
+  const auto name = v->model;
   auto run = std::make_shared<load_run>(
       load_run{self, v, std::move(*fresh), std::move(*extras), std::move(req), std::move(rp)});
-  load_replicas(run);
+  commit_change(
+      self, name,
+      [self, name, v]() -> caf::error {
+        self->state.reg.add_version(name, v);
+        return caf::none;
+      },
+      [run](caf::error err) {
+        auto& v = *run->v;
+        if (err) {
+          // The copies place() added to a shared embedder were never asked for: drop them.
+          for (const auto& id : run->extras)
+            if (auto* r = v.embedder->find_replica(id)) r->state = replica_state::unloaded;
+          run->answered = true;
+          run->rp.deliver(std::move(err));
+          return;
+        }
+        log()->info("loading model {} v{} (epoch {}) from {}{}", v.model.display(), v.version,
+                    v.epoch, v.path,
+                    v.embedder_reused ? " reusing embedder " + v.embedder->name : "");
+        if (!run->extras.empty())
+          log()->info("raising embedder {} to {} copies per shard: {} more", v.embedder->name,
+                      v.replicas, run->extras.size());
+        load_replicas(run);
+      },
+      v, true);
+}
+
+}  // namespace
+
+void start_load(coordinator_self self, load_request req,
+                caf::typed_response_promise<load_reply> rp) {
+  // The package is read on the reader's thread; placed and committed only once every change
+  // queued before it is durable: it must see them (a load of the same package shares the
+  // embedder the earlier one registers).
+  self->request(self->state.reader, describe_timeout, describe_atom::value, req)
+      .then(
+          [self, req, rp](described_version& d) mutable {
+            after_commits(self, [self, v = std::move(d.v), req, rp]() mutable {
+              place_and_commit(self, std::move(v), std::move(req), std::move(rp));
+            });
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }
 
 void reap_drained(coordinator_self self) {

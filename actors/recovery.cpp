@@ -160,13 +160,14 @@ void recover_registry(coordinator_self self, const registry_snapshot& snap) {
               versions, st.incarnation, snap.epoch);
 }
 
-caf::error persist_registry(coordinator_self self) {
-  auto& st = self->state;
-  if (st.cfg.state_dir.empty()) return caf::none;
+registry_snapshot snapshot_now(const coordinator_state& st) {
   auto snap = snapshot_of(st.reg, st.incarnation);
   for (const auto& [name, m] : st.members)
     if (m.draining) snap.draining.push_back(name);
-  auto err = write_snapshot(st.cfg.state_dir, snap);
+  return snap;
+}
+
+void record_write(coordinator_state& st, const caf::error& err) {
   auto& p = st.persistence;
   if (err) {
     ++p.failures;
@@ -175,30 +176,24 @@ caf::error persist_registry(coordinator_self self) {
                    describe(err));
     p.error = describe(err);
     p.dirty = true;
-    return err;
+    return;
   }
   if (!p.error.empty()) log()->info("the registry is persisted again");
   p.error.clear();
   p.dirty = false;
-  return caf::none;
+}
+
+caf::error persist_registry_now(coordinator_self self) {
+  auto& st = self->state;
+  if (st.cfg.state_dir.empty()) return caf::none;
+  auto err = write_snapshot(st.cfg.state_dir, snapshot_now(st));
+  record_write(st, err);
+  return err;
 }
 
 caf::error not_persisted(const caf::error& persist_err) {
   return make_error(errc::io_error, "the change was not applied: cannot persist the registry (" +
                                         message_of(persist_err) + ")");
-}
-
-caf::error commit_change(coordinator_self self, const model_key& model,
-                         const std::function<caf::error()>& change,
-                         std::shared_ptr<version_entry> adding) {
-  auto& st = self->state;
-  auto undo = st.reg.save(model, std::move(adding));
-  if (auto err = change()) return err;  // refused: the registry is as it was
-  if (auto err = persist_registry(self)) {
-    st.reg.restore(std::move(undo));
-    return not_persisted(err);
-  }
-  return caf::none;
 }
 
 void release_orphans(coordinator_self self, const std::string& node) {

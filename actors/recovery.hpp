@@ -1,9 +1,8 @@
 #pragma once
-// Coordinator state that survives a restart (actors/registry_store.hpp): persisting the
-// registry after every change, rebuilding it at start, and releasing what no version claims.
+// Coordinator state that survives a restart (actors/registry_store.hpp): what a registry write
+// holds and how its outcome is kept (the writes themselves: actors/commit_queue.hpp), rebuilding
+// the registry at start, and releasing what no version claims.
 // Coordinator thread only.
-#include <functional>
-
 #include "actors/coordinator_state.hpp"
 
 namespace tessera {
@@ -15,23 +14,22 @@ namespace tessera {
 // A version whose package is gone or changed is dropped and logged.
 void recover_registry(coordinator_self self, const registry_snapshot& snap);
 
-// Writes the registry to cfg.state_dir (nothing without one). A failure is logged, counted and
-// kept in st.persistence (status and /metrics show it) and returned; serving goes on, and the
-// tick tries again while st.persistence.dirty. Errors: io_error.
-caf::error persist_registry(coordinator_self self);
+// The registry as registry.json keeps it, with the draining members.
+registry_snapshot snapshot_now(const coordinator_state& st);
 
-// The answer to a change that was taken back because `persist_err` (persist_registry's error)
+// Keeps the outcome of a registry write in st.persistence: a failure is logged (once per
+// outage), counted and kept (status and /metrics show it; the tick tries again while
+// st.persistence.dirty); a success clears it.
+void record_write(coordinator_state& st, const caf::error& err);
+
+// Writes the registry to cfg.state_dir on this thread (nothing without one), at start only,
+// before any call is answered; later writes go through actors/commit_queue.hpp. Errors:
+// io_error.
+caf::error persist_registry_now(coordinator_self self);
+
+// The answer to a change that was not applied because `persist_err` (a registry write's error)
 // kept it from disk: io_error "the change was not applied: cannot persist the registry (...)".
 caf::error not_persisted(const caf::error& persist_err);
-
-// Acknowledged means durable: runs `change` on the registry (it touches model `model` only)
-// and persists the result. When `change` fails, its error is returned; when the result cannot
-// be persisted, the registry is put back as it was (registry::undo_point) and the answer is
-// io_error ("the change was not applied: ..."). Nothing may release replicas inside `change`.
-// `adding`: a version `change` adds to the model (a load), saved with it.
-caf::error commit_change(coordinator_self self, const model_key& model,
-                         const std::function<caf::error()>& change,
-                         std::shared_ptr<version_entry> adding = nullptr);
 
 // Asks `node` for its replicas and unloads those that no version claims (left by a coordinator
 // that died, or by a version that was loading then).

@@ -189,8 +189,9 @@ struct replica_release {
 
 class registry {
  public:
-  // What a change to one model may touch, saved so that the change can be taken back when it
-  // cannot be made durable (actors/recovery.hpp, commit_change): the model's entry, the states
+  // What a change to one model may touch, saved so that the change can be taken back (the
+  // commit queue applies a change, snapshots, takes it back: actors/commit_queue.hpp): the
+  // model's entry, the states
   // of its versions and their sub-models, the shared-embedder table, the draining list's length
   // and the retired numbers. Valid only until the next change to the registry.
   struct undo_point {

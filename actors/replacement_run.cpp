@@ -2,6 +2,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/commit_queue.hpp"
 #include "actors/loading.hpp"
 #include "actors/recovery.hpp"
 #include "base/logger.hpp"
@@ -54,7 +55,7 @@ void replacement_tick(coordinator_self self) {
   for (const auto& mv : moved)
     log()->info("moved {} off {}: {} on {} serves instead", mv.old_id, mv.from, mv.replica_id,
                 mv.node);
-  if (!moved.empty()) persist_registry(self);  // the placement changed
+  if (!moved.empty()) persist_in_background(self);  // the placement changed
   st.planner.release_surplus(st.reg, up);
   st.reg.drop_released();  // their unloads are queued (or their node is gone)
   auto plan = st.planner.place(st.reg, members, now);

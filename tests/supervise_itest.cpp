@@ -14,7 +14,6 @@
 
 #include <stdlib.h>
 
-
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
@@ -45,15 +44,6 @@ void end_node_actor(const local_cluster& c, const std::string& node) {
   REQUIRE(h);
   caf::anon_send_exit(*h, caf::exit_reason::kill);
 }
-
-// Sets an environment variable for the scope (the nodes `up` starts inherit it).
-struct scoped_env {
-  std::string name;
-  scoped_env(std::string n, const std::string& value) : name(std::move(n)) {
-    ::setenv(name.c_str(), value.c_str(), 1);
-  }
-  ~scoped_env() { ::unsetenv(name.c_str()); }
-};
 
 }  // namespace
 

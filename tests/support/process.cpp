@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -105,6 +106,18 @@ synthetic_spec split_table_model(uint64_t seed) {
   auto s = small_model(seed);
   s.buckets = 100000;
   return s;
+}
+
+scoped_env::scoped_env(std::string name, const std::string& value) : name_(std::move(name)) {
+  if (const char* was = std::getenv(name_.c_str())) before_ = was;
+  ::setenv(name_.c_str(), value.c_str(), 1);
+}
+
+scoped_env::~scoped_env() {
+  if (before_)
+    ::setenv(name_.c_str(), before_->c_str(), 1);
+  else
+    ::unsetenv(name_.c_str());
 }
 
 }  // namespace tessera::test

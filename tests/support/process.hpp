@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "importers/synthetic_model.hpp"
@@ -75,6 +77,20 @@ int listen_loopback(uint16_t* port, int backlog = 1);
 // A small synthetic model (2,000 words, 50,000 buckets: every tensor stays whole, on R nodes)
 // drawn from `seed`; `classifier_seed` 0 = from `seed` too.
 synthetic_spec small_model(uint64_t seed, uint64_t classifier_seed = 0);
+
+// Sets an environment variable for the scope (the nodes `up` starts inherit it); puts back
+// the value it had, or unsets it.
+class scoped_env {
+ public:
+  scoped_env(std::string name, const std::string& value);
+  ~scoped_env();
+  scoped_env(const scoped_env&) = delete;
+  scoped_env& operator=(const scoped_env&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> before_;
+};
 
 // A synthetic model whose table (102,000 x 64 floats, 26 MB) is above the 16 MiB whole-tensor
 // limit, so placement splits it over all the shard nodes; drawn from `seed`.

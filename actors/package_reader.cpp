@@ -1,0 +1,29 @@
+#include "actors/package_reader.hpp"
+
+#include <algorithm>
+
+#include "actors/registry.hpp"
+#include "actors/version_builder.hpp"
+
+namespace tessera {
+
+package_reader_actor::behavior_type package_reader_impl() {
+  return {
+      [](describe_atom, const load_request& req) -> caf::result<described_version> {
+        auto pkg = package::open(req.path);
+        if (!pkg) return pkg.error();
+        auto bare = req.name.empty() ? pkg->meta().name : req.name;
+        if (!valid_name(bare))
+          return make_error(errc::invalid_argument,
+                            "model name '" + bare + "' must be 1-128 of [A-Za-z0-9_.-]");
+        auto v = std::make_shared<version_entry>();
+        v->model = model_key{req.tenant, bare};
+        v->exact_pooling = req.exact_pooling;
+        v->replicas = std::max<uint32_t>(req.replicas, 1);
+        if (auto err = describe_version(*v, *pkg)) return err;
+        return described_version{std::move(v)};
+      },
+  };
+}
+
+}  // namespace tessera
