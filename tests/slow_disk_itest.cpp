@@ -37,6 +37,10 @@ std::unique_ptr<local_cluster> slow_disk_cluster() {
   const char* asan = std::getenv("ASAN_OPTIONS");
   scoped_env asan_order{"ASAN_OPTIONS",
                         std::string(asan ? asan : "") + ":verify_asan_link_order=0"};
+  // The library loads into any program, the sanitizers' symbolizer (not sanitized) included.
+  std::string out, err;
+  REQUIRE(run_capture({"/bin/true"}, &out, &err) == 0);
+  REQUIRE(err.empty());
   cluster_options o;
   o.shard_nodes = 3;
   return std::make_unique<local_cluster>(o);
