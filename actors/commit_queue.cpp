@@ -39,18 +39,13 @@ void start(coordinator_self self, commit_queue::entry e) {
   e.change->revert();
   st.commits.writing = true;
   auto held = std::make_shared<commit_queue::entry>(std::move(e));
+  auto ended = [self, held](const caf::error& err) {
+    self->state.commits.writing = false;
+    written(self, *held, err);
+    run_commits(self);
+  };
   self->request(st.writer, write_timeout, persist_atom::value, st.cfg.state_dir, std::move(snap))
-      .then(
-          [self, held](bool) {
-            self->state.commits.writing = false;
-            written(self, *held, caf::none);
-            run_commits(self);
-          },
-          [self, held](caf::error& err) {
-            self->state.commits.writing = false;
-            written(self, *held, err);
-            run_commits(self);
-          });
+      .then([ended](bool) { ended(caf::none); }, [ended](caf::error& err) { ended(err); });
 }
 
 void run_commits(coordinator_self self) {

@@ -243,15 +243,14 @@ commit_done answer(admin_promise rp) {
   };
 }
 
-// Sets a member's draining flag, durably (a member left the config meanwhile: invalid_argument).
+// Sets member `node`'s draining flag, durably. `node` is a member: members come from the config
+// and stay for the coordinator's life.
 durable_change draining_change(coordinator_self self, const std::string& node, bool draining) {
   auto was = std::make_shared<bool>(false);
   return {[self, node, draining, was]() -> caf::error {
-            auto it = self->state.members.find(node);
-            if (it == self->state.members.end())
-              return make_error(errc::invalid_argument, "no shard node named '" + node + "'");
-            *was = it->second.draining;
-            it->second.draining = draining;
+            auto& m = self->state.members.at(node);
+            *was = m.draining;
+            m.draining = draining;
             return caf::none;
           },
           [self, node, was] { self->state.members.at(node).draining = *was; }};

@@ -326,11 +326,11 @@ void registry::flip(model_entry& m, uint64_t version) {
   m.versions.at(version)->move_to(version_state::serving);
 }
 
-caf::error registry::activate(const model_key& name, uint64_t version) {
-  auto* m = find(name);
-  if (!m) return make_error(errc::unknown_model, no_model(name));
+caf::error registry::activate(const model_key& key, uint64_t version) {
+  auto* m = find(key);
+  if (!m) return make_error(errc::unknown_model, no_model(key));
   auto it = m->versions.find(version);
-  if (it == m->versions.end()) return make_error(errc::unknown_model, no_version(name, version));
+  if (it == m->versions.end()) return make_error(errc::unknown_model, no_version(key, version));
   if (!it->second->serves())
     return make_error(errc::invalid_argument, "version " + std::to_string(version) + " is " +
                                                   to_string(it->second->state) + ", not ready");
@@ -338,39 +338,38 @@ caf::error registry::activate(const model_key& name, uint64_t version) {
   return caf::none;
 }
 
-caf::expected<uint64_t> registry::rollback(const model_key& name) {
-  auto* m = find(name);
-  if (!m) return make_error(errc::unknown_model, no_model(name));
+caf::expected<uint64_t> registry::rollback(const model_key& key) {
+  auto* m = find(key);
+  if (!m) return make_error(errc::unknown_model, no_model(key));
   if (m->previous == 0 || !m->versions.count(m->previous))
-    return make_error(errc::invalid_argument, "model '" + name.name + "' has no previous version");
+    return make_error(errc::invalid_argument, "model '" + key.name + "' has no previous version");
   auto target = m->previous;
-  if (auto err = activate(name, target)) return err;
+  if (auto err = activate(key, target)) return err;
   return target;
 }
 
-caf::error registry::set_label(const model_key& name, const std::string& label, uint64_t version) {
-  auto* m = find(name);
-  if (!m) return make_error(errc::unknown_model, no_model(name));
-  if (!m->versions.count(version))
-    return make_error(errc::unknown_model, no_version(name, version));
+caf::error registry::set_label(const model_key& key, const std::string& label, uint64_t version) {
+  auto* m = find(key);
+  if (!m) return make_error(errc::unknown_model, no_model(key));
+  if (!m->versions.count(version)) return make_error(errc::unknown_model, no_version(key, version));
   if (!valid_name(label) || std::all_of(label.begin(), label.end(), ::isdigit))
     return make_error(errc::invalid_argument, "label '" + label + "' is not a valid name");
   m->labels[label] = version;
   return caf::none;
 }
 
-caf::error registry::unload(const model_key& name, uint64_t version) {
-  auto* m = find(name);
-  if (!m) return make_error(errc::unknown_model, no_model(name));
+caf::error registry::unload(const model_key& key, uint64_t version) {
+  auto* m = find(key);
+  if (!m) return make_error(errc::unknown_model, no_model(key));
   std::vector<uint64_t> victims;
   if (version == 0) {
     for (auto& [n, v] : m->versions) victims.push_back(n);
   } else {
     if (!m->versions.count(version))
-      return make_error(errc::unknown_model, no_version(name, version));
+      return make_error(errc::unknown_model, no_version(key, version));
     if (version == m->active && m->versions.size() > 1)
       return make_error(errc::invalid_argument,
-                        "version " + std::to_string(version) + " of '" + name.name +
+                        "version " + std::to_string(version) + " of '" + key.name +
                             "' is active; activate another version first or unload the model");
     victims.push_back(version);
   }
@@ -401,8 +400,8 @@ caf::error registry::unload(const model_key& name, uint64_t version) {
     if (m->previous == n) m->previous = 0;
   }
   if (m->versions.empty()) {
-    retired_[name] = m->next_version;
-    models_.erase(name);
+    retired_[key] = m->next_version;
+    models_.erase(key);
   }
   return caf::none;
 }

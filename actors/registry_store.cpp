@@ -176,12 +176,13 @@ caf::expected<registry_snapshot> snapshot_from_json(const std::string& text) {
     s.epoch = root.at("epoch").get<uint64_t>();
     if (root.contains("draining"))  // absent in files written before drains existed
       s.draining = root.at("draining").get<std::vector<std::string>>();
-    if (root.contains("retired") && format == 1)  // absent in files before names were retired
-      for (const auto& [name, next] : root.at("retired").get<std::map<std::string, uint64_t>>())
-        s.retired[model_key::from_display(name)] = next;
-    if (format != 1)
+    if (format != 1) {
       for (const auto& r : root.at("retired"))
         s.retired[key_of(r)] = r.at("next_version").get<uint64_t>();
+    } else if (root.contains("retired")) {  // absent in files before names were retired
+      for (const auto& [name, next] : root.at("retired").get<std::map<std::string, uint64_t>>())
+        s.retired[model_key::from_display(name)] = next;
+    }
     for (const auto& m : root.at("models")) {
       model_record mr;
       mr.key = key_of(m);

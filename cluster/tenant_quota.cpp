@@ -158,6 +158,11 @@ caf::expected<quota_ticket> tenant_quotas::admit(const std::string& tenant, uint
   return quota_ticket(counts_, &counts_->per_tenant.find(tenant)->first, inputs);
 }
 
+tenant_priority tenant_quotas::priority(const std::string& tenant) const {
+  auto it = limits_.find(tenant);
+  return it == limits_.end() ? tenant_priority::normal : it->second.priority;
+}
+
 uint64_t tenant_quotas::running(const std::string& tenant) const {
   auto it = counts_->per_tenant.find(tenant);
   return it == counts_->per_tenant.end() ? 0 : it->second;

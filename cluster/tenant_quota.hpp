@@ -112,6 +112,8 @@ class tenant_quotas {
   uint64_t running() const { return counts_->total; }
   uint64_t running_inputs() const { return counts_->inputs; }
   uint64_t running(const std::string& tenant) const;
+  // `tenant`'s priority (normal for a tenant without an entry in `limits`).
+  tenant_priority priority(const std::string& tenant) const;
   uint32_t capacity() const { return capacity_; }
   // Calls refused as overloaded so far, all tenants.
   uint64_t refused() const { return refused_; }

@@ -165,3 +165,12 @@ TEST_CASE("the retry-after hint is read from a refusal's description") {
   CHECK(retry_after_ms_of("tessera.overloaded: tenant 'a' x; retry_after_ms=120") == 120);
   CHECK(retry_after_ms_of("tessera.overloaded: 4096 requests in flight") == 0);
 }
+
+TEST_CASE("a tenant's priority is its entry's, normal for a tenant without one") {
+  tenant_quotas q({{"lo", tenant_limits{0, 0, 0, 0, tenant_priority::low}},
+                   {"hi", tenant_limits{0, 0, 0, 0, tenant_priority::high}}},
+                  100);
+  CHECK(q.priority("lo") == tenant_priority::low);
+  CHECK(q.priority("hi") == tenant_priority::high);
+  CHECK(q.priority("other") == tenant_priority::normal);
+}

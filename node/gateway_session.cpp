@@ -23,12 +23,6 @@ std::chrono::steady_clock::time_point gateway_env::deadline(uint32_t timeout_ms)
   return std::chrono::steady_clock::now() + t;
 }
 
-tenant_priority gateway_env::priority(const std::string& tenant) const {
-  for (const auto& t : cfg.tenants)
-    if (t.name == tenant) return t.limits.priority;
-  return tenant_priority::normal;
-}
-
 void gateway_env::publish() const {
   if (!stats) return;
   stats->connections.store(connections, std::memory_order_relaxed);
@@ -287,7 +281,7 @@ class session_impl final : public Session::Server {
       : env_(env),
         token_(std::move(token)),
         tenant_(token_.tenant),
-        priority_(env_.priority(token_.tenant)),
+        priority_(env_.quotas.priority(token_.tenant)),
         client_(std::move(client)) {}
 
   // Every call, whatever its method, holds a place among the connection's unanswered calls

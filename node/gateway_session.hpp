@@ -60,8 +60,6 @@ struct gateway_env {
   }
   // A client's deadline: timeout_ms from now (0 = request_timeout), capped at request_timeout.
   std::chrono::steady_clock::time_point deadline(uint32_t timeout_ms) const;
-  // `tenant`'s priority ([[tenants]] priority; normal for a tenant without an entry).
-  tenant_priority priority(const std::string& tenant) const;
   std::chrono::milliseconds load_timeout() const {
     return cfg.limits.load_timeout + std::chrono::seconds(10);
   }
