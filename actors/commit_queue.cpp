@@ -2,6 +2,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/control_publish.hpp"
 #include "actors/coordinator_state.hpp"
 #include "actors/recovery.hpp"
 
@@ -25,6 +26,7 @@ void written(coordinator_self self, commit_queue::entry& e, const caf::error& er
     st.persistence.dirty = true;
     return e.done(std::move(again));
   }
+  publish_routes(self);  // before the answer: a call sent after it sees the change
   e.done(caf::none);
 }
 
@@ -34,7 +36,10 @@ void start(coordinator_self self, commit_queue::entry e) {
   auto& st = self->state;
   if (!e.change) return e.step();
   if (auto err = e.change->apply()) return e.done(std::move(err));
-  if (st.cfg.state_dir.empty()) return e.done(caf::none);  // memory only: applied is all
+  if (st.cfg.state_dir.empty()) {  // memory only: applied is all
+    publish_routes(self);
+    return e.done(caf::none);
+  }
   auto snap = snapshot_now(st);
   e.change->revert();
   st.commits.writing = true;

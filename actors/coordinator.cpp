@@ -9,13 +9,12 @@
 #include <caf/openssl/remote_actor.hpp>
 
 #include "actors/commit_queue.hpp"
+#include "actors/control_publish.hpp"
 #include "actors/coordinator_state.hpp"
 #include "actors/loading.hpp"
 #include "actors/recovery.hpp"
 #include "actors/replacement_run.hpp"
-#include "actors/request_run.hpp"
 #include "actors/unhandled.hpp"
-#include "cluster/predict_options.hpp"
 
 namespace tessera {
 namespace {
@@ -90,6 +89,7 @@ void on_member(coordinator_self self, const std::string& name, node_actor h) {
   m.up = true;
   m.connect_attempts = 0;
   if (!m.local) self->monitor(h);
+  for (const auto& s : st.serving) self->send(s, member_atom::value, name, true);
   log()->info("member {} is up at {}:{}{}", name, m.cfg.host, m.cfg.port,
               rejoin ? " (rejoined)" : "");
   st.planner.observe(name, true, std::chrono::steady_clock::now());
@@ -98,29 +98,23 @@ void on_member(coordinator_self self, const std::string& name, node_actor h) {
 }
 
 // A monitored shard actor went down while its node may live: that replica is lost at once;
-// its in-flight sub-requests fail now and are retried on another replica.
+// the serving actors fail its in-flight sub-requests now, and they are retried on another
+// replica.
 bool on_replica_down(coordinator_self self, const caf::down_msg& dm) {
   auto& st = self->state;
-  bool found = false;
-  std::set<std::string> lost_nodes;
+  auto lost = st.routes.find(dm.source);
+  if (!lost) return false;
+  const auto& [node, id] = *lost;
+  log()->warn("replica {} on {} is down: {}", id, node, caf::to_string(dm.reason));
   st.reg.for_each_submodel([&](const std::shared_ptr<submodel_entry>& sub) {
-    sub->for_each_replica([&](replica_ref& r) {
-      if (!r.handle || r.handle.address() != dm.source) return;
-      found = true;
-      log()->warn("replica {} on {} is down: {}", r.replica_id, r.node, caf::to_string(dm.reason));
-      r.state = replica_state::lost;
-      r.handle = nullptr;
-      st.router.replica_down(r.node, dm.source,
-                             make_error(errc::unavailable, "replica " + r.replica_id + " on " +
-                                                               r.node + " went down"));
-      lost_nodes.insert(r.node);
-    });
+    if (auto* r = sub->find_replica(id); r && r->node == node) r->state = replica_state::lost;
   });
-  // Its node lives: load the lost replicas there again (the node dropped the dead ones).
-  for (const auto& node : lost_nodes)
-    if (auto m = st.members.find(node); m != st.members.end() && m->second.up)
-      restore_replicas(self, node);
-  return found;
+  for (const auto& s : st.serving) self->send(s, lost_atom::value, node, id, dm.source);
+  st.routes.forget(node, id);
+  publish_routes(self);
+  // Its node lives: load the lost replica there again (the node dropped the dead one).
+  if (member_up(st, node)) restore_replicas(self, node);
+  return true;
 }
 
 void on_down(coordinator_self self, const caf::down_msg& dm) {
@@ -132,9 +126,12 @@ void on_down(coordinator_self self, const caf::down_msg& dm) {
     m.up = false;
     m.handle = nullptr;
     st.reg.mark_node_lost(name);
+    st.routes.forget_node(name);
     st.planner.observe(name, false, std::chrono::steady_clock::now());  // re-placement's grace
-    // Fail in-flight shard requests to the node now; they retry elsewhere or fail typed.
-    st.router.node_down(name, make_error(errc::unavailable, "node " + name + " went down"));
+    // In-flight shard requests to the node fail now; they retry elsewhere or fail typed.
+    for (const auto& s : st.serving) self->send(s, member_atom::value, name, false);
+    st.loads.node_down(name, make_error(errc::unavailable, "node " + name + " went down"));
+    publish_routes(self);
   }
 }
 
@@ -159,7 +156,7 @@ void poll_health(coordinator_self self, std::function<void()> done) {
   finish();
 }
 
-cluster_status make_status(coordinator_state& st) {
+cluster_status make_status(coordinator_state& st, const hedge_counts& hedges) {
   cluster_status out;
   bool all_up = true;
   for (auto& [name, m] : st.members) {
@@ -190,45 +187,39 @@ cluster_status make_status(coordinator_state& st) {
   out.persist_error = st.persistence.error;
   out.persist_failures = st.persistence.failures;
   out.ready = all_up && st.reg.all_active_served() && out.persist_error.empty();
-  fill_resilience_status(st, out);
+  fill_resilience_status(st, hedges, out);
   return out;
 }
 
-// A predict or embed call refused before it ran: counted under its model when the registry
-// knows it, else under its tenant with an empty model name, so client-chosen names cannot grow
-// the series. `version`: the one it was resolved to, 0 when it was refused before that.
-caf::error refused(coordinator_state& st, const char* kind, const predict_request& req,
-                   caf::error err, uint64_t version = 0) {
-  if (st.metrics.enabled()) {
-    auto key = req.model.key();
-    if (st.reg.models().count(key) == 0) key.name.clear();
-    st.metrics.answered(key, version, kind, to_string(code_of(err)), req.inputs.size(), -1);
-  }
-  return err;
+// Asks every serving actor for its counters and hands `done` their sum (a serving actor that
+// does not answer within a second is left out of it).
+void gather_serving(coordinator_self self, std::function<void(serving_metrics)> done) {
+  auto& st = self->state;
+  auto total = std::make_shared<serving_metrics>();
+  total->requests = request_metrics{st.cfg.count_requests};
+  total->shards = shard_metrics{st.cfg.count_requests};
+  if (st.serving.empty()) return done(std::move(*total));
+  auto pending = std::make_shared<size_t>(st.serving.size());
+  auto one = [total, pending, done](const serving_metrics* m) {
+    if (m) total->merge(*m);
+    if (--*pending == 0) done(std::move(*total));
+  };
+  for (const auto& s : st.serving)
+    self->request(s, std::chrono::seconds(1), metrics_atom::value)
+        .then([one](serving_metrics& m) { one(&m); }, [one](caf::error&) { one(nullptr); });
 }
 
-coordinator_metrics make_metrics(coordinator_state& st) {
+coordinator_metrics make_metrics(coordinator_state& st, serving_metrics served) {
   coordinator_metrics out;
-  out.status = make_status(st);
+  out.status = make_status(st, served.hedges);
   out.serving = st.reg.all_active_served();
   out.inflight = st.admitted.running();
   out.inflight_limit = st.admitted.limit();
   out.draining = st.reg.draining();
-  out.queued = st.predicts.waiting();
-  out.requests = st.metrics;
-  std::set<uint64_t> live;  // sub-model epochs still loaded: their shards keep their series
-  st.reg.for_each_submodel(
-      [&](const std::shared_ptr<submodel_entry>& sub) { live.insert(sub->epoch); });
-  st.router.metrics().retain(live);
-  out.shards = st.router.metrics();
+  out.queued = served.queued;
+  out.requests = std::move(served.requests);
+  out.shards = std::move(served.shards);
   return out;
-}
-
-// The test-only fault (coordinator_options::test_throw_on_model): throws as a bug would.
-void test_fault(const coordinator_options& cfg, const std::string& model) {
-  if (!cfg.test_throw_on_model.empty() && model == cfg.test_throw_on_model)
-    throw std::runtime_error("test fault: a predict on '" + model +
-                             "' (TESSERA_TEST_THROW_ON_MODEL)");
 }
 
 // A promise of the admin calls' common answer, and how a commit delivers it: true once the
@@ -280,16 +271,11 @@ caf::result<bool> set_draining(coordinator_self self, const std::string& node, b
 }
 
 coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordinator_options opts,
-                                                  node_actor local_node) {
+                                                  node_actor local_node, admission admitted) {
   end_on_exception(self, "coordinator");
   auto& st = self->state;
   st.cfg = std::move(opts);
-  st.admitted = admission{st.cfg.max_inflight};
-  coalescer<predict_call>::options batching;
-  batching.max_batch_bytes = st.cfg.max_gather_bytes;
-  st.predicts = coalescer<predict_call>{batching};
-  st.metrics = request_metrics{st.cfg.count_requests};
-  st.router.metrics() = shard_metrics{st.cfg.count_requests};
+  st.admitted = std::move(admitted);
   for (const auto& n : st.cfg.members) st.members[n.name].cfg = n;  // before recovery: drains
   if (st.cfg.recovered)
     recover_registry(self, *st.cfg.recovered);
@@ -301,6 +287,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
     st.writer = self->spawn<caf::linked + caf::detached>(registry_writer_impl);
   st.reader = self->spawn<caf::linked + caf::detached>(package_reader_impl);
   configure_resilience(st);
+  publish_routes(self);  // no serving actor yet: they start from it (routes_atom)
   if (local_node && st.members.count(st.cfg.local_member)) {
     st.members[st.cfg.local_member].local = true;
     self->send(self, member_atom::value, st.cfg.local_member, local_node);
@@ -310,46 +297,35 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
   self->set_down_handler([self](caf::down_msg& dm) { on_down(self, dm); });
   self->delayed_send(self, tick_interval, tick_atom::value);
   return {
-      [self](predict_atom, predict_request& req) -> caf::result<predict_reply> {
-        auto& st = self->state;
-        test_fault(st.cfg, req.model.name);
-        if (auto err = check_predict_options(req.k, req.threshold))
-          return refused(st, "predict", req, std::move(err));
-        auto ctx = open_request(st.admitted, st.reg, req, st.cfg.request_timeout);
-        if (!ctx) return refused(st, "predict", req, ctx.error());
-        if (!ctx->version->has_classifier())
-          return refused(st, "predict", req,
-                         make_error(errc::unsupported,
-                                    "model '" + req.model.name + "' has no classifier; use embed"),
-                         ctx->version->version);
-        auto bags = build_bags(*ctx->version, st.cfg.max_ids_per_input, req.inputs);
-        if (!bags) return refused(st, "predict", req, bags.error(), ctx->version->version);
-        auto held = held_bytes(*ctx->version, *bags, st.cfg.max_gather_bytes);
-        if (!held) return refused(st, "predict", req, held.error(), ctx->version->version);
-        auto rp = self->make_response_promise<predict_reply>();
-        submit_predict(
-            self, predict_call{std::move(*ctx), std::move(*bags), req.k, req.threshold, rp, *held});
-        return rp;
-      },
-      [self](embed_atom, predict_request& req) -> caf::result<embed_reply> {
-        auto& st = self->state;
-        auto ctx = open_request(st.admitted, st.reg, req, st.cfg.request_timeout);
-        if (!ctx) return refused(st, "embed", req, ctx.error());
-        auto bags = build_bags(*ctx->version, st.cfg.max_ids_per_input, req.inputs);
-        if (!bags) return refused(st, "embed", req, bags.error(), ctx->version->version);
-        if (auto held = held_bytes(*ctx->version, *bags, st.cfg.max_gather_bytes); !held)
-          return refused(st, "embed", req, held.error(), ctx->version->version);
-        auto rp = self->make_response_promise<embed_reply>();
-        run_embed(self, std::move(*ctx), std::move(*bags), rp);
-        return rp;
-      },
       [self](models_atom) -> std::vector<model_info> { return self->state.reg.infos(); },
       [self](status_atom) -> caf::result<cluster_status> {
         auto rp = self->make_response_promise<cluster_status>();
-        poll_health(self, [self, rp]() mutable { rp.deliver(make_status(self->state)); });
+        poll_health(self, [self, rp]() mutable {
+          gather_serving(self, [self, rp](serving_metrics served) mutable {
+            rp.deliver(make_status(self->state, served.hedges));
+          });
+        });
         return rp;
       },
-      [self](metrics_atom) -> coordinator_metrics { return make_metrics(self->state); },
+      [self](metrics_atom) -> caf::result<coordinator_metrics> {
+        auto rp = self->make_response_promise<coordinator_metrics>();
+        gather_serving(self, [self, rp](serving_metrics served) mutable {
+          rp.deliver(make_metrics(self->state, std::move(served)));
+        });
+        return rp;
+      },
+      [self](routes_atom) -> snapshot_ptr { return self->state.routes.current(); },
+      [self](serving_atom, std::vector<serving_actor>& serving) {
+        auto& st = self->state;
+        for (const auto& s : serving) self->link_to(s);
+        st.serving = std::move(serving);
+        // They started from the snapshot routes_atom answered; one may have been published
+        // since, and members may have gone down meanwhile.
+        for (const auto& [name, m] : st.members)
+          if (!m.up)
+            for (const auto& s : st.serving) self->send(s, member_atom::value, name, false);
+        publish_routes(self);
+      },
       [self](load_atom, load_request& req) -> caf::result<load_reply> {
         auto rp = self->make_response_promise<load_reply>();
         start_load(self, std::move(req), rp);
@@ -359,10 +335,7 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         auto rp = self->make_response_promise<bool>();
         commit_change(
             self, name, [self, name, version] { return self->state.reg.unload(name, version); },
-            [self, rp](caf::error err) mutable {
-              if (!err) reap_drained(self);  // only once durable: a refused unload frees nothing
-              answer(rp)(std::move(err));
-            });
+            answer(rp));  // the commit published the snapshot that leaves it out
         return rp;
       },
       [self](activate_atom, const model_key& name, uint64_t version) -> caf::result<bool> {
@@ -414,15 +387,15 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
         return set_draining(self, node, false);
       },
       [self](member_atom, const std::string& name, node_actor h) { on_member(self, name, h); },
-      [self](expire_atom, uint64_t key) { expire_predicts(self, key); },
-      [self](hedge_atom, uint64_t id) { self->state.router.fire(id); },
       [self](tick_atom) {
         for (auto& [name, m] : self->state.members)
           if (!m.up && !m.connecting && !m.local) connect(self, m);
         poll_health(self, nullptr);
         if (self->state.persistence.dirty) persist_in_background(self);  // a write failed
-        reap_drained(self);
         replacement_tick(self);
+        // Re-placement may have moved replicas; and calls that held old snapshots may have
+        // ended: the acknowledgements reap what no snapshot names any more.
+        publish_routes(self);
         self->delayed_send(self, tick_interval, tick_atom::value);
       },
   };
@@ -430,9 +403,27 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
 
 }  // namespace
 
-coordinator_actor spawn_coordinator(caf::actor_system& sys, coordinator_options opts,
-                                    node_actor local_node) {
-  return sys.spawn(coordinator_impl, std::move(opts), local_node);
+coordinator_handles spawn_coordinator(caf::actor_system& sys, coordinator_options opts,
+                                      node_actor local_node) {
+  coordinator_handles out;
+  admission admitted{opts.max_inflight};
+  const auto serving = std::max<uint32_t>(1, opts.serving_actors);
+  auto serving_opts = opts;  // without the control plane's parts
+  serving_opts.members.clear();
+  serving_opts.recovered.reset();
+  out.control = sys.spawn(coordinator_impl, std::move(opts), local_node, admitted);
+  snapshot_ptr first;
+  caf::scoped_actor asker{sys};
+  asker->request(out.control, caf::infinite, routes_atom::value)
+      .receive([&](snapshot_ptr& snap) { first = std::move(snap); },
+               [&](caf::error& err) {
+                 throw std::runtime_error("the coordinator's control actor did not start: " +
+                                          sys.render(err));
+               });
+  for (uint32_t i = 0; i < serving; ++i)
+    out.serving.push_back(spawn_serving(sys, serving_opts, admitted, first));
+  caf::anon_send(out.control, serving_atom::value, out.serving);
+  return out;
 }
 
 }  // namespace tessera

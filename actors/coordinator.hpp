@@ -1,25 +1,30 @@
 #pragma once
-// The coordinator: owns the cluster's view (members, placement, model registry) and runs
-// requests as fan-out then reduce. One per cluster, in the process whose role is
-// "coordinator", next to the gateway.
+// The coordinator, one per cluster, in the process whose role is "coordinator", next to the
+// gateway. It is two planes:
+// - the control actor (this interface): members, the registry, loads, recovery, re-placement,
+//   drain and persistence. Its file and disk I/O runs in workers it owns (the registry writer,
+//   the package reader), never on a thread that answers calls. It publishes a routing snapshot
+//   to the serving actors on every change (actors/control_publish.hpp). Reachable only
+//   in-process (the gateway, the HTTP endpoints and the serving actors), never over the network.
+// - the serving actors (actors/serving.hpp): predict and embed calls, one per core by default.
+#include <vector>
+
 #include <caf/typed_actor.hpp>
 
 #include "actors/coordinator_options.hpp"
 #include "actors/coordinator_types.hpp"
 #include "actors/interfaces.hpp"
+#include "actors/serving.hpp"
 
 namespace tessera {
 
 using coordinator_actor = caf::typed_actor<
-    // Runs one predict call (a batch of inputs) on one epoch of the model.
-    caf::replies_to<predict_atom, predict_request>::with<predict_reply>,
-    // Pools a batch of inputs (the embedder only).
-    caf::replies_to<embed_atom, predict_request>::with<embed_reply>,
     // Lists models, their versions, labels and placement.
     caf::replies_to<models_atom>::with<std::vector<model_info>>,
     // Members, models and readiness.
     caf::replies_to<status_atom>::with<cluster_status>,
-    // Request counters and a status from the last health poll, for /metrics and /readyz.
+    // Request counters (the serving actors', merged) and a status from the last health poll,
+    // for /metrics and /readyz.
     caf::replies_to<metrics_atom>::with<coordinator_metrics>,
     // Places and loads a package as a new version of a model (two-phase: load, then flip).
     caf::replies_to<load_atom, load_request>::with<load_reply>,
@@ -41,14 +46,20 @@ using coordinator_actor = caf::typed_actor<
     caf::reacts_to<member_atom, std::string, node_actor>,
     // Internal: periodic reconnect and health polling.
     caf::reacts_to<tick_atom>,
-    // Internal: a queued predict call of this version epoch reached its deadline.
-    caf::reacts_to<expire_atom, uint64_t>,
-    // Internal: a hedge timer of the fan-out (actors/fan_out.hpp) is due.
-    caf::reacts_to<hedge_atom, uint64_t>>;
+    // Internal: the current routing snapshot (the serving actors start from it).
+    caf::replies_to<routes_atom>::with<snapshot_ptr>,
+    // Internal: the serving actors to publish snapshots to (linked: one's end is the other's).
+    caf::reacts_to<serving_atom, std::vector<serving_actor>>>;
 
-// Spawns the coordinator. `local_node` is this process's node actor when it also has the
-// shard role (then opts.local_member names it; invalid otherwise).
-coordinator_actor spawn_coordinator(caf::actor_system& sys, coordinator_options opts,
-                                    node_actor local_node);
+struct coordinator_handles {
+  coordinator_actor control;
+  std::vector<serving_actor> serving;  // opts.serving_actors of them
+};
+
+// Spawns the coordinator: its control actor, then its serving actors, which start from the
+// control actor's first snapshot (blocks until it answers). `local_node` is this process's node
+// actor when it also has the shard role (then opts.local_member names it; invalid otherwise).
+coordinator_handles spawn_coordinator(caf::actor_system& sys, coordinator_options opts,
+                                      node_actor local_node);
 
 }  // namespace tessera

@@ -25,8 +25,10 @@ struct member_options {
 
 struct coordinator_options {
   std::vector<member_options> members;
-  std::string local_member;              // name of the member in this process ("" = none)
-  uint32_t max_inflight = 4096;          // requests admitted at once; more get overloaded
+  std::string local_member;      // name of the member in this process ("" = none)
+  uint32_t max_inflight = 4096;  // requests admitted at once; more get overloaded
+  // Serving actors (actors/serving.hpp): calls are answered on this many threads at once.
+  uint32_t serving_actors = 1;
   uint32_t max_ids_per_input = 1 << 20;  // ids per input after featurizing
   // Bytes of rows one call may gather on an exact-pooling version (more is refused with
   // limit_exceeded), and the bytes a coalesced batch holds (cluster/coalescer.hpp).

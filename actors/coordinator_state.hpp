@@ -1,21 +1,21 @@
 #pragma once
-// The coordinator's state: its members, the registry, the request path's router, admission
-// and coalescer. Shared by its behaviour (coordinator.cpp), the model lifecycle
-// (loading.cpp) and the request path (request_run.cpp). Touched only on the coordinator
-// actor's thread.
+// The control actor's state: its members, the registry, the live handles and routing snapshots
+// it publishes to the serving actors, loads in flight, re-placement and persistence. Shared by
+// its behaviour (coordinator.cpp), the model lifecycle (loading.cpp), recovery, re-placement
+// and the commit queue. Touched only on the control actor's thread.
 #include <map>
 #include <string>
 
 #include "actors/commit_queue.hpp"
+#include "actors/control_routes.hpp"
 #include "actors/coordinator.hpp"
+#include "actors/inflight_tracker.hpp"
 #include "actors/package_reader.hpp"
 #include "actors/registry.hpp"
 #include "actors/registry_writer.hpp"
 #include "actors/replacement_planner.hpp"
-#include "actors/request.hpp"
-#include "actors/shard_router.hpp"
+#include "actors/serving.hpp"
 #include "cluster/admission.hpp"
-#include "cluster/coalescer.hpp"
 
 namespace tessera {
 
@@ -44,14 +44,11 @@ struct coordinator_state {
   std::string incarnation;  // the cluster's id (persisted); part of every replica id
   std::map<std::string, member_entry> members;  // shard-role nodes by name
   registry reg;
-  shard_router router{[this](const std::string& node) {
-    auto it = members.find(node);
-    return it != members.end() && it->second.up;
-  }};
-  admission admitted{4096};          // reset from cfg.max_inflight at start
-  coalescer<predict_call> predicts;  // keyed by version epoch
+  route_publisher routes;              // handles of ready replicas; the published snapshots
+  std::vector<serving_actor> serving;  // where snapshots go (registered after start)
+  admission admitted{4096};            // the serving actors' (shared): read for /metrics
+  inflight_tracker loads;              // replica loads in flight, failed when a node goes
   replacement_planner planner{std::chrono::milliseconds(30000)};  // reset from cfg at start
-  request_metrics metrics;  // reset from cfg.count_requests at start
   persistence_status persistence;
   commit_queue commits;
   registry_writer_actor writer;  // spawned at start when cfg.state_dir is set

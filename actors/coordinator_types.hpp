@@ -1,5 +1,6 @@
 #pragma once
-// Messages between the gateway (via the bridge) and the coordinator. They never leave the
+// Messages between the gateway (via the bridge) and the coordinator's actors: the control actor
+// (actors/control.hpp) and the serving actors (actors/serving.hpp). They never leave the
 // coordinator's process, so they are plain structs allowed as unsafe (unserialized) types.
 #include <chrono>
 #include <cstdint>
@@ -9,6 +10,7 @@
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
+#include "cluster/hedging.hpp"
 #include "cluster/load_progress.hpp"
 #include "cluster/model_key.hpp"
 #include "cluster/replica_state.hpp"
@@ -18,6 +20,8 @@
 #include "cluster/version_lifecycle.hpp"
 
 namespace tessera {
+
+struct version_route;  // actors/serving_routes.hpp
 
 // A tenant's model plus an optional version number or label; neither means the active version.
 struct model_ref {
@@ -49,6 +53,10 @@ struct predict_request {
   // When the answer is due, set by the gateway from the client's timeout (capped by the
   // config's request_timeout). The default (epoch) means: now + the coordinator's default.
   std::chrono::steady_clock::time_point deadline{};
+  // A later slice of a sliced call: the build (version route, with its routing snapshot) the
+  // first slice ran on, handed back by the gateway; the call runs on it, whatever the
+  // current snapshot says. Null for a first slice: it takes the current snapshot.
+  std::shared_ptr<const version_route> build;
 };
 
 struct predict_reply {
@@ -56,6 +64,7 @@ struct predict_reply {
   std::shared_ptr<const std::vector<std::string>> labels;  // label names by index
   uint64_t version = 0;
   uint64_t epoch = 0;
+  std::shared_ptr<const version_route> build;  // what it ran on (see predict_request::build)
 };
 
 struct embed_reply {
@@ -63,6 +72,7 @@ struct embed_reply {
   std::vector<float> vectors;  // inputs x dim
   uint64_t version = 0;
   uint64_t epoch = 0;
+  std::shared_ptr<const version_route> build;  // what it ran on (see predict_request::build)
 };
 
 struct load_request {
@@ -171,15 +181,33 @@ struct coordinator_metrics {
   bool serving = false;
   uint64_t inflight = 0;        // client calls admitted and not yet answered
   uint64_t inflight_limit = 0;  // [limits] max_inflight
-  uint64_t draining = 0;        // unloaded versions still pinned by calls
-  uint64_t queued = 0;          // admitted predict calls waiting in the coalescer's queues
+  uint64_t draining = 0;        // unloaded versions still named by routing snapshots in use
+  uint64_t queued = 0;          // admitted predict calls waiting in the coalescers' queues
   request_metrics requests;
   shard_metrics shards;  // shard sub-requests: reply times, retries, timeouts
+};
+
+// One serving actor's counters (actors/serving.hpp); the control actor merges them per scrape.
+struct serving_metrics {
+  request_metrics requests;
+  shard_metrics shards;
+  hedge_counts hedges;
+  uint64_t queued = 0;  // predict calls waiting in its coalescer's queues
+
+  // Adds another serving actor's.
+  void merge(const serving_metrics& o) {
+    requests.merge(o.requests);
+    shards.merge(o.shards);
+    hedges.sent += o.hedges.sent;
+    hedges.won += o.hedges.won;
+    queued += o.queued;
+  }
 };
 
 }  // namespace tessera
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::coordinator_metrics)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::serving_metrics)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::predict_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::predict_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tessera::embed_reply)

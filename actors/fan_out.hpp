@@ -12,7 +12,7 @@
 // the other is ignored and its in-flight entry settled at once. Until the loser's own answer
 // or failure arrives its node counts as lagging, and the router sends new sub-requests to
 // other replicas meanwhile. Hedges sent and won are counted in the router. The timer is a delayed
-// (hedge_atom, id) message to the coordinator, which calls router.fire(id).
+// (hedge_atom, id) message to the serving actor, which calls router.fire(id).
 //
 // Metrics (router.metrics()): every answer of an attempt, the winner's and a late loser's, is
 // observed by node and shard; a retry after a retryable failure and an attempt that reached
@@ -32,9 +32,10 @@
 // attempt's failure, errc::internal (a replica's bug, not the caller's), and is retried on the
 // shard's next replica like an unavailable one; when none is left the fan-out fails internal.
 //
-// The fan-out sees the coordinator only through a shard_router (replica choice, in-flight
-// registration, hedging state).
-// Thread: the coordinator's only.
+// The fan-out sees its serving actor only through a shard_router (replica choice, in-flight
+// registration, hedging state) and its cluster only through a tensor's route, taken from the
+// request's routing snapshot (actors/serving_routes.hpp).
+// Thread: its serving actor's only.
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -87,10 +88,9 @@ template <class Reply, class Self, class Atom, class Msg>
 struct shard_job {
   Self self;
   shard_router* router;
-  std::shared_ptr<tensor_shards> tensor;
-  const std::string* owner;  // the sub-model's name; lives as long as `tensor`
-  size_t index;              // the shard
-  size_t part;               // the part of the shard's sub-request
+  std::shared_ptr<const tensor_route> tensor;
+  size_t index;  // the shard
+  size_t part;   // the part of the shard's sub-request
   Atom atom;
   std::shared_ptr<shard_parts<Msg>> parts;
   std::shared_ptr<fan_out_ctx<Reply>> ctx;
@@ -109,9 +109,9 @@ template <class Job>
 void send_next_part(const Job& job) {
   auto& parts = *job.parts;
   if (parts.sent == parts.msgs.size()) return;
-  auto next = std::make_shared<Job>(Job{job.self, job.router, job.tensor, job.owner, job.index,
-                                        parts.sent++, job.atom, job.parts, job.ctx, job.deadline,
-                                        job.key, shard_call{}, job.check, caf::error{}});
+  auto next = std::make_shared<Job>(Job{job.self, job.router, job.tensor, job.index, parts.sent++,
+                                        job.atom, job.parts, job.ctx, job.deadline, job.key,
+                                        shard_call{}, job.check, caf::error{}});
   send_attempt(next, false);
 }
 
@@ -120,10 +120,7 @@ void send_next_part(const Job& job) {
 template <class Job>
 void arm_hedge(const std::shared_ptr<Job>& job, std::chrono::milliseconds left) {
   if (job->parts->msgs.size() > 1) return;
-  auto& shard = job->tensor->shards[job->index];
-  size_t ready = 0;
-  for (const auto& r : shard.replicas) ready += r.state == replica_state::ready ? 1 : 0;
-  if (ready < 2) return;
+  if (job->tensor->shards[job->index].replicas.size() < 2) return;
   auto delay = job->router->hedging().delay(job->key, left);
   if (!delay) return;
   job->call.timer = job->router->arm([job] {
@@ -146,9 +143,8 @@ void observe_answer(Job& job, const shard_call::attempt& a,
                     std::chrono::steady_clock::time_point now) {
   std::chrono::duration<double> took = now - a.sent;
   job.router->metrics().answered(a.node, job.key, took.count(), [&job] {
-    const auto& shard = job.tensor->shards[job.index];
-    const uint64_t epoch = shard.replicas.empty() ? 0 : shard.replicas.front().spec.epoch;
-    return shard_metrics::series_name{*job.owner + "/" + shard_name(*job.tensor, shard), epoch};
+    const auto& t = *job.tensor;
+    return shard_metrics::series_name{t.owner + "/" + t.shards[job.index].name, t.epoch};
   });
 }
 
@@ -169,9 +165,8 @@ void attempt_failed(const std::shared_ptr<Job>& job, size_t i, caf::error err, b
   router->settle(node, call.at(i).sub);
   if (!matters || job->ctx->finished) return;
   if (retry)
-    job->bad_reply = make_error(
-        code_of(err), "shard " + shard_name(*job->tensor, job->tensor->shards[job->index]) +
-                          " on node " + node + ": " + message_of(err));
+    job->bad_reply = make_error(code_of(err), "shard " + job->tensor->shards[job->index].name +
+                                                  " on node " + node + ": " + message_of(err));
   if (retry || retryable(err)) {
     if (remaining(job->deadline).count() > 0) {
       router->metrics().retried(node);
@@ -180,10 +175,9 @@ void attempt_failed(const std::shared_ptr<Job>& job, size_t i, caf::error err, b
     if (call.open() > 0) return;  // the attempt still in flight answers or fails the shard
   }
   disarm_hedge(*job);
-  auto& shard = job->tensor->shards[job->index];
-  job->ctx->finish_error(make_error(code_of(err), "shard " + shard_name(*job->tensor, shard) +
-                                                      " on node " + call.at(i).node + ": " +
-                                                      message_of(err)));
+  const auto& shard = job->tensor->shards[job->index];
+  job->ctx->finish_error(make_error(code_of(err), "shard " + shard.name + " on node " +
+                                                      call.at(i).node + ": " + message_of(err)));
 }
 
 // Attempt `i` answered: the first answer of the shard wins and settles every other attempt's
@@ -228,8 +222,8 @@ void send_attempt(std::shared_ptr<Job> job, bool hedge) {
   auto& call = job->call;
   if (ctx.finished || call.answered()) return;
   auto* router = job->router;
-  auto& shard = job->tensor->shards[job->index];
-  auto* replica = router->pick(shard, call.tried());
+  const auto& shard = job->tensor->shards[job->index];
+  const auto* replica = router->pick(shard, call.tried());
   if (!replica) {
     if (hedge || call.open() > 0) return;
     if (job->bad_reply) return ctx.finish_error(job->bad_reply);
@@ -237,15 +231,14 @@ void send_attempt(std::shared_ptr<Job> job, bool hedge) {
     std::string detail = tried.empty() ? "" : " (tried";
     for (const auto& n : tried) detail += " " + n;
     if (!tried.empty()) detail += ")";
-    return ctx.finish_error(make_error(
-        errc::unavailable, "no live replica of shard " + shard_name(*job->tensor, shard) + detail));
+    return ctx.finish_error(
+        make_error(errc::unavailable, "no live replica of shard " + shard.name + detail));
   }
   auto left = remaining(job->deadline);
   if (left.count() == 0) {
     if (hedge || call.open() > 0) return;
     return ctx.finish_error(make_error(
-        errc::deadline_exceeded,
-        "deadline passed before shard " + shard_name(*job->tensor, shard) + " was asked"));
+        errc::deadline_exceeded, "deadline passed before shard " + shard.name + " was asked"));
   }
   auto i = call.start(replica->node, hedge, std::chrono::steady_clock::now());
   if (hedge) ++router->hedges().sent;
@@ -267,13 +260,12 @@ void send_attempt(std::shared_ptr<Job> job, bool hedge) {
 
 // Sends parts[i][j] to shard i of `tensor`, at most `window` (>= 1) parts of one shard in
 // flight at once, and delivers the replies as replies[i][j]; every shard needs at least one
-// part. `tensor` is shared (usually an alias of the pinned version) so it outlives every
-// reply; `owner` names its sub-model (for metrics) and must live as long as `tensor`.
-// `check` (optional) checks each part's reply.
+// part. `tensor` is shared (an alias of the request's routing snapshot) so it outlives every
+// reply. `check` (optional) checks each part's reply.
 template <class Reply, class Self, class Atom, class Msg>
-void fan_out_parts(Self self, shard_router& router, std::shared_ptr<tensor_shards> tensor,
-                   const std::string& owner, Atom atom, std::vector<std::vector<Msg>> parts,
-                   size_t window, std::chrono::steady_clock::time_point deadline,
+void fan_out_parts(Self self, shard_router& router, std::shared_ptr<const tensor_route> tensor,
+                   Atom atom, std::vector<std::vector<Msg>> parts, size_t window,
+                   std::chrono::steady_clock::time_point deadline,
                    std::function<void(std::vector<std::vector<Reply>>)> done,
                    std::function<void(caf::error)> fail,
                    std::function<caf::error(size_t, size_t, const Reply&)> check = {}) {
@@ -296,20 +288,9 @@ void fan_out_parts(Self self, shard_router& router, std::shared_ptr<tensor_shard
   for (size_t i = 0; i < parts.size(); ++i) {
     auto shared = std::make_shared<shard_parts<Msg>>();
     shared->msgs = std::move(parts[i]);
-    job_type first{self,
-                   &router,
-                   tensor,
-                   &owner,
-                   i,
-                   0,
-                   atom,
-                   shared,
-                   ctx,
-                   deadline,
-                   shard_key(*tensor, tensor->shards[i]),
-                   shard_call{},
-                   check,
-                   caf::error{}};
+    job_type first{self,         &router, tensor,      i,        0,
+                   atom,         shared,  ctx,         deadline, tensor->shards[i].key,
+                   shard_call{}, check,   caf::error{}};
     for (size_t w = 0; w < window && shared->sent < shared->msgs.size() && !ctx->finished; ++w)
       send_next_part(first);
   }
@@ -318,15 +299,14 @@ void fan_out_parts(Self self, shard_router& router, std::shared_ptr<tensor_shard
 // Sends msgs[i] to shard i of `tensor` (one message per shard): fan_out_parts with one part
 // each. `check` (optional) checks each shard's reply.
 template <class Reply, class Self, class Atom, class Msg>
-void fan_out(Self self, shard_router& router, std::shared_ptr<tensor_shards> tensor,
-             const std::string& owner, Atom atom, std::vector<Msg> msgs,
-             std::chrono::steady_clock::time_point deadline,
+void fan_out(Self self, shard_router& router, std::shared_ptr<const tensor_route> tensor, Atom atom,
+             std::vector<Msg> msgs, std::chrono::steady_clock::time_point deadline,
              std::function<void(std::vector<Reply>)> done, std::function<void(caf::error)> fail,
              std::function<caf::error(size_t, const Reply&)> check = {}) {
   std::vector<std::vector<Msg>> parts(msgs.size());
   for (size_t i = 0; i < msgs.size(); ++i) parts[i].push_back(std::move(msgs[i]));
   fan_out_parts<Reply>(
-      self, router, std::move(tensor), owner, atom, std::move(parts), 1, deadline,
+      self, router, std::move(tensor), atom, std::move(parts), 1, deadline,
       [done = std::move(done)](std::vector<std::vector<Reply>> all) {
         std::vector<Reply> one(all.size());
         for (size_t i = 0; i < all.size(); ++i) one[i] = std::move(all[i].front());

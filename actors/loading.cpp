@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 
 #include "actors/commit_queue.hpp"
+#include "actors/control_publish.hpp"
 #include "actors/recovery.hpp"
 #include "actors/replication.hpp"
 #include "actors/version_builder.hpp"
@@ -45,26 +46,6 @@ caf::expected<std::vector<submodel_entry*>> share_or_new(const registry& reg, ve
   return fresh;
 }
 
-// Asks the nodes to drop released replicas (fire and forget, with a deadline). A node that is
-// down lost them anyway, and is not given them back when it rejoins (they are unloaded).
-void send_releases(coordinator_self self, const std::vector<replica_release>& releases) {
-  for (const auto& r : releases) {
-    auto m = self->state.members.find(r.node);
-    if (m == self->state.members.end() || !m->second.up) continue;
-    self->request(m->second.handle, std::chrono::seconds(10), unload_atom::value, r.replica_id)
-        .then([](bool) {},
-              [id = r.replica_id](caf::error& e) {
-                log()->warn("unload of {} failed: {}", id, describe(e));
-              });
-  }
-}
-
-// Monitors a ready replica's shard actor: if it dies while its node lives (a crash, or an
-// unload nobody asked the coordinator for), the down handler marks it lost.
-void watch_replica(coordinator_self self, const shard_actor& h) {
-  if (h) self->monitor(h);
-}
-
 struct load_run {
   coordinator_self self;
   std::shared_ptr<version_entry> v;
@@ -85,9 +66,8 @@ void release_extras(load_run& run) {
     if (!r || r->state == replica_state::unloaded) continue;
     out.push_back({r->node, r->replica_id});
     r->state = replica_state::unloaded;
-    r->handle = nullptr;
   }
-  send_releases(run.self, out);  // erased from the shard at the next tick
+  release_replicas(run.self, out);  // erased from the shard at the next tick
 }
 
 void fail_load(std::shared_ptr<load_run> run, caf::error err) {
@@ -100,7 +80,7 @@ void fail_load(std::shared_ptr<load_run> run, caf::error err) {
                                               " was unloaded while it loaded");
   log()->warn("load of {} v{} failed: {}", v.model.display(), v.version, describe(err));
   release_extras(*run);
-  send_releases(run->self, run->self->state.reg.fail_load(v, describe(err)));
+  release_replicas(run->self, run->self->state.reg.fail_load(v, describe(err)));
   run->rp.deliver(std::move(err));
 }
 
@@ -204,16 +184,16 @@ void request_load(coordinator_self self, const std::string& node, const shard_sp
   auto on_fail = [self, node, sub, settled, fail](caf::error err) {
     if (*settled) return;
     *settled = true;
-    self->state.router.settle(node, *sub);
+    self->state.loads.settle(node, *sub);
     fail(std::move(err));
   };
-  *sub = st.router.track(node, caf::actor_addr{}, on_fail);
+  *sub = st.loads.track(node, caf::actor_addr{}, on_fail);
   self->request(st.members.at(node).handle, st.cfg.load_timeout, load_atom::value, spec)
       .then(
           [self, node, sub, settled, ok](shard_actor& h) {
             if (*settled) return;
             *settled = true;
-            self->state.router.settle(node, *sub);
+            self->state.loads.settle(node, *sub);
             ok(h);
           },
           [on_fail](caf::error& err) { on_fail(std::move(err)); });
@@ -239,9 +219,7 @@ void load_replicas(std::shared_ptr<load_run> run) {
           // A load cancelled by unload (or failed elsewhere) keeps its replicas released.
           auto* ref = sub->find_replica(id);
           if (run->answered || !ref || ref->state != replica_state::loading) return;
-          ref->handle = h;
-          ref->state = replica_state::ready;
-          watch_replica(run->self, h);
+          replica_ready(run->self, *ref, h);
           if (--run->pending == 0) finish_load(run);
         },
         [run, node = r->node](caf::error err) {
@@ -320,10 +298,6 @@ void start_load(coordinator_self self, load_request req,
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }
 
-void reap_drained(coordinator_self self) {
-  send_releases(self, self->state.reg.reap_drained());
-}
-
 void restore_replicas(coordinator_self self, const std::string& node) {
   auto& st = self->state;
   st.reg.for_each_submodel([&](const std::shared_ptr<submodel_entry>& sub) {
@@ -337,9 +311,7 @@ void restore_replicas(coordinator_self self, const std::string& node) {
           [self, sub, id = r.replica_id](shard_actor h) {
             auto* ref = sub->find_replica(id);
             if (!ref || ref->state != replica_state::loading) return;
-            ref->handle = h;
-            ref->state = replica_state::ready;
-            watch_replica(self, h);
+            replica_ready(self, *ref, h);
           },
           [sub, id = r.replica_id](caf::error err) {
             auto* ref = sub->find_replica(id);

@@ -17,10 +17,7 @@ namespace tessera {
 void start_load(coordinator_self self, load_request req,
                 caf::typed_response_promise<load_reply> rp);
 
-// Frees the replicas of versions that were unloaded and have drained (no request pins them).
-void reap_drained(coordinator_self self);
-
-// Sends `spec` to `node` with the load deadline, registered with the router so a node that
+// Sends `spec` to `node` with the load deadline, registered with st.loads so a node that
 // dies mid-load fails it at once. Exactly one of ok or fail runs.
 void request_load(coordinator_self self, const std::string& node, const shard_spec& spec,
                   std::function<void(shard_actor)> ok, std::function<void(caf::error)> fail);

@@ -38,6 +38,9 @@ using hedge_atom = caf::atom_constant<caf::atom("hedge")>;
 using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using undrain_atom = caf::atom_constant<caf::atom("undrain")>;
+using routes_atom = caf::atom_constant<caf::atom("routes")>;
+using lost_atom = caf::atom_constant<caf::atom("lost")>;
+using serving_atom = caf::atom_constant<caf::atom("serving")>;
 
 // What a replica holds.
 enum class shard_kind : uint8_t {

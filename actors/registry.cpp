@@ -13,7 +13,6 @@ void release_submodel(submodel_entry& s, std::vector<replica_release>& out) {
     if (r.state == replica_state::unloaded) return;
     out.push_back({r.node, r.replica_id});
     r.state = replica_state::unloaded;
-    r.handle = nullptr;
   });
   s.state = submodel_state::unloaded;
 }
@@ -28,6 +27,10 @@ std::string no_version(const model_key& key, uint64_t version) {
 }
 
 }  // namespace
+
+std::string shard_name(const tensor_shards& t, const shard_ref& s) {
+  return t.tensor + "[" + std::to_string(s.rows.begin) + ":" + std::to_string(s.rows.end) + ")";
+}
 
 bool valid_name(const std::string& n) {
   if (n.empty() || n.size() > 128) return false;
@@ -88,7 +91,6 @@ size_t submodel_entry::drop_released() {
                          [](const replica_ref& r) { return r.state == replica_state::unloaded; }),
           s.replicas.end());
       dropped += before - s.replicas.size();
-      if (s.next >= s.replicas.size()) s.next = 0;
     }
   return dropped;
 }
@@ -147,36 +149,6 @@ model_info model_entry::info() const {
   for (const auto& [n, v] : versions) mi.versions.push_back(v->info());
   for (const auto& [l, v] : labels) mi.labels.emplace_back(l, v);
   return mi;
-}
-
-caf::expected<std::shared_ptr<version_entry>> registry::resolve(const model_ref& ref) const {
-  auto it = models_.find(ref.key());
-  if (it == models_.end()) return make_error(errc::unknown_model, no_model(ref.key()));
-  const auto& m = it->second;
-  uint64_t v = m.active;
-  std::string what = "active version";
-  if (ref.version != 0) {
-    v = ref.version;
-    what = "version " + std::to_string(v);
-  } else if (!ref.label.empty()) {
-    auto l = m.labels.find(ref.label);
-    if (l == m.labels.end())
-      return make_error(errc::unknown_model,
-                        "model '" + ref.name + "' has no label '" + ref.label + "'");
-    v = l->second;
-    what = "version " + std::to_string(v) + " (label " + ref.label + ")";
-  }
-  auto vit = m.versions.find(v);
-  if (v == 0 || vit == m.versions.end())
-    return make_error(errc::unknown_model, "model '" + ref.name + "' has no " + what);
-  if (ref.epoch != 0 && vit->second->epoch != ref.epoch)
-    return make_error(errc::epoch_mismatch,
-                      "model '" + ref.name + "' " + what + " is no longer the build (epoch " +
-                          std::to_string(ref.epoch) + ") that served the first part of this call");
-  if (!vit->second->serves())
-    return make_error(errc::unknown_model,
-                      "model '" + ref.name + "' " + what + " is " + to_string(vit->second->state));
-  return vit->second;
 }
 
 model_entry* registry::find(const model_key& key) {
@@ -376,6 +348,7 @@ caf::error registry::unload(const model_key& key, uint64_t version) {
   for (auto n : victims) {
     auto v = m->versions.at(n);
     m->versions.erase(n);
+    v->named_until = published_;  // later snapshots leave it out
     switch (v->state) {
       case version_state::loading:  // cancels the load: its replicas are freed by the reap
         v->move_to(version_state::error);
@@ -406,11 +379,11 @@ caf::error registry::unload(const model_key& key, uint64_t version) {
   return caf::none;
 }
 
-std::vector<replica_release> registry::reap_drained() {
+std::vector<replica_release> registry::reap_drained(uint64_t oldest_live) {
   std::vector<replica_release> out;
   for (auto it = draining_.begin(); it != draining_.end();) {
     auto& v = **it;
-    if (v.pins > 0) {
+    if (oldest_live != 0 && oldest_live <= v.named_until) {
       ++it;
       continue;
     }
@@ -462,7 +435,6 @@ void registry::mark_node_lost(const std::string& node) {
     s->for_each_replica([&](replica_ref& r) {
       if (r.node == node && r.state != replica_state::unloaded) {
         r.state = replica_state::lost;
-        r.handle = nullptr;
       }
     });
   });

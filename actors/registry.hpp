@@ -7,9 +7,11 @@
 // Sub-models are loaded once and shared: a model version pins one embedder and owns one
 // classifier. Embedders are keyed by content (name@version plus their tables' checksums), so
 // two packages carrying the same embedder, or a new version that only changes the classifier,
-// reuse the loaded rows; memory is counted once. Requests pin a version with a version_pin, so
-// a flip of the active version never changes a running request, and an unloaded version
-// drains until its last pin is gone.
+// reuse the loaded rows; memory is counted once. The registry is data: names, versions, epochs,
+// placement and states, and no live handles (the control actor keeps those,
+// actors/control_routes.hpp). Requests run on routing snapshots built from it, so a flip of the
+// active version never changes a running request, and an unloaded version drains until no
+// snapshot that names it is in use (reap_drained).
 //
 // Version states and their legal moves are cluster/version_lifecycle.hpp's; versions start in
 // loading (the coordinator creates them when the load is accepted).
@@ -34,7 +36,6 @@ namespace tessera {
 struct replica_ref {
   std::string node;
   std::string replica_id;
-  shard_actor handle;  // valid while ready
   replica_state state = replica_state::loading;
   std::string error;  // why it is in state error
   shard_spec spec;    // what the node was told to load (reused on rejoin)
@@ -56,7 +57,6 @@ struct shard_ref {
   // for the same tick. Nothing keeps a pointer across messages (a pending load finds its
   // replica by id), so released replicas are erased (submodel_entry::drop_released).
   std::deque<replica_ref> replicas;
-  size_t next = 0;  // round-robin cursor over replicas (shard_router)
   // Lower bound of the index the next copy's id gets (new_replica_id): ids are never reused
   // while the coordinator runs, so a late answer to a dropped replica's load finds nothing.
   size_t next_id = 0;
@@ -118,7 +118,8 @@ struct version_entry {
   output_kind output = output_kind::softmax;
   std::vector<activation_kind> activations;
   uint32_t replicas = 0;  // R its load asked for (0 = not known); persisted
-  uint64_t pins = 0;      // live version_pins: requests running on this version
+  // Once unloaded: the last routing snapshot generation that may name it (registry::unload).
+  uint64_t named_until = 0;
   bool released = false;  // its hold on its sub-models was dropped (once)
 
   tensor_shards& table() { return embedder->tensors.at(0); }
@@ -131,39 +132,6 @@ struct version_entry {
   // Moves to `to`. An illegal move is our own bug: TESSERA_CHECK, on in every build.
   void move_to(version_state to);
   bool serves() const { return state == version_state::ready || state == version_state::serving; }
-};
-
-// A request's hold on one version: while a pin lives, the version counts it in `pins` and is
-// not freed (an unloaded version drains until its last pin is gone). Move-only; releases once.
-class version_pin {
- public:
-  version_pin() = default;
-  explicit version_pin(std::shared_ptr<version_entry> v) : v_(std::move(v)) {
-    if (v_) ++v_->pins;
-  }
-  version_pin(version_pin&& o) noexcept = default;
-  version_pin& operator=(version_pin&& o) noexcept {
-    if (this != &o) {
-      release();
-      v_ = std::move(o.v_);
-    }
-    return *this;
-  }
-  version_pin(const version_pin&) = delete;
-  version_pin& operator=(const version_pin&) = delete;
-  ~version_pin() { release(); }
-
-  version_entry& operator*() const { return *v_; }
-  version_entry* operator->() const { return v_.get(); }
-  const std::shared_ptr<version_entry>& get() const { return v_; }
-  explicit operator bool() const { return v_ != nullptr; }
-
- private:
-  void release() {
-    if (v_) --v_->pins;
-    v_.reset();
-  }
-  std::shared_ptr<version_entry> v_;
 };
 
 struct model_entry {
@@ -210,10 +178,6 @@ class registry {
   // (no reap, no release in between): versions get back their state, the model its entry.
   void restore(undo_point u);
 
-  // The version a request names: explicit number, label, or the active one. Only versions in
-  // state ready or serving resolve. Errors: unknown_model.
-  caf::expected<std::shared_ptr<version_entry>> resolve(const model_ref& ref) const;
-
   model_entry* find(const model_key& key);
   const std::map<model_key, model_entry>& models() const { return models_; }
 
@@ -247,9 +211,13 @@ class registry {
   // while the model has other versions: activate another first, so a model never loses its
   // only serving version by accident. Errors: unknown_model.
   caf::error unload(const model_key& key, uint64_t version);
-  // Versions that drained (no pin left) become unloaded; returns the replicas of every
+  // Versions that drained (no snapshot that names them is in use: `oldest_live` is the oldest
+  // snapshot generation still in use; 0 = none is) become unloaded; returns the replicas of every
   // sub-model no version uses any more (a shared embedder only with its last user).
-  std::vector<replica_release> reap_drained();
+  std::vector<replica_release> reap_drained(uint64_t oldest_live);
+  // The routing snapshot generation last published from this registry (control_routes): a
+  // version unloaded now is named by no snapshot after it.
+  void published(uint64_t generation) { published_ = generation; }
 
   // Erases the released replicas of every ready sub-model (drop_released); returns how many.
   size_t drop_released();
@@ -265,7 +233,7 @@ class registry {
   bool all_active_served() const;
   // Every model with its versions, including unloaded versions still draining.
   std::vector<model_info> infos() const;
-  // Versions unloaded while requests still pin them.
+  // Versions unloaded while snapshots in use still name them.
   size_t draining() const { return draining_.size(); }
 
   uint64_t next_epoch() { return ++epoch_; }
@@ -297,7 +265,11 @@ class registry {
   std::vector<std::shared_ptr<version_entry>> draining_;
   std::map<model_key, uint64_t> retired_;  // see retired()
   uint64_t epoch_ = 0;
+  uint64_t published_ = 0;  // see published()
 };
+
+// "tensor[begin:end)", how errors and logs name a shard.
+std::string shard_name(const tensor_shards& t, const shard_ref& s);
 
 // A model or label name: 1-128 of [A-Za-z0-9_.-].
 bool valid_name(const std::string& n);

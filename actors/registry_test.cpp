@@ -1,6 +1,9 @@
 // The registry's lifecycle rules, without an actor system: versions, activation, rollback,
-// labels, unload with drain, shared embedders, failed loads and lost nodes.
+// labels, unload with drain, shared embedders, failed loads and lost nodes. What requests
+// resolve is read through a routing snapshot of it, as the serving actors do.
 #include "actors/registry.hpp"
+
+#include "actors/control_routes.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +18,12 @@
 using namespace tessera;
 
 namespace {
+
+// What a request naming `r` resolves to in a snapshot published from `reg` now.
+caf::expected<route_ptr> resolved(registry& reg, const model_ref& r) {
+  route_publisher routes;
+  return resolve(routes.publish(reg, [](const std::string&) { return true; }), r);
+}
 
 // A sub-model with one tensor of `shards` shards, one replica each on the given nodes.
 std::shared_ptr<submodel_entry> submodel(const std::string& name,
@@ -166,20 +175,20 @@ TEST_CASE("labels point at versions; bad names and unknown versions are refused"
   CHECK(is(reg.set_label(M, "no spaces", 2), errc::invalid_argument));
   CHECK(is(reg.set_label(M, "canary", 7), errc::unknown_model));
   CHECK(is(reg.set_label(key("x"), "canary", 1), errc::unknown_model));
-  auto v = reg.resolve(ref("m", 0, "canary"));
+  auto v = resolved(reg, ref("m", 0, "canary"));
   REQUIRE(v);
   CHECK((*v)->version == 2);
-  CHECK((*reg.resolve(ref("m")))->version == 1);
-  CHECK((*reg.resolve(ref("m", 2)))->version == 2);
-  CHECK(is(reg.resolve(ref("m", 0, "stable")).error(), errc::unknown_model));
-  CHECK(is(reg.resolve(ref("m", 5)).error(), errc::unknown_model));
+  CHECK((*resolved(reg, ref("m")))->version == 1);
+  CHECK((*resolved(reg, ref("m", 2)))->version == 2);
+  CHECK(is(resolved(reg, ref("m", 0, "stable")).error(), errc::unknown_model));
+  CHECK(is(resolved(reg, ref("m", 5)).error(), errc::unknown_model));
 }
 
 TEST_CASE("a version that is still loading does not resolve") {
   registry reg;
   loaded(reg, "m", submodel("emb", {"n1"}), "c1");
   reg.add_version(M, version(reg.embedder("emb#fp"), "c2", true));
-  CHECK(is(reg.resolve(ref("m", 2)).error(), errc::unknown_model));
+  CHECK(is(resolved(reg, ref("m", 2)).error(), errc::unknown_model));
 }
 
 TEST_CASE("unloading the active version is refused while the model has other versions") {
@@ -192,25 +201,30 @@ TEST_CASE("unloading the active version is refused while the model has other ver
   CHECK(reg.find(M)->versions.size() == 2);
 }
 
-TEST_CASE("an unloaded version drains: its replicas are freed only when no request pins it") {
+TEST_CASE("an unloaded version drains: its replicas are freed only when no snapshot names it") {
   registry reg;
+  route_publisher routes;
+  const auto all_up = [](const std::string&) { return true; };
   loaded(reg, "m", submodel("emb", {"n1", "n2"}), "c1");
   auto v2 = loaded(reg, "m", submodel("emb", {"n1", "n2"}), "c2");
   reg.set_label(M, "canary", 2);
-  std::optional<version_pin> pin{version_pin{v2}};
-  CHECK(v2->pins == 1);
+  auto held = resolve(routes.publish(reg, all_up), ref("m", 0, "canary"));  // a running call
+  REQUIRE(held);
   REQUIRE_FALSE(reg.unload(M, 2));
   CHECK(v2->state == version_state::draining);
-  CHECK(is(reg.resolve(ref("m", 0, "canary")).error(), errc::unknown_model));  // label gone
-  CHECK(reg.reap_drained().empty());                                           // still pinned
+  routes.publish(reg, all_up);  // the snapshot after the unload leaves it out
+  CHECK(is(resolve(routes.current(), ref("m", 0, "canary")).error(), errc::unknown_model));
+  CHECK(routes.oldest_live() == 1);
+  CHECK(reg.reap_drained(routes.oldest_live()).empty());  // the call's snapshot names it
   CHECK(reg.draining() == 1);
-  pin.reset();
-  CHECK(v2->pins == 0);
-  CHECK(ids(reg.reap_drained()) == std::vector<std::string>{"c2/0"});  // embedder is shared
+  held = caf::error{};
+  CHECK(routes.oldest_live() == 2);
+  CHECK(ids(reg.reap_drained(routes.oldest_live())) ==
+        std::vector<std::string>{"c2/0"});  // embedder is shared
   CHECK(v2->state == version_state::unloaded);
   CHECK(reg.draining() == 0);
   CHECK(reg.infos()[0].versions.size() == 1);
-  CHECK(reg.reap_drained().empty());  // released once
+  CHECK(reg.reap_drained(0).empty());  // released once
 }
 
 TEST_CASE("a shared embedder is freed with its last user only") {
@@ -221,10 +235,10 @@ TEST_CASE("a shared embedder is freed with its last user only") {
   CHECK(emb->users == 2);
   REQUIRE_FALSE(reg.unload(key("a"), 0));
   CHECK(reg.find(key("a")) == nullptr);
-  CHECK(ids(reg.reap_drained()) == std::vector<std::string>{"ca/0"});
+  CHECK(ids(reg.reap_drained(0)) == std::vector<std::string>{"ca/0"});
   CHECK(emb->state == submodel_state::ready);
   REQUIRE_FALSE(reg.unload(key("b"), 0));
-  CHECK(ids(reg.reap_drained()) == std::vector<std::string>{"cb/0", "emb/0", "emb/1"});
+  CHECK(ids(reg.reap_drained(0)) == std::vector<std::string>{"cb/0", "emb/0", "emb/1"});
   CHECK(emb->state == submodel_state::unloaded);
   CHECK(reg.embedder("emb#fp") == nullptr);
   CHECK(reg.models().empty());
@@ -241,10 +255,10 @@ TEST_CASE("a failed load frees what it loaded once and leaves the serving versio
   CHECK(v2->error == "node n2 went down");
   CHECK(reg.fail_load(*v2, "again").empty());
   CHECK(reg.find(M)->active == 1);
-  CHECK(reg.resolve(ref("m")));
+  CHECK(resolved(reg, ref("m")));
   // Unloading the failed version later frees nothing twice.
   REQUIRE_FALSE(reg.unload(M, 2));
-  CHECK(reg.reap_drained().empty());
+  CHECK(reg.reap_drained(0).empty());
   CHECK(v2->state == version_state::unloaded);
 }
 
@@ -255,7 +269,7 @@ TEST_CASE("unloading a version that is still loading cancels it and frees its re
   reg.add_version(M, v2);
   REQUIRE_FALSE(reg.unload(M, 2));
   CHECK(v2->state == version_state::error);
-  CHECK(ids(reg.reap_drained()) == std::vector<std::string>{"c2/0"});
+  CHECK(ids(reg.reap_drained(0)) == std::vector<std::string>{"c2/0"});
   // The load's late completion is refused, not served.
   all_ready(*v2);
   CHECK(is(reg.finish_load(*v2, true), errc::unknown_model));
@@ -302,7 +316,7 @@ TEST_CASE(
   REQUIRE_FALSE(reg.finish_load(*y, false));
   REQUIRE_FALSE(reg.unload(key("y"), 0));
   CHECK(emb->replicas == 2);  // y still drains: its requests run on the embedder
-  reg.reap_drained();
+  reg.reap_drained(0);
   CHECK(emb->replicas == 1);
   CHECK(emb->state == submodel_state::ready);
 }
@@ -338,17 +352,15 @@ TEST_CASE("released replicas are erased from their shards; the others are found 
     spare.state = i == 1 ? replica_state::ready : replica_state::unloaded;
     shard.replicas.push_back(spare);
   }
-  shard.next = 3;
   CHECK(reg.drop_released() == 2);
   REQUIRE(shard.replicas.size() == 2);
   CHECK(shard.replicas[1].replica_id == "emb/0/r3");
-  CHECK(shard.next < shard.replicas.size());
   CHECK(emb->find_replica("emb/0/r3") == &shard.replicas[1]);
   CHECK(emb->find_replica("emb/0/r2") == nullptr);
   CHECK(emb->find_replica("emb/1") == &emb->tensors[0].shards[1].replicas[0]);
   // A sub-model on its way out (released as a whole) is left as it is.
   REQUIRE_FALSE(reg.unload(M, 0));
-  reg.reap_drained();
+  reg.reap_drained(0);
   CHECK(reg.drop_released() == 0);
   CHECK(v->classifier->tensors[0].shards[0].replicas.size() == 1);
 }
@@ -380,7 +392,7 @@ TEST_CASE("a model's version numbers are never issued twice, also after it went 
   auto v = loaded(reg, "m", submodel("other", {"n2"}), "c3");
   CHECK(v->version == 3);
   CHECK(reg.retired().count(M) == 0);
-  CHECK_FALSE(reg.resolve(ref("m", 1)));
+  CHECK_FALSE(resolved(reg, ref("m", 1)));
 }
 
 TEST_CASE("a call pinned to an epoch resolves only that build of the version") {
@@ -389,9 +401,9 @@ TEST_CASE("a call pinned to an epoch resolves only that build of the version") {
   v1->epoch = 11;
   model_ref pinned = ref("m", 1);
   pinned.epoch = 11;
-  REQUIRE(reg.resolve(pinned));
+  REQUIRE(resolved(reg, pinned));
   pinned.epoch = 12;
-  auto r = reg.resolve(pinned);
+  auto r = resolved(reg, pinned);
   REQUIRE_FALSE(r);
   CHECK(is(r.error(), errc::epoch_mismatch));
 }
@@ -433,7 +445,7 @@ TEST_CASE("restore takes back a change to one model exactly, table-style") {
       CHECK(reg.draining() == 0);
       CHECK(reg.retired().empty());
       CHECK(v1->embedder->users == 2);
-      CHECK(reg.reap_drained().empty());  // nothing was released
+      CHECK(reg.reap_drained(0).empty());  // nothing was released
       auto* m = reg.find(M);
       REQUIRE(m);
       CHECK(m->next_version == 3);

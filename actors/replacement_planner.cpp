@@ -4,7 +4,6 @@
 #include <cctype>
 
 #include "actors/replication.hpp"
-#include "actors/shard_router.hpp"
 #include "cluster/replacement.hpp"
 
 namespace tessera {
@@ -81,7 +80,6 @@ bool replacement_planner::past_grace(const std::string& node, time_point now) co
 void replacement_planner::release(replica_ref& x, bool member) {
   if (member) queued_.push_back({x.node, x.replica_id});
   x.state = replica_state::unloaded;
-  x.handle = nullptr;
 }
 
 replacement_planner::plan replacement_planner::place(registry& reg,

@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/commit_queue.hpp"
+#include "actors/control_publish.hpp"
 #include "actors/loading.hpp"
 #include "actors/recovery.hpp"
 #include "base/logger.hpp"
@@ -15,29 +16,12 @@ std::shared_ptr<spdlog::logger> log() {
 }
 
 replacement_planner::node_up_fn up_fn(coordinator_state& st) {
-  return [&st](const std::string& node) {
-    auto it = st.members.find(node);
-    return it != st.members.end() && it->second.up;
-  };
-}
-
-void send_unloads(coordinator_self self, const std::vector<replica_release>& releases) {
-  for (const auto& r : releases) {
-    auto m = self->state.members.find(r.node);
-    if (m == self->state.members.end() || !m->second.up) continue;
-    log()->info("releasing {} on {}", r.replica_id, r.node);
-    self->request(m->second.handle, std::chrono::seconds(10), unload_atom::value, r.replica_id)
-        .then([](bool) {},
-              [id = r.replica_id](caf::error& e) {
-                log()->warn("unload of {} failed: {}", id, describe(e));
-              });
-  }
+  return [&st](const std::string& node) { return member_up(st, node); };
 }
 
 }  // namespace
 
 void configure_resilience(coordinator_state& st) {
-  st.router.configure_hedging(st.cfg.hedging);
   st.planner = replacement_planner{st.cfg.replacement_grace};
 }
 
@@ -50,7 +34,9 @@ void replacement_tick(coordinator_self self) {
     st.planner.observe(name, m.up, now);
     members.push_back({name, m.up, m.cfg.memory_budget, m.health.overhead_bytes, m.draining});
   }
-  send_unloads(self, st.planner.due(members));
+  auto released = st.planner.due(members);
+  for (const auto& r : released) log()->info("releasing {} on {}", r.replica_id, r.node);
+  release_replicas(self, released);
   auto moved = st.planner.finish_moves(st.reg, members);
   for (const auto& mv : moved)
     log()->info("moved {} off {}: {} on {} serves instead", mv.old_id, mv.from, mv.replica_id,
@@ -73,9 +59,7 @@ void replacement_tick(coordinator_self self) {
         [self, sub = load.sub, id = ref->replica_id](shard_actor h) {
           auto* r = sub->find_replica(id);
           if (!r || r->state != replica_state::loading) return;  // released meanwhile
-          r->handle = h;
-          r->state = replica_state::ready;
-          if (h) self->monitor(h);
+          replica_ready(self, *r, h);
           log()->info("spare {} on {} is ready", id, r->node);
         },
         [sub = load.sub, id = ref->replica_id, node = ref->node](caf::error err) {
@@ -86,9 +70,10 @@ void replacement_tick(coordinator_self self) {
   }
 }
 
-void fill_resilience_status(coordinator_state& st, cluster_status& out) {
-  out.hedges_sent = st.router.hedges().sent;
-  out.hedges_won = st.router.hedges().won;
+void fill_resilience_status(coordinator_state& st, const hedge_counts& hedges,
+                            cluster_status& out) {
+  out.hedges_sent = hedges.sent;
+  out.hedges_won = hedges.won;
   out.under_replicated = replacement_planner::under_replicated(st.reg, up_fn(st));
   const auto& stuck = st.planner.stuck();
   out.under_replicated.insert(out.under_replicated.end(), stuck.begin(), stuck.end());

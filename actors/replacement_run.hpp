@@ -6,7 +6,7 @@
 
 namespace tessera {
 
-// Sets the router's hedging and the planner's grace from the coordinator's options.
+// Sets the planner's grace from the coordinator's options.
 void configure_resilience(coordinator_state& st);
 
 // One tick: notes which members are down (and since when), sends the unloads of replicas
@@ -16,8 +16,8 @@ void configure_resilience(coordinator_state& st);
 // the grace.
 void replacement_tick(coordinator_self self);
 
-// Status: hedges sent and won, the shards with fewer than R ready replicas, and the replicas
-// that cannot move off a retiring node (replacement_planner::stuck).
-void fill_resilience_status(coordinator_state& st, cluster_status& out);
+// Status: hedges sent and won (the serving actors' `hedges`), the shards with fewer than R ready
+// replicas, and the replicas that cannot move off a retiring node (replacement_planner::stuck).
+void fill_resilience_status(coordinator_state& st, const hedge_counts& hedges, cluster_status& out);
 
 }  // namespace tessera

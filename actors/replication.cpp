@@ -4,7 +4,6 @@
 #include <cstdint>
 
 #include "actors/replacement_planner.hpp"
-#include "actors/shard_router.hpp"
 #include "cluster/replacement.hpp"
 
 namespace tessera {

@@ -7,12 +7,12 @@
 
 namespace tessera {
 
-caf::expected<request_context> open_request(admission& adm, const registry& reg,
+caf::expected<request_context> open_request(admission& adm, const snapshot_ptr& snap,
                                             const predict_request& req,
                                             std::chrono::milliseconds default_timeout) {
   auto ticket = adm.admit();
   if (!ticket) return ticket.error();
-  auto v = reg.resolve(req.model);
+  auto v = req.build ? caf::expected<route_ptr>{req.build} : resolve(snap, req.model);
   if (!v) return v.error();  // the ticket goes back as it leaves scope
   request_context ctx;
   ctx.opened = std::chrono::steady_clock::now();
@@ -20,7 +20,7 @@ caf::expected<request_context> open_request(admission& adm, const registry& reg,
                      ? req.deadline
                      : std::chrono::steady_clock::now() + default_timeout;
   ctx.ticket = std::move(*ticket);
-  ctx.version = version_pin{std::move(*v)};
+  ctx.version = std::move(*v);
   return ctx;
 }
 
@@ -35,7 +35,7 @@ void count_answer(request_metrics& m, const request_context& ctx, const char* ki
   m.answered(model, version, kind, "ok", inputs, took.count());
 }
 
-caf::expected<bag_inputs> build_bags(const version_entry& v, uint32_t max_ids_per_input,
+caf::expected<bag_inputs> build_bags(const version_route& v, uint32_t max_ids_per_input,
                                      const std::vector<input_item>& inputs) {
   // The gateway already refused empty or oversized calls and texts (before copying them).
   if (inputs.empty()) return make_error(errc::invalid_argument, "no inputs");
@@ -69,15 +69,15 @@ caf::expected<bag_inputs> build_bags(const version_entry& v, uint32_t max_ids_pe
                                                   " ids exceed the limit of " +
                                                   std::to_string(max_ids_per_input));
     for (auto id : ids)
-      if (id < 0 || static_cast<uint64_t>(id) >= v.table().rows)
+      if (id < 0 || static_cast<uint64_t>(id) >= v.table.rows)
         return make_error(errc::id_out_of_range, where + ": id " + std::to_string(id) +
                                                      " outside [0, " +
-                                                     std::to_string(v.table().rows) + ")");
+                                                     std::to_string(v.table.rows) + ")");
   }
   return out;
 }
 
-caf::expected<uint64_t> held_bytes(const version_entry& v, const bag_inputs& bags,
+caf::expected<uint64_t> held_bytes(const version_route& v, const bag_inputs& bags,
                                    uint64_t max_gather_bytes) {
   uint64_t ids = 0;
   for (const auto& bag : bags.ids) ids += bag.size();
@@ -85,8 +85,8 @@ caf::expected<uint64_t> held_bytes(const version_entry& v, const bag_inputs& bag
   if (!v.exact_pooling) return held;
   // TODO(perf): plan_gather sorts the same ids again when the call's batch runs.
   const uint64_t rows = distinct_ids(bags.ids);
-  if (auto err = check_gather_bytes(rows, v.table().cols, max_gather_bytes)) return err;
-  return held + gather_bytes(rows, v.table().cols);
+  if (auto err = check_gather_bytes(rows, v.table.cols, max_gather_bytes)) return err;
+  return held + gather_bytes(rows, v.table.cols);
 }
 
 }  // namespace tessera

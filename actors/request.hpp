@@ -1,11 +1,12 @@
 #pragma once
-// One client request on the coordinator and its single owner. A request_context is made when
-// the coordinator accepts a call (open_request) and holds, until the call is answered:
+// One client request on a serving actor and its single owner. A request_context is made when
+// the serving actor accepts a call (open_request) and holds, until the call is answered:
 // - its deadline (set by the gateway from the client's timeout; every fan-out uses it),
 // - its admission ticket (released once, by scope, when the context is destroyed),
-// - its pinned version (the version cannot be freed, and the request never mixes versions).
-// Whoever answers the call destroys the context right after, so admission and pins are given
-// back exactly once on every path. Thread: the coordinator's only.
+// - its version's route in the routing snapshot it took (actors/serving_routes.hpp): the
+//   version cannot be freed while it is held, and the request never mixes versions.
+// Whoever answers the call destroys the context right after, so admission and the snapshot are
+// given back exactly once on every path. Thread: its serving actor's only.
 #include <chrono>
 #include <cstdint>
 #include <vector>
@@ -13,7 +14,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/coordinator_types.hpp"
-#include "actors/registry.hpp"
+#include "actors/serving_routes.hpp"
 #include "cluster/admission.hpp"
 #include "cluster/request_metrics.hpp"
 
@@ -23,13 +24,14 @@ struct request_context {
   std::chrono::steady_clock::time_point opened;  // when open_request admitted it
   std::chrono::steady_clock::time_point deadline;
   admission_ticket ticket;
-  version_pin version;
+  route_ptr version;
 };
 
-// Admits a call (overloaded when max_inflight are running), resolves and pins the version it
-// names (unknown_model), and fixes its deadline: req.deadline, or now + default_timeout when
-// the caller set none.
-caf::expected<request_context> open_request(admission& adm, const registry& reg,
+// Admits a call (overloaded when max_inflight are running), takes the build it runs on: the
+// one the gateway hands back for a later slice of a sliced call (req.build), else the version
+// `req` names in `snap` (unknown_model, epoch_mismatch), and fixes its deadline: req.deadline,
+// or now + default_timeout when the caller set none.
+caf::expected<request_context> open_request(admission& adm, const snapshot_ptr& snap,
                                             const predict_request& req,
                                             std::chrono::milliseconds default_timeout);
 
@@ -47,13 +49,13 @@ struct bag_inputs {
 // Featurizes text inputs and checks what the gateway could not: empty texts, weights not
 // parallel to ids or not finite (invalid_argument), ids per input after featurizing
 // (limit_exceeded), and every id's range (id_out_of_range).
-caf::expected<bag_inputs> build_bags(const version_entry& v, uint32_t max_ids_per_input,
+caf::expected<bag_inputs> build_bags(const version_route& v, uint32_t max_ids_per_input,
                                      const std::vector<input_item>& inputs);
 
 // What a call's inputs hold on the coordinator while it runs: its ids and weights and, on an
 // exact-pooling version, the distinct rows gathered for them (cluster/gather.hpp), in bytes.
 // Errors: limit_exceeded when those rows are over `max_gather_bytes` (check_gather_bytes).
-caf::expected<uint64_t> held_bytes(const version_entry& v, const bag_inputs& bags,
+caf::expected<uint64_t> held_bytes(const version_route& v, const bag_inputs& bags,
                                    uint64_t max_gather_bytes);
 
 // One predict call, waiting to be coalesced or running (the coalescer's Call).

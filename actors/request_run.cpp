@@ -52,8 +52,8 @@ embed_reply slice(const embed_reply& all, size_t offset, size_t count) {
 // Every member is answered exactly once, and its request_context released right after.
 template <class Reply>
 struct run_state {
-  coordinator_self self;
-  std::shared_ptr<version_entry> v;  // the run's version; every member pins it too
+  serving_self self;
+  route_ptr v;  // the run's version; every member holds it too
   std::vector<member<Reply>> members;
   clock::time_point deadline;  // the earliest of the members'
   size_t batch = 0;
@@ -76,17 +76,16 @@ struct run_state {
       else
         m.rp.deliver(slice(*r, m.offset, m.count));
     }
-    members.clear();  // releases every admission ticket and version pin, once
+    members.clear();  // releases every admission ticket and snapshot, once
     if (after) after();
   }
 
-  // The tensor, kept alive by the run's version for as long as a reply may arrive.
-  std::shared_ptr<tensor_shards> share(tensor_shards& t) const { return {v, &t}; }
+  // The tensor, kept alive by the run's snapshot for as long as a reply may arrive.
+  std::shared_ptr<const tensor_route> share(const tensor_route& t) const { return {v, &t}; }
 };
 
 template <class Reply>
-std::shared_ptr<run_state<Reply>> start(coordinator_self self, std::shared_ptr<version_entry> v,
-                                        size_t batch) {
+std::shared_ptr<run_state<Reply>> start(serving_self self, route_ptr v, size_t batch) {
   auto rs = std::make_shared<run_state<Reply>>();
   rs->self = self;
   rs->v = std::move(v);
@@ -104,10 +103,10 @@ template <class Reply>
 void gather_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
                   std::function<void(std::vector<float>)> next) {
   auto& v = *rs->v;
-  auto plan = std::make_shared<gather_plan>(plan_gather(v.table().ranges(), bags.ids));
+  auto plan = std::make_shared<gather_plan>(plan_gather(v.table.ranges(), bags.ids));
   bags.ids = {};  // the plan holds what pooling needs of them
   auto weights = std::make_shared<std::vector<std::vector<float>>>(std::move(bags.weights));
-  const uint64_t cols = v.table().cols;
+  const uint64_t cols = v.table.cols;
   const uint64_t row_bytes = cols * sizeof(float);
   const size_t part_rows = items_per_part(row_bytes, max_part_bytes);
   std::vector<std::vector<pool_request>> parts(plan->shards());
@@ -116,7 +115,7 @@ void gather_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
     for (auto& ids : split_items(to_bytes(plan->rows[s]), sizeof(uint32_t), part_rows)) {
       (*want)[s].push_back(ids.size() / sizeof(uint32_t) * row_bytes);
       pool_request part;
-      part.epoch = v.embedder->epoch;
+      part.epoch = v.table.epoch;
       part.bags = static_cast<uint32_t>(rs->batch);
       part.rows = std::move(ids);
       parts[s].push_back(std::move(part));
@@ -124,8 +123,8 @@ void gather_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
     plan->rows[s] = {};
   }
   fan_out_parts<std::vector<char>>(
-      rs->self, rs->self->state.router, rs->share(rs->v->table()), rs->v->embedder->name,
-      gather_atom::value, std::move(parts), part_window, rs->deadline,
+      rs->self, rs->self->state.router, rs->share(rs->v->table), gather_atom::value,
+      std::move(parts), part_window, rs->deadline,
       [rs, plan, weights, next](std::vector<std::vector<std::vector<char>>> replies) {
         // Each shard's parts, in order, are its rows: one buffer per shard for pooling.
         std::vector<std::vector<char>> rows(replies.size());
@@ -144,8 +143,7 @@ void gather_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
         }
         replies = {};
         std::vector<float> pooled;
-        pool_gathered(*plan, *weights, rows, rs->v->table().cols, rs->v->pooling, pooled,
-                      rs->counts);
+        pool_gathered(*plan, *weights, rows, rs->v->table.cols, rs->v->pooling, pooled, rs->counts);
         rows = {};  // the rows go before the layers run
         next(std::move(pooled));
       },
@@ -166,39 +164,39 @@ void pool_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
                 std::function<void(std::vector<float>)> next) {
   auto& v = *rs->v;
   if (v.exact_pooling) return gather_stage(rs, std::move(bags), std::move(next));
-  auto split = split_bags(v.table().ranges(), bags.ids, bags.weights);
+  auto split = split_bags(v.table.ranges(), bags.ids, bags.weights);
   bags = {};
   std::vector<pool_request> msgs(split.size());
   for (size_t s = 0; s < split.size(); ++s) {
-    msgs[s].epoch = v.embedder->epoch;
+    msgs[s].epoch = v.table.epoch;
     msgs[s].bags = static_cast<uint32_t>(rs->batch);
     msgs[s].rows = to_bytes(split[s].rows);
     msgs[s].offsets = to_bytes(split[s].offsets);
     msgs[s].weights = to_bytes(split[s].weights);
   }
   fan_out<pool_reply>(
-      rs->self, rs->self->state.router, rs->share(rs->v->table()), rs->v->embedder->name,
-      pool_atom::value, std::move(msgs), rs->deadline,
+      rs->self, rs->self->state.router, rs->share(rs->v->table), pool_atom::value, std::move(msgs),
+      rs->deadline,
       [rs, next](std::vector<pool_reply> replies) {
         auto& v = *rs->v;
         std::vector<std::vector<float>> sums(replies.size()), counts(replies.size());
         for (size_t s = 0; s < replies.size(); ++s)
           if (!from_bytes(replies[s].sums, sums[s]) || !from_bytes(replies[s].counts, counts[s]) ||
-              sums[s].size() != rs->batch * v.table().cols || counts[s].size() != rs->batch)
+              sums[s].size() != rs->batch * v.table.cols || counts[s].size() != rs->batch)
             return rs->finish(
                 make_error(errc::internal, "malformed pool reply from shard " + std::to_string(s)));
         rs->counts.assign(rs->batch, 0.0f);
         for (const auto& c : counts)
           for (size_t b = 0; b < rs->batch; ++b) rs->counts[b] += c[b];
         std::vector<float> pooled;
-        reduce_pools(sums, counts, rs->batch, v.table().cols, v.pooling, pooled);
+        reduce_pools(sums, counts, rs->batch, v.table.cols, v.pooling, pooled);
         next(std::move(pooled));
       },
       [rs](caf::error err) { rs->finish(std::move(err)); });
 }
 
 // Applies the output rule to full logits (ova, hs) for every input.
-std::vector<std::vector<scored_label>> full_output(const version_entry& v,
+std::vector<std::vector<scored_label>> full_output(const version_route& v,
                                                    const std::vector<float>& logits, size_t batch,
                                                    const std::vector<int32_t>& ks,
                                                    const std::vector<float>& thresholds) {
@@ -225,7 +223,7 @@ std::vector<std::vector<scored_label>> full_output(const version_entry& v,
 // The k each output shard is asked for: -1 (every logit) when the merge must replay
 // fastText's heap or normalization exactly (exact pooling, or few labels), or when any input
 // wants every label; else the largest k of the batch, which covers every input's top k.
-int32_t shard_k_for(const version_entry& v, const tensor_shards& output,
+int32_t shard_k_for(const version_route& v, const tensor_route& output,
                     const std::vector<int32_t>& ks) {
   if (v.exact_pooling || output.rows <= exact_merge_max_labels) return -1;
   int32_t most = 1;
@@ -239,8 +237,8 @@ int32_t shard_k_for(const version_entry& v, const tensor_shards& output,
 // `all` (for every input of the batch) as parts per shard of `t`: runs of inputs whose
 // replies (a topk partial, or one float per row, per input) stay under max_part_bytes, like
 // gather_stage's.
-std::vector<std::vector<layer_request>> layer_parts(const tensor_shards& t,
-                                                    const layer_request& all, bool topk) {
+std::vector<std::vector<layer_request>> layer_parts(const tensor_route& t, const layer_request& all,
+                                                    bool topk) {
   std::vector<std::vector<layer_request>> out(t.shards.size());
   const size_t input_bytes = all.batch == 0 ? 0 : all.inputs.size() / all.batch;
   for (size_t s = 0; s < t.shards.size(); ++s) {
@@ -286,11 +284,11 @@ bool join_layer(std::vector<layer_reply>& parts, std::vector<float>& out) {
 // Stage 2..: layer `l` on `x` (batch x in); the last layer applies the output rule.
 void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::vector<float> x) {
   auto& v = *rs->v;
-  auto& tensor = v.layers()[l];
-  bool last = l + 1 == v.layers().size();
+  const auto& tensor = v.layers[l];
+  bool last = l + 1 == v.layers.size();
   const bool softmax_topk = last && v.output == output_kind::softmax;
   layer_request all;
-  all.epoch = v.epoch;
+  all.epoch = tensor.epoch;
   all.batch = static_cast<uint32_t>(rs->batch);
   all.k = softmax_topk ? shard_k_for(v, tensor, rs->ks) : -1;
   all.inputs = to_bytes(x);
@@ -300,8 +298,8 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
   auto& router = rs->self->state.router;
   if (softmax_topk) {
     return fan_out_parts<layer_reply>(
-        rs->self, router, rs->share(tensor), v.classifier->name, topk_atom::value, std::move(msgs),
-        part_window, rs->deadline,
+        rs->self, router, rs->share(tensor), topk_atom::value, std::move(msgs), part_window,
+        rs->deadline,
         [rs, shard_k, labels = tensor.rows](std::vector<std::vector<layer_reply>> replies) {
           std::vector<std::vector<topk_partial>> parts(replies.size());
           for (size_t s = 0; s < replies.size(); ++s)
@@ -321,16 +319,17 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
           reply.labels = rs->v->labels;
           reply.version = rs->v->version;
           reply.epoch = rs->v->epoch;
+          reply.build = rs->v;
           rs->finish(std::move(reply));
         },
         fail);
   }
   fan_out_parts<layer_reply>(
-      rs->self, router, rs->share(tensor), v.classifier->name, layer_atom::value, std::move(msgs),
-      part_window, rs->deadline,
+      rs->self, router, rs->share(tensor), layer_atom::value, std::move(msgs), part_window,
+      rs->deadline,
       [rs, l, last](std::vector<std::vector<layer_reply>> replies) {
         auto& v = *rs->v;
-        auto& t = v.layers()[l];
+        const auto& t = v.layers[l];
         std::vector<std::vector<float>> parts(replies.size());
         std::vector<uint64_t> sizes(replies.size());
         for (size_t s = 0; s < replies.size(); ++s) {
@@ -349,22 +348,23 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
         reply.labels = v.labels;
         reply.version = v.version;
         reply.epoch = v.epoch;
+        reply.build = rs->v;
         rs->finish(std::move(reply));
       },
       fail);
 }
 
-void start_steps(coordinator_self self, uint64_t key, coalescer<predict_call>::step step);
+void start_steps(serving_self self, uint64_t key, coalescer<predict_call>::step step);
 
 // Runs `calls` (one version) as one batch; when it is answered, the coalescer may start more.
-void run_batch(coordinator_self self, uint64_t key, std::vector<predict_call> calls) {
+void run_batch(serving_self self, uint64_t key, std::vector<predict_call> calls) {
   size_t batch = 0;
   bool weighted = false;
   for (const auto& c : calls) {
     batch += c.inputs();
     weighted = weighted || !c.bags.weights.empty();
   }
-  auto rs = start<predict_reply>(self, calls.front().ctx.version.get(), batch);
+  auto rs = start<predict_reply>(self, calls.front().ctx.version, batch);
   self->state.metrics.batched(rs->v->model, calls.size(), batch);
   rs->deadline = calls.front().deadline();
   bag_inputs bags;
@@ -387,7 +387,7 @@ void run_batch(coordinator_self self, uint64_t key, std::vector<predict_call> ca
 }
 
 // Carries out a coalescer step: answers expired calls, runs the batches it started.
-void start_steps(coordinator_self self, uint64_t key, coalescer<predict_call>::step step) {
+void start_steps(serving_self self, uint64_t key, coalescer<predict_call>::step step) {
   for (auto& c : step.expired) {
     auto err = make_error(errc::deadline_exceeded, "deadline passed while queued");
     count_answer(self->state.metrics, c.ctx, "predict", c.inputs(), err);
@@ -399,7 +399,7 @@ void start_steps(coordinator_self self, uint64_t key, coalescer<predict_call>::s
 
 }  // namespace
 
-void submit_predict(coordinator_self self, predict_call call) {
+void submit_predict(serving_self self, predict_call call) {
   const uint64_t key = call.ctx.version->epoch;
   const auto due = call.deadline();
   auto& co = self->state.predicts;
@@ -412,13 +412,13 @@ void submit_predict(coordinator_self self, predict_call call) {
   start_steps(self, key, std::move(step));
 }
 
-void expire_predicts(coordinator_self self, uint64_t key) {
+void expire_predicts(serving_self self, uint64_t key) {
   start_steps(self, key, self->state.predicts.expire(key, clock::now()));
 }
 
-void run_embed(coordinator_self self, request_context ctx, bag_inputs bags,
+void run_embed(serving_self self, request_context ctx, bag_inputs bags,
                caf::typed_response_promise<embed_reply> rp) {
-  auto rs = start<embed_reply>(self, ctx.version.get(), bags.ids.size());
+  auto rs = start<embed_reply>(self, ctx.version, bags.ids.size());
   rs->deadline = ctx.deadline;
   rs->members.push_back({std::move(rp), 0, bags.ids.size(), std::move(ctx)});
   pool_stage(rs, std::move(bags), [rs](std::vector<float> pooled) {
@@ -427,6 +427,7 @@ void run_embed(coordinator_self self, request_context ctx, bag_inputs bags,
     reply.vectors = std::move(pooled);
     reply.version = rs->v->version;
     reply.epoch = rs->v->epoch;
+    reply.build = rs->v;
     rs->finish(std::move(reply));
   });
 }

@@ -1,20 +1,20 @@
 #pragma once
-// The fan-out's narrow view of the coordinator: which replica a sub-request goes to, and which
-// sub-requests are in flight on each node, so that a node that goes down fails them at once
-// instead of at their deadline (CAF fails them only at their own timeout). It also holds the
-// hedging state the fan-out uses: each shard's recent reply times and the hedge decision
-// (cluster/hedging.hpp), the armed hedge timers, and the hedge counters shown in status; and
-// the sub-request metrics for /metrics (cluster/shard_metrics.hpp).
+// A serving actor's router state (actors/serving.hpp): which replica a sub-request goes to
+// (round robin per shard, its own cursors), which sub-requests are in flight on each node (so a
+// node that goes down fails them at once), the hedging state the fan-out uses (each shard's
+// recent reply times and the hedge decision, cluster/hedging.hpp; the armed hedge timers; the
+// hedge counters), and the sub-request metrics for /metrics (cluster/shard_metrics.hpp).
 //
-// A plain class: no actor; the coordinator owns one and tells it which nodes are up.
-// Thread: the coordinator's only.
+// A plain class: no actor; each serving actor owns one and tells it which nodes are down.
+// Thread: its serving actor's only.
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <set>
 #include <string>
 
-#include "actors/registry.hpp"
+#include "actors/inflight_tracker.hpp"
+#include "actors/serving_routes.hpp"
 #include "cluster/hedging.hpp"
 #include "cluster/shard_metrics.hpp"
 
@@ -23,28 +23,31 @@ namespace tessera {
 class shard_router {
  public:
   using node_up_fn = std::function<bool(const std::string& node)>;
-  using fail_fn = std::function<void(caf::error)>;
+  using fail_fn = inflight_tracker::fail_fn;
 
   explicit shard_router(node_up_fn node_up) : node_up_(std::move(node_up)) {}
 
-  // The next ready replica of `s` on a live node not in `tried`, round robin over the
-  // replicas, skipping nodes that are lagging (below) while another one is left; nullptr
-  // when none is left.
-  replica_ref* pick(shard_ref& s, const std::set<std::string>& tried);
+  // The next replica of `s` on a live node not in `tried`, round robin over the replicas,
+  // skipping nodes that are lagging (below) while another one is left; nullptr when none is
+  // left. Cursors are kept per shard route; new_snapshot() forgets them.
+  const replica_route* pick(const shard_route& s, const std::set<std::string>& tried);
+  // A new routing snapshot became current: the cursors of the old one's shards go (bounded
+  // by the shards of the snapshots in use since).
+  void new_snapshot() { cursors_.clear(); }
 
-  // Registers one sub-request in flight on `node` to the shard actor `replica`; `fail` runs
-  // (once) if the node or that actor goes down before settle(node, id). Returns the id.
-  uint64_t track(const std::string& node, const caf::actor_addr& replica, fail_fn fail);
-  // Forgets sub-request `id` on `node` (it was answered or failed on its own).
-  void settle(const std::string& node, uint64_t id);
-  // `node` went down: fails every sub-request in flight on it with `reason`, once each.
-  void node_down(const std::string& node, const caf::error& reason);
-  // The shard actor `replica` on `node` went down (its node lives on): fails the sub-requests
-  // in flight to it with `reason`, once each.
+  // Sub-requests in flight (actors/inflight_tracker.hpp).
+  uint64_t track(const std::string& node, const caf::actor_addr& replica, fail_fn fail) {
+    return inflight_.track(node, replica, std::move(fail));
+  }
+  void settle(const std::string& node, uint64_t id) { inflight_.settle(node, id); }
+  void node_down(const std::string& node, const caf::error& reason) {
+    inflight_.node_down(node, reason);
+  }
   void replica_down(const std::string& node, const caf::actor_addr& replica,
-                    const caf::error& reason);
-  // Sub-requests in flight on `node`.
-  size_t inflight(const std::string& node) const;
+                    const caf::error& reason) {
+    inflight_.actor_down(node, replica, reason);
+  }
+  size_t inflight(const std::string& node) const { return inflight_.inflight(node); }
 
   // --- hedging -----------------------------------------------------------------------------
   // A sub-request to `node` lost a hedge race and has not answered yet: until it does (or
@@ -80,18 +83,8 @@ class shard_router {
   std::map<uint64_t, std::function<void()>> timers_;
   std::map<std::string, uint32_t> lagging_;  // node -> abandoned sub-requests not returned
   uint64_t next_timer_ = 0;
-  struct pending {
-    caf::actor_addr replica;
-    fail_fn fail;
-  };
-  std::map<std::string, std::map<uint64_t, pending>> inflight_;
-  uint64_t next_id_ = 0;
+  inflight_tracker inflight_;
+  std::map<const shard_route*, size_t> cursors_;  // round robin per shard
 };
-
-// "tensor[begin:end)", how errors and logs name a shard.
-std::string shard_name(const tensor_shards& t, const shard_ref& s);
-// The latency tracker's key of a shard: its name and the epoch of its sub-model version, so
-// two versions with the same tensor names are tracked apart.
-std::string shard_key(const tensor_shards& t, const shard_ref& s);
 
 }  // namespace tessera

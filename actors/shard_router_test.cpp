@@ -9,22 +9,16 @@ using namespace tessera;
 
 namespace {
 
-shard_ref shard_on(const std::vector<std::string>& nodes) {
-  shard_ref s;
+shard_route shard_on(const std::vector<std::string>& nodes) {
+  shard_route s;
   s.rows = {0, 10};
-  for (const auto& n : nodes) {
-    replica_ref r;
-    r.node = n;
-    r.replica_id = "t/0/" + n;
-    r.state = replica_state::ready;
-    s.replicas.push_back(r);
-  }
+  for (const auto& n : nodes) s.replicas.push_back({n, "t/0/" + n, shard_actor{}});
   return s;
 }
 
 }  // namespace
 
-TEST_CASE("pick goes round robin over the ready replicas on live nodes") {
+TEST_CASE("pick goes round robin over the route's replicas on live nodes") {
   std::set<std::string> down;
   shard_router router{[&](const std::string& n) { return !down.count(n); }};
   auto s = shard_on({"a", "b", "c"});
@@ -32,8 +26,13 @@ TEST_CASE("pick goes round robin over the ready replicas on live nodes") {
   for (int i = 0; i < 6; ++i) got.push_back(router.pick(s, {})->node);
   CHECK(got == std::vector<std::string>{"a", "b", "c", "a", "b", "c"});
   down.insert("b");
-  s.replicas[2].state = replica_state::loading;
+  down.insert("c");
   for (int i = 0; i < 3; ++i) CHECK(router.pick(s, {})->node == "a");
+  // A new snapshot's route starts its own cursor.
+  auto t = shard_on({"c", "a"});
+  down.clear();
+  router.new_snapshot();
+  CHECK(router.pick(t, {})->node == "c");
 }
 
 TEST_CASE("pick skips nodes already tried and answers null when none is left") {
@@ -41,8 +40,7 @@ TEST_CASE("pick skips nodes already tried and answers null when none is left") {
   auto s = shard_on({"a", "b"});
   CHECK(router.pick(s, {"a"})->node == "b");
   CHECK(router.pick(s, {"a", "b"}) == nullptr);
-  s.replicas[0].state = replica_state::lost;
-  s.replicas[1].state = replica_state::unloaded;
+  s.replicas.clear();  // a snapshot built while no replica was ready
   CHECK(router.pick(s, {}) == nullptr);
 }
 
@@ -106,14 +104,6 @@ TEST_CASE("the router's hedging follows its options; counters start at zero") {
   o.enabled = false;
   router.configure_hedging(o);
   CHECK(router.hedging().delay("t[0:10)@e1", std::chrono::seconds(5)) == std::nullopt);
-}
-
-TEST_CASE("a shard's tracker key names its range and its sub-model's epoch") {
-  tensor_shards t;
-  t.tensor = "embedder.input";
-  auto s = shard_on({"a", "b"});
-  s.replicas[0].spec.epoch = 7;
-  CHECK(shard_key(t, s) == "embedder.input[0:10)@e7");
 }
 
 TEST_CASE("a node with a sub-request that lost a hedge race is avoided until it returns") {

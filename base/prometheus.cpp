@@ -76,6 +76,13 @@ void prom_histogram::observe(double value) {
     }
 }
 
+void prom_histogram::merge(const prom_histogram& other) {
+  if (other.bounds_ != bounds_) throw std::logic_error("merging histograms of other bounds");
+  for (size_t i = 0; i < per_bucket_.size(); ++i) per_bucket_[i] += other.per_bucket_[i];
+  count_ += other.count_;
+  sum_ += other.sum_;
+}
+
 uint64_t prom_histogram::cumulative(size_t i) const {
   uint64_t n = 0;
   for (size_t j = 0; j <= i && j < per_bucket_.size(); ++j) n += per_bucket_[j];

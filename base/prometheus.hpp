@@ -25,6 +25,8 @@ class prom_histogram {
 
   // Adds one observation (negative counts as 0).
   void observe(double value);
+  // Adds every observation of `other`, which must have the same bounds (std::logic_error).
+  void merge(const prom_histogram& other);
 
   const std::vector<double>& bounds() const { return bounds_; }
   // Observations <= bounds()[i], cumulative (i < bounds().size()); count() is the +Inf bucket.

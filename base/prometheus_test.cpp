@@ -91,3 +91,16 @@ TEST_CASE("bad names are refused: a counter must end in _total") {
   CHECK_THROWS(w.family("a-b", prom_type::gauge, "x"));
   CHECK_THROWS(w.sample({}, 1));  // no family yet
 }
+
+TEST_CASE("histograms of the same bounds merge bucket by bucket; other bounds are refused") {
+  prom_histogram a{{1, 2}}, b{{1, 2}}, c{{1, 3}};
+  a.observe(0.5);
+  b.observe(1.5);
+  b.observe(9);
+  a.merge(b);
+  CHECK(a.count() == 3);
+  CHECK(a.cumulative(0) == 1);
+  CHECK(a.cumulative(1) == 2);
+  CHECK(a.sum() == Approx(11.0));
+  CHECK_THROWS_AS(a.merge(c), std::logic_error);
+}

@@ -247,8 +247,9 @@ bench_row() {
   before=$(node_cpu_snapshot)
   t0=$(date +%s.%N)
   /usr/bin/time -f "%U %S" -o "$tm" "$BIN/tessera" --connect "$GATEWAY" --token "$BENCH_TOKEN" \
-    "${tls[@]}" bench --model "$model" --concurrency "$conc" --batch "$batch" --duration "$dur" --warmup 1 \
-    --json "$input" >"$js" || die "tessera bench $label failed"
+    "${tls[@]}" bench --model "$model" --concurrency "$conc" --connections "${BENCH_CONNECTIONS:-1}" \
+    --batch "$batch" --duration "$dur" --warmup 1 --json "$input" >"$js" ||
+    die "tessera bench $label failed"
   t1=$(date +%s.%N)
   after=$(node_cpu_snapshot)
   read -r cli_user cli_sys <"$tm"

@@ -10,6 +10,11 @@
 #   6. one table, incl. tessera inputs/s / in-process inputs/s, and the CPU each side used
 #
 # Env: DURATION (s per row, default 10), REF_SECONDS (default 5), KEEP=1 keeps scratch.
+#      BENCH_CONNECTIONS (default 1): client connections the calls of a row are spread over
+#      (tessera bench --connections; the gateway gives each one a serving actor).
+#      BEFORE_BIN: a second build's bin dir (e.g. of the previous commit); its cluster runs the
+#      same rows in the same run, after this build's, driven by this build's `tessera bench`,
+#      and the table shows both ("before" rows) side by side.
 # Results: bench/out/served_vs_reference/ (gitignored): table.txt, rows.tsv, bench JSON, cluster logs.
 set -euo pipefail
 
@@ -29,6 +34,14 @@ for b in tessera tessera-node reference_bench; do
 done
 # Others rebuild build/ while we run: work on a snapshot of the binaries.
 snapshot_bins tessera tessera-node reference_bench
+AFTER_BIN=$BIN
+if [ -n "${BEFORE_BIN:-}" ]; then
+  for b in tessera tessera-node; do
+    [ -x "$BEFORE_BIN/$b" ] || die "$BEFORE_BIN/$b missing"
+  done
+  mkdir -p "$WORK/before-bin"
+  cp -p "$BEFORE_BIN/tessera" "$BEFORE_BIN/tessera-node" "$WORK/before-bin/"
+fi
 command -v jq >/dev/null || die "jq is required"
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json "$OUT"/rows.tsv
@@ -52,31 +65,39 @@ log "in-process reference (${REF_SECONDS}s, single thread)"
   >"$OUT/reference.json" || die "reference_bench failed"
 REF_IPS=$(jq .inputs_per_s "$OUT/reference.json")
 
-pick_ports
-write_config "$WORK/cluster.toml"
-start_cluster "$WORK/cluster.toml" "$WORK/cluster"
-load_model "$WORK/model" served
-
 TSV=$OUT/rows.tsv
 : >"$TSV"
-bench_row "$TSV" single-c1 served "$INPUT" 1 1 "$DURATION" "$REF_IPS"
-bench_row "$TSV" single-c8 served "$INPUT" 8 1 "$DURATION" "$REF_IPS"
-bench_row "$TSV" single-c32 served "$INPUT" 32 1 "$DURATION" "$REF_IPS"
-bench_row "$TSV" batch256-c2 served "$INPUT" 2 256 "$DURATION" "$REF_IPS"
-bench_row "$TSV" batch256-c4 served "$INPUT" 4 256 "$DURATION" "$REF_IPS"
+RSS=""
+# run_arm PREFIX CLUSTER_BIN: a cluster of CLUSTER_BIN's tessera-node, the rows, stopped.
+run_arm() {
+  local prefix=$1
+  BIN=$2
+  pick_ports
+  write_config "$WORK/cluster$prefix.toml"
+  start_cluster "$WORK/cluster$prefix.toml" "$WORK/cluster$prefix"
+  load_model "$WORK/model" served
+  BIN=$AFTER_BIN  # the client: this build's tessera bench
+  bench_row "$TSV" "${prefix}single-c1" served "$INPUT" 1 1 "$DURATION" "$REF_IPS"
+  bench_row "$TSV" "${prefix}single-c8" served "$INPUT" 8 1 "$DURATION" "$REF_IPS"
+  bench_row "$TSV" "${prefix}single-c32" served "$INPUT" 32 1 "$DURATION" "$REF_IPS"
+  bench_row "$TSV" "${prefix}batch256-c2" served "$INPUT" 2 256 "$DURATION" "$REF_IPS"
+  bench_row "$TSV" "${prefix}batch256-c4" served "$INPUT" 4 256 "$DURATION" "$REF_IPS"
+  RSS="$RSS$(peak_rss_table | sed "s/^/${prefix}/")"$'\n'
+  stop_cluster
+  cp -r "$WORK/cluster$prefix/logs" "$OUT/logs$prefix" 2>/dev/null || true
+}
+run_arm "" "$AFTER_BIN"
+[ -z "${BEFORE_BIN:-}" ] || run_arm "before-" "$WORK/before-bin"
 cp "$WORK"/bench.*.json "$OUT"/
-
-RSS=$(peak_rss_table)
-stop_cluster
-cp -r "$WORK/cluster/logs" "$OUT/" 2>/dev/null || true
 
 {
   echo "issue 2: tessera (3 shards, 1 host, 2 cores) vs in-process reference_model"
   echo "model: gen-model defaults, 205000 x 64, relu 32, 8 labels; input: 10000 lines, 5-20 words"
   echo "load: $(uptime | sed 's/.*load average/load average/')"
-  printf '%-12s %5s %5s %10s %10s %8s %8s %8s %6s %9s | %5s %6s %6s\n' \
+  echo "connections per row: ${BENCH_CONNECTIONS:-1}${BEFORE_BIN:+; before-: $BEFORE_BIN}"
+  printf '%-19s %5s %5s %10s %10s %8s %8s %8s %6s %9s | %5s %6s %6s\n' \
     row conc batch req/s inputs/s p50_us p99_us p999_us errs ratio coord shards client
-  awk -F'\t' '{printf "%-12s %5d %5d %10.1f %10.1f %8d %8d %8d %6d %9.5f | %5.2f %6.2f %6.2f\n",
+  awk -F'\t' '{printf "%-19s %5d %5d %10.1f %10.1f %8d %8d %8d %6d %9.5f | %5.2f %6.2f %6.2f\n",
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13}' "$TSV"
   jq -r '"in-process   \(.inputs_per_s | floor) inputs/s, \(.us_per_input) us/input (reference_bench, 1 thread, \(.elapsed_s | . * 10 | floor / 10) s)"' \
     "$OUT/reference.json"

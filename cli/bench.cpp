@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/lines.hpp"
@@ -19,6 +20,7 @@ using steady = std::chrono::steady_clock;
 struct bench_run {
   connection& conn;
   const bench_options& opts;
+  uint64_t requests = 0;  // this connection's share of opts.requests (0 = no bound)
   model_ref ref;
   std::vector<std::string> lines;
   size_t next_line = 0;
@@ -29,7 +31,7 @@ struct bench_run {
   bench_report report{};
 
   bool should_stop(steady::time_point now) const {
-    return now >= end || (opts.requests > 0 && started_measured >= opts.requests);
+    return now >= end || (requests > 0 && started_measured >= requests);
   }
 
   capnp::Request<::Session::PredictParams, ::Session::PredictResults> build() {
@@ -113,6 +115,7 @@ nlohmann::json bench_json(const bench_options& o, bench_report& r) {
   double secs = r.elapsed_s > 0 ? r.elapsed_s : 1e-9;
   return {{"model", o.model},
           {"concurrency", o.concurrency},
+          {"connections", std::min(o.connections, o.concurrency)},
           {"batch", o.batch},
           {"k", o.k},
           {"elapsed_s", r.elapsed_s},
@@ -147,32 +150,69 @@ std::string render_bench_text(const bench_options& o, bench_report& r) {
 }
 
 int run_bench(const bench_options& opts) {
-  if (opts.concurrency == 0 || opts.batch == 0)
-    throw command_error("tessera.invalid_argument: --concurrency and --batch must not be 0", 2);
+  if (opts.concurrency == 0 || opts.batch == 0 || opts.connections == 0)
+    throw command_error(
+        "tessera.invalid_argument: --concurrency, --batch and --connections must not be 0", 2);
   check_flags(opts.k, 0);
   model_ref ref = parse_model_ref(opts.model);
   auto lines = split_lines(read_all(opts.input));
   if (lines.empty()) throw command_error("tessera.invalid_argument: " + opts.input + " is empty");
-  connection conn(opts.client);
-  bench_run run{conn, opts, ref, std::move(lines)};
+  const uint32_t conns = std::min(opts.connections, opts.concurrency);
   auto start = steady::now();
-  run.measure_start = start + std::chrono::duration_cast<steady::duration>(
-                                  std::chrono::duration<double>(opts.warmup_s));
+  const auto measure_start = start + std::chrono::duration_cast<steady::duration>(
+                                         std::chrono::duration<double>(opts.warmup_s));
   double duration = opts.duration_s > 0 ? opts.duration_s : (opts.requests > 0 ? 0 : 10);
-  run.end = duration > 0 ? run.measure_start + std::chrono::duration_cast<steady::duration>(
-                                                   std::chrono::duration<double>(duration))
-                         : steady::time_point::max();
-  auto workers = kj::heapArrayBuilder<kj::Promise<void>>(opts.concurrency);
-  for (uint32_t i = 0; i < opts.concurrency; ++i) workers.add(worker(run));
-  // Every call is bounded by --timeout, so the run ends; this wait cannot time out first.
-  conn.wait(kj::joinPromises(workers.finish()), 365.0 * 86400);
-  run.report.elapsed_s =
-      std::chrono::duration<double>(std::max(run.last_done, run.measure_start) - run.measure_start)
-          .count();
+  const auto end = duration > 0 ? measure_start + std::chrono::duration_cast<steady::duration>(
+                                                      std::chrono::duration<double>(duration))
+                                : steady::time_point::max();
+  // One connection per thread, each with its share of the workers, the requests and the lines.
+  std::vector<bench_report> reports(conns);
+  std::vector<steady::time_point> last_done(conns, measure_start);
+  std::vector<std::exception_ptr> failed(conns);
+  auto one = [&](uint32_t c) {
+    try {
+      connection conn(opts.client);
+      bench_run run{conn, opts, 0, ref, lines};
+      const auto share = [&](uint64_t n) { return n / conns + (c < n % conns ? 1 : 0); };
+      run.requests = opts.requests > 0 ? std::max<uint64_t>(1, share(opts.requests)) : 0;
+      run.next_line = lines.size() * c / conns;
+      run.measure_start = measure_start;
+      run.end = end;
+      const auto workers_here = static_cast<uint32_t>(share(opts.concurrency));
+      auto workers = kj::heapArrayBuilder<kj::Promise<void>>(workers_here);
+      for (uint32_t i = 0; i < workers_here; ++i) workers.add(worker(run));
+      // Every call is bounded by --timeout, so the run ends; this wait cannot time out first.
+      conn.wait(kj::joinPromises(workers.finish()), 365.0 * 86400);
+      reports[c] = std::move(run.report);
+      last_done[c] = std::max(run.last_done, measure_start);
+    } catch (...) {
+      failed[c] = std::current_exception();
+    }
+  };
+  if (conns == 1) {
+    one(0);
+  } else {
+    std::vector<std::thread> threads;
+    for (uint32_t c = 0; c < conns; ++c) threads.emplace_back(one, c);
+    for (auto& t : threads) t.join();
+  }
+  for (auto& f : failed)
+    if (f) std::rethrow_exception(f);
+  bench_report report;
+  for (auto& r : reports) {
+    report.ok += r.ok;
+    report.inputs += r.inputs;
+    for (const auto& [code, n] : r.errors) report.errors[code] += n;
+    report.latencies_us.insert(report.latencies_us.end(), r.latencies_us.begin(),
+                               r.latencies_us.end());
+  }
+  report.elapsed_s = std::chrono::duration<double>(
+                         *std::max_element(last_done.begin(), last_done.end()) - measure_start)
+                         .count();
   if (opts.json)
-    std::cout << bench_json(opts, run.report).dump() << std::endl;
+    std::cout << bench_json(opts, report).dump() << std::endl;
   else
-    std::cout << render_bench_text(opts, run.report) << std::flush;
+    std::cout << render_bench_text(opts, report) << std::flush;
   return 0;
 }
 

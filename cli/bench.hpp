@@ -1,5 +1,7 @@
 #pragma once
-// `tessera bench`: a bounded load generator on one kj event loop and one connection.
+// `tessera bench`: a bounded load generator. --connections N (default 1) opens N connections,
+// each on its own thread and kj event loop, and spreads the C workers over them (the gateway
+// gives each connection one of the coordinator's serving actors); the report merges them.
 //
 // C workers each keep one predict call in flight; a call carries B consecutive input lines
 // (cycling through the file). The run has an optional warmup (calls started during it are not
@@ -23,7 +25,8 @@ struct bench_options {
   client_options client;
   std::string model;  // NAME[@VERSION|@LABEL]
   uint32_t concurrency = 8;
-  double duration_s = 0;  // <= 0: 10 s, or unbounded when requests > 0
+  uint32_t connections = 1;  // at most `concurrency`
+  double duration_s = 0;     // <= 0: 10 s, or unbounded when requests > 0
   uint32_t batch = 1;
   int32_t k = 1;
   uint64_t requests = 0;  // 0 = no request bound

@@ -171,6 +171,9 @@ void wire_data(CLI::App& app, globals& g, action& run) {
   auto* bn = client_sub(app, g, "bench", "bounded predict load generator");
   bn->add_option("--model", b.model, "NAME[@VERSION|@LABEL]")->required();
   bn->add_option("--concurrency", b.concurrency, "calls in flight")->capture_default_str();
+  bn->add_option("--connections", b.connections,
+                 "connections (one thread each) the calls in flight are spread over")
+      ->capture_default_str();
   bn->add_option("--duration", b.duration_s, "measured seconds (default 10)");
   bn->add_option("--batch", b.batch, "inputs per call")->capture_default_str();
   bn->add_option("--k", b.k, "labels per input: >= 1, or -1 = all")->capture_default_str();

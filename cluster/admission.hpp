@@ -3,8 +3,9 @@
 // holds an admission_ticket until it is answered; the ticket gives its place back exactly once,
 // when it is destroyed, so no path can forget to release it or release it twice.
 //
-// Thread: not thread-safe. One owner (the coordinator actor) creates and destroys tickets on
-// its own thread.
+// Thread: any. The serving actors (one per core) share one admission: its count is an atomic,
+// taken and given back without a lock; copies of an admission share the count.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -26,10 +27,11 @@ class admission_ticket {
 
  private:
   friend class admission;
-  explicit admission_ticket(std::shared_ptr<uint64_t> running) : running_(std::move(running)) {}
+  explicit admission_ticket(std::shared_ptr<std::atomic<uint64_t>> running)
+      : running_(std::move(running)) {}
   void release();
 
-  std::shared_ptr<uint64_t> running_;  // the admission's counter; null when not held
+  std::shared_ptr<std::atomic<uint64_t>> running_;  // the admission's counter; null when not held
 };
 
 class admission {
@@ -40,12 +42,12 @@ class admission {
   caf::expected<admission_ticket> admit();
 
   // Tickets held now.
-  uint64_t running() const { return *running_; }
+  uint64_t running() const { return running_->load(std::memory_order_relaxed); }
   uint64_t limit() const { return limit_; }
 
  private:
   uint64_t limit_;
-  std::shared_ptr<uint64_t> running_ = std::make_shared<uint64_t>(0);
+  std::shared_ptr<std::atomic<uint64_t>> running_ = std::make_shared<std::atomic<uint64_t>>(0);
 };
 
 }  // namespace tessera

@@ -1,6 +1,8 @@
 #include "cluster/admission.hpp"
 
+#include <atomic>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -67,5 +69,31 @@ TEST_CASE("many tickets in a container release exactly their count") {
   tickets.erase(tickets.begin(), tickets.begin() + 40);
   CHECK(a.running() == 60);
   tickets.clear();
+  CHECK(a.running() == 0);
+}
+
+TEST_CASE("admission shared by threads never holds more than its limit, and gives all back") {
+  admission a{3};
+  std::atomic<uint64_t> most{0};
+  std::atomic<uint64_t> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
+        auto ticket = a.admit();
+        if (!ticket) {
+          refused.fetch_add(1);
+          continue;
+        }
+        auto now = a.running();
+        auto seen = most.load();
+        while (now > seen && !most.compare_exchange_weak(seen, now)) {
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(most.load() <= 3);
+  CHECK(most.load() >= 1);
+  CHECK(refused.load() < 80000);
   CHECK(a.running() == 0);
 }

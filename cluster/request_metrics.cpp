@@ -39,6 +39,20 @@ void request_metrics::batched(const model_key& model, uint64_t calls, uint64_t i
   b.inputs.observe(static_cast<double>(inputs));
 }
 
+void request_metrics::merge(const request_metrics& other) {
+  for (const auto& [key, c] : other.by_outcome_) {
+    auto& mine = by_outcome_[key];
+    mine.requests += c.requests;
+    mine.inputs += c.inputs;
+  }
+  for (const auto& [key, h] : other.latency_) latency_[key].merge(h);
+  for (const auto& [model, b] : other.batches_) {
+    auto& mine = batches_[model];
+    mine.calls.merge(b.calls);
+    mine.inputs.merge(b.inputs);
+  }
+}
+
 uint64_t request_metrics::requests(const model_key& model, uint64_t version,
                                    const std::string& kind, const std::string& status) const {
   auto it = by_outcome_.find({model, version, kind, status});

@@ -2,7 +2,7 @@
 // Counts of client calls (predict, embed) as the coordinator answers them, by model, version,
 // tenant, call kind and outcome, with a latency histogram of the calls answered ok, and the
 // sizes of the coalesced runs (calls and inputs one shard sub-request carries). A plain value
-// owned by the coordinator actor (one thread); the HTTP side gets a copy.
+// owned by one serving actor (one thread); a scrape merges the serving actors' copies.
 //
 // Models are keyed by (tenant, name) (cluster/model_key.hpp), the model and tenant labels.
 // Series are bounded: versions the registry knows (plus, for a name it does not know, one
@@ -34,6 +34,9 @@ class request_metrics {
   // One coalesced predict run of `model` started: `calls` calls with `inputs` inputs in all
   // went out together, one sub-request per shard.
   void batched(const model_key& model, uint64_t calls, uint64_t inputs);
+
+  // Adds every count and observation of `other` (another serving actor's).
+  void merge(const request_metrics& other);
 
   bool enabled() const { return enabled_; }
   uint64_t requests(const model_key& model, uint64_t version, const std::string& kind,

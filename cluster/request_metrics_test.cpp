@@ -88,3 +88,22 @@ TEST_CASE("disabled metrics count nothing but still declare their families") {
   CHECK(!has(t, "tessera_requests_total{"));
   CHECK(!has(t, "tessera_batch_calls_count"));
 }
+
+TEST_CASE("two serving actors' counts merge into what one would have counted") {
+  request_metrics one, a, b;
+  for (auto* m : {&one, &a}) {
+    m->answered(m_default, 1, "predict", "ok", 3, 0.002);
+    m->batched(m_default, 2, 5);
+  }
+  for (auto* m : {&one, &b}) {
+    m->answered(m_default, 1, "predict", "ok", 1, 0.2);
+    m->answered(m_default, 1, "predict", "overloaded", 1, -1);
+    m->batched(m_default, 1, 1);
+  }
+  request_metrics merged;
+  merged.merge(a);
+  merged.merge(b);
+  CHECK(merged.requests(m_default, 1, "predict", "ok") == 2);
+  CHECK(merged.requests(m_default, 1, "predict", "overloaded") == 1);
+  CHECK(text_of(merged) == text_of(one));
+}

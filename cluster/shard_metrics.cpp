@@ -25,6 +25,21 @@ void shard_metrics::retain(const std::set<uint64_t>& live) {
   }
 }
 
+void shard_metrics::merge(const shard_metrics& other) {
+  for (const auto& [member, shards] : other.latency_) {
+    auto& mine = latency_[member];
+    for (const auto& [key, sr] : shards) {
+      auto it = mine.find(key);
+      if (it == mine.end())
+        mine.emplace(key, sr);
+      else
+        it->second.latency.merge(sr.latency);
+    }
+  }
+  for (const auto& [member, n] : other.retries_) retries_[member] += n;
+  for (const auto& [member, n] : other.timeouts_) timeouts_[member] += n;
+}
+
 uint64_t shard_metrics::answers(const std::string& member, const std::string& key) const {
   auto m = latency_.find(member);
   if (m == latency_.end()) return 0;

@@ -10,7 +10,8 @@
 // forgets the epochs no longer loaded. Disabled, answered() does nothing ([http] metrics =
 // false); retries and timeouts are rare and always counted.
 //
-// Plain value: no actors, no clocks. Thread: one owner (the coordinator).
+// Plain value: no actors, no clocks. Thread: one owner (a serving actor); a scrape merges the
+// serving actors' copies.
 #include <cstdint>
 #include <map>
 #include <set>
@@ -52,6 +53,9 @@ class shard_metrics {
 
   // Forgets the latency series whose sub-model epoch is not in `live` (unloaded versions).
   void retain(const std::set<uint64_t>& live);
+
+  // Adds every series and count of `other` (another serving actor's).
+  void merge(const shard_metrics& other);
 
   bool enabled() const { return enabled_; }
   // Answers observed for (member, key); 0 when none.

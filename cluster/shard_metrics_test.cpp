@@ -72,3 +72,29 @@ TEST_CASE("series of sub-model epochs no longer loaded are forgotten") {
   m.write(w);
   CHECK(!has(w.text(), "member=\"shard-2\""));
 }
+
+TEST_CASE("two serving actors' sub-request metrics merge into what one would have counted") {
+  shard_metrics one, a, b;
+  int asked = 0;
+  auto n = [&] { return name_of("e@1/t[0:10)", 2, &asked); };
+  for (auto* m : {&one, &a}) {
+    m->answered("shard-1", "t[0:10)@e2", 0.001, n);
+    m->retried("shard-1");
+  }
+  for (auto* m : {&one, &b}) {
+    m->answered("shard-1", "t[0:10)@e2", 0.004, n);
+    m->answered("shard-2", "t[0:10)@e2", 0.002, n);
+    m->timed_out("shard-2");
+  }
+  shard_metrics merged;
+  merged.merge(a);
+  merged.merge(b);
+  CHECK(merged.answers("shard-1", "t[0:10)@e2") == 2);
+  CHECK(merged.answers("shard-2", "t[0:10)@e2") == 1);
+  CHECK(merged.retries("shard-1") == 1);
+  CHECK(merged.timeouts("shard-2") == 1);
+  prom_writer w1, w2;
+  one.write(w1);
+  merged.write(w2);
+  CHECK(w1.text() == w2.text());
+}

@@ -57,6 +57,9 @@ struct limits_config {
   std::chrono::milliseconds request_timeout{5000};  // deadline of one client request
   std::chrono::milliseconds load_timeout{600000};   // deadline of one model load
   uint32_t max_inflight = 4096;  // requests in the coordinator at once; more get overloaded
+  // The coordinator's serving actors (actors/serving.hpp): threads that answer calls at once.
+  // 0 = one per core.
+  uint32_t serving_actors = 0;
   // Gateway bounds (node/gateway.hpp). Bytes of one RPC message after login; larger closes
   // the connection.
   uint64_t max_message_bytes = uint64_t{64} << 20;

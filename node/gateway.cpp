@@ -118,6 +118,7 @@ struct connection {
         rpc(capnp::makeRpcServer(network, kj::heap<tessera_impl>(e, client))),
         closed(nullptr) {
     client->source = std::move(source);
+    client->serving = e.next_serving();
     auto paf = kj::newPromiseAndFulfiller<void>();
     closed = paf.promise.fork();
     auto f = std::make_shared<kj::Own<kj::PromiseFulfiller<void>>>(kj::mv(paf.fulfiller));
@@ -243,9 +244,9 @@ struct log_errors final : kj::TaskSet::ErrorHandler {
 
 }  // namespace
 
-void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_config& cfg,
-                 const gateway_options& opts, kj::AsyncIoContext& io, kj::Promise<void> stop,
-                 std::function<void(uint16_t)> on_listen) {
+void run_gateway(caf::actor_system& sys, const coordinator_handles& coord,
+                 const cluster_config& cfg, const gateway_options& opts, kj::AsyncIoContext& io,
+                 kj::Promise<void> stop, std::function<void(uint16_t)> on_listen) {
   kj_bridge bridge{sys};
   // Released before `bridge` stops its actor on return.
   auto watched =
@@ -260,7 +261,8 @@ void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_
   const uint64_t cap = connection_cap(lim);
   gateway_env env{
       bridge,
-      std::move(coord),
+      coord.control,
+      coord.serving,
       cfg,
       io.provider->getTimer(),
       tenant_quotas{std::move(quotas), lim.capacity, std::chrono::steady_clock::now(),

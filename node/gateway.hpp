@@ -39,8 +39,8 @@ struct gateway_options {
 
 // Serves on the calling thread (which must own `io`) until `stop` resolves. Calls `on_listen`
 // once the socket is bound, with the actual port.
-void run_gateway(caf::actor_system& sys, coordinator_actor coord, const cluster_config& cfg,
-                 const gateway_options& opts, kj::AsyncIoContext& io, kj::Promise<void> stop,
-                 std::function<void(uint16_t)> on_listen = {});
+void run_gateway(caf::actor_system& sys, const coordinator_handles& coord,
+                 const cluster_config& cfg, const gateway_options& opts, kj::AsyncIoContext& io,
+                 kj::Promise<void> stop, std::function<void(uint16_t)> on_listen = {});
 
 }  // namespace tessera

@@ -49,8 +49,8 @@ void append(predict_reply& total, predict_reply&& part) {
   std::move(part.results.begin(), part.results.end(), std::back_inserter(total.results));
 }
 
-// Our own invariants (the coordinator answers every slice on the version and epoch the first
-// was served by): a broken one is an `internal` error, never a bad-input one.
+// Our own invariants (a serving actor answers every slice on the build the first was served
+// by): a broken one is an `internal` error, never a bad-input one.
 kj::Exception broken(std::string what) {
   return refuse(errc::internal, std::move(what));
 }
@@ -60,10 +60,11 @@ void append(embed_reply& total, embed_reply&& part) {
   total.vectors.insert(total.vectors.end(), part.vectors.begin(), part.vectors.end());
 }
 
-// One predict or embed call on its way through the coordinator, slice by slice.
+// One predict or embed call on its way through a serving actor, slice by slice.
 template <class Reply>
 struct sliced_call {
-  predict_request base;  // model, k, threshold, deadline; no inputs
+  predict_request base;  // model, k, threshold, deadline; no inputs; later: the build
+  serving_actor to;      // every slice goes to its connection's serving actor
   std::vector<input_item> inputs;
   std::vector<size_t> bounds;  // slice i is inputs [bounds[i], bounds[i+1])
   bool paced = false;          // a low-priority call: each slice waits for env.pacer's slot
@@ -94,17 +95,19 @@ kj::Promise<Reply> send_slice(gateway_env& env, std::shared_ptr<sliced_call<Repl
   r.k = c->base.k;
   r.threshold = c->base.threshold;
   r.deadline = c->base.deadline;
+  r.build = c->base.build;
   r.inputs.assign(std::make_move_iterator(c->inputs.begin() + c->bounds[i]),
                   std::make_move_iterator(c->inputs.begin() + c->bounds[i + 1]));
-  return env.bridge.ask<Reply>(env.coord, env.call_timeout(), Atom::value, std::move(r))
+  return env.bridge.ask<Reply>(c->to, env.call_timeout(), Atom::value, std::move(r))
       .then([&env, c, i](Reply part) -> kj::Promise<Reply> {
         if (i == 0) {
           c->total = std::move(part);
-          // Every later slice runs on the build the first one was served by: its version and
-          // its epoch (version numbers are never reused, epochs are unique), or fails whole.
+          // Every later slice runs on the build the first one was served by, in the routing
+          // snapshot it took (held here until the call ends, so it cannot be unloaded).
           c->base.model.version = c->total.version;
           c->base.model.epoch = c->total.epoch;
           c->base.model.label.clear();
+          c->base.build = c->total.build;
         } else {
           if (part.version != c->total.version || part.epoch != c->total.epoch)
             throw broken("a slice ran on another version than the first");
@@ -363,6 +366,7 @@ class session_impl final : public Session::Server {
                                                            uint32_t timeout_ms) const {
     auto c = std::make_shared<sliced_call<Reply>>();
     c->base.deadline = env_.deadline(timeout_ms);
+    c->to = client_->serving;
     auto ref = read_model_ref(model);
     if (!ref) return ref.error();
     if (!may_use(token_, ref->name))

@@ -3,9 +3,9 @@
 // A session belongs to one token and one tenant. Every model it names is that tenant's (a
 // model_key built from the token's tenant, cluster/model_key.hpp), it passes each predict/embed
 // call through its tenant's quotas (cluster/tenant_quota.hpp), and sends a call's inputs to the
-// coordinator in slices of about [limits] slice_bytes, one slice at a time, all pinned to the
-// version the first slice was served by, so one call never holds more than one slice's
-// featurization in the cluster.
+// coordinator's serving actors in slices of about [limits] slice_bytes, one slice at a time to
+// one serving actor, all on the build (routing snapshot) the first slice was served by, so one
+// call never holds more than one slice's featurization in the cluster.
 //
 // Thread: the gateway's kj thread. Every object here lives on it.
 #include <chrono>
@@ -33,7 +33,8 @@ namespace tessera {
 // What every connection of one gateway shares. Lives as long as run_gateway.
 struct gateway_env {
   kj_bridge& bridge;
-  coordinator_actor coord;
+  coordinator_actor coord;             // the control actor: admin calls, status, models
+  std::vector<serving_actor> serving;  // predict and embed calls, round robin per connection
   cluster_config cfg;
   kj::Timer& timer;
   tenant_quotas quotas;
@@ -51,8 +52,12 @@ struct gateway_env {
   // Paces low-priority slices while high-priority calls run ([limits] low_priority_gap_ms).
   priority_pacer pacer{};
 
+  size_t serving_cursor = 0;
+
   // Copies the counters into `stats`, for the HTTP thread.
   void publish() const;
+  // The serving actor of the next connection (round robin).
+  const serving_actor& next_serving() { return serving[serving_cursor++ % serving.size()]; }
 
   // Bridge deadlines: the coordinator enforces the real ones; these only bound a lost reply.
   std::chrono::milliseconds call_timeout() const {
@@ -72,7 +77,10 @@ struct client_state {
   read_gate gate;
   bool authenticated = false;
   uint32_t failed_logins = 0;
-  std::string source;                          // the client's address, without port
+  std::string source;  // the client's address, without port
+  // The serving actor its predict and embed calls go to (gateway_env::next_serving at
+  // connect): the connections spread over the cores, and one connection's calls coalesce.
+  serving_actor serving;
   std::shared_ptr<byte_account> bytes;         // this connection's request bytes
   std::shared_ptr<byte_account> tenant_bytes;  // its tenant's, once logged in (may be null)
   // The lease of the last message read, until the call it carries claims it (or the next

@@ -58,6 +58,9 @@ coordinator_options coordinator_options_of(const cluster_config& cfg) {
       out.members.push_back({n.name, n.host, n.port, n.roles, n.memory_budget});
   if (const auto* me = cfg.coordinator(); me && me->has_role("shard")) out.local_member = me->name;
   out.max_inflight = cfg.limits.max_inflight;
+  out.serving_actors = cfg.limits.serving_actors > 0
+                           ? cfg.limits.serving_actors
+                           : std::max(1u, std::thread::hardware_concurrency());
   out.max_ids_per_input = cfg.limits.max_ids_per_input;
   out.load_timeout = cfg.limits.load_timeout;
   out.request_timeout = cfg.limits.request_timeout;
@@ -297,11 +300,13 @@ int run_node(const cluster_config& cfg, const std::string& name) {
           "inside the coordinator",
           copts.test_throw_on_model);
     auto coord = spawn_coordinator(sys, std::move(copts), local);
-    watched.push_back(watch.watch(coord, "coordinator"));
+    watched.push_back(watch.watch(coord.control, "coordinator"));
+    // The serving actors are the coordinator's too (linked to its control actor).
+    for (const auto& s : coord.serving) watched.push_back(watch.watch(s, "coordinator"));
     gopts.watch = &watch;
-    if (!start_http(coord)) {
+    if (!start_http(coord.control)) {
       watch.stopping();
-      caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(coord.control, caf::exit_reason::user_shutdown);
       if (local) caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
       return 1;
     }
@@ -324,7 +329,7 @@ int run_node(const cluster_config& cfg, const std::string& name) {
     }
     watcher.join();
     http.reset();
-    caf::anon_send_exit(coord, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(coord.control, caf::exit_reason::user_shutdown);
   } else {
     if (!start_http(coordinator_actor{})) {
       watch.stopping();

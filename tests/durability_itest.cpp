@@ -287,8 +287,14 @@ TEST_CASE(
       REQUIRE(by_version.count(served));
       const auto& m = *by_version.at(served);
       REQUIRE(r.getResults().size() == texts.size());
-      for (size_t i = 0; i < texts.size(); ++i)
-        check_prediction(*m.ref, m.pool_text(texts[i]), r.getResults()[i], 2);
+      for (size_t i = 0; i < texts.size(); ++i) {
+        // The texts are a's: under the other package some have no known feature, and then,
+        // as in fastText, no prediction.
+        if (m.features->ids(texts[i]).empty())
+          CHECK(r.getResults()[i].getLabels().size() == 0);
+        else
+          check_prediction(*m.ref, m.pool_text(texts[i]), r.getResults()[i], 2);
+      }
       ++answered;
     } catch (const kj::Exception& e) {
       auto code = error_code(e);
