@@ -15,7 +15,7 @@ std::shared_ptr<spdlog::logger> log() {
 }
 
 // Asks the nodes to drop released replicas (fire and forget, with a deadline).
-void send_unloads(coordinator_self self, const std::vector<replica_release>& releases) {
+void send_unloads(control_self self, const std::vector<replica_release>& releases) {
   for (const auto& r : releases) {
     auto m = self->state.members.find(r.node);
     if (m == self->state.members.end() || !m->second.up) continue;
@@ -30,12 +30,12 @@ void send_unloads(coordinator_self self, const std::vector<replica_release>& rel
 
 }  // namespace
 
-bool member_up(const coordinator_state& st, const std::string& node) {
+bool member_up(const control_state& st, const std::string& node) {
   auto it = st.members.find(node);
   return it != st.members.end() && it->second.up;
 }
 
-void publish_routes(coordinator_self self) {
+void publish_routes(control_self self) {
   auto& st = self->state;
   auto snap = st.routes.publish(st.reg, [&st](const std::string& n) { return member_up(st, n); });
   if (st.serving.empty()) return reap_unnamed(self);
@@ -51,13 +51,13 @@ void publish_routes(coordinator_self self) {
             });
 }
 
-void release_replicas(coordinator_self self, const std::vector<replica_release>& releases) {
+void release_replicas(control_self self, const std::vector<replica_release>& releases) {
   if (releases.empty()) return;
   self->state.routes.defer(releases);
   publish_routes(self);
 }
 
-void reap_unnamed(coordinator_self self) {
+void reap_unnamed(control_self self) {
   auto& st = self->state;
   auto drained = st.reg.reap_drained(st.routes.oldest_live());
   send_unloads(self, st.routes.due());
@@ -65,7 +65,7 @@ void reap_unnamed(coordinator_self self) {
   release_replicas(self, drained);
 }
 
-void replica_ready(coordinator_self self, replica_ref& r, const shard_actor& h) {
+void replica_ready(control_self self, replica_ref& r, const shard_actor& h) {
   r.state = replica_state::ready;
   self->state.routes.set_handle(r.node, r.replica_id, h);
   if (h) self->monitor(h);

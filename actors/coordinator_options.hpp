@@ -48,7 +48,7 @@ struct coordinator_options {
   // When set, members are dialed through this middleman actor (node/node_transport.hpp: TLS
   // with the member's certificate name checked, BASP frames guarded) instead of CAF's own.
   caf::io::middleman_actor node_dialer;
-  // Hedged requests (cluster/hedging.hpp, actors/fan_out.hpp).
+  // Hedged requests (cluster/hedging.hpp, actors/serving_fan_out.hpp).
   hedging_options hedging;
   // A member down this long has its replicas placed again on the survivors
   // (actors/replacement_planner.hpp).

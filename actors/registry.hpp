@@ -158,7 +158,7 @@ struct replica_release {
 class registry {
  public:
   // What a change to one model may touch, saved so that the change can be taken back (the
-  // commit queue applies a change, snapshots, takes it back: actors/commit_queue.hpp): the
+  // commit queue applies a change, snapshots, takes it back: actors/control_commits.hpp): the
   // model's entry, the states
   // of its versions and their sub-models, the shared-embedder table, the draining list's length
   // and the retired numbers. Valid only until the next change to the registry.

@@ -3,7 +3,7 @@
 // extra copies that raise it when a load asks a shared embedder for more than it has. A
 // shared sub-model holds at least the largest R of the versions using it (submodel_entry::
 // replicas, kept by the registry); re-placement and status measure shards against it.
-// Plain functions over the registry's structs; coordinator thread only.
+// Plain functions over the registry's structs; control actor thread only.
 #include <string>
 #include <vector>
 

@@ -4,7 +4,7 @@
 
 #include <caf/all.hpp>
 
-#include "actors/request_run.hpp"
+#include "actors/serving_run.hpp"
 #include "actors/serving_state.hpp"
 #include "actors/unhandled.hpp"
 #include "cluster/predict_options.hpp"
@@ -42,7 +42,7 @@ serving_metrics make_metrics(serving_state& st) {
 }
 
 serving_actor::behavior_type serving_impl(serving_self self, coordinator_options opts,
-                                          admission admitted, snapshot_ptr routes) {
+                                          snapshot_ptr routes) {
   // Reported as the coordinator's: it is the coordinator's data plane, and its end ends the
   // process like the control actor's (node/actor_watch.hpp).
   end_on_exception(self, "coordinator");
@@ -51,7 +51,6 @@ serving_actor::behavior_type serving_impl(serving_self self, coordinator_options
   st.cfg.members.clear();  // the control plane's
   st.cfg.recovered.reset();
   st.routes = std::move(routes);
-  st.admitted = std::move(admitted);
   coalescer<predict_call>::options batching;
   batching.max_batch_bytes = st.cfg.max_gather_bytes;
   st.predicts = coalescer<predict_call>{batching};
@@ -64,7 +63,7 @@ serving_actor::behavior_type serving_impl(serving_self self, coordinator_options
         test_fault(st.cfg, req.model.name);
         if (auto err = check_predict_options(req.k, req.threshold))
           return refused(st, "predict", req, std::move(err));
-        auto ctx = open_request(st.admitted, st.routes, req, st.cfg.request_timeout);
+        auto ctx = open_request(st.routes, req, st.cfg.request_timeout);
         if (!ctx) return refused(st, "predict", req, ctx.error());
         if (!ctx->version->has_classifier())
           return refused(st, "predict", req,
@@ -82,7 +81,7 @@ serving_actor::behavior_type serving_impl(serving_self self, coordinator_options
       },
       [self](embed_atom, predict_request& req) -> caf::result<embed_reply> {
         auto& st = self->state;
-        auto ctx = open_request(st.admitted, st.routes, req, st.cfg.request_timeout);
+        auto ctx = open_request(st.routes, req, st.cfg.request_timeout);
         if (!ctx) return refused(st, "embed", req, ctx.error());
         auto bags = build_bags(*ctx->version, st.cfg.max_ids_per_input, req.inputs);
         if (!bags) return refused(st, "embed", req, bags.error(), ctx->version->version);
@@ -131,8 +130,8 @@ serving_actor::behavior_type serving_impl(serving_self self, coordinator_options
 }  // namespace
 
 serving_actor spawn_serving(caf::actor_system& sys, const coordinator_options& opts,
-                            admission admitted, snapshot_ptr routes) {
-  return sys.spawn(serving_impl, opts, std::move(admitted), std::move(routes));
+                            snapshot_ptr routes) {
+  return sys.spawn(serving_impl, opts, std::move(routes));
 }
 
 }  // namespace tessera

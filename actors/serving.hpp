@@ -6,14 +6,13 @@
 // the routing snapshot the control actor last published to it (actors/serving_routes.hpp);
 // nothing on its path waits for the control actor or takes a lock that it holds.
 //
-// The serving actors share one admission count ([limits] max_inflight) as an atomic.
+// Admission ([limits] max_inflight) is the gateway's, once per call (node/call_owner.hpp).
 #include <caf/typed_actor.hpp>
 
 #include "actors/coordinator_options.hpp"
 #include "actors/coordinator_types.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/serving_routes.hpp"
-#include "cluster/admission.hpp"
 
 namespace tessera {
 
@@ -34,13 +33,12 @@ using serving_actor = caf::typed_actor<
     caf::reacts_to<lost_atom, std::string, std::string, caf::actor_addr>,
     // Internal: a queued predict call of this version epoch reached its deadline.
     caf::reacts_to<expire_atom, uint64_t>,
-    // Internal: a hedge timer of the fan-out (actors/fan_out.hpp) is due.
+    // Internal: a hedge timer of the fan-out (actors/serving_fan_out.hpp) is due.
     caf::reacts_to<hedge_atom, uint64_t>>;
 
 // Spawns one serving actor that answers on `routes` until the control actor publishes another.
-// `admitted` is shared by every serving actor of the process.
 serving_actor spawn_serving(caf::actor_system& sys, const coordinator_options& opts,
-                            admission admitted, snapshot_ptr routes);
+                            snapshot_ptr routes);
 
 }  // namespace tessera
 

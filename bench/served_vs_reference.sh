@@ -15,6 +15,10 @@
 #      BEFORE_BIN: a second build's bin dir (e.g. of the previous commit); its cluster runs the
 #      same rows in the same run, after this build's, driven by this build's `tessera bench`,
 #      and the table shows both ("before" rows) side by side.
+#      AFTER_LIMITS_EXTRA: lines added to [limits] of this build's cluster only (an older
+#      build refuses keys it does not know), e.g. 'serving_affinity = "connection"'.
+#      ROUNDS (default 1): with BEFORE_BIN, the two arms run this many times, interleaved
+#      (rows of round 2 and later are prefixed "rN-").
 # Results: bench/out/served_vs_reference/ (gitignored): table.txt, rows.tsv, bench JSON, cluster logs.
 set -euo pipefail
 
@@ -73,7 +77,10 @@ run_arm() {
   local prefix=$1
   BIN=$2
   pick_ports
+  local extra=${BENCH_LIMITS_EXTRA:-}
+  [ "$BIN" != "$AFTER_BIN" ] || BENCH_LIMITS_EXTRA="$extra${AFTER_LIMITS_EXTRA:-}"
   write_config "$WORK/cluster$prefix.toml"
+  BENCH_LIMITS_EXTRA=$extra
   start_cluster "$WORK/cluster$prefix.toml" "$WORK/cluster$prefix"
   load_model "$WORK/model" served
   BIN=$AFTER_BIN  # the client: this build's tessera bench
@@ -88,13 +95,19 @@ run_arm() {
 }
 run_arm "" "$AFTER_BIN"
 [ -z "${BEFORE_BIN:-}" ] || run_arm "before-" "$WORK/before-bin"
+if [ -n "${BEFORE_BIN:-}" ]; then
+  for r in $(seq 2 "${ROUNDS:-1}"); do
+    run_arm "r$r-" "$AFTER_BIN"
+    run_arm "r$r-before-" "$WORK/before-bin"
+  done
+fi
 cp "$WORK"/bench.*.json "$OUT"/
 
 {
   echo "issue 2: tessera (3 shards, 1 host, 2 cores) vs in-process reference_model"
   echo "model: gen-model defaults, 205000 x 64, relu 32, 8 labels; input: 10000 lines, 5-20 words"
   echo "load: $(uptime | sed 's/.*load average/load average/')"
-  echo "connections per row: ${BENCH_CONNECTIONS:-1}${BEFORE_BIN:+; before-: $BEFORE_BIN}"
+  echo "connections per row: ${BENCH_CONNECTIONS:-1}${BEFORE_BIN:+; before-: $BEFORE_BIN}${AFTER_LIMITS_EXTRA:+; [limits] $AFTER_LIMITS_EXTRA}"
   printf '%-19s %5s %5s %10s %10s %8s %8s %8s %6s %9s | %5s %6s %6s\n' \
     row conc batch req/s inputs/s p50_us p99_us p999_us errs ratio coord shards client
   awk -F'\t' '{printf "%-19s %5d %5d %10.1f %10.1f %8d %8d %8d %6d %9.5f | %5.2f %6.2f %6.2f\n",

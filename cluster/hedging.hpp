@@ -2,7 +2,7 @@
 // Hedged requests: when a shard's reply is slower than that shard's recent p95 (configurable),
 // the same sub-request goes to a second replica and the first answer wins. This file holds
 // the pure part: a per-shard latency tracker with bounded memory, and the decision of whether
-// and when to hedge. The timer and the second send are actors/fan_out.hpp's.
+// and when to hedge. The timer and the second send are actors/serving_fan_out.hpp's.
 //
 // Tracker. Per shard key, a fixed ring of the last `window` reply times (microseconds) of
 // answers that were used (a losing answer is never recorded, so one slow replica cannot

@@ -4,7 +4,7 @@
 // when a whole message (or a heartbeat queued behind it) has arrived; so a message must be
 // small enough to cross well within connection_timeout_ms even on a starved CPU. Sub-requests
 // whose replies would be large (a gather for a large batch, every logit of a large output layer
-// for a large batch) are therefore sent as parts (actors/fan_out.hpp, fan_out_parts), each
+// for a large batch) are therefore sent as parts (actors/serving_fan_out.hpp, fan_out_parts), each
 // asking for a run of the items (row ids, inputs) of the whole.
 //
 // Pure functions; any thread.

@@ -1,8 +1,8 @@
 #pragma once
-// Metrics of the coordinator's shard sub-requests (one message to one replica; actors/fan_out.hpp
-// drives them): the reply time of every answered attempt by member (node) and shard, and per
-// member the attempts retried on another replica after a retryable failure and the attempts
-// that reached their deadline unanswered.
+// Metrics of the coordinator's shard sub-requests (one message to one replica;
+// actors/serving_fan_out.hpp drives them): the reply time of every answered attempt by member
+// (node) and shard, and per member the attempts retried on another replica after a retryable
+// failure and the attempts that reached their deadline unanswered.
 //
 // A series is keyed by (member, shard key) where the key names the shard and the epoch of its
 // sub-model version; its label is asked for only when the series is new, so an answer costs

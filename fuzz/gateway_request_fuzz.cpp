@@ -19,7 +19,7 @@
 
 #include <capnp/serialize.h>
 
-#include "actors/request.hpp"
+#include "actors/serving_request.hpp"
 #include "cluster/predict_options.hpp"
 #include "fuzz/fuzz_support.hpp"
 #include "node/gateway_convert.hpp"

@@ -27,7 +27,7 @@
 //              max_gather_bytes, capacity_inputs, max_request_bytes, low_priority_gap_ms,
 //              max_connection_request_bytes, login_timeout_ms, max_prelogin_connections,
 //              max_prelogin_per_source, max_failed_logins_per_connection,
-//              max_failed_logins_per_source, serving_actors
+//              max_failed_logins_per_source, serving_actors, serving_affinity
 //   [hedging]  enabled, percentile, min_delay_ms, min_samples
 //   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port
 //   [[tokens]], [[tenants]]: see node/config_tenants.cpp
@@ -215,7 +215,8 @@ limits_config parse_limits(const toml::table& t) {
               "max_failed_logins_per_connection",
               "max_failed_logins_per_source",
               "low_priority_gap_ms",
-              "serving_actors"});
+              "serving_actors",
+              "serving_affinity"});
   limits_config l;
   l.max_inputs = get_u32(t, p, "max_inputs", l.max_inputs);
   l.max_text_bytes = get_u32(t, p, "max_text_bytes", l.max_text_bytes);
@@ -249,6 +250,14 @@ limits_config parse_limits(const toml::table& t) {
   if (const auto n = get_int(t, p, "serving_actors")) {  // 0 = one per core
     if (*n < 0 || *n > 256) fail(key_of(p, "serving_actors"), "must be 0 (one per core) .. 256");
     l.serving_actors = static_cast<uint32_t>(*n);
+  }
+  if (auto a = get_string(t, p, "serving_affinity")) {
+    if (*a == "model")
+      l.serving_affinity = serving_affinity_kind::model;
+    else if (*a == "connection")
+      l.serving_affinity = serving_affinity_kind::connection;
+    else
+      fail(key_of(p, "serving_affinity"), "must be \"model\" or \"connection\"");
   }
   if (const auto gap = get_int(t, p, "low_priority_gap_ms")) {  // 0 = no pacing
     if (*gap < 0 || *gap > 60000) fail(key_of(p, "low_priority_gap_ms"), "must be in 0..60000");

@@ -47,6 +47,12 @@ struct tenant_config {
   std::string package_root;
 };
 
+// Which serving actor answers a call (node/gateway_session.hpp, gateway_env::serving_for).
+enum class serving_affinity_kind {
+  model,       // the model's (by tenant and name): a version's calls all coalesce in one place
+  connection,  // the connection's (round robin at connect): one hot model uses every core
+};
+
 struct limits_config {
   uint32_t max_inputs = 1024;            // inputs per predict/embed call
   uint32_t max_text_bytes = 1 << 20;     // bytes per text input
@@ -60,6 +66,7 @@ struct limits_config {
   // The coordinator's serving actors (actors/serving.hpp): threads that answer calls at once.
   // 0 = one per core.
   uint32_t serving_actors = 0;
+  serving_affinity_kind serving_affinity = serving_affinity_kind::model;
   // Gateway bounds (node/gateway.hpp). Bytes of one RPC message after login; larger closes
   // the connection.
   uint64_t max_message_bytes = uint64_t{64} << 20;

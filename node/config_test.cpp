@@ -343,6 +343,18 @@ TEST_CASE("low_priority_gap_ms defaults to 20, takes 0 (no pacing) to 60000, ref
   check_rejected("[limits]\nlow_priority_gap_ms = 60001\n" + nodes, "limits.low_priority_gap_ms");
 }
 
+TEST_CASE("serving_actors (0 = one per core, to 256) and serving_affinity are checked") {
+  const std::string nodes = k_coord + k_shard;
+  CHECK(parse_config(nodes)->limits.serving_actors == 0);
+  CHECK(parse_config("[limits]\nserving_actors = 3\n" + nodes)->limits.serving_actors == 3);
+  check_rejected("[limits]\nserving_actors = -1\n" + nodes, "limits.serving_actors");
+  check_rejected("[limits]\nserving_actors = 257\n" + nodes, "limits.serving_actors");
+  CHECK(parse_config(nodes)->limits.serving_affinity == serving_affinity_kind::model);
+  CHECK(parse_config("[limits]\nserving_affinity = \"connection\"\n" + nodes)
+            ->limits.serving_affinity == serving_affinity_kind::connection);
+  check_rejected("[limits]\nserving_affinity = \"call\"\n" + nodes, "limits.serving_affinity");
+}
+
 TEST_CASE("limits and top-level settings are validated") {
   const std::string nodes = k_coord + k_shard;
   for (const char* key : {"max_inputs", "max_text_bytes", "max_ids_per_input", "request_timeout_ms",

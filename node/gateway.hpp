@@ -18,7 +18,7 @@
 #include <kj/async-io.h>
 #include <caf/actor_system.hpp>
 
-#include "actors/coordinator.hpp"
+#include "actors/control.hpp"
 #include "node/actor_watch.hpp"
 #include "node/config.hpp"
 #include "node/gateway_stats.hpp"

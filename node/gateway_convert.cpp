@@ -79,6 +79,55 @@ std::vector<size_t> slice_bounds(const std::vector<input_item>& inputs, uint64_t
   return bounds;
 }
 
+namespace {
+
+::VersionState version_state_of(version_state s) {
+  switch (s) {
+    case version_state::new_:
+      return ::VersionState::NEW;
+    case version_state::loading:
+      return ::VersionState::LOADING;
+    case version_state::ready:
+      return ::VersionState::READY;
+    case version_state::serving:
+      return ::VersionState::SERVING;
+    case version_state::draining:
+      return ::VersionState::DRAINING;
+    case version_state::unloaded:
+      return ::VersionState::UNLOADED;
+    case version_state::error:
+      return ::VersionState::ERROR;
+  }
+  return ::VersionState::UNSPECIFIED;
+}
+
+::ReplicaState replica_state_of(replica_state s) {
+  switch (s) {
+    case replica_state::loading:
+      return ::ReplicaState::LOADING;
+    case replica_state::ready:
+      return ::ReplicaState::READY;
+    case replica_state::lost:
+      return ::ReplicaState::LOST;
+    case replica_state::unloaded:
+      return ::ReplicaState::UNLOADED;
+    case replica_state::error:
+      return ::ReplicaState::ERROR;
+  }
+  return ::ReplicaState::UNSPECIFIED;
+}
+
+// version_info::output's names ("none" for an embed-only version).
+::OutputKind output_kind_of(const std::string& output) {
+  if (output == "none") return ::OutputKind::NONE;
+  if (output == "softmax") return ::OutputKind::SOFTMAX;
+  if (output == "ova") return ::OutputKind::OVA;
+  if (output == "hs") return ::OutputKind::HS;
+  return ::OutputKind::UNSPECIFIED;
+}
+
+}  // namespace
+
 void fill(ModelInfo::Builder b, const model_info& m, model_naming naming) {
   b.setName(naming == model_naming::qualified ? model_key{m.tenant, m.name}.display() : m.name);
   b.setTenant(m.tenant.name());
@@ -89,6 +138,7 @@ void fill(ModelInfo::Builder b, const model_info& m, model_naming naming) {
     auto vb = vs[i];
     vb.setVersion(v.version);
     vb.setState(to_string(v.state));
+    vb.setStateKind(version_state_of(v.state));
     vb.setEpoch(v.epoch);
     vb.setPath(v.path);
     vb.setEmbedder(v.embedder);
@@ -97,6 +147,7 @@ void fill(ModelInfo::Builder b, const model_info& m, model_naming naming) {
     vb.setRows(v.rows);
     vb.setLabelCount(v.label_count);
     vb.setOutput(v.output);
+    vb.setOutputKind(output_kind_of(v.output));
     vb.setError(v.error);
     vb.setExactPooling(v.exact_pooling);
     auto ss = vb.initShards(static_cast<unsigned>(v.shards.size()));
@@ -111,6 +162,7 @@ void fill(ModelInfo::Builder b, const model_info& m, model_naming naming) {
       for (size_t k = 0; k < s.replicas.size(); ++k) {
         rs[k].setNode(s.replicas[k].node);
         rs[k].setState(to_string(s.replicas[k].state));
+        rs[k].setStateKind(replica_state_of(s.replicas[k].state));
         rs[k].setId(s.replicas[k].id);
         rs[k].setError(s.replicas[k].error);
       }

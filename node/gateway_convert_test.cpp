@@ -73,3 +73,40 @@ TEST_CASE("inputs are sliced into runs of about slice_bytes, each at least one i
   CHECK(slice_bounds({ids(5), ids(5)}, 100) == v{0, 1, 2});
   CHECK(slice_bounds({ids(4), ids(4)}, 100) == v{0, 2});
 }
+
+TEST_CASE("a version's and a replica's state and output go out typed and by name") {
+  model_info m;
+  m.name = "m";
+  const version_state states[] = {version_state::new_,     version_state::loading,
+                                  version_state::ready,    version_state::serving,
+                                  version_state::draining, version_state::unloaded,
+                                  version_state::error};
+  const char* outputs[] = {"none", "softmax", "ova", "hs"};
+  for (size_t i = 0; i < 7; ++i) {
+    version_info v;
+    v.version = i + 1;
+    v.state = states[i];
+    v.output = outputs[i % 4];
+    shard_info s;
+    replica_info r;
+    r.state = static_cast<replica_state>(i % 5);
+    s.replicas.push_back(r);
+    v.shards.push_back(s);
+    m.versions.push_back(v);
+  }
+  capnp::MallocMessageBuilder msg;
+  auto b = msg.initRoot<ModelInfo>();
+  fill(b, m);
+  auto vs = b.asReader().getVersions();
+  REQUIRE(vs.size() == 7);
+  for (size_t i = 0; i < 7; ++i) {
+    // The enums list the names in the same order, after `unspecified`.
+    CHECK(static_cast<size_t>(vs[i].getStateKind()) == i + 1);
+    CHECK(std::string(vs[i].getState().cStr()) == to_string(states[i]));
+    CHECK(static_cast<size_t>(vs[i].getOutputKind()) == i % 4 + 1);
+    CHECK(std::string(vs[i].getOutput().cStr()) == outputs[i % 4]);
+    auto r = vs[i].getShards()[0].getReplicas()[0];
+    CHECK(static_cast<size_t>(r.getStateKind()) == i % 5 + 1);
+    CHECK(std::string(r.getState().cStr()) == to_string(static_cast<replica_state>(i % 5)));
+  }
+}

@@ -10,6 +10,7 @@
 #include <kj/debug.h>
 
 #include "base/process_stats.hpp"
+#include "node/call_owner.hpp"
 #include "node/gateway_convert.hpp"
 #include "node/package_root.hpp"
 #include "node/tenant_view.hpp"
@@ -23,11 +24,20 @@ std::chrono::steady_clock::time_point gateway_env::deadline(uint32_t timeout_ms)
   return std::chrono::steady_clock::now() + t;
 }
 
+const serving_actor& gateway_env::serving_for(const model_key& model,
+                                              const serving_actor& connection_serving) const {
+  if (cfg.limits.serving_affinity == serving_affinity_kind::connection) return connection_serving;
+  const auto h =
+      std::hash<std::string>{}(model.tenant.name()) * 31 + std::hash<std::string>{}(model.name);
+  return serving[h % serving.size()];
+}
+
 void gateway_env::publish() const {
   if (!stats) return;
   stats->connections.store(connections, std::memory_order_relaxed);
   stats->refused_quota.store(quotas.refused(), std::memory_order_relaxed);
   stats->refused_memory.store(memory.refused(), std::memory_order_relaxed);
+  stats->refused_inflight.store(refused_inflight, std::memory_order_relaxed);
   stats->failed_logins.store(logins.failures(), std::memory_order_relaxed);
   stats->refused_connections_cap.store(refused_connections, std::memory_order_relaxed);
   stats->refused_connections_prelogin.store(sources.refused_connections(),
@@ -60,23 +70,12 @@ void append(embed_reply& total, embed_reply&& part) {
   total.vectors.insert(total.vectors.end(), part.vectors.begin(), part.vectors.end());
 }
 
-// One predict or embed call on its way through a serving actor, slice by slice.
-template <class Reply>
-struct sliced_call {
-  predict_request base;  // model, k, threshold, deadline; no inputs; later: the build
-  serving_actor to;      // every slice goes to its connection's serving actor
-  std::vector<input_item> inputs;
-  std::vector<size_t> bounds;  // slice i is inputs [bounds[i], bounds[i+1])
-  bool paced = false;          // a low-priority call: each slice waits for env.pacer's slot
-  Reply total;
-};
-
 template <class Reply, class Atom>
-kj::Promise<Reply> send_slice(gateway_env& env, std::shared_ptr<sliced_call<Reply>> c, size_t i);
+kj::Promise<Reply> send_slice(gateway_env& env, std::shared_ptr<call_owner<Reply>> c, size_t i);
 
 // Runs slice i and the ones after it; a paced call's slice first waits for its slot.
 template <class Reply, class Atom>
-kj::Promise<Reply> run_slices(gateway_env& env, std::shared_ptr<sliced_call<Reply>> c, size_t i) {
+kj::Promise<Reply> run_slices(gateway_env& env, std::shared_ptr<call_owner<Reply>> c, size_t i) {
   if (!c->paced) return send_slice<Reply, Atom>(env, std::move(c), i);
   const auto now = std::chrono::steady_clock::now();
   const auto wait =
@@ -89,7 +88,7 @@ kj::Promise<Reply> run_slices(gateway_env& env, std::shared_ptr<sliced_call<Repl
 }
 
 template <class Reply, class Atom>
-kj::Promise<Reply> send_slice(gateway_env& env, std::shared_ptr<sliced_call<Reply>> c, size_t i) {
+kj::Promise<Reply> send_slice(gateway_env& env, std::shared_ptr<call_owner<Reply>> c, size_t i) {
   predict_request r;
   r.model = c->base.model;
   r.k = c->base.k;
@@ -361,12 +360,11 @@ class session_impl final : public Session::Server {
   // Reads and checks a call: the model (of this session's tenant), the token's models, the
   // limits.
   template <class Reply>
-  caf::expected<std::shared_ptr<sliced_call<Reply>>> start(ModelRef::Reader model,
-                                                           capnp::List<Input>::Reader inputs,
-                                                           uint32_t timeout_ms) const {
-    auto c = std::make_shared<sliced_call<Reply>>();
+  caf::expected<std::shared_ptr<call_owner<Reply>>> start(ModelRef::Reader model,
+                                                          capnp::List<Input>::Reader inputs,
+                                                          uint32_t timeout_ms) const {
+    auto c = std::make_shared<call_owner<Reply>>();
     c->base.deadline = env_.deadline(timeout_ms);
-    c->to = client_->serving;
     auto ref = read_model_ref(model);
     if (!ref) return ref.error();
     if (!may_use(token_, ref->name))
@@ -376,6 +374,7 @@ class session_impl final : public Session::Server {
     auto in = read_inputs(inputs, env_.cfg.limits);
     if (!in) return in.error();
     c->base.model = std::move(*ref);
+    c->to = env_.serving_for(c->base.model.key(), client_->serving);
     c->inputs = std::move(*in);
     // A low-priority call goes in small slices, each paced while high-priority calls run
     // (cluster/priority_pacer.hpp).
@@ -386,14 +385,23 @@ class session_impl final : public Session::Server {
     return c;
   }
 
-  // Admits the call under its tenant's quotas and runs it, holding the quota ticket until it
-  // is answered or dropped (dispatchCall holds the connection's call place).
+  // Admits the call (the memory gate, its tenant's quotas, the coordinator's max_inflight)
+  // and runs it; its owner holds the tickets until it is answered or dropped (dispatchCall
+  // holds the connection's call place).
   template <class Reply, class Atom>
-  kj::Promise<Reply> run(std::shared_ptr<sliced_call<Reply>> c) {
+  kj::Promise<Reply> run(std::shared_ptr<call_owner<Reply>> c) {
     if (auto err = env_.memory.check()) return held_refusal<Reply>(err);
     auto ticket = env_.quotas.admit(tenant_.name(), static_cast<uint32_t>(c->inputs.size()));
     if (!ticket) return held_refusal<Reply>(ticket.error());
-    auto call = run_slices<Reply, Atom>(env_, std::move(c), 0).attach(std::move(*ticket));
+    auto admitted = env_.admitted.admit();
+    if (!admitted) {
+      ++env_.refused_inflight;
+      env_.publish();
+      return to_kj_exception(admitted.error());
+    }
+    c->quota = std::move(*ticket);
+    c->admitted = std::move(*admitted);
+    auto call = run_slices<Reply, Atom>(env_, std::move(c), 0);
     if (priority_ != tenant_priority::high) return call;
     // While it runs, low-priority slices are paced; ended once, however the call ends.
     env_.pacer.high_started();

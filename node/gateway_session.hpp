@@ -15,7 +15,7 @@
 
 #include <kj/timer.h>
 
-#include "actors/coordinator.hpp"
+#include "actors/control.hpp"
 #include "cluster/priority_pacer.hpp"
 #include "cluster/tenant_quota.hpp"
 #include "node/bridge.hpp"
@@ -33,8 +33,9 @@ namespace tessera {
 // What every connection of one gateway shares. Lives as long as run_gateway.
 struct gateway_env {
   kj_bridge& bridge;
-  coordinator_actor coord;             // the control actor: admin calls, status, models
-  std::vector<serving_actor> serving;  // predict and embed calls, round robin per connection
+  control_actor coord;                 // the control actor: admin calls, status, models
+  std::vector<serving_actor> serving;  // predict and embed calls (serving_for)
+  admission admitted;                  // the coordinator's max_inflight, taken once per call
   cluster_config cfg;
   kj::Timer& timer;
   tenant_quotas quotas;
@@ -48,6 +49,7 @@ struct gateway_env {
   uint64_t connections = 0;                // open client connections
   uint64_t refused_connections = 0;        // closed at once: over the connection cap
   uint64_t refused_logins_connection = 0;  // authenticate after a connection's last try
+  uint64_t refused_inflight = 0;           // calls refused over the coordinator's max_inflight
   gateway_stats* stats = nullptr;          // mirrors of the counters for /metrics (may be null)
   // Paces low-priority slices while high-priority calls run ([limits] low_priority_gap_ms).
   priority_pacer pacer{};
@@ -58,6 +60,10 @@ struct gateway_env {
   void publish() const;
   // The serving actor of the next connection (round robin).
   const serving_actor& next_serving() { return serving[serving_cursor++ % serving.size()]; }
+  // The serving actor a call on `model` from a connection given `connection_serving` goes to:
+  // by [limits] serving_affinity, the model's (a hash of tenant and name) or the connection's.
+  const serving_actor& serving_for(const model_key& model,
+                                   const serving_actor& connection_serving) const;
 
   // Bridge deadlines: the coordinator enforces the real ones; these only bound a lost reply.
   std::chrono::milliseconds call_timeout() const {
@@ -78,8 +84,8 @@ struct client_state {
   bool authenticated = false;
   uint32_t failed_logins = 0;
   std::string source;  // the client's address, without port
-  // The serving actor its predict and embed calls go to (gateway_env::next_serving at
-  // connect): the connections spread over the cores, and one connection's calls coalesce.
+  // Its serving actor (gateway_env::next_serving at connect): with [limits] serving_affinity
+  // = "connection" its predict and embed calls go there (gateway_env::serving_for).
   serving_actor serving;
   std::shared_ptr<byte_account> bytes;         // this connection's request bytes
   std::shared_ptr<byte_account> tenant_bytes;  // its tenant's, once logged in (may be null)

@@ -8,10 +8,11 @@
 namespace tessera {
 
 struct gateway_stats {
-  std::atomic<uint64_t> connections{0};     // client connections open now
-  std::atomic<uint64_t> refused_quota{0};   // calls refused by tenant quotas or shedding
-  std::atomic<uint64_t> refused_memory{0};  // calls refused while over the memory budget
-  std::atomic<uint64_t> failed_logins{0};   // authenticate calls with a wrong token
+  std::atomic<uint64_t> connections{0};       // client connections open now
+  std::atomic<uint64_t> refused_quota{0};     // calls refused by tenant quotas or shedding
+  std::atomic<uint64_t> refused_memory{0};    // calls refused while over the memory budget
+  std::atomic<uint64_t> refused_inflight{0};  // calls refused over [limits] max_inflight
+  std::atomic<uint64_t> failed_logins{0};     // authenticate calls with a wrong token
   // Connections closed at once: over the connection cap, or over the pre-login bounds (per
   // source or in all).
   std::atomic<uint64_t> refused_connections_cap{0};

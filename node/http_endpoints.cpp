@@ -24,6 +24,7 @@ node_scrape::gateway_figures figures_of(const gateway_stats& st) {
   g.connections = st.connections.load(std::memory_order_relaxed);
   g.refused_quota = st.refused_quota.load(std::memory_order_relaxed);
   g.refused_memory = st.refused_memory.load(std::memory_order_relaxed);
+  g.refused_inflight = st.refused_inflight.load(std::memory_order_relaxed);
   g.failed_logins = st.failed_logins.load(std::memory_order_relaxed);
   g.tls_handshake_failures = st.tls_handshake_failures.load(std::memory_order_relaxed);
   g.refused_connections_cap = st.refused_connections_cap.load(std::memory_order_relaxed);
@@ -40,9 +41,8 @@ node_scrape::gateway_figures figures_of(const gateway_stats& st) {
 
 }  // namespace
 
-http_endpoints::http_endpoints(caf::actor_system& sys, node_actor node,
-                               coordinator_actor coordinator, const gateway_stats* gateway,
-                               http_endpoints_options opts)
+http_endpoints::http_endpoints(caf::actor_system& sys, node_actor node, control_actor coordinator,
+                               const gateway_stats* gateway, http_endpoints_options opts)
     : bridge_(sys),
       node_(std::move(node)),
       coordinator_(std::move(coordinator)),

@@ -17,7 +17,7 @@
 
 #include <caf/actor_system.hpp>
 
-#include "actors/coordinator.hpp"
+#include "actors/control.hpp"
 #include "actors/interfaces.hpp"
 #include "node/bridge.hpp"
 #include "node/gateway_stats.hpp"
@@ -45,7 +45,7 @@ class http_endpoints final : public http_handler {
 
   // `node` and `coordinator` are this process's actors; either may be invalid (role absent).
   // `gateway` (may be null) are the counters of this process's gateway.
-  http_endpoints(caf::actor_system& sys, node_actor node, coordinator_actor coordinator,
+  http_endpoints(caf::actor_system& sys, node_actor node, control_actor coordinator,
                  const gateway_stats* gateway = nullptr, http_endpoints_options opts = {});
 
   kj::Promise<http_reply> get(const std::string& path) override;
@@ -60,7 +60,7 @@ class http_endpoints final : public http_handler {
 
   kj_bridge bridge_;
   node_actor node_;
-  coordinator_actor coordinator_;
+  control_actor coordinator_;
   const gateway_stats* gateway_;
   http_endpoints_options opts_;
 };

@@ -165,9 +165,11 @@ std::string metrics_text(const node_scrape& s) {
           static_cast<double>(s.gateway->connections));
     family(w, "tessera_gateway_refused_total", prom_type::counter,
            "Client calls the gateway refused as overloaded, by reason: quota (tenant quotas and "
-           "priority shedding) or memory (coordinator over its memory_budget).",
+           "priority shedding), memory (coordinator over its memory_budget) or inflight "
+           "([limits] max_inflight calls running).",
            {{{{"reason", "quota"}}, static_cast<double>(s.gateway->refused_quota)},
-            {{{"reason", "memory"}}, static_cast<double>(s.gateway->refused_memory)}});
+            {{{"reason", "memory"}}, static_cast<double>(s.gateway->refused_memory)},
+            {{{"reason", "inflight"}}, static_cast<double>(s.gateway->refused_inflight)}});
     family(w, "tessera_gateway_failed_logins_total", prom_type::counter,
            "authenticate calls with a token that matched no configured hash.",
            {{{}, static_cast<double>(s.gateway->failed_logins)}});

@@ -21,6 +21,7 @@ struct node_scrape {
   // The gateway's counters (coordinator only; node/gateway_stats.hpp); null = no gateway.
   struct gateway_figures {
     uint64_t connections = 0, refused_quota = 0, refused_memory = 0, failed_logins = 0;
+    uint64_t refused_inflight = 0;
     uint64_t tls_handshake_failures = 0;
     uint64_t refused_connections_cap = 0, refused_connections_prelogin = 0;
     uint64_t refused_connections_tls_source = 0;

@@ -16,7 +16,7 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 
-#include "actors/coordinator.hpp"
+#include "actors/control.hpp"
 #include "actors/node.hpp"
 #include "actors/unhandled.hpp"
 #include "base/logger.hpp"
@@ -248,7 +248,7 @@ int run_node(const cluster_config& cfg, const std::string& name) {
   // thread; stopped (joined) before the actors exit.
   std::unique_ptr<http_endpoints> endpoints;
   std::unique_ptr<http_server> http;
-  auto start_http = [&](coordinator_actor coord) {
+  auto start_http = [&](control_actor coord) {
     if (me->http_port == 0) return true;
     http_endpoints_options hopts;
     hopts.node_tls = tls;
@@ -331,7 +331,7 @@ int run_node(const cluster_config& cfg, const std::string& name) {
     http.reset();
     caf::anon_send_exit(coord.control, caf::exit_reason::user_shutdown);
   } else {
-    if (!start_http(coordinator_actor{})) {
+    if (!start_http(control_actor{})) {
       watch.stopping();
       if (local) caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
       return 1;

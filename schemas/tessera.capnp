@@ -63,6 +63,37 @@ struct LabelPin {
   version @1 :UInt64;
 }
 
+# A version's state, typed (VersionInfo.stateKind); VersionInfo.state is its name as text.
+enum VersionState {
+  unspecified @0;  # not set (an older server)
+  new @1;
+  loading @2;
+  ready @3;
+  serving @4;
+  draining @5;
+  unloaded @6;
+  error @7;
+}
+
+# A version's output rule, typed (VersionInfo.outputKind); VersionInfo.output is its name.
+enum OutputKind {
+  unspecified @0;  # not set (an older server)
+  none @1;         # embed only: no classifier
+  softmax @2;
+  ova @3;
+  hs @4;
+}
+
+# A replica's state, typed (ReplicaInfo.stateKind); ReplicaInfo.state is its name as text.
+enum ReplicaState {
+  unspecified @0;  # not set (an older server)
+  loading @1;
+  ready @2;
+  lost @3;
+  unloaded @4;
+  error @5;
+}
+
 struct VersionInfo {
   version @0 :UInt64;
   state @1 :Text;          # new, loading, ready, serving, draining, unloaded, error
@@ -77,6 +108,8 @@ struct VersionInfo {
   shards @10 :List(ShardInfo);
   error @11 :Text;
   exactPooling @12 :Bool;
+  stateKind @13 :VersionState;  # `state`, typed
+  outputKind @14 :OutputKind;   # `output`, typed
 }
 
 struct ShardInfo {
@@ -92,6 +125,7 @@ struct ReplicaInfo {
   state @1 :Text;   # loading, ready, lost, unloaded, error
   id @2 :Text;      # the replica's id on its node
   error @3 :Text;   # why it is in state error (e.g. its package changed since first loaded)
+  stateKind @4 :ReplicaState;  # `state`, typed
 }
 
 struct Member {

@@ -599,10 +599,10 @@ TEST_CASE(
 namespace {
 
 // No hidden layer and 256 dims: an output layer of 20,000 x 256 x 4 = 20.5 MB, over the 16 MiB
-// up to which placement keeps a tensor whole (whole_tensor_max_bytes, actors/loading.cpp), so
-// it is split; above 4,096 labels (exact_merge_max_labels) softmax output shards send only
-// their best k unless a call of the batch wants every label. The embedding table,
-// (2,000 + 10,000) x 256 x 4 = 12.3 MB, stays whole.
+// up to which placement keeps a tensor whole (whole_tensor_max_bytes, actors/control_loading.cpp),
+// so it is split; above 4,096 labels (exact_merge_max_labels) softmax output shards send only their
+// best k unless a call of the batch wants every label. The embedding table, (2,000 + 10,000) x 256
+// x 4 = 12.3 MB, stays whole.
 constexpr uint32_t large_labels = 20000;
 constexpr uint64_t whole_tensor_max_bytes = uint64_t{16} << 20;
 constexpr uint32_t exact_merge_max_labels = 4096;

@@ -27,7 +27,7 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 
-#include "actors/coordinator.hpp"
+#include "actors/control.hpp"
 #include "node/config.hpp"
 #include "node/token_hash.hpp"
 #include "tests/support/caf_peer.hpp"

@@ -5,7 +5,8 @@
 // drain and an undrain each write the registry: every change is acknowledged only after its
 // write, and calls keep being answered meanwhile, each checked against the reference model of
 // the version that served it. Before the writes left the coordinator's thread, no call was
-// answered while one was in flight.
+// answered while one was in flight. The second case recovers a killed shard node (its replicas
+// read again from the package, and registry writes meanwhile) while calls go on.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -19,6 +20,8 @@
 #include "tests/support/model_fixture.hpp"
 #include "tests/support/process.hpp"
 
+#include <csignal>
+
 using namespace tessera;
 using namespace tessera::test;
 using namespace std::chrono_literals;
@@ -28,7 +31,7 @@ namespace {
 constexpr int fsync_delay_ms = 1000;
 
 // A cluster whose processes have every fsync slowed by fsync_delay_ms.
-std::unique_ptr<local_cluster> slow_disk_cluster() {
+std::unique_ptr<local_cluster> slow_disk_cluster(cluster_options o = {}) {
   const auto shim = bin_path("libtessera_slow_fsync.so");
   REQUIRE(std::filesystem::exists(shim));
   scoped_env preload{"LD_PRELOAD", shim};
@@ -41,9 +44,15 @@ std::unique_ptr<local_cluster> slow_disk_cluster() {
   std::string out, err;
   REQUIRE(run_capture({"/bin/true"}, &out, &err) == 0);
   REQUIRE(err.empty());
-  cluster_options o;
   o.shard_nodes = 3;
   return std::make_unique<local_cluster>(o);
+}
+
+// The premise of each case: the coordinator runs with the slow fsync.
+void require_slow_coordinator(const local_cluster& c) {
+  const auto coord = c.node_pid("coord");
+  REQUIRE(read_text("/proc/" + std::to_string(coord) + "/maps").find("libtessera_slow_fsync") !=
+          std::string::npos);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -55,10 +64,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 TEST_CASE("with every fsync taking a second, calls are answered while the registry is written") {
   model_fixture a{small_model(35, 1)}, b{small_model(35, 2)};
   auto c = slow_disk_cluster();
-  // The premise: the coordinator runs with the slow fsync.
-  const auto coord = c->node_pid("coord");
-  REQUIRE(read_text("/proc/" + std::to_string(coord) + "/maps").find("libtessera_slow_fsync") !=
-          std::string::npos);
+  require_slow_coordinator(*c);
   client admin{c->gateway(), c->admin_token()};
   client users{c->gateway(), c->user_token()};
   auto t0 = std::chrono::steady_clock::now();
@@ -143,4 +149,68 @@ TEST_CASE("with every fsync taking a second, calls are answered while the regist
   CHECK(m.at("labels").at("stable") == 1);
   CHECK(m.at("versions").size() == 2);
   CHECK(saved.at("draining").empty());
+}
+
+TEST_CASE("with every fsync taking a second, calls go on while a killed shard node recovers") {
+  model_fixture a{small_model(36, 1)};
+  auto c = slow_disk_cluster();
+  require_slow_coordinator(*c);
+  client admin{c->gateway(), c->admin_token()};
+  client users{c->gateway(), c->user_token()};
+  REQUIRE(load_model(admin, a.path, "m", 2) == 1);  // every shard on two of the three nodes
+  const auto texts = random_texts(a.spec, 200, 6);
+  const std::map<uint64_t, const reference_model*> refs{{1, a.ref.get()}};
+  bool stop = false;
+  traffic t;
+  auto streams = run_traffic(users, "m", texts, refs, 4, stop, t);
+  REQUIRE(wait_for_answers(users, t, 20));
+
+  // The premise: shard-2 holds replicas of m.
+  auto holds = [](const status_snapshot& s, const std::string& node) {
+    for (const auto& [key, shards] : s.shards)
+      for (const auto& sh : shards)
+        for (const auto& r : sh.replicas)
+          if (r.first == node) return true;
+    return false;
+  };
+  REQUIRE(holds(take_status(admin), "shard-2"));
+  const auto answered_before = t.answered();
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE(::kill(c->node_pid("shard-2"), SIGKILL) == 0);
+  REQUIRE(wait_for_status(admin, 30s, [](const status_snapshot& s) {
+    return !s.members.at("shard-2").up && !s.under_replicated.empty();
+  }));
+  c->restart_node("shard-2");
+  // A registry write while it recovers: acknowledged after its two fsyncs.
+  {
+    const auto write = std::chrono::steady_clock::now();
+    auto r = admin.admin().setLabelRequest();
+    r.setName("m");
+    r.setLabel("stable");
+    r.setVersion(1);
+    r.send().wait(admin.wait_scope());
+    CHECK(seconds_since(write) >= 2 * fsync_delay_ms / 1000.0 * 0.9);
+  }
+  // Recovered: the node is up and its replicas are loaded again (restore_replicas).
+  status_snapshot last;
+  CHECK(wait_for_status(
+      admin, 60s,
+      [](const status_snapshot& s) {
+        return s.ready && s.members.at("shard-2").up && s.under_replicated.empty();
+      },
+      &last));
+  CHECK(holds(last, "shard-2"));
+  const auto took = seconds_since(started);
+  const auto answered = t.answered() - answered_before;
+  WARN("shard-2 killed and recovered in " << took << " s; " << answered
+                                          << " calls answered meanwhile");
+  // Calls did not wait for the recovery: about as many per second as before it.
+  CHECK(answered >= static_cast<size_t>(10 * took));
+  stop = true;
+  streams.wait(users.wait_scope());
+  INFO(t.first_error());
+  CHECK(t.failed == 0);
+  WARN("single-line calls: " << t.ok << " ok, p50 " << quantile(t.ok_ms, 0.5) << " ms, p99 "
+                             << quantile(t.ok_ms, 0.99) << " ms, max " << quantile(t.ok_ms, 1.0)
+                             << " ms");
 }

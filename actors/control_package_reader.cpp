@@ -1,4 +1,4 @@
-#include "actors/package_reader.hpp"
+#include "actors/control_package_reader.hpp"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
 // One shard's attempts: the first answer wins, later answers and failures are ignored.
-#include "actors/shard_call.hpp"
+#include "actors/serving_shard_call.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -1,11 +1,11 @@
-#include "actors/replacement_run.hpp"
+#include "actors/control_replacement.hpp"
 
 #include <caf/all.hpp>
 
-#include "actors/commit_queue.hpp"
+#include "actors/control_commits.hpp"
+#include "actors/control_loading.hpp"
 #include "actors/control_publish.hpp"
-#include "actors/loading.hpp"
-#include "actors/recovery.hpp"
+#include "actors/control_recovery.hpp"
 #include "base/logger.hpp"
 
 namespace tessera {
@@ -15,17 +15,17 @@ std::shared_ptr<spdlog::logger> log() {
   return component_logger("coordinator");
 }
 
-replacement_planner::node_up_fn up_fn(coordinator_state& st) {
+replacement_planner::node_up_fn up_fn(control_state& st) {
   return [&st](const std::string& node) { return member_up(st, node); };
 }
 
 }  // namespace
 
-void configure_resilience(coordinator_state& st) {
+void configure_resilience(control_state& st) {
   st.planner = replacement_planner{st.cfg.replacement_grace};
 }
 
-void replacement_tick(coordinator_self self) {
+void replacement_tick(control_self self) {
   auto& st = self->state;
   auto now = std::chrono::steady_clock::now();
   auto up = up_fn(st);
@@ -70,8 +70,7 @@ void replacement_tick(coordinator_self self) {
   }
 }
 
-void fill_resilience_status(coordinator_state& st, const hedge_counts& hedges,
-                            cluster_status& out) {
+void fill_resilience_status(control_state& st, const hedge_counts& hedges, cluster_status& out) {
   out.hedges_sent = hedges.sent;
   out.hedges_won = hedges.won;
   out.under_replicated = replacement_planner::under_replicated(st.reg, up_fn(st));

@@ -5,7 +5,7 @@
 // flight are closed and handed back so the caller settles their in-flight entries at once,
 // and marked abandoned until their own answer or failure arrives (returned()).
 //
-// Plain class: no actors (actors/fan_out.hpp drives it). Thread: the coordinator's only.
+// Plain class: no actors (actors/serving_fan_out.hpp drives it). Thread: its serving actor's only.
 #include <chrono>
 #include <cstdint>
 #include <optional>

@@ -15,10 +15,11 @@
 #include "actors/coordinator_types.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/serving.hpp"
+#include "cluster/admission.hpp"
 
 namespace tessera {
 
-using coordinator_actor = caf::typed_actor<
+using control_actor = caf::typed_actor<
     // Lists models, their versions, labels and placement.
     caf::replies_to<models_atom>::with<std::vector<model_info>>,
     // Members, models and readiness.
@@ -52,8 +53,11 @@ using coordinator_actor = caf::typed_actor<
     caf::reacts_to<serving_atom, std::vector<serving_actor>>>;
 
 struct coordinator_handles {
-  coordinator_actor control;
+  control_actor control;
   std::vector<serving_actor> serving;  // opts.serving_actors of them
+  // [limits] max_inflight: the gateway takes a ticket per call (node/call_owner.hpp); the
+  // control actor reads the count for /metrics.
+  admission admitted{4096};  // set from opts.max_inflight
 };
 
 // Spawns the coordinator: its control actor, then its serving actors, which start from the

@@ -1,9 +1,9 @@
 #pragma once
-// Model lifecycle on the coordinator that needs messages to nodes: load (place, load every
+// Model lifecycle on the control actor that needs messages to nodes: load (place, load every
 // replica, then flip), freeing released replicas, and restoring a rejoined node's replicas.
 // The rules themselves (activate, rollback, labels, unload, drain) are the registry's.
-// Coordinator thread only.
-#include "actors/coordinator_state.hpp"
+// Control actor thread only.
+#include "actors/control_state.hpp"
 
 namespace tessera {
 
@@ -14,15 +14,14 @@ namespace tessera {
 // that reuses a loaded embedder with fewer copies per shard than its R places and loads the
 // missing copies in phase 1 too (actors/replication.hpp), or is refused (insufficient_memory)
 // when they do not fit; a failed or cancelled load releases them.
-void start_load(coordinator_self self, load_request req,
-                caf::typed_response_promise<load_reply> rp);
+void start_load(control_self self, load_request req, caf::typed_response_promise<load_reply> rp);
 
 // Sends `spec` to `node` with the load deadline, registered with st.loads so a node that
 // dies mid-load fails it at once. Exactly one of ok or fail runs.
-void request_load(coordinator_self self, const std::string& node, const shard_spec& spec,
+void request_load(control_self self, const std::string& node, const shard_spec& spec,
                   std::function<void(shard_actor)> ok, std::function<void(caf::error)> fail);
 
 // Sends load commands again for the replicas a rejoining node lost.
-void restore_replicas(coordinator_self self, const std::string& node);
+void restore_replicas(control_self self, const std::string& node);
 
 }  // namespace tessera

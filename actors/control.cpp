@@ -1,4 +1,4 @@
-#include "actors/coordinator.hpp"
+#include "actors/control.hpp"
 #include "base/logger.hpp"
 
 #include <set>
@@ -8,12 +8,12 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/remote_actor.hpp>
 
-#include "actors/commit_queue.hpp"
+#include "actors/control_commits.hpp"
+#include "actors/control_loading.hpp"
 #include "actors/control_publish.hpp"
-#include "actors/coordinator_state.hpp"
-#include "actors/loading.hpp"
-#include "actors/recovery.hpp"
-#include "actors/replacement_run.hpp"
+#include "actors/control_recovery.hpp"
+#include "actors/control_replacement.hpp"
+#include "actors/control_state.hpp"
 #include "actors/unhandled.hpp"
 
 namespace tessera {
@@ -52,9 +52,9 @@ caf::expected<node_actor> remote_node(caf::actor_system& sys,
 // member's certificate must name it; a peer whose certificate the cluster CA does not verify,
 // or that names another node, fails here. Failures are logged on the 1st, 2nd, 4th, 8th...
 // attempt.
-void connect(coordinator_self self, member_entry& m) {
+void connect(control_self self, member_entry& m) {
   m.connecting = true;
-  auto me = coordinator_actor{self};
+  auto me = control_actor{self};
   auto name = m.cfg.name;
   auto host = m.cfg.host;
   auto port = m.cfg.port;
@@ -77,7 +77,7 @@ void connect(coordinator_self self, member_entry& m) {
       });
 }
 
-void on_member(coordinator_self self, const std::string& name, node_actor h) {
+void on_member(control_self self, const std::string& name, node_actor h) {
   auto& st = self->state;
   auto it = st.members.find(name);
   if (it == st.members.end()) return;
@@ -100,7 +100,7 @@ void on_member(coordinator_self self, const std::string& name, node_actor h) {
 // A monitored shard actor went down while its node may live: that replica is lost at once;
 // the serving actors fail its in-flight sub-requests now, and they are retried on another
 // replica.
-bool on_replica_down(coordinator_self self, const caf::down_msg& dm) {
+bool on_replica_down(control_self self, const caf::down_msg& dm) {
   auto& st = self->state;
   auto lost = st.routes.find(dm.source);
   if (!lost) return false;
@@ -117,7 +117,7 @@ bool on_replica_down(coordinator_self self, const caf::down_msg& dm) {
   return true;
 }
 
-void on_down(coordinator_self self, const caf::down_msg& dm) {
+void on_down(control_self self, const caf::down_msg& dm) {
   auto& st = self->state;
   if (on_replica_down(self, dm)) return;
   for (auto& [name, m] : st.members) {
@@ -135,7 +135,7 @@ void on_down(coordinator_self self, const caf::down_msg& dm) {
   }
 }
 
-void poll_health(coordinator_self self, std::function<void()> done) {
+void poll_health(control_self self, std::function<void()> done) {
   auto& st = self->state;
   auto pending = std::make_shared<size_t>(1);
   auto finish = [pending, done] {
@@ -156,7 +156,7 @@ void poll_health(coordinator_self self, std::function<void()> done) {
   finish();
 }
 
-cluster_status make_status(coordinator_state& st, const hedge_counts& hedges) {
+cluster_status make_status(control_state& st, const hedge_counts& hedges) {
   cluster_status out;
   bool all_up = true;
   for (auto& [name, m] : st.members) {
@@ -193,7 +193,7 @@ cluster_status make_status(coordinator_state& st, const hedge_counts& hedges) {
 
 // Asks every serving actor for its counters and hands `done` their sum (a serving actor that
 // does not answer within a second is left out of it).
-void gather_serving(coordinator_self self, std::function<void(serving_metrics)> done) {
+void gather_serving(control_self self, std::function<void(serving_metrics)> done) {
   auto& st = self->state;
   auto total = std::make_shared<serving_metrics>();
   total->requests = request_metrics{st.cfg.count_requests};
@@ -209,7 +209,7 @@ void gather_serving(coordinator_self self, std::function<void(serving_metrics)> 
         .then([one](serving_metrics& m) { one(&m); }, [one](caf::error&) { one(nullptr); });
 }
 
-coordinator_metrics make_metrics(coordinator_state& st, serving_metrics served) {
+coordinator_metrics make_metrics(control_state& st, serving_metrics served) {
   coordinator_metrics out;
   out.status = make_status(st, served.hedges);
   out.serving = st.reg.all_active_served();
@@ -236,7 +236,7 @@ commit_done answer(admin_promise rp) {
 
 // Sets member `node`'s draining flag, durably. `node` is a member: members come from the config
 // and stay for the coordinator's life.
-durable_change draining_change(coordinator_self self, const std::string& node, bool draining) {
+durable_change draining_change(control_self self, const std::string& node, bool draining) {
   auto was = std::make_shared<bool>(false);
   return {[self, node, draining, was]() -> caf::error {
             auto& m = self->state.members.at(node);
@@ -249,7 +249,7 @@ durable_change draining_change(coordinator_self self, const std::string& node, b
 
 // Drains or undrains a member once the change is durable. Errors: invalid_argument (no such
 // member).
-caf::result<bool> set_draining(coordinator_self self, const std::string& node, bool draining) {
+caf::result<bool> set_draining(control_self self, const std::string& node, bool draining) {
   auto& st = self->state;
   auto it = st.members.find(node);
   if (it == st.members.end()) {
@@ -270,8 +270,8 @@ caf::result<bool> set_draining(coordinator_self self, const std::string& node, b
   return rp;
 }
 
-coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordinator_options opts,
-                                                  node_actor local_node, admission admitted) {
+control_actor::behavior_type control_impl(control_self self, coordinator_options opts,
+                                          node_actor local_node, admission admitted) {
   end_on_exception(self, "coordinator");
   auto& st = self->state;
   st.cfg = std::move(opts);
@@ -406,12 +406,12 @@ coordinator_actor::behavior_type coordinator_impl(coordinator_self self, coordin
 coordinator_handles spawn_coordinator(caf::actor_system& sys, coordinator_options opts,
                                       node_actor local_node) {
   coordinator_handles out;
-  admission admitted{opts.max_inflight};
+  out.admitted = admission{opts.max_inflight};
   const auto serving = std::max<uint32_t>(1, opts.serving_actors);
   auto serving_opts = opts;  // without the control plane's parts
   serving_opts.members.clear();
   serving_opts.recovered.reset();
-  out.control = sys.spawn(coordinator_impl, std::move(opts), local_node, admitted);
+  out.control = sys.spawn(control_impl, std::move(opts), local_node, out.admitted);
   snapshot_ptr first;
   caf::scoped_actor asker{sys};
   asker->request(out.control, caf::infinite, routes_atom::value)
@@ -421,7 +421,7 @@ coordinator_handles spawn_coordinator(caf::actor_system& sys, coordinator_option
                                           sys.render(err));
                });
   for (uint32_t i = 0; i < serving; ++i)
-    out.serving.push_back(spawn_serving(sys, serving_opts, admitted, first));
+    out.serving.push_back(spawn_serving(sys, serving_opts, first));
   caf::anon_send(out.control, serving_atom::value, out.serving);
   return out;
 }

@@ -32,7 +32,7 @@
 // attempt's failure, errc::internal (a replica's bug, not the caller's), and is retried on the
 // shard's next replica like an unavailable one; when none is left the fan-out fails internal.
 //
-// The fan-out sees its serving actor only through a shard_router (replica choice, in-flight
+// The fan-out sees its serving actor only through a serving_router (replica choice, in-flight
 // registration, hedging state) and its cluster only through a tensor's route, taken from the
 // request's routing snapshot (actors/serving_routes.hpp).
 // Thread: its serving actor's only.
@@ -44,8 +44,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "actors/shard_call.hpp"
-#include "actors/shard_router.hpp"
+#include "actors/serving_router.hpp"
+#include "actors/serving_shard_call.hpp"
 #include "base/check.hpp"
 
 namespace tessera {
@@ -87,7 +87,7 @@ struct shard_parts {
 template <class Reply, class Self, class Atom, class Msg>
 struct shard_job {
   Self self;
-  shard_router* router;
+  serving_router* router;
   std::shared_ptr<const tensor_route> tensor;
   size_t index;  // the shard
   size_t part;   // the part of the shard's sub-request
@@ -263,7 +263,7 @@ void send_attempt(std::shared_ptr<Job> job, bool hedge) {
 // part. `tensor` is shared (an alias of the request's routing snapshot) so it outlives every
 // reply. `check` (optional) checks each part's reply.
 template <class Reply, class Self, class Atom, class Msg>
-void fan_out_parts(Self self, shard_router& router, std::shared_ptr<const tensor_route> tensor,
+void fan_out_parts(Self self, serving_router& router, std::shared_ptr<const tensor_route> tensor,
                    Atom atom, std::vector<std::vector<Msg>> parts, size_t window,
                    std::chrono::steady_clock::time_point deadline,
                    std::function<void(std::vector<std::vector<Reply>>)> done,
@@ -299,8 +299,8 @@ void fan_out_parts(Self self, shard_router& router, std::shared_ptr<const tensor
 // Sends msgs[i] to shard i of `tensor` (one message per shard): fan_out_parts with one part
 // each. `check` (optional) checks each shard's reply.
 template <class Reply, class Self, class Atom, class Msg>
-void fan_out(Self self, shard_router& router, std::shared_ptr<const tensor_route> tensor, Atom atom,
-             std::vector<Msg> msgs, std::chrono::steady_clock::time_point deadline,
+void fan_out(Self self, serving_router& router, std::shared_ptr<const tensor_route> tensor,
+             Atom atom, std::vector<Msg> msgs, std::chrono::steady_clock::time_point deadline,
              std::function<void(std::vector<Reply>)> done, std::function<void(caf::error)> fail,
              std::function<caf::error(size_t, const Reply&)> check = {}) {
   std::vector<std::vector<Msg>> parts(msgs.size());

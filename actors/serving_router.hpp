@@ -20,12 +20,12 @@
 
 namespace tessera {
 
-class shard_router {
+class serving_router {
  public:
   using node_up_fn = std::function<bool(const std::string& node)>;
   using fail_fn = inflight_tracker::fail_fn;
 
-  explicit shard_router(node_up_fn node_up) : node_up_(std::move(node_up)) {}
+  explicit serving_router(node_up_fn node_up) : node_up_(std::move(node_up)) {}
 
   // The next replica of `s` on a live node not in `tried`, round robin over the replicas,
   // skipping nodes that are lagging (below) while another one is left; nullptr when none is
@@ -70,7 +70,7 @@ class shard_router {
   void fire(uint64_t id);
   size_t armed() const { return timers_.size(); }
 
-  // Sub-request reply times, retries and timeouts (the coordinator sets whether latency is
+  // Sub-request reply times, retries and timeouts (the serving actor sets whether latency is
   // counted, from [http] metrics).
   shard_metrics& metrics() { return metrics_; }
   const shard_metrics& metrics() const { return metrics_; }

@@ -1,7 +1,7 @@
-// One owner per request: open_request admits, takes its build from a routing snapshot and
-// fixes the deadline; destroying the context gives admission and the snapshot back exactly
-// once. No actor system.
-#include "actors/request.hpp"
+// A slice on its serving actor: open_request takes its build from a routing snapshot (or the
+// one a later slice carries) and fixes the deadline; destroying the context gives the snapshot
+// back exactly once. No actor system.
+#include "actors/serving_request.hpp"
 
 #include "actors/control_routes.hpp"
 
@@ -16,7 +16,6 @@ namespace {
 struct fixture {
   registry reg;
   route_publisher routes;
-  admission adm{2};
   std::shared_ptr<version_entry> v;
   snapshot_ptr snap;
   fixture() {
@@ -41,37 +40,34 @@ struct fixture {
 
 }  // namespace
 
-TEST_CASE("an opened request holds one admission place and its snapshot until it is destroyed") {
+TEST_CASE("an opened request holds its snapshot until it is destroyed") {
   fixture f;
   {
-    auto ctx = open_request(f.adm, f.snap, f.req(), 5s);
+    auto ctx = open_request(f.snap, f.req(), 5s);
     REQUIRE(ctx);
-    CHECK(f.adm.running() == 1);
     CHECK(ctx->version->epoch == f.v->epoch);
     CHECK(ctx->version->version == 1);
     f.republish();  // snapshot 1 now lives only in the request
     CHECK(f.routes.oldest_live() == 1);
-    auto moved = std::move(*ctx);  // ownership moves, counts do not change
-    CHECK(f.adm.running() == 1);
+    auto moved = std::move(*ctx);  // ownership moves, the hold does not change
     CHECK(f.routes.oldest_live() == 1);
   }
-  CHECK(f.adm.running() == 0);
   CHECK(f.routes.oldest_live() == 2);
 }
 
 TEST_CASE("a later slice runs on the build its first slice took, even after an unload") {
   fixture f;
-  auto first = open_request(f.adm, f.snap, f.req(), 5s);
+  auto first = open_request(f.snap, f.req(), 5s);
   REQUIRE(first);
   auto build = first->version;
   first = caf::error{};  // the first slice was answered
   REQUIRE_FALSE(f.reg.unload({tenant_id{}, "m"}, 0));
   f.republish();
-  auto again = open_request(f.adm, f.snap, f.req(), 5s);
+  auto again = open_request(f.snap, f.req(), 5s);
   CHECK(is(again.error(), errc::unknown_model));
   auto r = f.req();
   r.build = build;
-  auto later = open_request(f.adm, f.snap, r, 5s);
+  auto later = open_request(f.snap, r, 5s);
   REQUIRE(later);
   CHECK(later->version->version == 1);
   // The version drains while the build is held, and is freed once nothing names it.
@@ -86,23 +82,11 @@ TEST_CASE("a later slice runs on the build its first slice took, even after an u
 
 TEST_CASE("a request for an unknown model holds nothing") {
   fixture f;
-  auto ctx = open_request(f.adm, f.snap, f.req("nope"), 5s);
+  const auto held = f.snap.use_count();
+  auto ctx = open_request(f.snap, f.req("nope"), 5s);
   REQUIRE_FALSE(ctx);
   CHECK(is(ctx.error(), errc::unknown_model));
-  CHECK(f.adm.running() == 0);
-}
-
-TEST_CASE("requests beyond max_inflight are refused overloaded and hold nothing") {
-  fixture f;
-  const auto held = f.snap.use_count();
-  auto a = open_request(f.adm, f.snap, f.req(), 5s);
-  auto b = open_request(f.adm, f.snap, f.req(), 5s);
-  auto c = open_request(f.adm, f.snap, f.req(), 5s);
-  REQUIRE(a);
-  REQUIRE(b);
-  REQUIRE_FALSE(c);
-  CHECK(is(c.error(), errc::overloaded));
-  CHECK(f.snap.use_count() == held + 2);
+  CHECK(f.snap.use_count() == held);
 }
 
 TEST_CASE("the deadline is the caller's, or now plus the default when it set none") {
@@ -110,9 +94,9 @@ TEST_CASE("the deadline is the caller's, or now plus the default when it set non
   auto r = f.req();
   auto due = std::chrono::steady_clock::now() + 123ms;
   r.deadline = due;
-  CHECK(open_request(f.adm, f.snap, r, 5s)->deadline == due);
+  CHECK(open_request(f.snap, r, 5s)->deadline == due);
   auto before = std::chrono::steady_clock::now();
-  auto ctx = open_request(f.adm, f.snap, f.req(), 5s);
+  auto ctx = open_request(f.snap, f.req(), 5s);
   CHECK(ctx->deadline >= before + 5s);
   CHECK(ctx->deadline <= std::chrono::steady_clock::now() + 5s);
 }

@@ -1,5 +1,5 @@
 // The shard router, without an actor system: replica choice and the in-flight table.
-#include "actors/shard_router.hpp"
+#include "actors/serving_router.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -20,7 +20,7 @@ shard_route shard_on(const std::vector<std::string>& nodes) {
 
 TEST_CASE("pick goes round robin over the route's replicas on live nodes") {
   std::set<std::string> down;
-  shard_router router{[&](const std::string& n) { return !down.count(n); }};
+  serving_router router{[&](const std::string& n) { return !down.count(n); }};
   auto s = shard_on({"a", "b", "c"});
   std::vector<std::string> got;
   for (int i = 0; i < 6; ++i) got.push_back(router.pick(s, {})->node);
@@ -36,7 +36,7 @@ TEST_CASE("pick goes round robin over the route's replicas on live nodes") {
 }
 
 TEST_CASE("pick skips nodes already tried and answers null when none is left") {
-  shard_router router{[](const std::string&) { return true; }};
+  serving_router router{[](const std::string&) { return true; }};
   auto s = shard_on({"a", "b"});
   CHECK(router.pick(s, {"a"})->node == "b");
   CHECK(router.pick(s, {"a", "b"}) == nullptr);
@@ -45,7 +45,7 @@ TEST_CASE("pick skips nodes already tried and answers null when none is left") {
 }
 
 TEST_CASE("a node going down fails its in-flight sub-requests once, and only its own") {
-  shard_router router{[](const std::string&) { return true; }};
+  serving_router router{[](const std::string&) { return true; }};
   int failed_a = 0, failed_b = 0;
   router.track("a", caf::actor_addr{}, [&](caf::error e) {
     CHECK(is(e, errc::unavailable));
@@ -65,7 +65,7 @@ TEST_CASE("a node going down fails its in-flight sub-requests once, and only its
 }
 
 TEST_CASE("a fail callback may register a retry on another node while the node goes down") {
-  shard_router router{[](const std::string&) { return true; }};
+  serving_router router{[](const std::string&) { return true; }};
   int retried = 0;
   router.track("a", caf::actor_addr{}, [&](caf::error) {
     router.track("b", caf::actor_addr{}, [&](caf::error) { ++retried; });
@@ -77,7 +77,7 @@ TEST_CASE("a fail callback may register a retry on another node while the node g
 }
 
 TEST_CASE("hedge timers fire once, and not at all once disarmed") {
-  shard_router router{[](const std::string&) { return true; }};
+  serving_router router{[](const std::string&) { return true; }};
   int fired = 0;
   auto a = router.arm([&] { ++fired; });
   auto b = router.arm([&] { fired += 10; });
@@ -91,7 +91,7 @@ TEST_CASE("hedge timers fire once, and not at all once disarmed") {
 }
 
 TEST_CASE("the router's hedging follows its options; counters start at zero") {
-  shard_router router{[](const std::string&) { return true; }};
+  serving_router router{[](const std::string&) { return true; }};
   hedging_options o;
   o.min_samples = 3;
   o.min_delay = std::chrono::milliseconds(2);
@@ -107,7 +107,7 @@ TEST_CASE("the router's hedging follows its options; counters start at zero") {
 }
 
 TEST_CASE("a node with a sub-request that lost a hedge race is avoided until it returns") {
-  shard_router router{[](const std::string&) { return true; }};
+  serving_router router{[](const std::string&) { return true; }};
   auto s = shard_on({"a", "b", "c"});
   router.abandoned("b");
   router.abandoned("b");

@@ -1,8 +1,9 @@
-#include "actors/shard_router.hpp"
+#include "actors/serving_router.hpp"
 
 namespace tessera {
 
-const replica_route* shard_router::pick(const shard_route& s, const std::set<std::string>& tried) {
+const replica_route* serving_router::pick(const shard_route& s,
+                                          const std::set<std::string>& tried) {
   auto n = s.replicas.size();
   auto& next = cursors_[&s];
   size_t fallback = n;  // the first eligible replica on a lagging node
@@ -22,19 +23,19 @@ const replica_route* shard_router::pick(const shard_route& s, const std::set<std
   return &s.replicas[at];
 }
 
-void shard_router::returned(const std::string& node) {
+void serving_router::returned(const std::string& node) {
   auto it = lagging_.find(node);
   if (it == lagging_.end()) return;
   if (--it->second == 0) lagging_.erase(it);
 }
 
-uint64_t shard_router::arm(std::function<void()> f) {
+uint64_t serving_router::arm(std::function<void()> f) {
   auto id = ++next_timer_;
   timers_.emplace(id, std::move(f));
   return id;
 }
 
-void shard_router::fire(uint64_t id) {
+void serving_router::fire(uint64_t id) {
   auto it = timers_.find(id);
   if (it == timers_.end()) return;
   auto f = std::move(it->second);

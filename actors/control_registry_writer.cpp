@@ -1,4 +1,4 @@
-#include "actors/registry_writer.hpp"
+#include "actors/control_registry_writer.hpp"
 
 namespace tessera {
 

@@ -1,4 +1,4 @@
-#include "actors/loading.hpp"
+#include "actors/control_loading.hpp"
 #include "base/logger.hpp"
 
 #include <algorithm>
@@ -7,9 +7,9 @@
 
 #include <caf/all.hpp>
 
-#include "actors/commit_queue.hpp"
+#include "actors/control_commits.hpp"
 #include "actors/control_publish.hpp"
-#include "actors/recovery.hpp"
+#include "actors/control_recovery.hpp"
 #include "actors/replication.hpp"
 #include "actors/version_builder.hpp"
 #include "cluster/placement.hpp"
@@ -47,7 +47,7 @@ caf::expected<std::vector<submodel_entry*>> share_or_new(const registry& reg, ve
 }
 
 struct load_run {
-  coordinator_self self;
+  control_self self;
   std::shared_ptr<version_entry> v;
   std::vector<submodel_entry*> fresh;
   std::vector<std::string> extras;  // copies added to the reused embedder (raise_replication)
@@ -115,7 +115,7 @@ void finish_load(std::shared_ptr<load_run> run) {
 // Places the fresh sub-models over the live shard nodes, against what is already loaded, and
 // when the version reuses an embedder with fewer than `replicas` copies per shard, the missing
 // copies too (appended to the embedder only once everything fits; returns their ids).
-caf::expected<std::vector<std::string>> place(coordinator_self self, version_entry& v,
+caf::expected<std::vector<std::string>> place(control_self self, version_entry& v,
                                               const std::vector<submodel_entry*>& fresh,
                                               uint32_t replicas) {
   auto& st = self->state;
@@ -176,7 +176,7 @@ caf::expected<std::vector<std::string>> place(coordinator_self self, version_ent
 
 }  // namespace
 
-void request_load(coordinator_self self, const std::string& node, const shard_spec& spec,
+void request_load(control_self self, const std::string& node, const shard_spec& spec,
                   std::function<void(shard_actor)> ok, std::function<void(caf::error)> fail) {
   auto& st = self->state;
   auto settled = std::make_shared<bool>(false);
@@ -231,7 +231,7 @@ void load_replicas(std::shared_ptr<load_run> run) {
 
 // The second half of start_load, on the registry as every earlier change left it: shares or
 // places the sub-models, then commits the version (state loading) and loads its replicas.
-void place_and_commit(coordinator_self self, std::shared_ptr<version_entry> v, load_request req,
+void place_and_commit(control_self self, std::shared_ptr<version_entry> v, load_request req,
                       caf::typed_response_promise<load_reply> rp) {
   auto& st = self->state;
   auto fresh = share_or_new(st.reg, *v);
@@ -283,8 +283,7 @@ void place_and_commit(coordinator_self self, std::shared_ptr<version_entry> v, l
 
 }  // namespace
 
-void start_load(coordinator_self self, load_request req,
-                caf::typed_response_promise<load_reply> rp) {
+void start_load(control_self self, load_request req, caf::typed_response_promise<load_reply> rp) {
   // The package is read on the reader's thread; placed and committed only once every change
   // queued before it is durable: it must see them (a load of the same package shares the
   // embedder the earlier one registers).
@@ -298,7 +297,7 @@ void start_load(coordinator_self self, load_request req,
           [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
 }
 
-void restore_replicas(coordinator_self self, const std::string& node) {
+void restore_replicas(control_self self, const std::string& node) {
   auto& st = self->state;
   st.reg.for_each_submodel([&](const std::shared_ptr<submodel_entry>& sub) {
     sub->for_each_replica([&](replica_ref& r) {

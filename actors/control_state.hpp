@@ -1,18 +1,18 @@
 #pragma once
 // The control actor's state: its members, the registry, the live handles and routing snapshots
 // it publishes to the serving actors, loads in flight, re-placement and persistence. Shared by
-// its behaviour (coordinator.cpp), the model lifecycle (loading.cpp), recovery, re-placement
+// its behaviour (control.cpp), the model lifecycle (control_loading.cpp), recovery, re-placement
 // and the commit queue. Touched only on the control actor's thread.
 #include <map>
 #include <string>
 
-#include "actors/commit_queue.hpp"
+#include "actors/control.hpp"
+#include "actors/control_commits.hpp"
+#include "actors/control_package_reader.hpp"
+#include "actors/control_registry_writer.hpp"
 #include "actors/control_routes.hpp"
-#include "actors/coordinator.hpp"
 #include "actors/inflight_tracker.hpp"
-#include "actors/package_reader.hpp"
 #include "actors/registry.hpp"
-#include "actors/registry_writer.hpp"
 #include "actors/replacement_planner.hpp"
 #include "actors/serving.hpp"
 #include "cluster/admission.hpp"
@@ -32,14 +32,14 @@ struct member_entry {
   bool draining = false;
 };
 
-// Whether the registry on disk matches the one in memory (actors/recovery.hpp).
+// Whether the registry on disk matches the one in memory (actors/control_recovery.hpp).
 struct persistence_status {
   uint64_t failures = 0;  // writes of registry.json that failed, since start
   std::string error;      // the last failure while it lasts; empty once a write succeeded
   bool dirty = false;     // memory holds changes not on disk (a background change failed)
 };
 
-struct coordinator_state {
+struct control_state {
   coordinator_options cfg;
   std::string incarnation;  // the cluster's id (persisted); part of every replica id
   std::map<std::string, member_entry> members;  // shard-role nodes by name
@@ -56,6 +56,6 @@ struct coordinator_state {
   static inline const char* name = "tessera.coordinator";
 };
 
-using coordinator_self = coordinator_actor::stateful_pointer<coordinator_state>;
+using control_self = control_actor::stateful_pointer<control_state>;
 
 }  // namespace tessera

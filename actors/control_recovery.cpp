@@ -1,4 +1,4 @@
-#include "actors/recovery.hpp"
+#include "actors/control_recovery.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -128,7 +128,7 @@ caf::expected<std::shared_ptr<version_entry>> rebuild(
 
 }  // namespace
 
-void recover_registry(coordinator_self self, const registry_snapshot& snap) {
+void recover_registry(control_self self, const registry_snapshot& snap) {
   auto& st = self->state;
   st.incarnation = snap.incarnation;
   st.reg.resume_epochs(snap.epoch);
@@ -160,14 +160,14 @@ void recover_registry(coordinator_self self, const registry_snapshot& snap) {
               versions, st.incarnation, snap.epoch);
 }
 
-registry_snapshot snapshot_now(const coordinator_state& st) {
+registry_snapshot snapshot_now(const control_state& st) {
   auto snap = snapshot_of(st.reg, st.incarnation);
   for (const auto& [name, m] : st.members)
     if (m.draining) snap.draining.push_back(name);
   return snap;
 }
 
-void record_write(coordinator_state& st, const caf::error& err) {
+void record_write(control_state& st, const caf::error& err) {
   auto& p = st.persistence;
   if (err) {
     ++p.failures;
@@ -183,7 +183,7 @@ void record_write(coordinator_state& st, const caf::error& err) {
   p.dirty = false;
 }
 
-caf::error persist_registry_now(coordinator_self self) {
+caf::error persist_registry_now(control_self self) {
   auto& st = self->state;
   if (st.cfg.state_dir.empty()) return caf::none;
   auto err = write_snapshot(st.cfg.state_dir, snapshot_now(st));
@@ -196,7 +196,7 @@ caf::error not_persisted(const caf::error& persist_err) {
                                         message_of(persist_err) + ")");
 }
 
-void release_orphans(coordinator_self self, const std::string& node) {
+void release_orphans(control_self self, const std::string& node) {
   auto& st = self->state;
   auto m = st.members.find(node);
   if (m == st.members.end() || !m->second.up) return;

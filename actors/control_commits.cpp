@@ -1,10 +1,10 @@
-#include "actors/commit_queue.hpp"
+#include "actors/control_commits.hpp"
 
 #include <caf/all.hpp>
 
 #include "actors/control_publish.hpp"
-#include "actors/coordinator_state.hpp"
-#include "actors/recovery.hpp"
+#include "actors/control_recovery.hpp"
+#include "actors/control_state.hpp"
 
 namespace tessera {
 namespace {
@@ -13,10 +13,10 @@ namespace {
 // write itself may still land; a later snapshot is written after it and corrects it.
 constexpr auto write_timeout = std::chrono::seconds(60);
 
-void run_commits(coordinator_self self);
+void run_commits(control_self self);
 
 // The second half of a commit: the write of `e`'s snapshot ended with `err`.
-void written(coordinator_self self, commit_queue::entry& e, const caf::error& err) {
+void written(control_self self, commit_queue::entry& e, const caf::error& err) {
   auto& st = self->state;
   record_write(st, err);
   if (err) return e.done(not_persisted(err));
@@ -32,7 +32,7 @@ void written(coordinator_self self, commit_queue::entry& e, const caf::error& er
 
 // Runs a step, or starts the write of a change: applies it, takes the snapshot, takes the
 // change back. A change refused, or made without a state_dir, is answered at once.
-void start(coordinator_self self, commit_queue::entry e) {
+void start(control_self self, commit_queue::entry e) {
   auto& st = self->state;
   if (!e.change) return e.step();
   if (auto err = e.change->apply()) return e.done(std::move(err));
@@ -53,7 +53,7 @@ void start(coordinator_self self, commit_queue::entry e) {
       .then([ended](bool) { ended(caf::none); }, [ended](caf::error& err) { ended(err); });
 }
 
-void run_commits(coordinator_self self) {
+void run_commits(control_self self) {
   auto& q = self->state.commits;
   if (q.running) return;  // a callback below queued more: the loop takes it
   q.running = true;
@@ -67,7 +67,7 @@ void run_commits(coordinator_self self) {
 
 }  // namespace
 
-void commit(coordinator_self self, durable_change change, commit_done done, bool next) {
+void commit(control_self self, durable_change change, commit_done done, bool next) {
   commit_queue::entry e{std::move(change), nullptr, std::move(done)};
   auto& q = self->state.commits.pending;
   if (next)
@@ -77,9 +77,8 @@ void commit(coordinator_self self, durable_change change, commit_done done, bool
   run_commits(self);
 }
 
-void commit_change(coordinator_self self, const model_key& model,
-                   std::function<caf::error()> change, commit_done done,
-                   std::shared_ptr<version_entry> adding, bool next) {
+void commit_change(control_self self, const model_key& model, std::function<caf::error()> change,
+                   commit_done done, std::shared_ptr<version_entry> adding, bool next) {
   auto undo = std::make_shared<std::optional<registry::undo_point>>();
   durable_change c;
   c.apply = [self, model, change = std::move(change), adding, undo] {
@@ -93,12 +92,12 @@ void commit_change(coordinator_self self, const model_key& model,
   commit(self, std::move(c), std::move(done), next);
 }
 
-void after_commits(coordinator_self self, std::function<void()> step) {
+void after_commits(control_self self, std::function<void()> step) {
   self->state.commits.pending.push_back({std::nullopt, std::move(step), nullptr});
   run_commits(self);
 }
 
-void persist_in_background(coordinator_self self) {
+void persist_in_background(control_self self) {
   auto& q = self->state.commits;
   if (q.background_queued) return;
   q.background_queued = true;

@@ -1,4 +1,4 @@
-#include "actors/request.hpp"
+#include "actors/serving_request.hpp"
 
 #include <cmath>
 #include <string>
@@ -7,19 +7,15 @@
 
 namespace tessera {
 
-caf::expected<request_context> open_request(admission& adm, const snapshot_ptr& snap,
-                                            const predict_request& req,
+caf::expected<request_context> open_request(const snapshot_ptr& snap, const predict_request& req,
                                             std::chrono::milliseconds default_timeout) {
-  auto ticket = adm.admit();
-  if (!ticket) return ticket.error();
   auto v = req.build ? caf::expected<route_ptr>{req.build} : resolve(snap, req.model);
-  if (!v) return v.error();  // the ticket goes back as it leaves scope
+  if (!v) return v.error();
   request_context ctx;
   ctx.opened = std::chrono::steady_clock::now();
   ctx.deadline = req.deadline != std::chrono::steady_clock::time_point{}
                      ? req.deadline
                      : std::chrono::steady_clock::now() + default_timeout;
-  ctx.ticket = std::move(*ticket);
   ctx.version = std::move(*v);
   return ctx;
 }

@@ -1,9 +1,9 @@
-#include "actors/request_run.hpp"
+#include "actors/serving_run.hpp"
 
 #include <cmath>
 #include <type_traits>
 
-#include "actors/fan_out.hpp"
+#include "actors/serving_fan_out.hpp"
 #include "base/bytes.hpp"
 #include "cluster/gather.hpp"
 #include "cluster/message_parts.hpp"
@@ -76,7 +76,7 @@ struct run_state {
       else
         m.rp.deliver(slice(*r, m.offset, m.count));
     }
-    members.clear();  // releases every admission ticket and snapshot, once
+    members.clear();  // releases every request context (and its snapshot), once
     if (after) after();
   }
 
