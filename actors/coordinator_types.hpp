@@ -29,9 +29,9 @@ struct model_ref {
   std::string name;
   uint64_t version = 0;  // 0 = not given
   std::string label;     // empty = not given
-  // The version epoch a call is pinned to (0 = none): set by the gateway on every slice of a
-  // sliced call after the first, so all its slices run on the build that served the first or
-  // the call fails whole (epoch_mismatch). With `version` set, that version must carry it.
+  // The version epoch a call must run on (0 = any): with it set, resolving fails with
+  // epoch_mismatch unless the version carries it. The gateway sets it (with `version`) on every
+  // slice after the first; those slices carry predict_request::build too and run on that.
   uint64_t epoch = 0;
 
   model_key key() const { return {tenant, name}; }

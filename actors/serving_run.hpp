@@ -7,7 +7,7 @@ namespace tessera {
 
 // Runs a predict call on its version's route, alone or coalesced with concurrent calls on the
 // same version (cluster/coalescer.hpp), and answers it, or a typed error, once. Its
-// request_context (admission, pin) is released right after the answer.
+// request_context (deadline, route) is released right after the answer.
 void submit_predict(serving_self self, predict_call call);
 
 // Answers deadline_exceeded to the queued calls of version epoch `key` whose deadline passed
