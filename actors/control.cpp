@@ -104,7 +104,8 @@ bool on_replica_down(control_self self, const caf::down_msg& dm) {
   auto& st = self->state;
   auto lost = st.routes.find(dm.source);
   if (!lost) return false;
-  const auto& [node, id] = *lost;
+  const std::string node = lost->first;  // named copies: lambdas below capture them
+  const std::string id = lost->second;
   log()->warn("replica {} on {} is down: {}", id, node, caf::to_string(dm.reason));
   st.reg.for_each_submodel([&](const std::shared_ptr<submodel_entry>& sub) {
     if (auto* r = sub->find_replica(id); r && r->node == node) r->state = replica_state::lost;
