@@ -1,4 +1,4 @@
-// The gateway's request decoder and the featurization the coordinator does next: what a
+// The gateway's request decoder and the featurization its serving actor does next: what a
 // predict call's parameters go through before any shard sees them.
 //
 // Input: one Cap'n Proto message (standard framing, as capnp::messageToFlatArray writes it)
@@ -38,19 +38,17 @@ limits_config small_limits() {
   return l;
 }
 
-// A version whose embedder table has the featurizer's rows, as describe_version leaves it.
-std::shared_ptr<version_entry> version_with(std::shared_ptr<const featurizer> f) {
-  auto v = std::make_shared<version_entry>();
-  v->embedder = std::make_shared<submodel_entry>();
-  tensor_shards t;
-  t.rows = f->rows();
-  t.cols = 4;
-  v->embedder->tensors.push_back(t);
+// A version's route whose embedder table has the featurizer's rows, as a routing snapshot
+// gives it to the serving actor.
+std::shared_ptr<version_route> version_with(std::shared_ptr<const featurizer> f) {
+  auto v = std::make_shared<version_route>();
+  v->table.rows = f->rows();
+  v->table.cols = 4;
   v->feat = std::move(f);
   return v;
 }
 
-const std::vector<std::shared_ptr<version_entry>>& versions() {
+const std::vector<std::shared_ptr<version_route>>& versions() {
   static const auto vs = [] {
     auto r = ft::bin_reader::open(data_path("tiny.bin"));
     FUZZ_REQUIRE(r, "cannot read fuzz/data/tiny.bin: " + describe(r.error()));
@@ -58,7 +56,7 @@ const std::vector<std::shared_ptr<version_entry>>& versions() {
     FUZZ_REQUIRE(ft, "tiny.bin featurizer");
     std::vector<std::string> vocab = tokens("python library to parse yaml files chess game");
     std::shared_ptr<const featurizer> hashing = make_hashing_featurizer(vocab, 16, 3);
-    return std::vector<std::shared_ptr<version_entry>>{
+    return std::vector<std::shared_ptr<version_route>>{
         version_with(std::shared_ptr<const featurizer>(std::move(*ft))), version_with(hashing)};
   }();
   return vs;
@@ -111,7 +109,7 @@ void check_copy(capnp::List<Input>::Reader wire, const std::vector<input_item>& 
   }
 }
 
-void check_bags(const version_entry& v, const std::vector<input_item>& in, const limits_config& l) {
+void check_bags(const version_route& v, const std::vector<input_item>& in, const limits_config& l) {
   auto bags = build_bags(v, l.max_ids_per_input, in);
   if (!bags) {
     require_code(bags.error(),
@@ -125,7 +123,7 @@ void check_bags(const version_entry& v, const std::vector<input_item>& in, const
     const auto& ids = bags->ids[i];
     FUZZ_REQUIRE(ids.size() <= l.max_ids_per_input, "bag over the id limit");
     for (int64_t id : ids)
-      FUZZ_REQUIRE(id >= 0 && static_cast<uint64_t>(id) < v.table().rows,
+      FUZZ_REQUIRE(id >= 0 && static_cast<uint64_t>(id) < v.table.rows,
                    "id " + std::to_string(id) + " outside the table");
     if (bags->weights.empty()) continue;
     // A bag without weights in a weighted batch weighs each id 1 (bag_inputs, split_bags).
