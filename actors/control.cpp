@@ -393,10 +393,10 @@ control_actor::behavior_type control_impl(control_self self, coordinator_options
           if (!m.up && !m.connecting && !m.local) connect(self, m);
         poll_health(self, nullptr);
         if (self->state.persistence.dirty) persist_in_background(self);  // a write failed
+        // Its releases publish the snapshot that leaves them out (release_replicas).
         replacement_tick(self);
-        // Re-placement may have moved replicas; and calls that held old snapshots may have
-        // ended: the acknowledgements reap what no snapshot names any more.
-        publish_routes(self);
+        // Calls that held old snapshots may have ended: free what no snapshot names any more.
+        reap_unnamed(self);
         self->delayed_send(self, tick_interval, tick_atom::value);
       },
   };

@@ -58,8 +58,9 @@ struct load_run {
 };
 
 // The copies this load added to a shared embedder go with the load that failed or was
-// cancelled; the embedder's own replicas stay.
-void release_extras(load_run& run) {
+// cancelled; the embedder's own replicas stay. Marks them unloaded and returns their releases
+// (erased from the shard at the next tick).
+std::vector<replica_release> take_extras(load_run& run) {
   std::vector<replica_release> out;
   for (const auto& id : run.extras) {
     auto* r = run.v->embedder->find_replica(id);
@@ -67,7 +68,7 @@ void release_extras(load_run& run) {
     out.push_back({r->node, r->replica_id});
     r->state = replica_state::unloaded;
   }
-  release_replicas(run.self, out);  // erased from the shard at the next tick
+  return out;
 }
 
 void fail_load(std::shared_ptr<load_run> run, caf::error err) {
@@ -79,8 +80,12 @@ void fail_load(std::shared_ptr<load_run> run, caf::error err) {
                                               std::to_string(v.version) +
                                               " was unloaded while it loaded");
   log()->warn("load of {} v{} failed: {}", v.model.display(), v.version, describe(err));
-  release_extras(*run);
-  release_replicas(run->self, run->self->state.reg.fail_load(v, describe(err)));
+  auto& st = run->self->state;
+  st.routes.defer(take_extras(*run));
+  st.routes.defer(st.reg.fail_load(v, describe(err)));
+  // One snapshot leaves the releases out and shows the version in error, even when nothing
+  // was loaded yet (release_replicas publishes only when it frees something).
+  publish_routes(run->self);
   run->rp.deliver(std::move(err));
 }
 
@@ -101,7 +106,7 @@ void finish_load(std::shared_ptr<load_run> run) {
         }
         run->answered = true;
         if (err) {  // unloaded while it loaded
-          release_extras(*run);
+          release_replicas(run->self, take_extras(*run));
           run->rp.deliver(std::move(err));
           return;
         }

@@ -47,9 +47,7 @@ serving_actor::behavior_type serving_impl(serving_self self, coordinator_options
   // process like the control actor's (node/actor_watch.hpp).
   end_on_exception(self, "coordinator");
   auto& st = self->state;
-  st.cfg = std::move(opts);
-  st.cfg.members.clear();  // the control plane's
-  st.cfg.recovered.reset();
+  st.cfg = std::move(opts);  // without the control plane's parts (spawn_coordinator)
   st.routes = std::move(routes);
   coalescer<predict_call>::options batching;
   batching.max_batch_bytes = st.cfg.max_gather_bytes;
