@@ -24,24 +24,46 @@
 namespace tessera::test {
 namespace {
 
-// Ports the kernel reports free right now (bound together, then released).
+// The first port the kernel hands out for outgoing connections (ip_local_port_range's low end;
+// 32768 when it cannot be read).
+uint16_t ephemeral_low() {
+  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned low = 0;
+  if (!(f >> low) || low < 2048 || low > 65535) low = 32768;
+  return static_cast<uint16_t>(low);
+}
+
+// `n` distinct loopback ports that bind right now (held together while chosen, then released),
+// drawn at random from [1024 + (low - 1024) / 2, low) below the ephemeral range, so an outgoing
+// connection of another test's process can never take one before this cluster binds it (ports
+// from bind(0) are ephemeral ones; a shard of a parallel test failed to publish on such a port).
 std::vector<uint16_t> free_ports(size_t n) {
+  const unsigned low = ephemeral_low();
+  const unsigned first = 1024 + (low - 1024) / 2, span = low - first;
   std::vector<int> fds;
   std::vector<uint16_t> ports;
-  for (size_t i = 0; i < n; ++i) {
+  unsigned seed =
+      static_cast<unsigned>(::getpid()) * 2654435761u ^
+      static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
+  for (int tries = 0; ports.size() < n && tries < 10000; ++tries) {
+    seed = seed * 1103515245u + 12345u;
+    auto port = static_cast<uint16_t>(first + (seed >> 8) % span);
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) break;
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-      throw std::runtime_error("bind failed");
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ports.push_back(ntohs(a.sin_port));
+    a.sin_port = htons(port);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd);
+      continue;
+    }
+    ports.push_back(port);
     fds.push_back(fd);
   }
   for (int fd : fds) ::close(fd);
+  if (ports.size() < n)
+    throw std::runtime_error("free_ports: found no free ports below " + std::to_string(low));
   return ports;
 }
 
@@ -241,8 +263,15 @@ local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supe
   ::close(pipefd[0]);
   if (line.find("ready") == std::string::npos) {
     stop_pid(up_pid_, std::chrono::seconds(5));
+    std::string logs;  // each node's last lines say why it exited or never became ready
+    for (const auto& entry : std::filesystem::directory_iterator(dir_.path()))
+      if (entry.path().extension() == ".log" && entry.path().filename() != "up.log") {
+        auto text = read_text(entry.path());
+        logs += "\n--- " + entry.path().filename().string() + " (tail):\n" +
+                text.substr(text.size() > 1500 ? text.size() - 1500 : 0);
+      }
     throw std::runtime_error("cluster did not become ready: '" + line +
-                             "'; up.log: " + read_text(dir_ / "up.log"));
+                             "'; up.log: " + read_text(dir_ / "up.log") + logs);
   }
   std::istringstream pids(read_text(pid_file));
   std::string name;
