@@ -15,6 +15,8 @@
 #include "actors/control_replacement.hpp"
 #include "actors/control_state.hpp"
 #include "actors/unhandled.hpp"
+#include "cluster/request_metrics.hpp"
+#include "cluster/shard_metrics.hpp"
 
 namespace tessera {
 namespace {
@@ -197,9 +199,11 @@ cluster_status make_status(control_state& st, const hedge_counts& hedges) {
 void gather_serving(control_self self, std::function<void(serving_metrics)> done) {
   auto& st = self->state;
   auto total = std::make_shared<serving_metrics>();
-  total->requests = request_metrics{st.cfg.count_requests};
-  total->shards = shard_metrics{st.cfg.count_requests};
-  if (st.serving.empty()) return done(std::move(*total));
+  if (st.serving.empty()) {  // every family is still declared
+    total->families = request_metrics{st.cfg.count_requests}.collect();
+    prom_merge(total->families, shard_metrics{st.cfg.count_requests}.collect());
+    return done(std::move(*total));
+  }
   auto pending = std::make_shared<size_t>(st.serving.size());
   auto one = [total, pending, done](const serving_metrics* m) {
     if (m) total->merge(*m);
@@ -218,8 +222,7 @@ coordinator_metrics make_metrics(control_state& st, serving_metrics served) {
   out.inflight_limit = st.admitted.limit();
   out.draining = st.reg.draining();
   out.queued = served.queued;
-  out.requests = std::move(served.requests);
-  out.shards = std::move(served.shards);
+  out.served = std::move(served.families);
   return out;
 }
 

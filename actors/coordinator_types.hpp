@@ -10,12 +10,11 @@
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
+#include "base/prometheus.hpp"
 #include "cluster/hedging.hpp"
 #include "cluster/load_progress.hpp"
 #include "cluster/model_key.hpp"
 #include "cluster/replica_state.hpp"
-#include "cluster/request_metrics.hpp"
-#include "cluster/shard_metrics.hpp"
 #include "cluster/topk.hpp"
 #include "cluster/version_lifecycle.hpp"
 
@@ -183,21 +182,20 @@ struct coordinator_metrics {
   uint64_t inflight_limit = 0;  // [limits] max_inflight
   uint64_t draining = 0;        // unloaded versions still named by routing snapshots in use
   uint64_t queued = 0;          // admitted predict calls waiting in the coalescers' queues
-  request_metrics requests;
-  shard_metrics shards;  // shard sub-requests: reply times, retries, timeouts
+  // The serving actors' request and shard sub-request families (request_metrics,
+  // shard_metrics), merged.
+  prom_families served;
 };
 
 // One serving actor's counters (actors/serving.hpp); the control actor merges them per scrape.
 struct serving_metrics {
-  request_metrics requests;
-  shard_metrics shards;
+  prom_families families;  // its request_metrics' and shard_metrics' collected families
   hedge_counts hedges;
   uint64_t queued = 0;  // predict calls waiting in its coalescer's queues
 
   // Adds another serving actor's.
   void merge(const serving_metrics& o) {
-    requests.merge(o.requests);
-    shards.merge(o.shards);
+    prom_merge(families, o.families);
     hedges.sent += o.hedges.sent;
     hedges.won += o.hedges.won;
     queued += o.queued;

@@ -34,8 +34,8 @@ void test_fault(const coordinator_options& cfg, const std::string& model) {
 
 serving_metrics make_metrics(serving_state& st) {
   serving_metrics out;
-  out.requests = st.metrics;
-  out.shards = st.router.metrics();
+  out.families = st.metrics.collect();
+  prom_merge(out.families, st.router.metrics().collect());
   out.hedges = st.router.hedges();
   out.queued = st.predicts.waiting();
   return out;

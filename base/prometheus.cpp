@@ -1,9 +1,9 @@
 #include "base/prometheus.hpp"
 
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
+#include <sstream>
 #include <stdexcept>
+
+#include <prometheus/text_serializer.h>
 
 namespace tessera {
 namespace {
@@ -22,130 +22,142 @@ bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-const char* type_name(prom_type t) {
-  switch (t) {
-    case prom_type::counter:
-      return "counter";
-    case prom_type::histogram:
-      return "histogram";
-    default:
-      return "gauge";
-  }
+void check_family(const std::string& name, prom_type type, const std::string& help) {
+  if (!valid_metric_name(name)) throw std::logic_error("bad metric name: " + name);
+  if (type == prom_type::Counter && !ends_with(name, "_total"))
+    throw std::logic_error("a counter's name must end in _total: " + name);
+  if (help.find_first_of("\\\n") != std::string::npos)
+    throw std::logic_error("a metric's help holds a backslash or newline: " + name);
 }
 
-// Backslash and newline, and (in label values, not in HELP text) the double quote.
-std::string escape(const std::string& s, bool quote) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '\n')
-      out += "\\n";
-    else if (quote && c == '"')
-      out += "\\\"";
-    else
-      out += c;
+template <class Builder>
+auto& registered(Builder builder, prometheus::Registry& r, const std::string& name, prom_type type,
+                 const std::string& help) {
+  check_family(name, type, help);
+  return builder.Name(name).Help(help).Register(r);
+}
+
+void add_into(prometheus::ClientMetric& into, const prometheus::ClientMetric& from, prom_type type,
+              const std::string& name) {
+  switch (type) {
+    case prom_type::Counter:
+      into.counter.value += from.counter.value;
+      break;
+    case prom_type::Gauge:
+      into.gauge.value += from.gauge.value;
+      break;
+    case prom_type::Histogram: {
+      auto& h = into.histogram;
+      const auto& o = from.histogram;
+      if (h.bucket.size() != o.bucket.size())
+        throw std::logic_error("merging histograms of other bounds: " + name);
+      for (size_t i = 0; i < h.bucket.size(); ++i) {
+        if (h.bucket[i].upper_bound != o.bucket[i].upper_bound)
+          throw std::logic_error("merging histograms of other bounds: " + name);
+        h.bucket[i].cumulative_count += o.bucket[i].cumulative_count;
+      }
+      h.sample_count += o.sample_count;
+      h.sample_sum += o.sample_sum;
+      break;
+    }
+    default:
+      throw std::logic_error("merging a metric of a type tessera does not use: " + name);
   }
-  return out;
 }
 
 }  // namespace
 
-const std::vector<double>& prom_histogram::default_bounds() {
-  static const std::vector<double> b = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                        0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+const prometheus::Histogram::BucketBoundaries& prom_latency_bounds() {
+  static const prometheus::Histogram::BucketBoundaries b = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
   return b;
 }
 
-prom_histogram::prom_histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)), per_bucket_(bounds_.size(), 0) {
-  for (size_t i = 0; i < bounds_.size(); ++i)
-    if (!(bounds_[i] > 0) || (i > 0 && bounds_[i] <= bounds_[i - 1]))
-      throw std::logic_error("histogram bounds must be positive and ascending");
+void prom_observe(prometheus::Histogram& h, double value) {
+  h.Observe(value > 0 ? value : 0);  // also NaN
 }
 
-void prom_histogram::observe(double value) {
-  if (!(value > 0)) value = 0;  // also NaN
-  ++count_;
-  sum_ += value;
-  for (size_t i = 0; i < bounds_.size(); ++i)
-    if (value <= bounds_[i]) {
-      ++per_bucket_[i];
-      return;
-    }
+prometheus::Family<prometheus::Counter>& prom_counter_family(prometheus::Registry& r,
+                                                             const std::string& name,
+                                                             const std::string& help) {
+  return registered(prometheus::BuildCounter(), r, name, prom_type::Counter, help);
 }
 
-void prom_histogram::merge(const prom_histogram& other) {
-  if (other.bounds_ != bounds_) throw std::logic_error("merging histograms of other bounds");
-  for (size_t i = 0; i < per_bucket_.size(); ++i) per_bucket_[i] += other.per_bucket_[i];
-  count_ += other.count_;
-  sum_ += other.sum_;
+prometheus::Family<prometheus::Gauge>& prom_gauge_family(prometheus::Registry& r,
+                                                         const std::string& name,
+                                                         const std::string& help) {
+  return registered(prometheus::BuildGauge(), r, name, prom_type::Gauge, help);
 }
 
-uint64_t prom_histogram::cumulative(size_t i) const {
-  uint64_t n = 0;
-  for (size_t j = 0; j <= i && j < per_bucket_.size(); ++j) n += per_bucket_[j];
-  return n;
+prometheus::Family<prometheus::Histogram>& prom_histogram_family(prometheus::Registry& r,
+                                                                 const std::string& name,
+                                                                 const std::string& help) {
+  return registered(prometheus::BuildHistogram(), r, name, prom_type::Histogram, help);
 }
 
-std::string prom_escape(const std::string& value) {
-  return escape(value, true);
-}
-
-std::string prom_number(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[64];
-  if (v == std::floor(v) && std::fabs(v) < 1e15)
-    std::snprintf(buf, sizeof buf, "%.0f", v);
-  else if (std::snprintf(buf, sizeof buf, "%.15g", v); std::strtod(buf, nullptr) != v)
-    std::snprintf(buf, sizeof buf, "%.17g", v);  // the shortest text that reads back exactly
-  return buf;
-}
-
-void prom_writer::family(const std::string& name, prom_type type, const std::string& help) {
-  if (!valid_metric_name(name)) throw std::logic_error("bad metric name: " + name);
-  if (type == prom_type::counter && !ends_with(name, "_total"))
-    throw std::logic_error("a counter's name must end in _total: " + name);
-  name_ = name;
-  type_ = type;
-  out_ += "# HELP " + name + " " + escape(help, false) + "\n";
-  out_ += "# TYPE " + name + " " + type_name(type) + "\n";
-}
-
-void prom_writer::line(const std::string& name, const prom_labels& labels, double value) {
-  out_ += name;
-  if (!labels.empty()) {
-    out_ += '{';
-    for (size_t i = 0; i < labels.size(); ++i) {
-      if (i > 0) out_ += ',';
-      out_ += labels[i].first + "=\"" + prom_escape(labels[i].second) + "\"";
-    }
-    out_ += '}';
+prom_families prom_collect(const prometheus::Registry& r,
+                           const std::vector<prometheus::MetricFamily>& declared) {
+  auto collected = r.Collect();
+  prom_families out;
+  out.reserve(declared.size());
+  for (const auto& d : declared) {
+    prometheus::MetricFamily* found = nullptr;
+    for (auto& f : collected)
+      if (f.name == d.name) found = &f;
+    out.push_back(found ? std::move(*found) : d);
   }
-  out_ += ' ' + prom_number(value) + '\n';
+  return out;
 }
 
-void prom_writer::sample(const prom_labels& labels, double value) {
-  if (name_.empty() || type_ == prom_type::histogram)
-    throw std::logic_error("sample() needs a counter or gauge family");
-  line(name_, labels, value);
+void prom_merge(prom_families& into, const prom_families& from) {
+  for (const auto& f : from) {
+    prometheus::MetricFamily* mine = nullptr;
+    for (auto& g : into)
+      if (g.name == f.name) mine = &g;
+    if (!mine) {
+      into.push_back(f);
+      continue;
+    }
+    if (mine->type != f.type) throw std::logic_error("merging families of other types: " + f.name);
+    // Label set -> index in mine->metric: a merge costs O(n log n), not O(n^2).
+    std::map<std::vector<prometheus::ClientMetric::Label>, size_t> index;
+    for (size_t i = 0; i < mine->metric.size(); ++i) index.emplace(mine->metric[i].label, i);
+    for (const auto& m : f.metric) {
+      auto it = index.find(m.label);
+      if (it == index.end()) {
+        index.emplace(m.label, mine->metric.size());
+        mine->metric.push_back(m);
+      } else {
+        add_into(mine->metric[it->second], m, f.type, f.name);
+      }
+    }
+  }
 }
 
-void prom_writer::histogram(const prom_labels& labels, const prom_histogram& h) {
-  if (type_ != prom_type::histogram) throw std::logic_error("histogram() needs a histogram family");
-  auto with_le = [&](const std::string& le) {
-    auto l = labels;
-    l.emplace_back("le", le);
-    return l;
-  };
-  for (size_t i = 0; i < h.bounds().size(); ++i)
-    line(name_ + "_bucket", with_le(prom_number(h.bounds()[i])),
-         static_cast<double>(h.cumulative(i)));
-  line(name_ + "_bucket", with_le("+Inf"), static_cast<double>(h.count()));
-  line(name_ + "_sum", labels, h.sum());
-  line(name_ + "_count", labels, static_cast<double>(h.count()));
+std::string prom_text(const prom_families& fams) {
+  std::ostringstream out;
+  prometheus::TextSerializer{}.Serialize(out, fams);
+  return out.str();
+}
+
+void prom_scrape::gauge(const std::string& name, const std::string& help, double value) {
+  gauges(name, help, {{{}, value}});
+}
+
+void prom_scrape::gauges(const std::string& name, const std::string& help, const rows& values) {
+  auto& f = prom_gauge_family(registry_, name, help);
+  declared_.push_back({name, help, prom_type::Gauge, {}});
+  for (const auto& [labels, v] : values) f.Add(labels).Set(v);
+}
+
+void prom_scrape::counters(const std::string& name, const std::string& help, const rows& values) {
+  auto& f = prom_counter_family(registry_, name, help);
+  declared_.push_back({name, help, prom_type::Counter, {}});
+  for (const auto& [labels, v] : values) f.Add(labels).Increment(v);
+}
+
+prom_families prom_scrape::collect() const {
+  return prom_collect(registry_, declared_);
 }
 
 }  // namespace tessera

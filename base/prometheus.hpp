@@ -1,75 +1,84 @@
 #pragma once
-// Prometheus text exposition format 0.0.4: a writer that emits metric families (one # HELP and
-// # TYPE per family, then its samples) and a fixed-bucket latency histogram. Plain values, no
-// threads: the caller owns both and serializes access.
+// Metrics on prometheus-cpp's core (Debian prometheus-cpp-dev; only the core library is linked,
+// the HTTP side stays kj-http): what tessera adds to it.
+//
+// - Series live in a prometheus::Registry owned by one actor (a serving actor's request and
+//   shard metrics) or built per scrape (prom_scrape). Handles (Counter*, Histogram*) stay valid
+//   until their family removes them; the owner caches them so a call costs a map lookup and an
+//   atomic add.
+// - A scrape collects every owner's registry (Registry::Collect, a copy), merges the copies by
+//   family and label set (prom_merge) and writes the text exposition format 0.0.4 with
+//   prometheus::TextSerializer (prom_text).
+// Labels are a std::map: the text lists a series' labels sorted by name.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+
 namespace tessera {
 
-// (label name, label value); values are escaped by the writer.
-using prom_labels = std::vector<std::pair<std::string, std::string>>;
+using prom_labels = prometheus::Labels;
+using prom_families = std::vector<prometheus::MetricFamily>;
+using prom_type = prometheus::MetricType;
 
-// Cumulative-bucket histogram of non-negative values: durations in seconds (the default
-// bounds) or sizes (counts). Bucket upper bounds are fixed at construction (ascending, each
-// > 0); +Inf is implicit.
-class prom_histogram {
+// 0.5 ms .. 10 s, roughly 1-2.5-5 per decade: covers a cached predict to a request timeout.
+const prometheus::Histogram::BucketBoundaries& prom_latency_bounds();
+
+// Adds one observation to `h`; a negative or NaN value counts as 0 (prometheus-cpp would put a
+// NaN in +Inf and make the sum NaN).
+void prom_observe(prometheus::Histogram& h, double value);
+
+// A family `name` of `type` registered on `r` (a family of that name already there is
+// returned). The name must match [a-zA-Z_:][a-zA-Z0-9_:]*, a counter's end in _total, and the
+// help hold no backslash or newline (prometheus-cpp writes HELP text unescaped): a bad one is
+// our bug, std::logic_error.
+prometheus::Family<prometheus::Counter>& prom_counter_family(prometheus::Registry& r,
+                                                             const std::string& name,
+                                                             const std::string& help);
+prometheus::Family<prometheus::Gauge>& prom_gauge_family(prometheus::Registry& r,
+                                                         const std::string& name,
+                                                         const std::string& help);
+prometheus::Family<prometheus::Histogram>& prom_histogram_family(prometheus::Registry& r,
+                                                                 const std::string& name,
+                                                                 const std::string& help);
+
+// The families of `r`, each family registered on it included even without a series (so its
+// HELP and TYPE are always in the text; Registry::Collect leaves such families out), in the
+// order they were registered.
+prom_families prom_collect(const prometheus::Registry& r,
+                           const std::vector<prometheus::MetricFamily>& declared);
+
+// Adds `from` into `into`: a family new to `into` is appended; samples of a family already
+// there with equal label sets are summed (counter and gauge values; a histogram's count, sum
+// and buckets); new label sets are appended. A family of another type or a histogram of other
+// bounds under the same name is our bug: std::logic_error.
+void prom_merge(prom_families& into, const prom_families& from);
+
+// The text exposition format 0.0.4 of `fams` (prometheus::TextSerializer).
+std::string prom_text(const prom_families& fams);
+
+// Values known at scrape time (gauges from a status, counters read from atomics), on a
+// registry of their own that lives for one scrape.
+class prom_scrape {
  public:
-  // 0.5 ms .. 10 s, roughly 1-2.5-5 per decade: covers a cached predict to a request timeout.
-  static const std::vector<double>& default_bounds();
-
-  prom_histogram() : prom_histogram(default_bounds()) {}
-  explicit prom_histogram(std::vector<double> bounds);
-
-  // Adds one observation (negative counts as 0).
-  void observe(double value);
-  // Adds every observation of `other`, which must have the same bounds (std::logic_error).
-  void merge(const prom_histogram& other);
-
-  const std::vector<double>& bounds() const { return bounds_; }
-  // Observations <= bounds()[i], cumulative (i < bounds().size()); count() is the +Inf bucket.
-  uint64_t cumulative(size_t i) const;
-  uint64_t count() const { return count_; }
-  double sum() const { return sum_; }
+  using rows = std::vector<std::pair<prom_labels, double>>;
+  void gauge(const std::string& name, const std::string& help, double value);
+  void gauges(const std::string& name, const std::string& help, const rows& values);
+  void counters(const std::string& name, const std::string& help, const rows& values);
+  // Families in the order they were first named, with the ones that got no rows.
+  prom_families collect() const;
 
  private:
-  std::vector<double> bounds_;
-  std::vector<uint64_t> per_bucket_;  // not cumulative; one per bound
-  uint64_t count_ = 0;
-  double sum_ = 0;
+  prometheus::Registry registry_;
+  std::vector<prometheus::MetricFamily> declared_;
 };
-
-enum class prom_type { counter, gauge, histogram };
-
-// Builds one exposition. Call family() once per metric name, then its samples, before the next
-// family; samples of one family must have distinct label sets. Names must match
-// [a-zA-Z_:][a-zA-Z0-9_:]* (a counter's name ends in _total); checked with KJ-free asserts
-// (std::logic_error), since a bad name is our bug.
-class prom_writer {
- public:
-  void family(const std::string& name, prom_type type, const std::string& help);
-  // One sample of the current family (counter or gauge).
-  void sample(const prom_labels& labels, double value);
-  // One labelled histogram of the current family: _bucket{le=...} lines, _sum and _count.
-  void histogram(const prom_labels& labels, const prom_histogram& h);
-
-  // The text so far (ends with a newline when not empty).
-  const std::string& text() const { return out_; }
-
- private:
-  void line(const std::string& name, const prom_labels& labels, double value);
-
-  std::string out_;
-  std::string name_;  // the current family
-  prom_type type_ = prom_type::gauge;
-};
-
-// Escapes a label value: backslash, double quote and newline (\\, \", \n).
-std::string prom_escape(const std::string& value);
-
-// A sample value as Prometheus reads it: integers without a fraction, +Inf, -Inf, NaN.
-std::string prom_number(double v);
 
 }  // namespace tessera

@@ -6,101 +6,101 @@
 
 using namespace tessera;
 
-TEST_CASE("a histogram counts each observation in the first bucket whose bound holds it") {
-  prom_histogram h({0.01, 0.1, 1});
-  h.observe(0.005);
-  h.observe(0.01);  // a bound is inclusive (le)
-  h.observe(0.5);
-  h.observe(7);  // only +Inf
-  CHECK(h.cumulative(0) == 2);
-  CHECK(h.cumulative(1) == 2);
-  CHECK(h.cumulative(2) == 3);
-  CHECK(h.count() == 4);
-  CHECK(h.sum() == Approx(7.515));
+namespace {
+
+using bounds = prometheus::Histogram::BucketBoundaries;
+
+bool has(const std::string& text, const std::string& line) {
+  return text.find(line) != std::string::npos;
 }
 
-TEST_CASE("a negative or NaN duration counts as zero") {
-  prom_histogram h({0.01});
-  h.observe(-1);
-  h.observe(std::nan(""));
-  CHECK(h.cumulative(0) == 2);
-  CHECK(h.sum() == 0);
+}  // namespace
+
+TEST_CASE("an observation lands in the first bucket whose bound holds it; NaN and < 0 as 0") {
+  prometheus::Registry r;
+  auto& h =
+      prom_histogram_family(r, "lat_seconds", "Latency.").Add({{"model", "m"}}, bounds{0.01, 1});
+  prom_observe(h, 0.005);
+  prom_observe(h, 0.01);  // a bound is inclusive (le)
+  prom_observe(h, 7);     // only +Inf
+  prom_observe(h, -1);
+  prom_observe(h, std::nan(""));
+  const auto t =
+      prom_text(prom_collect(r, {{"lat_seconds", "Latency.", prom_type::Histogram, {}}}));
+  CHECK(has(t, "# HELP lat_seconds Latency.\n# TYPE lat_seconds histogram\n"));
+  CHECK(has(t, "lat_seconds_bucket{model=\"m\",le=\"0.01\"} 4\n"));
+  CHECK(has(t, "lat_seconds_bucket{model=\"m\",le=\"1\"} 4\n"));
+  CHECK(has(t, "lat_seconds_bucket{model=\"m\",le=\"+Inf\"} 5\n"));
+  CHECK(has(t, "lat_seconds_count{model=\"m\"} 5\n"));
+  CHECK(has(t, "lat_seconds_sum{model=\"m\"} 7.015\n"));  // not NaN
 }
 
-TEST_CASE("histogram bounds must be positive and ascending") {
-  CHECK_THROWS(prom_histogram({0.1, 0.1}));
-  CHECK_THROWS(prom_histogram({0, 1}));
-  CHECK_NOTHROW(prom_histogram());
-}
-
-TEST_CASE("a family is written as HELP, TYPE, then its samples") {
-  prom_writer w;
-  w.family("tessera_requests_total", prom_type::counter, "Requests answered.");
-  w.sample({{"model", "m"}, {"status", "ok"}}, 3);
-  w.family("tessera_rss_bytes", prom_type::gauge, "RSS.");
-  w.sample({}, 1048576);
-  CHECK(w.text() ==
+TEST_CASE("a scrape's families keep their order, labels are sorted, empty ones are declared") {
+  prom_scrape w;
+  w.counters("tessera_requests_total", "Requests answered.",
+             {{{{"status", "ok"}, {"model", "m"}}, 3}});
+  w.gauge("tessera_rss_bytes", "RSS.", 1048576);
+  w.counters("tessera_refused_total", "Refused.", {});
+  CHECK(prom_text(w.collect()) ==
         "# HELP tessera_requests_total Requests answered.\n"
         "# TYPE tessera_requests_total counter\n"
         "tessera_requests_total{model=\"m\",status=\"ok\"} 3\n"
         "# HELP tessera_rss_bytes RSS.\n"
         "# TYPE tessera_rss_bytes gauge\n"
-        "tessera_rss_bytes 1048576\n");
-}
-
-TEST_CASE("a histogram is written as cumulative buckets with le, then _sum and _count") {
-  prom_histogram h({0.001, 0.5});
-  h.observe(0.000244140625);  // 2^-12: sums exactly
-  h.observe(0.25);
-  h.observe(2);
-  prom_writer w;
-  w.family("lat_seconds", prom_type::histogram, "Latency.");
-  w.histogram({{"model", "m"}}, h);
-  CHECK(w.text() ==
-        "# HELP lat_seconds Latency.\n"
-        "# TYPE lat_seconds histogram\n"
-        "lat_seconds_bucket{model=\"m\",le=\"0.001\"} 1\n"
-        "lat_seconds_bucket{model=\"m\",le=\"0.5\"} 2\n"
-        "lat_seconds_bucket{model=\"m\",le=\"+Inf\"} 3\n"
-        "lat_seconds_sum{model=\"m\"} 2.250244140625\n"
-        "lat_seconds_count{model=\"m\"} 3\n");
+        "tessera_rss_bytes 1048576\n"
+        "# HELP tessera_refused_total Refused.\n"
+        "# TYPE tessera_refused_total counter\n");
 }
 
 TEST_CASE("label values escape backslash, quote and newline") {
-  CHECK(prom_escape("a\\b\"c\nd") == "a\\\\b\\\"c\\nd");
-  prom_writer w;
-  w.family("g", prom_type::gauge, "line one\nline two");
-  w.sample({{"name", "x\"y"}}, 1);
-  CHECK(w.text() == "# HELP g line one\\nline two\n# TYPE g gauge\ng{name=\"x\\\"y\"} 1\n");
+  prom_scrape w;
+  w.gauges("g", "A gauge.", {{{{"name", "x\"y\\z\nw"}}, 1}});
+  CHECK(has(prom_text(w.collect()), "g{name=\"x\\\"y\\\\z\\nw\"} 1\n"));
 }
 
-TEST_CASE("numbers read back exactly and specials use Prometheus spelling") {
-  CHECK(prom_number(0) == "0");
-  CHECK(prom_number(0.0005) == "0.0005");
-  CHECK(prom_number(1.0 / 3) == "0.33333333333333331");
-  CHECK(prom_number(1e300) == "1e+300");
-  CHECK(prom_number(INFINITY) == "+Inf");
-  CHECK(prom_number(-INFINITY) == "-Inf");
-  CHECK(prom_number(NAN) == "NaN");
+TEST_CASE("bad names and help are refused: a counter must end in _total") {
+  prometheus::Registry r;
+  CHECK_THROWS_AS(prom_counter_family(r, "requests", "x"), std::logic_error);
+  CHECK_THROWS_AS(prom_gauge_family(r, "9lives", "x"), std::logic_error);
+  CHECK_THROWS_AS(prom_gauge_family(r, "a-b", "x"), std::logic_error);
+  CHECK_THROWS_AS(prom_gauge_family(r, "ok", "line one\nline two"), std::logic_error);
+  CHECK_NOTHROW(prom_counter_family(r, "requests_total", "x"));
 }
 
-TEST_CASE("bad names are refused: a counter must end in _total") {
-  prom_writer w;
-  CHECK_THROWS(w.family("requests", prom_type::counter, "x"));
-  CHECK_THROWS(w.family("9lives", prom_type::gauge, "x"));
-  CHECK_THROWS(w.family("a-b", prom_type::gauge, "x"));
-  CHECK_THROWS(w.sample({}, 1));  // no family yet
+TEST_CASE("merged families sum equal label sets and append the others") {
+  prometheus::Registry a, b;
+  auto& ca = prom_counter_family(a, "c_total", "C.");
+  auto& cb = prom_counter_family(b, "c_total", "C.");
+  ca.Add({{"k", "1"}}).Increment(2);
+  cb.Add({{"k", "1"}}).Increment(3);
+  cb.Add({{"k", "2"}}).Increment(1);
+  auto& ha = prom_histogram_family(a, "h", "H.").Add({}, bounds{1, 2});
+  auto& hb = prom_histogram_family(b, "h", "H.").Add({}, bounds{1, 2});
+  prom_observe(ha, 0.5);
+  prom_observe(hb, 1.5);
+  prom_observe(hb, 9);
+  prom_gauge_family(b, "only_b", "B.").Add({}).Set(4);
+  auto merged = a.Collect();
+  prom_merge(merged, b.Collect());
+  const auto t = prom_text(merged);
+  CHECK(has(t, "c_total{k=\"1\"} 5\n"));
+  CHECK(has(t, "c_total{k=\"2\"} 1\n"));
+  CHECK(has(t, "h_bucket{le=\"1\"} 1\n"));
+  CHECK(has(t, "h_bucket{le=\"2\"} 2\n"));
+  CHECK(has(t, "h_bucket{le=\"+Inf\"} 3\n"));
+  CHECK(has(t, "h_sum 11\n"));
+  CHECK(has(t, "only_b 4\n"));
 }
 
-TEST_CASE("histograms of the same bounds merge bucket by bucket; other bounds are refused") {
-  prom_histogram a{{1, 2}}, b{{1, 2}}, c{{1, 3}};
-  a.observe(0.5);
-  b.observe(1.5);
-  b.observe(9);
-  a.merge(b);
-  CHECK(a.count() == 3);
-  CHECK(a.cumulative(0) == 1);
-  CHECK(a.cumulative(1) == 2);
-  CHECK(a.sum() == Approx(11.0));
-  CHECK_THROWS_AS(a.merge(c), std::logic_error);
+TEST_CASE("merging a family of another type or a histogram of other bounds is refused") {
+  prometheus::Registry a, b, c;
+  prom_counter_family(a, "x_total", "X.").Add({}).Increment();
+  prom_gauge_family(b, "x_total", "X.").Add({}).Set(1);
+  auto merged = a.Collect();
+  CHECK_THROWS_AS(prom_merge(merged, b.Collect()), std::logic_error);
+  prometheus::Registry d, e;
+  prom_histogram_family(d, "h", "H.").Add({}, bounds{1, 2});
+  prom_histogram_family(e, "h", "H.").Add({}, bounds{1, 3});
+  auto hs = d.Collect();
+  CHECK_THROWS_AS(prom_merge(hs, e.Collect()), std::logic_error);
 }

@@ -73,8 +73,8 @@ for round in $(seq 1 "$ROUNDS"); do
     bench_row "$WORK/rows.raw" "metrics-$mode-b16" served "$INPUT" 4 16 "$DURATION"
     tail -1 "$WORK/rows.raw" | awk -v r="$round" 'BEGIN { OFS = "\t" } { print $0, r }' >>"$TSV"
     counted=$(curl -sf "http://127.0.0.1:$hp/metrics" |
-      awk '/^tessera_requests_total\{model="served",.*kind="predict",status="ok"\}/ { n += $2 }
-           END { print n + 0 }')
+      awk '/^tessera_requests_total\{/ && /[{,]model="served"[,}]/ && /[{,]kind="predict"[,}]/ &&
+           /[{,]status="ok"[,}]/ { n += $2 } END { print n + 0 }')  # labels in any order
     log "mode $mode: coordinator counted ${counted:-0} ok calls"
     stop_scraper
     stop_cluster

@@ -28,13 +28,12 @@ TEST_CASE("answers are observed per member and shard, and a series is named once
   CHECK(m.answers("shard-1", "t[0:10)@e2") == 2);
   CHECK(m.answers("shard-2", "t[0:10)@e2") == 1);
   CHECK(m.answers("shard-3", "t[0:10)@e2") == 0);
-  prom_writer w;
-  m.write(w);
+  const auto t = prom_text(m.collect());
   CHECK(
-      has(w.text(),
+      has(t,
           "tessera_shard_request_duration_seconds_count{member=\"shard-1\",shard=\"e@1/t[0:10)\"} "
           "2\n"));
-  CHECK(has(w.text(),
+  CHECK(has(t,
             "tessera_shard_request_duration_seconds_bucket{member=\"shard-2\","
             "shard=\"e@1/t[0:10)\",le=\"0.0025\"} 1\n"));
 }
@@ -51,11 +50,10 @@ TEST_CASE("retries and timeouts are counted per member, also when latency is off
   CHECK(m.retries("shard-1") == 2);
   CHECK(m.timeouts("shard-2") == 1);
   CHECK(m.timeouts("shard-1") == 0);
-  prom_writer w;
-  m.write(w);
-  CHECK(has(w.text(), "tessera_shard_retries_total{member=\"shard-1\"} 2\n"));
-  CHECK(has(w.text(), "tessera_shard_timeouts_total{member=\"shard-2\"} 1\n"));
-  CHECK(has(w.text(), "# TYPE tessera_shard_request_duration_seconds histogram"));
+  const auto t = prom_text(m.collect());
+  CHECK(has(t, "tessera_shard_retries_total{member=\"shard-1\"} 2\n"));
+  CHECK(has(t, "tessera_shard_timeouts_total{member=\"shard-2\"} 1\n"));
+  CHECK(has(t, "# TYPE tessera_shard_request_duration_seconds histogram"));
 }
 
 TEST_CASE("series of sub-model epochs no longer loaded are forgotten") {
@@ -68,9 +66,21 @@ TEST_CASE("series of sub-model epochs no longer loaded are forgotten") {
   CHECK(m.answers("shard-1", "a@e1") == 0);
   CHECK(m.answers("shard-2", "a@e1") == 0);
   CHECK(m.answers("shard-1", "b@e2") == 1);
-  prom_writer w;
-  m.write(w);
-  CHECK(!has(w.text(), "member=\"shard-2\""));
+  CHECK(!has(prom_text(m.collect()), "member=\"shard-2\""));
+}
+
+TEST_CASE("keys of two epochs under one label set share a series until both are forgotten") {
+  shard_metrics m;
+  int asked = 0;
+  m.answered("shard-1", "a@e1", 0.001, [&] { return name_of("a", 1, &asked); });
+  m.answered("shard-1", "a@e2", 0.002, [&] { return name_of("a", 2, &asked); });
+  CHECK(m.answers("shard-1", "a@e1") == 2);  // one series: both keys observe it
+  m.retain({2});
+  CHECK(m.answers("shard-1", "a@e2") == 2);  // still there, still counting
+  m.answered("shard-1", "a@e2", 0.002, [&] { return name_of("a", 2, &asked); });
+  CHECK(m.answers("shard-1", "a@e2") == 3);
+  m.retain({});
+  CHECK(!has(prom_text(m.collect()), "shard=\"a\""));
 }
 
 TEST_CASE("two serving actors' sub-request metrics merge into what one would have counted") {
@@ -86,15 +96,23 @@ TEST_CASE("two serving actors' sub-request metrics merge into what one would hav
     m->answered("shard-2", "t[0:10)@e2", 0.002, n);
     m->timed_out("shard-2");
   }
-  shard_metrics merged;
-  merged.merge(a);
-  merged.merge(b);
-  CHECK(merged.answers("shard-1", "t[0:10)@e2") == 2);
-  CHECK(merged.answers("shard-2", "t[0:10)@e2") == 1);
-  CHECK(merged.retries("shard-1") == 1);
-  CHECK(merged.timeouts("shard-2") == 1);
-  prom_writer w1, w2;
-  one.write(w1);
-  merged.write(w2);
-  CHECK(w1.text() == w2.text());
+  auto merged = a.collect();
+  prom_merge(merged, b.collect());
+  const auto t = prom_text(merged);
+  const std::string s1 = "{member=\"shard-1\",shard=\"e@1/t[0:10)\"";
+  CHECK(has(t, "tessera_shard_request_duration_seconds_count" + s1 + "} 2\n"));
+  CHECK(has(t, "tessera_shard_request_duration_seconds_bucket" + s1 + ",le=\"0.001\"} 1\n"));
+  CHECK(has(t, "tessera_shard_request_duration_seconds_bucket" + s1 + ",le=\"0.005\"} 2\n"));
+  CHECK(has(t,
+            "tessera_shard_request_duration_seconds_count{member=\"shard-2\","
+            "shard=\"e@1/t[0:10)\"} 1\n"));
+  CHECK(has(t, "tessera_shard_retries_total{member=\"shard-1\"} 1\n"));
+  CHECK(has(t, "tessera_shard_timeouts_total{member=\"shard-2\"} 1\n"));
+  // The same as one serving actor that counted everything.
+  const auto whole = prom_text(one.collect());
+  for (const auto* line : {"tessera_shard_retries_total{member=\"shard-1\"} 1\n",
+                           "tessera_shard_timeouts_total{member=\"shard-2\"} 1\n"})
+    CHECK(has(whole, line));
+  CHECK(has(whole, "tessera_shard_request_duration_seconds_count" + s1 + "} 2\n"));
+  CHECK(one.answers("shard-1", "t[0:10)@e2") == 2);
 }

@@ -17,6 +17,7 @@ PACKAGES=(
   build-essential cmake libcaf-dev libcapnp-dev capnproto libeigen3-dev libspdlog-dev catch2
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev fasttext libfasttext-dev libssl-dev
   iproute2 procps clang-format jq tcpdump systemd
+  prometheus-cpp-dev  # metrics: the core registry and text serializer (base/prometheus.hpp)
   prometheus  # promtool: http_itest checks every node's /metrics with `promtool check metrics`
   nodejs      # examples/js (the TypeScript client) and js_client_itest, which builds and runs it
   clang libclang-rt-dev  # the sanitized build (scripts/sanitize.sh) and libFuzzer (scripts/fuzz.sh)

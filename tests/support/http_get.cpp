@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "tests/support/cluster_fixture.hpp"
@@ -152,13 +153,54 @@ int promtool_check(const std::string& text, std::string* out) {
   return code;
 }
 
+namespace {
+
+// A series as "name" and its labels by name: `name{a="x",b="y"}` with the exposition's
+// escapes (\\, \", \n) in values. False when `s` is not one.
+bool parse_series(const std::string& s, std::string* name,
+                  std::map<std::string, std::string>* labels) {
+  auto brace = s.find('{');
+  *name = s.substr(0, brace);
+  labels->clear();
+  if (brace == std::string::npos) return !name->empty();
+  size_t i = brace + 1;
+  while (i < s.size() && s[i] != '}') {
+    auto eq = s.find("=\"", i);
+    if (eq == std::string::npos) return false;
+    std::string key = s.substr(i, eq - i), value;
+    for (i = eq + 2; i < s.size() && s[i] != '"'; ++i) {
+      if (s[i] == '\\' && i + 1 < s.size()) {
+        ++i;
+        value += s[i] == 'n' ? '\n' : s[i];
+      } else {
+        value += s[i];
+      }
+    }
+    if (i >= s.size()) return false;
+    (*labels)[key] = value;
+    ++i;  // the closing quote
+    if (i < s.size() && s[i] == ',') ++i;
+  }
+  return i + 1 == s.size();
+}
+
+}  // namespace
+
 double metric_value(const std::string& text, const std::string& series) {
+  std::string want_name, name;
+  std::map<std::string, std::string> want_labels, labels;
+  if (!parse_series(series, &want_name, &want_labels)) return -1;
   std::istringstream in(text);
   std::string line;
-  while (std::getline(in, line))
-    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
-        line[series.size()] == ' ')
-      return std::strtod(line.c_str() + series.size() + 1, nullptr);
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#' || line.compare(0, want_name.size(), want_name) != 0)
+      continue;
+    auto space = line.rfind(' ');
+    if (space == std::string::npos || !parse_series(line.substr(0, space), &name, &labels))
+      continue;
+    if (name == want_name && labels == want_labels)
+      return std::strtod(line.c_str() + space + 1, nullptr);
+  }
   return -1;
 }
 

@@ -44,9 +44,9 @@ std::string promtool_missing();
 // Runs `promtool check metrics` on `text`: its exit code; its complaints in *out.
 int promtool_check(const std::string& text, std::string* out);
 
-// The value of the sample `series` (a metric name with its labels exactly as the exposition
-// writes them, e.g. `tessera_requests_total{model="m",kind="predict",status="ok"}`) in a
-// /metrics text; -1 when absent.
+// The value of the sample `series` (a metric name with all its labels, in any order, e.g.
+// `tessera_requests_total{model="m",kind="predict",status="ok"}`) in a /metrics text; -1 when
+// absent.
 double metric_value(const std::string& text, const std::string& series);
 
 }  // namespace tessera::test
