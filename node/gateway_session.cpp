@@ -55,6 +55,24 @@ kj::Exception refuse(errc code, std::string message) {
   return to_kj_exception(make_error(code, std::move(message)));
 }
 
+// The call's answer to `e` when it asked for refusals as results (refusalAsResult): an
+// overloaded refusal fills `res`'s typed Refusal (retry hint and message) and the call
+// succeeds; anything else, or without `typed`, stays the exception.
+template <class Results>
+kj::Promise<void> refusal_or_exception(bool typed, kj::Exception&& e, Results res) {
+  const std::string d = e.getDescription().cStr();
+  if (!typed || code_of_description(d) != errc::overloaded) return kj::mv(e);
+  auto r = res.initRefusal();
+  r.setRetryAfterMs(static_cast<uint32_t>(std::min<uint64_t>(retry_after_ms_of(d), UINT32_MAX)));
+  // The reason is the message without its "; retry_after_ms=N" tail: the hint is the field.
+  const std::string tag = "tessera.overloaded: ", hint = "; retry_after_ms=";
+  const auto at = d.find(tag);
+  auto reason = at == std::string::npos ? d : d.substr(at + tag.size());
+  if (auto h = reason.rfind(hint); h != std::string::npos) reason.resize(h);
+  r.setReason(reason);
+  return kj::READY_NOW;
+}
+
 void append(predict_reply& total, predict_reply&& part) {
   std::move(part.results.begin(), part.results.end(), std::back_inserter(total.results));
 }
@@ -300,37 +318,47 @@ class session_impl final : public Session::Server {
     if (!call) return to_kj_exception(call.error());
     (*call)->base.k = p.getTopK();  // checked by the coordinator (check_predict_options)
     (*call)->base.threshold = p.getThreshold();
-    return run<predict_reply, predict_atom>(std::move(*call)).then([ctx](predict_reply r) mutable {
-      auto res = ctx.getResults();
-      auto list = res.initResults(static_cast<unsigned>(r.results.size()));
-      for (size_t i = 0; i < r.results.size(); ++i) {
-        const auto& labels = r.results[i];
-        auto lb = list[i].initLabels(static_cast<unsigned>(labels.size()));
-        for (size_t j = 0; j < labels.size(); ++j) {
-          const auto& sl = labels[j];
-          lb[j].setIndex(sl.label);
-          lb[j].setProb(sl.prob);
-          if (r.labels && sl.label < r.labels->size()) lb[j].setLabel((*r.labels)[sl.label]);
-        }
-      }
-      fill(res.initServedBy(), r.version, r.epoch);
-    });
+    const bool typed = p.getRefusalAsResult();
+    return run<predict_reply, predict_atom>(std::move(*call))
+        .then([ctx](predict_reply r) mutable {
+          auto res = ctx.getResults();
+          auto list = res.initResults(static_cast<unsigned>(r.results.size()));
+          for (size_t i = 0; i < r.results.size(); ++i) {
+            const auto& labels = r.results[i];
+            auto lb = list[i].initLabels(static_cast<unsigned>(labels.size()));
+            for (size_t j = 0; j < labels.size(); ++j) {
+              const auto& sl = labels[j];
+              lb[j].setIndex(sl.label);
+              lb[j].setProb(sl.prob);
+              if (r.labels && sl.label < r.labels->size()) lb[j].setLabel((*r.labels)[sl.label]);
+            }
+          }
+          fill(res.initServedBy(), r.version, r.epoch);
+        })
+        .catch_([ctx, typed](kj::Exception&& e) mutable -> kj::Promise<void> {
+          return refusal_or_exception(typed, kj::mv(e), ctx.getResults());
+        });
   }
 
   kj::Promise<void> embed(EmbedContext ctx) override {
     auto p = ctx.getParams();
     auto call = start<embed_reply>(p.getModel(), p.getInputs(), p.getTimeoutMs());
     if (!call) return to_kj_exception(call.error());
-    return run<embed_reply, embed_atom>(std::move(*call)).then([ctx](embed_reply r) mutable {
-      auto res = ctx.getResults();
-      size_t n = r.dim == 0 ? 0 : r.vectors.size() / r.dim;
-      auto vs = res.initVectors(static_cast<unsigned>(n));
-      for (size_t i = 0; i < n; ++i) {
-        auto v = vs.init(static_cast<unsigned>(i), r.dim);
-        for (uint32_t j = 0; j < r.dim; ++j) v.set(j, r.vectors[i * r.dim + j]);
-      }
-      fill(res.initServedBy(), r.version, r.epoch);
-    });
+    const bool typed = p.getRefusalAsResult();
+    return run<embed_reply, embed_atom>(std::move(*call))
+        .then([ctx](embed_reply r) mutable {
+          auto res = ctx.getResults();
+          size_t n = r.dim == 0 ? 0 : r.vectors.size() / r.dim;
+          auto vs = res.initVectors(static_cast<unsigned>(n));
+          for (size_t i = 0; i < n; ++i) {
+            auto v = vs.init(static_cast<unsigned>(i), r.dim);
+            for (uint32_t j = 0; j < r.dim; ++j) v.set(j, r.vectors[i * r.dim + j]);
+          }
+          fill(res.initServedBy(), r.version, r.epoch);
+        })
+        .catch_([ctx, typed](kj::Exception&& e) mutable -> kj::Promise<void> {
+          return refusal_or_exception(typed, kj::mv(e), ctx.getResults());
+        });
   }
 
   kj::Promise<void> listModels(ListModelsContext ctx) override {

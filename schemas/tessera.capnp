@@ -7,7 +7,9 @@
 # overloaded, unavailable and deadline_exceeded; DISCONNECTED: reconnect; UNIMPLEMENTED: a valid
 # request tessera does not do, code unsupported; FAILED: the request is wrong or cannot be
 # served, or our own bug, code internal) and the description reads
-# "tessera.<code>: <message>", code as in base/errors.hpp.
+# "tessera.<code>: <message>", code as in base/errors.hpp. An overloaded refusal's message ends
+# "retry_after_ms=N"; predict and embed can answer it as a typed Refusal instead
+# (refusalAsResult).
 
 struct Input {
   # One input: text to featurize, or row ids (with optional per-id weights) into the
@@ -188,17 +190,31 @@ interface Tessera @0xeb255bec4488fdf6 {
   authenticate @0 (token :Text) -> (session :Session);
 }
 
+struct Refusal {
+  # A predict or embed call refused before it ran because the server is busy for its caller
+  # (what tessera.overloaded says as an exception): a tenant quota, priority shedding, the
+  # coordinator's memory budget or its max_inflight calls. The same call can pass after
+  # retryAfterMs; 0 means no estimate (back off as for any OVERLOADED exception).
+  retryAfterMs @0 :UInt32;
+  reason @1 :Text;  # the message, without the exception's "; retry_after_ms=N" tail
+}
+
 interface Session {
   predict @0 (model :ModelRef, inputs :List(Input), topK :Int32, threshold :Float32,
-              timeoutMs :UInt32) -> (results :List(Prediction), servedBy :ServedBy);
+              timeoutMs :UInt32, refusalAsResult :Bool)
+      -> (results :List(Prediction), servedBy :ServedBy, refusal :Refusal);
   # topK: labels per input, >= 1, or -1 for every label (as fastText's predict-prob); 0 and
   # values below -1 fail with tessera.invalid_argument, and so does a NaN or infinite
   # threshold. Labels with a probability below threshold are left out.
   # timeoutMs: the call's deadline, from when the gateway receives it; 0 = the server's
   # limits.request_timeout, which is also the most a client may ask for. A call whose deadline
   # passes fails with tessera.deadline_exceeded (OVERLOADED), also while it waits in a queue.
-  embed @1 (model :ModelRef, inputs :List(Input), timeoutMs :UInt32)
-      -> (vectors :List(List(Float32)), servedBy :ServedBy);
+  # refusalAsResult: an overloaded refusal (see Refusal) is answered as a result, `refusal` set
+  # and nothing else, instead of a tessera.overloaded exception: the retry hint arrives as a
+  # typed field. Every other failure stays an exception. Off by default.
+  embed @1 (model :ModelRef, inputs :List(Input), timeoutMs :UInt32, refusalAsResult :Bool)
+      -> (vectors :List(List(Float32)), servedBy :ServedBy, refusal :Refusal);
+  # refusalAsResult: as for predict.
   listModels @2 () -> (models :List(ModelInfo));
   admin @3 () -> (admin :Admin);
   # Fails with tessera.permission_denied unless the token has the admin role.

@@ -16,6 +16,7 @@
 #include "tests/support/model_fixture.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/skip.hpp"
+#include "tests/support/tenant_config.hpp"
 
 using namespace tessera;
 using namespace tessera::test;
@@ -64,7 +65,11 @@ TEST_CASE("the JS example client answers like the CLI and types the server's err
 
   auto spec = small_model(11);
   model_fixture m{spec};
-  local_cluster c;
+  // Tenant "tight" may make one call per 100 s (a burst of 1): its second call is refused.
+  cluster_options o;
+  o.extra_toml = token_entry("tight-secret", "tight", true, "tight") +
+                 tenant_entry("tight", m.dir.path(), "requests_per_s = 0.01\n");
+  local_cluster c{o};
   std::string out, err;
   REQUIRE(c.cli({"load", m.path, "--name", "m"}, &out, &err) == 0);
 
@@ -126,5 +131,24 @@ TEST_CASE("the JS example client answers like the CLI and types the server's err
     CHECK(js(c, "not-a-token", {"predict", "--model", "m", d / "in.txt"}, &out, &err) == 1);
     INFO("stderr (wrong token): " << err);
     CHECK(err.find("[code=unauthenticated type=FAILED]") != std::string::npos);
+  }
+
+  {  // a quota refusal arrives as a typed Refusal: the hint from its field, not the message
+    REQUIRE(run_capture({bin_path("tessera"), "--connect", c.gateway(), "--token", "tight-secret",
+                         "load", m.path, "--name", "m"},
+                        &out, &err) == 0);
+    std::vector<std::string> one(texts.begin(), texts.begin() + 1);
+    write_lines(d / "one.txt", one);
+    REQUIRE(js(c, "tight-secret", {"predict", "--model", "m", d / "one.txt"}, &out, &err) == 0);
+    for (const std::string cmd : {"predict", "embed"}) {
+      INFO(cmd);
+      CHECK(js(c, "tight-secret", {cmd, "--model", "m", d / "one.txt"}, &out, &err) == 1);
+      INFO("stderr: " << err);
+      CHECK(err.find("tessera.overloaded: tenant 'tight'") != std::string::npos);
+      CHECK(err.find("; retry_after_ms=") == std::string::npos);  // not read from the text
+      const auto at = err.find("[code=overloaded type=OVERLOADED retry_after_ms=");
+      REQUIRE(at != std::string::npos);
+      CHECK(std::stoul(err.substr(err.find("retry_after_ms=", at) + 15)) > 1000);
+    }
   }
 }

@@ -576,3 +576,89 @@ TEST_CASE("under overload a low-priority flood is shed and a high-priority tenan
   CHECK(lt.failed > 0);  // 32 at once against a low bound of capacity/2 = 8
   check_refusals(lt, "shed");
 }
+
+namespace {
+
+// Rounds of 8 concurrent calls made by `send(i)` (i = 0..7), until one was served and one
+// refused, at most 50: every answer is a result (with refusalAsResult a refusal is one too);
+// a refusal is checked here, a served call by `served(i, response)`. Returns {served, refused}.
+template <class Send, class Served>
+std::pair<size_t, size_t> typed_rounds(client& cl, Send send, Served served) {
+  size_t ok = 0, refused = 0;
+  for (int round = 0; round < 50 && (ok == 0 || refused == 0); ++round) {
+    std::vector<decltype(send(0u))> calls;
+    for (unsigned i = 0; i < 8; ++i) calls.push_back(send(i));
+    for (unsigned i = 0; i < 8; ++i) {
+      auto r = calls[i].wait(cl.wait_scope());
+      if (!r.hasRefusal()) {
+        ++ok;
+        served(i, r);
+        continue;
+      }
+      ++refused;
+      const std::string reason = r.getRefusal().getReason().cStr();
+      INFO(reason);
+      CHECK(r.getRefusal().getRetryAfterMs() > 0);
+      CHECK(reason.find("max_concurrent") != std::string::npos);
+      CHECK(reason.find("tessera.") == std::string::npos);  // the message, not the description
+      CHECK(reason.find("retry_after_ms") == std::string::npos);  // the hint is the field
+      CHECK(!r.hasServedBy());
+    }
+  }
+  return {ok, refused};
+}
+
+}  // namespace
+
+TEST_CASE("refusalAsResult answers overloaded refusals as a typed Refusal; other errors throw",
+          "[quotas]") {
+  auto& c = quota_cluster();
+  client cl{c.gateway(), "batchy"};  // max_concurrent = 2
+  const auto& m = model_of("acme");
+  auto texts = random_texts(m.spec, 8, 7);
+  auto predict_typed = [&](unsigned i) {
+    auto req = cl.session().predictRequest();
+    req.initModel().setName("m");
+    req.setTopK(1);
+    req.setRefusalAsResult(true);
+    req.initInputs(1)[0].setText(texts[i]);
+    return req.send();
+  };
+  auto [ok, refused] = typed_rounds(cl, predict_typed, [&](unsigned i, auto& r) {
+    CHECK(r.getServedBy().getVersion() == 1);
+    REQUIRE(r.getResults().size() == 1);
+    check_prediction(*m.ref, m.pool_text(texts[i]), r.getResults()[0], 1);
+  });
+  CHECK(ok > 0);
+  CHECK(refused > 0);
+
+  auto embed_typed = [&](unsigned i) {
+    auto req = cl.session().embedRequest();
+    req.initModel().setName("m");
+    req.setRefusalAsResult(true);
+    req.initInputs(1)[0].setText(texts[i]);
+    return req.send();
+  };
+  auto [eok, erefused] = typed_rounds(cl, embed_typed, [&](unsigned i, auto& r) {
+    REQUIRE(r.getVectors().size() == 1);
+    const auto want = m.pool_text(texts[i]);
+    REQUIRE(r.getVectors()[0].size() == static_cast<unsigned>(want.size()));
+    for (unsigned j = 0; j < r.getVectors()[0].size(); ++j)
+      CHECK(r.getVectors()[0][j] == Approx(want[j]).margin(1e-5));
+  });
+  CHECK(eok > 0);
+  CHECK(erefused > 0);
+
+  // A failure that is no overloaded refusal stays an exception with the flag set.
+  auto unknown = cl.session().predictRequest();
+  unknown.initModel().setName("nope");
+  unknown.setTopK(1);
+  unknown.setRefusalAsResult(true);
+  unknown.initInputs(1)[0].setText(texts[0]);
+  try {
+    unknown.send().wait(cl.wait_scope());
+    FAIL("an unknown model was answered");
+  } catch (const kj::Exception& e) {
+    CHECK(error_code(e) == "unknown_model");
+  }
+}

@@ -246,6 +246,12 @@ export class Admin {
   }
 }
 
+/** A typed overloaded refusal (predict and embed ask for refusals as results): the retry hint
+ * comes from the Refusal's field, not from the message text. */
+function refusalError(r: schema.Refusal): TesseraError {
+  return new TesseraError("overloaded", r.reason, "OVERLOADED", r.retryAfterMs);
+}
+
 export class Session {
   constructor(private readonly conn: Connection, private readonly cap: schema.Session$Client) {}
 
@@ -258,8 +264,10 @@ export class Session {
       p.topK = opts.k ?? 1;
       p.threshold = opts.threshold ?? 0;
       p.timeoutMs = opts.timeoutMs ?? 0;
+      p.refusalAsResult = true;
     });
     const r = await this.conn.run("predict", opts.timeoutMs, call.promise());
+    if (r._hasRefusal()) throw refusalError(r.refusal);
     return {
       results: r.results.map((pr) =>
         pr.labels.map((l) => ({ label: l.label, prob: l.prob, index: l.index }))),
@@ -274,8 +282,10 @@ export class Session {
       fillModel(p._initModel(), model);
       fillInputs(p._initInputs(inputs.length), inputs);
       p.timeoutMs = opts.timeoutMs ?? 0;
+      p.refusalAsResult = true;
     });
     const r = await this.conn.run("embed", opts.timeoutMs, call.promise());
+    if (r._hasRefusal()) throw refusalError(r.refusal);
     return {
       vectors: r.vectors.map((v) => [...v]),
       servedBy: { version: n(r.servedBy.version), epoch: n(r.servedBy.epoch) },

@@ -3,8 +3,11 @@
 // The gateway fails a call with a Cap'n Proto exception whose description reads
 // "tessera.<code>: <message>" (docs/API.md, docs/CONFIG.md "Errors"). capnp-es keeps only that
 // text (wrapped in its own "CAPNP-TS116 RPC method failed at ...: " prefix), not the exception
-// type, so decode() recovers the code and derives the type from it. A refusal by a tenant quota
-// or priority shedding is `overloaded` and its message ends "retry_after_ms=N": retryAfterMs.
+// type, so decode() recovers the code and derives the type from it. An `overloaded` refusal of
+// predict or embed (a tenant quota, priority shedding, the coordinator's memory or in-flight
+// bound) arrives as a typed Refusal result (the client asks for refusalAsResult) and becomes a
+// TesseraError with retryAfterMs from its field; as an exception, its message ends
+// "retry_after_ms=N", which decode() reads.
 
 /** The Cap'n Proto exception type, which says what a client should do. */
 export type ExceptionType = "FAILED" | "OVERLOADED" | "DISCONNECTED" | "UNIMPLEMENTED";
@@ -34,7 +37,8 @@ export class TesseraError extends Error {
     readonly detail: string,
     /** What to do: OVERLOADED = retry later, DISCONNECTED = reconnect, FAILED = do not retry. */
     readonly type: ExceptionType = exceptionTypeOf(code),
-    /** From an `overloaded` refusal's "retry_after_ms=N": when the same call can pass. */
+    /** An `overloaded` refusal's retry hint (Refusal.retryAfterMs, or the "retry_after_ms=N"
+     * of its message): when the same call can pass. */
     readonly retryAfterMs?: number,
     /** True when this client made the error (timeout, lost connection), not the server. */
     readonly local = false,
