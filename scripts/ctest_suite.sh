@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs the ctest suite of one build tree serially and reports skipped tests; scripts/test.sh
-# (build/) and scripts/sanitize.sh (build-asan/) both run their suites through it.
+# Runs the ctest suite of one build tree and reports skipped tests; scripts/test.sh (build/)
+# and scripts/sanitize.sh (build-asan/) both run their suites through it.
 #
 #   bash scripts/ctest_suite.sh BUILD_DIR [extra ctest arguments, e.g. -L unit or -R package]
 #
-# Integration tests start real node processes on loopback ports and need the CPU, so the suite
-# runs serially (-j1). ctest prints its summary line ("100% tests passed, 0 tests failed out of
-# N") at the end.
+# Unit tests run two at a time (-j2, one per core). Integration tests start real node processes
+# on loopback ports and need the CPU: CMakeLists.txt marks them RUN_SERIAL, so each runs alone,
+# never beside another test. ctest prints its summary line ("100% tests passed, 0 tests failed
+# out of N") at the end.
 #
 # A test that cannot run here (no `fasttext`, no root for network namespaces) exits 77 and ctest
 # reports it as Skipped, not passed (tests/support/skip.hpp). Skips are listed at the end. When
@@ -22,7 +23,7 @@ start=$(date +%s)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-ctest --test-dir "$dir" --output-on-failure -j1 "$@" 2>&1 | tee "$log"
+ctest --test-dir "$dir" --output-on-failure -j2 "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 echo "test: ctest in $dir finished in $(($(date +%s) - start)) s with status $rc" >&2

@@ -23,7 +23,7 @@
 # tests are left out of the full run (the quick loop builds and runs them) to keep two builds
 # inside CI's budget on a fresh machine, where apt takes its share first.
 #
-# Tests run serially (scripts/ctest_suite.sh). A test that cannot run here (no `fasttext`, no
+# Integration tests run one at a time, unit tests two at a time (scripts/ctest_suite.sh). A test that cannot run here (no `fasttext`, no
 # root for network namespaces) exits 77 and ctest reports it as Skipped, not passed
 # (tests/support/skip.hpp); skips are listed after each suite. When CI is set (.ci/run sets
 # CI=true; "false" and "0" count as unset) any skipped test fails the run, so a green CI ran
