@@ -117,6 +117,10 @@ TEST_CASE("the JS example client answers like the CLI and types the server's err
     CHECK(out.find("\"ready\": true") != std::string::npos);
     CHECK(out.find("\"name\": \"m\"") != std::string::npos);
     CHECK(out.find("\"members\"") != std::string::npos);
+    // The typed enums, by name: the version serves, softmax, its replicas are ready.
+    CHECK(out.find("\"stateKind\": \"serving\"") != std::string::npos);
+    CHECK(out.find("\"outputKind\": \"softmax\"") != std::string::npos);
+    CHECK(out.find("\"stateKind\": \"ready\"") != std::string::npos);
 
     CHECK(js(c, c.user_token(), {"status"}, &out, &err) == 1);
     CHECK(err.find("[code=permission_denied type=FAILED]") != std::string::npos);

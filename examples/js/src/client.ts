@@ -50,13 +50,28 @@ export interface PredictOptions extends CallOptions {
 export interface Label { label: string; prob: number; index: number }
 export interface ServedBy { version: number; epoch: number }
 
-export interface ReplicaInfo { node: string; state: string; id: string; error: string }
+/** The typed states and output rule of the wire's enums, by their names in lower case;
+ * "unspecified" from a server older than the enums. */
+export type VersionStateName = Lowercase<keyof typeof schema.VersionState>;
+export type ReplicaStateName = Lowercase<keyof typeof schema.ReplicaState>;
+export type OutputKindName = Lowercase<keyof typeof schema.OutputKind>;
+
+function nameOf<E extends Record<string, number>>(e: E, value: number): Lowercase<keyof E & string> {
+  for (const [k, v] of Object.entries(e))
+    if (v === value) return k.toLowerCase() as Lowercase<keyof E & string>;
+  return "unspecified" as Lowercase<keyof E & string>;  // a value newer than this client
+}
+
+export interface ReplicaInfo {
+  node: string; state: string; stateKind: ReplicaStateName; id: string; error: string;
+}
 export interface ShardInfo {
   tensor: string; rowBegin: number; rowEnd: number; bytes: number; replicas: ReplicaInfo[];
 }
 export interface VersionInfo {
-  version: number; state: string; epoch: number; path: string; embedder: string;
-  classifier: string; dim: number; rows: number; labelCount: number; output: string;
+  version: number; state: string; stateKind: VersionStateName; epoch: number; path: string;
+  embedder: string; classifier: string; dim: number; rows: number; labelCount: number;
+  output: string; outputKind: OutputKindName;
   shards: ShardInfo[]; error: string; exactPooling: boolean;
 }
 export interface ModelInfo {
@@ -83,16 +98,21 @@ export interface LoadOptions {
 const n = (v: bigint): number => Number(v);
 
 function replicaOf(r: schema.ReplicaInfo): ReplicaInfo {
-  return { node: r.node, state: r.state, id: r.id, error: r.error };
+  return {
+    node: r.node, state: r.state, stateKind: nameOf(schema.ReplicaState, r.stateKind), id: r.id,
+    error: r.error,
+  };
 }
 function modelOf(m: schema.ModelInfo): ModelInfo {
   return {
     name: m.name,
     activeVersion: n(m.activeVersion),
     versions: m.versions.map((v) => ({
-      version: n(v.version), state: v.state, epoch: n(v.epoch), path: v.path,
-      embedder: v.embedder, classifier: v.classifier, dim: v.dim, rows: n(v.rows),
-      labelCount: v.labelCount, output: v.output, error: v.error, exactPooling: v.exactPooling,
+      version: n(v.version), state: v.state, stateKind: nameOf(schema.VersionState, v.stateKind),
+      epoch: n(v.epoch), path: v.path, embedder: v.embedder, classifier: v.classifier,
+      dim: v.dim, rows: n(v.rows), labelCount: v.labelCount, output: v.output,
+      outputKind: nameOf(schema.OutputKind, v.outputKind), error: v.error,
+      exactPooling: v.exactPooling,
       shards: v.shards.map((s) => ({
         tensor: s.tensor, rowBegin: n(s.rowBegin), rowEnd: n(s.rowEnd), bytes: n(s.bytes),
         replicas: s.replicas.map(replicaOf),
