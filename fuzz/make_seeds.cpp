@@ -16,6 +16,7 @@
 #include "schemas/tessera.capnp.h"
 #include "testing/fasttext_testing.hpp"
 #include "testing/package_builder.hpp"
+#include "testing/safetensors_writer.hpp"
 
 using namespace tessera;
 using namespace tessera::fuzz;
@@ -172,6 +173,28 @@ void config_seeds() {
     seed("parse_size", "size-" + std::to_string(i++), s);
 }
 
+// ---- safetensors --------------------------------------------------------------------------
+
+void safetensors_seeds() {
+  auto two_bytes = [](std::initializer_list<uint16_t> values) {
+    std::string out;
+    for (uint16_t v : values) {
+      out += static_cast<char>(v & 0xff);
+      out += static_cast<char>(v >> 8);
+    }
+    return out;
+  };
+  seed("safetensors", "ctr",
+       testing::safetensors_bytes(
+           {{"emb.user.weight", "F32", {4, 2}, testing::f32_bytes({1, 2, 3, 4, 5, 6, 7, 8})},
+            {"mlp.0.weight", "F16", {2, 2}, two_bytes({0x3c00, 0xc000, 0x0001, 0x7bff})},
+            {"mlp.0.bias", "BF16", {2}, two_bytes({0x3f80, 0xc049})}},
+           {{"format", "pt"}}));
+  seed("safetensors", "empty", testing::safetensors_bytes({}));
+  seed("safetensors", "scalar",
+       testing::safetensors_bytes({{"s", "F32", {}, testing::f32_bytes({1.5f})}}));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -186,6 +209,7 @@ int main(int argc, char** argv) {
   fasttext_bin_seeds();
   featurizer_seeds();
   config_seeds();
+  safetensors_seeds();
   std::cout << "make_seeds: wrote the seed corpora under " << out_root << "\n";
   return 0;
 }
