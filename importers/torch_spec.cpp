@@ -55,11 +55,19 @@ const char* const bag_names[] = {"sum", "mean", "max"};
 const char* const output_names[] = {"softmax", "sigmoid", "none"};
 const char* const activation_names[] = {"none", "relu", "tanh", "sigmoid"};  // activation_kind
 
-const toml::array* get_array(const toml::table& t, const char* key) {
-  const toml::node* n = t.get(key);
-  if (!n) return nullptr;
+// Calls fn(table, "key[i]") for each table of the array of tables `key` (none when absent).
+template <class Fn>
+void each_table(const toml::table& root, const char* key, Fn&& fn) {
+  const toml::node* n = root.get(key);
+  if (!n) return;
   if (!n->is_array()) fail(key, "must be an array of tables ([[" + std::string(key) + "]])");
-  return n->as_array();
+  const auto& items = *n->as_array();
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string where = std::string(key) + "[" + std::to_string(i) + "]";
+    const auto* t = items[i].as_table();
+    if (!t) fail(where, "must be a table");
+    fn(*t, where);
+  }
 }
 
 torch_table_spec parse_table(const toml::table& t, const std::string& where) {
@@ -90,22 +98,14 @@ torch_spec parse_root(const toml::table& root) {
   torch_spec spec;
   spec.name = get_string(root, "the spec", "name", false).value_or("");
   std::set<std::string> names;
-  if (const auto* tables = get_array(root, "tables"))
-    for (size_t i = 0; i < tables->size(); ++i) {
-      const std::string where = "tables[" + std::to_string(i) + "]";
-      const auto* t = (*tables)[i].as_table();
-      if (!t) fail(where, "must be a table");
-      spec.tables.push_back(parse_table(*t, where));
-      if (!names.insert(spec.tables.back().name).second)
-        fail(where, "a second table named '" + spec.tables.back().name + "'");
-    }
-  if (const auto* layers = get_array(root, "layers"))
-    for (size_t i = 0; i < layers->size(); ++i) {
-      const std::string where = "layers[" + std::to_string(i) + "]";
-      const auto* l = (*layers)[i].as_table();
-      if (!l) fail(where, "must be a table");
-      spec.layers.push_back(parse_layer(*l, where));
-    }
+  each_table(root, "tables", [&](const toml::table& t, const std::string& where) {
+    spec.tables.push_back(parse_table(t, where));
+    if (!names.insert(spec.tables.back().name).second)
+      fail(where, "a second table named '" + spec.tables.back().name + "'");
+  });
+  each_table(root, "layers", [&](const toml::table& l, const std::string& where) {
+    spec.layers.push_back(parse_layer(l, where));
+  });
   if (const toml::node* o = root.get("output")) {
     const auto* out = o->as_table();
     if (!out) fail("output", "must be a table ([output])");
