@@ -81,6 +81,9 @@ run_arm() {
   [ "$BIN" != "$AFTER_BIN" ] || BENCH_LIMITS_EXTRA="$extra${AFTER_LIMITS_EXTRA:-}"
   write_config "$WORK/cluster$prefix.toml"
   BENCH_LIMITS_EXTRA=$extra
+  # Every arm starts with no models: another build must not recover this one's registry (a
+  # build of another registry format refuses it and its coordinator exits).
+  rm -rf "$WORK/state"
   start_cluster "$WORK/cluster$prefix.toml" "$WORK/cluster$prefix"
   load_model "$WORK/model" served
   BIN=$AFTER_BIN  # the client: this build's tessera bench
