@@ -1,5 +1,8 @@
-// The cluster config: the embedded default, the example, and every validation rule.
+// The cluster config: the embedded default, the example, and the validation rules of nodes,
+// limits, the gateway, hedging and [http] (tokens and tenants: config_tenants_test; sizes:
+// config_size_test).
 #include "node/config.hpp"
+#include "node/config_test_support.hpp"
 #include "node/token_hash.hpp"
 
 #include <catch2/catch.hpp>
@@ -9,37 +12,16 @@
 namespace tessera {
 namespace {
 
-// A small valid cluster; tests append or replace pieces of it.
-const std::string k_coord = R"(
-[[nodes]]
-name = "c"
-port = 7400
-roles = ["coordinator"]
-gateway_port = 7300
-)";
-const std::string k_shard = R"(
-[[nodes]]
-name = "s"
-port = 7401
-roles = ["shard"]
-)";
-
-// Expects parse_config to fail with invalid_argument naming `key`.
-void check_rejected(const std::string& text, const std::string& key) {
-  auto cfg = parse_config(text);
-  REQUIRE_FALSE(cfg);
-  CHECK(code_of(cfg.error()) == errc::invalid_argument);
-  const std::string msg = message_of(cfg.error());
-  CAPTURE(msg);
-  CHECK(msg.rfind("config: " + key + ":", 0) == 0);
-}
-
 std::string source_dir() {
   std::string file = __FILE__;
   return file.substr(0, file.rfind('/')) + "/..";
 }
 
 }  // namespace
+
+using config_testing::check_rejected;
+using config_testing::k_coord;
+using config_testing::k_shard;
 
 TEST_CASE("the embedded local config has one coordinator and three shards on loopback") {
   auto cfg = parse_config(embedded_local_config());
@@ -243,62 +225,6 @@ roles = ["shard"]
                  "nodes[1].prot");
 }
 
-TEST_CASE("token rules are enforced and name the offending key") {
-  const std::string nodes = k_coord + k_shard;
-  const std::string h = "hash = \"" + to_string(hash_token("t")) + "\"\n";
-  // Plain-text tokens are refused with a pointer to the hashed form.
-  check_rejected(nodes + "[[tokens]]\ntoken = \"t\"\nname = \"a\"\n", "tokens[0].token");
-  check_rejected(nodes + "[[tokens]]\nname = \"a\"\n", "tokens[0].hash");
-  check_rejected(nodes + "[[tokens]]\nhash = \"t\"\nname = \"a\"\n", "tokens[0].hash");
-  check_rejected(nodes + "[[tokens]]\nhash = \"sha256:00:00\"\nname = \"a\"\n", "tokens[0].hash");
-  check_rejected(nodes + "[[tokens]]\n" + h, "tokens[0].name");
-  check_rejected(nodes + "[[tokens]]\n" + h + "name = \"a\"\n[[tokens]]\n" + h + "name = \"a\"\n",
-                 "tokens[1].name");
-  check_rejected(nodes + "[[tokens]]\n" + h + "name = \"a\"\nadmin = \"yes\"\n", "tokens[0].admin");
-  check_rejected(nodes + "[[tokens]]\n" + h + "name = \"a\"\nmodels = \"*\"\n", "tokens[0].models");
-  check_rejected(nodes + "[[tokens]]\n" + h + "name = \"a\"\ntenant = \"a/b\"\n",
-                 "tokens[0].tenant");
-  auto ok = parse_config(nodes + "[[tokens]]\n" + h + "name = \"a\"\ntenant = \"acme\"\n");
-  REQUIRE(ok);
-  CHECK(ok->tokens[0].tenant == "acme");
-  CHECK(token_matches(ok->tokens[0].hash, "t"));
-}
-
-TEST_CASE("tenants' quotas parse, and bad ones name the offending key") {
-  const std::string nodes = k_coord + k_shard;
-  auto cfg = parse_config(nodes + R"(
-[[tenants]]
-name = "acme"
-priority = "high"
-requests_per_s = 50
-inputs_per_s = 2.5e3
-max_concurrent = 4
-max_batch = 64
-[[tenants]]
-name = "free"
-priority = "low"
-)");
-  REQUIRE(cfg);
-  REQUIRE(cfg->tenants.size() == 2);
-  const auto& a = cfg->tenants[0].limits;
-  CHECK(a.priority == tenant_priority::high);
-  CHECK(a.requests_per_s == 50);
-  CHECK(a.inputs_per_s == 2500);
-  CHECK(a.max_concurrent == 4);
-  CHECK(a.max_batch == 64);
-  CHECK(cfg->tenants[1].limits.priority == tenant_priority::low);
-  CHECK(cfg->tenants[1].limits.requests_per_s == 0);  // unlimited
-  check_rejected(nodes + "[[tenants]]\nname = \"a\"\npriority = \"urgent\"\n",
-                 "tenants[0].priority");
-  check_rejected(nodes + "[[tenants]]\nname = \"a\"\nrequests_per_s = -1\n",
-                 "tenants[0].requests_per_s");
-  check_rejected(nodes + "[[tenants]]\nname = \"a\"\nmax_batch = -1\n", "tenants[0].max_batch");
-  check_rejected(nodes + "[[tenants]]\nname = \"a\"\nburst = 1\n", "tenants[0].burst");
-  check_rejected(nodes + "[[tenants]]\nname = \"a\"\n[[tenants]]\nname = \"a\"\n",
-                 "tenants[1].name");
-  check_rejected(nodes + "[[tenants]]\npriority = \"low\"\n", "tenants[0].name");
-}
-
 TEST_CASE("gateway bounds parse with units and refuse values that would disable them") {
   const std::string nodes = k_coord + k_shard;
   auto cfg = parse_config(
@@ -372,90 +298,6 @@ TEST_CASE("limits and top-level settings are validated") {
   check_rejected("heartbeat_ms = 5000\nconnection_timeout_ms = 5000\n" + nodes,
                  "connection_timeout_ms");
   check_rejected("colour = \"blue\"\n" + nodes, "colour");
-}
-
-TEST_CASE("sizes accept plain bytes and binary or decimal units") {
-  CHECK(*parse_size("0") == 0);
-  CHECK(*parse_size("123") == 123);
-  CHECK(*parse_size("123B") == 123);
-  CHECK(*parse_size("2KiB") == 2048);
-  CHECK(*parse_size("3MiB") == 3ull << 20);
-  CHECK(*parse_size("2GiB") == 2ull << 30);
-  CHECK(*parse_size("1TiB") == 1ull << 40);
-  CHECK(*parse_size("2KB") == 2000);
-  CHECK(*parse_size("3MB") == 3000000);
-  CHECK(*parse_size("4 GB") == 4000000000ull);
-  CHECK(*parse_size(" 5MiB ") == 5ull << 20);
-  CHECK(*parse_size("18446744073709551615") == 18446744073709551615ull);
-  CHECK(*parse_size("0007KB") == 7000);
-}
-
-TEST_CASE("sizes accept decimal numbers with a unit, rounded down to whole bytes exactly") {
-  CHECK(*parse_size("1.4GB") == 1400000000ull);
-  CHECK(*parse_size("0.5 GiB") == 1ull << 29);
-  CHECK(*parse_size("1.5GiB") == 3ull << 29);
-  CHECK(*parse_size(".5KiB") == 512);
-  CHECK(*parse_size("2.KiB") == 2048);
-  CHECK(*parse_size("1.1KiB") == 1126);  // 1126.4 rounds down
-  CHECK(*parse_size("0.999KB") == 999);
-  CHECK(*parse_size("0.0001KB") == 0);  // a tenth of a byte rounds down to 0
-  CHECK(*parse_size("1.5e3 MB") == 1500000000ull);
-  CHECK(*parse_size("2E-3GB") == 2000000);
-  CHECK(*parse_size("1e3") == 1000);  // a whole byte count, written with an exponent
-  CHECK(*parse_size("1.5e3B") == 1500);
-  CHECK(*parse_size("0.1TiB") == 109951162777ull);                 // 109951162777.6
-  CHECK(*parse_size("16.0000000000000000000MiB") == 16ull << 20);  // trailing zeros are free
-  // Exact where a double would not be: 2^64 - 1 written with a fraction of a KB.
-  CHECK(*parse_size("18446744073709551.615KB") == 18446744073709551615ull);
-}
-
-// Expects parse_size(text) to fail with invalid_argument whose message contains `what`.
-static void check_bad_size(const std::string& text, const std::string& what) {
-  auto size = parse_size(text);
-  INFO(text);
-  REQUIRE_FALSE(size);
-  CHECK(code_of(size.error()) == errc::invalid_argument);
-  CHECK_THAT(message_of(size.error()), Catch::Contains(what));
-}
-
-TEST_CASE("a wrong size says what is wrong with it") {
-  check_bad_size("1.4XB",
-                 "'1.4XB' has unknown unit 'XB' (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)");
-  check_bad_size("2gib", "'2gib' has unknown unit 'gib'");
-  check_bad_size("4 parsecs", "unknown unit 'parsecs'");
-  check_bad_size("", "is empty");
-  check_bad_size("   ", "is empty");
-  check_bad_size("GiB", "'GiB' does not start with a number");
-  check_bad_size("-1", "'-1' is negative");
-  check_bad_size("-0.5GiB", "'-0.5GiB' is negative");
-  check_bad_size("1.5", "'1.5' is not a whole number of bytes");
-  check_bad_size("1.5B", "'1.5B' is not a whole number of bytes");
-  check_bad_size("1..4GB", "'1..4GB' is not a number followed by a unit");
-  check_bad_size("1.2.3MB", "is not a number followed by a unit");
-  check_bad_size("99999999999999999999", "'99999999999999999999' is too large");
-  check_bad_size("18446744073709551616", "is too large (at most 18446744073709551615 bytes)");
-  check_bad_size("20000000000GiB", "'20000000000GiB' is too large");
-  check_bad_size("1e30KB", "is too large");
-  check_bad_size("1.0000000000000000000001GB", "more than 20 significant digits");
-}
-
-TEST_CASE("memory_budget takes a size string or whole bytes, and names the key when wrong") {
-  const std::string coord = k_coord;
-  const std::string shard = "[[nodes]]\nname = \"s\"\nport = 7401\nroles = [\"shard\"]\n";
-  auto with_budget = [&](const std::string& budget) {
-    return parse_config(coord + shard + "memory_budget = " + budget + "\n");
-  };
-  CHECK(with_budget("\"512MiB\"")->nodes[1].memory_budget == 512ull << 20);
-  CHECK(with_budget("\"1.4GB\"")->nodes[1].memory_budget == 1400000000ull);
-  CHECK(with_budget("1073741824")->nodes[1].memory_budget == 1ull << 30);
-  check_rejected(coord + shard + "memory_budget = \"4 parsecs\"\n", "nodes[1].memory_budget");
-  check_rejected(coord + shard + "memory_budget = -1\n", "nodes[1].memory_budget");
-  check_rejected(coord + shard + "memory_budget = 1.5\n", "nodes[1].memory_budget");
-  auto bad = with_budget("\"1.4XB\"");
-  REQUIRE_FALSE(bad);
-  CHECK(message_of(bad.error()) ==
-        "config: nodes[1].memory_budget: '1.4XB' has unknown unit 'XB' (use B, KB, MB, GB, TB, "
-        "KiB, MiB, GiB, TiB)");
 }
 
 TEST_CASE("worker_threads sets CAF's workers per process and is range-checked") {
@@ -599,36 +441,6 @@ TEST_CASE("[http] metrics: on by default, switched off by false, anything else r
   check_rejected("[http]\nmetrics = \"no\"\n" + nodes, "http.metrics");
   check_rejected("[http]\nport = 1\n" + nodes, "http.port");
   check_rejected("http = 3\n" + nodes, "http");
-}
-
-TEST_CASE("a non-default tenant's admins need its package_root; cluster_admin defaults by tenant") {
-  const std::string nodes = k_coord + k_shard;
-  const std::string h = "hash = \"" + to_string(hash_token("t")) + "\"\n";
-  auto tok = [&](const std::string& name, const std::string& rest) {
-    return "[[tokens]]\n" + h + "name = \"" + name + "\"\n" + rest;
-  };
-  // A tenant admin without a root, or whose tenant entry has none: refused.
-  check_rejected(nodes + tok("a", "admin = true\ntenant = \"acme\"\n"), "tokens[0].admin");
-  check_rejected(
-      nodes + tok("a", "admin = true\ntenant = \"acme\"\n") + "[[tenants]]\nname = \"acme\"\n",
-      "tokens[0].admin");
-  check_rejected(nodes + "[[tenants]]\nname = \"acme\"\npackage_root = \"\"\n",
-                 "tenants[0].package_root");
-  check_rejected(nodes + tok("a", "cluster_admin = true\n"), "tokens[0].cluster_admin");
-  auto cfg = parse_config(nodes + tok("a", "admin = true\ntenant = \"acme\"\n") +
-                          tok("b", "admin = true\n") +
-                          tok("c", "admin = true\ncluster_admin = false\n") + tok("d", "") +
-                          tok("e", "admin = true\ntenant = \"acme\"\ncluster_admin = true\n") +
-                          "[[tenants]]\nname = \"acme\"\npackage_root = \"/srv/acme\"\n");
-  REQUIRE(cfg);
-  CHECK_FALSE(cfg->tokens[0].cluster_admin);  // a tenant's admin
-  CHECK(cfg->tokens[1].cluster_admin);        // the default tenant's admin: the cluster's
-  CHECK_FALSE(cfg->tokens[2].cluster_admin);  // unless the config says otherwise
-  CHECK_FALSE(cfg->tokens[3].cluster_admin);  // not an admin
-  CHECK(cfg->tokens[4].cluster_admin);        // given explicitly
-  CHECK(cfg->find_tenant("acme")->package_root == "/srv/acme");
-  // Non-admin tokens of a tenant need no root.
-  CHECK(parse_config(nodes + tok("u", "tenant = \"beta\"\n")));
 }
 
 TEST_CASE("[http] is loopback unless public, and public needs a token, TLS or insecure") {
