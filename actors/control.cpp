@@ -24,10 +24,6 @@ namespace {
 constexpr auto tick_interval = std::chrono::seconds(1);
 constexpr auto health_timeout = std::chrono::milliseconds(1000);
 
-std::shared_ptr<spdlog::logger> log() {
-  return component_logger("coordinator");
-}
-
 // The node actor published at host:port, asked of `dialer` like caf::io::remote_actor does.
 caf::expected<node_actor> remote_node(caf::actor_system& sys,
                                       const caf::io::middleman_actor& dialer,
@@ -71,9 +67,9 @@ void connect(control_self self, member_entry& m) {
                         : sys.middleman().remote_actor<node_actor>(host, port);
         // The first attempt often races the member's start: info; later ones warn.
         if (!h && (attempt & (attempt - 1)) == 0)
-          log()->log(attempt == 1 ? spdlog::level::info : spdlog::level::warn,
-                     "cannot connect to member {} at {}:{}{} (attempt {}): {}", name, host, port,
-                     tls ? " (TLS)" : "", attempt, sys.render(h.error()));
+          control_log()->log(attempt == 1 ? spdlog::level::info : spdlog::level::warn,
+                             "cannot connect to member {} at {}:{}{} (attempt {}): {}", name, host,
+                             port, tls ? " (TLS)" : "", attempt, sys.render(h.error()));
         worker->send(me, member_atom::value, name, h ? *h : node_actor{});
         worker->quit();
       });
@@ -92,8 +88,8 @@ void on_member(control_self self, const std::string& name, node_actor h) {
   m.connect_attempts = 0;
   if (!m.local) self->monitor(h);
   for (const auto& s : st.serving) self->send(s, member_atom::value, name, true);
-  log()->info("member {} is up at {}:{}{}", name, m.cfg.host, m.cfg.port,
-              rejoin ? " (rejoined)" : "");
+  control_log()->info("member {} is up at {}:{}{}", name, m.cfg.host, m.cfg.port,
+                      rejoin ? " (rejoined)" : "");
   st.planner.observe(name, true, std::chrono::steady_clock::now());
   restore_replicas(self, name);
   release_orphans(self, name);
@@ -108,7 +104,7 @@ bool on_replica_down(control_self self, const caf::down_msg& dm) {
   if (!lost) return false;
   const std::string node = lost->first;  // named copies: lambdas below capture them
   const std::string id = lost->second;
-  log()->warn("replica {} on {} is down: {}", id, node, caf::to_string(dm.reason));
+  control_log()->warn("replica {} on {} is down: {}", id, node, caf::to_string(dm.reason));
   st.reg.for_each_submodel([&](const std::shared_ptr<submodel_entry>& sub) {
     if (auto* r = sub->find_replica(id); r && r->node == node) r->state = replica_state::lost;
   });
@@ -125,7 +121,7 @@ void on_down(control_self self, const caf::down_msg& dm) {
   if (on_replica_down(self, dm)) return;
   for (auto& [name, m] : st.members) {
     if (!m.handle || m.handle.address() != dm.source) continue;
-    log()->warn("member {} is down: {}", name, caf::to_string(dm.reason));
+    control_log()->warn("member {} is down: {}", name, caf::to_string(dm.reason));
     m.up = false;
     m.handle = nullptr;
     st.reg.mark_node_lost(name);
@@ -266,9 +262,9 @@ caf::result<bool> set_draining(control_self self, const std::string& node, bool 
   commit(self, draining_change(self, node, draining),
          [rp, node, draining, changed = it->second.draining != draining](caf::error err) mutable {
            if (!err && changed)
-             log()->info("member {} {}", node,
-                         draining ? "is draining: its replicas move to other members"
-                                  : "is no longer draining");
+             control_log()->info("member {} {}", node,
+                                 draining ? "is draining: its replicas move to other members"
+                                          : "is no longer draining");
            answer(rp)(std::move(err));
          });
   return rp;
@@ -347,7 +343,7 @@ control_actor::behavior_type control_impl(control_self self, coordinator_options
         commit_change(
             self, name, [self, name, version] { return self->state.reg.activate(name, version); },
             [rp, name, version](caf::error err) mutable {
-              if (!err) log()->info("model {} now serves v{}", name.display(), version);
+              if (!err) control_log()->info("model {} now serves v{}", name.display(), version);
               answer(rp)(std::move(err));
             });
         return rp;
@@ -368,7 +364,7 @@ control_actor::behavior_type control_impl(control_self self, coordinator_options
                 rp.deliver(std::move(err));
                 return;
               }
-              log()->info("model {} rolled back to v{}", name.display(), *target);
+              control_log()->info("model {} rolled back to v{}", name.display(), *target);
               rp.deliver(*target);
             });
         return rp;

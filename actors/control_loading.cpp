@@ -17,10 +17,6 @@
 namespace tessera {
 namespace {
 
-std::shared_ptr<spdlog::logger> log() {
-  return component_logger("coordinator");
-}
-
 // How long reading a package may take (a vocabulary of millions of words takes seconds).
 constexpr auto describe_timeout = std::chrono::minutes(30);
 
@@ -79,7 +75,7 @@ void fail_load(std::shared_ptr<load_run> run, caf::error err) {
     err = make_error(errc::unknown_model, "model '" + v.model.name + "' v" +
                                               std::to_string(v.version) +
                                               " was unloaded while it loaded");
-  log()->warn("load of {} v{} failed: {}", v.model.display(), v.version, describe(err));
+  control_log()->warn("load of {} v{} failed: {}", v.model.display(), v.version, describe(err));
   auto& st = run->self->state;
   st.routes.defer(take_extras(*run));
   st.routes.defer(st.reg.fail_load(v, describe(err)));
@@ -110,9 +106,9 @@ void finish_load(std::shared_ptr<load_run> run) {
           run->rp.deliver(std::move(err));
           return;
         }
-        log()->info("model {} v{} (epoch {}) {}{}", v.model.display(), v.version, v.epoch,
-                    to_string(v.state),
-                    v.embedder_reused ? ", sharing embedder " + v.embedder->name : "");
+        control_log()->info("model {} v{} (epoch {}) {}{}", v.model.display(), v.version, v.epoch,
+                            to_string(v.state),
+                            v.embedder_reused ? ", sharing embedder " + v.embedder->name : "");
         run->rp.deliver(load_reply{v.model.name, v.version});
       });
 }
@@ -275,12 +271,12 @@ void place_and_commit(control_self self, std::shared_ptr<version_entry> v, load_
           run->rp.deliver(std::move(err));
           return;
         }
-        log()->info("loading model {} v{} (epoch {}) from {}{}", v.model.display(), v.version,
-                    v.epoch, v.path,
-                    v.embedder_reused ? " reusing embedder " + v.embedder->name : "");
+        control_log()->info("loading model {} v{} (epoch {}) from {}{}", v.model.display(),
+                            v.version, v.epoch, v.path,
+                            v.embedder_reused ? " reusing embedder " + v.embedder->name : "");
         if (!run->extras.empty())
-          log()->info("raising embedder {} to {} copies per shard: {} more", v.embedder->name,
-                      v.replicas, run->extras.size());
+          control_log()->info("raising embedder {} to {} copies per shard: {} more",
+                              v.embedder->name, v.replicas, run->extras.size());
         load_replicas(run);
       },
       v, true);
@@ -325,7 +321,7 @@ void restore_replicas(control_self self, const std::string& node) {
                   is(err, errc::corrupt_package) ? replica_state::error : replica_state::lost;
               ref->error = describe(err);
             }
-            log()->warn("restoring {} failed: {}", id, describe(err));
+            control_log()->warn("restoring {} failed: {}", id, describe(err));
           });
     });
   });

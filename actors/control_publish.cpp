@@ -10,20 +10,16 @@ namespace {
 constexpr auto publish_timeout = std::chrono::seconds(10);
 constexpr auto unload_timeout = std::chrono::seconds(10);
 
-std::shared_ptr<spdlog::logger> log() {
-  return component_logger("coordinator");
-}
-
 // Asks the nodes to drop released replicas (fire and forget, with a deadline).
 void send_unloads(control_self self, const std::vector<replica_release>& releases) {
   for (const auto& r : releases) {
     auto m = self->state.members.find(r.node);
     if (m == self->state.members.end() || !m->second.up) continue;
-    log()->debug("releasing {} on {}", r.replica_id, r.node);
+    control_log()->debug("releasing {} on {}", r.replica_id, r.node);
     self->request(m->second.handle, unload_timeout, unload_atom::value, r.replica_id)
         .then([](bool) {},
               [id = r.replica_id](caf::error& e) {
-                log()->warn("unload of {} failed: {}", id, describe(e));
+                control_log()->warn("unload of {} failed: {}", id, describe(e));
               });
   }
 }

@@ -14,10 +14,6 @@
 namespace tessera {
 namespace {
 
-std::shared_ptr<spdlog::logger> log() {
-  return component_logger("coordinator");
-}
-
 // The replica index spec_for made `id` with: its "/r<K>/<digest>" ending.
 std::optional<size_t> made_as(const std::string& id) {
   auto last = id.rfind('/');
@@ -140,8 +136,8 @@ void recover_registry(control_self self, const registry_snapshot& snap) {
     for (const auto& rec : m.versions) {
       auto v = rebuild(snap.incarnation, rec, embedders);
       if (!v) {
-        log()->error("recovery: dropping model {} v{}: {}", m.key.display(), rec.version,
-                     describe(v.error()));
+        control_log()->error("recovery: dropping model {} v{}: {}", m.key.display(), rec.version,
+                             describe(v.error()));
         continue;
       }
       rebuilt.push_back(std::move(*v));
@@ -154,10 +150,11 @@ void recover_registry(control_self self, const registry_snapshot& snap) {
     if (it != st.members.end())
       it->second.draining = true;
     else
-      log()->info("recovery: {} was draining and is no longer in the config", name);
+      control_log()->info("recovery: {} was draining and is no longer in the config", name);
   }
-  log()->info("recovered {} model versions (incarnation {}, epoch {}); waiting for the nodes",
-              versions, st.incarnation, snap.epoch);
+  control_log()->info(
+      "recovered {} model versions (incarnation {}, epoch {}); waiting for the nodes", versions,
+      st.incarnation, snap.epoch);
 }
 
 registry_snapshot snapshot_now(const control_state& st) {
@@ -172,13 +169,13 @@ void record_write(control_state& st, const caf::error& err) {
   if (err) {
     ++p.failures;
     if (p.error.empty())  // logged once per outage, not once per tick
-      log()->error("cannot persist the registry: {}; changes are refused until it can",
-                   describe(err));
+      control_log()->error("cannot persist the registry: {}; changes are refused until it can",
+                           describe(err));
     p.error = describe(err);
     p.dirty = true;
     return;
   }
-  if (!p.error.empty()) log()->info("the registry is persisted again");
+  if (!p.error.empty()) control_log()->info("the registry is persisted again");
   p.error.clear();
   p.dirty = false;
 }
@@ -215,18 +212,18 @@ void release_orphans(control_self self, const std::string& node) {
             if (it == st.members.end() || !it->second.up) return;
             for (const auto& r : hs.replicas) {
               if (claimed.count(r.replica_id)) continue;
-              log()->warn("releasing orphan replica {} on {} (no version claims it)", r.replica_id,
-                          node);
+              control_log()->warn("releasing orphan replica {} on {} (no version claims it)",
+                                  r.replica_id, node);
               self->request(it->second.handle, std::chrono::seconds(10), unload_atom::value,
                             r.replica_id)
                   .then([](bool) {},
                         [id = r.replica_id](caf::error& e) {
-                          log()->warn("unload of orphan {} failed: {}", id, describe(e));
+                          control_log()->warn("unload of orphan {} failed: {}", id, describe(e));
                         });
             }
           },
           [node](caf::error& e) {
-            log()->warn("cannot list the replicas of {}: {}", node, describe(e));
+            control_log()->warn("cannot list the replicas of {}: {}", node, describe(e));
           });
 }
 

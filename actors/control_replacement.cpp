@@ -11,10 +11,6 @@
 namespace tessera {
 namespace {
 
-std::shared_ptr<spdlog::logger> log() {
-  return component_logger("coordinator");
-}
-
 replacement_planner::node_up_fn up_fn(control_state& st) {
   return [&st](const std::string& node) { return member_up(st, node); };
 }
@@ -35,24 +31,24 @@ void replacement_tick(control_self self) {
     members.push_back({name, m.up, m.cfg.memory_budget, m.health.overhead_bytes, m.draining});
   }
   auto released = st.planner.due(members);
-  for (const auto& r : released) log()->info("releasing {} on {}", r.replica_id, r.node);
+  for (const auto& r : released) control_log()->info("releasing {} on {}", r.replica_id, r.node);
   release_replicas(self, released);
   auto moved = st.planner.finish_moves(st.reg, members);
   for (const auto& mv : moved)
-    log()->info("moved {} off {}: {} on {} serves instead", mv.old_id, mv.from, mv.replica_id,
-                mv.node);
+    control_log()->info("moved {} off {}: {} on {} serves instead", mv.old_id, mv.from,
+                        mv.replica_id, mv.node);
   if (!moved.empty()) persist_in_background(self);  // the placement changed
   st.planner.release_surplus(st.reg, up);
   st.reg.drop_released();  // their unloads are queued (or their node is gone)
   auto plan = st.planner.place(st.reg, members, now);
   if (st.planner.unplaced_changed(plan.unplaced))
-    for (const auto& u : plan.unplaced) log()->warn("cannot re-place: {}", u);
+    for (const auto& u : plan.unplaced) control_log()->warn("cannot re-place: {}", u);
   for (auto& load : plan.loads) {
     const auto* ref = load.replica;
     if (ref->replaces.empty())
-      log()->info("re-placing {} on {}", ref->replica_id, ref->node);
+      control_log()->info("re-placing {} on {}", ref->replica_id, ref->node);
     else
-      log()->info("moving {} to {} as {}", ref->replaces, ref->node, ref->replica_id);
+      control_log()->info("moving {} to {} as {}", ref->replaces, ref->node, ref->replica_id);
     // The answer finds the copy by id: it may have been released and dropped meanwhile.
     request_load(
         self, ref->node, ref->spec,
@@ -60,12 +56,12 @@ void replacement_tick(control_self self) {
           auto* r = sub->find_replica(id);
           if (!r || r->state != replica_state::loading) return;  // released meanwhile
           replica_ready(self, *r, h);
-          log()->info("spare {} on {} is ready", id, r->node);
+          control_log()->info("spare {} on {} is ready", id, r->node);
         },
         [sub = load.sub, id = ref->replica_id, node = ref->node](caf::error err) {
           auto* r = sub->find_replica(id);
           if (r && r->state == replica_state::loading) r->state = replica_state::lost;
-          log()->warn("re-placing {} on {} failed: {}", id, node, describe(err));
+          control_log()->warn("re-placing {} on {} failed: {}", id, node, describe(err));
         });
   }
 }

@@ -15,9 +15,16 @@
 #include "actors/registry.hpp"
 #include "actors/replacement_planner.hpp"
 #include "actors/serving.hpp"
+#include "base/logger.hpp"
 #include "cluster/admission.hpp"
 
 namespace tessera {
+
+// The control plane's logger, shared by its files; its lines keep the component name
+// "coordinator" they had before the split.
+inline std::shared_ptr<spdlog::logger> control_log() {
+  return component_logger("coordinator");
+}
 
 struct member_entry {
   member_options cfg;
