@@ -176,14 +176,23 @@ caf::expected<torch_shapes> check_torch_spec(torch_spec& spec, const st::reader&
     if (!used.insert(name).second) return bad(part + " uses tensor '" + name + "' a second time");
     return t;
   };
-  for (const auto& tab : spec.tables) {
-    const std::string part = "table '" + tab.name + "'";
-    auto t = tensor(tab.tensor, part);
-    if (!t) return t.error();
+  // A tensor that must be 2-D with both dimensions above 0; `role` and `dims` name it in the
+  // refusal ("tensor", "[rows, dim]").
+  auto matrix = [&](const std::string& name, const std::string& part, const char* role,
+                    const char* dims) -> caf::expected<const st::tensor_info*> {
+    auto t = tensor(name, part);
+    if (!t) return t;
     const auto& ti = **t;
     if (ti.shape.size() != 2 || ti.shape[0] == 0 || ti.shape[1] == 0)
-      return bad(part + ": tensor '" + ti.name + "' has shape " + shape_of(ti) +
-                 ", not [rows, dim] with both above 0");
+      return bad(part + ": " + role + " '" + ti.name + "' has shape " + shape_of(ti) + ", not " +
+                 dims + " with both above 0");
+    return t;
+  };
+  for (const auto& tab : spec.tables) {
+    const std::string part = "table '" + tab.name + "'";
+    auto t = matrix(tab.tensor, part, "tensor", "[rows, dim]");
+    if (!t) return t.error();
+    const auto& ti = **t;
     torch_shapes::table s{ti.shape[0], ti.shape[1], std::nullopt};
     if (tab.padding_idx) {
       const int64_t rows = static_cast<int64_t>(s.rows), p = *tab.padding_idx;
@@ -198,12 +207,9 @@ caf::expected<torch_shapes> check_torch_spec(torch_spec& spec, const st::reader&
   for (size_t i = 0; i < spec.layers.size(); ++i) {
     const auto& l = spec.layers[i];
     const std::string part = "layer " + std::to_string(i);
-    auto w = tensor(l.weight, part);
+    auto w = matrix(l.weight, part, "weight", "[out, in]");
     if (!w) return w.error();
     const auto& wi = **w;
-    if (wi.shape.size() != 2 || wi.shape[0] == 0 || wi.shape[1] == 0)
-      return bad(part + ": weight '" + wi.name + "' has shape " + shape_of(wi) +
-                 ", not [out, in] with both above 0");
     if (in != 0 && wi.shape[1] != in)
       return bad(part + ": weight '" + wi.name + "' takes " + std::to_string(wi.shape[1]) +
                  " inputs, but " + (i == 0 ? "the tables pool " : "the layer before yields ") +
