@@ -97,7 +97,7 @@ caf::error tenant_quotas::overloaded(const std::string& tenant, const std::strin
   ++refused_;
   auto ms = std::max<int64_t>(retry_after.count(), 1);
   return make_error(errc::overloaded,
-                    "tenant '" + tenant + "' " + why + "; retry_after_ms=" + std::to_string(ms));
+                    with_retry_hint("tenant '" + tenant + "' " + why, static_cast<uint64_t>(ms)));
 }
 
 caf::expected<quota_ticket> tenant_quotas::admit(const std::string& tenant, uint32_t inputs,
@@ -168,11 +168,24 @@ uint64_t tenant_quotas::running(const std::string& tenant) const {
   return it == counts_->per_tenant.end() ? 0 : it->second;
 }
 
+namespace {
+const std::string hint_key = "retry_after_ms=";
+const std::string hint_tail = "; " + hint_key;
+}  // namespace
+
+std::string with_retry_hint(const std::string& message, uint64_t ms) {
+  return message + hint_tail + std::to_string(ms);
+}
+
 uint64_t retry_after_ms_of(const std::string& description) {
-  static const std::string key = "retry_after_ms=";
-  auto at = description.rfind(key);
+  auto at = description.rfind(hint_key);
   if (at == std::string::npos) return 0;
-  return std::strtoull(description.c_str() + at + key.size(), nullptr, 10);
+  return std::strtoull(description.c_str() + at + hint_key.size(), nullptr, 10);
+}
+
+std::string without_retry_hint(std::string message) {
+  if (auto at = message.rfind(hint_tail); at != std::string::npos) message.resize(at);
+  return message;
 }
 
 }  // namespace tessera

@@ -135,8 +135,15 @@ class tenant_quotas {
   uint64_t refused_ = 0;
 };
 
+// How an overloaded refusal carries its retry hint in its message: "MESSAGE; retry_after_ms=N".
+// Every refusal with a hint is written by with_retry_hint and read by the two below.
+std::string with_retry_hint(const std::string& message, uint64_t ms);
+
 // Reads the hint of an overloaded refusal: the N of "retry_after_ms=N" in a description;
 // 0 when absent.
 uint64_t retry_after_ms_of(const std::string& description);
+
+// `message` without its "; retry_after_ms=N" tail (unchanged when it has none).
+std::string without_retry_hint(std::string message);
 
 }  // namespace tessera

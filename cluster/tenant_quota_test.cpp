@@ -166,6 +166,14 @@ TEST_CASE("the retry-after hint is read from a refusal's description") {
   CHECK(retry_after_ms_of("tessera.overloaded: 4096 requests in flight") == 0);
 }
 
+TEST_CASE("a retry hint is written once, read back, and stripped from its message") {
+  const auto m = with_retry_hint("tenant 'a' over its rate", 250);
+  CHECK(m == "tenant 'a' over its rate; retry_after_ms=250");
+  CHECK(retry_after_ms_of("tessera.overloaded: " + m) == 250);
+  CHECK(without_retry_hint(m) == "tenant 'a' over its rate");
+  CHECK(without_retry_hint("4096 requests in flight") == "4096 requests in flight");
+}
+
 TEST_CASE("a tenant's priority is its entry's, normal for a tenant without one") {
   tenant_quotas q({{"lo", tenant_limits{0, 0, 0, 0, tenant_priority::low}},
                    {"hi", tenant_limits{0, 0, 0, 0, tenant_priority::high}}},

@@ -64,12 +64,10 @@ kj::Promise<void> refusal_or_exception(bool typed, kj::Exception&& e, Results re
   if (!typed || code_of_description(d) != errc::overloaded) return kj::mv(e);
   auto r = res.initRefusal();
   r.setRetryAfterMs(static_cast<uint32_t>(std::min<uint64_t>(retry_after_ms_of(d), UINT32_MAX)));
-  // The reason is the message without its "; retry_after_ms=N" tail: the hint is the field.
-  const std::string tag = "tessera.overloaded: ", hint = "; retry_after_ms=";
+  // The reason is the message without its retry hint: the hint is the field.
+  const std::string tag = "tessera.overloaded: ";
   const auto at = d.find(tag);
-  auto reason = at == std::string::npos ? d : d.substr(at + tag.size());
-  if (auto h = reason.rfind(hint); h != std::string::npos) reason.resize(h);
-  r.setReason(reason);
+  r.setReason(without_retry_hint(at == std::string::npos ? d : d.substr(at + tag.size())));
   return kj::READY_NOW;
 }
 

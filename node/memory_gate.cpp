@@ -1,5 +1,7 @@
 #include "node/memory_gate.hpp"
 
+#include "cluster/tenant_quota.hpp"
+
 namespace tessera {
 
 memory_gate::memory_gate(uint64_t budget, std::function<uint64_t()> rss)
@@ -14,10 +16,11 @@ caf::error memory_gate::check(clock::time_point now) {
   }
   if (last_rss_ <= budget_) return {};
   ++refused_;
-  return make_error(errc::overloaded, "coordinator memory " + std::to_string(last_rss_ >> 20) +
-                                          " MiB is over its budget of " +
-                                          std::to_string(budget_ >> 20) +
-                                          " MiB; retry_after_ms=200");
+  return make_error(
+      errc::overloaded,
+      with_retry_hint("coordinator memory " + std::to_string(last_rss_ >> 20) +
+                          " MiB is over its budget of " + std::to_string(budget_ >> 20) + " MiB",
+                      200));
 }
 
 }  // namespace tessera
