@@ -21,6 +21,8 @@ package_reader_actor::behavior_type package_reader_impl() {
         v->exact_pooling = req.exact_pooling;
         v->replicas = std::max<uint32_t>(req.replicas, 1);
         if (auto err = describe_version(*v, *pkg)) return err;
+        if (v->exact_pooling)
+          if (auto err = v->family->allows_exact_pooling()) return err;
         return described_version{std::move(v)};
       },
   };

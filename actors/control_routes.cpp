@@ -40,15 +40,12 @@ version_route route_of(const version_entry& v, const handle_map& handles,
   out.epoch = v.epoch;
   out.state = v.state;
   if (!v.serves()) return out;  // listed for its error text only
-  out.feat = v.feat;
+  out.family = v.family;
   out.labels = v.labels;
-  out.hs_tree = v.hs_tree;
-  out.fasttext_rules = v.fasttext_rules;
-  out.pooling = v.pooling;
   out.exact_pooling = v.exact_pooling;
-  out.output = v.output;
   out.activations = v.activations;
-  out.table = route_of(*v.embedder, v.table(), handles, up);
+  for (const auto& t : v.embedder->tensors)
+    out.tables.push_back(route_of(*v.embedder, t, handles, up));
   if (v.has_classifier())
     for (const auto& t : v.classifier->tensors)
       out.layers.push_back(route_of(*v.classifier, t, handles, up));

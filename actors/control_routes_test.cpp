@@ -71,13 +71,13 @@ TEST_CASE("a snapshot routes to ready replicas on up members whose handle is kno
   CHECK(snap->generation == 1);
   const auto& route = snap->models.at(M).versions.at(1);
   CHECK(route.serves());
-  CHECK(route.table.owner == "e1");
-  CHECK(route.table.epoch == 7);
-  REQUIRE(route.table.shards.size() == 2);
-  CHECK(route.table.shards[0].name == "emb[0:10)");
-  CHECK(route.table.shards[0].key == "emb[0:10)@e7");
-  CHECK(nodes_of(route.table.shards[0]) == std::vector<std::string>{"c"});
-  CHECK(nodes_of(route.table.shards[1]) == std::vector<std::string>{"b"});
+  CHECK(route.tables.at(0).owner == "e1");
+  CHECK(route.tables.at(0).epoch == 7);
+  REQUIRE(route.tables.at(0).shards.size() == 2);
+  CHECK(route.tables.at(0).shards[0].name == "emb[0:10)");
+  CHECK(route.tables.at(0).shards[0].key == "emb[0:10)@e7");
+  CHECK(nodes_of(route.tables.at(0).shards[0]) == std::vector<std::string>{"c"});
+  CHECK(nodes_of(route.tables.at(0).shards[1]) == std::vector<std::string>{"b"});
   CHECK(routes.find(shard.address()));
   caf::anon_send_exit(shard, caf::exit_reason::user_shutdown);
 }

@@ -13,6 +13,7 @@
 #include "base/prometheus.hpp"
 #include "cluster/hedging.hpp"
 #include "cluster/load_progress.hpp"
+#include "cluster/model_input.hpp"
 #include "cluster/model_key.hpp"
 #include "cluster/replica_state.hpp"
 #include "cluster/topk.hpp"
@@ -34,13 +35,6 @@ struct model_ref {
   uint64_t epoch = 0;
 
   model_key key() const { return {tenant, name}; }
-};
-
-struct input_item {
-  bool is_text = true;
-  std::string text;
-  std::vector<int64_t> ids;    // when !is_text
-  std::vector<float> weights;  // empty or parallel to ids
 };
 
 // A predict or embed call as the gateway hands it to the coordinator.
@@ -112,7 +106,8 @@ struct version_info {
   tenant_id embedder_owner;  // whose load registered the embedder (others may share it)
   std::string classifier;
   uint32_t dim = 0;
-  uint64_t rows = 0;
+  uint64_t rows = 0;   // the embedder's tables' rows, summed
+  std::string family;  // "fasttext" | "embedding_bag" (cluster/model_family.hpp)
   uint32_t label_count = 0;
   std::string output;
   std::vector<shard_info> shards;

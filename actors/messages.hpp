@@ -87,14 +87,17 @@ struct pool_request {
   std::vector<char> rows;
   std::vector<char> offsets;
   std::vector<char> weights;
+  uint8_t op = 0;  // pool_op (cluster/sharding.hpp): 0 sum, 1 max; others are refused
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pool_request& x) {
-  return f(caf::meta::type_name("pool_request"), x.epoch, x.bags, x.rows, x.offsets, x.weights);
+  return f(caf::meta::type_name("pool_request"), x.epoch, x.bags, x.rows, x.offsets, x.weights,
+           x.op);
 }
 
-// Per bag: the sum of its rows (bags x dim float32) and the sum of its weights (bags float32).
+// Per bag, as pool_bags computes it for the request's op: the sum of its rows or their max
+// (bags x dim float32), and the sum of its weights or its row count (bags float32).
 struct pool_reply {
   std::vector<char> sums;
   std::vector<char> counts;

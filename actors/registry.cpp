@@ -117,11 +117,14 @@ version_info version_entry::info() const {
                   ")";
     vi.embedder_owner = embedder->owner;
     vi.dim = dim();
-    vi.rows = table().rows;
+    vi.rows = 0;
+    for (const auto& t : embedder->tensors) vi.rows += t.rows;
+    vi.family = family ? family->name() : "";
   }
   if (classifier) vi.classifier = classifier->name;
   vi.label_count = labels ? static_cast<uint32_t>(labels->size()) : 0;
-  vi.output = has_classifier() ? to_string(output) : "none";
+  // "none" is an embed-only version's; a classifier's raw-score output shows as "raw".
+  vi.output = !has_classifier() ? "none" : output == output_kind::none ? "raw" : to_string(output);
   vi.error = error;
   vi.exact_pooling = exact_pooling;
   for (const auto* sub : {embedder.get(), classifier.get()}) {

@@ -26,8 +26,7 @@
 
 #include "actors/coordinator_types.hpp"
 #include "actors/interfaces.hpp"
-#include "cluster/fasttext_output.hpp"
-#include "cluster/featurizer.hpp"
+#include "cluster/model_family.hpp"
 #include "cluster/sharding.hpp"
 #include "package/package.hpp"
 
@@ -109,11 +108,8 @@ struct version_entry {
   std::shared_ptr<submodel_entry> embedder;    // shared with other versions and models
   std::shared_ptr<submodel_entry> classifier;  // owned; null for an embed-only model
   bool embedder_reused = false;                // the embedder was already loaded
-  std::shared_ptr<const featurizer> feat;
+  family_ptr family;  // set by describe_version (actors/version_builder.hpp)
   std::shared_ptr<const std::vector<std::string>> labels;
-  std::shared_ptr<const fasttext_hs_tree> hs_tree;  // hs only
-  bool fasttext_rules = false;  // fastText featurizer: ova uses fastText's table sigmoid
-  pooling_kind pooling = pooling_kind::mean;
   bool exact_pooling = false;  // gather rows, sum in id order on the coordinator
   output_kind output = output_kind::softmax;
   std::vector<activation_kind> activations;
@@ -126,7 +122,8 @@ struct version_entry {
   const tensor_shards& table() const { return embedder->tensors.at(0); }
   std::vector<tensor_shards>& layers() { return classifier->tensors; }
   bool has_classifier() const { return classifier && !classifier->tensors.empty(); }
-  uint32_t dim() const { return static_cast<uint32_t>(table().cols); }
+  // The pooled width: the family's (every table's cols), or tables[0]'s before it is set.
+  uint32_t dim() const { return static_cast<uint32_t>(family ? family->dim() : table().cols); }
   bool fully_served() const;
   version_info info() const;
   // Moves to `to`. An illegal move is our own bug: TESSERA_CHECK, on in every build.

@@ -99,7 +99,7 @@ serving_actor::behavior_type serving_impl(serving_self self, coordinator_options
         std::set<uint64_t> live;
         for (const auto& [key, m] : st.routes->models)
           for (const auto& [n, v] : m.versions) {
-            live.insert(v.table.epoch);
+            for (const auto& t : v.tables) live.insert(t.epoch);
             for (const auto& t : v.layers) live.insert(t.epoch);
           }
         st.router.metrics().retain(live);

@@ -36,15 +36,9 @@ caf::expected<request_context> open_request(const snapshot_ptr& snap, const pred
 void count_answer(request_metrics& m, const request_context& ctx, const char* kind, uint64_t inputs,
                   const caf::error& err);
 
-// Validated inputs of one call: one bag of row ids (with optional weights) per input.
-struct bag_inputs {
-  std::vector<std::vector<int64_t>> ids;
-  std::vector<std::vector<float>> weights;  // empty, or one (possibly empty) per bag
-};
-
-// Featurizes text inputs and checks what the gateway could not: empty texts, weights not
-// parallel to ids or not finite (invalid_argument), ids per input after featurizing
-// (limit_exceeded), and every id's range (id_out_of_range).
+// The call's bags, made by its version's model family (model_family::bags_of): it checks what
+// the gateway could not (inputs the family does not take, weights, ids per input after
+// featurizing, every id's range).
 caf::expected<bag_inputs> build_bags(const version_route& v, uint32_t max_ids_per_input,
                                      const std::vector<input_item>& inputs);
 
@@ -63,7 +57,7 @@ struct predict_call {
   caf::typed_response_promise<predict_reply> rp;
   uint64_t held = 0;  // held_bytes of its inputs: the coalescer bounds a batch by their sum
 
-  size_t inputs() const { return bags.ids.size(); }
+  size_t inputs() const { return bags.inputs(); }
   uint64_t bytes() const { return held; }
   std::chrono::steady_clock::time_point deadline() const { return ctx.deadline; }
 };

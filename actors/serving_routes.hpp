@@ -21,8 +21,7 @@
 
 #include "actors/coordinator_types.hpp"
 #include "actors/interfaces.hpp"
-#include "cluster/fasttext_output.hpp"
-#include "cluster/featurizer.hpp"
+#include "cluster/model_family.hpp"
 #include "cluster/sharding.hpp"
 #include "package/package.hpp"
 
@@ -59,20 +58,16 @@ struct version_route {
   uint64_t version = 0;
   uint64_t epoch = 0;  // the version's (its classifier's) epoch, unique in the cluster
   version_state state = version_state::loading;
-  std::shared_ptr<const featurizer> feat;
+  family_ptr family;  // its inputs, pooling and output rules (cluster/model_family.hpp)
   std::shared_ptr<const std::vector<std::string>> labels;
-  std::shared_ptr<const fasttext_hs_tree> hs_tree;  // hs only
-  bool fasttext_rules = false;  // fastText featurizer: ova uses fastText's table sigmoid
-  pooling_kind pooling = pooling_kind::mean;
-  bool exact_pooling = false;  // gather rows, sum in id order on the serving actor
-  output_kind output = output_kind::softmax;
+  bool exact_pooling = false;  // gather rows, sum in id order on the serving actor (fastText)
   std::vector<activation_kind> activations;
-  tensor_route table;                // the embedder's table
+  std::vector<tensor_route> tables;  // the embedder's tables, as family->tables()
   std::vector<tensor_route> layers;  // the classifier's layers; empty for an embed-only model
 
   bool serves() const { return state == version_state::ready || state == version_state::serving; }
   bool has_classifier() const { return !layers.empty(); }
-  uint32_t dim() const { return static_cast<uint32_t>(table.cols); }
+  uint32_t dim() const { return static_cast<uint32_t>(family->dim()); }
 };
 
 struct model_routes {

@@ -1,6 +1,6 @@
 #include "actors/serving_run.hpp"
 
-#include <cmath>
+#include <algorithm>
 #include <type_traits>
 
 #include "actors/serving_fan_out.hpp"
@@ -12,9 +12,6 @@ namespace tessera {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-// Output layers up to this many rows are merged from every logit (see layer_stage).
-constexpr uint64_t exact_merge_max_labels = 4096;
 
 // One call's share of a run: its inputs are [offset, offset + count) of the run's batch. It
 // owns the call's request_context until the call is answered.
@@ -103,10 +100,11 @@ template <class Reply>
 void gather_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
                   std::function<void(std::vector<float>)> next) {
   auto& v = *rs->v;
-  auto plan = std::make_shared<gather_plan>(plan_gather(v.table.ranges(), bags.ids));
+  const auto& table = v.tables.at(0);  // exact pooling is for one-table models (the family's)
+  auto plan = std::make_shared<gather_plan>(plan_gather(table.ranges(), bags.ids));
   bags.ids = {};  // the plan holds what pooling needs of them
   auto weights = std::make_shared<std::vector<std::vector<float>>>(std::move(bags.weights));
-  const uint64_t cols = v.table.cols;
+  const uint64_t cols = table.cols;
   const uint64_t row_bytes = cols * sizeof(float);
   const size_t part_rows = items_per_part(row_bytes, max_part_bytes);
   std::vector<std::vector<pool_request>> parts(plan->shards());
@@ -115,7 +113,7 @@ void gather_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
     for (auto& ids : split_items(to_bytes(plan->rows[s]), sizeof(uint32_t), part_rows)) {
       (*want)[s].push_back(ids.size() / sizeof(uint32_t) * row_bytes);
       pool_request part;
-      part.epoch = v.table.epoch;
+      part.epoch = table.epoch;
       part.bags = static_cast<uint32_t>(rs->batch);
       part.rows = std::move(ids);
       parts[s].push_back(std::move(part));
@@ -123,8 +121,8 @@ void gather_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
     plan->rows[s] = {};
   }
   fan_out_parts<std::vector<char>>(
-      rs->self, rs->self->state.router, rs->share(rs->v->table), gather_atom::value,
-      std::move(parts), part_window, rs->deadline,
+      rs->self, rs->self->state.router, rs->share(table), gather_atom::value, std::move(parts),
+      part_window, rs->deadline,
       [rs, plan, weights, next](std::vector<std::vector<std::vector<char>>> replies) {
         // Each shard's parts, in order, are its rows: one buffer per shard for pooling.
         std::vector<std::vector<char>> rows(replies.size());
@@ -143,7 +141,8 @@ void gather_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
         }
         replies = {};
         std::vector<float> pooled;
-        pool_gathered(*plan, *weights, rows, rs->v->table.cols, rs->v->pooling, pooled, rs->counts);
+        const auto& shape = rs->v->family->tables().at(0);
+        pool_gathered(*plan, *weights, rows, shape.cols, shape.pooling, pooled, rs->counts);
         rows = {};  // the rows go before the layers run
         next(std::move(pooled));
       },
@@ -158,80 +157,102 @@ void gather_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
       });
 }
 
-// Stage 1: pool every bag over the embedding shards, then reduce into `pooled` (batch x dim).
+// Pools table `t`'s bags (one per input) over its shards and hands `next` the pooled vectors
+// (inputs x cols) and each bag's count (its weights' sum, or rows for max).
+template <class Reply>
+void pool_table(std::shared_ptr<run_state<Reply>> rs, size_t t, bag_inputs bags,
+                std::function<void(std::vector<float>, std::vector<float>)> next) {
+  const auto& table = rs->v->tables[t];
+  const auto& shape = rs->v->family->tables()[t];
+  auto split = split_bags(table.ranges(), bags.ids, bags.weights);
+  bags = {};
+  std::vector<pool_request> msgs(split.size());
+  for (size_t s = 0; s < split.size(); ++s) {
+    msgs[s].epoch = table.epoch;
+    msgs[s].bags = static_cast<uint32_t>(rs->batch);
+    msgs[s].rows = to_bytes(split[s].rows);
+    msgs[s].offsets = to_bytes(split[s].offsets);
+    msgs[s].weights = to_bytes(split[s].weights);
+    msgs[s].op = static_cast<uint8_t>(pool_op_for(shape.pooling));
+  }
+  fan_out<pool_reply>(
+      rs->self, rs->self->state.router, rs->share(table), pool_atom::value, std::move(msgs),
+      rs->deadline,
+      [rs, t, next](std::vector<pool_reply> replies) {
+        const auto& shape = rs->v->family->tables()[t];
+        std::vector<std::vector<float>> sums(replies.size()), counts(replies.size());
+        for (size_t s = 0; s < replies.size(); ++s)
+          if (!from_bytes(replies[s].sums, sums[s]) || !from_bytes(replies[s].counts, counts[s]) ||
+              sums[s].size() != rs->batch * shape.cols || counts[s].size() != rs->batch)
+            return rs->finish(make_error(errc::internal, "malformed pool reply from shard " +
+                                                             std::to_string(s) + " of table '" +
+                                                             shape.name + "'"));
+        std::vector<float> total(rs->batch, 0.0f);
+        for (const auto& c : counts)
+          for (size_t b = 0; b < rs->batch; ++b) total[b] += c[b];
+        std::vector<float> pooled;
+        reduce_pools(sums, counts, rs->batch, shape.cols, shape.pooling, pooled);
+        next(std::move(pooled), std::move(total));
+      },
+      [rs](caf::error err) { rs->finish(std::move(err)); });
+}
+
+// The tables' pooled vectors of a run, joined once every table has answered.
+struct pooled_tables {
+  std::vector<std::vector<float>> pooled;  // per table: inputs x its cols
+  std::vector<float> counts;               // per input: summed over the tables
+  size_t pending = 0;
+};
+
+// Stage 1: pool every bag over its table's shards (the tables at once), reduce, and hand
+// `next` the pooled vectors concatenated in table order (batch x dim). When a table fails, the
+// run is answered with its error and `next` never runs.
 template <class Reply>
 void pool_stage(std::shared_ptr<run_state<Reply>> rs, bag_inputs bags,
                 std::function<void(std::vector<float>)> next) {
   auto& v = *rs->v;
   if (v.exact_pooling) return gather_stage(rs, std::move(bags), std::move(next));
-  auto split = split_bags(v.table.ranges(), bags.ids, bags.weights);
-  bags = {};
-  std::vector<pool_request> msgs(split.size());
-  for (size_t s = 0; s < split.size(); ++s) {
-    msgs[s].epoch = v.table.epoch;
-    msgs[s].bags = static_cast<uint32_t>(rs->batch);
-    msgs[s].rows = to_bytes(split[s].rows);
-    msgs[s].offsets = to_bytes(split[s].offsets);
-    msgs[s].weights = to_bytes(split[s].weights);
+  const size_t n = v.tables.size();
+  if (n == 1) {
+    return pool_table(rs, 0, std::move(bags),
+                      [rs, next](std::vector<float> pooled, std::vector<float> counts) {
+                        rs->counts = std::move(counts);
+                        next(std::move(pooled));
+                      });
   }
-  fan_out<pool_reply>(
-      rs->self, rs->self->state.router, rs->share(rs->v->table), pool_atom::value, std::move(msgs),
-      rs->deadline,
-      [rs, next](std::vector<pool_reply> replies) {
-        auto& v = *rs->v;
-        std::vector<std::vector<float>> sums(replies.size()), counts(replies.size());
-        for (size_t s = 0; s < replies.size(); ++s)
-          if (!from_bytes(replies[s].sums, sums[s]) || !from_bytes(replies[s].counts, counts[s]) ||
-              sums[s].size() != rs->batch * v.table.cols || counts[s].size() != rs->batch)
-            return rs->finish(
-                make_error(errc::internal, "malformed pool reply from shard " + std::to_string(s)));
-        rs->counts.assign(rs->batch, 0.0f);
-        for (const auto& c : counts)
-          for (size_t b = 0; b < rs->batch; ++b) rs->counts[b] += c[b];
-        std::vector<float> pooled;
-        reduce_pools(sums, counts, rs->batch, v.table.cols, v.pooling, pooled);
-        next(std::move(pooled));
-      },
-      [rs](caf::error err) { rs->finish(std::move(err)); });
-}
-
-// Applies the output rule to full logits (ova, hs) for every input.
-std::vector<std::vector<scored_label>> full_output(const version_route& v,
-                                                   const std::vector<float>& logits, size_t batch,
-                                                   const std::vector<int32_t>& ks,
-                                                   const std::vector<float>& thresholds) {
-  std::vector<std::vector<scored_label>> out(batch);
-  auto n = logits.size() / std::max<size_t>(batch, 1);
-  for (size_t b = 0; b < batch; ++b) {
-    const float* row = logits.data() + b * n;
-    const auto k = ks[b];
-    const auto threshold = thresholds[b];
-    if (v.output == output_kind::hs) {
-      out[b] = v.hs_tree->predict(row, k, threshold);
-    } else if (v.fasttext_rules) {
-      out[b] = fasttext_ova_topk(row, static_cast<uint32_t>(n), k, threshold);
-    } else {
-      std::vector<std::pair<uint32_t, float>> probs(n);
-      for (size_t i = 0; i < n; ++i)
-        probs[i] = {static_cast<uint32_t>(i), 1.0f / (1.0f + std::exp(-row[i]))};
-      out[b] = select_topk(probs, k, threshold);
+  auto join = std::make_shared<pooled_tables>();
+  join->pooled.resize(n);
+  join->counts.assign(rs->batch, 0.0f);
+  join->pending = n;
+  for (size_t t = 0; t < n; ++t) {
+    bag_inputs one;  // table t's bag of every input
+    one.ids.resize(rs->batch);
+    if (!bags.weights.empty()) one.weights.resize(rs->batch);
+    for (size_t b = 0; b < rs->batch; ++b) {
+      one.ids[b] = std::move(bags.ids[b * n + t]);
+      if (!bags.weights.empty()) one.weights[b] = std::move(bags.weights[b * n + t]);
     }
+    pool_table(rs, t, std::move(one),
+               [rs, join, t, next](std::vector<float> pooled, std::vector<float> counts) {
+                 join->pooled[t] = std::move(pooled);
+                 for (size_t b = 0; b < rs->batch; ++b) join->counts[b] += counts[b];
+                 if (--join->pending > 0 || rs->delivered) return;
+                 const auto& shapes = rs->v->family->tables();
+                 const uint64_t dim = rs->v->family->dim();
+                 std::vector<float> x(rs->batch * dim);
+                 uint64_t offset = 0;
+                 for (size_t u = 0; u < shapes.size(); ++u) {
+                   const uint64_t cols = shapes[u].cols;
+                   for (size_t b = 0; b < rs->batch; ++b)
+                     std::copy_n(join->pooled[u].data() + b * cols, cols,
+                                 x.data() + b * dim + offset);
+                   offset += cols;
+                 }
+                 join->pooled = {};
+                 rs->counts = std::move(join->counts);
+                 next(std::move(x));
+               });
   }
-  return out;
-}
-
-// The k each output shard is asked for: -1 (every logit) when the merge must replay
-// fastText's heap or normalization exactly (exact pooling, or few labels), or when any input
-// wants every label; else the largest k of the batch, which covers every input's top k.
-int32_t shard_k_for(const version_route& v, const tensor_route& output,
-                    const std::vector<int32_t>& ks) {
-  if (v.exact_pooling || output.rows <= exact_merge_max_labels) return -1;
-  int32_t most = 1;
-  for (auto k : ks) {
-    if (k < 0) return -1;
-    most = std::max(most, k);
-  }
-  return most;
 }
 
 // `all` (for every input of the batch) as parts per shard of `t`: runs of inputs whose
@@ -286,11 +307,11 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
   auto& v = *rs->v;
   const auto& tensor = v.layers[l];
   bool last = l + 1 == v.layers.size();
-  const bool softmax_topk = last && v.output == output_kind::softmax;
+  const bool softmax_topk = last && v.family->topk_on_shards();
   layer_request all;
   all.epoch = tensor.epoch;
   all.batch = static_cast<uint32_t>(rs->batch);
-  all.k = softmax_topk ? shard_k_for(v, tensor, rs->ks) : -1;
+  all.k = softmax_topk ? v.family->shard_k(tensor.rows, rs->ks, v.exact_pooling) : -1;
   all.inputs = to_bytes(x);
   const int32_t shard_k = all.k;
   auto msgs = layer_parts(tensor, all, softmax_topk);
@@ -305,16 +326,16 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
           for (size_t s = 0; s < replies.size(); ++s)
             if (!join_topk(replies[s], parts[s]) || parts[s].size() != rs->batch)
               return rs->finish(make_error(errc::internal, "malformed topk reply"));
-          // Exact mode sums the softmax over every label in label order, as one shard would.
-          const bool join = rs->v->exact_pooling && shard_k < 0 && parts.size() > 1;
+          const auto& family = *rs->v->family;
           predict_reply reply;
           reply.results.resize(rs->batch);
           for (size_t b = 0; b < rs->batch; ++b) {
-            if (rs->counts[b] == 0) continue;  // no known feature: no prediction (as fastText)
+            if (rs->counts[b] == 0 && !family.answers_empty_inputs()) continue;
             std::vector<topk_partial> per_input(parts.size());
             for (size_t s = 0; s < parts.size(); ++s) per_input[s] = std::move(parts[s][b]);
-            if (join) per_input = {join_all_logits(per_input, static_cast<uint32_t>(labels))};
-            reply.results[b] = merge_topk(per_input, rs->ks[b], rs->thresholds[b]);
+            reply.results[b] =
+                family.from_partials(std::move(per_input), static_cast<uint32_t>(labels), shard_k,
+                                     rs->v->exact_pooling, rs->ks[b], rs->thresholds[b]);
           }
           reply.labels = rs->v->labels;
           reply.version = rs->v->version;
@@ -342,9 +363,12 @@ void layer_stage(std::shared_ptr<run_state<predict_reply>> rs, size_t l, std::ve
         activate(v.activations[l], y);
         if (!last) return layer_stage(rs, l + 1, std::move(y));
         predict_reply reply;
-        reply.results = full_output(v, y, rs->batch, rs->ks, rs->thresholds);
+        reply.results.resize(rs->batch);
+        const auto n = static_cast<uint32_t>(y.size() / std::max<size_t>(rs->batch, 1));
         for (size_t b = 0; b < rs->batch; ++b)
-          if (rs->counts[b] == 0) reply.results[b].clear();
+          if (rs->counts[b] != 0 || v.family->answers_empty_inputs())
+            reply.results[b] =
+                v.family->from_logits(y.data() + b * n, n, rs->ks[b], rs->thresholds[b]);
         reply.labels = v.labels;
         reply.version = v.version;
         reply.epoch = v.epoch;
@@ -368,14 +392,17 @@ void run_batch(serving_self self, uint64_t key, std::vector<predict_call> calls)
   self->state.metrics.batched(rs->v->model, calls.size(), batch);
   rs->deadline = calls.front().deadline();
   bag_inputs bags;
-  bags.ids.reserve(batch);
-  if (weighted) bags.weights.reserve(batch);
+  bags.tables = calls.front().bags.tables;  // one version: one family
+  bags.ids.reserve(batch * bags.tables);
+  if (weighted) bags.weights.reserve(batch * bags.tables);
+  size_t offset = 0;  // the next call's first input in the batch
   for (auto& c : calls) {
     rs->deadline = std::min(rs->deadline, c.deadline());
     rs->ks.insert(rs->ks.end(), c.inputs(), c.k);
     rs->thresholds.insert(rs->thresholds.end(), c.inputs(), c.threshold);
-    rs->members.push_back({std::move(c.rp), bags.ids.size(), c.inputs(), std::move(c.ctx)});
-    if (weighted && c.bags.weights.empty()) c.bags.weights.resize(c.inputs());
+    rs->members.push_back({std::move(c.rp), offset, c.inputs(), std::move(c.ctx)});
+    offset += c.inputs();
+    if (weighted && c.bags.weights.empty()) c.bags.weights.resize(c.bags.ids.size());
     for (auto& ids : c.bags.ids) bags.ids.push_back(std::move(ids));
     for (auto& w : c.bags.weights) bags.weights.push_back(std::move(w));
   }
@@ -418,9 +445,9 @@ void expire_predicts(serving_self self, uint64_t key) {
 
 void run_embed(serving_self self, request_context ctx, bag_inputs bags,
                caf::typed_response_promise<embed_reply> rp) {
-  auto rs = start<embed_reply>(self, ctx.version, bags.ids.size());
+  auto rs = start<embed_reply>(self, ctx.version, bags.inputs());
   rs->deadline = ctx.deadline;
-  rs->members.push_back({std::move(rp), 0, bags.ids.size(), std::move(ctx)});
+  rs->members.push_back({std::move(rp), 0, bags.inputs(), std::move(ctx)});
   pool_stage(rs, std::move(bags), [rs](std::vector<float> pooled) {
     embed_reply reply;
     reply.dim = rs->v->dim();

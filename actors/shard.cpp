@@ -55,9 +55,12 @@ caf::expected<pool_reply> handle_pool(const shard_data& d, const pool_request& r
     if (r >= d.rows.rows)
       return make_error(errc::id_out_of_range,
                         "local row " + std::to_string(r) + " outside replica " + where(d));
+  if (req.op > static_cast<uint8_t>(pool_op::max))
+    return make_error(errc::invalid_argument,
+                      "unknown pool op " + std::to_string(req.op) + " for " + where(d));
   std::vector<float> sums;
   std::vector<float> counts;
-  pool_bags(d.rows, batch, sums, counts);
+  pool_bags(d.rows, batch, sums, counts, static_cast<pool_op>(req.op));
   return pool_reply{to_bytes(sums), to_bytes(counts)};
 }
 

@@ -1,7 +1,5 @@
 #include "actors/version_builder.hpp"
 
-#include <cstdlib>
-
 namespace tessera {
 namespace {
 
@@ -29,24 +27,6 @@ std::string fingerprint_of(const manifest& meta) {
     sep = '+';
   }
   return out;
-}
-
-caf::error read_hs_tree(version_entry& v, const package& pkg, const classifier_spec& c) {
-  auto lines = pkg.read_lines(c.label_counts);
-  if (!lines) return lines.error();
-  std::vector<int64_t> counts;
-  for (const auto& l : *lines) {
-    char* end = nullptr;
-    counts.push_back(std::strtoll(l.c_str(), &end, 10));
-    if (l.empty() || *end != '\0' || counts.back() < 0)
-      return make_error(errc::corrupt_package, "label count '" + l + "' is not a count");
-  }
-  if (counts.size() != v.labels->size() || v.layers().back().rows + 1 != counts.size())
-    return make_error(errc::corrupt_package,
-                      "hs needs one count per label and labels - 1 output rows");
-  if (auto err = check_hs_counts(counts)) return err;
-  v.hs_tree = std::make_shared<const fasttext_hs_tree>(counts);
-  return caf::none;
 }
 
 }  // namespace
@@ -84,24 +64,17 @@ caf::error describe_version(version_entry& v, const package& pkg) {
   v.meta = pkg.meta();
   v.content = manifest_digest(v.meta);
   const auto& meta = pkg.meta();
-  if (!meta.embedder || meta.embedder->tables.empty())
-    return make_error(errc::corrupt_package, "package " + pkg.dir() + " has no embedder table");
+  auto family = make_family(pkg);  // refuses a package without an embedder table
+  if (!family) return family.error();
+  v.family = std::move(*family);
   const auto& e = *meta.embedder;
-  auto feat = make_featurizer(pkg);
-  if (!feat) return feat.error();
-  v.feat = std::shared_ptr<const featurizer>{std::move(*feat)};
-  v.pooling = e.pooling;
-  v.fasttext_rules = e.featurizer.kind == "fasttext";
   v.embedder = std::make_shared<submodel_entry>();
   v.embedder->name = e.name + "@" + std::to_string(e.version);
   v.embedder->fingerprint = fingerprint_of(meta);
   v.embedder->path = pkg.dir();
-  const auto* table = meta.find_tensor(e.tables[0]);
-  v.embedder->tensors.push_back(make_tensor(*table, "", shard_kind::embedding));
-  if (v.feat->rows() != table->rows)
-    return make_error(errc::corrupt_package,
-                      "featurizer addresses " + std::to_string(v.feat->rows()) +
-                          " rows but the table has " + std::to_string(table->rows));
+  for (const auto& t : v.family->tables())
+    v.embedder->tensors.push_back(
+        make_tensor(*meta.find_tensor(t.tensor), "", shard_kind::embedding));
   if (!meta.classifier) return caf::none;
   const auto& c = *meta.classifier;
   v.output = c.output;
@@ -116,7 +89,7 @@ caf::error describe_version(version_entry& v, const package& pkg) {
         make_tensor(*meta.find_tensor(l.weight), l.bias, shard_kind::layer));
     v.activations.push_back(l.activation);
   }
-  if (c.output == output_kind::hs) return read_hs_tree(v, pkg, c);
+  if (c.output == output_kind::hs) return caf::none;  // the family checked the tree's rows
   if (v.layers().back().rows != v.labels->size())
     return make_error(errc::corrupt_package,
                       "output layer has " + std::to_string(v.layers().back().rows) + " rows for " +

@@ -15,8 +15,11 @@ TEST_CASE("an hs package builds fastText's label tree from its counts") {
   REQUIRE(pkg);
   version_entry v;
   REQUIRE_FALSE(describe_version(v, *pkg));
-  REQUIRE(v.hs_tree);
-  CHECK(v.hs_tree->nlabels() == 3);
+  REQUIRE(v.family);
+  CHECK(std::string(v.family->name()) == "fasttext");
+  // The tree reads 2 inner-node logits and ranks all 3 labels.
+  const std::vector<float> inner(2, 0.0f);
+  CHECK(v.family->from_logits(inner.data(), 2, -1, 0.0f).size() == 3);
 }
 
 TEST_CASE("an hs package whose label counts cannot build the tree is refused as corrupt") {
@@ -37,6 +40,6 @@ TEST_CASE("an hs package whose label counts cannot build the tree is refused as 
     auto err = describe_version(v, *pkg);
     REQUIRE(err);
     CHECK(is(err, errc::corrupt_package));
-    CHECK_FALSE(v.hs_tree);
+    CHECK_FALSE(v.family);
   }
 }

@@ -59,13 +59,52 @@ std::vector<bag_batch> split_bags(const std::vector<row_range>& ranges,
   return out;
 }
 
+namespace {
+
+void max_bags(const row_block& table, const bag_batch& batch, std::vector<float>& out,
+              std::vector<float>& counts) {
+  const uint64_t cols = table.cols;
+  for (size_t b = 0; b < batch.bags(); ++b) {
+    float* dst = out.data() + b * cols;
+    const uint32_t first = batch.offsets[b];
+    const uint32_t end = batch.offsets[b + 1];
+    if (first == end) continue;
+    std::copy(table.row(batch.rows[first]), table.row(batch.rows[first]) + cols, dst);
+    for (uint32_t e = first + 1; e < end; ++e) {
+      const float* src = table.row(batch.rows[e]);
+      for (uint64_t c = 0; c < cols; ++c) dst[c] = std::max(dst[c], src[c]);
+    }
+    counts[b] = static_cast<float>(end - first);
+  }
+}
+
+// Per bag, the elementwise max of the partials whose count is not zero; zeros when none is.
+void reduce_max(const std::vector<std::vector<float>>& partials,
+                const std::vector<std::vector<float>>& counts, size_t bags, uint64_t cols,
+                std::vector<float>& out) {
+  out.assign(bags * cols, 0.0f);
+  for (size_t b = 0; b < bags; ++b) {
+    float* dst = out.data() + b * cols;
+    bool any = false;
+    for (size_t s = 0; s < partials.size(); ++s) {
+      if (counts[s][b] == 0.0f) continue;
+      const float* src = partials[s].data() + b * cols;
+      for (uint64_t c = 0; c < cols; ++c) dst[c] = any ? std::max(dst[c], src[c]) : src[c];
+      any = true;
+    }
+  }
+}
+
+}  // namespace
+
 void pool_bags(const row_block& table, const bag_batch& batch, std::vector<float>& out,
-               std::vector<float>& counts) {
+               std::vector<float>& counts, pool_op op) {
   const size_t bags = batch.bags();
   const uint64_t cols = table.cols;
   const bool weighted = !batch.weights.empty();
   out.assign(bags * cols, 0.0f);
   counts.assign(bags, 0.0f);
+  if (op == pool_op::max) return max_bags(table, batch, out, counts);
   for (size_t b = 0; b < bags; ++b) {
     float* dst = out.data() + b * cols;
     float count = 0.0f;
@@ -88,6 +127,7 @@ void reduce_pools(const std::vector<std::vector<float>>& partials,
                   const std::vector<std::vector<float>>& counts, size_t bags, uint64_t cols,
                   pooling_kind pooling, std::vector<float>& out) {
   // Requires: each partial holds bags * cols floats and each counts entry holds bags floats.
+  if (pooling == pooling_kind::max) return reduce_max(partials, counts, bags, cols, out);
   const size_t n = bags * cols;
   out.assign(n, 0.0f);
   // The first partial is copied, not added to zero, so one shard reproduces its sum exactly.

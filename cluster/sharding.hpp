@@ -41,14 +41,29 @@ std::vector<bag_batch> split_bags(const std::vector<row_range>& ranges,
                                   const std::vector<std::vector<int64_t>>& bags,
                                   const std::vector<std::vector<float>>& weights);
 
-// Shard side: per bag, the (weighted) sum of its rows into out (bags x cols, zeroed first) and
-// the sum of its weights (the id count when unweighted) into counts.
+// What a shard computes of each bag: the (weighted) sum of its rows, or their elementwise max
+// (PyTorch's EmbeddingBag mode "max"). Sent in pool_request::op as its underlying value.
+enum class pool_op : uint8_t { sum = 0, max = 1 };
+
+// The shard operation a pooling needs: max for max, sum for sum and mean.
+inline pool_op pool_op_for(pooling_kind p) {
+  return p == pooling_kind::max ? pool_op::max : pool_op::sum;
+}
+
+// Shard side: per bag, into out (bags x cols, zeroed first) and counts (bags):
+// - sum: the (weighted) sum of its rows, and the sum of its weights (the id count when
+//   unweighted);
+// - max: the elementwise max of its rows (zeros when the bag has no row in this shard), and
+//   the number of its rows here, so the reduction can tell "no row" from a real value.
+//   Weights are ignored (the serving plane refuses them for max).
 void pool_bags(const row_block& table, const bag_batch& batch, std::vector<float>& out,
-               std::vector<float>& counts);
+               std::vector<float>& counts, pool_op op = pool_op::sum);
 
 // Coordinator side: sums shard partials (each bags x cols) in shard order, then for mean
 // pooling multiplies each bag by (float)(1.0 / count), as fastText does. A bag whose total
-// count is zero stays all zeros.
+// count is zero stays all zeros. For max pooling it takes, per bag, the elementwise max of the
+// partials of the shards whose count is not zero (a shard without rows of the bag does not
+// take part); a bag with no row in any shard is all zeros, as PyTorch pools an empty bag.
 void reduce_pools(const std::vector<std::vector<float>>& partials,
                   const std::vector<std::vector<float>>& counts, size_t bags, uint64_t cols,
                   pooling_kind pooling, std::vector<float>& out);

@@ -74,7 +74,7 @@ std::vector<float> sharded_pool(const matrix& table, size_t shards,
   const auto batches = split_bags(ranges, bags, weights);
   std::vector<std::vector<float>> partials(ranges.size()), counts(ranges.size());
   for (size_t s = 0; s < ranges.size(); ++s)
-    pool_bags(block_of(table, ranges[s]), batches[s], partials[s], counts[s]);
+    pool_bags(block_of(table, ranges[s]), batches[s], partials[s], counts[s], pool_op_for(pooling));
   std::vector<float> out;
   reduce_pools(partials, counts, bags.size(), table.cols, pooling, out);
   return out;
@@ -270,6 +270,46 @@ TEST_CASE("activate applies relu, tanh and sigmoid element-wise and none leaves 
   v = in;
   activate(activation_kind::sigmoid, v);
   for (size_t i = 0; i < in.size(); ++i) CHECK(v[i] == Approx(1.0 / (1.0 + std::exp(-in[i]))));
+}
+
+TEST_CASE("max pooling over 1, 2, 3 and 7 shards is each bag's elementwise max, empty bags zeros") {
+  std::mt19937 rng(11);
+  // Negative values only: a shard without rows of a bag must not offer its zeros as a max.
+  const matrix table = random_matrix(40, 6, rng, -2.f, -0.5f);
+  std::uniform_int_distribution<int64_t> id(0, 39);
+  std::vector<std::vector<int64_t>> bags(16);
+  for (size_t b = 0; b < bags.size(); ++b)
+    for (size_t i = 0; i < (b % 4 == 0 ? 0 : b % 6 + 1); ++i) bags[b].push_back(id(rng));
+  bags[1] = {0};   // a bag with rows in the first shard only
+  bags[2] = {39};  // ... and in the last shard only
+  std::vector<float> ref(bags.size() * table.cols, 0.0f);
+  for (size_t b = 0; b < bags.size(); ++b)
+    for (size_t i = 0; i < bags[b].size(); ++i)
+      for (uint64_t c = 0; c < table.cols; ++c) {
+        const float v = table.data[bags[b][i] * table.cols + c];
+        float& dst = ref[b * table.cols + c];
+        dst = i == 0 ? v : std::max(dst, v);
+      }
+  for (size_t shards : {1, 2, 3, 7}) {
+    CAPTURE(shards);
+    CHECK(bit_identical(sharded_pool(table, shards, bags, {}, pooling_kind::max), ref));
+  }
+}
+
+TEST_CASE("a max shard reports each bag's row count and zeros for a bag without rows here") {
+  std::mt19937 rng(12);
+  const matrix table = random_matrix(10, 3, rng, -1.f, -0.5f);
+  bag_batch batch;
+  batch.rows = {4, 2, 7};
+  batch.offsets = {0, 2, 2, 3};
+  std::vector<float> out, counts;
+  pool_bags(block_of(table, {0, 10}), batch, out, counts, pool_op::max);
+  CHECK(counts == std::vector<float>{2.f, 0.f, 1.f});
+  for (uint64_t c = 0; c < 3; ++c) {
+    CHECK(out[c] == std::max(table.data[4 * 3 + c], table.data[2 * 3 + c]));
+    CHECK(out[3 + c] == 0.0f);
+    CHECK(out[6 + c] == table.data[7 * 3 + c]);
+  }
 }
 
 }  // namespace tessera

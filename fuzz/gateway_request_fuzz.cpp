@@ -20,6 +20,8 @@
 #include <capnp/serialize.h>
 
 #include "actors/serving_request.hpp"
+#include "cluster/bag_family.hpp"
+#include "cluster/fasttext_family.hpp"
 #include "cluster/predict_options.hpp"
 #include "fuzz/fuzz_support.hpp"
 #include "node/gateway_convert.hpp"
@@ -38,14 +40,23 @@ limits_config small_limits() {
   return l;
 }
 
-// A version's route whose embedder table has the featurizer's rows, as a routing snapshot
-// gives it to the serving actor.
-std::shared_ptr<version_route> version_with(std::shared_ptr<const featurizer> f) {
+// A version's route of `family`, with a tensor route per table, as a routing snapshot gives
+// it to the serving actor.
+std::shared_ptr<version_route> version_with(family_ptr family) {
   auto v = std::make_shared<version_route>();
-  v->table.rows = f->rows();
-  v->table.cols = 4;
-  v->feat = std::move(f);
+  for (const auto& t : family->tables()) {
+    tensor_route r;
+    r.rows = t.rows;
+    r.cols = t.cols;
+    v->tables.push_back(r);
+  }
+  v->family = std::move(family);
   return v;
+}
+
+std::shared_ptr<version_route> version_with(std::shared_ptr<const featurizer> f) {
+  return version_with(
+      make_fasttext_family(std::move(f), 4, pooling_kind::mean, output_kind::softmax, false));
 }
 
 const std::vector<std::shared_ptr<version_route>>& versions() {
@@ -56,8 +67,14 @@ const std::vector<std::shared_ptr<version_route>>& versions() {
     FUZZ_REQUIRE(ft, "tiny.bin featurizer");
     std::vector<std::string> vocab = tokens("python library to parse yaml files chess game");
     std::shared_ptr<const featurizer> hashing = make_hashing_featurizer(vocab, 16, 3);
+    // An embedding-bag model of three tables (names "a", "b", "c"; sum with padding, mean, max).
+    auto bags = make_bag_family({{"a", "ta", 16, 2, pooling_kind::sum, 3},
+                                 {"b", "tb", 5, 3, pooling_kind::mean, -1},
+                                 {"c", "tc", 40, 1, pooling_kind::max, -1}},
+                                output_kind::softmax, activation_kind::none);
     return std::vector<std::shared_ptr<version_route>>{
-        version_with(std::shared_ptr<const featurizer>(std::move(*ft))), version_with(hashing)};
+        version_with(std::shared_ptr<const featurizer>(std::move(*ft))), version_with(hashing),
+        version_with(bags)};
   }();
   return vs;
 }
@@ -82,30 +99,58 @@ void check_options(int32_t k, float threshold) {
   if (err) require_code(err, {errc::invalid_argument}, "check_predict_options");
 }
 
+// One bag copied exactly and within `l`.
+void check_bag_copy(capnp::List<int64_t>::Reader ids, capnp::List<float>::Reader weights,
+                    const std::vector<int64_t>& got_ids, const std::vector<float>& got_weights,
+                    const limits_config& l) {
+  FUZZ_REQUIRE(got_ids.size() <= l.max_ids_per_input, "ids over the limit accepted");
+  FUZZ_REQUIRE(got_weights.size() <= l.max_ids_per_input, "weights over the limit accepted");
+  FUZZ_REQUIRE(got_ids.size() == ids.size() && got_weights.size() == weights.size(),
+               "ids or weights not copied");
+  for (uint32_t j = 0; j < ids.size(); ++j) FUZZ_REQUIRE(got_ids[j] == ids[j], "id copied");
+  for (uint32_t j = 0; j < weights.size(); ++j) {
+    const float w = weights[j];  // compared as bits: NaN weights are copied too
+    FUZZ_REQUIRE(std::memcmp(&got_weights[j], &w, sizeof(float)) == 0, "weight not copied");
+  }
+}
+
 // read_inputs copied `wire` exactly and within `l`.
 void check_copy(capnp::List<Input>::Reader wire, const std::vector<input_item>& in,
                 const limits_config& l) {
   FUZZ_REQUIRE(in.size() == wire.size() && !in.empty() && in.size() <= l.max_inputs, "input count");
   for (uint32_t i = 0; i < wire.size(); ++i) {
     const auto& item = in[i];
-    FUZZ_REQUIRE(item.is_text == wire[i].isText(), "input kind");
-    if (item.is_text) {
+    FUZZ_REQUIRE((item.kind == input_kind::text) == wire[i].isText() &&
+                     (item.kind == input_kind::ids) == wire[i].isIds() &&
+                     (item.kind == input_kind::tables) == wire[i].isTables(),
+                 "input kind");
+    if (item.kind == input_kind::text) {
       auto t = wire[i].getText();
       FUZZ_REQUIRE(item.text.size() <= l.max_text_bytes, "text over the limit accepted");
       FUZZ_REQUIRE(item.text == std::string_view(t.begin(), t.size()), "text not copied");
       continue;
     }
-    auto ids = wire[i].getIds().getIds();
-    auto weights = wire[i].getIds().getWeights();
-    FUZZ_REQUIRE(item.ids.size() <= l.max_ids_per_input, "ids over the limit accepted");
-    FUZZ_REQUIRE(item.weights.size() <= l.max_ids_per_input, "weights over the limit accepted");
-    FUZZ_REQUIRE(item.ids.size() == ids.size() && item.weights.size() == weights.size(),
-                 "ids or weights not copied");
-    for (uint32_t j = 0; j < ids.size(); ++j) FUZZ_REQUIRE(item.ids[j] == ids[j], "id copied");
-    for (uint32_t j = 0; j < weights.size(); ++j) {
-      const float w = weights[j];  // compared as bits: NaN weights are copied too
-      FUZZ_REQUIRE(std::memcmp(&item.weights[j], &w, sizeof(float)) == 0, "weight not copied");
+    if (item.kind == input_kind::ids) {
+      check_bag_copy(wire[i].getIds().getIds(), wire[i].getIds().getWeights(), item.ids,
+                     item.weights, l);
+      continue;
     }
+    auto bags = wire[i].getTables();
+    FUZZ_REQUIRE(item.tables.size() == bags.size(), "table bags not copied");
+    uint64_t total = 0;
+    for (uint32_t j = 0; j < bags.size(); ++j) {
+      const auto& t = item.tables[j];
+      if (bags[j].isName()) {
+        auto n = bags[j].getName();
+        FUZZ_REQUIRE(t.name == std::string_view(n.begin(), n.size()) && !t.name.empty(),
+                     "table name not copied");
+      } else {
+        FUZZ_REQUIRE(t.name.empty() && t.index == bags[j].getIndex(), "table index not copied");
+      }
+      check_bag_copy(bags[j].getIds(), bags[j].getWeights(), t.ids, t.weights, l);
+      total += t.ids.size();
+    }
+    FUZZ_REQUIRE(total <= l.max_ids_per_input, "ids over the limit accepted");
   }
 }
 
@@ -117,14 +162,18 @@ void check_bags(const version_route& v, const std::vector<input_item>& in, const
                  "build_bags");
     return;
   }
-  FUZZ_REQUIRE(bags->ids.size() == in.size(), "one bag per input");
-  FUZZ_REQUIRE(bags->weights.empty() || bags->weights.size() == in.size(), "weights per bag");
-  for (size_t i = 0; i < in.size(); ++i) {
+  const size_t tables = v.tables.size();
+  FUZZ_REQUIRE(bags->tables == tables && bags->ids.size() == in.size() * tables,
+               "one bag per input and table");
+  FUZZ_REQUIRE(bags->weights.empty() || bags->weights.size() == bags->ids.size(),
+               "weights per bag");
+  for (size_t i = 0; i < bags->ids.size(); ++i) {
     const auto& ids = bags->ids[i];
+    const auto& shape = v.family->tables()[i % tables];
     FUZZ_REQUIRE(ids.size() <= l.max_ids_per_input, "bag over the id limit");
     for (int64_t id : ids)
-      FUZZ_REQUIRE(id >= 0 && static_cast<uint64_t>(id) < v.table.rows,
-                   "id " + std::to_string(id) + " outside the table");
+      FUZZ_REQUIRE(id >= 0 && static_cast<uint64_t>(id) < shape.rows && id != shape.padding_idx,
+                   "id " + std::to_string(id) + " outside the table or its padding");
     if (bags->weights.empty()) continue;
     // A bag without weights in a weighted batch weighs each id 1 (bag_inputs, split_bags).
     const auto& w = bags->weights[i];

@@ -94,18 +94,24 @@ void check_reads(const package& p) {
     require_code(err, {errc::corrupt_package, errc::unsupported}, "describe_version");
     return;
   }
-  FUZZ_REQUIRE(v.feat && v.feat->rows() == v.table().rows, "featurizer rows != table rows");
+  FUZZ_REQUIRE(v.family && v.family->tables().size() == v.embedder->tensors.size(),
+               "one tensor per table of the family");
   for (const char* text : k_texts) {
-    std::vector<int64_t> ids;
-    v.feat->featurize(text, ids);
-    for (int64_t id : ids)
+    input_item in;
+    in.text = text;
+    auto bags = v.family->bags_of({in}, 1 << 20);
+    if (!bags) {  // the embedding-bag family takes no text
+      require_code(bags.error(), {errc::invalid_argument}, "bags_of(text)");
+      continue;
+    }
+    for (int64_t id : bags->ids.at(0))
       FUZZ_REQUIRE(id >= 0 && static_cast<uint64_t>(id) < v.table().rows,
                    "featurizer id " + std::to_string(id) + " outside the table");
   }
-  if (v.hs_tree) {
+  if (v.output == output_kind::hs && v.has_classifier()) {
     size_t nlabels = v.labels->size();
     std::vector<float> logits(nlabels > 0 ? nlabels - 1 : 0, 0.5f);
-    for (const auto& l : v.hs_tree->predict(logits.data(), -1, 0.0f))
+    for (const auto& l : v.family->from_logits(logits.data(), uint32_t(logits.size()), -1, 0.0f))
       FUZZ_REQUIRE(l.label < nlabels, "hs tree predicts label " + std::to_string(l.label) + " of " +
                                           std::to_string(nlabels));
   }

@@ -1,5 +1,7 @@
 #include "node/gateway_convert.hpp"
 
+#include <algorithm>
+
 namespace tessera {
 
 caf::expected<model_ref> read_model_ref(ModelRef::Reader r) {
@@ -21,6 +23,31 @@ caf::expected<model_ref> read_model_ref(ModelRef::Reader r) {
   return out;
 }
 
+namespace {
+
+// Table bags one input may carry, and the bytes of a table's name.
+constexpr uint32_t max_table_bags = 1024;
+constexpr size_t max_table_name_bytes = 128;
+
+// Copies one bag's ids and weights; `budget` is the ids the input may still carry.
+caf::error read_bag(capnp::List<int64_t>::Reader ids, capnp::List<float>::Reader weights,
+                    const std::string& where, uint64_t& budget, const limits_config& limits,
+                    std::vector<int64_t>& out_ids, std::vector<float>& out_weights) {
+  if (ids.size() > budget || weights.size() > budget)
+    return make_error(errc::limit_exceeded,
+                      where + ": " + std::to_string(std::max(ids.size(), weights.size())) +
+                          " ids or weights exceed the limit of " +
+                          std::to_string(limits.max_ids_per_input) + " per input");
+  budget -= ids.size();
+  out_ids.reserve(ids.size());
+  for (auto id : ids) out_ids.push_back(id);
+  out_weights.reserve(weights.size());
+  for (auto w : weights) out_weights.push_back(w);
+  return caf::none;
+}
+
+}  // namespace
+
 caf::expected<std::vector<input_item>> read_inputs(capnp::List<Input>::Reader in,
                                                    const limits_config& limits) {
   if (in.size() == 0) return make_error(errc::invalid_argument, "no inputs");
@@ -33,31 +60,58 @@ caf::expected<std::vector<input_item>> read_inputs(capnp::List<Input>::Reader in
     auto src = in[i];
     auto& dst = out[i];
     auto where = "input " + std::to_string(i);
-    if (src.isText()) {
-      auto t = src.getText();
-      if (t.size() > limits.max_text_bytes)
-        return make_error(errc::limit_exceeded, where + ": text of " + std::to_string(t.size()) +
-                                                    " bytes exceeds the limit of " +
-                                                    std::to_string(limits.max_text_bytes));
-      dst.is_text = true;
-      dst.text.assign(t.begin(), t.size());
-    } else {
-      auto bag = src.getIds();
-      auto ids = bag.getIds();
-      auto weights = bag.getWeights();
-      if (ids.size() > limits.max_ids_per_input)
-        return make_error(errc::limit_exceeded, where + ": " + std::to_string(ids.size()) +
-                                                    " ids exceed the limit of " +
-                                                    std::to_string(limits.max_ids_per_input));
-      if (weights.size() > limits.max_ids_per_input)
-        return make_error(errc::limit_exceeded, where + ": " + std::to_string(weights.size()) +
-                                                    " weights exceed the limit of " +
-                                                    std::to_string(limits.max_ids_per_input));
-      dst.is_text = false;
-      dst.ids.reserve(ids.size());
-      for (auto id : ids) dst.ids.push_back(id);
-      dst.weights.reserve(weights.size());
-      for (auto w : weights) dst.weights.push_back(w);
+    uint64_t budget = limits.max_ids_per_input;
+    switch (src.which()) {
+      case Input::TEXT: {
+        auto t = src.getText();
+        if (t.size() > limits.max_text_bytes)
+          return make_error(errc::limit_exceeded, where + ": text of " + std::to_string(t.size()) +
+                                                      " bytes exceeds the limit of " +
+                                                      std::to_string(limits.max_text_bytes));
+        dst.kind = input_kind::text;
+        dst.text.assign(t.begin(), t.size());
+        break;
+      }
+      case Input::IDS: {
+        auto bag = src.getIds();
+        dst.kind = input_kind::ids;
+        if (auto err = read_bag(bag.getIds(), bag.getWeights(), where, budget, limits, dst.ids,
+                                dst.weights))
+          return err;
+        break;
+      }
+      case Input::TABLES: {
+        auto bags = src.getTables();
+        if (bags.size() > max_table_bags)
+          return make_error(errc::limit_exceeded, where + ": " + std::to_string(bags.size()) +
+                                                      " table bags exceed the limit of " +
+                                                      std::to_string(max_table_bags));
+        dst.kind = input_kind::tables;
+        dst.tables.resize(bags.size());
+        for (uint32_t j = 0; j < bags.size(); ++j) {
+          auto b = bags[j];
+          auto& t = dst.tables[j];
+          if (b.isName()) {
+            auto name = b.getName();
+            if (name.size() == 0 || name.size() > max_table_name_bytes)
+              return make_error(errc::invalid_argument, where + ": a table name must have 1-" +
+                                                            std::to_string(max_table_name_bytes) +
+                                                            " bytes");
+            t.name.assign(name.begin(), name.size());
+          } else if (b.isIndex()) {
+            t.index = b.getIndex();
+          } else {
+            return make_error(errc::invalid_argument, where + ": a table bag names no table");
+          }
+          if (auto err =
+                  read_bag(b.getIds(), b.getWeights(), where, budget, limits, t.ids, t.weights))
+            return err;
+        }
+        break;
+      }
+      default:
+        return make_error(errc::invalid_argument,
+                          where + ": an input kind this server does not know");
     }
   }
   return out;
@@ -68,7 +122,7 @@ std::vector<size_t> slice_bounds(const std::vector<input_item>& inputs, uint64_t
   uint64_t bytes = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const auto& in = inputs[i];
-    const uint64_t cost = in.is_text ? in.text.size() : 12 * uint64_t{in.ids.size()};
+    const uint64_t cost = in.cost();
     if (i > bounds.back() && bytes + cost > slice_bytes) {
       bounds.push_back(i);
       bytes = 0;
@@ -123,6 +177,8 @@ namespace {
   if (output == "softmax") return ::OutputKind::SOFTMAX;
   if (output == "ova") return ::OutputKind::OVA;
   if (output == "hs") return ::OutputKind::HS;
+  if (output == "sigmoid") return ::OutputKind::SIGMOID;
+  if (output == "raw") return ::OutputKind::RAW;
   return ::OutputKind::UNSPECIFIED;
 }
 
@@ -150,6 +206,7 @@ void fill(ModelInfo::Builder b, const model_info& m, model_naming naming) {
     vb.setOutputKind(output_kind_of(v.output));
     vb.setError(v.error);
     vb.setExactPooling(v.exact_pooling);
+    vb.setFamily(v.family);
     auto ss = vb.initShards(static_cast<unsigned>(v.shards.size()));
     for (size_t j = 0; j < v.shards.size(); ++j) {
       const auto& s = v.shards[j];

@@ -15,7 +15,7 @@ input_item text(size_t n) {
 }
 input_item ids(size_t n) {
   input_item i;
-  i.is_text = false;
+  i.kind = input_kind::ids;
   i.ids.assign(n, 1);
   return i;
 }

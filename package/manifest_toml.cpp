@@ -95,13 +95,13 @@ caf::error parse_enum(const table_reader& r, const char* key, const char* const 
 }
 
 // Same order as the enums in package.hpp.
-const char* const pooling_names[] = {"mean", "sum"};
+const char* const pooling_names[] = {"mean", "sum", "max"};
 const char* const activation_names[] = {"none", "relu", "tanh", "sigmoid"};
-const char* const output_names[] = {"softmax", "ova", "hs"};
+const char* const output_names[] = {"softmax", "ova", "hs", "sigmoid", "none"};
 
 caf::error parse_featurizer(const table_reader& r, featurizer_spec& f) {
   if (auto err = r.str("kind", f.kind, true)) return err;
-  if (auto err = r.str("vocab", f.vocab, true)) return err;
+  if (auto err = r.str("vocab", f.vocab, f.kind != "ids")) return err;
   if (auto err = r.u64("buckets", f.buckets, false)) return err;
   if (auto err = r.u32("word_ngrams", f.word_ngrams, false)) return err;
   if (auto err = r.u32("minn", f.minn, false)) return err;
@@ -123,7 +123,27 @@ caf::error parse_embedder(const table_reader& r, embedder_spec& e) {
   if (auto err = parse_enum(r, "pooling", pooling_names, e.pooling, true)) return err;
   const toml::table* f = r.sub("featurizer");
   if (!f) return r.fail("is missing table [embedder.featurizer]");
-  return parse_featurizer(table_reader(*f, r.origin(), "[embedder.featurizer]"), e.featurizer);
+  if (auto err =
+          parse_featurizer(table_reader(*f, r.origin(), "[embedder.featurizer]"), e.featurizer))
+    return err;
+  if (!r.has("bags")) return {};
+  const toml::array* bags = r.arr("bags");
+  if (!bags) return r.fail("'bags' must be an array of tables");
+  for (size_t i = 0; i < bags->size(); ++i) {
+    const toml::table* t = (*bags)[i].as_table();
+    if (!t) return r.fail("bag #" + std::to_string(i) + " is not a table");
+    table_reader b(*t, r.origin(), "[[embedder.bags]] #" + std::to_string(i));
+    bag_spec spec;
+    if (auto err = b.str("name", spec.name, true)) return err;
+    if (auto err = parse_enum(b, "pooling", pooling_names, spec.pooling, true)) return err;
+    uint64_t padding = 0;
+    if (b.has("padding_idx")) {
+      if (auto err = b.u64("padding_idx", padding, true)) return err;
+      spec.padding_idx = static_cast<int64_t>(padding);
+    }
+    e.bags.push_back(std::move(spec));
+  }
+  return {};
 }
 
 caf::error parse_classifier(const table_reader& r, classifier_spec& c) {
@@ -277,6 +297,15 @@ std::string to_toml(const manifest& m) {
                    {"tables", std::move(tables)},
                    {"pooling", to_string(e.pooling)}};
     et.insert("featurizer", std::move(ft));
+    if (!e.bags.empty()) {
+      toml::array bags;
+      for (const auto& b : e.bags) {
+        toml::table bt{{"name", b.name}, {"pooling", to_string(b.pooling)}};
+        if (b.padding_idx >= 0) bt.insert("padding_idx", b.padding_idx);
+        bags.push_back(std::move(bt));
+      }
+      et.insert("bags", std::move(bags));
+    }
     root.insert("embedder", std::move(et));
   }
   if (m.classifier) {

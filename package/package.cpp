@@ -11,20 +11,24 @@
 //   name = "sections.embedder"
 //   version = 1                            # optional, default 1
 //   tables = ["embedder.input"]            # tensor names; tables[0] is what text featurizes into
-//   pooling = "mean"                       # mean | sum
+//   pooling = "mean"                       # mean | sum (text featurizers)
 //   [embedder.featurizer]
-//   kind = "hashing"                       # hashing | fasttext
-//   vocab = "vocab"                        # key into [files]
+//   kind = "hashing"                       # hashing | fasttext | ids
+//   vocab = "vocab"                        # key into [files] (not for ids)
 //   buckets = 200000                       # optional, default 0
 //   word_ngrams = 2                        # optional, default 1
 //   minn = 0                               # optional (fasttext)
 //   maxn = 0                               # optional (fasttext)
 //   label_prefix = "__label__"             # optional (fasttext)
 //   word_types = ""                        # optional key into [files] (fasttext)
+//   [[embedder.bags]]                      # ids only: one per table, in the order of tables
+//   name = "user"                          # the table's name in inputs, unique
+//   pooling = "sum"                        # sum | mean | max
+//   padding_idx = 0                        # optional: a row id pooling skips
 //   [classifier]                           # optional
 //   name = "sections.head"
 //   version = 1                            # optional, default 1
-//   output = "softmax"                     # softmax | ova | hs
+//   output = "softmax"                     # softmax | ova | hs | sigmoid | none
 //   labels = "labels"                      # key into [files]
 //   label_counts = ""                      # optional key into [files] (hs)
 //   [[classifier.layers]]                  # in order; weight is out x in, bias out x 1
@@ -93,6 +97,8 @@ const char* to_string(pooling_kind k) {
       return "mean";
     case pooling_kind::sum:
       return "sum";
+    case pooling_kind::max:
+      return "max";
   }
   return "mean";
 }
@@ -119,8 +125,24 @@ const char* to_string(output_kind k) {
       return "ova";
     case output_kind::hs:
       return "hs";
+    case output_kind::sigmoid:
+      return "sigmoid";
+    case output_kind::none:
+      return "none";
   }
   return "softmax";
+}
+
+uint64_t embedder_dim(const manifest& m) {
+  if (!m.embedder) return 0;
+  uint64_t dim = 0;
+  for (const auto& name : m.embedder->tables) {
+    const tensor_info* t = m.find_tensor(name);
+    if (!t) return 0;
+    dim += t->cols;
+    if (m.embedder->featurizer.kind != "ids") break;
+  }
+  return dim;
 }
 
 const tensor_info* manifest::find_tensor(const std::string& name) const {
@@ -226,6 +248,27 @@ caf::expected<const text_file_info*> need_file(const std::string& dir, const man
   return f;
 }
 
+// An "ids" embedder: one [[embedder.bags]] per table, unique names, padding_idx in range.
+caf::error check_bags(const std::string& dir, const manifest& m) {
+  const embedder_spec& e = *m.embedder;
+  if (e.bags.size() != e.tables.size())
+    return corrupt(dir, "[embedder] has " + std::to_string(e.tables.size()) + " tables but " +
+                            std::to_string(e.bags.size()) + " [[embedder.bags]]");
+  std::set<std::string> names;
+  for (size_t i = 0; i < e.bags.size(); ++i) {
+    const bag_spec& b = e.bags[i];
+    const tensor_info* t = m.find_tensor(e.tables[i]);
+    if (b.name.empty() || !names.insert(b.name).second)
+      return corrupt(dir, "[[embedder.bags]] #" + std::to_string(i) + " name '" + b.name +
+                              "' is empty or not unique");
+    if (b.padding_idx < -1 || (b.padding_idx >= 0 && uint64_t(b.padding_idx) >= t->rows))
+      return corrupt(dir, "[[embedder.bags]] '" + b.name + "' padding_idx " +
+                              std::to_string(b.padding_idx) + " is outside [0, " +
+                              std::to_string(t->rows) + ")");
+  }
+  return {};
+}
+
 caf::error check_embedder(const std::string& dir, const manifest& m) {
   const embedder_spec& e = *m.embedder;
   if (e.tables.empty()) return corrupt(dir, "[embedder] has no tables");
@@ -233,6 +276,10 @@ caf::error check_embedder(const std::string& dir, const manifest& m) {
     if (auto t = need_tensor(dir, m, name, "[embedder] tables"); !t) return t.error();
   const tensor_info* table = m.find_tensor(e.tables[0]);
   const featurizer_spec& f = e.featurizer;
+  if (f.kind == "ids") return check_bags(dir, m);
+  if (!e.bags.empty()) return corrupt(dir, "[[embedder.bags]] needs featurizer kind 'ids'");
+  if (e.pooling == pooling_kind::max)
+    return corrupt(dir, "[embedder] pooling 'max' needs featurizer kind 'ids' ([[embedder.bags]])");
   auto vocab = need_file(dir, m, f.vocab, "[embedder.featurizer] vocab");
   if (!vocab) return vocab.error();
   if (f.word_ngrams == 0) return corrupt(dir, "[embedder.featurizer] word_ngrams must be >= 1");
@@ -262,7 +309,7 @@ caf::error check_embedder(const std::string& dir, const manifest& m) {
 caf::error check_classifier(const std::string& dir, const manifest& m) {
   const classifier_spec& c = *m.classifier;
   if (c.layers.empty()) return corrupt(dir, "[classifier] has no layers");
-  uint64_t in = m.embedder ? m.find_tensor(m.embedder->tables[0])->cols : 0;
+  uint64_t in = embedder_dim(m);
   std::string in_from = m.embedder ? "embedding dim" : "";
   for (size_t i = 0; i < c.layers.size(); ++i) {
     std::string who = "[[classifier.layers]] #" + std::to_string(i);

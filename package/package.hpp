@@ -20,11 +20,13 @@
 
 namespace tessera {
 
-enum class pooling_kind { mean, sum };
+// How a bag of rows pools: fastText's mean and sum, and PyTorch EmbeddingBag's sum, mean, max.
+enum class pooling_kind { mean, sum, max };
 enum class activation_kind { none, relu, tanh, sigmoid };
 // The classifier's output rule: softmax over labels, one-vs-all sigmoids, or fastText's
-// hierarchical softmax (the last layer's rows are the Huffman tree's inner nodes).
-enum class output_kind { softmax, ova, hs };
+// hierarchical softmax (the last layer's rows are the Huffman tree's inner nodes); for the
+// embedding-bag family also sigmoid (one exact probability per label) and none (raw scores).
+enum class output_kind { softmax, ova, hs, sigmoid, none };
 
 const char* to_string(pooling_kind k);
 const char* to_string(activation_kind k);
@@ -70,8 +72,10 @@ struct featurizer_spec {
   // "hashing": whitespace tokens, vocabulary ids, OOV tokens dropped, word n-grams (n >= 2)
   //            hashed into `buckets` rows after the vocabulary.
   // "fasttext": fastText 0.9.2's dictionary rules (see FASTTEXT.md).
+  // "ids": no text; each input gives a bag of row ids per table (the embedding-bag family,
+  //        docs/MODELS.md); embedder_spec::bags describes the tables.
   std::string kind = "hashing";
-  std::string vocab;  // key into manifest::files; row id of a word = its line index
+  std::string vocab;  // key into manifest::files; row id of a word = its line index (not ids)
   uint64_t buckets = 0;
   uint32_t word_ngrams = 1;
   // fastText only.
@@ -81,12 +85,21 @@ struct featurizer_spec {
   std::string word_types;  // key into files: one line per vocab entry, "0" word / "1" label
 };
 
+// One table of an "ids" embedder: how inputs name it and how its bags pool (PyTorch's
+// EmbeddingBag semantics, docs/MODELS.md).
+struct bag_spec {
+  std::string name;  // the table's name in inputs; unique in the embedder
+  pooling_kind pooling = pooling_kind::sum;
+  int64_t padding_idx = -1;  // a row id skipped by pooling (and not counted by mean); -1: none
+};
+
 struct embedder_spec {
   std::string name;
   uint64_t version = 1;
   std::vector<std::string> tables;  // tensor names; tables[0] is the one text featurizes into
-  pooling_kind pooling = pooling_kind::mean;
+  pooling_kind pooling = pooling_kind::mean;  // text featurizers' (fastText, hashing)
   featurizer_spec featurizer;
+  std::vector<bag_spec> bags;  // featurizer "ids": one per table, in the order of `tables`
 };
 
 struct layer_spec {
@@ -120,6 +133,11 @@ struct manifest {
   const tensor_info* find_tensor(const std::string& name) const;
   const text_file_info* find_file(const std::string& key) const;
 };
+
+// The width of an embedder's pooled vector: its tables' cols summed for featurizer "ids"
+// (pooled vectors are concatenated in table order), else tables[0]'s cols; 0 when `m` has no
+// embedder or names a tensor it does not list.
+uint64_t embedder_dim(const manifest& m);
 
 // Rows per checksum block that package_writer chooses for a tensor of `cols` columns: about
 // 1 MiB per block, at least one row.

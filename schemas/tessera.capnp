@@ -12,17 +12,30 @@
 # (refusalAsResult).
 
 struct Input {
-  # One input: text to featurize, or row ids (with optional per-id weights) into the
-  # embedder's first table.
+  # One input: text to featurize (fastText models), row ids (with optional per-id weights)
+  # into the embedder's first table, or a bag per table (embedding-bag models, docs/MODELS.md;
+  # a table without a bag pools an empty bag).
   union {
     text @0 :Text;
     ids @1 :IdBag;
+    tables @2 :List(TableBag);
   }
 }
 
 struct IdBag {
   ids @0 :List(Int64);
   weights @1 :List(Float32);  # empty, or one per id
+}
+
+struct TableBag {
+  # One table's bag of an input: the table by its name (as in the model's spec) or its index
+  # in concatenation order.
+  union {
+    name @0 :Text;
+    index @1 :UInt32;
+  }
+  ids @2 :List(Int64);
+  weights @3 :List(Float32);  # empty, or one per id (tables pooled by sum only)
 }
 
 struct Label {
@@ -84,6 +97,8 @@ enum OutputKind {
   softmax @2;
   ova @3;
   hs @4;
+  sigmoid @5;      # embedding-bag models: one probability per label
+  raw @6;          # embedding-bag models: the raw scores (the spec's output "none")
 }
 
 # A replica's state, typed (ReplicaInfo.stateKind); ReplicaInfo.state is its name as text.
@@ -104,14 +119,15 @@ struct VersionInfo {
   embedder @4 :Text;       # sub-model name@version
   classifier @5 :Text;
   dim @6 :UInt32;
-  rows @7 :UInt64;         # rows of the embedding table
+  rows @7 :UInt64;         # rows of the embedding tables, summed
   labelCount @8 :UInt32;
-  output @9 :Text;         # softmax, ova, hs
+  output @9 :Text;         # softmax, ova, hs, sigmoid, raw; none: no classifier
   shards @10 :List(ShardInfo);
   error @11 :Text;
   exactPooling @12 :Bool;
   stateKind @13 :VersionState;  # `state`, typed
   outputKind @14 :OutputKind;   # `output`, typed
+  family @15 :Text;             # fasttext | embedding_bag (docs/MODELS.md)
 }
 
 struct ShardInfo {

@@ -128,7 +128,10 @@ Eigen::VectorXf reference_model::probabilities(const Eigen::VectorXf& pooled) co
       return z / sum;
     }
     case output_kind::ova:
+    case output_kind::sigmoid:
       for (Eigen::Index i = 0; i < z.size(); ++i) z[i] = 1.0f / (1.0f + std::exp(-z[i]));
+      return z;
+    case output_kind::none:
       return z;
     case output_kind::hs:
       return {};

@@ -1,0 +1,47 @@
+#include "cluster/model_family.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "cluster/bag_family.hpp"
+#include "cluster/fasttext_family.hpp"
+#include "cluster/predict_options.hpp"
+
+namespace tessera {
+
+uint64_t model_family::dim() const {
+  uint64_t d = 0;
+  for (const auto& t : tables_) d += t.cols;
+  return d;
+}
+
+caf::expected<family_ptr> make_family(const package& pkg) {
+  const auto& meta = pkg.meta();
+  if (!meta.embedder || meta.embedder->tables.empty())
+    return make_error(errc::corrupt_package, "package " + pkg.dir() + " has no embedder table");
+  if (meta.embedder->featurizer.kind == "ids") return make_bag_family(pkg);
+  return make_fasttext_family(pkg);
+}
+
+std::vector<scored_label> rank_values(const std::vector<double>& values, int32_t k, float threshold,
+                                      bool use_threshold) {
+  std::vector<uint32_t> order;
+  order.reserve(values.size());
+  for (uint32_t i = 0; i < values.size(); ++i)
+    if (!use_threshold || values[i] >= threshold) order.push_back(i);
+  const size_t keep = std::min<size_t>(order.size(), labels_for_k(k, uint32_t(values.size())));
+  auto better = [&values](uint32_t a, uint32_t b) {
+    return values[a] > values[b] || (values[a] == values[b] && a < b);
+  };
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(),
+                    better);
+  std::vector<scored_label> out;
+  out.reserve(keep);
+  for (size_t i = 0; i < keep; ++i) {
+    const auto v = static_cast<float>(values[order[i]]);
+    out.push_back(scored_label{order[i], v, v});
+  }
+  return out;
+}
+
+}  // namespace tessera
