@@ -22,6 +22,7 @@ PACKAGES=(
   nodejs      # examples/js (the TypeScript client) and js_client_itest, which builds and runs it
   clang libclang-rt-dev  # the sanitized build (scripts/sanitize.sh) and libFuzzer (scripts/fuzz.sh)
   lld  # links the test programs faster than GNU ld (CMakeLists.txt uses it when present)
+  python3-torch  # torch_itest: PyTorch (1.13, Debian's /usr/bin/python3) computes its references
 )
 # npm for examples/js/build.sh: Debian's package, unless an `npm` is already there. NodeSource's
 # nodejs bundles npm and conflicts with Debian's npm package, so asking for it would fail.
