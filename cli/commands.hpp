@@ -7,6 +7,7 @@
 
 #include "cli/client.hpp"
 #include "cli/format.hpp"
+#include "cli/lines.hpp"
 
 namespace tessera::cli {
 
@@ -53,14 +54,18 @@ struct predict_options {
   float threshold = 0;  // finite
   output_format format = output_format::text;
   uint32_t batch = 256;
-  std::string input;  // file, "-" or "" for stdin
+  std::string input;                   // file, "-" or "" for stdin
+  input_mode mode = input_mode::text;  // --input: each line as text, or as ids per table
 };
-// Prints one line per input line, in order. A line the server refuses on its own (too long,
-// ...) prints an empty stdout line, so that output line N still answers input line N, and
-// "tessera: line N: tessera.<code>: ..." on stderr; the other lines are still answered, and the
+// Prints one line per input line, in order. In ids mode (cli/id_lines.hpp) every line is parsed
+// before any call: the first malformed one throws command_error (exit 2, invalid_argument,
+// "line N: token 'T': ...") and nothing is sent or printed. A line the server refuses on its own
+// (too long, ...) prints an empty stdout line, so that output line N still answers input line N,
+// and "tessera: line N: tessera.<code>: ..." on stderr; the other lines are still answered, and the
 // exit code is 1 once all are printed. Any other failure stops the run (see line_retry.hpp).
 int run_predict(const predict_options& opts);
-// Uses model, format (text|json), batch and input of `opts`; bad lines as for run_predict.
+// Uses model, format (text|json), batch, input and mode of `opts`; bad lines as for
+// run_predict.
 int run_embed(const predict_options& opts);
 
 // Checks --k and --threshold with check_predict_options (k >= 1 or -1, a finite threshold)

@@ -1,7 +1,8 @@
 // predict and embed: read lines, send them in batches (a few calls in flight), print results
 // in input order, one output line per input line. A line the server refuses gets an empty
 // output line and an error on stderr naming its line number; the other lines are still
-// answered, and the exit code is 1 at the end.
+// answered, and the exit code is 1 at the end. Lines are sent as text, or with --input ids as
+// bags of ids per table (cli/id_lines.hpp), all parsed before the first call.
 #include <algorithm>
 #include <cstdio>
 #include <deque>
@@ -10,7 +11,9 @@
 
 #include <capnp/compat/std-iterator.h>
 
+#include "base/errors.hpp"
 #include "cli/commands.hpp"
+#include "cli/id_lines.hpp"
 #include "cli/line_retry.hpp"
 #include "cli/lines.hpp"
 #include "cli/model_ref.hpp"
@@ -26,11 +29,51 @@ void write_line(const std::string& line) {
   std::fputc('\n', stdout);
 }
 
-void set_texts(capnp::List<::Input>::Builder inputs, const std::vector<std::string>& lines,
-               batch_range b) {
+// A run's inputs, read and checked before any call, and the batches they go in.
+struct run_inputs {
+  input_mode mode = input_mode::text;
+  std::vector<std::string> lines;    // text mode: the lines as split_lines gives them
+  std::vector<tables_input> tables;  // ids mode: each line's bags
+  std::vector<batch_range> batches;
+  size_t count() const { return mode == input_mode::ids ? tables.size() : lines.size(); }
+};
+
+// Reads opts.input and plans its batches: at most opts.batch inputs (clamped to
+// [1, k_max_batch_inputs]) and k_max_batch_bytes of text, or in ids mode of encoded bags. In
+// ids mode every line is parsed first, so that a malformed one (the first) throws command_error
+// (exit 2, invalid_argument, naming its line and token) before anything is sent.
+run_inputs read_inputs(const predict_options& opts) {
+  run_inputs in;
+  in.mode = opts.mode;
+  std::vector<std::string> lines = split_lines(read_all(opts.input));
+  size_t n = std::clamp<size_t>(opts.batch, 1, k_max_batch_inputs);
+  if (opts.mode == input_mode::text) {
+    in.batches = plan_batches(lines, n, k_max_batch_bytes);
+    in.lines = std::move(lines);
+    return in;
+  }
+  std::vector<size_t> sizes(lines.size());
+  in.tables.reserve(lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    auto bags = parse_ids_line(lines[i], i + 1);
+    if (!bags) throw command_error(describe(bags.error()), 2);
+    sizes[i] = wire_bytes(*bags);
+    in.tables.push_back(std::move(*bags));
+  }
+  in.batches = plan_sized_batches(sizes, n, k_max_batch_bytes);
+  return in;
+}
+
+// Writes the inputs of batch `b` into a request's `inputs` (b.count of them).
+void set_inputs(capnp::List<::Input>::Builder inputs, const run_inputs& in, batch_range b) {
   for (size_t i = 0; i < b.count; ++i) {
-    const std::string& s = lines[b.begin + i];
-    inputs[static_cast<uint>(i)].setText(kj::StringPtr(s.data(), s.size()));
+    auto input = inputs[static_cast<uint>(i)];
+    if (in.mode == input_mode::ids) {
+      set_tables(input, in.tables[b.begin + i]);
+    } else {
+      const std::string& s = in.lines[b.begin + i];
+      input.setText(kj::StringPtr(s.data(), s.size()));
+    }
   }
 }
 
@@ -103,11 +146,6 @@ int finish(size_t failed, size_t lines) {
   return 1;
 }
 
-std::vector<batch_range> batches_of(const std::vector<std::string>& lines, uint32_t batch) {
-  size_t n = std::clamp<size_t>(batch, 1, k_max_batch_inputs);
-  return plan_batches(lines, n, k_max_batch_bytes);
-}
-
 }  // namespace
 
 void check_flags(int32_t k, float threshold) {
@@ -118,14 +156,13 @@ void check_flags(int32_t k, float threshold) {
 int run_predict(const predict_options& opts) {
   check_flags(opts.k, opts.threshold);
   model_ref ref = parse_model_ref(opts.model);
-  std::vector<std::string> lines = split_lines(read_all(opts.input));
-  auto batches = batches_of(lines, opts.batch);
-  if (batches.empty()) return 0;
+  run_inputs in = read_inputs(opts);
+  if (in.batches.empty()) return 0;
   connection conn(opts.client);
   auto send = [&](batch_range b) {
     auto req = conn.session().predictRequest();
     fill(req.initModel(), ref);
-    set_texts(req.initInputs(static_cast<uint>(b.count)), lines, b);
+    set_inputs(req.initInputs(static_cast<uint>(b.count)), in, b);
     req.setTopK(opts.k);
     req.setThreshold(opts.threshold);
     return req.send();
@@ -145,21 +182,20 @@ int run_predict(const predict_options& opts) {
     }
     return out;
   };
-  return finish(run_batches<::Session::PredictResults>(conn, batches, send, format), lines.size());
+  return finish(run_batches<::Session::PredictResults>(conn, in.batches, send, format), in.count());
 }
 
 int run_embed(const predict_options& opts) {
   if (opts.format == output_format::fasttext)
     throw command_error("tessera.invalid_argument: embed --format is text or json", 2);
   model_ref ref = parse_model_ref(opts.model);
-  std::vector<std::string> lines = split_lines(read_all(opts.input));
-  auto batches = batches_of(lines, opts.batch);
-  if (batches.empty()) return 0;
+  run_inputs in = read_inputs(opts);
+  if (in.batches.empty()) return 0;
   connection conn(opts.client);
   auto send = [&](batch_range b) {
     auto req = conn.session().embedRequest();
     fill(req.initModel(), ref);
-    set_texts(req.initInputs(static_cast<uint>(b.count)), lines, b);
+    set_inputs(req.initInputs(static_cast<uint>(b.count)), in, b);
     return req.send();
   };
   auto format = [&](capnp::Response<::Session::EmbedResults>& resp, batch_range b) {
@@ -173,7 +209,7 @@ int run_embed(const predict_options& opts) {
     }
     return out;
   };
-  return finish(run_batches<::Session::EmbedResults>(conn, batches, send, format), lines.size());
+  return finish(run_batches<::Session::EmbedResults>(conn, in.batches, send, format), in.count());
 }
 
 }  // namespace tessera::cli

@@ -1,4 +1,5 @@
-// predict and bench refuse a bad --k or --threshold before any call, as usage errors.
+// predict and bench refuse a bad --k or --threshold before any call, as usage errors; predict
+// and embed refuse a malformed --input ids line the same way.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -35,6 +36,20 @@ void check_usage_error(Run run, const std::string& prefix) {
     CHECK(e.exit_code == 2);
   }
 }
+
+// A temporary file holding `text`, removed with the object.
+struct temp_file {
+  explicit temp_file(const std::string& text) {
+    char name[] = "/tmp/tessera-flags-test-XXXXXX";
+    const int fd = ::mkstemp(name);
+    REQUIRE(fd >= 0);
+    REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    ::close(fd);
+    path = name;
+  }
+  ~temp_file() { std::remove(path.c_str()); }
+  std::string path;
+};
 
 }  // namespace
 
@@ -79,4 +94,35 @@ TEST_CASE("bench refuses --k 0 and --k below -1 before connecting") {
     check_usage_error([&] { run_bench(b); }, "tessera.invalid_argument: --k is");
   }
   std::remove(path.c_str());
+}
+
+TEST_CASE("predict and embed refuse a malformed ids line before connecting, naming it") {
+  temp_file file("user:1 item:2\n\nuser:3 item:x\nuser\n");
+  predict_options p;
+  p.client = nowhere();
+  p.model = "m";
+  p.input = file.path;
+  p.mode = input_mode::ids;
+  const std::string want = "tessera.invalid_argument: line 3: token 'item:x': id 'x'";
+  check_usage_error([&] { run_predict(p); }, want);
+  p.format = output_format::json;
+  check_usage_error([&] { run_embed(p); }, want);
+}
+
+TEST_CASE("valid ids lines pass the checks and reach the network") {
+  temp_file file("user:1 item:2:0.5\n\n0:3\n");
+  predict_options p;
+  p.client = nowhere();
+  p.model = "m";
+  p.input = file.path;
+  p.mode = input_mode::ids;
+  p.k = -1;
+  try {
+    run_predict(p);
+    FAIL("expected no gateway at " << p.client.address);
+  } catch (const command_error& e) {
+    INFO(e.what());
+    CHECK(std::string(e.what()).rfind("tessera.unavailable", 0) == 0);
+    CHECK(e.exit_code == 1);
+  }
 }

@@ -21,20 +21,34 @@ std::vector<std::string> split_lines(std::string_view data) {
 
 std::vector<batch_range> plan_batches(const std::vector<std::string>& lines, size_t max_inputs,
                                       size_t max_bytes) {
+  std::vector<size_t> sizes(lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) sizes[i] = lines[i].size();
+  return plan_sized_batches(sizes, max_inputs, max_bytes);
+}
+
+std::vector<batch_range> plan_sized_batches(const std::vector<size_t>& input_bytes,
+                                            size_t max_inputs, size_t max_bytes) {
   if (max_inputs == 0) max_inputs = 1;
   std::vector<batch_range> out;
   size_t bytes = 0;
-  for (size_t i = 0; i < lines.size(); ++i) {
+  for (size_t i = 0; i < input_bytes.size(); ++i) {
     bool fits =
-        !out.empty() && out.back().count < max_inputs && bytes + lines[i].size() <= max_bytes;
+        !out.empty() && out.back().count < max_inputs && bytes + input_bytes[i] <= max_bytes;
     if (!fits) {
       out.push_back({i, 0});
       bytes = 0;
     }
     out.back().count++;
-    bytes += lines[i].size();
+    bytes += input_bytes[i];
   }
   return out;
+}
+
+input_mode parse_input_mode(const std::string& name) {
+  if (name == "text") return input_mode::text;
+  if (name == "ids") return input_mode::ids;
+  throw std::invalid_argument("tessera.invalid_argument: unknown --input '" + name +
+                              "' (text or ids)");
 }
 
 std::string read_all(const std::string& path) {

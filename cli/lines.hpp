@@ -28,6 +28,19 @@ struct batch_range {
 std::vector<batch_range> plan_batches(const std::vector<std::string>& lines, size_t max_inputs,
                                       size_t max_bytes);
 
+// plan_batches for inputs of the given sizes in bytes (what each adds to a call) instead of
+// lines of text.
+std::vector<batch_range> plan_sized_batches(const std::vector<size_t>& input_bytes,
+                                            size_t max_inputs, size_t max_bytes);
+
+// How predict and embed read each line (--input): as text to featurize (the contract above),
+// or as bags of ids per table (cli/id_lines.hpp). Both split the input into lines the same way.
+enum class input_mode { text, ids };
+
+// Parses "text" or "ids"; throws std::invalid_argument ("tessera.invalid_argument: ...")
+// otherwise.
+input_mode parse_input_mode(const std::string& name);
+
 // Reads a whole file as bytes; "-" or "" reads stdin. Throws std::runtime_error naming the path.
 std::string read_all(const std::string& path);
 

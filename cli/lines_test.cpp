@@ -1,3 +1,5 @@
+#include <stdexcept>
+
 #include <catch2/catch.hpp>
 
 #include "cli/lines.hpp"
@@ -54,4 +56,24 @@ TEST_CASE("batches respect the input and byte limits") {
   REQUIRE(huge.size() == 2);
   CHECK(huge[0].count == 1);
   CHECK(plan_batches(lines, 0, 100).size() == 5);
+}
+
+TEST_CASE("sized batches respect the input and byte limits like text batches") {
+  std::vector<size_t> sizes = {3, 3, 3, 3, 3};
+  auto b = plan_sized_batches(sizes, 2, 1 << 20);
+  REQUIRE(b.size() == 3);
+  CHECK(b[1].begin == 2);
+  CHECK(b[1].count == 2);
+  CHECK(plan_sized_batches(sizes, 100, 6).size() == 3);
+  CHECK(plan_sized_batches({}, 10, 10).empty());
+  auto huge = plan_sized_batches({100, 1}, 10, 10);
+  REQUIRE(huge.size() == 2);
+  CHECK(huge[0].count == 1);
+}
+
+TEST_CASE("input modes are text and ids") {
+  CHECK(parse_input_mode("text") == input_mode::text);
+  CHECK(parse_input_mode("ids") == input_mode::ids);
+  CHECK_THROWS_AS(parse_input_mode("tables"), std::invalid_argument);
+  CHECK_THROWS_AS(parse_input_mode(""), std::invalid_argument);
 }

@@ -140,30 +140,36 @@ void wire_admin(CLI::App& app, globals& g, action& run) {
 
 void wire_data(CLI::App& app, globals& g, action& run) {
   static predict_options p;
-  static std::string format = "text";
+  static std::string format = "text", pinput = "text";
   auto* pr = client_sub(app, g, "predict", "classify each input line");
   pr->add_option("--model", p.model, "NAME[@VERSION|@LABEL]")->required();
   pr->add_option("--k", p.k, "labels per input: >= 1, or -1 = all")->capture_default_str();
   pr->add_option("--threshold", p.threshold, "minimum probability (finite)")->capture_default_str();
   pr->add_option("--format", format, "text, json or fasttext")->capture_default_str();
   pr->add_option("--batch", p.batch, "inputs per call (at most 1024)")->capture_default_str();
+  pr->add_option("--input", pinput, "each line as text, or ids: TABLE:ID[:WEIGHT] tokens")
+      ->capture_default_str();
   pr->add_option("FILE", p.input, "input lines ('-' or absent: stdin)");
   pr->callback([&] {
     p.client = g.resolved(30);
     p.format = parse_output_format(format);
+    p.mode = parse_input_mode(pinput);
     run = [] { return run_predict(p); };
   });
 
   static predict_options e;
-  static std::string eformat = "text";
+  static std::string eformat = "text", einput = "text";
   auto* em = client_sub(app, g, "embed", "print the pooled vector of each input line");
   em->add_option("--model", e.model, "NAME[@VERSION|@LABEL]")->required();
   em->add_option("--format", eformat, "text or json")->capture_default_str();
   em->add_option("--batch", e.batch, "inputs per call (at most 1024)")->capture_default_str();
+  em->add_option("--input", einput, "each line as text, or ids: TABLE:ID[:WEIGHT] tokens")
+      ->capture_default_str();
   em->add_option("FILE", e.input, "input lines ('-' or absent: stdin)");
   em->callback([&] {
     e.client = g.resolved(30);
     e.format = parse_output_format(eformat);
+    e.mode = parse_input_mode(einput);
     run = [] { return run_embed(e); };
   });
 
@@ -197,6 +203,15 @@ void wire_tools(CLI::App& app, action& run) {
   ft->add_option("--label-prefix", im.label_prefix)->capture_default_str();
   ft->add_option("--name", im.name, "model name");
   ft->callback([&run] { run = [] { return run_import_fasttext(im); }; });
+
+  static import_safetensors_options is;
+  auto* st = imp->add_subcommand("safetensors", "import a PyTorch embedding-bag model");
+  st->add_option("MODEL", is.model_path, "model.safetensors")->required();
+  st->add_option("OUT_DIR", is.out_dir, "package directory to create")->required();
+  st->add_option("--spec", is.spec_path, "TOML naming the tables and layers (docs/CLI.md)")
+      ->required();
+  st->add_option("--name", is.name, "model name (default: the spec's name, else MODEL's stem)");
+  st->callback([&run] { run = [] { return run_import_safetensors(is); }; });
 
   static gen_model_options gm;
   auto* gen = app.add_subcommand("gen-model", "write a deterministic synthetic package");

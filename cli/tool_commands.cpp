@@ -6,11 +6,13 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <sstream>
 
 #include "cli/client.hpp"
 #include "cli/format.hpp"
 #include "cli/progress.hpp"
 #include "importers/fasttext_import.hpp"
+#include "importers/safetensors_import.hpp"
 #include "importers/synthetic_model.hpp"
 
 namespace tessera::cli {
@@ -50,6 +52,38 @@ output_kind parse_output(const std::string& s) {
   throw command_error("tessera.invalid_argument: --output must be softmax, ova or hs", 2);
 }
 
+// What import safetensors wrote, for a person:
+//   embedder ctr.embedder (ids), 2 tables:
+//     user  embedder.user  1000 x 16  sum  padding_idx 0
+//   classifier ctr.classifier, 2 layers, output softmax, 2 labels:
+//     l0  24 -> 32  relu  bias
+std::string describe_import(const safetensors_import_result& r) {
+  std::ostringstream os;
+  const torch_spec& s = r.spec;
+  if (!s.tables.empty()) {
+    os << "embedder " << r.name << ".embedder (ids), " << s.tables.size()
+       << (s.tables.size() == 1 ? " table" : " tables") << ":\n";
+    for (size_t i = 0; i < s.tables.size(); ++i) {
+      const auto& sh = r.shapes.tables[i];
+      os << "  " << s.tables[i].name << "  " << safetensors_table_tensor(s.tables[i].name) << "  "
+         << sh.rows << " x " << sh.dim << "  " << to_string(s.tables[i].mode);
+      if (sh.padding_idx) os << "  padding_idx " << *sh.padding_idx;
+      os << "\n";
+    }
+  }
+  if (!s.layers.empty()) {
+    os << "classifier " << r.name << ".classifier, " << s.layers.size()
+       << (s.layers.size() == 1 ? " layer" : " layers") << ", output " << to_string(s.output)
+       << ", " << s.labels.size() << (s.labels.size() == 1 ? " label" : " labels") << ":\n";
+    for (size_t i = 0; i < s.layers.size(); ++i) {
+      const auto& sh = r.shapes.layers[i];
+      os << "  l" << i << "  " << sh.in << " -> " << sh.out << "  "
+         << to_string(s.layers[i].activation) << (s.layers[i].bias.empty() ? "" : "  bias") << "\n";
+    }
+  }
+  return os.str();
+}
+
 pooling_kind parse_pooling(const std::string& s) {
   if (s == "mean") return pooling_kind::mean;
   if (s == "sum") return pooling_kind::sum;
@@ -65,6 +99,18 @@ int run_import_fasttext(const import_options& opts) {
   stderr_progress progress("importing");
   check(import_fasttext(opts.bin_path, opts.out_dir, io, progress.fn()));
   std::cerr << "tessera: wrote package " << opts.out_dir << "\n";
+  return 0;
+}
+
+int run_import_safetensors(const import_safetensors_options& opts) {
+  auto res = [&] {
+    stderr_progress progress("importing");  // ends its line before anything else is printed
+    return import_safetensors(opts.model_path, opts.spec_path, opts.out_dir, opts.name,
+                              progress.fn());
+  }();
+  if (!res) check(res.error());
+  std::cerr << "tessera: wrote package " << opts.out_dir << " (model " << res->name << ")\n";
+  std::cout << describe_import(*res) << std::flush;
   return 0;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// Offline subcommands that write model packages: `import fasttext` and `gen-model`.
+// Offline subcommands that write model packages: `import fasttext`, `import safetensors` and
+// `gen-model`.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,6 +15,16 @@ struct import_options {
 };
 // Converts a fastText .bin into a package; progress on stderr.
 int run_import_fasttext(const import_options& opts);
+
+struct import_safetensors_options {
+  std::string model_path;  // MODEL.safetensors
+  std::string spec_path;   // --spec SPEC.toml (importers/torch_spec.hpp)
+  std::string out_dir;
+  std::string name;  // empty: the spec's name, else the model file's stem
+};
+// Converts a PyTorch embedding-bag model into a package; progress on stderr, then what was
+// written (tables, layers, output) on stdout.
+int run_import_safetensors(const import_safetensors_options& opts);
 
 struct gen_model_options {
   std::string out_dir;

@@ -85,6 +85,24 @@ void gateway_seeds() {
     in[1].setText(std::string(200, 'x'));
     p.setTopK(1);
   });
+  // Embedding-bag inputs: bags by table name (weighted) and index, and an empty bag, for the
+  // target's three-table model ("a", "b", "c").
+  gateway_seed("table-bags", [](Session::PredictParams::Builder p) {
+    auto in = p.initInputs(2);
+    auto bags = in[0].initTables(3);
+    bags[0].setName("a");
+    auto ids = bags[0].initIds(3);
+    auto w = bags[0].initWeights(3);
+    for (unsigned i = 0; i < 3; ++i) {
+      ids.set(i, i + 2);
+      w.set(i, 0.25f * static_cast<float>(i + 1));
+    }
+    bags[1].setIndex(2);
+    bags[1].initIds(2).set(1, 39);
+    bags[2].setName("b");
+    in[1].initTables(1)[0].setName("c");
+    p.setTopK(-1);
+  });
   gateway_seed("label-eos", [](Session::PredictParams::Builder p) {
     p.getModel().setLabel("stable");
     p.initInputs(1)[0].setText("fonts for chinese japanese and korean </s> more");

@@ -131,7 +131,7 @@ TEST_CASE("hidden layers apply their activation between layers") {
   REQUIRE_FALSE(w->write_tensor("b1", 2, 1, b1));
   manifest m;
   m.name = "deep";
-  m.embedder = embedder_spec{"deep.e", 1, {"emb"}, pooling_kind::mean, {}};
+  m.embedder = embedder_spec{"deep.e", 1, {"emb"}, pooling_kind::mean, {}, {}};
   m.embedder->featurizer.vocab = "vocab";
   classifier_spec c;
   c.name = "deep.c";

@@ -257,6 +257,41 @@ TEST_CASE("BF16 sum and max tables + raw (none) output agree with PyTorch", "[to
   check_embeddings(cl, "brain", bf16_raw());
 }
 
+TEST_CASE("the CLI's --input ids lines with --k -1 --format json and embed agree with PyTorch",
+          "[torch]") {
+  auto& c = cluster();
+  const auto& m = three_tables();
+  std::string out, err;
+  REQUIRE(c.cli({"predict", "--model", "three", "--input", "ids", "--k", "-1", "--format", "json",
+                 m.dir + "/inputs.txt"},
+                &out, &err) == 0);
+  auto lines = lines_of(out);
+  REQUIRE(lines.size() == m.inputs.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const auto& want = m.expected.at("scores")[i];
+    auto got = json::parse(lines[i]).at("labels");
+    REQUIRE(got.size() == want.size());
+    for (const auto& l : got) {
+      const auto index = l.at("index").get<size_t>();
+      REQUIRE(index < want.size());
+      close_to(l.at("prob").get<double>(), want[index].get<double>(),
+               "line " + std::to_string(i) + " label " + l.at("label").get<std::string>());
+    }
+  }
+  REQUIRE(c.cli({"embed", "--model", "three", "--input", "ids", "--format", "json",
+                 m.dir + "/inputs.txt"},
+                &out, &err) == 0);
+  lines = lines_of(out);
+  REQUIRE(lines.size() == m.inputs.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const auto& want = m.expected.at("pooled")[i];
+    auto got = json::parse(lines[i]);
+    REQUIRE(got.size() == want.size());
+    for (size_t d = 0; d < got.size(); ++d)
+      close_to(got[d].get<double>(), want[d].get<double>(), "line " + std::to_string(i));
+  }
+}
+
 TEST_CASE("embedding-bag inputs PyTorch refuses are refused with invalid_argument naming the table",
           "[torch]") {
   auto& c = cluster();
