@@ -28,7 +28,12 @@ constexpr uint64_t whole_tensor_max_bytes = uint64_t{16} << 20;
 // identical one is already loaded (then the version pins that one).
 caf::expected<std::vector<submodel_entry*>> share_or_new(const registry& reg, version_entry& v) {
   std::vector<submodel_entry*> fresh;
-  if (auto loaded = reg.embedder(v.embedder->fingerprint)) {
+  auto loaded = reg.embedder(v.embedder->fingerprint);
+  if (!v.embedder_model.empty() && !loaded)  // unloaded while the package was read
+    return make_error(errc::unknown_model, "the embedder of '" + v.embedder_model + "' v" +
+                                               std::to_string(v.embedder_version) +
+                                               " is no longer loaded");
+  if (loaded) {
     if (loaded->state != submodel_state::ready)
       return make_error(errc::unavailable, "embedder " + loaded->name + " is still " +
                                                to_string(loaded->state) +
@@ -284,7 +289,38 @@ void place_and_commit(control_self self, std::shared_ptr<version_entry> v, load_
 
 }  // namespace
 
+namespace {
+
+// A composed load's embedder (load_request::embedder_model): the tenant's model version that
+// serves it (its active one when no version is given), and its embedder's package.
+// Errors: unknown_model, invalid_argument (not ready or serving).
+caf::error resolve_embedder(registry& reg, load_request& req) {
+  const model_key key{req.tenant, req.embedder_model};
+  auto* m = reg.find(key);
+  if (!m) return make_error(errc::unknown_model, "no model '" + req.embedder_model + "'");
+  const uint64_t n = req.embedder_version != 0 ? req.embedder_version : m->active;
+  auto it = m->versions.find(n);
+  if (it == m->versions.end())
+    return make_error(errc::unknown_model,
+                      "model '" + req.embedder_model + "' has no version " + std::to_string(n));
+  const auto& v = *it->second;
+  if (!v.serves() || !v.embedder)
+    return make_error(errc::invalid_argument, "model '" + req.embedder_model + "' v" +
+                                                  std::to_string(n) + " is " + to_string(v.state) +
+                                                  ", not ready or serving");
+  req.embedder_version = n;
+  req.embedder_path = v.embedder->path;
+  return caf::none;
+}
+
+}  // namespace
+
 void start_load(control_self self, load_request req, caf::typed_response_promise<load_reply> rp) {
+  if (!req.embedder_model.empty())
+    if (auto err = resolve_embedder(self->state.reg, req)) {
+      rp.deliver(std::move(err));
+      return;
+    }
   // The package is read on the reader's thread; placed and committed only once every change
   // queued before it is durable: it must see them (a load of the same package shares the
   // embedder the earlier one registers).

@@ -20,7 +20,15 @@ package_reader_actor::behavior_type package_reader_impl() {
         v->model = model_key{req.tenant, bare};
         v->exact_pooling = req.exact_pooling;
         v->replicas = std::max<uint32_t>(req.replicas, 1);
-        if (auto err = describe_version(*v, *pkg)) return err;
+        v->embedder_model = req.embedder_model;
+        v->embedder_version = req.embedder_version;
+        if (req.embedder_path.empty()) {
+          if (auto err = describe_version(*v, *pkg)) return err;
+        } else {
+          auto emb = package::open(req.embedder_path);
+          if (!emb) return emb.error();
+          if (auto err = describe_version(*v, *pkg, &*emb)) return err;
+        }
         if (v->exact_pooling)
           if (auto err = v->family->allows_exact_pooling()) return err;
         return described_version{std::move(v)};

@@ -99,7 +99,15 @@ caf::expected<std::shared_ptr<version_entry>> rebuild(
   v->epoch = rec.epoch;
   v->exact_pooling = rec.exact_pooling;
   v->replicas = rec.replicas > 0 ? rec.replicas : recorded_replicas(rec);
-  if (auto err = describe_version(*v, *pkg)) return err;
+  v->embedder_model = rec.embedder_model;
+  v->embedder_version = rec.embedder_version;
+  if (rec.embedder_path.empty()) {
+    if (auto err = describe_version(*v, *pkg)) return err;
+  } else {
+    auto emb = package::open(rec.embedder_path);
+    if (!emb) return emb.error();
+    if (auto err = describe_version(*v, *pkg, &*emb)) return err;
+  }
   if (v->content != rec.content)
     return make_error(errc::corrupt_package,
                       "package " + rec.path + " changed on disk since this version was loaded");

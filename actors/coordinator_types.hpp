@@ -75,6 +75,13 @@ struct load_request {
   bool activate = false;
   bool exact_pooling = false;  // gather rows and sum in id order (see schemas/tessera.capnp)
   tenant_id tenant;  // whose model it becomes: the admin token's tenant (set by the gateway)
+  // Composition (tessera load --embedder E[@V]): `path` is a classifier-only package that runs
+  // on the embedder of the tenant's model `embedder_model`, version `embedder_version` (0: its
+  // active one). The control actor resolves the version and sets `embedder_path`, the
+  // embedder's package, before the package is read.
+  std::string embedder_model;  // empty: the package's own embedder
+  uint64_t embedder_version = 0;
+  std::string embedder_path;
 };
 
 struct load_reply {
@@ -103,6 +110,7 @@ struct version_info {
   uint64_t epoch = 0;
   std::string path;
   std::string embedder;      // "NAME (epoch E, N users)"
+  std::string embedder_of;   // composed versions: "MODEL@VERSION" whose embedder it runs on
   tenant_id embedder_owner;  // whose load registered the embedder (others may share it)
   std::string classifier;
   uint32_t dim = 0;

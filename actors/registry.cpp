@@ -116,6 +116,8 @@ version_info version_entry::info() const {
                   std::to_string(embedder->users) + " user" + (embedder->users == 1 ? "" : "s") +
                   ")";
     vi.embedder_owner = embedder->owner;
+    if (!embedder_model.empty())
+      vi.embedder_of = embedder_model + "@" + std::to_string(embedder_version);
     vi.dim = dim();
     vi.rows = 0;
     for (const auto& t : embedder->tensors) vi.rows += t.rows;
@@ -348,6 +350,17 @@ caf::error registry::unload(const model_key& key, uint64_t version) {
                             "' is active; activate another version first or unload the model");
     victims.push_back(version);
   }
+  // A version whose embedder composed versions run on stays until they are unloaded.
+  std::string users;
+  for (auto n : victims)
+    for (const auto& [k, other] : models_)
+      for (const auto& [on, ov] : other.versions)
+        if (k.tenant == key.tenant && ov->embedder_model == key.name && ov->embedder_version == n &&
+            !(k == key && std::count(victims.begin(), victims.end(), on)))
+          users += (users.empty() ? "" : ", ") + k.name + " v" + std::to_string(on);
+  if (!users.empty())
+    return make_error(errc::invalid_argument, "the embedder of '" + key.name + "' is in use by " +
+                                                  users + "; unload those first");
   for (auto n : victims) {
     auto v = m->versions.at(n);
     m->versions.erase(n);

@@ -108,6 +108,10 @@ struct version_entry {
   std::shared_ptr<submodel_entry> embedder;    // shared with other versions and models
   std::shared_ptr<submodel_entry> classifier;  // owned; null for an embed-only model
   bool embedder_reused = false;                // the embedder was already loaded
+  // Composed (tessera load --embedder): the tenant's model version whose embedder it runs on;
+  // that version cannot be unloaded while this one is in the model map. Persisted.
+  std::string embedder_model;  // empty: not composed
+  uint64_t embedder_version = 0;
   family_ptr family;  // set by describe_version (actors/version_builder.hpp)
   std::shared_ptr<const std::vector<std::string>> labels;
   bool exact_pooling = false;  // gather rows, sum in id order on the coordinator
@@ -206,7 +210,9 @@ class registry {
   // Removes `version` of `key` (0: every version) from the model and starts its drain; the
   // model goes away with its last version. Refused (invalid_argument) for the active version
   // while the model has other versions: activate another first, so a model never loses its
-  // only serving version by accident. Errors: unknown_model.
+  // only serving version by accident. Refused (invalid_argument, naming them) while versions
+  // composed on an unloaded version's embedder (embedder_model) are still in a model map.
+  // Errors: unknown_model.
   caf::error unload(const model_key& key, uint64_t version);
   // Versions that drained (no snapshot that names them is in use: `oldest_live` is the oldest
   // snapshot generation still in use; 0 = none is) become unloaded; returns the replicas of every

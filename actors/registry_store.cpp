@@ -104,6 +104,11 @@ registry_snapshot snapshot_of(const registry& reg, const std::string& incarnatio
       vr.replicas = v->replicas;
       if (v->embedder) vr.embedder = tensors_of(*v->embedder);
       if (v->classifier) vr.classifier = tensors_of(*v->classifier);
+      if (!v->embedder_model.empty()) {
+        vr.embedder_model = v->embedder_model;
+        vr.embedder_version = v->embedder_version;
+        vr.embedder_path = v->embedder->path;
+      }
       mr.versions.push_back(std::move(vr));
     }
     auto kept = [&](uint64_t v) {
@@ -127,7 +132,7 @@ std::string to_json(const registry_snapshot& s) {
   json models = json::array();
   for (const auto& m : s.models) {
     json versions = json::array();
-    for (const auto& v : m.versions)
+    for (const auto& v : m.versions) {
       versions.push_back({{"version", v.version},
                           {"epoch", v.epoch},
                           {"embedder_epoch", v.embedder_epoch},
@@ -138,6 +143,11 @@ std::string to_json(const registry_snapshot& s) {
                           {"replicas", v.replicas},
                           {"embedder", tensors_json(v.embedder)},
                           {"classifier", tensors_json(v.classifier)}});
+      if (!v.embedder_model.empty())
+        versions.back().update({{"embedder_model", v.embedder_model},
+                                {"embedder_version", v.embedder_version},
+                                {"embedder_path", v.embedder_path}});
+    }
     models.push_back({{"tenant", m.key.tenant.name()},
                       {"name", m.key.name},
                       {"next_version", m.next_version},
@@ -203,6 +213,11 @@ caf::expected<registry_snapshot> snapshot_from_json(const std::string& text) {
           vr.replicas = v.at("replicas").get<uint32_t>();
         vr.embedder = parse_tensors(v.at("embedder"));
         vr.classifier = parse_tensors(v.at("classifier"));
+        if (v.contains("embedder_model")) {  // composed versions only
+          vr.embedder_model = v.at("embedder_model").get<std::string>();
+          vr.embedder_version = v.at("embedder_version").get<uint64_t>();
+          vr.embedder_path = v.at("embedder_path").get<std::string>();
+        }
         mr.versions.push_back(std::move(vr));
       }
       s.models.push_back(std::move(mr));

@@ -49,6 +49,11 @@ struct version_record {
   uint32_t replicas = 0;
   std::vector<tensor_record> embedder;
   std::vector<tensor_record> classifier;
+  // Composed versions (tessera load --embedder): the model version whose embedder it runs on
+  // and that embedder's package; absent (empty) in other versions and in older files.
+  std::string embedder_model;
+  uint64_t embedder_version = 0;
+  std::string embedder_path;
 };
 
 struct model_record {

@@ -53,6 +53,22 @@ registry_snapshot valid_snapshot() {
 
 }  // namespace
 
+TEST_CASE("a composed version keeps the model version and package of its embedder in the file") {
+  auto s = valid_snapshot();
+  auto& v2 = s.models[0].versions[1];
+  v2.embedder_model = "emb";
+  v2.embedder_version = 4;
+  v2.embedder_path = "/models/emb";
+  auto back = snapshot_from_json(to_json(s));
+  REQUIRE(back);
+  const auto& got = back->models.at(0).versions;
+  CHECK(got.at(0).embedder_model.empty());  // a version of its own: no keys written
+  CHECK(to_json(s).find("\"embedder_model\"") == to_json(s).rfind("\"embedder_model\""));
+  CHECK(got.at(1).embedder_model == "emb");
+  CHECK(got.at(1).embedder_version == 4);
+  CHECK(got.at(1).embedder_path == "/models/emb");
+}
+
 TEST_CASE("retired names and their next numbers survive the file") {
   auto back = snapshot_from_json(to_json(valid_snapshot()));
   REQUIRE(back);

@@ -480,3 +480,33 @@ TEST_CASE("restore takes back an added version and its finished load") {
   CHECK(reg.find(key("n"))->active == 0);
   CHECK_FALSE(reg.fail_load(*fresh, "cannot persist").empty());
 }
+
+TEST_CASE("a version whose embedder composed versions run on cannot be unloaded until they go") {
+  registry reg;
+  auto emb = submodel("emb", {"n1", "n2"});
+  loaded(reg, "e", emb, "ce");
+  auto composed = [&](const std::string& model, const std::string& cls) {
+    auto v = version(reg.embedder("emb#fp"), cls, true);
+    v->embedder_model = "e";
+    v->embedder_version = 1;
+    reg.add_version(key(model), v);
+    all_ready(*v);
+    REQUIRE_FALSE(reg.finish_load(*v, false));
+    return v;
+  };
+  composed("a", "ca");
+  composed("b", "cb");
+  auto err = reg.unload(key("e"), 0);
+  REQUIRE(err);
+  CHECK(code_of(err) == errc::invalid_argument);
+  CHECK(message_of(err) == "the embedder of 'e' is in use by a v1, b v1; unload those first");
+  CHECK(reg.find(key("e"))->versions.at(1)->state == version_state::serving);  // untouched
+  REQUIRE_FALSE(reg.unload(key("a"), 0));
+  err = reg.unload(key("e"), 1);
+  REQUIRE(err);
+  CHECK(message_of(err) == "the embedder of 'e' is in use by b v1; unload those first");
+  REQUIRE_FALSE(reg.unload(key("b"), 0));
+  REQUIRE_FALSE(reg.unload(key("e"), 0));
+  reg.reap_drained(0);
+  CHECK(reg.embedder("emb#fp") == nullptr);
+}

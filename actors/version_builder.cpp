@@ -1,5 +1,7 @@
 #include "actors/version_builder.hpp"
 
+#include <algorithm>
+
 namespace tessera {
 namespace {
 
@@ -59,24 +61,72 @@ caf::expected<shard_spec> spec_for(const std::string& incarnation, const manifes
                     std::move(*content)};
 }
 
-caf::error describe_version(version_entry& v, const package& pkg) {
+namespace {
+
+// v.meta for a version composed of a classifier package and another package's embedder: the
+// classifier's manifest plus the embedder's section and tensors, so that every tensor the
+// version places or digests is found by name. Errors: invalid_argument (a package of the
+// wrong kind, or a tensor name both use).
+caf::expected<manifest> composed_meta(const package& pkg, const package& emb) {
+  if (pkg.meta().embedder || !pkg.meta().classifier)
+    return make_error(errc::invalid_argument, "package " + pkg.dir() +
+                                                  " is not a classifier-only package; only those " +
+                                                  "load on another model's embedder");
+  if (!emb.meta().embedder)
+    return make_error(errc::invalid_argument, "package " + emb.dir() + " has no embedder");
+  manifest m = pkg.meta();
+  m.embedder = emb.meta().embedder;
+  for (const auto& t : emb.meta().tensors) {
+    if (std::find(m.embedder->tables.begin(), m.embedder->tables.end(), t.name) ==
+        m.embedder->tables.end())
+      continue;
+    if (m.find_tensor(t.name))
+      return make_error(errc::invalid_argument, "tensor '" + t.name + "' is in both " + pkg.dir() +
+                                                    " and the embedder's package " + emb.dir());
+    m.tensors.push_back(t);
+  }
+  return m;
+}
+
+}  // namespace
+
+caf::error describe_version(version_entry& v, const package& pkg, const package* embedder_pkg) {
+  const package& emb = embedder_pkg ? *embedder_pkg : pkg;
   v.path = pkg.dir();
-  v.meta = pkg.meta();
+  if (embedder_pkg) {
+    auto m = composed_meta(pkg, emb);
+    if (!m) return m.error();
+    v.meta = std::move(*m);
+  } else {
+    if (!pkg.meta().embedder && pkg.meta().classifier)
+      return make_error(errc::invalid_argument,
+                        "package " + pkg.dir() + " holds only a classifier: load it with " +
+                            "--embedder MODEL[@VERSION] on a model whose embedder it takes");
+    v.meta = pkg.meta();
+  }
   v.content = manifest_digest(v.meta);
-  const auto& meta = pkg.meta();
-  auto family = make_family(pkg);  // refuses a package without an embedder table
+  const auto& meta = v.meta;
+  auto family = make_family(emb, pkg);  // refuses a package without an embedder table
   if (!family) return family.error();
   v.family = std::move(*family);
   const auto& e = *meta.embedder;
   v.embedder = std::make_shared<submodel_entry>();
   v.embedder->name = e.name + "@" + std::to_string(e.version);
-  v.embedder->fingerprint = fingerprint_of(meta);
-  v.embedder->path = pkg.dir();
+  v.embedder->fingerprint = fingerprint_of(emb.meta());
+  v.embedder->path = emb.dir();
   for (const auto& t : v.family->tables())
     v.embedder->tensors.push_back(
         make_tensor(*meta.find_tensor(t.tensor), "", shard_kind::embedding));
   if (!meta.classifier) return caf::none;
   const auto& c = *meta.classifier;
+  if (embedder_pkg) {
+    const auto* first = meta.find_tensor(c.layers.front().weight);
+    if (first->cols != v.family->dim())
+      return make_error(errc::invalid_argument, "the classifier's first layer '" + first->name +
+                                                    "' takes " + std::to_string(first->cols) +
+                                                    " inputs, but embedder " + v.embedder->name +
+                                                    " gives " + std::to_string(v.family->dim()));
+  }
   v.output = c.output;
   auto labels = pkg.read_lines(c.labels);
   if (!labels) return labels.error();

@@ -6,9 +6,15 @@
 
 namespace tessera {
 
-// Fills `v` from `pkg`: path, manifest and its digest (`content`), embedder (with its content
-// fingerprint) and classifier. Errors: corrupt_package (naming what does not fit), io_error.
-caf::error describe_version(version_entry& v, const package& pkg);
+// Fills `v` from `pkg`: path, manifest and its digest (`content`), model family, embedder
+// (with its content fingerprint) and classifier. With `embedder_pkg`, `pkg` is a
+// classifier-only package composed with that package's embedder (tessera load --embedder):
+// v.meta is then the classifier's manifest plus the embedder's section and tables.
+// Errors: corrupt_package (naming what does not fit), io_error, invalid_argument (a
+// classifier-only package without `embedder_pkg`, a package with its own embedder with it, or
+// a classifier whose first layer does not take the embedder's width, naming both), unsupported.
+caf::error describe_version(version_entry& v, const package& pkg,
+                            const package* embedder_pkg = nullptr);
 
 // Content identity of a package's embedder: its name@version and every table's checksums and
 // shape. Two packages with the same fingerprint carry bit-identical embedder tables.

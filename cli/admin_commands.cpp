@@ -10,9 +10,11 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/model_ref.hpp"
 #include "cli/progress.hpp"
 #include "cli/tables.hpp"
 
@@ -150,7 +152,11 @@ int run_status(const status_options& opts) {
 
 load_result load_with_progress(const client_options& c, const std::string& abs_path,
                                const std::string& name, uint32_t replicas, bool activate,
-                               bool show_progress, bool exact_pooling) {
+                               bool show_progress, bool exact_pooling,
+                               const std::string& embedder) {
+  // Parsed before connecting: a malformed reference is a usage error.
+  std::optional<model_ref> emb;
+  if (!embedder.empty()) emb = parse_model_ref(embedder);
   connection conn(c);
   auto req = conn.admin().loadRequest();
   auto o = req.initOptions();
@@ -159,6 +165,7 @@ load_result load_with_progress(const client_options& c, const std::string& abs_p
   o.setReplicas(replicas);
   o.setActivate(activate);
   o.setExactPooling(exact_pooling);
+  if (emb) fill(o.initEmbedder(), *emb);
   auto call = req.send();
 
   std::unique_ptr<connection> poller;
@@ -190,7 +197,7 @@ load_result load_with_progress(const client_options& c, const std::string& abs_p
 int run_load(const load_options& opts) {
   bool show = opts.progress || ::isatty(STDERR_FILENO) != 0;
   auto r = load_with_progress(opts.client, absolute_path(opts.path), opts.name, opts.replicas,
-                              opts.activate, show, opts.exact_pooling);
+                              opts.activate, show, opts.exact_pooling, opts.embedder);
   std::cout << r.version << std::endl;
   return 0;
 }

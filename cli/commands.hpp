@@ -33,6 +33,7 @@ struct load_options {
   bool activate = false;
   bool progress = false;       // force progress on stderr even when it is not a tty
   bool exact_pooling = false;  // sum gathered rows in id order (fastText parity when sharded)
+  std::string embedder;        // --embedder NAME[@VERSION]: compose on that version's embedder
 };
 // Prints the new version number alone on stdout.
 int run_load(const load_options& opts);
@@ -86,6 +87,7 @@ struct load_result {
 };
 load_result load_with_progress(const client_options& c, const std::string& abs_path,
                                const std::string& name, uint32_t replicas, bool activate,
-                               bool show_progress, bool exact_pooling = false);
+                               bool show_progress, bool exact_pooling = false,
+                               const std::string& embedder = "");
 
 }  // namespace tessera::cli

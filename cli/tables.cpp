@@ -47,6 +47,8 @@ nlohmann::json version_json(::VersionInfo::Reader v) {
           {"epoch", v.getEpoch()},
           {"path", text(v.getPath())},
           {"embedder", text(v.getEmbedder())},
+          {"embedder_of", text(v.getEmbedderOf())},
+          {"family", text(v.getFamily())},
           {"classifier", text(v.getClassifier())},
           {"dim", v.getDim()},
           {"rows", v.getRows()},
@@ -74,7 +76,9 @@ void render_version(std::ostringstream& os, ::ModelInfo::Reader m, ::VersionInfo
   os << "\n";
   // Sub-models: a shared embedder shows its user count (to cluster admins); its bytes count
   // once per node.
-  if (v.getEmbedder().size() > 0) os << "    embedder " << text(v.getEmbedder()) << "\n";
+  if (v.getEmbedder().size() > 0)
+    os << "    embedder " << text(v.getEmbedder())
+       << (v.getEmbedderOf().size() > 0 ? "  of " + text(v.getEmbedderOf()) : "") << "\n";
   if (v.getClassifier().size() > 0) os << "    classifier " << text(v.getClassifier()) << "\n";
   std::map<std::string, uint64_t> per_node;
   for (auto s : v.getShards()) {

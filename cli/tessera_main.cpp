@@ -96,6 +96,9 @@ void wire_admin(CLI::App& app, globals& g, action& run) {
   l->add_flag("--exact-pooling", lo.exact_pooling,
               "gather rows and sum them in id order on the coordinator: bit-identical to one "
               "shard (fastText parity), at the cost of moving rows");
+  l->add_option("--embedder", lo.embedder,
+                "NAME[@VERSION]: PACKAGE_DIR is a classifier-only package that runs on that "
+                "model version's embedder, sharing its rows (docs/MODELS.md)");
   l->add_flag("--progress", lo.progress, "show progress even when stderr is not a tty");
   l->callback([&] {
     lo.client = g.resolved(3600);

@@ -189,7 +189,7 @@ class bag_family final : public model_family {
 
 }  // namespace
 
-caf::expected<family_ptr> make_bag_family(const package& pkg) {
+caf::expected<family_ptr> make_bag_family(const package& pkg, const package& cls) {
   const auto& meta = pkg.meta();
   const auto& e = *meta.embedder;
   if (e.bags.size() != e.tables.size())
@@ -207,13 +207,13 @@ caf::expected<family_ptr> make_bag_family(const package& pkg) {
   }
   output_kind output = output_kind::none;
   activation_kind last = activation_kind::none;
-  if (meta.classifier) {
-    output = meta.classifier->output;
+  if (const auto& c = cls.meta().classifier) {
+    output = c->output;
     if (output == output_kind::ova || output == output_kind::hs)
       return make_error(errc::unsupported, std::string("output '") + to_string(output) +
                                                "' is fastText's; embedding-bag models have "
                                                "softmax, sigmoid or none");
-    last = meta.classifier->layers.back().activation;
+    last = c->layers.back().activation;
   }
   return make_bag_family(std::move(tables), output, last);
 }

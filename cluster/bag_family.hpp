@@ -17,7 +17,8 @@ namespace tessera {
 
 // The family of a package whose embedder has featurizer kind "ids". Errors: corrupt_package
 // (tables and [[embedder.bags]] disagree), unsupported (output ova or hs, fastText's).
-caf::expected<family_ptr> make_bag_family(const package& pkg);
+// `embedder` gives the tables, `classifier` (possibly the same package) the output rule.
+caf::expected<family_ptr> make_bag_family(const package& embedder, const package& classifier);
 
 // The same family from parts, for tests.
 family_ptr make_bag_family(std::vector<table_shape> tables, output_kind output,

@@ -133,7 +133,7 @@ caf::expected<std::shared_ptr<const fasttext_hs_tree>> read_hs_tree(const packag
 
 }  // namespace
 
-caf::expected<family_ptr> make_fasttext_family(const package& pkg) {
+caf::expected<family_ptr> make_fasttext_family(const package& pkg, const package& cls) {
   const auto& meta = pkg.meta();
   const auto& e = *meta.embedder;
   auto feat = make_featurizer(pkg);
@@ -147,13 +147,13 @@ caf::expected<family_ptr> make_fasttext_family(const package& pkg) {
   table_shape table{t->name, t->name, t->rows, t->cols, e.pooling, -1};
   output_kind output = output_kind::softmax;
   std::shared_ptr<const fasttext_hs_tree> tree;
-  if (meta.classifier) {
-    output = meta.classifier->output;
+  if (const auto& c = cls.meta().classifier) {
+    output = c->output;
     if (output == output_kind::sigmoid || output == output_kind::none)
       return make_error(errc::unsupported, std::string("output '") + to_string(output) +
                                                "' needs an embedding-bag model (featurizer ids)");
     if (output == output_kind::hs) {
-      auto t = read_hs_tree(pkg, *meta.classifier);
+      auto t = read_hs_tree(cls, *c);
       if (!t) return t.error();
       tree = std::move(*t);
     }

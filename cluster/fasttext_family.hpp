@@ -10,7 +10,9 @@ namespace tessera {
 // The family of a package whose embedder has a text featurizer (hashing, fasttext).
 // Errors: as make_featurizer; corrupt_package (hs label counts), unsupported (output sigmoid
 // or none, which belong to the embedding-bag family).
-caf::expected<family_ptr> make_fasttext_family(const package& pkg);
+// `embedder` gives the featurizer and table, `classifier` (possibly the same package) the
+// output rule.
+caf::expected<family_ptr> make_fasttext_family(const package& embedder, const package& classifier);
 
 // The same family from parts, for tests: one table of `featurizer.rows()` rows and `cols`
 // columns, an ova or softmax output (hs needs a package).

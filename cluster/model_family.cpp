@@ -16,11 +16,16 @@ uint64_t model_family::dim() const {
 }
 
 caf::expected<family_ptr> make_family(const package& pkg) {
-  const auto& meta = pkg.meta();
+  return make_family(pkg, pkg);
+}
+
+caf::expected<family_ptr> make_family(const package& embedder, const package& classifier) {
+  const auto& meta = embedder.meta();
   if (!meta.embedder || meta.embedder->tables.empty())
-    return make_error(errc::corrupt_package, "package " + pkg.dir() + " has no embedder table");
-  if (meta.embedder->featurizer.kind == "ids") return make_bag_family(pkg);
-  return make_fasttext_family(pkg);
+    return make_error(errc::corrupt_package,
+                      "package " + embedder.dir() + " has no embedder table");
+  if (meta.embedder->featurizer.kind == "ids") return make_bag_family(embedder, classifier);
+  return make_fasttext_family(embedder, classifier);
 }
 
 std::vector<scored_label> rank_values(const std::vector<double>& values, int32_t k, float threshold,

@@ -91,6 +91,11 @@ using family_ptr = std::shared_ptr<const model_family>;
 // featurizer kind, or an output rule the family does not have), io_error.
 caf::expected<family_ptr> make_family(const package& pkg);
 
+// The same for a model composed of two packages: the embedder of `embedder` and the classifier
+// (if any) of `classifier` (they may be the same package). The caller checks that the
+// classifier's first layer takes the embedder's width (model_family::dim()).
+caf::expected<family_ptr> make_family(const package& embedder, const package& classifier);
+
 // Exact ranking shared by the embedding-bag family's outputs: the `values` (label index =
 // position) best first, equal values by lower index; k < 0 or above the labels: all; values
 // below `threshold` are dropped unless `use_threshold` is false. prob = score = the value.

@@ -207,6 +207,7 @@ void fill(ModelInfo::Builder b, const model_info& m, model_naming naming) {
     vb.setError(v.error);
     vb.setExactPooling(v.exact_pooling);
     vb.setFamily(v.family);
+    vb.setEmbedderOf(v.embedder_of);
     auto ss = vb.initShards(static_cast<unsigned>(v.shards.size()));
     for (size_t j = 0; j < v.shards.size(); ++j) {
       const auto& s = v.shards[j];

@@ -172,6 +172,19 @@ class admin_impl final : public Admin::Server {
     req.activate = o.getActivate();
     req.exact_pooling = o.getExactPooling();
     if (req.path.empty()) return refuse(errc::invalid_argument, "package path is empty");
+    if (o.hasEmbedder() && o.getEmbedder().getName().size() > 0) {
+      auto e = o.getEmbedder();
+      req.embedder_model = e.getName();
+      if (e.isLabel())
+        return refuse(errc::invalid_argument,
+                      "an embedder is named by a version number or the active version, not a "
+                      "label");
+      if (e.isVersion()) {
+        if (e.getVersion() == 0)
+          return refuse(errc::invalid_argument, "embedder version 0 does not exist");
+        req.embedder_version = e.getVersion();
+      }
+    }
     if (const auto* ten = env_.cfg.find_tenant(tenant_.name());
         ten != nullptr && !ten->package_root.empty()) {
       auto confined =

@@ -128,6 +128,7 @@ struct VersionInfo {
   stateKind @13 :VersionState;  # `state`, typed
   outputKind @14 :OutputKind;   # `output`, typed
   family @15 :Text;             # fasttext | embedding_bag (docs/MODELS.md)
+  embedderOf @16 :Text;         # composed versions: "MODEL@VERSION" whose embedder it runs on
 }
 
 struct ShardInfo {
@@ -200,6 +201,9 @@ struct LoadOptions {
   exactPooling @4 :Bool;   # pool by gathering rows and summing them in id order on the
                            # coordinator: bit-identical to one shard (fastText parity), at the
                            # cost of moving rows instead of one partial sum per shard
+  embedder @5 :ModelRef;   # composition (docs/MODELS.md): `path` is a classifier-only package
+                           # that runs on the embedder of this model's version (active or a
+                           # number; a label is refused), sharing its rows; empty name = none
 }
 
 interface Tessera @0xeb255bec4488fdf6 {

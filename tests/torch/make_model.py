@@ -10,7 +10,8 @@ and computes the reference answers with torch.nn.EmbeddingBag and torch.nn.Linea
 Writes in OUT_DIR:
   model.safetensors   the tensors, in --dtype (written by hand: 8-byte little-endian header
                       length, the JSON header, the raw data)
-  spec.toml           the spec `tessera import safetensors` reads
+  spec.toml           the spec `tessera import safetensors` reads; spec_embedder.toml and
+                      spec_classifier.toml: its tables alone and its layers alone (composition)
   inputs.json         [[{"table": NAME, "ids": [...], "weights": [...]?}, ...], ...] per input
   inputs.txt          the same inputs, one line each, tokens TABLE:ID or TABLE:ID:WEIGHT
   expected.json       {"pooled": [[...]], "scores": [[...]]} per input: the concatenated pooled
@@ -61,12 +62,16 @@ def main():
     ap.add_argument("--weights", action="store_true")
     ap.add_argument("--max-ids", type=int, default=12)
     ap.add_argument("--labels", default="")
+    ap.add_argument("--layer-seed", type=int, default=0,
+                    help="seeds the layers alone (default: from --seed); models with one --seed "
+                         "and tables but other layer seeds share tables and inputs")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed + 1)
+    lgen = torch.Generator().manual_seed(a.layer_seed or a.seed + 2)
     os.makedirs(a.out, exist_ok=True)
 
-    tables, tensors, spec = [], [], ['name = "m%d"' % a.seed]
+    tables, tensors, spec = [], [], []
     for i, t in enumerate(a.table):
         parts = t.split(":")
         name, rows, dim, mode = parts[0], int(parts[1]), int(parts[2]), parts[3]
@@ -86,13 +91,14 @@ def main():
         if pad is not None:
             spec.append("padding_idx = %d" % pad)
 
+    table_spec, spec = spec, []
     layers, width = [], sum(t[4].embedding_dim for t in tables)
     for i, l in enumerate(a.layer):
         out, act = l.split(":")
         lin = torch.nn.Linear(width, int(out))
         with torch.no_grad():
-            lin.weight.uniform_(-0.5, 0.5, generator=gen)
-            lin.bias.uniform_(-0.5, 0.5, generator=gen)
+            lin.weight.uniform_(-0.5, 0.5, generator=lgen)
+            lin.bias.uniform_(-0.5, 0.5, generator=lgen)
             lin.weight.copy_(lin.weight.to(DTYPES[a.dtype]).to(torch.float32))
             lin.bias.copy_(lin.bias.to(DTYPES[a.dtype]).to(torch.float32))
         tensors += [("mlp.%d.weight" % i, lin.weight.detach()), ("mlp.%d.bias" % i,
@@ -107,8 +113,12 @@ def main():
             spec.append("labels = [%s]" % ", ".join('"%s"' % s for s in a.labels.split(",")))
 
     write_safetensors(os.path.join(a.out, "model.safetensors"), tensors, a.dtype)
-    with open(os.path.join(a.out, "spec.toml"), "w") as f:
-        f.write("\n".join(spec) + "\n")
+    name = ['name = "m%d"' % a.seed]
+    for file, parts in [("spec.toml", name + table_spec + spec),
+                        ("spec_embedder.toml", name + table_spec),
+                        ("spec_classifier.toml", name + spec)]:
+        with open(os.path.join(a.out, file), "w") as f:
+            f.write("\n".join(parts) + "\n")
 
     inputs, lines, pooled_all, scores_all = [], [], [], []
     for n in range(a.inputs):
