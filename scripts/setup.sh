@@ -22,7 +22,11 @@ PACKAGES=(
   nodejs      # examples/js (the TypeScript client) and js_client_itest, which builds and runs it
   clang libclang-rt-dev  # the sanitized build (scripts/sanitize.sh) and libFuzzer (scripts/fuzz.sh)
   lld  # links the test programs faster than GNU ld (CMakeLists.txt uses it when present)
-  python3-torch  # torch_itest: PyTorch (1.13, Debian's /usr/bin/python3) computes its references
+)
+# Needed by tests only, not by the build: installed by a second apt-get that runs while the
+# build compiles (its download and unpacking took 72 s here), and waited for before setup ends.
+TEST_PACKAGES=(
+  python3-torch  # torch_itest, compose_itest, bench/dlrm.sh: PyTorch 1.13 computes references
 )
 # npm for examples/js/build.sh: Debian's package, unless an `npm` is already there. NodeSource's
 # nodejs bundles npm and conflicts with Debian's npm package, so asking for it would fail.
@@ -47,9 +51,9 @@ quiet() {
   fi
 }
 
-missing_packages() {
+missing_packages() {  # missing_packages PACKAGE...
   local p status
-  for p in "${PACKAGES[@]}"; do
+  for p in "$@"; do
     status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
     [[ "$status" == installed ]] || echo "$p"
   done
@@ -63,7 +67,8 @@ mkdir -p build
 LOG_DIR=build/setup-logs
 mkdir -p "$LOG_DIR"
 
-missing=$(missing_packages | tr '\n' ' ')
+missing=$(missing_packages "${PACKAGES[@]}" | tr '\n' ' ')
+test_missing=$(missing_packages "${TEST_PACKAGES[@]}" | tr '\n' ' ')
 if [[ -n "$missing" ]]; then
   [[ $(id -u) -eq 0 ]] || {
     say "missing packages ($missing) and not root: run as root or install them"
@@ -84,6 +89,20 @@ elif apt_lists_empty; then
 else
   say "all ${#PACKAGES[@]} packages installed; skipping apt"
 fi
+test_apt_pid=""
+if [[ -n "$test_missing" ]]; then
+  if [[ $(id -u) -eq 0 ]]; then
+    [[ -n "$missing" ]] || quiet "$LOG_DIR/apt-update.log" apt-get update
+    say "installing beside the build: $test_missing"
+    env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      "${TEST_PACKAGES[@]}" >"$LOG_DIR/apt-install-tests.log" 2>&1 &
+    test_apt_pid=$!
+    # A failed build still waits for it: an apt-get left running holds the dpkg lock.
+    trap '[[ -z "$test_apt_pid" ]] || wait "$test_apt_pid" 2>/dev/null || true' EXIT
+  else
+    say "missing test packages ($test_missing) and not root: the tests that need them skip"
+  fi
+fi
 
 targets=()
 [[ $# -gt 0 ]] && targets=(--target "$@")
@@ -91,3 +110,11 @@ say "configure (Release) and build ${*:-everything} with -j$JOBS"
 quiet "$LOG_DIR/configure.log" cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 quiet "$LOG_DIR/build.log" cmake --build build -j"$JOBS" "${targets[@]}"
 say "build done (build/bin/)"
+if [[ -n "$test_apt_pid" ]]; then
+  if ! wait "$test_apt_pid"; then
+    say "failed: apt-get install ${TEST_PACKAGES[*]}"
+    tail -n 15 "$LOG_DIR/apt-install-tests.log" >&2
+    exit 1
+  fi
+  say "installed: $test_missing"
+fi
