@@ -4,11 +4,8 @@
 
 #include <catch2/catch.hpp>
 
-#include <fstream>
-
-#include "importers/safetensors_import.hpp"
 #include "testing/package_builder.hpp"
-#include "testing/safetensors_writer.hpp"
+#include "testing/torch_package.hpp"
 
 using namespace tessera;
 
@@ -57,13 +54,10 @@ std::string import_part(testing::temp_dir& dir, const std::string& out, uint64_t
   std::vector<float> table(18), w(2 * in);
   for (size_t i = 0; i < table.size(); ++i) table[i] = 0.25f * float(i);
   for (size_t i = 0; i < w.size(); ++i) w[i] = 0.5f - 0.125f * float(i);
-  const std::string file = dir.sub(out + ".safetensors");
-  std::ofstream(file, std::ios::binary)
-      << testing::safetensors_bytes({{"t", "F32", {6, 3}, testing::f32_bytes(table)},
-                                     {"w", "F32", {2, in}, testing::f32_bytes(w)}});
-  std::ofstream(dir.sub(out + ".toml")) << spec;
-  auto r = import_safetensors(file, dir.sub(out + ".toml"), dir.sub(out), "m", {});
-  REQUIRE(r);
+  REQUIRE_FALSE(testing::write_torch_package(dir.sub(out),
+                                             {{"t", "F32", {6, 3}, testing::f32_bytes(table)},
+                                              {"w", "F32", {2, in}, testing::f32_bytes(w)}},
+                                             spec));
   return dir.sub(out);
 }
 
