@@ -139,12 +139,7 @@ caf::error describe_version(version_entry& v, const package& pkg, const package*
         make_tensor(*meta.find_tensor(l.weight), l.bias, shard_kind::layer));
     v.activations.push_back(l.activation);
   }
-  if (c.output == output_kind::hs) return caf::none;  // the family checked the tree's rows
-  if (v.layers().back().rows != v.labels->size())
-    return make_error(errc::corrupt_package,
-                      "output layer has " + std::to_string(v.layers().back().rows) + " rows for " +
-                          std::to_string(v.labels->size()) + " labels");
-  return caf::none;
+  return v.family->check_output_rows(v.layers().back().rows, v.labels->size());
 }
 
 }  // namespace tessera

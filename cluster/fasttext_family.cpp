@@ -70,6 +70,12 @@ class fasttext_family final : public model_family {
 
   caf::error allows_exact_pooling() const override { return caf::none; }
 
+  // hs: the tree (built from as many counts as labels) checked its labels - 1 inner rows.
+  caf::error check_output_rows(uint64_t rows, uint64_t labels) const override {
+    if (output_ == output_kind::hs) return caf::none;
+    return model_family::check_output_rows(rows, labels);
+  }
+
   bool answers_empty_inputs() const override { return false; }
 
   bool topk_on_shards() const override { return output_ == output_kind::softmax; }

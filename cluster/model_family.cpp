@@ -15,6 +15,12 @@ uint64_t model_family::dim() const {
   return d;
 }
 
+caf::error model_family::check_output_rows(uint64_t rows, uint64_t labels) const {
+  if (rows == labels) return caf::none;
+  return make_error(errc::corrupt_package, "output layer has " + std::to_string(rows) +
+                                               " rows for " + std::to_string(labels) + " labels");
+}
+
 caf::expected<family_ptr> make_family(const package& pkg) {
   return make_family(pkg, pkg);
 }

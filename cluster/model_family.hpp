@@ -56,6 +56,10 @@ class model_family {
   virtual caf::expected<bag_inputs> bags_of(const std::vector<input_item>& inputs,
                                             uint32_t max_ids_per_input) const = 0;
 
+  // Whether an output layer of `rows` rows fits `labels` labels: one row per label, except for
+  // fastText's hierarchical softmax (checked when the family was made). Errors: corrupt_package.
+  virtual caf::error check_output_rows(uint64_t rows, uint64_t labels) const;
+
   // Whether a version may be loaded with exact pooling (gather rows, sum them in id order on
   // the serving actor: fastText's bit-exact sums). Errors: unsupported.
   virtual caf::error allows_exact_pooling() const = 0;
