@@ -10,6 +10,7 @@
 #   stop_cluster            -> SIGTERM to `tessera up`, then SIGKILL to any node pid still alive
 #   load_model DIR NAME     -> loads and waits until the version is serving
 #   bench_row ...           -> one `tessera bench` run, with per-process CPU accounting
+#                              (BENCH_INPUT=ids: lines are ids per table, not text)
 # Every process it starts is stopped by pid; install `trap stop_cluster EXIT` in the caller.
 
 BENCH_TOKEN=${BENCH_TOKEN:-bench-admin}
@@ -238,17 +239,20 @@ node_cpu_snapshot() {
 # bench_row OUT_TSV LABEL MODEL INPUT CONCURRENCY BATCH DURATION [REF_INPUTS_PER_S]
 # Appends: label conc batch req/s inputs/s p50 p99 p999 errors ratio cpu_coord cpu_shards
 # cpu_client (CPU columns in cores = CPU seconds / measured wall seconds, including warmup).
+# BENCH_INPUT=ids sends INPUT's lines as bags of ids per table (`tessera bench --input ids`,
+# for embedding-bag models); unset, the lines are text and no --input flag is passed.
 bench_row() {
   local tsv=$1 label=$2 model=$3 input=$4 conc=$5 batch=$6 dur=$7 ref=${8:-0}
   local js=$WORK/bench.$label.json tm=$WORK/bench.$label.time before after t0 t1
-  local cli_user cli_sys tls
+  local cli_user cli_sys tls mode=()
   mapfile -t tls < <(client_tls_flags)
+  [ -z "${BENCH_INPUT:-}" ] || mode=(--input "$BENCH_INPUT")
   log "bench $label: concurrency $conc, batch $batch, ${dur}s"
   before=$(node_cpu_snapshot)
   t0=$(date +%s.%N)
   /usr/bin/time -f "%U %S" -o "$tm" "$BIN/tessera" --connect "$GATEWAY" --token "$BENCH_TOKEN" \
     "${tls[@]}" bench --model "$model" --concurrency "$conc" --connections "${BENCH_CONNECTIONS:-1}" \
-    --batch "$batch" --duration "$dur" --warmup 1 --json "$input" >"$js" ||
+    --batch "$batch" --duration "$dur" --warmup 1 "${mode[@]}" --json "$input" >"$js" ||
     die "tessera bench $label failed"
   t1=$(date +%s.%N)
   after=$(node_cpu_snapshot)

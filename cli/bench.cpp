@@ -8,7 +8,9 @@
 #include <sstream>
 #include <thread>
 
+#include "base/errors.hpp"
 #include "cli/commands.hpp"
+#include "cli/id_lines.hpp"
 #include "cli/lines.hpp"
 #include "cli/model_ref.hpp"
 
@@ -17,12 +19,49 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
+// A run's inputs, read (and in ids mode parsed) before connecting; shared read-only by every
+// connection's thread.
+struct bench_inputs {
+  input_mode mode = input_mode::text;
+  std::vector<std::string> lines;    // text mode: the lines as split_lines gives them
+  std::vector<tables_input> tables;  // ids mode: each line's bags
+  size_t size() const { return mode == input_mode::ids ? tables.size() : lines.size(); }
+  // Writes input `i` (< size()) into `input`: its text, or its bags as Input.tables.
+  void set(::Input::Builder input, size_t i) const {
+    if (mode == input_mode::ids) {
+      set_tables(input, tables[i]);
+    } else {
+      input.setText(kj::StringPtr(lines[i].data(), lines[i].size()));
+    }
+  }
+};
+
+// Reads opts.input by the contract of cli/lines.hpp. Throws command_error (exit 1) for an
+// empty file, and in ids mode (exit 2, naming the line and token) for the first line
+// parse_ids_line refuses.
+bench_inputs read_bench_inputs(const bench_options& opts) {
+  bench_inputs in;
+  in.mode = opts.mode;
+  in.lines = split_lines(read_all(opts.input));
+  if (in.lines.empty())
+    throw command_error("tessera.invalid_argument: " + opts.input + " is empty");
+  if (opts.mode == input_mode::text) return in;
+  in.tables.reserve(in.lines.size());
+  for (size_t i = 0; i < in.lines.size(); ++i) {
+    auto bags = parse_ids_line(in.lines[i], i + 1);
+    if (!bags) throw command_error(describe(bags.error()), 2);
+    in.tables.push_back(std::move(*bags));
+  }
+  in.lines.clear();
+  return in;
+}
+
 struct bench_run {
   connection& conn;
   const bench_options& opts;
   uint64_t requests = 0;  // this connection's share of opts.requests (0 = no bound)
   model_ref ref;
-  std::vector<std::string> lines;
+  const bench_inputs& in;
   size_t next_line = 0;
   steady::time_point measure_start{};
   steady::time_point end{};  // time_point::max() when only the request count bounds the run
@@ -39,9 +78,8 @@ struct bench_run {
     fill(req.initModel(), ref);
     auto inputs = req.initInputs(opts.batch);
     for (uint32_t i = 0; i < opts.batch; ++i) {
-      const std::string& s = lines[next_line];
-      next_line = (next_line + 1) % lines.size();
-      inputs[i].setText(kj::StringPtr(s.data(), s.size()));
+      in.set(inputs[i], next_line);
+      next_line = (next_line + 1) % in.size();
     }
     req.setTopK(opts.k);
     return req;
@@ -155,8 +193,7 @@ int run_bench(const bench_options& opts) {
         "tessera.invalid_argument: --concurrency, --batch and --connections must not be 0", 2);
   check_flags(opts.k, 0);
   model_ref ref = parse_model_ref(opts.model);
-  auto lines = split_lines(read_all(opts.input));
-  if (lines.empty()) throw command_error("tessera.invalid_argument: " + opts.input + " is empty");
+  const bench_inputs in = read_bench_inputs(opts);
   const uint32_t conns = std::min(opts.connections, opts.concurrency);
   auto start = steady::now();
   const auto measure_start = start + std::chrono::duration_cast<steady::duration>(
@@ -172,10 +209,10 @@ int run_bench(const bench_options& opts) {
   auto one = [&](uint32_t c) {
     try {
       connection conn(opts.client);
-      bench_run run{conn, opts, 0, ref, lines};
+      bench_run run{conn, opts, 0, ref, in};
       const auto share = [&](uint64_t n) { return n / conns + (c < n % conns ? 1 : 0); };
       run.requests = opts.requests > 0 ? std::max<uint64_t>(1, share(opts.requests)) : 0;
-      run.next_line = lines.size() * c / conns;
+      run.next_line = in.size() * c / conns;
       run.measure_start = measure_start;
       run.end = end;
       const auto workers_here = static_cast<uint32_t>(share(opts.concurrency));

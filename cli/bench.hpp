@@ -10,6 +10,12 @@
 // comes first; calls in flight at the end are awaited. Each call is bounded by --timeout.
 // Latency is per call, steady_clock, of successful calls only. Errors never stop the run;
 // they are counted by the "tessera.<code>" prefix of their description.
+//
+// Lines are split as for predict (cli/lines.hpp) and sent as text, or with --input ids as bags
+// of ids per table (Input.tables; cli/id_lines.hpp). In ids mode every line is parsed once,
+// before connecting: the first malformed one is a usage error (command_error, exit 2,
+// "tessera.invalid_argument: line N: token 'T': ...") and nothing is sent. The timed calls
+// only copy the parsed bags into their requests.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -18,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/client.hpp"
+#include "cli/lines.hpp"
 
 namespace tessera::cli {
 
@@ -32,7 +39,8 @@ struct bench_options {
   uint64_t requests = 0;  // 0 = no request bound
   double warmup_s = 0;
   bool json = false;
-  std::string input;  // file of lines
+  std::string input;                   // file of lines
+  input_mode mode = input_mode::text;  // --input: each line as text, or as ids per table
 };
 
 struct bench_report {

@@ -1,6 +1,6 @@
-// predict and embed against a gateway stand-in in this process (plain TCP on 127.0.0.1, the
-// thread's event loop): what `--input ids` sends for each line, that text lines are still sent
-// as text, that --k reaches the server as given, and the JSON lines printed for the answers.
+// predict, embed and bench against a gateway stand-in in this process (plain TCP on 127.0.0.1,
+// the thread's event loop): what `--input ids` sends for each line, that text lines are still
+// sent as text, that --k reaches the server as given, and the JSON lines printed for the answers.
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,6 +12,7 @@
 #include <capnp/rpc-twoparty.h>
 #include <catch2/catch.hpp>
 
+#include "cli/bench.hpp"
 #include "cli/commands.hpp"
 #include "cli/id_lines.hpp"
 
@@ -168,6 +169,18 @@ std::pair<int, std::string> capture_stdout(Run run) {
   return {rc, text.str()};
 }
 
+// Expects `got` to be the bags parse_ids_line makes of `line`.
+void check_bags(const tables_input& got, const std::string& line, size_t line_no) {
+  INFO("line " << line_no);
+  tables_input want = *parse_ids_line(line, line_no);
+  REQUIRE(got.size() == want.size());
+  for (size_t j = 0; j < got.size(); ++j) {
+    CHECK(got[j].name == want[j].name);
+    CHECK(got[j].ids == want[j].ids);
+    CHECK(got[j].weights == want[j].weights);
+  }
+}
+
 predict_options options_for(const test_gateway& g, const temp_file& input) {
   predict_options p;
   p.client.address = g.address;
@@ -196,15 +209,8 @@ TEST_CASE("predict --input ids sends each line's bags and prints JSON lines") {
   REQUIRE(g.seen.tables.size() == 4);
   size_t line_no = 0;
   for (const std::string& line : split_lines(lines)) {
-    INFO("line " << line_no + 1);
-    tables_input want = *parse_ids_line(line, line_no + 1);
-    const tables_input& got = g.seen.tables[line_no++];
-    REQUIRE(got.size() == want.size());
-    for (size_t j = 0; j < got.size(); ++j) {
-      CHECK(got[j].name == want[j].name);
-      CHECK(got[j].ids == want[j].ids);
-      CHECK(got[j].weights == want[j].weights);
-    }
+    check_bags(g.seen.tables[line_no], line, line_no + 1);
+    ++line_no;
   }
   CHECK(
       out ==
@@ -242,6 +248,52 @@ TEST_CASE("without --input ids each line is still sent as text, newline kept") {
   CHECK(g.seen.texts == std::vector<std::string>{"a:1 b:2\n", "hello world"});
   CHECK(g.seen.top_k == std::vector<int32_t>{1});
   CHECK(out == "text\t8\ntext\t11\n");
+}
+
+TEST_CASE("bench --input ids sends each line's bags, cycling through the file") {
+  test_gateway g;
+  const std::string text = "user:5 item:7:0.5 user:9\n\nitem:1:2 item:2:0.25\n";
+  temp_file input(text);
+  bench_options b;
+  b.client.address = g.address;
+  b.client.token = "t";
+  b.client.timeout_s = 10;
+  b.model = "m";
+  b.input = input.path;
+  b.mode = input_mode::ids;
+  b.concurrency = 1;
+  b.batch = 2;
+  b.requests = 4;  // 8 inputs: lines 1, 2, 3, 1, 2, 3, 1, 2
+  b.json = true;
+  auto [rc, out] = capture_stdout([&] { return run_bench(b); });
+  CHECK(rc == 0);
+  CHECK(g.seen.texts.empty());
+  CHECK(g.seen.top_k == std::vector<int32_t>{1, 1, 1, 1});
+  const auto lines = split_lines(text);
+  REQUIRE(g.seen.tables.size() == 8);
+  for (size_t i = 0; i < g.seen.tables.size(); ++i)
+    check_bags(g.seen.tables[i], lines[i % lines.size()], i % lines.size() + 1);
+  auto report = nlohmann::json::parse(out);
+  CHECK(report.at("ok") == 4);
+  CHECK(report.at("error_count") == 0);
+}
+
+TEST_CASE("bench without --input ids still sends each line as text") {
+  test_gateway g;
+  temp_file input("a:1 b:2\nhello");
+  bench_options b;
+  b.client.address = g.address;
+  b.client.token = "t";
+  b.client.timeout_s = 10;
+  b.model = "m";
+  b.input = input.path;
+  b.concurrency = 1;
+  b.requests = 3;
+  b.json = true;
+  auto [rc, out] = capture_stdout([&] { return run_bench(b); });
+  CHECK(rc == 0);
+  CHECK(g.seen.tables.empty());
+  CHECK(g.seen.texts == std::vector<std::string>{"a:1 b:2\n", "hello", "a:1 b:2\n"});
 }
 
 }  // namespace tessera::cli

@@ -1,5 +1,5 @@
-// predict and bench refuse a bad --k or --threshold before any call, as usage errors; predict
-// and embed refuse a malformed --input ids line the same way.
+// predict and bench refuse a bad --k or --threshold before any call, as usage errors; predict,
+// embed and bench refuse a malformed --input ids line the same way.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -107,6 +107,18 @@ TEST_CASE("predict and embed refuse a malformed ids line before connecting, nami
   check_usage_error([&] { run_predict(p); }, want);
   p.format = output_format::json;
   check_usage_error([&] { run_embed(p); }, want);
+}
+
+TEST_CASE("bench refuses a malformed ids line before connecting, naming it") {
+  temp_file file("user:1 item:2\n\nuser:3 item:x\nuser\n");
+  bench_options b;
+  b.client = nowhere();
+  b.model = "m";
+  b.input = file.path;
+  b.duration_s = 0.1;
+  b.mode = input_mode::ids;
+  check_usage_error([&] { run_bench(b); },
+                    "tessera.invalid_argument: line 3: token 'item:x': id 'x'");
 }
 
 TEST_CASE("valid ids lines pass the checks and reach the network") {

@@ -177,6 +177,7 @@ void wire_data(CLI::App& app, globals& g, action& run) {
   });
 
   static bench_options b;
+  static std::string binput = "text";
   auto* bn = client_sub(app, g, "bench", "bounded predict load generator");
   bn->add_option("--model", b.model, "NAME[@VERSION|@LABEL]")->required();
   bn->add_option("--concurrency", b.concurrency, "calls in flight")->capture_default_str();
@@ -189,9 +190,13 @@ void wire_data(CLI::App& app, globals& g, action& run) {
   bn->add_option("--requests", b.requests, "stop after N measured calls");
   bn->add_option("--warmup", b.warmup_s, "unmeasured seconds first")->capture_default_str();
   bn->add_flag("--json", b.json, "one JSON object");
+  bn->add_option("--input", binput,
+                 "each line as text, or ids: TABLE:ID[:WEIGHT] tokens, parsed before the run")
+      ->capture_default_str();
   bn->add_option("FILE", b.input, "input lines, cycled")->required();
   bn->callback([&] {
     b.client = g.resolved(30);
+    b.mode = parse_input_mode(binput);
     run = [] { return run_bench(b); };
   });
 }

@@ -5,7 +5,7 @@ and computes the reference answers with torch.nn.EmbeddingBag and torch.nn.Linea
 
   make_model.py OUT_DIR --seed S --dtype F32|F16|BF16 --output softmax|sigmoid|none
                 --table NAME:ROWS:DIM:MODE[:PADDING_IDX] ... --layer OUT:ACTIVATION ...
-                --inputs N [--weights] [--max-ids M]
+                --inputs N [--weights] [--min-ids M] [--max-ids M]
 
 Writes in OUT_DIR:
   model.safetensors   the tensors, in --dtype (written by hand: 8-byte little-endian header
@@ -18,7 +18,8 @@ Writes in OUT_DIR:
                       vector and every label's output (probabilities, or raw scores for none)
 The reference runs on the float32 weights the file's dtype converts back to, as tessera reads
 them. Every fifth input has an empty bag in some table; padding ids and, with --weights,
-per_sample_weights on sum tables are drawn too.
+per_sample_weights on sum tables are drawn too. A bag that is not empty has between --min-ids
+(default 1) and --max-ids (default 12) ids, uniformly.
 """
 import argparse
 import json
@@ -60,6 +61,7 @@ def main():
     ap.add_argument("--layer", action="append", default=[])
     ap.add_argument("--inputs", type=int, default=64)
     ap.add_argument("--weights", action="store_true")
+    ap.add_argument("--min-ids", type=int, default=1)
     ap.add_argument("--max-ids", type=int, default=12)
     ap.add_argument("--labels", default="")
     ap.add_argument("--layer-seed", type=int, default=0,
@@ -125,7 +127,7 @@ def main():
         bags, tokens, pooled = [], [], []
         for ti, (name, rows, mode, pad, bag) in enumerate(tables):
             count = 0 if (n % 5 == 0 and ti == n % len(tables)) else int(
-                torch.randint(1, a.max_ids + 1, (1,), generator=gen))
+                torch.randint(a.min_ids, a.max_ids + 1, (1,), generator=gen))
             ids = torch.randint(0, rows, (count,), generator=gen)
             if pad is not None and count > 1:
                 ids[0] = pad  # a padding id, skipped (and not counted by mean)
