@@ -114,45 +114,20 @@ TEST_CASE(
   expect_unload_refused(admin, "emb", "in use by ca v1, cb v1");
 
   // Detach cb while ca is under load: every ca answer arrives and is right.
-  size_t ok = 0, failed = 0;
-  std::string first_error;
   const size_t n = a.inputs.size();
   bool detached = false;
-  for (size_t start = 0; start < n * 3; start += 6) {
-    kj::Vector<kj::Promise<void>> wave;
-    for (size_t j = start; j < start + 6 && j < n * 3; ++j) {
-      const size_t i = j % n;
-      auto req = cl.session().predictRequest();
-      req.initModel().setName("ca");
-      req.setTopK(-1);
-      set_bags(req.initInputs(1)[0], a.inputs[i]);
-      wave.add(req.send().then(
-          [&, i](capnp::Response<Session::PredictResults>&& res) {
-            ++ok;
-            const auto& want = a.expected.at("scores")[i];
-            auto labels = res.getResults()[0].getLabels();
-            REQUIRE(labels.size() == want.size());
-            for (auto l : labels)
-              close_to(l.getProb(), want[l.getIndex()].get<double>(), "input " + std::to_string(i));
-          },
-          [&](kj::Exception&& e) {
-            ++failed;
-            if (first_error.empty()) first_error = e.getDescription().cStr();
-          }));
-    }
-    if (!detached && start >= n) {
-      auto req = admin.admin().unloadRequest();
-      req.setName("cb");
-      req.setVersion(0);
-      wave.add(req.send().ignoreResult());
-      detached = true;
-    }
-    kj::joinPromises(wave.releaseAsArray()).wait(cl.wait_scope());
-  }
-  INFO(first_error);
+  auto t = predict_waves(cl, "ca", a, 3, 6, [&](size_t start, kj::Vector<kj::Promise<void>>& wave) {
+    if (detached || start < n) return;
+    auto req = admin.admin().unloadRequest();
+    req.setName("cb");
+    req.setVersion(0);
+    wave.add(req.send().ignoreResult());
+    detached = true;
+  });
+  INFO(t.first_error);
   CHECK(detached);
-  CHECK(failed == 0);
-  CHECK(ok == n * 3);
+  CHECK(t.failed == 0);
+  CHECK(t.ok == n * 3);
   expect_unload_refused(admin, "emb", "in use by ca v1");
   check_predictions(cl, "ca", a);
 

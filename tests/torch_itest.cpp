@@ -210,37 +210,13 @@ TEST_CASE("R=2: a shard node killed under load leaves 0 wrong and 0 failed answe
   check_tables_split(cl, "three", {"user", "item", "ctx"});
   auto victim = c.node_pid("shard-2");
   REQUIRE(victim > 0);
-  size_t ok = 0, failed = 0;
-  std::string first_error;
-  const size_t n = m.inputs.size(), concurrency = 8, rounds = 3;
-  for (size_t start = 0; start < n * rounds; start += concurrency) {
-    kj::Vector<kj::Promise<void>> wave;
-    for (size_t j = start; j < start + concurrency && j < n * rounds; ++j) {
-      const size_t i = j % n;
-      auto req = cl.session().predictRequest();
-      req.initModel().setName("three");
-      req.setTopK(-1);
-      set_bags(req.initInputs(1)[0], m.inputs[i]);
-      wave.add(req.send().then(
-          [&, i](capnp::Response<Session::PredictResults>&& res) {
-            ++ok;
-            const auto& want = m.expected.at("scores")[i];
-            auto labels = res.getResults()[0].getLabels();
-            REQUIRE(labels.size() == want.size());
-            for (auto l : labels)
-              close_to(l.getProb(), want[l.getIndex()].get<double>(), "input " + std::to_string(i));
-          },
-          [&](kj::Exception&& e) {
-            ++failed;
-            if (first_error.empty()) first_error = e.getDescription().cStr();
-          }));
-    }
-    if (start <= n && n < start + concurrency) ::kill(victim, SIGKILL);  // mid-traffic
-    kj::joinPromises(wave.releaseAsArray()).wait(cl.wait_scope());
-  }
-  INFO(first_error);
-  CHECK(failed == 0);
-  CHECK(ok == n * rounds);
+  const size_t n = m.inputs.size();
+  auto t = predict_waves(cl, "three", m, 3, 8, [&](size_t start, kj::Vector<kj::Promise<void>>&) {
+    if (start <= n && n < start + 8) ::kill(victim, SIGKILL);  // mid-traffic
+  });
+  INFO(t.first_error);
+  CHECK(t.failed == 0);
+  CHECK(t.ok == n * 3);
   CHECK(wait_for_status(cl, std::chrono::seconds(60),
                         [](const status_snapshot& s) { return !s.members.at("shard-2").up; }));
 }

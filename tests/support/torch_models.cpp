@@ -132,4 +132,37 @@ void check_tables_split(client& cl, const std::string& name,
   }
 }
 
+torch_traffic predict_waves(
+    client& cl, const std::string& name, const torch_model& m, size_t rounds, size_t concurrency,
+    const std::function<void(size_t start, kj::Vector<kj::Promise<void>>& wave)>& during) {
+  torch_traffic out;
+  const size_t n = m.inputs.size();
+  for (size_t start = 0; start < n * rounds; start += concurrency) {
+    kj::Vector<kj::Promise<void>> wave;
+    for (size_t j = start; j < start + concurrency && j < n * rounds; ++j) {
+      const size_t i = j % n;
+      auto req = cl.session().predictRequest();
+      req.initModel().setName(name);
+      req.setTopK(-1);
+      set_bags(req.initInputs(1)[0], m.inputs[i]);
+      wave.add(req.send().then(
+          [&out, &m, i](capnp::Response<Session::PredictResults>&& res) {
+            ++out.ok;
+            const auto& want = m.expected.at("scores")[i];
+            auto labels = res.getResults()[0].getLabels();
+            REQUIRE(labels.size() == want.size());
+            for (auto l : labels)
+              close_to(l.getProb(), want[l.getIndex()].get<double>(), "input " + std::to_string(i));
+          },
+          [&out](kj::Exception&& e) {
+            ++out.failed;
+            if (out.first_error.empty()) out.first_error = e.getDescription().cStr();
+          }));
+    }
+    during(start, wave);
+    kj::joinPromises(wave.releaseAsArray()).wait(cl.wait_scope());
+  }
+  return out;
+}
+
 }  // namespace tessera::test

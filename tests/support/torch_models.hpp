@@ -4,6 +4,7 @@
 // Debian's python3-torch, writes it as safetensors with its spec and computes PyTorch's answers;
 // these helpers import it and compare a cluster's answers with PyTorch's.
 // Agreement: |got - want| <= 1e-5 * |want| + 1e-6 for every label and dimension.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,21 @@ void check_predictions(client& cl, const std::string& name, const torch_model& m
 
 // Embeds every input of `m` on model `name`: the concatenated pooled vectors.
 void check_embeddings(client& cl, const std::string& name, const torch_model& m);
+
+// Outcomes of predict_waves.
+struct torch_traffic {
+  size_t ok = 0;
+  size_t failed = 0;
+  std::string first_error;
+};
+
+// Sends every input of `m`, `rounds` times over, as single-input predicts (k = -1) on model
+// `name`, `concurrency` at a time, checking each answer against PyTorch's. `during(start,
+// wave)` runs after each wave's calls are sent (the wave's first call is number `start`) and
+// may add its own promises to the wave (a fault, an admin call); each wave is awaited whole.
+torch_traffic predict_waves(
+    client& cl, const std::string& name, const torch_model& m, size_t rounds, size_t concurrency,
+    const std::function<void(size_t start, kj::Vector<kj::Promise<void>>& wave)>& during);
 
 // Every table of `name`'s active version is cut into 3 ranges on 3 nodes (`cl`: an admin's).
 void check_tables_split(client& cl, const std::string& name,
