@@ -8,7 +8,8 @@
 #
 # 1. release: build/ (scripts/setup.sh), only the programs and the integration tests with
 #    cases tagged [large] (parity on 20,000-label models) or [release] (memory bounds that
-#    ASan's own allocations would hide), and those cases (ctest -L release; CMakeLists.txt);
+#    ASan's own allocations would hide; torch_itest and compose_itest, for CI's time), and
+#    those cases (ctest -L release; CMakeLists.txt);
 # 2. sanitize: build-asan/ with ASan + UBSan (scripts/sanitize.sh): every other test, unit and
 #    integration, the latter against sanitized nodes (ctest -LE release); any sanitizer report
 #    fails it;

@@ -1,8 +1,12 @@
+// ctest: release only
 // Composition (docs/MODELS.md) over real processes: an embedder package loaded alone, and two
 // classifier packages loaded on it with `--embedder`, each answering like its own PyTorch
 // model (tests/torch/make_model.py: one seed gives both models the same tables and inputs,
 // their layer seeds differ). The rows are loaded once; the embedder cannot be unloaded while a
 // classifier uses it; detaching one classifier under load leaves the other serving.
+//
+// Release only, like torch_itest (CI's time); composed descriptions and the unload rule are
+// under the sanitizers in version_builder_test, registry_test and registry_store_test.
 #include <catch2/catch.hpp>
 
 #include <capnp/compat/std-iterator.h>
@@ -61,7 +65,7 @@ void expect_unload_refused(client& cl, const std::string& name, const std::strin
 TEST_CASE(
     "two classifiers on one embedder answer like their own PyTorch models; the embedder "
     "stays while used",
-    "[compose]") {
+    "[compose][release]") {
   temp_dir root;
   auto a = make_torch_model(
       root, "a",
@@ -146,7 +150,7 @@ TEST_CASE(
 TEST_CASE(
     "a coordinator killed with SIGKILL comes back with its composed model on the same "
     "embedder",
-    "[compose]") {
+    "[compose][release]") {
   temp_dir root;
   auto a = make_torch_model(
       root, "a",
