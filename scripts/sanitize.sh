@@ -49,7 +49,9 @@ say "built in $(($(date +%s) - start)) s"
 [[ "$step" == build ]] && exit 0
 fi
 
-logs="$PWD/build-asan/sanitizer-logs"
+# SANITIZER_LOG_DIR: where this run's reports go (scripts/test.sh gives each of its two
+# concurrent sanitized suites its own).
+logs="${SANITIZER_LOG_DIR:-$PWD/build-asan/sanitizer-logs}"
 rm -rf "$logs"
 mkdir -p "$logs"
 export ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:quarantine_size_mb=32"

@@ -10,9 +10,9 @@
 #    cases tagged [large] (parity on 20,000-label models) or [release] (memory bounds that
 #    ASan's own allocations would hide; torch_itest and compose_itest, for CI's time), and
 #    those cases (ctest -L release; CMakeLists.txt);
-# 2. sanitize: build-asan/ with ASan + UBSan (scripts/sanitize.sh): every other test, unit and
-#    integration, the latter against sanitized nodes (ctest -LE release); any sanitizer report
-#    fails it;
+# 2. sanitize: build-asan/ with ASan + UBSan (scripts/sanitize.sh): every other integration
+#    test, against sanitized nodes (ctest -L integration -LE release), and beside it at nice 19
+#    the unit tests (unit-asan, ctest -L unit); any sanitizer report fails them;
 #    Stage 1's tests run while stage 2 builds, stage 3 while stage 2's suite runs (at nice 19).
 # 3. fuzz: each libFuzzer target for FUZZ_SECONDS (default 10) over its seed corpus, built in
 #    build-asan/ by stage 2 (scripts/fuzz.sh with FUZZ_BUILD_DIR=build-asan).
@@ -81,7 +81,23 @@ fuzz_log=$(mktemp)
 fuzz_start=$(date +%s)
 FUZZ_BUILD_DIR=build-asan nice -n 19 bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}" >"$fuzz_log" 2>&1 &
 fuzz_pid=$!
-stage sanitize env SANITIZE_STEP=test bash scripts/sanitize.sh -LE release
+# The sanitized unit tests run beside the integration tests at the lowest priority too: the
+# integration tests run one at a time and mostly wait on their nodes, so the unit tests take
+# CPU they leave idle instead of a minute of wall time before them.
+unit_log=$(mktemp)
+unit_start=$(date +%s)
+SANITIZE_STEP=test SANITIZER_LOG_DIR="$PWD/build-asan/sanitizer-logs-unit" nice -n 19 \
+  bash scripts/sanitize.sh -L unit >"$unit_log" 2>&1 &
+unit_pid=$!
+stage sanitize env SANITIZE_STEP=test bash scripts/sanitize.sh -L integration -LE release
+set +e
+wait "$unit_pid"
+unit_rc=$?
+set -e
+cat "$unit_log"
+rm -f "$unit_log"
+summary+=("$(printf '%-9s %s after %d s (beside sanitize)' unit-asan "$([[ $unit_rc -eq 0 ]] && echo passed || echo "FAILED ($unit_rc)")" "$(($(date +%s) - unit_start))")")
+[[ $unit_rc -eq 0 ]] || failed=1
 set +e
 wait "$fuzz_pid"
 fuzz_rc=$?
