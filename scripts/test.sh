@@ -59,53 +59,47 @@ stage() {
   [[ $rc -eq 0 ]] || failed=1
 }
 
+# beside NAME COMMAND...: starts COMMAND in the background, its output in a log of its own.
+# joined NAME WHAT [err]: waits for it, prints its log (to stderr with `err`), and notes its
+# status and time in the summary as "NAME ... (beside WHAT)".
+declare -A bg_pid bg_log bg_start
+beside() {
+  local name=$1
+  shift
+  bg_log[$name]=$(mktemp)
+  bg_start[$name]=$(date +%s)
+  "$@" >"${bg_log[$name]}" 2>&1 &
+  bg_pid[$name]=$!
+}
+joined() {
+  local name=$1 what=$2 rc
+  set +e
+  wait "${bg_pid[$name]}"
+  rc=$?
+  set -e
+  if [[ "${3:-}" == err ]]; then cat "${bg_log[$name]}" >&2; else cat "${bg_log[$name]}"; fi
+  rm -f "${bg_log[$name]}"
+  summary+=("$(printf '%-9s %s after %d s (beside %s)' "$name" "$([[ $rc -eq 0 ]] && echo passed || echo "FAILED ($rc)")" "$(($(date +%s) - bg_start[$name]))" "$what")")
+  [[ $rc -eq 0 ]] || failed=1
+}
+
 # The Release cases run while build-asan/ builds (at nice: the tests keep the CPU they need),
 # then the sanitized suite runs alone.
-release_log=$(mktemp)
-release_start=$(date +%s)
-bash scripts/ctest_suite.sh build -L release >"$release_log" 2>&1 &
-release_pid=$!
+beside release bash scripts/ctest_suite.sh build -L release
 stage asan-build env SANITIZE_STEP=build bash scripts/sanitize.sh
-set +e
-wait "$release_pid"
-release_rc=$?
-set -e
-cat "$release_log"
-rm -f "$release_log"
-summary+=("$(printf '%-9s %s after %d s (beside asan-build)' release "$([[ $release_rc -eq 0 ]] && echo passed || echo "FAILED ($release_rc)")" "$(($(date +%s) - release_start))")")
-[[ $release_rc -eq 0 ]] || failed=1
+joined release asan-build
 # The fuzzers run beside the sanitized suite at the lowest priority: they take only the CPU
 # the suite leaves idle (its integration tests mostly wait on their nodes), so they add no
 # wall time and cannot slow a test into a timeout. FUZZ_SECONDS is wall time per target.
-fuzz_log=$(mktemp)
-fuzz_start=$(date +%s)
-FUZZ_BUILD_DIR=build-asan nice -n 19 bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}" >"$fuzz_log" 2>&1 &
-fuzz_pid=$!
+beside fuzz env FUZZ_BUILD_DIR=build-asan nice -n 19 bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 # The sanitized unit tests run beside the integration tests at the lowest priority too: the
 # integration tests run one at a time and mostly wait on their nodes, so the unit tests take
 # CPU they leave idle instead of a minute of wall time before them.
-unit_log=$(mktemp)
-unit_start=$(date +%s)
-SANITIZE_STEP=test SANITIZER_LOG_DIR="$PWD/build-asan/sanitizer-logs-unit" nice -n 19 \
-  bash scripts/sanitize.sh -L unit >"$unit_log" 2>&1 &
-unit_pid=$!
+beside unit-asan env SANITIZE_STEP=test SANITIZER_LOG_DIR="$PWD/build-asan/sanitizer-logs-unit" \
+  nice -n 19 bash scripts/sanitize.sh -L unit
 stage sanitize env SANITIZE_STEP=test bash scripts/sanitize.sh -L integration -LE release
-set +e
-wait "$unit_pid"
-unit_rc=$?
-set -e
-cat "$unit_log"
-rm -f "$unit_log"
-summary+=("$(printf '%-9s %s after %d s (beside sanitize)' unit-asan "$([[ $unit_rc -eq 0 ]] && echo passed || echo "FAILED ($unit_rc)")" "$(($(date +%s) - unit_start))")")
-[[ $unit_rc -eq 0 ]] || failed=1
-set +e
-wait "$fuzz_pid"
-fuzz_rc=$?
-set -e
-cat "$fuzz_log" >&2
-rm -f "$fuzz_log"
-summary+=("$(printf '%-9s %s after %d s (beside sanitize)' fuzz "$([[ $fuzz_rc -eq 0 ]] && echo passed || echo "FAILED ($fuzz_rc)")" "$(($(date +%s) - fuzz_start))")")
-[[ $fuzz_rc -eq 0 ]] || failed=1
+joined unit-asan sanitize
+joined fuzz sanitize err
 for line in "${summary[@]}"; do echo "test: $line" >&2; done
 echo "test: $(($(date +%s) - begin)) s in all" >&2
 exit "$failed"
