@@ -54,17 +54,9 @@ class table_reader {
   caf::error hex(const std::string& what, const toml::node* n, checksum128& out) const {
     auto v = n ? n->value_exact<std::string>() : std::nullopt;
     if (!v || v->size() != 32) return fail(what + " must be a hex string of 32 digits");
-    uint64_t half[2] = {0, 0};
-    for (size_t i = 0; i < v->size(); ++i) {
-      char c = (*v)[i];
-      int d = (c >= '0' && c <= '9')   ? c - '0'
-              : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-              : (c >= 'A' && c <= 'F') ? c - 'A' + 10
-                                       : -1;
-      if (d < 0) return fail(what + " '" + *v + "' is not hexadecimal");
-      half[i / 16] = (half[i / 16] << 4) | static_cast<uint64_t>(d);
-    }
-    out = checksum128{half[0], half[1]};
+    auto sum = checksum_from_hex(*v);
+    if (!sum) return fail(what + " '" + *v + "' is not hexadecimal");
+    out = *sum;
     return {};
   }
 

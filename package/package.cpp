@@ -66,6 +66,7 @@
 #include <set>
 
 #include "package/package.hpp"
+#include "package/row_source.hpp"
 
 namespace tessera {
 
@@ -87,6 +88,21 @@ std::string to_hex(const checksum128& c) {
   char buf[33];
   std::snprintf(buf, sizeof buf, "%016" PRIx64 "%016" PRIx64, c.high, c.low);
   return buf;
+}
+
+std::optional<checksum128> checksum_from_hex(std::string_view hex) {
+  if (hex.size() != 32) return std::nullopt;
+  uint64_t half[2] = {0, 0};
+  for (size_t i = 0; i < hex.size(); ++i) {
+    const char c = hex[i];
+    const int d = (c >= '0' && c <= '9')   ? c - '0'
+                  : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                  : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                           : -1;
+    if (d < 0) return std::nullopt;
+    half[i / 16] = (half[i / 16] << 4) | static_cast<uint64_t>(d);
+  }
+  return checksum128{half[0], half[1]};
 }
 
 // ---- validation ---------------------------------------------------------------------------
@@ -360,15 +376,30 @@ caf::expected<std::string> read_whole(const std::string& path, uint64_t max_byte
   return text;
 }
 
-// 64-byte aligned float storage released with std::free.
+// Reads block `b` of `t` from its open file `fd` (at `path`) into `buf` and verifies it.
+caf::error read_verified(const tensor_info& t, int fd, const std::string& path, uint64_t b,
+                         char* buf) {
+  const uint64_t row_bytes = t.cols * sizeof(float), br = t.block_rows;
+  const uint64_t b0 = b * br, b1 = std::min(b0 + br, t.rows), nbytes = (b1 - b0) * row_bytes;
+  if (auto err = pread_full(fd, buf, nbytes, b0 * row_bytes, path)) return err;
+  const checksum128 sum = xxh3_128(buf, nbytes);
+  if (sum != t.block_checksums[b])
+    return make_error(errc::corrupt_package,
+                      "tensor '" + t.name + "' (" + path + ") block " + std::to_string(b) +
+                          " (rows " + std::to_string(b0) + ".." + std::to_string(b1) +
+                          ") checksum mismatch: manifest " + to_hex(t.block_checksums[b]) +
+                          ", data " + to_hex(sum));
+  return {};
+}
+
+}  // namespace
+
 std::shared_ptr<float> aligned_floats(uint64_t count) {
   uint64_t bytes = (count * sizeof(float) + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
   if (!p) return nullptr;
   return std::shared_ptr<float>(static_cast<float*>(p), [](float* f) { std::free(f); });
 }
-
-}  // namespace
 
 caf::expected<package> package::open(const std::string& dir) {
   struct stat st;
@@ -444,14 +475,7 @@ caf::expected<row_block> package::read_rows(const std::string& tensor, uint64_t 
       if (!scratch) return make_error(errc::insufficient_memory, "cannot allocate a block");
     }
     char* buf = inside ? dst + (b0 - begin) * row_bytes : reinterpret_cast<char*>(scratch.get());
-    if (auto err = pread_full(g.fd, buf, nbytes, b0 * row_bytes, path)) return err;
-    const checksum128 sum = xxh3_128(buf, nbytes);
-    if (sum != t->block_checksums[b])
-      return make_error(errc::corrupt_package,
-                        "tensor '" + tensor + "' (" + path + ") block " + std::to_string(b) +
-                            " (rows " + std::to_string(b0) + ".." + std::to_string(b1) +
-                            ") checksum mismatch: manifest " + to_hex(t->block_checksums[b]) +
-                            ", data " + to_hex(sum));
+    if (auto err = read_verified(*t, g.fd, path, b, buf)) return err;
     if (!inside) {
       uint64_t lo = std::max(b0, begin), hi = std::min(b1, end);
       std::memcpy(dst + (lo - begin) * row_bytes, buf + (lo - b0) * row_bytes,
@@ -461,6 +485,18 @@ caf::expected<row_block> package::read_rows(const std::string& tensor, uint64_t 
     if (progress) progress(done, total);
   }
   return out;
+}
+
+caf::error package::read_block(const std::string& tensor, uint64_t block, char* out) const {
+  const tensor_info* t = meta_.find_tensor(tensor);
+  if (!t || block >= t->block_checksums.size())
+    return make_error(errc::invalid_argument, "package " + dir_ + " has no block " +
+                                                  std::to_string(block) + " of tensor '" + tensor +
+                                                  "'");
+  const std::string path = dir_ + "/" + t->file;
+  fd_guard g;
+  if (auto err = open_read(path, g, "tensor '" + tensor + "'")) return err;
+  return read_verified(*t, g.fd, path, block, out);
 }
 
 caf::expected<std::vector<std::string>> package::read_lines(const std::string& key) const {
@@ -494,50 +530,9 @@ caf::expected<std::vector<std::string>> package::read_lines(const std::string& k
 
 caf::expected<std::string> rows_digest(const manifest& m, const std::string& tensor,
                                        uint64_t row_begin, uint64_t row_end) {
-  const tensor_info* t = m.find_tensor(tensor);
-  if (!t)
-    return make_error(errc::invalid_argument,
-                      "rows_digest: manifest of '" + m.name + "' has no tensor '" + tensor + "'");
-  if (row_begin > row_end || row_end > t->rows)
-    return make_error(errc::invalid_argument, "rows_digest: rows [" + std::to_string(row_begin) +
-                                                  ", " + std::to_string(row_end) +
-                                                  ") are outside tensor '" + tensor + "' with " +
-                                                  std::to_string(t->rows) + " rows");
-  if (t->block_rows == 0)
-    return make_error(errc::invalid_argument,
-                      "rows_digest: tensor '" + tensor + "' has block_rows = 0");
-  // Every field goes in with a fixed width (strings length-prefixed), little-endian, so no two
-  // different inputs share an encoding.
-  std::string in;
-  auto put_u64 = [&in](uint64_t x) {
-    for (int i = 0; i < 8; ++i) in.push_back(static_cast<char>((x >> (8 * i)) & 0xff));
-  };
-  auto put_str = [&](std::string_view s) {
-    put_u64(s.size());
-    in.append(s);
-  };
-  put_str("tessera.rows_digest.1");
-  put_str(manifest::checksum_algorithm);
-  put_u64(t->rows);
-  put_u64(t->cols);
-  put_u64(t->block_rows);
-  put_u64(row_begin);
-  put_u64(row_end);
-  if (row_begin < row_end) {
-    const uint64_t first = row_begin / t->block_rows, last = (row_end - 1) / t->block_rows;
-    if (last >= t->block_checksums.size())
-      return make_error(errc::invalid_argument, "rows_digest: tensor '" + tensor + "' lists " +
-                                                    std::to_string(t->block_checksums.size()) +
-                                                    " block checksums, too few for its rows");
-    put_u64(last - first + 1);
-    for (uint64_t b = first; b <= last; ++b) {
-      put_u64(t->block_checksums[b].high);
-      put_u64(t->block_checksums[b].low);
-    }
-  } else {
-    put_u64(0);
-  }
-  return to_hex(xxh3_128(in.data(), in.size()));
+  auto blocks = blocks_of(m, tensor, row_begin, row_end);
+  if (!blocks) return blocks.error();
+  return blocks_digest(*blocks, row_begin, row_end);
 }
 
 }  // namespace tessera

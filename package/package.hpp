@@ -48,6 +48,8 @@ checksum128 xxh3_128(const void* data, size_t bytes);
 
 // 32 lowercase hex digits, high half first (xxhash's canonical form, as in the manifest).
 std::string to_hex(const checksum128& c);
+// The checksum to_hex printed: exactly 32 hex digits (either case); nullopt otherwise.
+std::optional<checksum128> checksum_from_hex(std::string_view hex);
 
 struct tensor_info {
   std::string name;  // unique in the package, e.g. "embedder.input", "classifier.l0.weight"
@@ -186,6 +188,9 @@ struct row_block {
   uint64_t bytes() const { return rows * cols * sizeof(float); }
 };
 
+// 64-byte aligned storage for `count` floats, released with std::free; null when out of memory.
+std::shared_ptr<float> aligned_floats(uint64_t count);
+
 // Called while reading or writing with (bytes done, bytes total).
 using progress_fn = std::function<void(uint64_t, uint64_t)>;
 
@@ -209,6 +214,11 @@ class package {
   caf::expected<row_block> read_rows(const std::string& tensor, uint64_t begin, uint64_t end,
                                      const progress_fn& progress = {},
                                      const std::atomic<bool>* cancel = nullptr) const;
+
+  // Reads checksum block `block` of `tensor` (rows [block * block_rows, ...), the last block
+  // maybe shorter) with pread into `out`, which holds at least that many bytes, and verifies its
+  // checksum. Errors: invalid_argument (unknown tensor or block), corrupt_package, io_error.
+  caf::error read_block(const std::string& tensor, uint64_t block, char* out) const;
 
   // Bytes of scratch read_rows(tensor, begin, end) allocates besides the rows: one checksum
   // block when the range starts or ends inside a block, else 0 (also for an unknown tensor or

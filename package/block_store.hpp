@@ -1,0 +1,75 @@
+#pragma once
+// A shard node's content-addressed block store (its data_dir): one file per checksum block of
+// a tensor (package.hpp), named by the block's XXH3-128 and byte size, so equal rows are
+// stored once whatever version, tensor or model they belong to, and a new version ships only
+// the blocks the store lacks.
+//
+// Layout: <dir>/blocks/<2 hex>/<32 hex>-<bytes> holds a block; <dir>/tmp/ holds blocks being
+// written. A block is written to a unique temp name, fsynced, renamed into place and the
+// directory fsynced, so after a crash at any point a block file either is absent or holds all
+// its bytes; open() deletes leftover temp files. A block is still verified every time it is
+// read: a file that fails its checksum (a bad disk, a hand edit) is deleted and reported, never
+// returned.
+//
+// Thread: every method may be called from any thread at once (the node actor and its loader
+// threads). Which blocks may be removed is the caller's business (the node counts the
+// replicas that use each block).
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "package/package.hpp"
+
+namespace tessera {
+
+class block_store {
+ public:
+  // Opens (creating it and its subdirectories) the store at `dir`, deletes leftover temp files
+  // and indexes the block files present (names only: blocks are verified when read; a file
+  // whose size does not match its name is deleted). Errors: io_error.
+  static caf::expected<std::shared_ptr<block_store>> open(const std::string& dir);
+
+  const std::string& dir() const { return dir_; }
+
+  // Whether block `sum` of `bytes` bytes is stored (by name; read() verifies it).
+  bool contains(const checksum128& sum, uint64_t bytes) const;
+
+  // Reads block `sum` of `bytes` bytes into `out` and verifies it. Errors: unavailable (not
+  // stored), corrupt_package (the file failed its checksum or was short; it is
+  // deleted, so the next fill fetches it again), io_error.
+  caf::error read(const checksum128& sum, uint64_t bytes, char* out) const;
+
+  // Stores `bytes` bytes at `data` as block `sum` unless already stored: verifies the checksum
+  // first (corrupt_package, nothing written), then temp file, fsync, rename, directory fsync.
+  // Errors: corrupt_package, io_error (a full disk among them; the temp file is removed).
+  caf::error put(const checksum128& sum, const char* data, uint64_t bytes);
+
+  // Deletes block `sum` of `bytes` bytes if stored.
+  void remove(const checksum128& sum, uint64_t bytes);
+
+  uint64_t used_bytes() const;  // bytes of the stored blocks
+  size_t block_count() const;
+  // Every stored block: (checksum, bytes).
+  std::vector<std::pair<checksum128, uint64_t>> list() const;
+
+  // File name of block `sum` under dir(): "blocks/ab/ab...-<bytes>".
+  static std::string relative_path(const checksum128& sum, uint64_t bytes);
+
+ private:
+  explicit block_store(std::string dir) : dir_(std::move(dir)) {}
+  void forget(const checksum128& sum, uint64_t bytes) const;
+
+  std::string dir_;
+  mutable std::mutex mtx_;  // guards index_ and used_
+  // (high, low, bytes) of every stored block.
+  mutable std::set<std::tuple<uint64_t, uint64_t, uint64_t>> index_;
+  mutable uint64_t used_ = 0;
+  mutable uint64_t next_temp_ = 0;
+};
+
+}  // namespace tessera
