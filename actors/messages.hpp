@@ -12,6 +12,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include "package/package.hpp"
+#include "package/row_source.hpp"
 
 namespace tessera {
 
@@ -48,6 +49,17 @@ enum class shard_kind : uint8_t {
   layer = 1,      // output rows of a dense layer (+ bias): answers layer and topk
 };
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, checksum128& x) {
+  return f(caf::meta::type_name("checksum128"), x.high, x.low);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tensor_blocks& x) {
+  return f(caf::meta::type_name("tensor_blocks"), x.rows, x.cols, x.block_rows, x.first_block,
+           x.checksums);
+}
+
 // Command to load one replica.
 struct shard_spec {
   // Unique in the cluster and naming the content, e.g.
@@ -55,9 +67,12 @@ struct shard_spec {
   // epoch, tensor, shard, replica, content): a node hands out an existing replica only for the
   // same id, so never one holding other rows.
   std::string replica_id;
-  std::string package_dir;  // absolute; readable at this path on the node
-  std::string tensor;       // tensor name in the package
-  std::string bias;         // layer only: bias tensor name, or empty
+  // Where the node may read blocks its store lacks: a package directory readable at this path
+  // on the node (--server-path loads, and versions loaded before node stores); empty = none
+  // (the rows must be in the node's store: shipped there, or kept from before a restart).
+  std::string package_dir;
+  std::string tensor;  // tensor name in the package
+  std::string bias;    // layer only: bias tensor name, or empty
   uint64_t row_begin = 0;
   uint64_t row_end = 0;
   uint64_t epoch = 0;  // epoch of the sub-model version; every request must carry it
@@ -66,12 +81,17 @@ struct shard_spec {
   // first loaded. A node refuses to load the replica when its package now says otherwise
   // (corrupt_package), so changed files are never served.
   std::string content;
+  // The rows by content (package/row_source.hpp): the blocks of `tensor` (and of `bias`) that
+  // cover [row_begin, row_end). A node with a store reads them from it and fetches only the
+  // blocks it lacks; `content` must be their blocks_digest.
+  tensor_blocks rows_blocks;
+  tensor_blocks bias_blocks;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_spec& x) {
   return f(caf::meta::type_name("shard_spec"), x.replica_id, x.package_dir, x.tensor, x.bias,
-           x.row_begin, x.row_end, x.epoch, x.kind, x.content);
+           x.row_begin, x.row_end, x.epoch, x.kind, x.content, x.rows_blocks, x.bias_blocks);
 }
 
 // The content digest a shard_spec carries for rows [begin, end) of `tensor` (and of `bias`
@@ -153,12 +173,17 @@ struct replica_status {
   uint64_t bytes_done = 0;  // load progress
   uint64_t load_ms = 0;     // while loading: milliseconds since the node accepted the load
   std::string error;
+  // Bytes of blocks this load fetched (from a package, a peer or a stream) and wrote to the
+  // node's store, and bytes it found there already: a new version that shares most blocks
+  // with one loaded before fetches only the rest. Both 0 on a node without a store.
+  uint64_t fetched_bytes = 0;
+  uint64_t stored_bytes = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, replica_status& x) {
   return f(caf::meta::type_name("replica_status"), x.replica_id, x.state, x.bytes, x.bytes_done,
-           x.load_ms, x.error);
+           x.load_ms, x.error, x.fetched_bytes, x.stored_bytes);
 }
 
 struct node_status {
@@ -173,12 +198,16 @@ struct node_status {
   // Milliseconds since an actor in another process (the coordinator polls every second) last
   // asked for health; -1 when none has yet. A shard-only node's /readyz reads it.
   int64_t peer_seen_ms = -1;
+  // The node's block store (its data_dir): bytes of the blocks on disk and the disk_budget
+  // they must fit (0 = unlimited); both 0 without a store.
+  uint64_t store_bytes = 0;
+  uint64_t disk_budget_bytes = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(caf::meta::type_name("node_status"), x.name, x.budget_bytes, x.used_bytes, x.rss_bytes,
-           x.overhead_bytes, x.replicas, x.peer_seen_ms);
+           x.overhead_bytes, x.replicas, x.peer_seen_ms, x.store_bytes, x.disk_budget_bytes);
 }
 
 // Registers every message type above (and the vectors CAF needs) with a config. Call on every

@@ -1,12 +1,15 @@
 #include "actors/node.hpp"
 #include "base/logger.hpp"
 
+#include <optional>
+#include <set>
 #include <thread>
 
 #include <caf/all.hpp>
 
 #include "actors/unhandled.hpp"
 #include "base/process_stats.hpp"
+#include "package/row_source.hpp"
 
 namespace tessera {
 namespace {
@@ -41,6 +44,132 @@ void load_rows(package pkg, shard_spec spec, std::shared_ptr<load_slot> slot, no
   finish(std::move(data), caf::none);
 }
 
+// Runs on a loader thread: reads the replica's rows (and bias) through the node's store,
+// fetching the blocks it lacks from the spec's package directory (when it names one).
+void load_stored(std::shared_ptr<block_store> store, shard_spec spec,
+                 std::shared_ptr<load_slot> slot, node_actor node) {
+  auto finish = [&](std::shared_ptr<shard_data> data, caf::error err) {
+    {
+      std::lock_guard<std::mutex> guard{slot->mtx};
+      slot->result = std::move(data);
+      slot->failure = std::move(err);
+    }
+    caf::anon_send(node, loaded_atom::value, spec.replica_id);
+  };
+  read_counts counts;
+  auto note = [&] {
+    slot->fetched = counts.fetched;
+    slot->stored = counts.from_store;
+  };
+  auto progress = [&](uint64_t done, uint64_t) {
+    slot->bytes_done = done;
+    note();
+  };
+  std::optional<package_blocks> rows_src, bias_src;
+  if (!spec.package_dir.empty()) {
+    rows_src.emplace(spec.package_dir, spec.tensor);
+    bias_src.emplace(spec.package_dir, spec.bias);
+  }
+  auto rows = read_through(*store, spec.rows_blocks, spec.row_begin, spec.row_end,
+                           rows_src ? &*rows_src : nullptr, counts, progress, &slot->cancelled);
+  note();
+  if (!rows) return finish(nullptr, rows.error());
+  auto data = std::make_shared<shard_data>();
+  data->spec = spec;
+  data->rows = std::move(*rows);
+  if (!spec.bias.empty()) {
+    auto bias = read_through(*store, spec.bias_blocks, spec.row_begin, spec.row_end,
+                             bias_src ? &*bias_src : nullptr, counts, {}, &slot->cancelled);
+    note();
+    if (!bias) return finish(nullptr, bias.error());
+    data->bias = std::move(*bias);
+  }
+  slot->bytes_done = data->rows.bytes();
+  finish(std::move(data), caf::none);
+}
+
+std::vector<block_key> blocks_of_spec(const shard_spec& spec) {
+  std::vector<block_key> out;
+  for (const auto* b : {&spec.rows_blocks, &spec.bias_blocks})
+    for (size_t i = 0; i < b->checksums.size(); ++i)
+      out.emplace_back(b->checksums[i].high, b->checksums[i].low,
+                       b->block_bytes(b->first_block + i));
+  return out;
+}
+
+// Checks a spec's blocks against its content and shape (a coordinator's bug or a hostile
+// peer must not make the node serve other rows under the recorded content) and returns the
+// bytes of its rows and bias. Errors: corrupt_package, invalid_argument.
+caf::expected<uint64_t> stored_replica_bytes(const shard_spec& spec) {
+  const auto& b = spec.rows_blocks;
+  if (spec.row_begin >= spec.row_end || spec.row_end > b.rows)
+    return make_error(errc::invalid_argument, "rows [" + std::to_string(spec.row_begin) + ", " +
+                                                  std::to_string(spec.row_end) + ") outside " +
+                                                  spec.tensor);
+  auto digest = blocks_digest(b, spec.row_begin, spec.row_end);
+  if (!digest)
+    return make_error(errc::corrupt_package,
+                      "replica " + spec.replica_id + ": " + message_of(digest.error()));
+  std::string content = *digest;
+  uint64_t bytes = (spec.row_end - spec.row_begin) * b.cols * sizeof(float);
+  if (!spec.bias.empty()) {
+    const auto& bb = spec.bias_blocks;
+    if (bb.rows != b.rows)
+      return make_error(errc::corrupt_package, "bias " + spec.bias + " does not match");
+    auto bd = blocks_digest(bb, spec.row_begin, spec.row_end);
+    if (!bd)
+      return make_error(errc::corrupt_package,
+                        "replica " + spec.replica_id + ": " + message_of(bd.error()));
+    content += "+" + *bd;
+    bytes += (spec.row_end - spec.row_begin) * bb.cols * sizeof(float);
+  }
+  if (content != spec.content)
+    return make_error(errc::corrupt_package,
+                      "replica " + spec.replica_id + ": its blocks do not name its content");
+  return bytes;
+}
+
+// Counts `keys` as used by one more replica.
+void hold_blocks(node_state& st, const std::vector<block_key>& keys) {
+  for (const auto& k : keys) ++st.block_refs[k];
+}
+
+// Drops one replica's counts; a block no replica uses any more leaves the store.
+void drop_blocks(node_state& st, const std::vector<block_key>& keys) {
+  for (const auto& k : keys) {
+    auto it = st.block_refs.find(k);
+    if (it == st.block_refs.end()) continue;
+    if (--it->second > 0) continue;
+    st.block_refs.erase(it);
+    if (st.opts.store)
+      st.opts.store->remove(checksum128{std::get<0>(k), std::get<1>(k)}, std::get<2>(k));
+  }
+}
+
+// Refuses a load whose blocks not yet stored would not fit the disk budget next to the stored
+// blocks and those other loads here are fetching. Errors: insufficient_storage.
+caf::error admit_disk(const node_state& st, const shard_spec& spec,
+                      const std::vector<block_key>& keys) {
+  const auto& store = *st.opts.store;
+  if (st.opts.disk_budget == 0) return caf::none;
+  auto stored = [&](const block_key& k) {
+    return store.contains(checksum128{std::get<0>(k), std::get<1>(k)}, std::get<2>(k));
+  };
+  uint64_t pending = 0, fresh = 0;
+  for (const auto& [k, n] : st.block_refs)
+    if (!stored(k)) pending += std::get<2>(k);
+  std::set<block_key> seen;
+  for (const auto& k : keys)
+    if (!st.block_refs.count(k) && !stored(k) && seen.insert(k).second) fresh += std::get<2>(k);
+  const uint64_t used = store.used_bytes();
+  if (used + pending + fresh <= st.opts.disk_budget) return caf::none;
+  return make_error(errc::insufficient_storage,
+                    "node " + st.opts.name + " cannot store replica " + spec.replica_id + ": " +
+                        std::to_string(fresh) + " bytes of new blocks, " + std::to_string(used) +
+                        " stored and " + std::to_string(pending) + " being fetched, disk_budget " +
+                        std::to_string(st.opts.disk_budget));
+}
+
 // The read of a loading replica has ended (rows read, failed or cancelled): its scratch is
 // free again.
 void end_read(node_state& st, replica_entry& r) {
@@ -54,6 +183,7 @@ void release(node_state& st, const std::string& id) {
   if (it == st.replicas.end()) return;
   end_read(st, it->second);
   st.mem.reserved -= it->second.bytes;
+  drop_blocks(st, it->second.blocks);
   st.replicas.erase(it);
 }
 
@@ -98,6 +228,45 @@ caf::expected<uint64_t> replica_bytes(const package& pkg, const shard_spec& spec
   }
   return bytes;
 }
+
+namespace {
+
+// A load on a node with a store: checked against its content, admitted against the memory
+// and disk budgets, then read through the store on a loader thread.
+caf::result<shard_actor> load_through_store(node_actor::stateful_pointer<node_state> self,
+                                            const shard_spec& spec) {
+  auto& st = self->state;
+  auto bytes = stored_replica_bytes(spec);
+  if (!bytes) return bytes.error();
+  const uint64_t scratch =
+      std::max(spec.rows_blocks.scratch_bytes(spec.row_begin, spec.row_end),
+               spec.bias.empty() ? uint64_t{0}
+                                 : spec.bias_blocks.scratch_bytes(spec.row_begin, spec.row_end));
+  auto keys = blocks_of_spec(spec);
+  if (auto err = admit_disk(st, spec, keys)) return err;
+  if (auto err = st.mem.admit(*bytes, scratch, overhead_bytes(st), st.opts.name, spec.replica_id))
+    return err;
+  replica_entry entry;
+  entry.spec = spec;
+  entry.state = hosted_state::loading;
+  entry.bytes = *bytes;
+  entry.scratch = scratch;
+  entry.accepted = std::chrono::steady_clock::now();
+  entry.slot = std::make_shared<load_slot>();
+  entry.blocks = std::move(keys);
+  auto rp = self->make_response_promise<shard_actor>();
+  entry.waiting.push_back(rp);
+  st.mem.reserved += *bytes;
+  st.mem.scratch += scratch;
+  hold_blocks(st, entry.blocks);
+  std::thread{load_stored, st.opts.store, spec, entry.slot, node_actor{self}}.detach();
+  st.replicas.emplace(spec.replica_id, std::move(entry));
+  log()->info("loading {} rows [{}, {}) of {} ({} bytes) through the store", spec.replica_id,
+              spec.row_begin, spec.row_end, spec.tensor, *bytes);
+  return rp;
+}
+
+}  // namespace
 
 node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> self,
                                     node_options opts) {
@@ -144,6 +313,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           r.waiting.push_back(rp);
           return rp;
         }
+        if (st.opts.store) return load_through_store(self, spec);
         // Opened (manifest parsed and validated) once here; the loader thread reuses it.
         auto pkg = package::open(spec.package_dir);
         if (!pkg) return pkg.error();
@@ -213,6 +383,8 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           for (auto& rp : waiting) rp.deliver(failure);
           return;
         }
+        r.fetched_bytes = r.slot->fetched;
+        r.stored_bytes = r.slot->stored;
         r.handle = self->spawn(shard_impl, std::shared_ptr<const shard_data>{std::move(data)});
         self->monitor(r.handle);  // a crash releases the replica (down handler)
         r.state = hosted_state::ready;
@@ -259,12 +431,18 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         if (st.peer_seen != std::chrono::steady_clock::time_point{})
           out.peer_seen_ms =
               std::chrono::duration_cast<std::chrono::milliseconds>(now - st.peer_seen).count();
+        if (st.opts.store) {
+          out.store_bytes = st.opts.store->used_bytes();
+          out.disk_budget_bytes = st.opts.disk_budget;
+        }
         for (auto& [id, r] : st.replicas) {
           replica_status rs;
           rs.replica_id = id;
           rs.state = r.state;
           rs.bytes = r.bytes;
           rs.bytes_done = r.slot ? r.slot->bytes_done.load() : r.bytes;
+          rs.fetched_bytes = r.slot ? r.slot->fetched.load() : r.fetched_bytes;
+          rs.stored_bytes = r.slot ? r.slot->stored.load() : r.stored_bytes;
           if (r.state == hosted_state::loading)
             rs.load_ms = static_cast<uint64_t>(
                 std::chrono::duration_cast<std::chrono::milliseconds>(now - r.accepted).count());

@@ -50,15 +50,27 @@ caf::expected<shard_spec> spec_for(const std::string& incarnation, const manifes
   auto id = incarnation.substr(0, 8) + "/" + owner.name + "/e" + std::to_string(owner.epoch) + "/" +
             t.tensor + "/" + std::to_string(shard) + "/r" + std::to_string(r) + "/" +
             content->substr(0, 16);
-  return shard_spec{id,
-                    owner.path,
-                    t.tensor,
-                    t.bias,
-                    rows.begin,
-                    rows.end,
-                    owner.epoch,
-                    static_cast<uint8_t>(t.kind),
-                    std::move(*content)};
+  auto blocks = blocks_of(meta, t.tensor, rows.begin, rows.end);
+  if (!blocks) return blocks.error();
+  tensor_blocks bias_blocks;
+  if (!t.bias.empty()) {
+    auto b = blocks_of(meta, t.bias, rows.begin, rows.end);
+    if (!b) return b.error();
+    bias_blocks = std::move(*b);
+  }
+  shard_spec spec;
+  spec.replica_id = std::move(id);
+  spec.package_dir = owner.path;
+  spec.tensor = t.tensor;
+  spec.bias = t.bias;
+  spec.row_begin = rows.begin;
+  spec.row_end = rows.end;
+  spec.epoch = owner.epoch;
+  spec.kind = static_cast<uint8_t>(t.kind);
+  spec.content = std::move(*content);
+  spec.rows_blocks = std::move(*blocks);
+  spec.bias_blocks = std::move(bias_blocks);
+  return spec;
 }
 
 namespace {

@@ -29,6 +29,7 @@ constexpr code_name code_names[] = {
     {errc::already_exists, "already_exists"},
     {errc::unsupported, "unsupported"},
     {errc::internal, "internal"},
+    {errc::insufficient_storage, "insufficient_storage"},
 };
 
 }  // namespace

@@ -13,22 +13,23 @@ namespace tessera {
 
 enum class errc : uint8_t {
   ok = 0,
-  invalid_argument,     // malformed input: empty text, bad shape, bad flag value
-  unknown_model,        // the named model, version or label does not exist
-  id_out_of_range,      // a row id outside [0, rows)
-  limit_exceeded,       // a request is over a configured limit (inputs, bytes, ids)
-  unauthenticated,      // unknown or missing token
-  permission_denied,    // the token lacks the right (admin, or this model)
-  unavailable,          // no live replica of a needed shard, or a shard failed
-  deadline_exceeded,    // the request's deadline passed before every shard answered
-  overloaded,           // too much work in flight; retry later
-  corrupt_package,      // a package failed validation (shape, size, checksum, syntax)
-  io_error,             // a file could not be read or written
-  insufficient_memory,  // a load does not fit the nodes' memory budgets
-  epoch_mismatch,       // a shard message carried an epoch the replica does not serve
-  already_exists,       // a model or version with that name already exists
-  unsupported,          // a valid request for something tessera does not do
-  internal,             // our own bug; never the caller's fault
+  invalid_argument,      // malformed input: empty text, bad shape, bad flag value
+  unknown_model,         // the named model, version or label does not exist
+  id_out_of_range,       // a row id outside [0, rows)
+  limit_exceeded,        // a request is over a configured limit (inputs, bytes, ids)
+  unauthenticated,       // unknown or missing token
+  permission_denied,     // the token lacks the right (admin, or this model)
+  unavailable,           // no live replica of a needed shard, or a shard failed
+  deadline_exceeded,     // the request's deadline passed before every shard answered
+  overloaded,            // too much work in flight; retry later
+  corrupt_package,       // a package failed validation (shape, size, checksum, syntax)
+  io_error,              // a file could not be read or written
+  insufficient_memory,   // a load does not fit the nodes' memory budgets
+  epoch_mismatch,        // a shard message carried an epoch the replica does not serve
+  already_exists,        // a model or version with that name already exists
+  unsupported,           // a valid request for something tessera does not do
+  internal,              // our own bug; never the caller's fault
+  insufficient_storage,  // a load's blocks do not fit a node's disk_budget (its block store)
 };
 
 // The atom that tags tessera errors inside caf::error.

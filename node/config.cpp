@@ -15,6 +15,7 @@
 
 #include "base/toml.hpp"
 #include "node/config_parse.hpp"
+#include "node/tls.hpp"
 
 #include "generated/embedded_config.hpp"
 
@@ -29,7 +30,8 @@
 //              max_prelogin_per_source, max_failed_logins_per_connection,
 //              max_failed_logins_per_source, serving_actors, serving_affinity
 //   [hedging]  enabled, percentile, min_delay_ms, min_samples
-//   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port
+//   [[nodes]]  name, host, port, roles, memory_budget, gateway_port, http_port, data_dir,
+//              disk_budget
 //   [[tokens]], [[tenants]]: see node/config_tenants.cpp
 //   [tls]      dir, insecure
 //   [gateway]  cert, key, client_ca, insecure, handshake_timeout_ms
@@ -65,6 +67,12 @@ bool is_loopback_host(const std::string& host) {
   static const unsigned char loop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
   static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   return std::equal(v6, v6 + 16, loop6) || (std::equal(v6, v6 + 12, mapped) && v6[12] == 127);
+}
+
+std::string cluster_config::data_dir_of(const node_config& n) const {
+  if (!n.data_dir.empty()) return resolve_state_path(n.data_dir);
+  if (state_dir.empty()) return {};
+  return resolve_state_path(state_dir) + "/nodes/" + n.name;
 }
 
 const node_config* cluster_config::coordinator() const {
@@ -166,7 +174,8 @@ uint32_t get_u32(const toml::table& t, const std::string& prefix, const char* na
 
 node_config parse_node(const toml::table& t, const std::string& prefix) {
   check_keys(t, prefix,
-             {"name", "host", "port", "roles", "memory_budget", "gateway_port", "http_port"});
+             {"name", "host", "port", "roles", "memory_budget", "gateway_port", "http_port",
+              "data_dir", "disk_budget"});
   node_config n;
   n.name = get_string(t, prefix, "name").value_or("");
   if (n.name.empty()) fail(key_of(prefix, "name"), "must be a non-empty string");
@@ -185,6 +194,10 @@ node_config parse_node(const toml::table& t, const std::string& prefix) {
   n.memory_budget = get_size(t, prefix, "memory_budget");
   n.gateway_port = get_port(t, prefix, "gateway_port", false);
   n.http_port = get_port(t, prefix, "http_port", false);
+  n.data_dir = get_string(t, prefix, "data_dir").value_or("");
+  if (t.get("data_dir") != nullptr && n.data_dir.empty())
+    fail(key_of(prefix, "data_dir"), "must be a non-empty path (omit it for the default)");
+  n.disk_budget = get_size(t, prefix, "disk_budget");
   if (n.gateway_port != 0 && !n.has_role("coordinator"))
     fail(key_of(prefix, "gateway_port"), "only the coordinator has a gateway");
   return n;
@@ -300,7 +313,8 @@ void each_table(const toml::table& root, const char* name, F f) {
 void validate_nodes(const cluster_config& cfg) {
   if (cfg.nodes.empty()) fail("nodes", "at least one node is required");
   std::map<std::string, size_t> names;
-  std::map<std::pair<std::string, uint16_t>, std::string> used;  // (host, port) -> key
+  std::map<std::pair<std::string, uint16_t>, std::string> used;       // (host, port) -> key
+  std::map<std::pair<std::string, std::string>, std::string> stores;  // (host, data_dir) -> key
   size_t coordinators = 0, shards = 0;
   for (size_t i = 0; i < cfg.nodes.size(); ++i) {
     const auto& n = cfg.nodes[i];
@@ -316,6 +330,13 @@ void validate_nodes(const cluster_config& cfg) {
       auto [it, fresh] = used.emplace(std::make_pair(n.host, port), k);
       if (!fresh)
         fail(k, n.host + ":" + std::to_string(port) + " is already used by " + it->second);
+    }
+    // Two nodes on one host writing one store would delete each other's blocks.
+    if (!n.data_dir.empty()) {
+      auto [it, fresh] = stores.emplace(std::make_pair(n.host, n.data_dir), prefix + ".data_dir");
+      if (!fresh)
+        fail(prefix + ".data_dir",
+             "\"" + n.data_dir + "\" is already the data_dir of " + it->second);
     }
     if (n.has_role("coordinator")) {
       ++coordinators;

@@ -21,6 +21,10 @@ struct node_config {
   uint64_t memory_budget = 0;      // bytes this node may hold in replicas (0 = unlimited)
   uint16_t gateway_port = 0;       // coordinator only: Cap'n Proto RPC port
   uint16_t http_port = 0;          // /metrics, /healthz, /readyz (0 = off)
+  // A shard node's block store (package/block_store.hpp), as written: relative paths resolve
+  // like state_dir; "" = <state_dir>/nodes/<name> (none when state_dir is "" too).
+  std::string data_dir;
+  uint64_t disk_budget = 0;  // bytes its block store may hold (0 = unlimited)
   bool has_role(const std::string& r) const;
 };
 
@@ -174,6 +178,9 @@ struct cluster_config {
   const node_config* find_node(const std::string& name) const;
   const tenant_config* find_tenant(const std::string& name) const;
   const node_config* coordinator() const;  // the first node with role coordinator
+  // Where node `n` keeps its block store, resolved (resolve_state_path): its data_dir, else
+  // <state_dir>/nodes/<name>; "" = no store (both empty).
+  std::string data_dir_of(const node_config& n) const;
 };
 
 // Parses and validates a config: unique names and ports, exactly one coordinator with a

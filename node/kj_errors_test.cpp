@@ -25,6 +25,7 @@ TEST_CASE("each error code maps to the exception type that tells the client what
       {errc::insufficient_memory, T::FAILED},
       {errc::epoch_mismatch, T::FAILED},
       {errc::already_exists, T::FAILED},
+      {errc::insufficient_storage, T::FAILED},
   };
   for (const auto& [code, type] : rows) {
     INFO(to_string(code));

@@ -224,7 +224,20 @@ int run_node(const cluster_config& cfg, const std::string& name) {
   node_actor local;
   const bool is_coordinator = me->has_role("coordinator");
   if (me->has_role("shard")) {
-    local = sys.spawn(node_impl, node_options{name, me->memory_budget});
+    node_options nopts{name, me->memory_budget};
+    if (const auto dir = cfg.data_dir_of(*me); !dir.empty()) {
+      auto store = block_store::open(dir);
+      if (!store) {
+        log->error("refusing to start: {}", message_of(store.error()));
+        return 2;
+      }
+      nopts.store = std::move(*store);
+      nopts.disk_budget = me->disk_budget;
+      log->info("block store {}: {} blocks, {} bytes{}", dir, nopts.store->block_count(),
+                nopts.store->used_bytes(),
+                me->disk_budget ? ", disk_budget " + std::to_string(me->disk_budget) : "");
+    }
+    local = sys.spawn(node_impl, std::move(nopts));
     watched.push_back(watch.watch(local, "node"));
     // The coordinator accepts no node connection: its own shard actor is local.
     caf::expected<uint16_t> port{me->port};

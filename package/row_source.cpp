@@ -17,6 +17,12 @@ uint64_t tensor_blocks::bytes() const {
   return total;
 }
 
+uint64_t tensor_blocks::scratch_bytes(uint64_t begin, uint64_t end) const {
+  if (block_rows == 0 || begin >= end || end > rows) return 0;
+  const bool aligned = begin % block_rows == 0 && (end % block_rows == 0 || end == rows);
+  return aligned ? 0 : std::min(block_rows, rows) * cols * sizeof(float);
+}
+
 caf::expected<tensor_blocks> blocks_of(const manifest& m, const std::string& tensor, uint64_t begin,
                                        uint64_t end) {
   const tensor_info* t = m.find_tensor(tensor);
@@ -88,8 +94,19 @@ caf::expected<std::string> blocks_digest(const tensor_blocks& b, uint64_t begin,
   return to_hex(xxh3_128(in.data(), in.size()));
 }
 
-caf::error package_blocks::fetch(const tensor_blocks&, uint64_t block, char* out) {
-  return pkg_.read_block(tensor_, block, out);
+caf::error package_blocks::fetch(const tensor_blocks& b, uint64_t block, char* out) {
+  if (!pkg_) {
+    auto p = package::open(dir_);
+    if (!p) return p.error();
+    pkg_.emplace(std::move(*p));
+  }
+  const tensor_info* t = pkg_->meta().find_tensor(tensor_);
+  // read_block writes the package's block: its size must be the one `out` holds.
+  if (!t || t->rows != b.rows || t->cols != b.cols || t->block_rows != b.block_rows)
+    return make_error(errc::corrupt_package,
+                      "package " + dir_ + " changed: its tensor '" + tensor_ +
+                          "' is not the shape and blocking the replica was loaded with");
+  return pkg_->read_block(tensor_, block, out);
 }
 
 caf::expected<row_block> read_through(block_store& store, const tensor_blocks& b, uint64_t begin,

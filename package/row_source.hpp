@@ -6,6 +6,7 @@
 // is verified against its checksum whichever way it came, before it is stored or used.
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ struct tensor_blocks {
   uint64_t block_bytes(uint64_t block) const;
   // Bytes of every listed block.
   uint64_t bytes() const;
+  // Bytes of scratch read_through(*this, begin, end) allocates besides the rows: one block
+  // when the range starts or ends inside a block, else 0.
+  uint64_t scratch_bytes(uint64_t begin, uint64_t end) const;
 };
 
 // The blocks of `tensor` in `m` that cover rows [begin, end) (none when begin == end).
@@ -53,17 +57,21 @@ class block_source {
   virtual std::string describe() const = 0;
 };
 
-// A package directory: the named tensor's block, read with pread (package::read_block).
+// A package directory: the named tensor's blocks, read with pread (package::read_block). The
+// package is opened (manifest parsed and validated) at the first fetch, so a load whose blocks
+// are all stored never touches the directory. A tensor whose shape or blocking differs from the
+// replica's is corrupt_package (the package changed since the version was loaded).
 class package_blocks final : public block_source {
  public:
-  package_blocks(package pkg, std::string tensor)
-      : pkg_(std::move(pkg)), tensor_(std::move(tensor)) {}
+  package_blocks(std::string dir, std::string tensor)
+      : dir_(std::move(dir)), tensor_(std::move(tensor)) {}
   caf::error fetch(const tensor_blocks& b, uint64_t block, char* out) override;
-  std::string describe() const override { return "package " + pkg_.dir(); }
+  std::string describe() const override { return "package " + dir_; }
 
  private:
-  package pkg_;
+  std::string dir_;
   std::string tensor_;
+  std::optional<package> pkg_;
 };
 
 // Bytes of a read, by where they came from.

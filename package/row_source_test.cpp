@@ -52,7 +52,7 @@ void check_rows(const row_block& b, uint64_t begin, uint64_t end, uint64_t chang
 // A source that counts its fetches and can hand out wrong bytes.
 class counting_source final : public block_source {
  public:
-  explicit counting_source(package pkg) : inner_(std::move(pkg), "t") {}
+  explicit counting_source(const package& pkg) : inner_(pkg.dir(), "t") {}
   caf::error fetch(const tensor_blocks& b, uint64_t block, char* out) override {
     ++fetches;
     if (auto err = inner_.fetch(b, block, out)) return err;
@@ -98,7 +98,7 @@ TEST_CASE("read_through fetches only what the store lacks, and a changed row shi
   auto store = block_store::open(d.path + "/store");
   REQUIRE(store);
   auto b1 = blocks_of(v1.meta(), "t", 100, 2900).value();
-  counting_source src1{package{v1}};
+  counting_source src1{v1};
   read_counts c1;
   auto rows = read_through(**store, b1, 100, 2900, &src1, c1);
   REQUIRE(rows);
@@ -120,7 +120,7 @@ TEST_CASE("read_through fetches only what the store lacks, and a changed row shi
 
   // v2 changed one row: only its block ships.
   auto b2 = blocks_of(v2.meta(), "t", 100, 2900).value();
-  counting_source src2{package{v2}};
+  counting_source src2{v2};
   read_counts c3;
   rows = read_through(**store, b2, 100, 2900, &src2, c3);
   REQUIRE(rows);
@@ -144,7 +144,7 @@ TEST_CASE("a block that fails its checksum is never stored nor returned") {
   auto store = block_store::open(d.path + "/store");
   REQUIRE(store);
   auto b = blocks_of(v1.meta(), "t", 0, 3000).value();
-  counting_source src{package{v1}};
+  counting_source src{v1};
   src.corrupt = true;
   read_counts c;
   auto rows = read_through(**store, b, 0, 3000, &src, c);
@@ -176,6 +176,18 @@ TEST_CASE("a block that fails its checksum is never stored nor returned") {
   CHECK(again.fetched == b.block_bytes(2));
 }
 
+TEST_CASE("a package whose tensor changed shape is refused before a byte is read") {
+  temp_dir d;
+  auto v1 = write_package(d.path + "/v1");
+  auto b = blocks_of(v1.meta(), "t", 0, 3000).value();
+  b.block_rows = 500;  // what the replica was loaded with: other blocking
+  package_blocks src{v1.dir(), "t"};
+  std::vector<char> buf(b.block_bytes(0));
+  CHECK(code_of(src.fetch(b, 0, buf.data())) == errc::corrupt_package);
+  package_blocks gone{d.path + "/nowhere", "t"};
+  CHECK(code_of(gone.fetch(b, 0, buf.data())) == errc::io_error);
+}
+
 TEST_CASE("the store reopens with its blocks, drops temp files and cut files, and removes") {
   temp_dir d;
   auto v1 = write_package(d.path + "/v1");
@@ -183,7 +195,7 @@ TEST_CASE("the store reopens with its blocks, drops temp files and cut files, an
   {
     auto store = block_store::open(d.path + "/store");
     REQUIRE(store);
-    counting_source src{package{v1}};
+    counting_source src{v1};
     read_counts c;
     REQUIRE(read_through(**store, b, 0, 3000, &src, c));
   }

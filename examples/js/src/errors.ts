@@ -16,7 +16,7 @@ export const ERROR_CODES = [
   "invalid_argument", "unknown_model", "id_out_of_range", "limit_exceeded", "unauthenticated",
   "permission_denied", "unavailable", "deadline_exceeded", "overloaded", "corrupt_package",
   "io_error", "insufficient_memory", "epoch_mismatch", "already_exists", "unsupported",
-  "internal",
+  "internal", "insufficient_storage",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
