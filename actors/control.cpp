@@ -1,6 +1,7 @@
 #include "actors/control.hpp"
 #include "base/logger.hpp"
 
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -155,6 +156,31 @@ void poll_health(control_self self, std::function<void()> done) {
   finish();
 }
 
+namespace {
+
+// Each replica's fetched and stored bytes from its node's last health answer, summed per
+// version with the replicas' bytes.
+void add_store_figures(const control_state& st, std::vector<model_info>& models) {
+  std::map<std::pair<std::string, std::string>, const replica_status*> hosted;  // (node, id)
+  for (const auto& [name, m] : st.members)
+    for (const auto& r : m.health.replicas) hosted[{name, r.replica_id}] = &r;
+  for (auto& mi : models)
+    for (auto& vi : mi.versions)
+      for (auto& si : vi.shards)
+        for (auto& ri : si.replicas) {
+          if (ri.state == replica_state::unloaded) continue;
+          vi.replica_bytes += si.bytes;
+          auto it = hosted.find({ri.node, ri.id});
+          if (it == hosted.end()) continue;
+          ri.fetched_bytes = it->second->fetched_bytes;
+          ri.stored_bytes = it->second->stored_bytes;
+          vi.fetched_bytes += ri.fetched_bytes;
+          vi.stored_bytes += ri.stored_bytes;
+        }
+}
+
+}  // namespace
+
 cluster_status make_status(control_state& st, const hedge_counts& hedges) {
   cluster_status out;
   bool all_up = true;
@@ -169,6 +195,8 @@ cluster_status make_status(control_state& st, const hedge_counts& hedges) {
     mi.rss_bytes = m.health.rss_bytes;
     mi.overhead_bytes = m.health.overhead_bytes;
     mi.draining = m.draining;
+    mi.store_bytes = m.health.store_bytes;
+    mi.disk_budget = m.health.disk_budget_bytes;
     uint64_t loading_ms = 0;  // the node reads its replicas side by side: the oldest's age
     for (const auto& r : m.health.replicas) {
       ++mi.replicas;
@@ -183,6 +211,7 @@ cluster_status make_status(control_state& st, const hedge_counts& hedges) {
     out.members.push_back(std::move(mi));
   }
   out.models = st.reg.infos();
+  add_store_figures(st, out.models);
   out.persist_error = st.persistence.error;
   out.persist_failures = st.persistence.failures;
   out.ready = all_up && st.reg.all_active_served() && out.persist_error.empty();

@@ -94,6 +94,10 @@ struct replica_info {
   replica_state state = replica_state::loading;
   std::string id;     // the replica's id on its node
   std::string error;  // why it is in state error
+  // From its node's last health answer (replica_status): bytes its load fetched into the
+  // node's store and bytes it found there; both 0 when unknown or the node has no store.
+  uint64_t fetched_bytes = 0;
+  uint64_t stored_bytes = 0;
 };
 
 struct shard_info {
@@ -121,6 +125,11 @@ struct version_info {
   std::vector<shard_info> shards;
   std::string error;
   bool exact_pooling = false;
+  // Its replicas' fetched_bytes and stored_bytes summed, and their bytes (a shard's bytes
+  // per replica): shipped vs bytes of the version.
+  uint64_t fetched_bytes = 0;
+  uint64_t stored_bytes = 0;
+  uint64_t replica_bytes = 0;
 };
 
 struct model_info {
@@ -145,6 +154,8 @@ struct member_info {
   load_estimate loading;        // rate and time left of those loads (cluster/load_progress)
   uint64_t overhead_bytes = 0;  // RSS beyond replica rows, held inside the budget too
   bool draining = false;        // `tessera drain`: its replicas move to other members
+  uint64_t store_bytes = 0;     // its block store's bytes on disk (0: no store)
+  uint64_t disk_budget = 0;     // [[nodes]] disk_budget (0: unlimited)
 };
 
 // A shard short of replicas, or a version stuck without them, of one tenant's model.

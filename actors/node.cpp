@@ -84,6 +84,9 @@ void load_stored(std::shared_ptr<block_store> store, shard_spec spec,
     if (!bias) return finish(nullptr, bias.error());
     data->bias = std::move(*bias);
   }
+  // The blocks it fetched survive a power loss from here on.
+  if (counts.fetched > 0)
+    if (auto err = store->sync()) return finish(nullptr, std::move(err));
   slot->bytes_done = data->rows.bytes();
   finish(std::move(data), caf::none);
 }

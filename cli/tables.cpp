@@ -31,7 +31,9 @@ nlohmann::json shard_json(::ShardInfo::Reader s) {
     replicas.push_back({{"node", text(r.getNode())},
                         {"state", text(r.getState())},
                         {"id", text(r.getId())},
-                        {"error", text(r.getError())}});
+                        {"error", text(r.getError())},
+                        {"fetched_bytes", r.getFetchedBytes()},
+                        {"stored_bytes", r.getStoredBytes()}});
   return {{"tensor", text(s.getTensor())},
           {"row_begin", s.getRowBegin()},
           {"row_end", s.getRowEnd()},
@@ -56,7 +58,10 @@ nlohmann::json version_json(::VersionInfo::Reader v) {
           {"output", text(v.getOutput())},
           {"shards", shards},
           {"error", text(v.getError())},
-          {"exact_pooling", v.getExactPooling()}};
+          {"exact_pooling", v.getExactPooling()},
+          {"shipped_bytes", v.getShippedBytes()},
+          {"stored_bytes", v.getStoredBytes()},
+          {"replica_bytes", v.getReplicaBytes()}};
 }
 
 // Labels pinned to version `version`, e.g. " [stable,canary]".
@@ -80,6 +85,11 @@ void render_version(std::ostringstream& os, ::ModelInfo::Reader m, ::VersionInfo
     os << "    embedder " << text(v.getEmbedder())
        << (v.getEmbedderOf().size() > 0 ? "  of " + text(v.getEmbedderOf()) : "") << "\n";
   if (v.getClassifier().size() > 0) os << "    classifier " << text(v.getClassifier()) << "\n";
+  // Only nodes with a block store report these (docs/OPERATIONS.md, "Block stores").
+  if (v.getShippedBytes() + v.getStoredBytes() > 0)
+    os << "    shipped " << human_bytes(v.getShippedBytes()) << " of "
+       << human_bytes(v.getReplicaBytes()) << " to node stores; " << human_bytes(v.getStoredBytes())
+       << " were there already\n";
   std::map<std::string, uint64_t> per_node;
   for (auto s : v.getShards()) {
     os << "    shard " << text(s.getTensor()) << " rows [" << s.getRowBegin() << ", "
@@ -149,6 +159,12 @@ std::string render_status_text(::Status::Reader status) {
                            {m.getLoadingBytesPerS(), m.getLoadingMsLeft()})
        << "\n";
   }
+  std::string stores;
+  for (auto m : status.getMembers())
+    if (m.getStoreBytes() > 0 || m.getDiskBudgetBytes() > 0)
+      stores += " " + text(m.getName()) + "=" + human_bytes(m.getStoreBytes()) +
+                (m.getDiskBudgetBytes() ? "/" + human_bytes(m.getDiskBudgetBytes()) : "");
+  if (!stores.empty()) os << "block stores (stored/disk_budget):" << stores << "\n";
   os << render_models_text(status.getModels());
   // A tenant's view (no cluster_admin) has no cluster-wide figures: no coordinator.
   if (status.hasCoordinator()) {
@@ -184,7 +200,9 @@ nlohmann::json status_json(::Status::Reader status) {
                        {"loading_bytes_per_s", m.getLoadingBytesPerS()},
                        {"loading_ms_left", m.getLoadingMsLeft()},
                        {"overhead_bytes", m.getOverheadBytes()},
-                       {"draining", m.getDraining()}});
+                       {"draining", m.getDraining()},
+                       {"store_bytes", m.getStoreBytes()},
+                       {"disk_budget_bytes", m.getDiskBudgetBytes()}});
   }
   std::vector<std::string> under;
   for (auto u : status.getUnderReplicated()) under.push_back(text(u));

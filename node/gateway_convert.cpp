@@ -195,6 +195,9 @@ void fill(ModelInfo::Builder b, const model_info& m, model_naming naming) {
     vb.setVersion(v.version);
     vb.setState(to_string(v.state));
     vb.setStateKind(version_state_of(v.state));
+    vb.setShippedBytes(v.fetched_bytes);
+    vb.setStoredBytes(v.stored_bytes);
+    vb.setReplicaBytes(v.replica_bytes);
     vb.setEpoch(v.epoch);
     vb.setPath(v.path);
     vb.setEmbedder(v.embedder);
@@ -223,6 +226,8 @@ void fill(ModelInfo::Builder b, const model_info& m, model_naming naming) {
         rs[k].setStateKind(replica_state_of(s.replicas[k].state));
         rs[k].setId(s.replicas[k].id);
         rs[k].setError(s.replicas[k].error);
+        rs[k].setFetchedBytes(s.replicas[k].fetched_bytes);
+        rs[k].setStoredBytes(s.replicas[k].stored_bytes);
       }
     }
   }
@@ -243,6 +248,8 @@ void fill(Member::Builder b, const member_info& m) {
   b.setUsedBytes(m.used_bytes);
   b.setRssBytes(m.rss_bytes);
   b.setReplicas(m.replicas);
+  b.setStoreBytes(m.store_bytes);
+  b.setDiskBudgetBytes(m.disk_budget);
   b.setLoadingBytesDone(m.loading_done);
   b.setLoadingBytesTotal(m.loading_total);
   b.setLoadingBytesPerS(m.loading.bytes_per_s);

@@ -180,9 +180,20 @@ caf::error block_store::put(const checksum128& sum, const char* data, uint64_t b
     if (::fsync(f.fd) != 0) return fail(io_failure("fsync", temp, errno));
   }
   if (::rename(temp.c_str(), path.c_str()) != 0) return fail(io_failure("rename", temp, errno));
-  if (auto err = fsync_dir(parent)) return err;
   std::lock_guard<std::mutex> guard{mtx_};
+  unsynced_.insert(parent);
   if (index_.insert({sum.high, sum.low, bytes}).second) used_ += bytes;
+  return {};
+}
+
+caf::error block_store::sync() {
+  std::set<std::string> dirs;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    dirs.swap(unsynced_);
+  }
+  for (const auto& d : dirs)
+    if (auto err = fsync_dir(d)) return err;
   return {};
 }
 

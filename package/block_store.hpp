@@ -5,9 +5,11 @@
 // the blocks the store lacks.
 //
 // Layout: <dir>/blocks/<2 hex>/<32 hex>-<bytes> holds a block; <dir>/tmp/ holds blocks being
-// written. A block is written to a unique temp name, fsynced, renamed into place and the
-// directory fsynced, so after a crash at any point a block file either is absent or holds all
-// its bytes; open() deletes leftover temp files. A block is still verified every time it is
+// written. A block is written to a unique temp name, fsynced and renamed into place, so after a
+// crash at any point a block file either is absent or holds all its bytes; open() deletes
+// leftover temp files. The directories' entries are fsynced by sync() (a loader calls it once
+// per replica, not per block): a power loss before it may lose renamed blocks, never corrupt
+// them. A block is still verified every time it is
 // read: a file that fails its checksum (a bad disk, a hand edit) is deleted and reported, never
 // returned.
 //
@@ -49,6 +51,10 @@ class block_store {
   // Errors: corrupt_package, io_error (a full disk among them; the temp file is removed).
   caf::error put(const checksum128& sum, const char* data, uint64_t bytes);
 
+  // Fsyncs the directories put() renamed blocks into since the last sync(), so those blocks
+  // survive a power loss. Errors: io_error.
+  caf::error sync();
+
   // Deletes block `sum` of `bytes` bytes if stored.
   void remove(const checksum128& sum, uint64_t bytes);
 
@@ -70,6 +76,7 @@ class block_store {
   mutable std::set<std::tuple<uint64_t, uint64_t, uint64_t>> index_;
   mutable uint64_t used_ = 0;
   mutable uint64_t next_temp_ = 0;
+  std::set<std::string> unsynced_;  // directories with renames not yet fsynced (guarded by mtx_)
 };
 
 }  // namespace tessera

@@ -129,6 +129,9 @@ struct VersionInfo {
   outputKind @14 :OutputKind;   # `output`, typed
   family @15 :Text;             # fasttext | embedding_bag (docs/MODELS.md)
   embedderOf @16 :Text;         # composed versions: "MODEL@VERSION" whose embedder it runs on
+  shippedBytes @17 :UInt64;     # its replicas' fetchedBytes summed: what loading it shipped
+  storedBytes @18 :UInt64;      # its replicas' storedBytes summed: what nodes already held
+  replicaBytes @19 :UInt64;     # bytes of all its replicas (shard bytes x copies)
 }
 
 struct ShardInfo {
@@ -145,6 +148,8 @@ struct ReplicaInfo {
   id @2 :Text;      # the replica's id on its node
   error @3 :Text;   # why it is in state error (e.g. its package changed since first loaded)
   stateKind @4 :ReplicaState;  # `state`, typed
+  fetchedBytes @5 :UInt64;  # bytes of blocks its load fetched into its node's block store
+  storedBytes @6 :UInt64;   # bytes of blocks its load found there already (0 without a store)
 }
 
 struct Member {
@@ -163,6 +168,8 @@ struct Member {
   overheadBytes @12 :UInt64;     # RSS beyond the replicas' rows: the process itself, which
                                  # the budget holds too (docs/CONFIG.md, memory_budget)
   draining @13 :Bool;            # Admin.drain: its replicas move to other members
+  storeBytes @14 :UInt64;        # bytes in its block store ([[nodes]] data_dir); 0 = none
+  diskBudgetBytes @15 :UInt64;   # its [[nodes]] disk_budget; 0 = unlimited
 }
 
 struct Status {
