@@ -94,6 +94,13 @@ void on_member(control_self self, const std::string& name, node_actor h) {
   st.planner.observe(name, true, std::chrono::steady_clock::now());
   restore_replicas(self, name);
   release_orphans(self, name);
+  // After the loads above (the node takes messages in order, and holds what they need): the
+  // blocks of versions unloaded while it was away leave its store.
+  self->request(h, std::chrono::seconds(60), sweep_atom::value)
+      .then([](uint64_t) {},
+            [name](caf::error& e) {
+              control_log()->warn("sweeping the store of {} failed: {}", name, describe(e));
+            });
 }
 
 // A monitored shard actor went down while its node may live: that replica is lost at once;

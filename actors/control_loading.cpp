@@ -7,6 +7,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/control_block_copy.hpp"
 #include "actors/control_commits.hpp"
 #include "actors/control_publish.hpp"
 #include "actors/control_recovery.hpp"
@@ -182,8 +183,10 @@ caf::expected<std::vector<std::string>> place(control_self self, version_entry& 
 
 }  // namespace
 
-void request_load(control_self self, const std::string& node, const shard_spec& spec,
-                  std::function<void(shard_actor)> ok, std::function<void(caf::error)> fail) {
+namespace {
+
+void send_load(control_self self, const std::string& node, const shard_spec& spec,
+               std::function<void(shard_actor)> ok, std::function<void(caf::error)> fail) {
   auto& st = self->state;
   auto settled = std::make_shared<bool>(false);
   auto sub = std::make_shared<uint64_t>(0);
@@ -203,6 +206,26 @@ void request_load(control_self self, const std::string& node, const shard_spec& 
             ok(h);
           },
           [on_fail](caf::error& err) { on_fail(std::move(err)); });
+}
+
+}  // namespace
+
+void request_load(control_self self, const std::string& node, const shard_spec& spec,
+                  std::function<void(shard_actor)> ok, std::function<void(caf::error)> fail) {
+  const auto holder = live_holder(self->state, node, spec);
+  if (holder.empty()) return send_load(self, node, spec, std::move(ok), std::move(fail));
+  // A live replica holds these rows: the node gets them from its store, never from the package.
+  copy_blocks(self, node, holder, spec,
+              [self, node, spec, ok, fail](caf::error err, uint64_t copied) {
+                if (is(err, errc::unsupported))  // a node without a store reads the package
+                  return send_load(self, node, spec, ok, fail);
+                if (err) return fail(std::move(err));
+                if (copied > 0)
+                  control_log()->info("copied {} bytes of {} to {}", copied, spec.replica_id, node);
+                auto from_store = spec;
+                from_store.package_dir.clear();
+                send_load(self, node, from_store, ok, fail);
+              });
 }
 
 namespace {

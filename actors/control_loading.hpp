@@ -17,7 +17,10 @@ namespace tessera {
 void start_load(control_self self, load_request req, caf::typed_response_promise<load_reply> rp);
 
 // Sends `spec` to `node` with the load deadline, registered with st.loads so a node that
-// dies mid-load fails it at once. Exactly one of ok or fail runs.
+// dies mid-load fails it at once. When another member up holds a ready replica of the same
+// content, the blocks `node` lacks are first copied from that member's store
+// (actors/control_block_copy.hpp) and the node loads from its store alone (no package_dir).
+// Exactly one of ok or fail runs.
 void request_load(control_self self, const std::string& node, const shard_spec& spec,
                   std::function<void(shard_actor)> ok, std::function<void(caf::error)> fail);
 

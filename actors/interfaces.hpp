@@ -31,6 +31,24 @@ using node_actor = caf::typed_actor<
     // Reports memory and replicas.
     caf::replies_to<health_atom>::with<node_status>,
     // Internal: a loader thread finished reading the named replica's rows.
-    caf::reacts_to<loaded_atom, std::string>>;
+    caf::reacts_to<loaded_atom, std::string>,
+    // Copying rows between nodes (the coordinator relays; actors/control_block_copy.hpp).
+    // The blocks of a spec (rows, then bias) its store lacks, as indices into that list, once
+    // the spec checks out and the blocks fit disk_budget. The blocks it has are held for the
+    // replica of the spec's id from then (as put_block_atom's are), so no sweep or unload
+    // deletes them before that replica loads. Errors: unsupported (no store),
+    // corrupt_package, insufficient_storage.
+    caf::replies_to<missing_atom, shard_spec>::with<std::vector<uint32_t>>,
+    // A stored block's bytes, verified. Errors: unavailable (not stored), corrupt_package.
+    caf::replies_to<read_block_atom, checksum128, uint64_t>::with<std::vector<char>>,
+    // Stores a block for the replica of that id, which is loaded next: the block is kept
+    // until that replica is loaded and gone, or unloaded before. Errors: corrupt_package (the
+    // bytes do not match), io_error, unsupported (no store).
+    caf::replies_to<put_block_atom, std::string, checksum128, std::vector<char>>::with<bool>,
+    // Internal: a writer thread stored (or failed to store) the put with this token.
+    caf::reacts_to<put_done_atom, uint64_t>,
+    // Deletes the stored blocks no replica here uses, held or staged (blocks of versions
+    // unloaded while the node was down); answers the bytes deleted (0 without a store).
+    caf::replies_to<sweep_atom>::with<uint64_t>>;
 
 }  // namespace tessera

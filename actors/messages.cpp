@@ -28,6 +28,8 @@ const char* to_string(hosted_state s) {
 
 void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<shard_spec>("tessera.shard_spec");
+  cfg.add_message_type<checksum128>("tessera.checksum128");
+  cfg.add_message_type<std::vector<uint32_t>>("tessera.u32_list");
   cfg.add_message_type<pool_request>("tessera.pool_request");
   cfg.add_message_type<pool_reply>("tessera.pool_reply");
   cfg.add_message_type<layer_request>("tessera.layer_request");

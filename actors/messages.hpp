@@ -42,6 +42,11 @@ using undrain_atom = caf::atom_constant<caf::atom("undrain")>;
 using routes_atom = caf::atom_constant<caf::atom("routes")>;
 using lost_atom = caf::atom_constant<caf::atom("lost")>;
 using serving_atom = caf::atom_constant<caf::atom("serving")>;
+using missing_atom = caf::atom_constant<caf::atom("missing")>;
+using read_block_atom = caf::atom_constant<caf::atom("readblock")>;
+using put_block_atom = caf::atom_constant<caf::atom("putblock")>;
+using put_done_atom = caf::atom_constant<caf::atom("putdone")>;
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 
 // What a replica holds.
 enum class shard_kind : uint8_t {

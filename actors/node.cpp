@@ -1,6 +1,7 @@
 #include "actors/node.hpp"
 #include "base/logger.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <thread>
@@ -46,8 +47,10 @@ void load_rows(package pkg, shard_spec spec, std::shared_ptr<load_slot> slot, no
 
 // Runs on a loader thread: reads the replica's rows (and bias) through the node's store,
 // fetching the blocks it lacks from the spec's package directory (when it names one).
+// `copied`: bytes of blocks copied in for it (put_block_atom), fsynced first and counted as
+// fetched, not as found stored.
 void load_stored(std::shared_ptr<block_store> store, shard_spec spec,
-                 std::shared_ptr<load_slot> slot, node_actor node) {
+                 std::shared_ptr<load_slot> slot, node_actor node, uint64_t copied) {
   auto finish = [&](std::shared_ptr<shard_data> data, caf::error err) {
     {
       std::lock_guard<std::mutex> guard{slot->mtx};
@@ -56,10 +59,13 @@ void load_stored(std::shared_ptr<block_store> store, shard_spec spec,
     }
     caf::anon_send(node, loaded_atom::value, spec.replica_id);
   };
+  if (copied > 0)
+    if (auto err = store->sync()) return finish(nullptr, std::move(err));
   read_counts counts;
   auto note = [&] {
-    slot->fetched = counts.fetched;
-    slot->stored = counts.from_store;
+    const uint64_t moved = std::min(copied, counts.from_store);
+    slot->fetched = counts.fetched + moved;
+    slot->stored = counts.from_store - moved;
   };
   auto progress = [&](uint64_t done, uint64_t) {
     slot->bytes_done = done;
@@ -173,6 +179,18 @@ caf::error admit_disk(const node_state& st, const shard_spec& spec,
                         std::to_string(st.opts.disk_budget));
 }
 
+// The largest block a copy between nodes carries in one message (node transport frames are
+// at most 256 MiB; packages written by tessera have blocks of about 1 MiB).
+constexpr uint64_t max_copy_block_bytes = uint64_t{64} << 20;
+
+caf::error no_store(const node_state& st) {
+  return make_error(errc::unsupported, "node " + st.opts.name + " has no block store");
+}
+
+bool is_stored(const node_state& st, const block_key& k) {
+  return st.opts.store->contains(checksum128{std::get<0>(k), std::get<1>(k)}, std::get<2>(k));
+}
+
 // The read of a loading replica has ended (rows read, failed or cancelled): its scratch is
 // free again.
 void end_read(node_state& st, replica_entry& r) {
@@ -262,7 +280,14 @@ caf::result<shard_actor> load_through_store(node_actor::stateful_pointer<node_st
   st.mem.reserved += *bytes;
   st.mem.scratch += scratch;
   hold_blocks(st, entry.blocks);
-  std::thread{load_stored, st.opts.store, spec, entry.slot, node_actor{self}}.detach();
+  // Blocks copied in for it are its own now.
+  uint64_t copied = 0;
+  if (auto s = st.staged.find(spec.replica_id); s != st.staged.end()) {
+    for (const auto& k : s->second) copied += std::get<2>(k);
+    drop_blocks(st, s->second);
+    st.staged.erase(s);
+  }
+  std::thread{load_stored, st.opts.store, spec, entry.slot, node_actor{self}, copied}.detach();
   st.replicas.emplace(spec.replica_id, std::move(entry));
   log()->info("loading {} rows [{}, {}) of {} ({} bytes) through the store", spec.replica_id,
               spec.row_begin, spec.row_end, spec.tensor, *bytes);
@@ -398,6 +423,11 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
       },
       [self](unload_atom, const std::string& id) -> caf::result<bool> {
         auto& st = self->state;
+        // Blocks copied in for a replica never loaded go with it.
+        if (auto s = st.staged.find(id); s != st.staged.end()) {
+          drop_blocks(st, s->second);
+          st.staged.erase(s);
+        }
         auto it = st.replicas.find(id);
         if (it == st.replicas.end()) return false;
         auto& r = it->second;
@@ -452,6 +482,94 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           out.replicas.push_back(std::move(rs));
         }
         return out;
+      },
+      [self](missing_atom, const shard_spec& spec) -> caf::result<std::vector<uint32_t>> {
+        auto& st = self->state;
+        if (!st.opts.store) return no_store(st);
+        auto bytes = stored_replica_bytes(spec);
+        if (!bytes) return bytes.error();
+        auto keys = blocks_of_spec(spec);
+        if (auto err = admit_disk(st, spec, keys)) return err;
+        std::vector<uint32_t> out;
+        std::vector<block_key> present;
+        for (uint32_t i = 0; i < keys.size(); ++i) {
+          if (is_stored(st, keys[i]))
+            present.push_back(keys[i]);
+          else
+            out.push_back(i);
+        }
+        hold_blocks(st, present);
+        auto& staged = st.staged[spec.replica_id];
+        staged.insert(staged.end(), present.begin(), present.end());
+        return out;
+      },
+      [self](read_block_atom, const checksum128& sum,
+             uint64_t bytes) -> caf::result<std::vector<char>> {
+        auto& st = self->state;
+        if (!st.opts.store) return no_store(st);
+        if (bytes > max_copy_block_bytes)
+          return make_error(errc::unsupported, "block " + to_hex(sum) + " has " +
+                                                   std::to_string(bytes) +
+                                                   " bytes, more than a copy between nodes "
+                                                   "carries");
+        std::vector<char> out(bytes);
+        if (auto err = st.opts.store->read(sum, bytes, out.data())) return err;
+        return out;
+      },
+      [self](put_block_atom, const std::string& id, const checksum128& sum,
+             std::vector<char>& data) -> caf::result<bool> {
+        auto& st = self->state;
+        if (!st.opts.store) return no_store(st);
+        // Held from now (a write in progress is not deleted) until the replica is loaded or
+        // unloaded, or the write fails.
+        const block_key key{sum.high, sum.low, data.size()};
+        hold_blocks(st, {key});
+        st.staged[id].push_back(key);
+        const uint64_t token = st.next_put++;
+        auto result = std::make_shared<caf::error>();
+        auto rp = self->make_response_promise<bool>();
+        st.puts.emplace(token, node_state::pending_put{id, key, rp, result});
+        std::thread{[store = st.opts.store, sum, data = std::move(data), result, token,
+                     node = node_actor{self}] {
+          *result = store->put(sum, data.data(), data.size());
+          caf::anon_send(node, put_done_atom::value, token);
+        }}.detach();
+        return rp;
+      },
+      [self](put_done_atom, uint64_t token) {
+        auto& st = self->state;
+        auto it = st.puts.find(token);
+        if (it == st.puts.end()) return;
+        auto put = std::move(it->second);
+        st.puts.erase(it);
+        if (!*put.result) {
+          put.rp.deliver(true);
+          return;
+        }
+        // Failed: its hold goes, unless an unload or a load took the staged blocks already.
+        if (auto s = st.staged.find(put.replica_id); s != st.staged.end()) {
+          auto k = std::find(s->second.begin(), s->second.end(), put.key);
+          if (k != s->second.end()) {
+            s->second.erase(k);
+            drop_blocks(st, {put.key});
+          }
+        }
+        put.rp.deliver(*put.result);
+      },
+      [self](sweep_atom) -> uint64_t {
+        auto& st = self->state;
+        if (!st.opts.store) return 0;
+        uint64_t removed = 0;
+        size_t blocks = 0;
+        for (const auto& [sum, bytes] : st.opts.store->list()) {
+          if (st.block_refs.count(block_key{sum.high, sum.low, bytes})) continue;
+          st.opts.store->remove(sum, bytes);
+          removed += bytes;
+          ++blocks;
+        }
+        if (blocks > 0)
+          log()->info("swept {} blocks ({} bytes) no replica here uses", blocks, removed);
+        return removed;
       },
   };
 }

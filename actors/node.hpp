@@ -74,8 +74,21 @@ struct node_state {
   std::map<std::string, replica_entry> replicas;  // by replica id
   // Shard actors told to stop, by address: the id of their replica.
   std::map<caf::actor_addr, std::string> stopping;
-  // Per stored block, the replicas here (in any state) that use it.
+  // Per stored block, the replicas here (in any state) that use it, and the copies staged
+  // below.
   std::map<block_key, uint32_t> block_refs;
+  // Blocks put (copied from a peer) for a replica not loaded yet, by its id: held until it is
+  // loaded (it then holds them itself) or unloaded.
+  std::map<std::string, std::vector<block_key>> staged;
+  // Puts being written on writer threads, by token.
+  struct pending_put {
+    std::string replica_id;
+    block_key key;
+    caf::typed_response_promise<bool> rp;
+    std::shared_ptr<caf::error> result;  // set by the writer thread before it reports
+  };
+  std::map<uint64_t, pending_put> puts;
+  uint64_t next_put = 0;
   // When an actor of another process last asked for health (epoch: never).
   std::chrono::steady_clock::time_point peer_seen{};
   static inline const char* name = "tessera.node";

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/format.hpp"
 #include "cli/model_ref.hpp"
 #include "cli/progress.hpp"
 #include "cli/tables.hpp"
@@ -194,11 +195,46 @@ load_result load_with_progress(const client_options& c, const std::string& abs_p
   return {resp.getName().cStr(), resp.getVersion()};
 }
 
+namespace {
+
+// "shipped 1.2 MiB of 205.0 MiB to node stores (0.6%); 203.8 MiB were stored already" on stderr
+// once every replica of the version has reported its load (nodes report about every second);
+// nothing when the nodes have no block stores or do not report within 3 s.
+void report_shipped(const client_options& c, const load_result& r) {
+  try {
+    connection conn(c);
+    for (int i = 0; i < 12; ++i) {
+      auto resp = conn.wait(conn.admin().statusRequest().send());
+      for (auto m : resp.getStatus().getModels()) {
+        if (std::string{m.getName().cStr()} != r.name) continue;
+        for (auto v : m.getVersions()) {
+          if (v.getVersion() != r.version) continue;
+          const uint64_t shipped = v.getShippedBytes(), stored = v.getStoredBytes(),
+                         total = v.getReplicaBytes();
+          if (total == 0 || shipped + stored < total) continue;
+          char pct[32];
+          std::snprintf(pct, sizeof pct, "%.1f%%", 100.0 * shipped / total);
+          std::cerr << "shipped " << human_bytes(shipped) << " of " << human_bytes(total)
+                    << " to node stores (" << pct << "); " << human_bytes(stored)
+                    << " were stored already\n";
+          return;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  } catch (const command_error&) {
+    // The load succeeded; its figures are also in `tessera status`.
+  }
+}
+
+}  // namespace
+
 int run_load(const load_options& opts) {
   bool show = opts.progress || ::isatty(STDERR_FILENO) != 0;
   auto r = load_with_progress(opts.client, absolute_path(opts.path), opts.name, opts.replicas,
                               opts.activate, show, opts.exact_pooling, opts.embedder);
   std::cout << r.version << std::endl;
+  report_shipped(opts.client, r);
   return 0;
 }
 

@@ -123,6 +123,7 @@ TEST_CASE(
   o.supervise = true;
   o.http = true;
   o.state_dir = state.path;
+  o.stores_dir = state_parent / "stores";  // the registry's disk fills, not the nodes'
   local_cluster c{o};
   auto admin = std::make_unique<client>(c.gateway(), c.admin_token());
   REQUIRE(load_model(*admin, a.path, "m") == 1);

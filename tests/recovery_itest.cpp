@@ -137,11 +137,12 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "after a package folder is changed and a node restarts, no answer comes from the "
-    "changed files") {
+    "after a package folder is changed and a node without a block store restarts, no answer "
+    "comes from the changed files") {
   model_fixture a{small_model(91, 5)}, b{small_model(91, 6)};
   cluster_options o;
   o.supervise = true;
+  o.persist_state = false;  // state_dir "": no node stores, every load reads the package
   local_cluster c{o};
   client admin{c.gateway(), c.admin_token()};
   client users{c.gateway(), c.user_token()};
@@ -173,4 +174,46 @@ TEST_CASE(
   CHECK(during.failed == 0);  // every answer equals a's reference, from the other replica
   // The coordinator's log says why (the node refused the load).
   CHECK(c.node_log("coord").find("changed since replica") != std::string::npos);
+}
+
+TEST_CASE(
+    "after a package folder is changed and a node with a block store restarts, it serves the "
+    "recorded rows from its store, never the changed files") {
+  model_fixture a{small_model(91, 5)}, b{small_model(91, 6)};
+  cluster_options o;
+  o.supervise = true;
+  local_cluster c{o};
+  client admin{c.gateway(), c.admin_token()};
+  client users{c.gateway(), c.user_token()};
+  load_model(admin, a.path, "m", 2);
+  std::string victim;
+  for (const auto& [node, state] : replicas_of(admin, "m")) victim = node;
+  REQUIRE_FALSE(victim.empty());
+  std::filesystem::copy(
+      b.path, a.path,
+      std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
+  auto texts = random_texts(a.spec, 200, 13);
+  bool stop = false;
+  traffic during;
+  auto p = run_traffic(users, "m", texts, {{1, a.ref.get()}}, 4, stop, during);
+  const auto old_pid = c.node_pid(victim);
+  REQUIRE(::kill(old_pid, SIGKILL) == 0);
+  // up restarts it; its replicas come back ready with a's rows (its store, or the other
+  // replica's), which the recorded content names; the changed package is not read.
+  REQUIRE(wait_until(admin, 90s, [&] { return c.node_pid(victim) != old_pid; }));
+  REQUIRE(wait_until(admin, 90s, [&] {
+    size_t ready = 0;
+    for (const auto& [node, state] : replicas_of(admin, "m"))
+      if (node == victim && state != "ready")
+        return false;
+      else
+        ready += node == victim;
+    return ready > 0;
+  }));
+  REQUIRE(wait_for_answers(users, during, during.answered() + 200));
+  stop = true;
+  p.wait(users.wait_scope());
+  INFO(during.first_error());
+  CHECK(during.failed == 0);  // every answer equals a's reference
+  CHECK(c.node_log("coord").find("changed since replica") == std::string::npos);
 }

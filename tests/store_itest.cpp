@@ -365,6 +365,58 @@ TEST_CASE("a node killed mid-write leaves no corrupt block, and a failed load le
   CHECK(t.failed == 0);
 }
 
+TEST_CASE("R=2: a lost node's replicas are rebuilt from the surviving replicas' stores",
+          "[store][release]") {
+  model_fixture model{split_model(67)};
+  testing::temp_dir state;
+  cluster_options o;
+  o.state_dir = state.path;
+  o.top_toml = "replacement_grace_ms = 2000\n";
+  local_cluster c{o};
+  client cl{c.gateway(), c.admin_token()};
+  REQUIRE(load_model(cl, model.path, "m", 2) == 1);
+  require_split(cl, "m");
+  wait_for_figures(cl, "m", 1);
+  expect_reference_predictions(cl, model, "m", 100, 13);
+  // From here the package is gone: the new copies can only come from the survivors' stores.
+  fs::remove_all(model.path);
+  const std::string victim = "shard-3";
+  const auto pid = c.node_pid(victim);
+  const auto before = replica_bytes_by_node(cl, "m", 1);
+  ::kill(pid, SIGKILL);
+  status_snapshot last;
+  const bool rebuilt = wait_for_status(
+      cl, 120s,
+      [&](const status_snapshot& s) {
+        if (s.members.at(victim).up || !s.under_replicated.empty()) return false;
+        for (const auto& sh : s.shards.at("m@1")) {
+          size_t ready = 0;
+          for (const auto& [node, st] : sh.replicas) ready += node != victim && st == "ready";
+          if (ready < 2) return false;
+        }
+        return true;
+      },
+      &last);
+  INFO("coordinator log:\n" << c.node_log("coord"));
+  REQUIRE(rebuilt);
+  // The survivors fetched the new copies' blocks (from each other: the package is deleted).
+  std::map<std::string, std::pair<uint64_t, uint64_t>> after;
+  REQUIRE(wait_until(cl, 20s, [&] {
+    after = replica_bytes_by_node(cl, "m", 1);
+    return after["shard-1"].first + after["shard-2"].first >
+           before.at("shard-1").first + before.at("shard-2").first;
+  }));
+  CHECK(c.node_log("coord").find("copying ") != std::string::npos);
+  expect_reference_predictions(cl, model, "m", 300, 14);
+  // The node comes back: it gets replicas from its store or its peers, still exact.
+  REQUIRE(wait_until(cl, 60s, [&] { return ::kill(pid, 0) != 0; }));
+  c.restart_node(victim);
+  REQUIRE(wait_for_status(cl, 120s, [&](const status_snapshot& s) {
+    return s.members.at(victim).up && s.ready && s.under_replicated.empty();
+  }));
+  expect_reference_predictions(cl, model, "m", 200, 15);
+}
+
 TEST_CASE("disk_budget refuses a load whose blocks do not fit before writing any",
           "[store][release]") {
   model_fixture big{split_model(65)};  // about 17 MB per node

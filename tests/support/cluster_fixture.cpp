@@ -212,7 +212,10 @@ local_cluster::local_cluster(const cluster_options& opts) : supervise_(opts.supe
     toml << "[[nodes]]\nname = \"shard-" << i + 1
          << "\"\nhost = \"127.0.0.1\"\nport = " << ports[2 + 2 * i]
          << "\nroles = [\"shard\"]\nmemory_budget = \"" << opts.memory_budget << "\"\n"
-         << http_line("shard-" + std::to_string(i + 1)) << opts.shard_toml;
+         << http_line("shard-" + std::to_string(i + 1)) << opts.shard_toml
+         << (opts.stores_dir.empty()
+                 ? std::string{}
+                 : "data_dir = \"" + opts.stores_dir + "/shard-" + std::to_string(i + 1) + "\"\n");
   toml << "[[tokens]]\nhash = \"" << to_string(hash_token(admin_token_))
        << "\"\nname = \"itest-admin\"\nadmin = true\nmodels = [\"*\"]\n"
        << "[[tokens]]\nhash = \"" << to_string(hash_token(user_token_))

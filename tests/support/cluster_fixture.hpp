@@ -38,7 +38,9 @@ struct cluster_options {
   uint32_t max_inflight = 4096;
   std::string extra_toml;  // appended verbatim
   std::string shard_toml;  // appended to every shard node's [[nodes]] table (e.g. disk_budget)
-  std::string top_toml;    // top-level keys, written before any table (e.g. connection_timeout_ms)
+  // Set: each shard node's data_dir (block store) is <stores_dir>/<name>, not under state_dir.
+  std::string stores_dir;
+  std::string top_toml;  // top-level keys, written before any table (e.g. connection_timeout_ms)
   std::string coordinator_budget;  // the coordinator node's memory_budget; empty = none
   std::string limits_toml;         // more [limits] keys (e.g. "capacity = 8\n")
   // `tessera up` restarts nodes that exit (its default). Off for tests that kill a node and
