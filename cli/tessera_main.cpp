@@ -240,6 +240,9 @@ void wire_tools(CLI::App& app, action& run) {
                   "seed of the classifier weights only (0 = --seed); same --seed keeps the "
                   "embedder bit-identical, so the cluster shares it");
   gen->add_option("--classifier-version", gm.classifier_version)->capture_default_str();
+  gen->add_option("--changed-rows", gm.changed_rows,
+                  "BEGIN:END: those table rows from another stream, the rest identical to the "
+                  "same --seed (a delta version, e.g. for bench/store.sh)");
   gen->callback([&run] { run = [] { return run_gen_model(gm); }; });
 }
 

@@ -128,6 +128,22 @@ int run_gen_model(const gen_model_options& opts) {
   spec.seed = opts.seed;
   spec.classifier_seed = opts.classifier_seed;
   spec.classifier_version = opts.classifier_version;
+  if (!opts.changed_rows.empty()) {
+    const auto colon = opts.changed_rows.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("no colon");
+      size_t used = 0;
+      spec.changed_begin = std::stoull(opts.changed_rows.substr(0, colon), &used);
+      if (used != colon) throw std::invalid_argument("begin");
+      const auto tail = opts.changed_rows.substr(colon + 1);
+      spec.changed_end = std::stoull(tail, &used);
+      if (used != tail.size()) throw std::invalid_argument("end");
+    } catch (const std::exception&) {
+      throw command_error("tessera.invalid_argument: --changed-rows wants BEGIN:END (row "
+                          "numbers), not '" + opts.changed_rows + "'",
+                          2);
+    }
+  }
   stderr_progress progress("writing");
   check(write_synthetic_package(opts.out_dir, spec, progress.fn()));
   std::cerr << "tessera: wrote package " << opts.out_dir << "\n";

@@ -40,6 +40,7 @@ struct gen_model_options {
   uint64_t seed = 42;
   uint64_t classifier_seed = 0;  // 0: same as seed
   uint64_t classifier_version = 1;
+  std::string changed_rows;  // "A:B": rows [A, B) of the table from another stream; "" = none
 };
 // Writes a deterministic synthetic package; progress on stderr.
 int run_gen_model(const gen_model_options& opts);

@@ -79,8 +79,9 @@ class tensor_streamer {
   tensor_streamer(package_writer& w, uint64_t seed, uint64_t total, const progress_fn& progress)
       : w_(w), seed_(seed), total_(total), progress_(progress) {}
 
+  // Rows [changed.first, changed.second) draw from seed + 1.
   caf::error write(const std::string& name, uint64_t rows, uint64_t cols, float scale,
-                   float offset = 0.0f) {
+                   float offset = 0.0f, std::pair<uint64_t, uint64_t> changed = {0, 0}) {
     if (auto err = w_.begin_tensor(name, rows, cols)) return err;
     const uint64_t tag = name_tag(name);
     const uint64_t chunk = std::min(default_block_rows(cols), rows);
@@ -88,7 +89,10 @@ class tensor_streamer {
     for (uint64_t r0 = 0; r0 < rows; r0 += chunk) {
       uint64_t n = std::min(chunk, rows - r0);
       for (uint64_t r = 0; r < n; ++r)
-        fill_row(buf_.data() + r * cols, cols, row_stream(seed_, tag, r0 + r), scale, offset);
+        fill_row(buf_.data() + r * cols, cols,
+                 row_stream(r0 + r >= changed.first && r0 + r < changed.second ? seed_ + 1 : seed_,
+                            tag, r0 + r),
+                 scale, offset);
       if (auto err = w_.append_rows(buf_.data(), n)) return err;
       done_ += n * cols * sizeof(float);
       if (progress_) progress_(done_, total_);
@@ -123,6 +127,9 @@ caf::error check_spec(const synthetic_spec& s) {
     return bad("output_scale and output_bias must be finite");
   for (uint32_t h : s.hidden)
     if (h == 0) return bad("a hidden layer has 0 units");
+  if (s.changed_begin > s.changed_end || s.changed_end > s.vocab + s.buckets)
+    return bad("changed rows [" + std::to_string(s.changed_begin) + ", " +
+               std::to_string(s.changed_end) + ") are not inside the table");
   return {};
 }
 
@@ -169,7 +176,9 @@ caf::error write_synthetic_package(const std::string& dir, const synthetic_spec&
   for (auto [o, i] : layers) total += (o * i + o) * sizeof(float);
 
   tensor_streamer ts(*w, spec.seed, total, progress);
-  if (auto err = ts.write("embedder.input", rows, spec.dim, 1.0f)) return err;
+  if (auto err = ts.write("embedder.input", rows, spec.dim, 1.0f, 0.0f,
+                          {spec.changed_begin, spec.changed_end}))
+    return err;
   ts.reseed(spec.classifier_seed != 0 ? spec.classifier_seed : spec.seed);
   manifest m;
   m.name = spec.name;

@@ -34,6 +34,10 @@ struct synthetic_spec {
   // ova model's sigmoids near 0.
   float output_scale = 10.0f;
   float output_bias = 0.0f;
+  // Rows [changed_begin, changed_end) of embedder.input come from another stream (seed + 1):
+  // a version "retrained" on those rows only, byte-identical elsewhere. Empty by default.
+  uint64_t changed_begin = 0;
+  uint64_t changed_end = 0;
 };
 
 // Word `index` of the vocabulary for `seed`: syllables ("ka", "mo", ...) spelling the index in

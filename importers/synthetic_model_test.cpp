@@ -58,6 +58,28 @@ TEST_CASE("the same seed gives identical packages and another seed different one
   for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] != c[i]);
 }
 
+TEST_CASE("changed rows differ from the same seed's and every other byte is identical") {
+  temp_dir tmp;
+  auto spec = small_spec(1);
+  REQUIRE_FALSE(write_synthetic_package(tmp.sub("a"), spec));
+  const uint64_t rows = spec.vocab + spec.buckets;
+  spec.changed_begin = rows / 2;
+  spec.changed_end = rows / 2 + 7;
+  REQUIRE_FALSE(write_synthetic_package(tmp.sub("b"), spec));
+  const auto a = slurp(tmp.sub("a/embedder.input.f32")), b = slurp(tmp.sub("b/embedder.input.f32"));
+  REQUIRE(a.size() == b.size());
+  const size_t row_bytes = spec.dim * sizeof(float);
+  for (uint64_t r = 0; r < rows; ++r) {
+    const bool same = a.compare(r * row_bytes, row_bytes, b, r * row_bytes, row_bytes) == 0;
+    INFO("row " << r);
+    CHECK(same == (r < spec.changed_begin || r >= spec.changed_end));
+  }
+  for (const auto* f : {"classifier.l0.weight.f32", "vocab.txt", "labels.txt"})
+    CHECK(slurp(tmp.sub(std::string{"a/"} + f)) == slurp(tmp.sub(std::string{"b/"} + f)));
+  spec.changed_end = rows + 1;
+  CHECK(code_of(write_synthetic_package(tmp.sub("c"), spec)) == errc::invalid_argument);
+}
+
 TEST_CASE("the generated package has the spec's shapes, vocabulary and labels") {
   temp_dir tmp;
   synthetic_spec s = small_spec(3);
