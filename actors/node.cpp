@@ -252,6 +252,30 @@ caf::expected<uint64_t> replica_bytes(const package& pkg, const shard_spec& spec
 
 namespace {
 
+// Admits a replica of `bytes` rows (and `scratch` while it reads) against the memory budget
+// and records it as loading, with a response promise its loader's report answers; the caller
+// starts the loader thread with the returned slot. Errors: insufficient_memory.
+caf::expected<std::shared_ptr<load_slot>> admit_load(node_actor::stateful_pointer<node_state> self,
+                                                     const shard_spec& spec, uint64_t bytes,
+                                                     uint64_t scratch) {
+  auto& st = self->state;
+  if (auto err = st.mem.admit(bytes, scratch, overhead_bytes(st), st.opts.name, spec.replica_id))
+    return err;
+  replica_entry entry;
+  entry.spec = spec;
+  entry.state = hosted_state::loading;
+  entry.bytes = bytes;
+  entry.scratch = scratch;
+  entry.accepted = std::chrono::steady_clock::now();
+  entry.slot = std::make_shared<load_slot>();
+  entry.waiting.push_back(self->make_response_promise<shard_actor>());
+  st.mem.reserved += bytes;
+  st.mem.scratch += scratch;
+  auto slot = entry.slot;
+  st.replicas.emplace(spec.replica_id, std::move(entry));
+  return slot;
+}
+
 // A load on a node with a store: checked against its content, admitted against the memory
 // and disk budgets, then read through the store on a loader thread.
 caf::result<shard_actor> load_through_store(node_actor::stateful_pointer<node_state> self,
@@ -265,33 +289,25 @@ caf::result<shard_actor> load_through_store(node_actor::stateful_pointer<node_st
                                  : spec.bias_blocks.scratch_bytes(spec.row_begin, spec.row_end));
   auto keys = blocks_of_spec(spec);
   if (auto err = admit_disk(st, spec, keys)) return err;
-  if (auto err = st.mem.admit(*bytes, scratch, overhead_bytes(st), st.opts.name, spec.replica_id))
-    return err;
-  replica_entry entry;
-  entry.spec = spec;
-  entry.state = hosted_state::loading;
-  entry.bytes = *bytes;
-  entry.scratch = scratch;
-  entry.accepted = std::chrono::steady_clock::now();
-  entry.slot = std::make_shared<load_slot>();
+  auto slot = admit_load(self, spec, *bytes, scratch);
+  if (!slot) return slot.error();
+  auto& entry = st.replicas.at(spec.replica_id);
   entry.blocks = std::move(keys);
-  auto rp = self->make_response_promise<shard_actor>();
-  entry.waiting.push_back(rp);
-  st.mem.reserved += *bytes;
-  st.mem.scratch += scratch;
   hold_blocks(st, entry.blocks);
   // Blocks copied in for it are its own now.
   uint64_t copied = 0;
   if (auto s = st.staged.find(spec.replica_id); s != st.staged.end()) {
-    for (const auto& k : s->second) copied += std::get<2>(k);
     drop_blocks(st, s->second);
     st.staged.erase(s);
   }
-  std::thread{load_stored, st.opts.store, spec, entry.slot, node_actor{self}, copied}.detach();
-  st.replicas.emplace(spec.replica_id, std::move(entry));
+  if (auto c = st.staged_copied.find(spec.replica_id); c != st.staged_copied.end()) {
+    copied = c->second;
+    st.staged_copied.erase(c);
+  }
+  std::thread{load_stored, st.opts.store, spec, *slot, node_actor{self}, copied}.detach();
   log()->info("loading {} rows [{}, {}) of {} ({} bytes) through the store", spec.replica_id,
               spec.row_begin, spec.row_end, spec.tensor, *bytes);
-  return rp;
+  return entry.waiting.back();
 }
 
 }  // namespace
@@ -363,25 +379,12 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
             pkg->read_scratch_bytes(spec.tensor, spec.row_begin, spec.row_end),
             spec.bias.empty() ? uint64_t{0}
                               : pkg->read_scratch_bytes(spec.bias, spec.row_begin, spec.row_end));
-        if (auto err =
-                st.mem.admit(*bytes, scratch, overhead_bytes(st), st.opts.name, spec.replica_id))
-          return err;
-        replica_entry entry;
-        entry.spec = spec;
-        entry.state = hosted_state::loading;
-        entry.bytes = *bytes;
-        entry.scratch = scratch;
-        entry.accepted = std::chrono::steady_clock::now();
-        entry.slot = std::make_shared<load_slot>();
-        auto rp = self->make_response_promise<shard_actor>();
-        entry.waiting.push_back(rp);
-        st.mem.reserved += *bytes;
-        st.mem.scratch += scratch;
-        std::thread{load_rows, std::move(*pkg), spec, entry.slot, node_actor{self}}.detach();
-        st.replicas.emplace(spec.replica_id, std::move(entry));
+        auto slot = admit_load(self, spec, *bytes, scratch);
+        if (!slot) return slot.error();
+        std::thread{load_rows, std::move(*pkg), spec, *slot, node_actor{self}}.detach();
         log()->info("loading {} rows [{}, {}) of {} ({} bytes)", spec.replica_id, spec.row_begin,
                     spec.row_end, spec.tensor, *bytes);
-        return rp;
+        return st.replicas.at(spec.replica_id).waiting.back();
       },
       [self](loaded_atom, const std::string& id) {
         auto& st = self->state;
@@ -428,6 +431,7 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
           drop_blocks(st, s->second);
           st.staged.erase(s);
         }
+        st.staged_copied.erase(id);
         auto it = st.replicas.find(id);
         if (it == st.replicas.end()) return false;
         auto& r = it->second;
@@ -543,6 +547,9 @@ node_actor::behavior_type node_impl(node_actor::stateful_pointer<node_state> sel
         auto put = std::move(it->second);
         st.puts.erase(it);
         if (!*put.result) {
+          // Counted as fetched by the replica's load, unless it was loaded or unloaded since.
+          if (st.staged.count(put.replica_id))
+            st.staged_copied[put.replica_id] += std::get<2>(put.key);
           put.rp.deliver(true);
           return;
         }

@@ -80,6 +80,8 @@ struct node_state {
   // Blocks put (copied from a peer) for a replica not loaded yet, by its id: held until it is
   // loaded (it then holds them itself) or unloaded.
   std::map<std::string, std::vector<block_key>> staged;
+  // Of those, the bytes put (copied in) rather than found stored by `missing`.
+  std::map<std::string, uint64_t> staged_copied;
   // Puts being written on writer threads, by token.
   struct pending_put {
     std::string replica_id;

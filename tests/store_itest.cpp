@@ -168,6 +168,13 @@ synthetic_spec split_model(uint64_t seed) {
   return s;
 }
 
+// A cluster of three shard nodes whose state (and so the nodes' stores) is under `state`.
+cluster_options under(const testing::temp_dir& state) {
+  cluster_options o;
+  o.state_dir = state.path;
+  return o;
+}
+
 void require_split(client& cl, const std::string& model) {
   REQUIRE(tensor_row_ranges(cl, model, "embedder.input").size() == 3);
 }
@@ -178,9 +185,7 @@ TEST_CASE("a shard node killed with SIGKILL restarts and serves from its store, 
           "[store][release]") {
   model_fixture model{split_model(61)};
   testing::temp_dir state;
-  cluster_options o;
-  o.state_dir = state.path;
-  local_cluster c{o};
+  local_cluster c{under(state)};
   client cl{c.gateway(), c.admin_token()};
   REQUIRE(load_model(cl, model.path, "m") == 1);  // R = 1: the answers need every node
   require_split(cl, "m");
@@ -246,9 +251,7 @@ TEST_CASE("a version changing 1% of its rows ships at most 2% of its bytes, flip
           v1.ref->pool_ids({static_cast<uint32_t>(begin)}));
 
   testing::temp_dir state;
-  cluster_options o;
-  o.state_dir = state.path;
-  local_cluster c{o};
+  local_cluster c{under(state)};
   client cl{c.gateway(), c.admin_token()};
   REQUIRE(load_model(cl, v1.path, "m") == 1);
   require_split(cl, "m");
@@ -309,9 +312,7 @@ TEST_CASE("a node killed mid-write leaves no corrupt block, and a failed load le
     const char* asan = std::getenv("ASAN_OPTIONS");
     scoped_env asan_order{"ASAN_OPTIONS",
                           std::string(asan ? asan : "") + ":verify_asan_link_order=0"};
-    cluster_options o;
-    o.state_dir = state.path;
-    c = std::make_unique<local_cluster>(o);
+    c = std::make_unique<local_cluster>(under(state));
   }
   client cl{c->gateway(), c->admin_token()};
   // R = 2: it answers with any one node down.
@@ -369,8 +370,7 @@ TEST_CASE("R=2: a lost node's replicas are rebuilt from the surviving replicas' 
           "[store][release]") {
   model_fixture model{split_model(67)};
   testing::temp_dir state;
-  cluster_options o;
-  o.state_dir = state.path;
+  auto o = under(state);
   o.top_toml = "replacement_grace_ms = 2000\n";
   local_cluster c{o};
   client cl{c.gateway(), c.admin_token()};
@@ -424,8 +424,7 @@ TEST_CASE("disk_budget refuses a load whose blocks do not fit before writing any
   tiny_spec.buckets = 5000;  // 1.8 MB on one node
   model_fixture tiny{tiny_spec};
   testing::temp_dir state;
-  cluster_options o;
-  o.state_dir = state.path;
+  auto o = under(state);
   o.shard_toml = "disk_budget = \"8MiB\"\n";
   local_cluster c{o};
   client cl{c.gateway(), c.admin_token()};
