@@ -85,7 +85,7 @@ void render_version(std::ostringstream& os, ::ModelInfo::Reader m, ::VersionInfo
     os << "    embedder " << text(v.getEmbedder())
        << (v.getEmbedderOf().size() > 0 ? "  of " + text(v.getEmbedderOf()) : "") << "\n";
   if (v.getClassifier().size() > 0) os << "    classifier " << text(v.getClassifier()) << "\n";
-  // Only nodes with a block store report these (docs/OPERATIONS.md, "Block stores").
+  // Only nodes with a block store report these (docs/ARCHITECTURE.md, "Block stores").
   if (v.getShippedBytes() + v.getStoredBytes() > 0)
     os << "    shipped " << human_bytes(v.getShippedBytes()) << " of "
        << human_bytes(v.getReplicaBytes()) << " to node stores; " << human_bytes(v.getStoredBytes())

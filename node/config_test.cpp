@@ -96,6 +96,37 @@ TEST_CASE("a minimal config gets the documented defaults") {
   CHECK(cfg->limits.max_inflight == 4096);
 }
 
+TEST_CASE("a shard node's block store: data_dir and disk_budget, and the default under state_dir") {
+  auto cfg = parse_config("state_dir = \"/srv/state\"\n" + k_coord + k_shard + R"(
+[[nodes]]
+name = "t"
+port = 7402
+roles = ["shard"]
+data_dir = "/data/t"
+disk_budget = "2GiB"
+)");
+  REQUIRE(cfg);
+  CHECK(cfg->data_dir_of(cfg->nodes[1]) == "/srv/state/nodes/s");
+  CHECK(cfg->nodes[1].disk_budget == 0);
+  CHECK(cfg->data_dir_of(cfg->nodes[2]) == "/data/t");
+  CHECK(cfg->nodes[2].disk_budget == uint64_t{2} << 30);
+  // Memory only: no store unless data_dir names one.
+  auto none = parse_config("state_dir = \"\"\n" + k_coord + k_shard);
+  REQUIRE(none);
+  CHECK(none->data_dir_of(none->nodes[1]).empty());
+  check_rejected(k_coord + k_shard + "data_dir = \"\"\n", "nodes[1].data_dir");
+  check_rejected(k_coord + k_shard + "disk_budget = \"2XB\"\n", "nodes[1].disk_budget");
+  // Two nodes on one host writing one store would delete each other's blocks.
+  check_rejected(k_coord + k_shard + "data_dir = \"/d\"\n" + R"(
+[[nodes]]
+name = "t"
+port = 7402
+roles = ["shard"]
+data_dir = "/d"
+)",
+                 "nodes[2].data_dir");
+}
+
 TEST_CASE("a node may be both coordinator and shard") {
   auto cfg = parse_config(R"(
 [[nodes]]

@@ -150,17 +150,11 @@ caf::error block_store::read(const checksum128& sum, uint64_t bytes, char* out) 
   return err;
 }
 
-caf::error block_store::put(const checksum128& sum, const char* data, uint64_t bytes) {
+caf::expected<std::string> block_store::write_temp(const checksum128& sum, const char* data,
+                                                   uint64_t bytes) {
   if (xxh3_128(data, bytes) != sum)
     return make_error(errc::corrupt_package,
                       "block " + to_hex(sum) + " does not match its checksum; not stored");
-  if (contains(sum, bytes)) return {};
-  const auto rel = relative_path(sum, bytes);
-  const std::string path = dir_ + "/" + rel;
-  const std::string parent = fs::path{path}.parent_path().string();
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  if (ec) return make_error(errc::io_error, "cannot create " + parent + ": " + ec.message());
   uint64_t n;
   {
     std::lock_guard<std::mutex> guard{mtx_};
@@ -168,21 +162,92 @@ caf::error block_store::put(const checksum128& sum, const char* data, uint64_t b
   }
   const std::string temp =
       dir_ + "/tmp/" + to_hex(sum) + "." + std::to_string(::getpid()) + "." + std::to_string(n);
-  auto fail = [&](caf::error err) {
+  fd_owner f;
+  f.fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (f.fd < 0) return io_failure("create", temp, errno);
+  if (auto err = write_all(f.fd, data, bytes, temp)) {
     ::unlink(temp.c_str());
     return err;
-  };
-  {
-    fd_owner f;
-    f.fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (f.fd < 0) return io_failure("create", temp, errno);
-    if (auto err = write_all(f.fd, data, bytes, temp)) return fail(std::move(err));
-    if (::fsync(f.fd) != 0) return fail(io_failure("fsync", temp, errno));
   }
-  if (::rename(temp.c_str(), path.c_str()) != 0) return fail(io_failure("rename", temp, errno));
+  return temp;
+}
+
+caf::error block_store::install(const checksum128& sum, uint64_t bytes, const std::string& temp) {
+  const std::string path = dir_ + "/" + relative_path(sum, bytes);
+  const std::string parent = fs::path{path}.parent_path().string();
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) {
+    ::unlink(temp.c_str());
+    return make_error(errc::io_error, "cannot create " + parent + ": " + ec.message());
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    return io_failure("rename", temp, err);
+  }
   std::lock_guard<std::mutex> guard{mtx_};
   unsynced_.insert(parent);
   if (index_.insert({sum.high, sum.low, bytes}).second) used_ += bytes;
+  return {};
+}
+
+caf::error block_store::put(const checksum128& sum, const char* data, uint64_t bytes) {
+  if (contains(sum, bytes)) {
+    if (xxh3_128(data, bytes) != sum)
+      return make_error(errc::corrupt_package,
+                        "block " + to_hex(sum) + " does not match its checksum; not stored");
+    return {};
+  }
+  auto temp = write_temp(sum, data, bytes);
+  if (!temp) return temp.error();
+  {
+    fd_owner f;
+    f.fd = ::open(temp->c_str(), O_WRONLY | O_CLOEXEC);
+    if (f.fd < 0 || ::fsync(f.fd) != 0) {
+      const int err = errno;
+      ::unlink(temp->c_str());
+      return io_failure("fsync", *temp, err);
+    }
+  }
+  return install(sum, bytes, *temp);
+}
+
+block_batch::~block_batch() {
+  for (const auto& it : items_) ::unlink(it.temp.c_str());
+}
+
+caf::error block_batch::add(const checksum128& sum, const char* data, uint64_t bytes) {
+  if (store_.contains(sum, bytes)) return store_.put(sum, data, bytes);  // verifies only
+  auto temp = store_.write_temp(sum, data, bytes);
+  if (!temp) return temp.error();
+  items_.push_back({sum, bytes, std::move(*temp)});
+  pending_ += bytes;
+  return pending_ >= flush_bytes_ ? flush() : caf::error{};
+}
+
+caf::error block_batch::flush() {
+  if (items_.empty()) return {};
+  auto items = std::move(items_);
+  items_.clear();
+  pending_ = 0;
+  auto drop = [&](size_t from) {
+    for (size_t i = from; i < items.size(); ++i) ::unlink(items[i].temp.c_str());
+  };
+  {
+    fd_owner d;
+    d.fd = ::open(store_.dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d.fd < 0 || ::syncfs(d.fd) != 0) {
+      const int err = errno;
+      drop(0);
+      return io_failure("syncfs", store_.dir(), err);
+    }
+  }
+  for (size_t i = 0; i < items.size(); ++i)
+    if (auto err = store_.install(items[i].sum, items[i].bytes, items[i].temp)) {
+      drop(i + 1);
+      return err;
+    }
   return {};
 }
 

@@ -5,11 +5,11 @@
 // the blocks the store lacks.
 //
 // Layout: <dir>/blocks/<2 hex>/<32 hex>-<bytes> holds a block; <dir>/tmp/ holds blocks being
-// written. A block is written to a unique temp name, fsynced and renamed into place, so after a
-// crash at any point a block file either is absent or holds all its bytes; open() deletes
-// leftover temp files. The directories' entries are fsynced by sync() (a loader calls it once
-// per replica, not per block): a power loss before it may lose renamed blocks, never corrupt
-// them. A block is still verified every time it is
+// written. A block is written to a unique temp name, made durable (fsync, or one syncfs for a
+// block_batch) and only then renamed into place, so after a crash at any point a block file
+// either is absent or holds all its bytes; open() deletes leftover temp files. The directories'
+// entries are fsynced by sync() (a loader calls it once per replica, not per block): a power loss
+// before it may lose renamed blocks, never corrupt them. A block is still verified every time it is
 // read: a file that fails its checksum (a bad disk, a hand edit) is deleted and reported, never
 // returned.
 //
@@ -67,6 +67,11 @@ class block_store {
   static std::string relative_path(const checksum128& sum, uint64_t bytes);
 
  private:
+  friend class block_batch;
+  // Verifies `data` against `sum` and writes it to a new temp file (not synced); its path.
+  caf::expected<std::string> write_temp(const checksum128& sum, const char* data, uint64_t bytes);
+  // Renames a durable temp file into place as block `sum` and indexes it.
+  caf::error install(const checksum128& sum, uint64_t bytes, const std::string& temp);
   explicit block_store(std::string dir) : dir_(std::move(dir)) {}
   void forget(const checksum128& sum, uint64_t bytes) const;
 
@@ -77,6 +82,38 @@ class block_store {
   mutable uint64_t used_ = 0;
   mutable uint64_t next_temp_ = 0;
   std::set<std::string> unsynced_;  // directories with renames not yet fsynced (guarded by mtx_)
+};
+
+// Stores many blocks with one flush of the file system per batch instead of one fsync per
+// block (fsync per 1 MiB block writes about 180 MiB/s here, a tenth of plain writes): add()
+// writes a block to a temp file; flush() runs syncfs once, then renames every block written
+// since into place. A block is in the store (contains, read) only once the flush that installs
+// it returned. The destructor deletes temp files never flushed. One thread at a time.
+class block_batch {
+ public:
+  // Flushes by itself once `flush_bytes` bytes wait.
+  explicit block_batch(block_store& store, uint64_t flush_bytes = uint64_t{64} << 20)
+      : store_(store), flush_bytes_(flush_bytes) {}
+  ~block_batch();
+  block_batch(const block_batch&) = delete;
+  block_batch& operator=(const block_batch&) = delete;
+
+  // As block_store::put, durable and visible at the next flush. Errors: as put.
+  caf::error add(const checksum128& sum, const char* data, uint64_t bytes);
+  // Makes every added block durable and installs it. Errors: io_error (the temp files are
+  // deleted; none of them is installed).
+  caf::error flush();
+
+ private:
+  struct item {
+    checksum128 sum;
+    uint64_t bytes = 0;
+    std::string temp;
+  };
+  block_store& store_;
+  uint64_t flush_bytes_;
+  uint64_t pending_ = 0;
+  std::vector<item> items_;
 };
 
 }  // namespace tessera

@@ -131,6 +131,7 @@ caf::expected<row_block> read_through(block_store& store, const tensor_blocks& b
   std::shared_ptr<float> scratch;  // one block, only for blocks that stick out of the range
   auto* dst = reinterpret_cast<char*>(out.data.get());
   uint64_t done = 0;
+  block_batch batch{store};  // fetched blocks: one file-system flush per 64 MiB
   for (uint64_t i = 0; i < b.checksums.size(); ++i) {
     // Returning drops `out` and `scratch`: a cancelled read frees its memory here, at once.
     if (cancel != nullptr && cancel->load(std::memory_order_relaxed))
@@ -159,7 +160,7 @@ caf::expected<row_block> read_through(block_store& store, const tensor_blocks& b
                                                  ") is not in this node's store and no source "
                                                  "was given");
       if (auto f = source->fetch(b, block, buf)) return f;
-      if (auto p = store.put(sum, buf, nbytes))  // verifies first: a bad block is not stored
+      if (auto p = batch.add(sum, buf, nbytes))  // verifies first: a bad block is not stored
         return make_error(code_of(p), "block " + std::to_string(block) + " from " +
                                           source->describe() + ": " + message_of(p));
       counts.fetched += nbytes;
@@ -172,6 +173,7 @@ caf::expected<row_block> read_through(block_store& store, const tensor_blocks& b
     done += nbytes;
     if (progress) progress(done, total);
   }
+  if (auto err = batch.flush()) return err;
   return out;
 }
 

@@ -81,7 +81,8 @@ struct read_counts {
 };
 
 // Rows [begin, end) of the tensor `b` names, read block by block from `store`; a block the store
-// lacks (or holds corrupt) is fetched from `source`, verified and put in the store first. Memory:
+// lacks (or holds corrupt) is fetched from `source`, verified and written to the store (a
+// block_batch: installed once durable, at the latest when the read returns). Memory:
 // the rows plus one block of scratch. `progress` gets (bytes done, bytes total) after every
 // block; `cancel`, when set and true, stops the read before its next block (unavailable).
 // Errors: unavailable (a block missing with no source, or cancelled), corrupt_package (a fetched

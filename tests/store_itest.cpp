@@ -6,9 +6,12 @@
 //   directory deleted after the load: nothing reads the package again;
 // - a new version that changes 1% of the rows (a contiguous range) ships at most 2% of its
 //   bytes (from the nodes' counters in status), answers like its own reference, and rolls back;
-// - a node killed mid-write (every fsync slowed, so the kill lands between blocks) leaves no
-//   temp file and no block that fails its checksum; the failed load leaves the other nodes'
+// - a node killed mid-write (every fsync and syncfs slowed to a second, so the kill lands while
+//   its blocks wait in temp files) leaves no block that fails its checksum, and its restart no
+//   temp file; the failed load leaves the other nodes'
 //   stores empty, and the serving version answers exactly throughout;
+// - R=2: a node lost for good has its replicas rebuilt on the survivors from their stores
+//   (the package deleted first), and a drained node's replicas move from its store;
 // - disk_budget refuses a load whose blocks do not fit, before any block is written.
 #include <catch2/catch.hpp>
 
@@ -308,7 +311,9 @@ TEST_CASE("a node killed mid-write leaves no corrupt block, and a failed load le
   std::unique_ptr<local_cluster> c;
   {
     scoped_env preload{"LD_PRELOAD", shim};
-    scoped_env delay{"TESSERA_TEST_FSYNC_DELAY_MS", "150"};  // about 150 ms per block
+    // A second per flush: a load's blocks wait in temp files that long before they are
+    // installed, which is when the kill lands.
+    scoped_env delay{"TESSERA_TEST_FSYNC_DELAY_MS", "1000"};
     const char* asan = std::getenv("ASAN_OPTIONS");
     scoped_env asan_order{"ASAN_OPTIONS",
                           std::string(asan ? asan : "") + ":verify_asan_link_order=0"};
@@ -323,14 +328,18 @@ TEST_CASE("a node killed mid-write leaves no corrupt block, and a failed load le
   for (const auto* n : {"shard-1", "shard-2", "shard-3"})
     before[n] = count_blocks(state.path + "/nodes/" + n);
 
-  // Load the split model and kill shard-2 once it has written a few of its blocks.
+  // Load the split model and kill shard-2 while its blocks wait in temp files for the flush.
   const std::string victim = "shard-2";
   const std::string victim_dir = state.path + "/nodes/" + victim;
   auto req = cl.admin().loadRequest();
   req.initOptions().setPath(big.path);
   req.getOptions().setName("big");
   auto load = req.send();
-  REQUIRE(wait_until(cl, 60s, [&] { return count_blocks(victim_dir) >= before[victim] + 3; }));
+  REQUIRE(wait_until(cl, 60s, [&] {
+    std::error_code ec;
+    return std::distance(fs::directory_iterator(victim_dir + "/tmp", ec),
+                         fs::directory_iterator()) >= 3;
+  }));
   const auto pid = c->node_pid(victim);
   ::kill(pid, SIGKILL);
   try {
@@ -352,7 +361,7 @@ TEST_CASE("a node killed mid-write leaves no corrupt block, and a failed load le
   REQUIRE(wait_until(cl, 60s, [&] { return ::kill(pid, 0) != 0; }));
   auto left = scan_store(victim_dir);
   CHECK(left.bad == 0);
-  CHECK(left.blocks > before[victim]);
+  CHECK(left.temp_files > 0);  // the premise: the kill came mid-write
   c->restart_node(victim);
   REQUIRE(wait_for_status(
       cl, 60s, [&](const status_snapshot& s) { return s.members.at(victim).up && s.ready; }));
@@ -415,6 +424,40 @@ TEST_CASE("R=2: a lost node's replicas are rebuilt from the surviving replicas' 
     return s.members.at(victim).up && s.ready && s.under_replicated.empty();
   }));
   expect_reference_predictions(cl, model, "m", 200, 15);
+}
+
+TEST_CASE("a drained node's replicas move from its store to the others, the package gone",
+          "[store][release]") {
+  model_fixture model{split_model(68)};
+  testing::temp_dir state;
+  local_cluster c{under(state)};
+  client cl{c.gateway(), c.admin_token()};
+  REQUIRE(load_model(cl, model.path, "m") == 1);  // R = 1: the moved copies must be exact
+  require_split(cl, "m");
+  wait_for_figures(cl, "m", 1);
+  fs::remove_all(model.path);  // the moves can only copy from shard-2's store
+  const auto before = replica_bytes_by_node(cl, "m", 1);
+  std::string out, err;
+  REQUIRE(c.cli({"drain", "shard-2"}, &out, &err) == 0);
+  const bool drained = wait_for_status(cl, 120s, [](const status_snapshot& s) {
+    const auto& m = s.members.at("shard-2");
+    if (!m.draining || m.replicas != 0 || !s.ready) return false;
+    for (const auto& sh : s.shards.at("m@1"))
+      for (const auto& [node, st] : sh.replicas)
+        if (node == "shard-2" || st != "ready") return false;
+    return true;
+  });
+  INFO("coordinator log:\n" << c.node_log("coord"));
+  REQUIRE(drained);
+  CHECK(c.node_log("coord").find("copying ") != std::string::npos);
+  const auto after = replica_bytes_by_node(cl, "m", 1);
+  CHECK(after.count("shard-2") == 0);
+  // The other nodes fetched what they took over (copied in: the package is gone).
+  CHECK(after.at("shard-1").first + after.at("shard-3").first >
+        before.at("shard-1").first + before.at("shard-3").first);
+  expect_reference_predictions(cl, model, "m", 300, 16);
+  // shard-2's store lets go of what no replica there uses any more.
+  REQUIRE(wait_until(cl, 30s, [&] { return count_blocks(state.path + "/nodes/shard-2") == 0; }));
 }
 
 TEST_CASE("disk_budget refuses a load whose blocks do not fit before writing any",

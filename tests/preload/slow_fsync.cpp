@@ -1,4 +1,4 @@
-// A slow disk for tests, as an LD_PRELOAD library: fsync and fdatasync sleep
+// A slow disk for tests, as an LD_PRELOAD library: fsync, fdatasync and syncfs sleep
 // TESSERA_TEST_FSYNC_DELAY_MS milliseconds (when set and positive), then do their work; not for
 // files whose path contains TESSERA_TEST_FSYNC_SKIP (when set). Only tests load it
 // (tests/slow_disk_itest.cpp, tests/store_itest.cpp); nothing links it.
@@ -49,6 +49,12 @@ extern "C" int fsync(int fd) {
 
 extern "C" int fdatasync(int fd) {
   static const auto real = next<int (*)(int)>("fdatasync");
+  slow_down(fd);
+  return real(fd);
+}
+
+extern "C" int syncfs(int fd) {
+  static const auto real = next<int (*)(int)>("syncfs");
   slow_down(fd);
   return real(fd);
 }
