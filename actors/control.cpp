@@ -321,7 +321,9 @@ control_actor::behavior_type control_impl(control_self self, coordinator_options
   persist_registry_now(self);  // before any call: later writes go to the writer's thread
   if (!st.cfg.state_dir.empty())
     st.writer = self->spawn<caf::linked + caf::detached>(registry_writer_impl);
-  st.reader = self->spawn<caf::linked + caf::detached>(package_reader_impl);
+  st.reader = self->spawn<caf::linked + caf::detached>(
+      package_reader_impl,
+      st.cfg.state_dir.empty() ? std::string{} : st.cfg.state_dir + "/packages");
   configure_resilience(st);
   publish_routes(self);  // no serving actor yet: they start from it (routes_atom)
   if (local_node && st.members.count(st.cfg.local_member)) {

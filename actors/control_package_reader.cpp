@@ -4,12 +4,13 @@
 
 #include "actors/registry.hpp"
 #include "actors/version_builder.hpp"
+#include "package/kept_package.hpp"
 
 namespace tessera {
 
-package_reader_actor::behavior_type package_reader_impl() {
+package_reader_actor::behavior_type package_reader_impl(std::string keep_root) {
   return {
-      [](describe_atom, const load_request& req) -> caf::result<described_version> {
+      [keep_root](describe_atom, const load_request& req) -> caf::result<described_version> {
         auto pkg = package::open(req.path);
         if (!pkg) return pkg.error();
         auto bare = req.name.empty() ? pkg->meta().name : req.name;
@@ -31,6 +32,11 @@ package_reader_actor::behavior_type package_reader_impl() {
         }
         if (v->exact_pooling)
           if (auto err = v->family->allows_exact_pooling()) return err;
+        // Composed versions still need both packages at their paths to recover.
+        if (!keep_root.empty() && req.embedder_path.empty())
+          if (auto err = keep_package_meta(*pkg, kept_package_dir(keep_root, v->content)))
+            return make_error(code_of(err), "cannot keep the package's metadata in state_dir: " +
+                                                message_of(err));
         return described_version{std::move(v)};
       },
   };

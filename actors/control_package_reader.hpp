@@ -36,6 +36,10 @@ using package_reader_actor = caf::typed_actor<
     // invalid_argument (a model name that is not [A-Za-z0-9_.-]).
     caf::replies_to<describe_atom, load_request>::with<described_version>>;
 
-package_reader_actor::behavior_type package_reader_impl();
+// `keep_root`: where each described package's metadata is kept (<state_dir>/packages, see
+// package/kept_package.hpp), so a restarted coordinator recovers the version after the
+// package directory is gone; "" = nowhere (no state_dir). A package that cannot be kept fails
+// the load (io_error): acknowledged means recoverable.
+package_reader_actor::behavior_type package_reader_impl(std::string keep_root);
 
 }  // namespace tessera

@@ -89,10 +89,25 @@ uint32_t recorded_replicas(const version_record& rec) {
 }
 
 // Rebuilds one version; shares an embedder already rebuilt for the same fingerprint.
+// A package gone from its path is described from the metadata kept under `keep_root` when the
+// load stored it there; the version keeps its recorded path (nodes read rows from their stores).
 caf::expected<std::shared_ptr<version_entry>> rebuild(
     const std::string& incarnation, const version_record& rec,
-    std::map<std::string, std::shared_ptr<submodel_entry>>& embedders) {
+    std::map<std::string, std::shared_ptr<submodel_entry>>& embedders,
+    const std::string& keep_root) {
   auto pkg = package::open(rec.path);
+  bool kept = false;
+  if (!pkg && !keep_root.empty() && rec.embedder_path.empty()) {
+    auto copy = package::open_metadata(kept_package_dir(keep_root, rec.content));
+    if (copy) {
+      control_log()->warn(
+          "recovery: package {} cannot be opened ({}); describing v{} from "
+          "its kept metadata",
+          rec.path, describe(pkg.error()), rec.version);
+      pkg = std::move(copy);
+      kept = true;
+    }
+  }
   if (!pkg) return pkg.error();
   auto v = std::make_shared<version_entry>();
   v->version = rec.version;
@@ -111,6 +126,11 @@ caf::expected<std::shared_ptr<version_entry>> rebuild(
   if (v->content != rec.content)
     return make_error(errc::corrupt_package,
                       "package " + rec.path + " changed on disk since this version was loaded");
+  if (kept) {
+    v->path = rec.path;
+    for (auto* sub : {v->embedder.get(), v->classifier.get()})
+      if (sub) sub->path = rec.path;
+  }
   auto shared = embedders.find(v->embedder->fingerprint);
   if (shared != embedders.end()) {
     v->embedder = shared->second;
@@ -142,7 +162,8 @@ void recover_registry(control_self self, const registry_snapshot& snap) {
   for (const auto& m : snap.models) {
     std::vector<std::shared_ptr<version_entry>> rebuilt;
     for (const auto& rec : m.versions) {
-      auto v = rebuild(snap.incarnation, rec, embedders);
+      auto v = rebuild(snap.incarnation, rec, embedders,
+                       st.cfg.state_dir.empty() ? std::string{} : st.cfg.state_dir + "/packages");
       if (!v) {
         control_log()->error("recovery: dropping model {} v{}: {}", m.key.display(), rec.version,
                              describe(v.error()));

@@ -42,6 +42,13 @@ std::string manifest_digest(const manifest& meta) {
   return "xxh3-128:" + to_hex(xxh3_128(text.data(), text.size()));
 }
 
+std::string kept_package_dir(const std::string& root, const std::string& content) {
+  std::string name = content;
+  for (auto& c : name)
+    if (c == ':' || c == '/') c = '-';
+  return root + "/" + name;
+}
+
 caf::expected<shard_spec> spec_for(const std::string& incarnation, const manifest& meta,
                                    const submodel_entry& owner, const tensor_shards& t,
                                    row_range rows, size_t shard, size_t r) {

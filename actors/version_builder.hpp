@@ -25,6 +25,10 @@ std::string embedder_fingerprint(const manifest& meta);
 // Persisted with each version so a recovered version is refused if its package changed.
 std::string manifest_digest(const manifest& meta);
 
+// Where a coordinator keeps the metadata of the package whose manifest_digest is `content`
+// (package/kept_package.hpp) under `root` (<state_dir>/packages).
+std::string kept_package_dir(const std::string& root, const std::string& content);
+
 // What a node is told to load for replica `r` of shard `shard` (rows `rows`) of tensor `t` of
 // `owner`, whose package manifest is `meta`. Its id names the cluster incarnation, sub-model,
 // epoch, tensor, shard, replica and a prefix of the rows' content digest; the spec carries the

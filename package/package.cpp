@@ -143,7 +143,9 @@ caf::expected<uint64_t> file_size(const std::string& dir, const std::string& rel
   return static_cast<uint64_t>(st.st_size);
 }
 
-caf::error check_tensor(const std::string& dir, const tensor_info& t) {
+// `file`: the tensor's file must exist with the shape's exact size (false: a kept package's
+// metadata, package::open_metadata).
+caf::error check_tensor(const std::string& dir, const tensor_info& t, bool file) {
   std::string id = "tensor '" + t.name + "'";
   if (t.name.empty()) return corrupt(dir, "a tensor has an empty name");
   if (!safe_relative_path(t.file))
@@ -166,6 +168,7 @@ caf::error check_tensor(const std::string& dir, const tensor_info& t) {
                             std::to_string(blocks));
   if (t.block_bytes() > max_block_bytes)
     return corrupt(dir, id + " has checksum blocks larger than 1 GiB");
+  if (!file) return {};
   auto size = file_size(dir, t.file, id);
   if (!size) return size.error();
   if (*size != bytes)
@@ -289,7 +292,7 @@ caf::error check_classifier(const std::string& dir, const manifest& m) {
 
 }  // namespace
 
-caf::error validate_manifest(const manifest& m, const std::string& dir) {
+caf::error validate_manifest(const manifest& m, const std::string& dir, bool tensor_files) {
   if (m.format != manifest::current_format)
     return corrupt(dir, "format " + std::to_string(m.format) + " is not supported (this build " +
                             "reads format " + std::to_string(manifest::current_format) + ")");
@@ -297,7 +300,7 @@ caf::error validate_manifest(const manifest& m, const std::string& dir) {
   for (const auto& t : m.tensors) {
     if (!names.insert(t.name).second)
       return corrupt(dir, "tensor '" + t.name + "' is listed twice");
-    if (auto err = check_tensor(dir, t)) return err;
+    if (auto err = check_tensor(dir, t, tensor_files)) return err;
   }
   std::set<std::string> keys;
   for (const auto& [key, f] : m.files) {
@@ -402,6 +405,14 @@ std::shared_ptr<float> aligned_floats(uint64_t count) {
 }
 
 caf::expected<package> package::open(const std::string& dir) {
+  return open_checked(dir, true);
+}
+
+caf::expected<package> package::open_metadata(const std::string& dir) {
+  return open_checked(dir, false);
+}
+
+caf::expected<package> package::open_checked(const std::string& dir, bool tensor_files) {
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return make_error(errc::io_error, "package directory " + dir + " does not exist");
@@ -415,7 +426,7 @@ caf::expected<package> package::open(const std::string& dir) {
   }
   auto m = parse_manifest(*text, path);
   if (!m) return m.error();
-  if (auto err = validate_manifest(*m, dir)) return err;
+  if (auto err = validate_manifest(*m, dir, tensor_files)) return err;
   package p;
   p.dir_ = dir;
   p.meta_ = std::move(*m);

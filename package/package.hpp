@@ -152,9 +152,9 @@ caf::expected<manifest> parse_manifest(std::string_view text, const std::string&
 
 // Checks a manifest against itself and the package directory `dir`: what package::open does
 // after parsing (unique names, references between sections, the layer shape chain, featurizer
-// rows, block counts, file existence and exact tensor file sizes). Reads no tensor data.
-// Errors: corrupt_package, io_error.
-caf::error validate_manifest(const manifest& m, const std::string& dir);
+// rows, block counts, file existence and exact tensor file sizes; with `tensor_files` false,
+// the tensor files are not looked at). Reads no tensor data. Errors: corrupt_package, io_error.
+caf::error validate_manifest(const manifest& m, const std::string& dir, bool tensor_files = true);
 
 // Renders `m` as the manifest.toml text parse_manifest reads back (see docs/PACKAGE.md).
 std::string to_toml(const manifest& m);
@@ -200,6 +200,9 @@ class package {
   // every file's existence and exact size, block counts, references between sections.
   // Reads no tensor data. Errors: corrupt_package (naming the file and the mismatch), io_error.
   static caf::expected<package> open(const std::string& dir);
+  // The same for a package's metadata alone: manifest.toml and its text files, tensor files
+  // absent or not (what keep_package_meta keeps). read_rows and read_block then fail.
+  static caf::expected<package> open_metadata(const std::string& dir);
 
   const manifest& meta() const { return meta_; }
   const std::string& dir() const { return dir_; }
@@ -229,6 +232,7 @@ class package {
   caf::expected<std::vector<std::string>> read_lines(const std::string& key) const;
 
  private:
+  static caf::expected<package> open_checked(const std::string& dir, bool tensor_files);
   std::string dir_;
   manifest meta_;
 };

@@ -12,6 +12,8 @@
 //   stores empty, and the serving version answers exactly throughout;
 // - R=2: a node lost for good has its replicas rebuilt on the survivors from their stores
 //   (the package deleted first), and a drained node's replicas move from its store;
+// - a coordinator restarted after the package was deleted describes the version again from the
+//   metadata the load kept in state_dir;
 // - disk_budget refuses a load whose blocks do not fit, before any block is written.
 #include <catch2/catch.hpp>
 
@@ -458,6 +460,29 @@ TEST_CASE("a drained node's replicas move from its store to the others, the pack
   expect_reference_predictions(cl, model, "m", 300, 16);
   // shard-2's store lets go of what no replica there uses any more.
   REQUIRE(wait_until(cl, 30s, [&] { return count_blocks(state.path + "/nodes/shard-2") == 0; }));
+}
+
+TEST_CASE("a coordinator restarted after the package was deleted recovers from kept metadata",
+          "[store][release]") {
+  model_fixture model{split_model(69)};
+  testing::temp_dir state;
+  auto o = under(state);
+  o.supervise = true;  // up restarts the killed coordinator
+  local_cluster c{o};
+  auto cl = std::make_unique<client>(c.gateway(), c.admin_token());
+  REQUIRE(load_model(*cl, model.path, "m") == 1);
+  require_split(*cl, "m");
+  expect_reference_predictions(*cl, model, "m", 100, 17);
+  fs::remove_all(model.path);
+  const auto pid = c.node_pid("coord");
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  cl = reconnect_coordinator(c, pid, c.admin_token());
+  REQUIRE(cl);
+  // The model is back, described from the manifest and vocabulary the load kept in state_dir,
+  // its rows still on the nodes: every answer exact.
+  CHECK(take_status(*cl).active.at("m") == 1);
+  expect_reference_predictions(*cl, model, "m", 300, 18);
+  CHECK(c.node_log("coord").find("kept metadata") != std::string::npos);
 }
 
 TEST_CASE("disk_budget refuses a load whose blocks do not fit before writing any",

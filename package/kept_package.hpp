@@ -1,0 +1,18 @@
+#pragma once
+// What a coordinator keeps of a loaded package so that it can describe the version again
+// without the package: manifest.toml and its text files (vocabulary, labels), never tensor
+// files (the rows live in the nodes' block stores). A restarted coordinator whose package
+// directory was deleted after the load recovers the version from this copy.
+#include <string>
+
+#include "package/package.hpp"
+
+namespace tessera {
+
+// Copies `pkg`'s manifest.toml and every text file it lists, each verified against the
+// manifest, into `dir` unless `dir` holds them already: written into a temp directory beside
+// it, fsynced, then renamed, so `dir` is whole or absent. package::open_metadata(dir) then
+// reads it. Errors: io_error, corrupt_package (a text file that fails its checksum).
+caf::error keep_package_meta(const package& pkg, const std::string& dir);
+
+}  // namespace tessera
