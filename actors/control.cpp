@@ -16,6 +16,7 @@
 #include "actors/control_replacement.hpp"
 #include "actors/control_state.hpp"
 #include "actors/unhandled.hpp"
+#include "actors/version_builder.hpp"
 #include "cluster/request_metrics.hpp"
 #include "cluster/shard_metrics.hpp"
 
@@ -188,6 +189,20 @@ void add_store_figures(const control_state& st, std::vector<model_info>& models)
 
 }  // namespace
 
+namespace {
+
+// Asks the package reader to delete the kept package metadata no version uses any more.
+void sweep_kept_packages(control_self self) {
+  auto& st = self->state;
+  std::set<std::string> live;
+  for (const auto& [key, m] : st.reg.models())
+    for (const auto& [n, v] : m.versions)
+      if (v && v->state != version_state::unloaded) live.insert(kept_package_name(v->content));
+  self->send(st.reader, sweep_atom::value, std::move(live));
+}
+
+}  // namespace
+
 cluster_status make_status(control_state& st, const hedge_counts& hedges) {
   cluster_status out;
   bool all_up = true;
@@ -323,7 +338,9 @@ control_actor::behavior_type control_impl(control_self self, coordinator_options
     st.writer = self->spawn<caf::linked + caf::detached>(registry_writer_impl);
   st.reader = self->spawn<caf::linked + caf::detached>(
       package_reader_impl,
-      st.cfg.state_dir.empty() ? std::string{} : st.cfg.state_dir + "/packages");
+      st.cfg.state_dir.empty() ? std::string{} : st.cfg.state_dir + "/packages",
+      std::chrono::duration_cast<std::chrono::seconds>(st.cfg.load_timeout));
+  sweep_kept_packages(self);  // those of versions unloaded before a restart
   configure_resilience(st);
   publish_routes(self);  // no serving actor yet: they start from it (routes_atom)
   if (local_node && st.members.count(st.cfg.local_member)) {
@@ -373,7 +390,10 @@ control_actor::behavior_type control_impl(control_self self, coordinator_options
         auto rp = self->make_response_promise<bool>();
         commit_change(
             self, name, [self, name, version] { return self->state.reg.unload(name, version); },
-            answer(rp));  // the commit published the snapshot that leaves it out
+            [self, done = answer(rp)](caf::error err) mutable {
+              if (!err) sweep_kept_packages(self);
+              done(std::move(err));  // the commit published the snapshot that leaves it out
+            });
         return rp;
       },
       [self](activate_atom, const model_key& name, uint64_t version) -> caf::result<bool> {

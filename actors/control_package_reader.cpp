@@ -2,13 +2,16 @@
 
 #include <algorithm>
 
+#include "actors/control_state.hpp"
 #include "actors/registry.hpp"
 #include "actors/version_builder.hpp"
+#include "base/logger.hpp"
 #include "package/kept_package.hpp"
 
 namespace tessera {
 
-package_reader_actor::behavior_type package_reader_impl(std::string keep_root) {
+package_reader_actor::behavior_type package_reader_impl(std::string keep_root,
+                                                        std::chrono::seconds sweep_age) {
   return {
       [keep_root](describe_atom, const load_request& req) -> caf::result<described_version> {
         auto pkg = package::open(req.path);
@@ -38,6 +41,11 @@ package_reader_actor::behavior_type package_reader_impl(std::string keep_root) {
             return make_error(code_of(err), "cannot keep the package's metadata in state_dir: " +
                                                 message_of(err));
         return described_version{std::move(v)};
+      },
+      [keep_root, sweep_age](sweep_atom, const std::set<std::string>& live) {
+        if (keep_root.empty()) return;
+        if (auto n = sweep_kept(keep_root, live, sweep_age); n > 0)
+          control_log()->info("deleted the kept metadata of {} packages no version uses", n);
       },
   };
 }

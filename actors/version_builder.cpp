@@ -42,11 +42,15 @@ std::string manifest_digest(const manifest& meta) {
   return "xxh3-128:" + to_hex(xxh3_128(text.data(), text.size()));
 }
 
-std::string kept_package_dir(const std::string& root, const std::string& content) {
+std::string kept_package_name(const std::string& content) {
   std::string name = content;
   for (auto& c : name)
     if (c == ':' || c == '/') c = '-';
-  return root + "/" + name;
+  return name;
+}
+
+std::string kept_package_dir(const std::string& root, const std::string& content) {
+  return root + "/" + kept_package_name(content);
 }
 
 caf::expected<shard_spec> spec_for(const std::string& incarnation, const manifest& meta,

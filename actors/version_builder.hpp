@@ -28,6 +28,8 @@ std::string manifest_digest(const manifest& meta);
 // Where a coordinator keeps the metadata of the package whose manifest_digest is `content`
 // (package/kept_package.hpp) under `root` (<state_dir>/packages).
 std::string kept_package_dir(const std::string& root, const std::string& content);
+// Its last path component.
+std::string kept_package_name(const std::string& content);
 
 // What a node is told to load for replica `r` of shard `shard` (rows `rows`) of tensor `t` of
 // `owner`, whose package manifest is `meta`. Its id names the cluster incarnation, sub-model,

@@ -15,7 +15,6 @@
 
 #include "base/toml.hpp"
 #include "node/config_parse.hpp"
-#include "node/tls.hpp"
 
 #include "generated/embedded_config.hpp"
 
@@ -70,9 +69,9 @@ bool is_loopback_host(const std::string& host) {
 }
 
 std::string cluster_config::data_dir_of(const node_config& n) const {
-  if (!n.data_dir.empty()) return resolve_state_path(n.data_dir);
+  if (!n.data_dir.empty()) return n.data_dir;
   if (state_dir.empty()) return {};
-  return resolve_state_path(state_dir) + "/nodes/" + n.name;
+  return state_dir + "/nodes/" + n.name;
 }
 
 const node_config* cluster_config::coordinator() const {

@@ -178,8 +178,8 @@ struct cluster_config {
   const node_config* find_node(const std::string& name) const;
   const tenant_config* find_tenant(const std::string& name) const;
   const node_config* coordinator() const;  // the first node with role coordinator
-  // Where node `n` keeps its block store, resolved (resolve_state_path): its data_dir, else
-  // <state_dir>/nodes/<name>; "" = no store (both empty).
+  // Where node `n` keeps its block store, as written (resolve it like state_dir:
+  // resolve_state_path): its data_dir, else <state_dir>/nodes/<name>; "" = no store.
   std::string data_dir_of(const node_config& n) const;
 };
 

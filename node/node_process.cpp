@@ -225,7 +225,7 @@ int run_node(const cluster_config& cfg, const std::string& name) {
   const bool is_coordinator = me->has_role("coordinator");
   if (me->has_role("shard")) {
     node_options nopts{name, me->memory_budget};
-    if (const auto dir = cfg.data_dir_of(*me); !dir.empty()) {
+    if (const auto dir = resolve_state_path(cfg.data_dir_of(*me)); !dir.empty()) {
       auto store = block_store::open(dir);
       if (!store) {
         log->error("refusing to start: {}", message_of(store.error()));

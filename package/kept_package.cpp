@@ -49,6 +49,24 @@ caf::error copy_file(const std::string& from, const std::string& to,
 
 }  // namespace
 
+size_t sweep_kept(const std::string& root, const std::set<std::string>& live,
+                  std::chrono::seconds min_age) {
+  size_t removed = 0;
+  std::error_code ec;
+  const auto now = fs::file_time_type::clock::now();
+  for (auto it = fs::directory_iterator(root, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    const auto name = it->path().filename().string();
+    if (live.count(name)) continue;
+    std::error_code t_ec;
+    const auto when = fs::last_write_time(it->path(), t_ec);
+    if (t_ec || now - when < min_age) continue;
+    std::error_code r_ec;
+    if (fs::remove_all(it->path(), r_ec) > 0 && !r_ec) ++removed;
+  }
+  return removed;
+}
+
 caf::error keep_package_meta(const package& pkg, const std::string& dir) {
   std::error_code ec;
   if (fs::exists(fs::path{dir} / "manifest.toml", ec)) return {};

@@ -33,6 +33,22 @@ TEST_CASE("a kept package's metadata describes it without its tensors, and only 
   CHECK(package::open_metadata(d.sub("kept/x")));
 }
 
+TEST_CASE("a sweep deletes kept packages no version uses, once old enough") {
+  temp_dir d;
+  REQUIRE_FALSE(write_tiny_package(d.sub("p")));
+  auto pkg = package::open(d.sub("p"));
+  REQUIRE(pkg);
+  REQUIRE_FALSE(keep_package_meta(*pkg, d.sub("kept/a")));
+  REQUIRE_FALSE(keep_package_meta(*pkg, d.sub("kept/b")));
+  // Too new: a load in progress may not have registered it yet.
+  CHECK(sweep_kept(d.sub("kept"), {"a"}, std::chrono::seconds(3600)) == 0);
+  CHECK(std::filesystem::exists(d.sub("kept/b")));
+  CHECK(sweep_kept(d.sub("kept"), {"a"}, std::chrono::seconds(0)) == 1);
+  CHECK(std::filesystem::exists(d.sub("kept/a/manifest.toml")));
+  CHECK_FALSE(std::filesystem::exists(d.sub("kept/b")));
+  CHECK(sweep_kept(d.sub("missing"), {}, std::chrono::seconds(0)) == 0);
+}
+
 TEST_CASE("a text file that fails its checksum is not kept, and nothing is left behind") {
   temp_dir d;
   REQUIRE_FALSE(write_tiny_package(d.sub("p")));

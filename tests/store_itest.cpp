@@ -468,9 +468,14 @@ TEST_CASE("a coordinator restarted after the package was deleted recovers from k
   testing::temp_dir state;
   auto o = under(state);
   o.supervise = true;  // up restarts the killed coordinator
+  // Kept metadata no version uses is deleted once older than the load timeout.
+  o.limits_toml = "load_timeout_ms = 5000\n";
   local_cluster c{o};
   auto cl = std::make_unique<client>(c.gateway(), c.admin_token());
+  const auto loaded_at = std::chrono::steady_clock::now();
   REQUIRE(load_model(*cl, model.path, "m") == 1);
+  const auto kept = state.path + "/packages";
+  REQUIRE(std::distance(fs::directory_iterator(kept), fs::directory_iterator()) == 1);
   require_split(*cl, "m");
   expect_reference_predictions(*cl, model, "m", 100, 17);
   fs::remove_all(model.path);
@@ -483,6 +488,14 @@ TEST_CASE("a coordinator restarted after the package was deleted recovers from k
   CHECK(take_status(*cl).active.at("m") == 1);
   expect_reference_predictions(*cl, model, "m", 300, 18);
   CHECK(c.node_log("coord").find("kept metadata") != std::string::npos);
+  // Unloaded, its kept metadata goes (it is older than the load timeout by then).
+  std::this_thread::sleep_until(loaded_at + 6s);
+  auto un = cl->admin().unloadRequest();
+  un.setName("m");
+  un.send().wait(cl->wait_scope());
+  CHECK(wait_until(*cl, 20s, [&] {
+    return std::distance(fs::directory_iterator(kept), fs::directory_iterator()) == 0;
+  }));
 }
 
 TEST_CASE("disk_budget refuses a load whose blocks do not fit before writing any",
