@@ -201,7 +201,9 @@ struct CoordinatorInfo {
 }
 
 struct LoadOptions {
-  path @0 :Text;           # package directory, readable at this path on every node
+  path @0 :Text;           # package directory, readable at this path on every node whose
+                           # block store lacks its blocks (docs/ARCHITECTURE.md, "Block
+                           # stores") and on the coordinator
   name @1 :Text;           # model name; empty = the manifest's name
   replicas @2 :UInt32;     # replication factor R; 0 = default (1)
   activate @3 :Bool;       # activate once ready (the first version always activates)
