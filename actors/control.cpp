@@ -187,10 +187,6 @@ void add_store_figures(const control_state& st, std::vector<model_info>& models)
         }
 }
 
-}  // namespace
-
-namespace {
-
 // Asks the package reader to delete the kept package metadata no version uses any more.
 void sweep_kept_packages(control_self self) {
   auto& st = self->state;

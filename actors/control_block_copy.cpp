@@ -30,14 +30,6 @@ struct copy_run {
   }
 };
 
-std::vector<std::pair<checksum128, uint64_t>> listed_blocks(const shard_spec& spec) {
-  std::vector<std::pair<checksum128, uint64_t>> out;
-  for (const auto* b : {&spec.rows_blocks, &spec.bias_blocks})
-    for (size_t i = 0; i < b->checksums.size(); ++i)
-      out.emplace_back(b->checksums[i], b->block_bytes(b->first_block + i));
-  return out;
-}
-
 // Starts block copies until copy_window are in flight; finishes when all are stored.
 void pump(std::shared_ptr<copy_run> run) {
   auto& st = run->self->state;
@@ -98,7 +90,7 @@ void copy_blocks(control_self self, const std::string& node, const std::string& 
   run->node = node;
   run->source = source;
   run->spec = spec;
-  run->blocks = listed_blocks(spec);
+  run->blocks = spec_blocks(spec);
   run->done = std::move(done);
   auto& st = self->state;
   auto target = st.members.find(node);

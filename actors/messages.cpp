@@ -14,6 +14,14 @@ caf::expected<std::string> replica_content(const manifest& meta, const std::stri
   return *rows + "+" + *b;
 }
 
+std::vector<std::pair<checksum128, uint64_t>> spec_blocks(const shard_spec& spec) {
+  std::vector<std::pair<checksum128, uint64_t>> out;
+  for (const auto* b : {&spec.rows_blocks, &spec.bias_blocks})
+    for (size_t i = 0; i < b->checksums.size(); ++i)
+      out.emplace_back(b->checksums[i], b->block_bytes(b->first_block + i));
+  return out;
+}
+
 const char* to_string(hosted_state s) {
   switch (s) {
     case hosted_state::loading:

@@ -99,6 +99,10 @@ typename Inspector::result_type inspect(Inspector& f, shard_spec& x) {
            x.row_begin, x.row_end, x.epoch, x.kind, x.content, x.rows_blocks, x.bias_blocks);
 }
 
+// The blocks of a spec, rows' then bias', each with its bytes: the list whose indices the
+// node's `missing` answers (actors/interfaces.hpp) and the coordinator's copies relay.
+std::vector<std::pair<checksum128, uint64_t>> spec_blocks(const shard_spec& spec);
+
 // The content digest a shard_spec carries for rows [begin, end) of `tensor` (and of `bias`
 // when not empty), from `meta`. Errors: invalid_argument for an unknown tensor or range.
 caf::expected<std::string> replica_content(const manifest& meta, const std::string& tensor,

@@ -19,15 +19,21 @@ std::shared_ptr<spdlog::logger> log() {
   return component_logger("node");
 }
 
+// A loader thread's last act: hands its result to the node actor (loaded_atom).
+void report_loaded(load_slot& slot, const node_actor& node, const std::string& id,
+                   std::shared_ptr<shard_data> data, caf::error err) {
+  {
+    std::lock_guard<std::mutex> guard{slot.mtx};
+    slot.result = std::move(data);
+    slot.failure = std::move(err);
+  }
+  caf::anon_send(node, loaded_atom::value, id);
+}
+
 // Runs on a loader thread: reads the replica's rows (and bias) and verifies them.
 void load_rows(package pkg, shard_spec spec, std::shared_ptr<load_slot> slot, node_actor node) {
   auto finish = [&](std::shared_ptr<shard_data> data, caf::error err) {
-    {
-      std::lock_guard<std::mutex> guard{slot->mtx};
-      slot->result = std::move(data);
-      slot->failure = std::move(err);
-    }
-    caf::anon_send(node, loaded_atom::value, spec.replica_id);
+    report_loaded(*slot, node, spec.replica_id, std::move(data), std::move(err));
   };
   auto progress = [&](uint64_t done, uint64_t) { slot->bytes_done = done; };
   // Unload sets `cancelled`: the read stops at its next block and frees what it read.
@@ -52,12 +58,7 @@ void load_rows(package pkg, shard_spec spec, std::shared_ptr<load_slot> slot, no
 void load_stored(std::shared_ptr<block_store> store, shard_spec spec,
                  std::shared_ptr<load_slot> slot, node_actor node, uint64_t copied) {
   auto finish = [&](std::shared_ptr<shard_data> data, caf::error err) {
-    {
-      std::lock_guard<std::mutex> guard{slot->mtx};
-      slot->result = std::move(data);
-      slot->failure = std::move(err);
-    }
-    caf::anon_send(node, loaded_atom::value, spec.replica_id);
+    report_loaded(*slot, node, spec.replica_id, std::move(data), std::move(err));
   };
   if (copied > 0)
     if (auto err = store->sync()) return finish(nullptr, std::move(err));
@@ -99,10 +100,7 @@ void load_stored(std::shared_ptr<block_store> store, shard_spec spec,
 
 std::vector<block_key> blocks_of_spec(const shard_spec& spec) {
   std::vector<block_key> out;
-  for (const auto* b : {&spec.rows_blocks, &spec.bias_blocks})
-    for (size_t i = 0; i < b->checksums.size(); ++i)
-      out.emplace_back(b->checksums[i].high, b->checksums[i].low,
-                       b->block_bytes(b->first_block + i));
+  for (const auto& [sum, bytes] : spec_blocks(spec)) out.emplace_back(sum.high, sum.low, bytes);
   return out;
 }
 
@@ -155,22 +153,23 @@ void drop_blocks(node_state& st, const std::vector<block_key>& keys) {
   }
 }
 
+bool is_stored(const node_state& st, const block_key& k) {
+  return st.opts.store->contains(checksum128{std::get<0>(k), std::get<1>(k)}, std::get<2>(k));
+}
+
 // Refuses a load whose blocks not yet stored would not fit the disk budget next to the stored
 // blocks and those other loads here are fetching. Errors: insufficient_storage.
 caf::error admit_disk(const node_state& st, const shard_spec& spec,
                       const std::vector<block_key>& keys) {
-  const auto& store = *st.opts.store;
   if (st.opts.disk_budget == 0) return caf::none;
-  auto stored = [&](const block_key& k) {
-    return store.contains(checksum128{std::get<0>(k), std::get<1>(k)}, std::get<2>(k));
-  };
   uint64_t pending = 0, fresh = 0;
   for (const auto& [k, n] : st.block_refs)
-    if (!stored(k)) pending += std::get<2>(k);
+    if (!is_stored(st, k)) pending += std::get<2>(k);
   std::set<block_key> seen;
   for (const auto& k : keys)
-    if (!st.block_refs.count(k) && !stored(k) && seen.insert(k).second) fresh += std::get<2>(k);
-  const uint64_t used = store.used_bytes();
+    if (!st.block_refs.count(k) && !is_stored(st, k) && seen.insert(k).second)
+      fresh += std::get<2>(k);
+  const uint64_t used = st.opts.store->used_bytes();
   if (used + pending + fresh <= st.opts.disk_budget) return caf::none;
   return make_error(errc::insufficient_storage,
                     "node " + st.opts.name + " cannot store replica " + spec.replica_id + ": " +
@@ -185,10 +184,6 @@ constexpr uint64_t max_copy_block_bytes = uint64_t{64} << 20;
 
 caf::error no_store(const node_state& st) {
   return make_error(errc::unsupported, "node " + st.opts.name + " has no block store");
-}
-
-bool is_stored(const node_state& st, const block_key& k) {
-  return st.opts.store->contains(checksum128{std::get<0>(k), std::get<1>(k)}, std::get<2>(k));
 }
 
 // The read of a loading replica has ended (rows read, failed or cancelled): its scratch is

@@ -139,9 +139,11 @@ int run_gen_model(const gen_model_options& opts) {
       spec.changed_end = std::stoull(tail, &used);
       if (used != tail.size()) throw std::invalid_argument("end");
     } catch (const std::exception&) {
-      throw command_error("tessera.invalid_argument: --changed-rows wants BEGIN:END (row "
-                          "numbers), not '" + opts.changed_rows + "'",
-                          2);
+      throw command_error(
+          "tessera.invalid_argument: --changed-rows wants BEGIN:END (row "
+          "numbers), not '" +
+              opts.changed_rows + "'",
+          2);
     }
   }
   stderr_progress progress("writing");

@@ -454,21 +454,32 @@ caf::expected<row_block> package::read_rows(const std::string& tensor, uint64_t 
                                                   std::to_string(end) + ") are outside tensor '" +
                                                   tensor + "' with " + std::to_string(t->rows) +
                                                   " rows");
+  std::string path = dir_ + "/" + t->file;
+  fd_guard g;
+  if (begin < end)
+    if (auto err = open_read(path, g, "tensor '" + tensor + "'")) return err;
+  return assemble_rows(
+      t->rows, t->cols, t->block_rows, begin, end,
+      [&](uint64_t b, char* buf, uint64_t) { return read_verified(*t, g.fd, path, b, buf); },
+      "tensor '" + tensor + "'", progress, cancel);
+}
+
+caf::expected<row_block> assemble_rows(uint64_t rows, uint64_t cols, uint64_t block_rows,
+                                       uint64_t begin, uint64_t end, const block_reader& read_block,
+                                       const std::string& what, const progress_fn& progress,
+                                       const std::atomic<bool>* cancel) {
   row_block out;
   out.row_begin = begin;
   out.rows = end - begin;
-  out.cols = t->cols;
+  out.cols = cols;
   if (begin == end) return out;
   out.data = aligned_floats(out.rows * out.cols);
   if (!out.data)
     return make_error(errc::insufficient_memory,
-                      "cannot allocate " + std::to_string(out.bytes()) + " bytes for " + tensor);
-  std::string path = dir_ + "/" + t->file;
-  fd_guard g;
-  if (auto err = open_read(path, g, "tensor '" + tensor + "'")) return err;
-  const uint64_t row_bytes = t->cols * sizeof(float), br = t->block_rows;
+                      "cannot allocate " + std::to_string(out.bytes()) + " bytes for " + what);
+  const uint64_t row_bytes = cols * sizeof(float), br = block_rows;
   const uint64_t first = begin / br, last = (end - 1) / br;
-  const uint64_t total = (std::min(t->rows, (last + 1) * br) - first * br) * row_bytes;
+  const uint64_t total = (std::min(rows, (last + 1) * br) - first * br) * row_bytes;
   std::shared_ptr<float> scratch;  // one block, only for blocks that stick out of the range
   auto* dst = reinterpret_cast<char*>(out.data.get());
   uint64_t done = 0;
@@ -476,17 +487,17 @@ caf::expected<row_block> package::read_rows(const std::string& tensor, uint64_t 
     // Returning drops `out` and `scratch`: a cancelled read frees its memory here, at once.
     if (cancel != nullptr && cancel->load(std::memory_order_relaxed))
       return make_error(errc::unavailable, "read of rows [" + std::to_string(begin) + ", " +
-                                               std::to_string(end) + ") of tensor '" + tensor +
-                                               "' cancelled after " + std::to_string(done) +
-                                               " of " + std::to_string(total) + " bytes");
-    const uint64_t b0 = b * br, b1 = std::min(b0 + br, t->rows), nbytes = (b1 - b0) * row_bytes;
+                                               std::to_string(end) + ") of " + what +
+                                               " cancelled after " + std::to_string(done) + " of " +
+                                               std::to_string(total) + " bytes");
+    const uint64_t b0 = b * br, b1 = std::min(b0 + br, rows), nbytes = (b1 - b0) * row_bytes;
     const bool inside = b0 >= begin && b1 <= end;
     if (!inside && !scratch) {
-      scratch = aligned_floats(t->block_bytes() / sizeof(float));
+      scratch = aligned_floats(std::min(br, rows) * cols);
       if (!scratch) return make_error(errc::insufficient_memory, "cannot allocate a block");
     }
     char* buf = inside ? dst + (b0 - begin) * row_bytes : reinterpret_cast<char*>(scratch.get());
-    if (auto err = read_verified(*t, g.fd, path, b, buf)) return err;
+    if (auto err = read_block(b, buf, nbytes)) return err;
     if (!inside) {
       uint64_t lo = std::max(b0, begin), hi = std::min(b1, end);
       std::memcpy(dst + (lo - begin) * row_bytes, buf + (lo - b0) * row_bytes,

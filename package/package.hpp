@@ -194,6 +194,19 @@ std::shared_ptr<float> aligned_floats(uint64_t count);
 // Called while reading or writing with (bytes done, bytes total).
 using progress_fn = std::function<void(uint64_t, uint64_t)>;
 
+// Fills `buf` with checksum block `block` (its `bytes` bytes), verified.
+using block_reader = std::function<caf::error(uint64_t block, char* buf, uint64_t bytes)>;
+
+// Rows [begin, end) of a `rows` x `cols` tensor in checksum blocks of `block_rows` rows,
+// assembled from `read_block` block by block: a block inside the range is read in place, one
+// that sticks out through a single scratch block. `progress` and `cancel` as in
+// package::read_rows; `what` names the rows in messages (e.g. "tensor 'embedder.input'").
+// Errors: insufficient_memory, unavailable (cancelled), and read_block's own.
+caf::expected<row_block> assemble_rows(uint64_t rows, uint64_t cols, uint64_t block_rows,
+                                       uint64_t begin, uint64_t end, const block_reader& read_block,
+                                       const std::string& what, const progress_fn& progress = {},
+                                       const std::atomic<bool>* cancel = nullptr);
+
 class package {
  public:
   // Parses manifest.toml and validates it against the directory: format version, shapes,

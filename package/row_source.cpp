@@ -62,13 +62,18 @@ bool covers(const tensor_blocks& b, uint64_t begin, uint64_t end) {
   return b.first_block == first && b.checksums.size() == last - first + 1;
 }
 
+// invalid_argument unless `b` lists exactly the blocks that cover rows [begin, end).
+caf::error check_covers(const tensor_blocks& b, uint64_t begin, uint64_t end) {
+  if (covers(b, begin, end)) return {};
+  return make_error(errc::invalid_argument, "the blocks listed do not cover rows [" +
+                                                std::to_string(begin) + ", " + std::to_string(end) +
+                                                ") exactly");
+}
+
 }  // namespace
 
 caf::expected<std::string> blocks_digest(const tensor_blocks& b, uint64_t begin, uint64_t end) {
-  if (!covers(b, begin, end))
-    return make_error(errc::invalid_argument, "the blocks listed do not cover rows [" +
-                                                  std::to_string(begin) + ", " +
-                                                  std::to_string(end) + ") exactly");
+  if (auto err = check_covers(b, begin, end)) return err;
   // Every field goes in with a fixed width (strings length-prefixed), little-endian, so no two
   // different inputs share an encoding.
   std::string in;
@@ -113,68 +118,33 @@ caf::expected<row_block> read_through(block_store& store, const tensor_blocks& b
                                       uint64_t end, block_source* source, read_counts& counts,
                                       const progress_fn& progress,
                                       const std::atomic<bool>* cancel) {
-  if (!covers(b, begin, end))
-    return make_error(errc::invalid_argument, "the blocks listed do not cover rows [" +
-                                                  std::to_string(begin) + ", " +
-                                                  std::to_string(end) + ") exactly");
-  row_block out;
-  out.row_begin = begin;
-  out.rows = end - begin;
-  out.cols = b.cols;
-  if (begin == end) return out;
-  out.data = aligned_floats(out.rows * out.cols);
-  if (!out.data)
-    return make_error(errc::insufficient_memory,
-                      "cannot allocate " + std::to_string(out.bytes()) + " bytes of rows");
-  const uint64_t row_bytes = b.cols * sizeof(float), br = b.block_rows;
-  const uint64_t total = b.bytes();
-  std::shared_ptr<float> scratch;  // one block, only for blocks that stick out of the range
-  auto* dst = reinterpret_cast<char*>(out.data.get());
-  uint64_t done = 0;
+  if (auto err = check_covers(b, begin, end)) return err;
   block_batch batch{store};  // fetched blocks: one file-system flush per 64 MiB
-  for (uint64_t i = 0; i < b.checksums.size(); ++i) {
-    // Returning drops `out` and `scratch`: a cancelled read frees its memory here, at once.
-    if (cancel != nullptr && cancel->load(std::memory_order_relaxed))
-      return make_error(errc::unavailable, "read of rows [" + std::to_string(begin) + ", " +
-                                               std::to_string(end) + ") cancelled after " +
-                                               std::to_string(done) + " of " +
-                                               std::to_string(total) + " bytes");
-    const uint64_t block = b.first_block + i, b0 = block * br, b1 = std::min(b0 + br, b.rows);
-    const uint64_t nbytes = (b1 - b0) * row_bytes;
-    const bool inside = b0 >= begin && b1 <= end;
-    if (!inside && !scratch) {
-      scratch = aligned_floats(std::min(br, b.rows) * b.cols);
-      if (!scratch) return make_error(errc::insufficient_memory, "cannot allocate a block");
-    }
-    char* buf = inside ? dst + (b0 - begin) * row_bytes : reinterpret_cast<char*>(scratch.get());
-    const checksum128& sum = b.checksums[i];
-    auto err = store.contains(sum, nbytes) ? store.read(sum, nbytes, buf)
-                                           : make_error(errc::unavailable, "not stored");
+  auto read_block = [&](uint64_t block, char* buf, uint64_t nbytes) -> caf::error {
+    const checksum128& sum = b.checksums[block - b.first_block];
+    auto err = store.read(sum, nbytes, buf);
     if (!err) {
       counts.from_store += nbytes;
-    } else {
-      // Not stored, or stored corrupt (read() deleted it): fetch it again.
-      if (code_of(err) != errc::unavailable && code_of(err) != errc::corrupt_package) return err;
-      if (source == nullptr)
-        return make_error(errc::unavailable, "block " + std::to_string(block) + " (" + to_hex(sum) +
-                                                 ") is not in this node's store and no source "
-                                                 "was given");
-      if (auto f = source->fetch(b, block, buf)) return f;
-      if (auto p = batch.add(sum, buf, nbytes))  // verifies first: a bad block is not stored
-        return make_error(code_of(p), "block " + std::to_string(block) + " from " +
-                                          source->describe() + ": " + message_of(p));
-      counts.fetched += nbytes;
+      return {};
     }
-    if (!inside) {
-      const uint64_t lo = std::max(b0, begin), hi = std::min(b1, end);
-      std::memcpy(dst + (lo - begin) * row_bytes, buf + (lo - b0) * row_bytes,
-                  (hi - lo) * row_bytes);
-    }
-    done += nbytes;
-    if (progress) progress(done, total);
-  }
+    // Not stored, or stored corrupt (read() deleted it): fetch it again.
+    if (code_of(err) != errc::unavailable && code_of(err) != errc::corrupt_package) return err;
+    if (source == nullptr)
+      return make_error(errc::unavailable, "block " + std::to_string(block) + " (" + to_hex(sum) +
+                                               ") is not in this node's store and no source "
+                                               "was given");
+    if (auto f = source->fetch(b, block, buf)) return f;
+    if (auto p = batch.add(sum, buf, nbytes))  // verifies first: a bad block is not stored
+      return make_error(code_of(p), "block " + std::to_string(block) + " from " +
+                                        source->describe() + ": " + message_of(p));
+    counts.fetched += nbytes;
+    return {};
+  };
+  auto rows = assemble_rows(b.rows, b.cols, b.block_rows, begin, end, read_block,
+                            "the listed blocks", progress, cancel);
+  if (!rows) return rows;
   if (auto err = batch.flush()) return err;
-  return out;
+  return rows;
 }
 
 }  // namespace tessera
